@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/agent-ctl/agent-ctl/policies"
+	"github.com/agent-ctl/agent-ctl/supervisor"
+)
+
+// exitError carries an exit code out of a cli action; its message, if any,
+// has already been printed.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// usageError is bad input on the command line: agent-ctl's own error.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// run is the whole CLI behind main, testable in-process: it parses args,
+// runs the command and returns the process exit code.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	app := newApp(stdin, stdout, stderr)
+	err := app.RunContext(ctx, args)
+	var ee exitError
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "agent-ctl: %s\n", ue.msg)
+		return supervisor.ExitInternal
+	default:
+		fmt.Fprintf(stderr, "agent-ctl: %s\n", err)
+		return supervisor.ExitInternal
+	}
+}
+
+func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:                      "agent-ctl",
+		Usage:                     "run untrusted WebAssembly modules as commands, each in a fresh sandboxed worker",
+		Reader:                    stdin,
+		Writer:                    stdout,
+		ErrWriter:                 stderr,
+		HideHelpCommand:           true,
+		DisableSliceFlagSeparator: true,
+		ExitErrHandler:            func(*cli.Context, error) {},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError{err.Error()}
+		},
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "home", Usage: "state directory (module cache, logs)", EnvVars: []string{"AGENTCTL_HOME"}, DefaultText: "~/.agent-ctl"},
+			&cli.StringFlag{Name: "log-level", Usage: "log level on stderr: debug, info, warn, error", Value: "warn"},
+		},
+		Commands: []*cli.Command{runCommand()},
+	}
+}
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "run",
+		Usage:     "run a WASI command module with the capabilities given on the command line",
+		ArgsUsage: "FILE.wasm [-- ARGS...]",
+		Description: `Runs FILE.wasm in a fresh worker process. Nothing is granted unless asked for:
+no directories, no environment variables, no network. Arguments after FILE.wasm
+(optionally after --) are passed to the module. stdin, stdout and stderr stream
+live; the module's exit code becomes agent-ctl's. agent-ctl's own outcomes use
+exit codes 124-143 (see docs/exit-codes.md): 124 time limit, 125 agent-ctl error,
+126 invalid module, 127 module not found, 130/143 interrupted, 132 trap,
+137 memory limit, 141 output limit.
+
+Examples:
+  agent-ctl run hello.wasm -- world
+  agent-ctl run --dir ./logs:/logs:ro --env TZ=UTC grep.wasm -- ERROR /logs/app.log
+  agent-ctl run --memory 64MiB --timeout 5s --max-output 1MiB tool.wasm`,
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError{err.Error() + " (see 'agent-ctl run --help')"}
+		},
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "dir", Usage: "grant a host directory at a guest path: `HOST:GUEST[:ro|rw]` (ro when the mode is left out; repeatable)"},
+			&cli.StringSliceFlag{Name: "env", Usage: "set `KEY=VALUE`, or pass the host's value of KEY (repeatable)"},
+			&cli.StringFlag{Name: "memory", Usage: "cap on the module's linear memory (`SIZE`, e.g. 64MiB, 1GiB)", Value: policies.FormatSize(policies.DefaultMemory)},
+			&cli.StringFlag{Name: "timeout", Usage: "wall-clock limit of the module's run (`DURATION`, e.g. 500ms, 30s, 2m)", Value: policies.DefaultTimeout.String()},
+			&cli.StringFlag{Name: "max-output", Usage: "cap on stdout and stderr bytes together (`SIZE`)", Value: policies.FormatSize(policies.DefaultMaxOutput)},
+			&cli.StringFlag{Name: "isolation", Usage: "walls around the worker: process or container (`KIND`)", DefaultText: "strongest available"},
+		},
+		Action: runAction,
+	}
+}
+
+// policyFromFlags builds the call's policy; every error names the flag.
+func policyFromFlags(c *cli.Context) (policies.Policy, error) {
+	var p policies.Policy
+	for _, s := range c.StringSlice("dir") {
+		d, err := policies.ParseDir(s)
+		if err != nil {
+			return p, err
+		}
+		p.Dirs = append(p.Dirs, d)
+	}
+	for _, s := range c.StringSlice("env") {
+		e, err := policies.ParseEnv(s, os.LookupEnv)
+		if err != nil {
+			return p, err
+		}
+		p.Env = append(p.Env, e)
+	}
+	var err error
+	if p.Memory, err = policies.ParseSize(c.String("memory")); err != nil {
+		return p, fmt.Errorf("--memory: %w", err)
+	}
+	if p.MaxOutput, err = policies.ParseSize(c.String("max-output")); err != nil {
+		return p, fmt.Errorf("--max-output: %w", err)
+	}
+	if p.MaxOutput == 0 {
+		return p, errors.New("--max-output: must be at least 1 byte")
+	}
+	if p.Timeout, err = time.ParseDuration(c.String("timeout")); err != nil || p.Timeout <= 0 {
+		return p, fmt.Errorf("--timeout %q: want a positive duration such as 500ms, 30s or 2m", c.String("timeout"))
+	}
+	if p.Isolation, err = policies.ParseIsolation(c.String("isolation")); err != nil {
+		return p, err
+	}
+	return p, nil
+}
+
+func newLogger(c *cli.Context) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", c.String("log-level"))}
+	}
+	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})), nil
+}
+
+func runAction(c *cli.Context) error {
+	stderr := c.App.ErrWriter
+	args := c.Args().Slice()
+	if len(args) == 0 {
+		return usageError{"run: missing FILE.wasm (see 'agent-ctl run --help')"}
+	}
+	module, modArgs := args[0], args[1:]
+	if len(modArgs) > 0 && modArgs[0] == "--" {
+		modArgs = modArgs[1:]
+	}
+	pol, err := policyFromFlags(c)
+	if err != nil {
+		return usageError{strings.TrimPrefix(err.Error(), policies.ErrInvalid.Error()+": ")}
+	}
+	log, err := newLogger(c)
+	if err != nil {
+		return err
+	}
+	sup, err := supervisor.New(&supervisor.Options{Home: c.String("home"), Logger: log})
+	if err != nil {
+		return err
+	}
+	if pol.Isolation == policies.IsolationDefault {
+		fmt.Fprintln(stderr, "agent-ctl: warning: kernel confinement is not available in this build; the worker runs with process isolation, so the WASM sandbox is the only wall (pass --isolation process to acknowledge)")
+	}
+	res, err := sup.Invoke(c.Context, &supervisor.Call{
+		Module: module,
+		Args:   modArgs,
+		Policy: pol,
+		Stdin:  c.App.Reader,
+		Stdout: c.App.Writer,
+		Stderr: stderr,
+	})
+	code := supervisor.ExitCode(res, err)
+	if err != nil {
+		fmt.Fprintf(stderr, "agent-ctl: %s\n", strings.TrimPrefix(err.Error(), policies.ErrInvalid.Error()+": "))
+		return exitError{code}
+	}
+	if res.Outcome == supervisor.Cancelled {
+		var se signalError
+		if errors.As(context.Cause(c.Context), &se) {
+			code = se.exitCode()
+		}
+	}
+	if msg := res.Describe(); msg != "" {
+		fmt.Fprintf(stderr, "agent-ctl: %s\n", msg)
+	}
+	return exitError{code}
+}

@@ -1,0 +1,19 @@
+// Command agent-ctl runs WebAssembly (WASI preview 1) modules as commands,
+// each call in a fresh, hardened worker process.
+package main
+
+import (
+	"os"
+
+	"github.com/agent-ctl/agent-ctl/worker"
+)
+
+func main() {
+	if worker.IsWorker(os.Args) {
+		os.Exit(worker.Main())
+	}
+	ctx, stop := signalContext()
+	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,7 @@
+package isolation
+
+import "syscall"
+
+func processAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+}

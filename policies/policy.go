@@ -1,0 +1,209 @@
+// Package policies holds the typed policy of one call: what a module is
+// granted (directories, environment variables) and the limits it runs under
+// (memory, time, output). Everything is denied unless a policy grants it.
+//
+// A Policy is plain data. Validate resolves and checks it against the host
+// before any worker is spawned, so a bad grant is refused with a clear
+// message instead of surfacing as a failure inside the worker.
+package policies
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Defaults for a call whose policy leaves a limit at zero.
+const (
+	DefaultMemory    = 128 << 20
+	DefaultTimeout   = 30 * time.Second
+	DefaultMaxOutput = 16 << 20
+
+	// MaxMemory is the largest linear memory a 32-bit WebAssembly module can
+	// address (65536 pages of 64 KiB).
+	MaxMemory = 4 << 30
+	// MinMemory is one WebAssembly page.
+	MinMemory = 64 << 10
+	// MaxTimeout bounds how long one call may be allowed to run.
+	MaxTimeout = 24 * time.Hour
+)
+
+// ErrInvalid is wrapped by every error that Validate and the parsers return.
+var ErrInvalid = errors.New("invalid policy")
+
+// Isolation names the walls around the worker process.
+type Isolation string
+
+const (
+	// IsolationDefault asks for the strongest isolation this host provides.
+	IsolationDefault Isolation = ""
+	// IsolationProcess runs the worker as a plain child process: the WASM
+	// sandbox is the only wall.
+	IsolationProcess Isolation = "process"
+	// IsolationContainer confines the worker with namespaces, cgroups and
+	// seccomp on Linux (job objects on Windows).
+	IsolationContainer Isolation = "container"
+)
+
+// Dir grants a module access to a host directory at a guest path.
+type Dir struct {
+	// Host is the directory on the host. Validate replaces it with its
+	// absolute, symlink-free form.
+	Host string
+	// Guest is the absolute path the module sees.
+	Guest string
+	// Writable grants write access; the zero value is read-only.
+	Writable bool
+}
+
+// String renders the grant in the form ParseDir reads.
+func (d Dir) String() string {
+	mode := "ro"
+	if d.Writable {
+		mode = "rw"
+	}
+	return d.Host + ":" + d.Guest + ":" + mode
+}
+
+// Env is one environment variable handed to the module.
+type Env struct {
+	Key, Value string
+}
+
+// Policy is what one call may do. The zero value grants nothing and uses the
+// default limits.
+type Policy struct {
+	// Dirs are the preopened directories; none when empty.
+	Dirs []Dir
+	// Env is the module's whole environment; empty when nil. Nothing of the
+	// host's environment reaches a module unless it is listed here.
+	Env []Env
+	// Memory caps the module's linear memory in bytes; zero means
+	// DefaultMemory.
+	Memory int64
+	// Timeout caps the module's wall-clock run time; zero means
+	// DefaultTimeout.
+	Timeout time.Duration
+	// MaxOutput caps the bytes the module may write to stdout and stderr
+	// together; zero means DefaultMaxOutput.
+	MaxOutput int64
+	// Isolation selects the walls around the worker; zero means the
+	// strongest available.
+	Isolation Isolation
+}
+
+// WithDefaults returns a copy of p whose zero limits are replaced by the
+// defaults.
+func (p Policy) WithDefaults() Policy {
+	if p.Memory == 0 {
+		p.Memory = DefaultMemory
+	}
+	if p.Timeout == 0 {
+		p.Timeout = DefaultTimeout
+	}
+	if p.MaxOutput == 0 {
+		p.MaxOutput = DefaultMaxOutput
+	}
+	return p
+}
+
+// Validate fills in defaults, resolves every granted host directory to its
+// real absolute path and checks the whole policy. It returns the resolved
+// policy; the error wraps ErrInvalid and names the offending grant.
+func (p Policy) Validate() (Policy, error) {
+	p = p.WithDefaults()
+	if p.Memory < MinMemory || p.Memory > MaxMemory {
+		return p, fmt.Errorf("%w: memory limit %s is outside %s..%s", ErrInvalid,
+			FormatSize(p.Memory), FormatSize(MinMemory), FormatSize(MaxMemory))
+	}
+	if p.Timeout < 0 || p.Timeout > MaxTimeout {
+		return p, fmt.Errorf("%w: timeout %s is outside 0s..%s", ErrInvalid, p.Timeout, MaxTimeout)
+	}
+	if p.MaxOutput < 0 {
+		return p, fmt.Errorf("%w: output limit %d is negative", ErrInvalid, p.MaxOutput)
+	}
+	switch p.Isolation {
+	case IsolationDefault, IsolationProcess, IsolationContainer:
+	default:
+		return p, fmt.Errorf("%w: isolation %q: want process or container", ErrInvalid, p.Isolation)
+	}
+
+	dirs := make([]Dir, len(p.Dirs))
+	guests := make(map[string]bool, len(p.Dirs))
+	for i, d := range p.Dirs {
+		r, err := d.resolve()
+		if err != nil {
+			return p, err
+		}
+		if guests[r.Guest] {
+			return p, fmt.Errorf("%w: guest path %s is granted twice", ErrInvalid, r.Guest)
+		}
+		guests[r.Guest] = true
+		dirs[i] = r
+	}
+	p.Dirs = dirs
+
+	seen := make(map[string]bool, len(p.Env))
+	for _, e := range p.Env {
+		if err := checkEnvKey(e.Key); err != nil {
+			return p, err
+		}
+		if strings.IndexByte(e.Value, 0) >= 0 {
+			return p, fmt.Errorf("%w: environment variable %s: value contains a NUL byte", ErrInvalid, e.Key)
+		}
+		if seen[e.Key] {
+			return p, fmt.Errorf("%w: environment variable %s is set twice", ErrInvalid, e.Key)
+		}
+		seen[e.Key] = true
+	}
+	return p, nil
+}
+
+func (d Dir) resolve() (Dir, error) {
+	if d.Host == "" {
+		return d, fmt.Errorf("%w: directory grant has an empty host path", ErrInvalid)
+	}
+	if strings.IndexByte(d.Host, 0) >= 0 || strings.IndexByte(d.Guest, 0) >= 0 {
+		return d, fmt.Errorf("%w: directory grant %q contains a NUL byte", ErrInvalid, d.Host)
+	}
+	abs, err := filepath.Abs(d.Host)
+	if err != nil {
+		return d, fmt.Errorf("%w: directory %s: %w", ErrInvalid, d.Host, err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return d, fmt.Errorf("%w: directory %s does not exist on the host", ErrInvalid, d.Host)
+		}
+		return d, fmt.Errorf("%w: directory %s: %w", ErrInvalid, d.Host, err)
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return d, fmt.Errorf("%w: directory %s: %w", ErrInvalid, d.Host, err)
+	}
+	if !fi.IsDir() {
+		return d, fmt.Errorf("%w: %s is not a directory", ErrInvalid, d.Host)
+	}
+	if !strings.HasPrefix(d.Guest, "/") {
+		return d, fmt.Errorf("%w: guest path %q must be absolute", ErrInvalid, d.Guest)
+	}
+	guest := path.Clean(d.Guest)
+	if guest != d.Guest && guest+"/" != d.Guest {
+		return d, fmt.Errorf("%w: guest path %q is not clean (did you mean %s?)", ErrInvalid, d.Guest, guest)
+	}
+	return Dir{Host: real, Guest: guest, Writable: d.Writable}, nil
+}
+
+func checkEnvKey(k string) error {
+	if k == "" {
+		return fmt.Errorf("%w: environment variable with an empty name", ErrInvalid)
+	}
+	if strings.ContainsAny(k, "=\x00") {
+		return fmt.Errorf("%w: environment variable name %q contains '=' or a NUL byte", ErrInvalid, k)
+	}
+	return nil
+}

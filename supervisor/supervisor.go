@@ -1,0 +1,581 @@
+// Package supervisor is the one dispatch entry point of agent-ctl: the CLI,
+// and later the MCP and fleet front-ends, all call Invoke. Each call gets a
+// fresh worker process behind the walls its policy asks for; the supervisor
+// streams the module's stdio through pipes, enforces the output cap and a
+// time-limit backstop from outside the worker, and reports how the call
+// ended.
+package supervisor
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/agent-ctl/agent-ctl/isolation"
+	"github.com/agent-ctl/agent-ctl/policies"
+	"github.com/agent-ctl/agent-ctl/worker"
+	"github.com/agent-ctl/agent-ctl/worker/protocol"
+)
+
+// MaxModuleSize bounds the module files agent-ctl reads.
+const MaxModuleSize = 256 << 20
+
+// Options configures a Supervisor. The zero value of every field is a
+// sensible default.
+type Options struct {
+	// Home holds agent-ctl's state (cache, temporary files). Empty means
+	// $AGENTCTL_HOME, or ~/.agent-ctl.
+	Home string
+	// WorkerPath is the executable started as a worker; empty means this
+	// executable. WorkerArgs are its arguments; nil means the hidden worker
+	// argument.
+	WorkerPath string
+	WorkerArgs []string
+	// Logger receives diagnostics; nil discards them.
+	Logger *slog.Logger
+	// CompileTimeout bounds loading or compiling a module, which happens
+	// before and outside the call's own time limit; zero means 2 minutes.
+	CompileTimeout time.Duration
+	// Grace is how long after the time limit the supervisor waits for the
+	// worker to report before it kills it; zero means 250ms.
+	Grace time.Duration
+}
+
+// Supervisor runs calls. It is safe for concurrent use.
+type Supervisor struct {
+	home, cacheDir, tmpDir string
+	workerPath             string
+	workerArgs             []string
+	log                    *slog.Logger
+	compileTimeout, grace  time.Duration
+	spawners               map[policies.Isolation]isolation.Spawner
+}
+
+// DefaultHome is $AGENTCTL_HOME, or ~/.agent-ctl.
+func DefaultHome() (string, error) {
+	if h := os.Getenv("AGENTCTL_HOME"); h != "" {
+		return filepath.Abs(h)
+	}
+	u, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("finding home directory (set AGENTCTL_HOME): %w", err)
+	}
+	return filepath.Join(u, ".agent-ctl"), nil
+}
+
+// New returns a Supervisor, creating its state directories.
+func New(o *Options) (*Supervisor, error) {
+	if o == nil {
+		o = &Options{}
+	}
+	s := &Supervisor{
+		home: o.Home, workerPath: o.WorkerPath, workerArgs: o.WorkerArgs, log: o.Logger,
+		compileTimeout: o.CompileTimeout, grace: o.Grace,
+		spawners: map[policies.Isolation]isolation.Spawner{
+			policies.IsolationProcess: isolation.NewProcess(),
+		},
+	}
+	var err error
+	if s.home == "" {
+		if s.home, err = DefaultHome(); err != nil {
+			return nil, err
+		}
+	}
+	if s.workerPath == "" {
+		if s.workerPath, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("finding the worker executable: %w", err)
+		}
+	}
+	if s.workerArgs == nil {
+		s.workerArgs = []string{protocol.WorkerArg}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.compileTimeout == 0 {
+		s.compileTimeout = 2 * time.Minute
+	}
+	if s.grace == 0 {
+		s.grace = 250 * time.Millisecond
+	}
+	s.cacheDir = filepath.Join(s.home, "cache")
+	s.tmpDir = filepath.Join(s.home, "tmp")
+	for _, d := range []string{s.home, s.cacheDir, s.tmpDir} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("creating state directory: %w", err)
+		}
+		if err := os.Chmod(d, 0o700); err != nil {
+			return nil, fmt.Errorf("securing state directory: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Home is the state directory in use.
+func (s *Supervisor) Home() string { return s.home }
+
+// Call is one invocation of a module.
+type Call struct {
+	// Module is the path of the .wasm file.
+	Module string
+	// Name is argv[0] and the module's name in messages; empty means the
+	// file's base name.
+	Name string
+	// Args are the module's arguments after argv[0].
+	Args []string
+	// Policy grants and limits; the zero value grants nothing.
+	Policy policies.Policy
+	// Stdin feeds the module's stdin; nil is an empty stdin.
+	Stdin io.Reader
+	// Stdout and Stderr receive the module's output as it is written; nil
+	// discards it.
+	Stdout, Stderr io.Writer
+}
+
+// spawner picks the walls for a policy, never weaker than asked.
+func (s *Supervisor) spawner(iso policies.Isolation) (isolation.Spawner, error) {
+	if iso == policies.IsolationDefault {
+		iso = policies.IsolationProcess
+	}
+	sp, ok := s.spawners[iso]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s isolation is not available in this build (use --isolation process to run without kernel confinement)",
+			isolation.ErrUnavailable, iso)
+	}
+	return sp, nil
+}
+
+// loadModule reads and checks the module file before any worker is spawned.
+func loadModule(path string) (digest string, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("%w: %s", ErrModuleNotFound, path)
+		}
+		return "", fmt.Errorf("%w: %s: %w", ErrModuleInvalid, path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("%w: %s: %w", ErrModuleInvalid, path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("%w: %s is not a regular file", ErrModuleInvalid, path)
+	}
+	if fi.Size() > MaxModuleSize {
+		return "", fmt.Errorf("%w: %s is %d bytes, above the %d-byte limit", ErrModuleInvalid, path, fi.Size(), MaxModuleSize)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxModuleSize+1))
+	if err != nil {
+		return "", fmt.Errorf("%w: reading %s: %w", ErrModuleInvalid, path, err)
+	}
+	if err := checkHeader(b); err != nil {
+		return "", fmt.Errorf("%w: %s %w", ErrModuleInvalid, path, err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+var wasmMagic = []byte("\x00asm")
+
+func checkHeader(b []byte) error {
+	if len(b) < 8 || !bytes.Equal(b[:4], wasmMagic) {
+		return errors.New("is not a WebAssembly module")
+	}
+	switch {
+	case bytes.Equal(b[4:8], []byte{1, 0, 0, 0}):
+		return nil
+	case b[6] == 1 && b[7] == 0:
+		return errors.New("is a WebAssembly component: the component model is not supported; build a core WASI preview-1 module (e.g. --target wasm32-wasip1)")
+	}
+	return fmt.Errorf("has unsupported WebAssembly binary version %x", b[4:8])
+}
+
+// Invoke runs one call in a fresh worker. It returns an error for what
+// keeps the module from starting (not found, invalid, bad policy, no
+// isolation, a worker fault); how the module itself ended, limits hit
+// included, is in the Result.
+func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
+	t0 := time.Now()
+	name := c.Name
+	if name == "" {
+		name = filepath.Base(c.Module)
+	}
+	pol, err := c.Policy.Validate()
+	if err != nil {
+		return nil, err
+	}
+	sp, err := s.spawner(pol.Isolation)
+	if err != nil {
+		return nil, err
+	}
+	digest, err := loadModule(c.Module)
+	if err != nil {
+		return nil, err
+	}
+	modulePath, err := filepath.Abs(c.Module)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrModuleInvalid, c.Module, err)
+	}
+
+	req := &protocol.Request{
+		ModulePath: modulePath,
+		Digest:     digest,
+		CacheFile:  filepath.Join(s.cacheDir, worker.CacheKey(digest)),
+		CompileOut: filepath.Join(s.tmpDir, randomName()+".cwasm"),
+		Args:       append([]string{name}, c.Args...),
+		Memory:     pol.Memory,
+		Timeout:    pol.Timeout,
+	}
+	defer os.Remove(req.CompileOut)
+	for _, e := range pol.Env {
+		req.Env = append(req.Env, e.Key+"="+e.Value)
+	}
+	for _, d := range pol.Dirs {
+		req.Dirs = append(req.Dirs, protocol.Dir{Host: d.Host, Guest: d.Guest, Writable: d.Writable})
+	}
+
+	r := &run{s: s, call: c, pol: pol, res: &Result{Module: name, Isolation: sp.Name()}}
+	r.remaining.Store(pol.MaxOutput)
+	if err := r.start(ctx, sp); err != nil {
+		return nil, err
+	}
+	res, err := r.serve(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	res.Timings.Total = time.Since(t0)
+	s.log.Debug("call finished", "module", name, "outcome", res.Outcome.String(), "exit_code", res.ExitCode,
+		"worker_pid", res.WorkerPid, "cache_hit", res.CacheHit,
+		"spawn_us", res.Timings.Spawn.Microseconds(), "load_us", res.Timings.Load.Microseconds(),
+		"run_us", res.Timings.Run.Microseconds(), "total_us", res.Timings.Total.Microseconds())
+	return res, nil
+}
+
+func randomName() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// run is the state of one Invoke.
+type run struct {
+	s    *Supervisor
+	call *Call
+	pol  policies.Policy
+	res  *Result
+
+	conn      *protocol.Conn
+	remaining atomic.Int64 // output bytes still allowed
+	copies    sync.WaitGroup
+	werr      tailBuffer // the worker's own stderr, for diagnostics
+
+	overflow atomic.Bool // the module wrote past the output cap
+
+	stopOnce sync.Once
+	stopped  Outcome // why the supervisor killed the worker; set once
+	stopCh   chan struct{}
+}
+
+// stop kills the worker for reason; the first reason wins.
+func (r *run) stop(reason Outcome) {
+	r.stopOnce.Do(func() {
+		r.stopped = reason
+		close(r.stopCh)
+		if r.conn != nil {
+			r.conn.Kill()
+		}
+	})
+}
+
+func (r *run) wasStopped() (Outcome, bool) {
+	select {
+	case <-r.stopCh:
+		return r.stopped, true
+	default:
+		return 0, false
+	}
+}
+
+// start creates the stdio pipes, spawns the worker and starts forwarding.
+func (r *run) start(ctx context.Context, sp isolation.Spawner) error {
+	r.stopCh = make(chan struct{})
+	var parent, child [3]*os.File
+	for i := range 3 {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			closeAll(parent[:], child[:])
+			return fmt.Errorf("%w: creating pipes: %w", ErrWorker, err)
+		}
+		if i == 0 { // stdin: the worker reads
+			parent[i], child[i] = pw, pr
+		} else {
+			parent[i], child[i] = pr, pw
+		}
+	}
+	t := time.Now()
+	conn, err := protocol.Dial(ctx, &protocol.DialOptions{
+		Path: r.s.workerPath,
+		Args: r.s.workerArgs,
+		Start: func(cmd *exec.Cmd) (protocol.Process, error) {
+			return sp.Start(&isolation.Spec{Path: cmd.Path, Args: cmd.Args[1:], Env: cmd.Env, ExtraFiles: child[:]})
+		},
+		Stderr: &r.werr,
+	})
+	closeAll(child[:])
+	if err != nil {
+		closeAll(parent[:])
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %w", ErrWorker, ctx.Err())
+		}
+		return fmt.Errorf("%w: %w%s", ErrWorker, err, r.werr.suffix())
+	}
+	r.res.Timings.Spawn = time.Since(t)
+	r.conn = conn
+	r.res.WorkerPid = conn.Pid()
+
+	stdin, stdout, stderr := parent[0], parent[1], parent[2]
+	if r.call.Stdin == nil {
+		stdin.Close()
+	} else {
+		// Not waited for: a reader such as a terminal may block until the
+		// user types. The copy ends on the next write after the worker is
+		// gone.
+		go func() {
+			_, _ = io.Copy(stdin, r.call.Stdin)
+			stdin.Close()
+		}()
+	}
+	r.copies.Add(2)
+	go r.forward(stdout, r.call.Stdout)
+	go r.forward(stderr, r.call.Stderr)
+	return nil
+}
+
+// forward copies one of the module's output pipes to w, counting every byte
+// against the shared output cap. Past the cap it writes what was still
+// allowed and stops the worker.
+func (r *run) forward(src *os.File, w io.Writer) {
+	defer r.copies.Done()
+	defer src.Close()
+	if w == nil {
+		w = io.Discard
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			left := r.remaining.Add(-int64(n))
+			allowed := n
+			if left < 0 {
+				allowed = max(0, n+int(left))
+			}
+			if allowed > 0 {
+				if _, werr := w.Write(buf[:allowed]); werr != nil {
+					r.stop(Cancelled)
+					return
+				}
+			}
+			if left < 0 {
+				r.overflow.Store(true)
+				r.stop(OutputLimit)
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// serve prepares and runs the module in the connected worker, watching the
+// context, the time limit and the output cap from outside the worker.
+func (r *run) serve(ctx context.Context, req *protocol.Request) (*Result, error) {
+	res := r.res
+	defer func() {
+		r.stop(Exited) // no-op when already stopped: the worker serves one call
+		r.copies.Wait()
+		res.Output = r.pol.MaxOutput - r.remaining.Load()
+		if res.Output > r.pol.MaxOutput {
+			res.Output = r.pol.MaxOutput
+		}
+	}()
+	done := make(chan struct{})
+	defer close(done)
+	phase := make(chan time.Duration, 1) // the deadline of the phase that starts
+	go r.watch(ctx, phase, done)
+
+	phase <- r.s.compileTimeout
+	prep, err := r.conn.Prepare(req)
+	if err != nil {
+		if o, ok := r.wasStopped(); ok {
+			if o == OutputLimit || o == Cancelled {
+				return r.stoppedResult(o), nil
+			}
+			if o == TimedOut {
+				return nil, fmt.Errorf("%w: loading the module took longer than %s%s", ErrModuleInvalid, r.s.compileTimeout, r.werr.suffix())
+			}
+		}
+		return nil, r.classifyErr(err)
+	}
+	res.CacheHit = prep.CacheHit
+	res.Timings.Load = prep.LoadTime
+	if prep.CacheProblem != "" {
+		r.s.log.Warn("cache entry not used", "module", res.Module, "problem", prep.CacheProblem)
+	}
+	if prep.Compiled {
+		r.s.promote(req)
+	}
+
+	phase <- r.pol.Timeout + r.s.grace
+	wres, err := r.conn.Run()
+	if o, ok := r.wasStopped(); ok && o != Exited {
+		return r.stoppedResult(o), nil
+	}
+	if err != nil {
+		return nil, r.classifyErr(err)
+	}
+	res.Timings.Instantiate, res.Timings.Run = wres.InstantiateTime, wres.RunTime
+	res.ExitCode = int(wres.ExitCode)
+	res.Trap, res.Message, res.Frames = wres.Trap, wres.Message, wres.Frames
+	switch wres.Outcome {
+	case protocol.Exited:
+		res.Outcome = Exited
+	case protocol.Trapped:
+		res.Outcome = Trapped
+	case protocol.TimedOut:
+		res.Outcome, res.Limit = TimedOut, r.pol.Timeout.String()
+	case protocol.MemoryLimit:
+		res.Outcome, res.Limit = MemoryLimit, policies.FormatSize(r.pol.Memory)
+	}
+	// Output still in the pipes when the worker is stopped may yet push the
+	// count past the cap: the deferred wait settles that, and a call whose
+	// output was cut is reported as such.
+	r.stop(Exited)
+	r.copies.Wait()
+	if r.overflow.Load() {
+		return r.stoppedResult(OutputLimit), nil
+	}
+	return res, nil
+}
+
+// watch kills the worker when ctx ends or the current phase overruns.
+func (r *run) watch(ctx context.Context, phase <-chan time.Duration, done <-chan struct{}) {
+	var timer *time.Timer
+	var expired <-chan time.Time
+	for {
+		select {
+		case d := <-phase:
+			if timer != nil {
+				timer.Stop()
+			}
+			timer = time.NewTimer(d)
+			expired = timer.C
+		case <-expired:
+			r.stop(TimedOut)
+			return
+		case <-ctx.Done():
+			r.stop(Cancelled)
+			return
+		case <-done:
+			if timer != nil {
+				timer.Stop()
+			}
+			return
+		case <-r.stopCh:
+			return
+		}
+	}
+}
+
+func (r *run) stoppedResult(o Outcome) *Result {
+	res := r.res
+	res.Outcome = o
+	res.Trap, res.Message, res.Frames = "", "", nil
+	switch o {
+	case TimedOut:
+		res.Limit = r.pol.Timeout.String()
+	case OutputLimit:
+		res.Limit = policies.FormatSize(r.pol.MaxOutput)
+	}
+	return res
+}
+
+// classifyErr turns a worker's error into one of the package's errors.
+func (r *run) classifyErr(err error) error {
+	var perr *protocol.Error
+	if errors.As(err, &perr) {
+		switch perr.Kind {
+		case protocol.KindModuleInvalid:
+			return fmt.Errorf("%w: %s: %s", ErrModuleInvalid, r.res.Module, perr.Msg)
+		case protocol.KindMemoryLimit:
+			return fmt.Errorf("%w: %s: %s (memory limit %s; raise it with --memory)", ErrModuleInvalid, r.res.Module, perr.Msg,
+				policies.FormatSize(r.pol.Memory))
+		}
+	}
+	r.stop(Exited)
+	r.copies.Wait()
+	return fmt.Errorf("%w: %s: %w%s", ErrWorker, r.res.Module, err, r.werr.suffix())
+}
+
+// promote moves freshly compiled code into the cache after checking it.
+func (s *Supervisor) promote(req *protocol.Request) {
+	if err := worker.VerifyCacheEntry(req.CompileOut); err != nil {
+		s.log.Warn("compiled code not cached", "error", err)
+		return
+	}
+	if err := os.Rename(req.CompileOut, req.CacheFile); err != nil {
+		s.log.Warn("compiled code not cached", "error", err)
+	}
+}
+
+func closeAll(groups ...[]*os.File) {
+	for _, g := range groups {
+		for _, f := range g {
+			if f != nil {
+				f.Close()
+			}
+		}
+	}
+}
+
+// tailBuffer keeps the last few KiB written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+const tailMax = 4 << 10
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > tailMax {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailMax:]...)
+	}
+	return len(p), nil
+}
+
+// suffix renders the tail for an error message, or nothing.
+func (t *tailBuffer) suffix() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := string(bytes.TrimSpace(t.buf))
+	if s == "" {
+		return ""
+	}
+	return "; worker said: " + s
+}

@@ -1,0 +1,91 @@
+package worker
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+)
+
+// EngineVersion names the wasmtime build whose compiled code the cache
+// holds. A test checks it against the module graph, so bumping wasmtime-go
+// without bumping this fails loudly instead of loading stale code (which
+// wasmtime would refuse anyway).
+const EngineVersion = "wasmtime-go/v39@v39.0.1"
+
+// maxWasmStack is the guest stack size; part of the engine fingerprint.
+const maxWasmStack = 512 << 10
+
+// fingerprint names everything that makes compiled code incompatible.
+var fingerprint = fmt.Sprintf("%s;%s/%s;epoch=1;fuel=0;opt=speed;stack=%d",
+	EngineVersion, runtime.GOOS, runtime.GOARCH, maxWasmStack)
+
+// CacheKey returns the file name, inside the cache directory, of the
+// precompiled code for a module whose bytes hash to digest (hex sha256).
+func CacheKey(digest string) string {
+	h := sha256.Sum256([]byte(fingerprint + "\n" + digest))
+	return hex.EncodeToString(h[:]) + ".cwasm"
+}
+
+// A cache entry is the serialized module followed by a trailer: the sha256
+// of the serialized bytes and a magic string. The trailer is checked before
+// anything is deserialized, so a truncated or corrupt entry is recompiled,
+// never executed.
+var cacheMagic = []byte("agent-ctl.cwasm1")
+
+const trailerLen = sha256.Size + 16
+
+var errCorrupt = errors.New("cache entry is corrupt")
+
+// readCacheEntry returns the verified serialized module in path.
+func readCacheEntry(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) < trailerLen || !bytes.Equal(b[len(b)-len(cacheMagic):], cacheMagic) {
+		return nil, fmt.Errorf("%w: %s has no valid trailer", errCorrupt, filepath.Base(path))
+	}
+	payload := b[:len(b)-trailerLen]
+	sum := sha256.Sum256(payload)
+	if !bytes.Equal(sum[:], b[len(payload):len(payload)+sha256.Size]) {
+		return nil, fmt.Errorf("%w: %s fails its checksum", errCorrupt, filepath.Base(path))
+	}
+	return payload, nil
+}
+
+// VerifyCacheEntry checks an entry's trailer and checksum without loading
+// it; the supervisor uses it before moving a worker's output into the cache.
+func VerifyCacheEntry(path string) error {
+	_, err := readCacheEntry(path)
+	return err
+}
+
+// writeCacheEntry writes payload and its trailer to path, which must not
+// be visible to readers until complete: callers write to a private file and
+// rename it into place.
+func writeCacheEntry(path string, payload []byte) error {
+	sum := sha256.Sum256(payload)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(payload)
+	if err == nil {
+		_, err = f.Write(sum[:])
+	}
+	if err == nil {
+		_, err = f.Write(cacheMagic)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+	}
+	return err
+}

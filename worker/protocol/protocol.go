@@ -1,0 +1,126 @@
+// Package protocol is the wire between the supervisor and a worker process.
+// It owns the go-plugin dependency: the handshake, the net/rpc service the
+// worker serves, and the client the supervisor dials.
+//
+// A worker serves exactly one call: Prepare (load or compile the module,
+// outside the call's time limit), then Run (instantiate and run it under the
+// limit). The module's stdin, stdout and stderr never travel over the RPC:
+// they are pipes passed to the worker as file descriptors 3, 4 and 5, so
+// output streams to the supervisor as the module writes it.
+package protocol
+
+import (
+	"time"
+)
+
+// Fixed file descriptors of the module's stdio inside the worker.
+const (
+	FDStdin  = 3
+	FDStdout = 4
+	FDStderr = 5
+)
+
+// WorkerArg is the hidden first argument that makes the agent-ctl binary
+// act as a worker instead of a CLI.
+const WorkerArg = "__agent-ctl-worker"
+
+// Dir is a preopened directory as the worker sees it.
+type Dir struct {
+	Host     string
+	Guest    string
+	Writable bool
+}
+
+// Request describes the one call a worker serves.
+type Request struct {
+	// ModulePath is the module's .wasm file as the worker sees it.
+	ModulePath string
+	// Digest is the hex sha256 of the module bytes the supervisor checked;
+	// the worker refuses bytes that hash differently.
+	Digest string
+	// CacheFile is the precompiled module to load if present and intact.
+	CacheFile string
+	// CompileOut is where the worker writes freshly compiled code when
+	// CacheFile was missing or corrupt; the supervisor moves it into the
+	// cache. Empty disables writing.
+	CompileOut string
+	// Args is the module's argv, argv[0] included.
+	Args []string
+	// Env is the module's whole environment as KEY=VALUE.
+	Env []string
+	// Dirs are the preopened directories.
+	Dirs []Dir
+	// Memory caps linear memory in bytes.
+	Memory int64
+	// Timeout caps the run (instantiate and _start).
+	Timeout time.Duration
+}
+
+// Outcome is how a run ended.
+type Outcome int
+
+const (
+	// Exited: the module returned from _start or called proc_exit.
+	Exited Outcome = iota
+	// Trapped: the module hit a WebAssembly trap.
+	Trapped
+	// TimedOut: the time limit interrupted the module.
+	TimedOut
+	// MemoryLimit: the module needed more linear memory than allowed.
+	MemoryLimit
+)
+
+// Prepared reports the preparation step.
+type Prepared struct {
+	// CacheHit is true when precompiled code was loaded from CacheFile.
+	CacheHit bool
+	// Compiled is true when the worker compiled and wrote CompileOut.
+	Compiled bool
+	// CacheProblem says why an existing cache entry was not used.
+	CacheProblem string
+	LoadTime     time.Duration
+}
+
+// Result reports the run.
+type Result struct {
+	Outcome  Outcome
+	ExitCode int32
+	// Trap is the trap's kind ("unreachable", "stack overflow", …) when
+	// Outcome is Trapped, TimedOut or MemoryLimit.
+	Trap string
+	// Message is the runtime's own message for the trap.
+	Message string
+	// Frames is a short wasm backtrace, innermost first.
+	Frames []string
+	// MemoryBytes is the size of the module's linear memory at the end.
+	MemoryBytes int64
+
+	InstantiateTime time.Duration
+	RunTime         time.Duration
+}
+
+// Worker is what a worker process implements.
+type Worker interface {
+	Prepare(req *Request) (*Prepared, error)
+	Run() (*Result, error)
+}
+
+// ErrorKind classifies a Prepare failure for the supervisor.
+type ErrorKind int
+
+const (
+	// KindInternal is a fault of the worker or the runtime.
+	KindInternal ErrorKind = iota
+	// KindModuleInvalid: the module does not compile, link or fit.
+	KindModuleInvalid
+	// KindMemoryLimit: the module asks for more memory than allowed.
+	KindMemoryLimit
+)
+
+// Error crosses the RPC boundary with its kind intact.
+type Error struct {
+	Kind ErrorKind
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }

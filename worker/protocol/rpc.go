@@ -1,0 +1,283 @@
+package protocol
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/rpc"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
+)
+
+// handshake keeps a stray agent-ctl binary from being mistaken for a worker
+// and refuses workers of another protocol version.
+var handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  1,
+	MagicCookieKey:   "AGENT_CTL_WORKER",
+	MagicCookieValue: "7b0f1c52-worker-one-call",
+}
+
+const pluginName = "worker"
+
+// PrepareReply carries a Prepare answer and its typed error over net/rpc,
+// which would otherwise flatten the error to a string.
+type PrepareReply struct {
+	Prepared Prepared
+	Err      *Error
+}
+
+type RunReply struct {
+	Result Result
+	Err    *Error
+}
+
+// rpcServer runs inside the worker.
+type rpcServer struct{ impl Worker }
+
+func (s *rpcServer) Prepare(req Request, reply *PrepareReply) error {
+	p, err := s.impl.Prepare(&req)
+	if p != nil {
+		reply.Prepared = *p
+	}
+	reply.Err = toWire(err)
+	return nil
+}
+
+func (s *rpcServer) Run(_ struct{}, reply *RunReply) error {
+	r, err := s.impl.Run()
+	if r != nil {
+		reply.Result = *r
+	}
+	reply.Err = toWire(err)
+	return nil
+}
+
+func toWire(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return &Error{Kind: KindInternal, Msg: err.Error()}
+}
+
+// workerPlugin adapts Worker to go-plugin's net/rpc plugin interface.
+type workerPlugin struct{ impl Worker }
+
+var _ plugin.Plugin = (*workerPlugin)(nil)
+
+func (p *workerPlugin) Server(*plugin.MuxBroker) (interface{}, error) {
+	return &rpcServer{impl: p.impl}, nil
+}
+
+func (p *workerPlugin) Client(_ *plugin.MuxBroker, c *rpc.Client) (interface{}, error) {
+	return &rpcClient{c: c}, nil
+}
+
+// Serve runs impl as a go-plugin server on this process's stdout handshake
+// and returns when the supervisor disconnects. Nothing may be written to
+// stdout before it.
+func Serve(impl Worker) {
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: handshake,
+		Plugins:         plugin.PluginSet{pluginName: &workerPlugin{impl: impl}},
+		Logger:          hclog.NewNullLogger(),
+	})
+}
+
+type rpcClient struct{ c *rpc.Client }
+
+// Process is a started worker process as an isolation backend sees it.
+type Process interface {
+	// Stdout carries go-plugin's handshake line.
+	Stdout() io.ReadCloser
+	// Stderr carries the worker's own diagnostics.
+	Stderr() io.ReadCloser
+	Wait() error
+	// Kill stops the worker and everything it started; safe to call twice.
+	Kill() error
+	Pid() int
+}
+
+// StartFunc starts a worker process for cmd, which names the executable,
+// its arguments and the environment go-plugin needs. It must not start
+// anything that outlives Kill.
+type StartFunc func(cmd *exec.Cmd) (Process, error)
+
+// DialOptions configures Dial.
+type DialOptions struct {
+	// Path is the worker executable; Args are its arguments after argv[0].
+	Path string
+	Args []string
+	// Start starts the process; required.
+	Start StartFunc
+	// Stderr receives the worker's own stderr; nil discards it.
+	Stderr io.Writer
+	// StartTimeout bounds spawn plus handshake; zero means 10s.
+	StartTimeout time.Duration
+}
+
+// Conn is a connected worker.
+type Conn struct {
+	client *plugin.Client
+	rpc    *rpcClient
+	runner *processRunner
+}
+
+// Dial starts a worker and completes the go-plugin handshake. Cancelling
+// ctx kills a worker that is still starting.
+func Dial(ctx context.Context, o *DialOptions) (*Conn, error) {
+	timeout := o.StartTimeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	stderr := o.Stderr
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	pr := &processRunner{start: o.Start}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  handshake,
+		Plugins:          plugin.PluginSet{pluginName: &workerPlugin{}},
+		SkipHostEnv:      true,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolNetRPC},
+		StartTimeout:     timeout,
+		Stderr:           stderr,
+		Logger:           hclog.NewNullLogger(),
+		RunnerFunc: func(_ hclog.Logger, cmd *exec.Cmd, _ string) (runner.Runner, error) {
+			// With a RunnerFunc, go-plugin's cmd only carries the
+			// environment it needs; the executable is ours to name.
+			full := exec.Command(o.Path, o.Args...)
+			full.Env = cmd.Env
+			pr.cmd = full
+			return pr, nil
+		},
+	})
+	conn := &Conn{client: client, runner: pr}
+	done := make(chan error, 1)
+	go func() {
+		rc, err := client.Client()
+		if err == nil {
+			var raw interface{}
+			raw, err = rc.Dispense(pluginName)
+			if err == nil {
+				conn.rpc = raw.(*rpcClient)
+			}
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			conn.Kill()
+			return nil, fmt.Errorf("starting worker: %w", err)
+		}
+		return conn, nil
+	case <-ctx.Done():
+		_ = pr.Kill(context.Background())
+		<-done
+		conn.Kill()
+		return nil, ctx.Err()
+	}
+}
+
+// Pid is the worker's process ID as the host sees it.
+func (c *Conn) Pid() int {
+	p := c.runner.process()
+	if p == nil {
+		return 0
+	}
+	return p.Pid()
+}
+
+// Prepare asks the worker to load or compile the module.
+func (c *Conn) Prepare(req *Request) (*Prepared, error) {
+	var reply PrepareReply
+	if err := c.rpc.c.Call("Plugin.Prepare", *req, &reply); err != nil {
+		return nil, fmt.Errorf("calling worker: %w", err)
+	}
+	if reply.Err != nil {
+		return &reply.Prepared, reply.Err
+	}
+	return &reply.Prepared, nil
+}
+
+// Run asks the worker to run the prepared module.
+func (c *Conn) Run() (*Result, error) {
+	var reply RunReply
+	if err := c.rpc.c.Call("Plugin.Run", struct{}{}, &reply); err != nil {
+		return nil, fmt.Errorf("calling worker: %w", err)
+	}
+	if reply.Err != nil {
+		return &reply.Result, reply.Err
+	}
+	return &reply.Result, nil
+}
+
+// Kill ends the worker at once, without a graceful goodbye: a worker serves
+// one call and holds nothing worth saving.
+func (c *Conn) Kill() {
+	_ = c.runner.Kill(context.Background())
+	c.client.Kill()
+}
+
+// processRunner adapts a Process to go-plugin's runner.Runner.
+type processRunner struct {
+	start StartFunc
+	cmd   *exec.Cmd
+
+	mu     sync.Mutex
+	p      Process
+	killed bool
+}
+
+var _ runner.Runner = (*processRunner)(nil)
+
+func (r *processRunner) Start(context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.killed {
+		return errors.New("worker killed before it started")
+	}
+	p, err := r.start(r.cmd)
+	if err != nil {
+		return err
+	}
+	r.p = p
+	return nil
+}
+
+func (r *processRunner) process() Process {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.p
+}
+
+func (r *processRunner) Kill(context.Context) error {
+	r.mu.Lock()
+	r.killed = true
+	p := r.p
+	r.mu.Unlock()
+	if p == nil {
+		return nil
+	}
+	return p.Kill()
+}
+
+func (r *processRunner) Diagnose(context.Context) string { return "" }
+func (r *processRunner) Stdout() io.ReadCloser           { return r.p.Stdout() }
+func (r *processRunner) Stderr() io.ReadCloser           { return r.p.Stderr() }
+func (r *processRunner) Name() string                    { return r.cmd.Path }
+func (r *processRunner) Wait(context.Context) error      { return r.p.Wait() }
+func (r *processRunner) ID() string                      { return fmt.Sprint(r.p.Pid()) }
+
+func (r *processRunner) PluginToHost(n, a string) (string, string, error) { return n, a, nil }
+func (r *processRunner) HostToPlugin(n, a string) (string, string, error) { return n, a, nil }

@@ -1,0 +1,381 @@
+// Package worker hosts wasmtime inside a worker process. It is the only
+// package that imports wasmtime-go. A worker serves one call: it loads the
+// module (precompiled code from the cache, or a fresh compile), applies the
+// call's WASI policy (argv, environment, preopened directories, stdio pipes)
+// and limits (linear memory through the store limiter, wall-clock time
+// through epoch interruption), runs _start and reports how it ended.
+package worker
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bytecodealliance/wasmtime-go/v39"
+
+	"github.com/agent-ctl/agent-ctl/worker/protocol"
+)
+
+// wasiModule is the only import namespace agent-ctl provides.
+const wasiModule = "wasi_snapshot_preview1"
+
+// maxFrames bounds the backtrace a trap reports.
+const maxFrames = 20
+
+// maxTableElements bounds table growth, which the memory limit does not
+// cover.
+const maxTableElements = 1 << 20
+
+// NewEngine returns an engine configured the way every agent-ctl worker and
+// every cache entry expects.
+func newEngine() *wasmtime.Engine {
+	cfg := wasmtime.NewConfig()
+	cfg.SetEpochInterruption(true)
+	cfg.SetConsumeFuel(false)
+	cfg.SetCraneliftOptLevel(wasmtime.OptLevelSpeed)
+	cfg.SetMaxWasmStack(maxWasmStack)
+	cfg.SetWasmThreads(false)
+	return wasmtime.NewEngineWithConfig(cfg)
+}
+
+// Host serves one call inside a worker process.
+type Host struct {
+	// StdioPath returns the path wasmtime opens for a module stdio fd;
+	// nil means /proc/self/fd/N.
+	StdioPath func(fd int) string
+
+	engineOnce sync.Once
+	engine     *wasmtime.Engine
+
+	req    *protocol.Request
+	module *wasmtime.Module
+}
+
+var _ protocol.Worker = (*Host)(nil)
+
+// Warm creates the engine ahead of the first request, so engine set-up
+// overlaps the go-plugin handshake.
+func (h *Host) Warm() { h.engineOnce.Do(func() { h.engine = newEngine() }) }
+
+func invalid(format string, args ...any) error {
+	return &protocol.Error{Kind: protocol.KindModuleInvalid, Msg: fmt.Sprintf(format, args...)}
+}
+
+// Prepare loads the module's precompiled code from the cache or compiles it,
+// then checks what it imports and how much memory it declares.
+func (h *Host) Prepare(req *protocol.Request) (*protocol.Prepared, error) {
+	start := time.Now()
+	h.Warm()
+	h.req = req
+	p := &protocol.Prepared{}
+	if req.CacheFile != "" {
+		payload, err := readCacheEntry(req.CacheFile)
+		if err == nil {
+			m, derr := wasmtime.NewModuleDeserialize(h.engine, payload)
+			if derr == nil {
+				h.module, p.CacheHit = m, true
+			} else {
+				p.CacheProblem = "deserializing: " + derr.Error()
+			}
+		} else if !errors.Is(err, os.ErrNotExist) {
+			p.CacheProblem = err.Error()
+		}
+	}
+	if h.module == nil {
+		if err := h.compile(req); err != nil {
+			return p, err
+		}
+		p.Compiled = true
+	}
+	if err := h.check(); err != nil {
+		return p, err
+	}
+	p.LoadTime = time.Since(start)
+	return p, nil
+}
+
+func (h *Host) compile(req *protocol.Request) error {
+	wasm, err := os.ReadFile(req.ModulePath)
+	if err != nil {
+		return fmt.Errorf("reading module: %w", err)
+	}
+	sum := sha256.Sum256(wasm)
+	if hex.EncodeToString(sum[:]) != req.Digest {
+		return invalid("module %s changed while it was being loaded", req.ModulePath)
+	}
+	m, err := wasmtime.NewModule(h.engine, wasm)
+	if err != nil {
+		return invalid("compiling module: %s", firstLine(err.Error()))
+	}
+	h.module = m
+	if req.CompileOut != "" {
+		// A failure to cache costs only speed: the call goes on.
+		if b, err := m.Serialize(); err == nil {
+			_ = writeCacheEntry(req.CompileOut, b)
+		}
+	}
+	return nil
+}
+
+// check refuses, before anything runs, a module that imports what agent-ctl
+// does not provide or declares more memory than the policy allows.
+func (h *Host) check() error {
+	for _, imp := range h.module.Imports() {
+		name := ""
+		if n := imp.Name(); n != nil {
+			name = *n
+		}
+		if imp.Module() != wasiModule {
+			return invalid("module imports %s::%s, which agent-ctl does not provide (only %s)",
+				imp.Module(), name, wasiModule)
+		}
+		if mt := imp.Type().MemoryType(); mt != nil {
+			if err := h.checkMemory(mt); err != nil {
+				return err
+			}
+		}
+	}
+	hasStart := false
+	for _, exp := range h.module.Exports() {
+		if mt := exp.Type().MemoryType(); mt != nil {
+			if err := h.checkMemory(mt); err != nil {
+				return err
+			}
+		}
+		if exp.Name() == "_start" && exp.Type().FuncType() != nil {
+			hasStart = true
+		}
+	}
+	if !hasStart {
+		return invalid("module is not a WASI command: it exports no _start function (reactor modules are not supported)")
+	}
+	return nil
+}
+
+func (h *Host) checkMemory(mt *wasmtime.MemoryType) error {
+	if mt.Is64() {
+		return invalid("module uses 64-bit memory, which agent-ctl does not run")
+	}
+	if need := int64(mt.Minimum()) * 65536; need > h.req.Memory {
+		return &protocol.Error{Kind: protocol.KindMemoryLimit, Msg: fmt.Sprintf(
+			"module needs %d bytes of linear memory at start, above the limit of %d", need, h.req.Memory)}
+	}
+	return nil
+}
+
+func (h *Host) stdioPath(fd int) string {
+	if h.StdioPath != nil {
+		return h.StdioPath(fd)
+	}
+	return "/proc/self/fd/" + strconv.Itoa(fd)
+}
+
+// Run instantiates the prepared module and runs _start under the call's
+// limits.
+func (h *Host) Run() (*protocol.Result, error) {
+	if h.module == nil {
+		return nil, errors.New("run before prepare")
+	}
+	req := h.req
+	store := wasmtime.NewStore(h.engine)
+	defer store.Close()
+	store.Limiter(req.Memory, maxTableElements, -1, -1, -1)
+
+	wasi := wasmtime.NewWasiConfig()
+	wasi.SetArgv(req.Args)
+	keys := make([]string, len(req.Env))
+	vals := make([]string, len(req.Env))
+	for i, kv := range req.Env {
+		keys[i], vals[i], _ = strings.Cut(kv, "=")
+	}
+	wasi.SetEnv(keys, vals)
+	for fd, set := range map[int]func(string) error{
+		protocol.FDStdin: wasi.SetStdinFile, protocol.FDStdout: wasi.SetStdoutFile, protocol.FDStderr: wasi.SetStderrFile,
+	} {
+		if err := set(h.stdioPath(fd)); err != nil {
+			return nil, fmt.Errorf("opening module stdio fd %d: %w", fd, err)
+		}
+	}
+	for _, d := range req.Dirs {
+		dirPerms, filePerms := wasmtime.DIR_READ, wasmtime.FILE_READ
+		if d.Writable {
+			dirPerms |= wasmtime.DIR_WRITE
+			filePerms |= wasmtime.FILE_WRITE
+		}
+		if err := wasi.PreopenDir(d.Host, d.Guest, dirPerms, filePerms); err != nil {
+			return nil, fmt.Errorf("preopening %s at %s: %w", d.Host, d.Guest, err)
+		}
+	}
+	store.SetWasi(wasi)
+
+	linker := wasmtime.NewLinker(h.engine)
+	defer linker.Close()
+	if err := linker.DefineWasi(); err != nil {
+		return nil, fmt.Errorf("defining wasi: %w", err)
+	}
+
+	// The deadline covers instantiation too: a start section is module code.
+	store.SetEpochDeadline(1)
+	timer := time.AfterFunc(req.Timeout, h.engine.IncrementEpoch)
+	defer timer.Stop()
+
+	res := &protocol.Result{}
+	t0 := time.Now()
+	inst, err := linker.Instantiate(store, h.module)
+	res.InstantiateTime = time.Since(t0)
+	if err != nil {
+		var trap *wasmtime.Trap
+		if !errors.As(err, &trap) {
+			return nil, invalid("instantiating module: %s", firstLine(err.Error()))
+		}
+		h.classify(res, err, nil, store)
+		return res, nil
+	}
+	start := inst.GetFunc(store, "_start")
+	t1 := time.Now()
+	_, err = start.Call(store)
+	res.RunTime = time.Since(t1)
+	h.classify(res, err, inst, store)
+	return res, nil
+}
+
+// classify turns what _start returned into a Result.
+func (h *Host) classify(res *protocol.Result, err error, inst *wasmtime.Instance, store *wasmtime.Store) {
+	if inst != nil {
+		if ext := inst.GetExport(store, "memory"); ext != nil && ext.Memory() != nil {
+			res.MemoryBytes = int64(ext.Memory().DataSize(store))
+		}
+	}
+	var trap *wasmtime.Trap
+	var werr *wasmtime.Error
+	switch {
+	case err == nil:
+		res.Outcome = protocol.Exited
+	case errors.As(err, &werr):
+		if code, ok := werr.ExitStatus(); ok {
+			res.Outcome, res.ExitCode = protocol.Exited, code
+		} else {
+			res.Outcome, res.Trap, res.Message = protocol.Trapped, "error", firstLine(werr.Error())
+		}
+	case errors.As(err, &trap):
+		res.Outcome, res.Trap, res.Message = protocol.Trapped, trapKind(trap), firstLine(trap.Message())
+		if c := trap.Code(); c != nil && *c == wasmtime.Interrupt {
+			res.Outcome = protocol.TimedOut
+		}
+		res.Frames = frames(trap)
+	default:
+		res.Outcome, res.Trap, res.Message = protocol.Trapped, "error", firstLine(err.Error())
+	}
+	// The store limiter makes memory.grow fail quietly with -1; the module
+	// then usually traps or exits non-zero. wasmtime's C API cannot tell us
+	// that a grow was refused, so a failure with memory at the limit (within
+	// one typical allocation) is reported as the limit being hit.
+	failed := res.Outcome == protocol.Trapped || (res.Outcome == protocol.Exited && res.ExitCode != 0)
+	if failed && res.MemoryBytes > 0 && res.MemoryBytes >= h.req.Memory-memoryMargin(h.req.Memory) {
+		res.Outcome = protocol.MemoryLimit
+	}
+}
+
+// memoryMargin is how close to the limit counts as "at the limit": 1/16 of
+// it, between one page and 4 MiB.
+func memoryMargin(limit int64) int64 {
+	m := limit / 16
+	if m < 65536 {
+		m = 65536
+	}
+	if m > 4<<20 {
+		m = 4 << 20
+	}
+	return m
+}
+
+var trapNames = map[wasmtime.TrapCode]string{
+	wasmtime.StackOverflow:          "stack overflow",
+	wasmtime.MemoryOutOfBounds:      "out-of-bounds memory access",
+	wasmtime.HeapMisaligned:         "misaligned memory access",
+	wasmtime.TableOutOfBounds:       "out-of-bounds table access",
+	wasmtime.IndirectCallToNull:     "indirect call to null",
+	wasmtime.BadSignature:           "indirect call signature mismatch",
+	wasmtime.IntegerOverflow:        "integer overflow",
+	wasmtime.IntegerDivisionByZero:  "integer division by zero",
+	wasmtime.BadConversionToInteger: "invalid conversion to integer",
+	wasmtime.UnreachableCodeReached: "unreachable",
+	wasmtime.Interrupt:              "interrupt",
+	wasmtime.OutOfFuel:              "out of fuel",
+}
+
+func trapKind(t *wasmtime.Trap) string {
+	if c := t.Code(); c != nil {
+		if n, ok := trapNames[*c]; ok {
+			return n
+		}
+	}
+	return "trap"
+}
+
+// frames renders a trap's backtrace, innermost first, folding runs of the
+// same frame (deep recursion) into one line and keeping at most maxFrames.
+func frames(t *wasmtime.Trap) []string {
+	fs := t.Frames()
+	var out []string
+	for i := 0; i < len(fs); {
+		f := fs[i]
+		name := fmt.Sprintf("func[%d]", f.FuncIndex())
+		if n := f.FuncName(); n != nil && *n != "" {
+			name = *n
+		}
+		line := name
+		if off := f.ModuleOffset(); off != ^uint(0) {
+			line += fmt.Sprintf(" @ 0x%x", off)
+		}
+		j := i + 1
+		for j < len(fs) && fs[j].FuncIndex() == f.FuncIndex() && fs[j].ModuleOffset() == f.ModuleOffset() {
+			j++
+		}
+		if j-i > 1 {
+			line += fmt.Sprintf(" (repeated %d times)", j-i)
+		}
+		if len(out) == maxFrames {
+			out = append(out, fmt.Sprintf("… %d more frames", len(fs)-i))
+			break
+		}
+		out = append(out, line)
+		i = j
+	}
+	return out
+}
+
+// firstLine shortens one of wasmtime's multi-line messages to one line:
+// its first line plus the causes it lists, or for a trap just the cause (the
+// backtrace travels separately).
+func firstLine(s string) string {
+	head, causes, found := strings.Cut(strings.TrimSpace(s), "Caused by:")
+	if i := strings.IndexByte(head, '\n'); i >= 0 {
+		head = head[:i]
+	}
+	head = strings.TrimSpace(head)
+	if !found {
+		return head
+	}
+	var parts []string
+	if !strings.HasPrefix(head, "error while executing at wasm backtrace") {
+		parts = append(parts, strings.TrimSuffix(head, ":"))
+	}
+	for _, l := range strings.Split(causes, "\n") {
+		l = strings.TrimSpace(l)
+		// Causes are listed as "0: …", "1: …" when there are several.
+		if _, rest, ok := strings.Cut(l, ": "); ok && len(l) > 0 && l[0] >= '0' && l[0] <= '9' {
+			l = rest
+		}
+		if l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, ": ")
+}
