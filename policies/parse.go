@@ -1,8 +1,10 @@
 package policies
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -32,11 +34,19 @@ func ParseSize(s string) (int64, error) {
 		if num == "" {
 			break
 		}
-		if n, err := strconv.ParseUint(num, 10, 63); err == nil {
+		n, err := strconv.ParseUint(num, 10, 63)
+		if err == nil {
 			if n > uint64(math.MaxInt64/u.mult) {
 				return 0, fmt.Errorf("%w: size %q is too large", ErrInvalid, s)
 			}
 			return int64(n) * u.mult, nil
+		}
+		if errors.Is(err, strconv.ErrRange) {
+			return 0, fmt.Errorf("%w: size %q is too large", ErrInvalid, s)
+		}
+		// Only plain decimals such as 1.5: no exponents, hex or underscores.
+		if strings.Trim(num, "0123456789.") != "" || strings.Count(num, ".") != 1 {
+			break
 		}
 		f, err := strconv.ParseFloat(num, 64)
 		if err != nil || f < 0 || math.IsNaN(f) || math.IsInf(f, 0) {
@@ -97,8 +107,12 @@ func ParseDir(s string) (Dir, error) {
 
 // ParseEnv reads KEY=VALUE, or KEY alone to pass the value that lookup
 // returns for it (normally os.LookupEnv). A KEY that lookup does not find is
-// an error rather than a silently empty variable.
+// an error rather than a silently empty variable. A nil lookup means
+// os.LookupEnv.
 func ParseEnv(s string, lookup func(string) (string, bool)) (Env, error) {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
 	k, v, hasValue := strings.Cut(s, "=")
 	if err := checkEnvKey(k); err != nil {
 		return Env{}, err

@@ -170,15 +170,17 @@ func (d Dir) resolve() (Dir, error) {
 	if strings.IndexByte(d.Host, 0) >= 0 || strings.IndexByte(d.Guest, 0) >= 0 {
 		return d, fmt.Errorf("%w: directory grant %q contains a NUL byte", ErrInvalid, d.Host)
 	}
-	abs, err := filepath.Abs(d.Host)
-	if err != nil {
-		return d, fmt.Errorf("%w: directory %s: %w", ErrInvalid, d.Host, err)
-	}
-	real, err := filepath.EvalSymlinks(abs)
+	// Symlinks first, then "..": the kernel resolves a/link/.. through the
+	// link, and so must we, or the grant names another directory.
+	linked, err := filepath.EvalSymlinks(d.Host)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return d, fmt.Errorf("%w: directory %s does not exist on the host", ErrInvalid, d.Host)
 		}
+		return d, fmt.Errorf("%w: directory %s: %w", ErrInvalid, d.Host, err)
+	}
+	real, err := filepath.Abs(linked)
+	if err != nil {
 		return d, fmt.Errorf("%w: directory %s: %w", ErrInvalid, d.Host, err)
 	}
 	fi, err := os.Stat(real)

@@ -55,6 +55,8 @@ type Host struct {
 
 	req    *protocol.Request
 	module *wasmtime.Module
+	// initialMemory is the declared initial size of the module's memory.
+	initialMemory int64
 }
 
 var _ protocol.Worker = (*Host)(nil)
@@ -162,7 +164,9 @@ func (h *Host) checkMemory(mt *wasmtime.MemoryType) error {
 	if mt.Is64() {
 		return invalid("module uses 64-bit memory, which agent-ctl does not run")
 	}
-	if need := int64(mt.Minimum()) * 65536; need > h.req.Memory {
+	need := int64(mt.Minimum()) * 65536
+	h.initialMemory = max(h.initialMemory, need)
+	if need > h.req.Memory {
 		return &protocol.Error{Kind: protocol.KindMemoryLimit, Msg: fmt.Sprintf(
 			"module needs %d bytes of linear memory at start, above the limit of %d", need, h.req.Memory)}
 	}
@@ -277,9 +281,20 @@ func (h *Host) classify(res *protocol.Result, err error, inst *wasmtime.Instance
 	// that a grow was refused, so a failure with memory at the limit (within
 	// one typical allocation) is reported as the limit being hit.
 	failed := res.Outcome == protocol.Trapped || (res.Outcome == protocol.Exited && res.ExitCode != 0)
-	if failed && res.MemoryBytes > 0 && res.MemoryBytes >= h.req.Memory-memoryMargin(h.req.Memory) {
+	if failed && h.atMemoryLimit(res.MemoryBytes) {
 		res.Outcome = protocol.MemoryLimit
 	}
+}
+
+// atMemoryLimit reports whether a memory of size bytes could not have grown
+// by a typical allocation: it is within a page of the limit, or it grew past
+// its initial size to within memoryMargin of the limit.
+func (h *Host) atMemoryLimit(size int64) bool {
+	limit := h.req.Memory
+	if size == 0 {
+		return false
+	}
+	return size+65536 > limit || (size > h.initialMemory && size >= limit-memoryMargin(limit))
 }
 
 // memoryMargin is how close to the limit counts as "at the limit": 1/16 of
@@ -364,13 +379,13 @@ func firstLine(s string) string {
 		return head
 	}
 	var parts []string
-	if !strings.HasPrefix(head, "error while executing at wasm backtrace") {
+	if head != "" && !strings.HasPrefix(head, "error while executing at wasm backtrace") {
 		parts = append(parts, strings.TrimSuffix(head, ":"))
 	}
 	for _, l := range strings.Split(causes, "\n") {
 		l = strings.TrimSpace(l)
 		// Causes are listed as "0: …", "1: …" when there are several.
-		if _, rest, ok := strings.Cut(l, ": "); ok && len(l) > 0 && l[0] >= '0' && l[0] <= '9' {
+		if n, rest, ok := strings.Cut(l, ": "); ok && n != "" && strings.Trim(n, "0123456789") == "" {
 			l = rest
 		}
 		if l != "" {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/rpc"
+	"os"
 	"os/exec"
 	"sync"
 	"time"
@@ -143,7 +144,7 @@ func Dial(ctx context.Context, o *DialOptions) (*Conn, error) {
 	if stderr == nil {
 		stderr = io.Discard
 	}
-	pr := &processRunner{start: o.Start}
+	pr := &processRunner{start: o.Start, exited: make(chan struct{})}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  handshake,
 		Plugins:          plugin.PluginSet{pluginName: &workerPlugin{}},
@@ -152,7 +153,8 @@ func Dial(ctx context.Context, o *DialOptions) (*Conn, error) {
 		StartTimeout:     timeout,
 		Stderr:           stderr,
 		Logger:           hclog.NewNullLogger(),
-		RunnerFunc: func(_ hclog.Logger, cmd *exec.Cmd, _ string) (runner.Runner, error) {
+		RunnerFunc: func(_ hclog.Logger, cmd *exec.Cmd, socketDir string) (runner.Runner, error) {
+			pr.socketDir = socketDir
 			// With a RunnerFunc, go-plugin's cmd only carries the
 			// environment it needs; the executable is ours to name.
 			full := exec.Command(o.Path, o.Args...)
@@ -222,17 +224,28 @@ func (c *Conn) Run() (*Result, error) {
 	return &reply.Result, nil
 }
 
-// Kill ends the worker at once, without a graceful goodbye: a worker serves
-// one call and holds nothing worth saving.
+// Kill ends the worker at once and waits until it is reaped. There is no
+// graceful goodbye over the RPC: a worker serves one call and holds nothing
+// worth saving, and a goodbye to a dead worker makes yamux log noise.
 func (c *Conn) Kill() {
 	_ = c.runner.Kill(context.Background())
-	c.client.Kill()
+	if c.runner.process() != nil {
+		select {
+		case <-c.runner.exited:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	if c.runner.socketDir != "" {
+		_ = os.RemoveAll(c.runner.socketDir)
+	}
 }
 
 // processRunner adapts a Process to go-plugin's runner.Runner.
 type processRunner struct {
-	start StartFunc
-	cmd   *exec.Cmd
+	start     StartFunc
+	cmd       *exec.Cmd
+	socketDir string
+	exited    chan struct{} // closed once go-plugin has reaped the process
 
 	mu     sync.Mutex
 	p      Process
@@ -276,8 +289,11 @@ func (r *processRunner) Diagnose(context.Context) string { return "" }
 func (r *processRunner) Stdout() io.ReadCloser           { return r.p.Stdout() }
 func (r *processRunner) Stderr() io.ReadCloser           { return r.p.Stderr() }
 func (r *processRunner) Name() string                    { return r.cmd.Path }
-func (r *processRunner) Wait(context.Context) error      { return r.p.Wait() }
-func (r *processRunner) ID() string                      { return fmt.Sprint(r.p.Pid()) }
+func (r *processRunner) Wait(context.Context) error {
+	defer close(r.exited)
+	return r.p.Wait()
+}
+func (r *processRunner) ID() string { return fmt.Sprint(r.p.Pid()) }
 
 func (r *processRunner) PluginToHost(n, a string) (string, string, error) { return n, a, nil }
 func (r *processRunner) HostToPlugin(n, a string) (string, string, error) { return n, a, nil }
