@@ -38,9 +38,10 @@ type Options struct {
 	// Home holds agent-ctl's state (cache, temporary files). Empty means
 	// $AGENTCTL_HOME, or ~/.agent-ctl.
 	Home string
-	// WorkerPath is the executable started as a worker; empty means this
-	// executable. WorkerArgs are its arguments; nil means the hidden worker
-	// argument.
+	// WorkerPath is the executable started as a worker; empty means
+	// agent-ctl-worker beside this executable if it is there (it starts
+	// faster: no CLI in it), else this executable. WorkerArgs are its
+	// arguments; nil means the hidden worker argument.
 	WorkerPath string
 	WorkerArgs []string
 	// Logger receives diagnostics; nil discards them.
@@ -94,8 +95,8 @@ func New(o *Options) (*Supervisor, error) {
 		}
 	}
 	if s.workerPath == "" {
-		if s.workerPath, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("finding the worker executable: %w", err)
+		if s.workerPath, err = defaultWorker(); err != nil {
+			return nil, err
 		}
 	}
 	if s.workerArgs == nil {
@@ -121,6 +122,24 @@ func New(o *Options) (*Supervisor, error) {
 		}
 	}
 	return s, nil
+}
+
+// WorkerName is the file name of the dedicated worker executable.
+const WorkerName = "agent-ctl-worker"
+
+func defaultWorker() (string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("finding the worker executable: %w", err)
+	}
+	if self, err = filepath.EvalSymlinks(self); err != nil {
+		return "", fmt.Errorf("finding the worker executable: %w", err)
+	}
+	w := filepath.Join(filepath.Dir(self), WorkerName)
+	if fi, err := os.Stat(w); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+		return w, nil
+	}
+	return self, nil
 }
 
 // Home is the state directory in use.
@@ -221,13 +240,28 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	digest, err := loadModule(c.Module)
-	if err != nil {
-		return nil, err
-	}
 	modulePath, err := filepath.Abs(c.Module)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrModuleInvalid, c.Module, err)
+	}
+
+	// Spawning the worker is the slowest step of a call: it overlaps with
+	// reading and checking the module, and is undone if the module is bad.
+	r := &run{s: s, call: c, pol: pol, res: &Result{Module: name, Isolation: sp.Name()}}
+	r.remaining.Store(pol.MaxOutput)
+	started := make(chan error, 1)
+	go func() { started <- r.start(ctx, sp) }()
+	digest, err := loadModule(c.Module)
+	if serr := <-started; serr != nil {
+		if err != nil { // the module's own problem says more
+			return nil, err
+		}
+		return nil, serr
+	}
+	if err != nil {
+		r.stop(Exited)
+		r.copies.Wait()
+		return nil, err
 	}
 
 	req := &protocol.Request{
@@ -245,12 +279,6 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	}
 	for _, d := range pol.Dirs {
 		req.Dirs = append(req.Dirs, protocol.Dir{Host: d.Host, Guest: d.Guest, Writable: d.Writable})
-	}
-
-	r := &run{s: s, call: c, pol: pol, res: &Result{Module: name, Isolation: sp.Name()}}
-	r.remaining.Store(pol.MaxOutput)
-	if err := r.start(ctx, sp); err != nil {
-		return nil, err
 	}
 	res, err := r.serve(ctx, req)
 	if err != nil {
@@ -345,6 +373,8 @@ func (r *run) start(ctx context.Context, sp isolation.Spawner) error {
 	r.res.Timings.Spawn = time.Since(t)
 	r.conn = conn
 	r.res.WorkerPid = conn.Pid()
+	r.s.log.Debug("worker started", "module", r.res.Module, "worker_pid", r.res.WorkerPid,
+		"isolation", sp.Name(), "spawn_us", r.res.Timings.Spawn.Microseconds())
 
 	stdin, stdout, stderr := parent[0], parent[1], parent[2]
 	if r.call.Stdin == nil {
@@ -460,11 +490,11 @@ func (r *run) serve(ctx context.Context, req *protocol.Request) (*Result, error)
 	case protocol.MemoryLimit:
 		res.Outcome, res.Limit = MemoryLimit, policies.FormatSize(r.pol.Memory)
 	}
-	// Output still in the pipes when the worker is stopped may yet push the
-	// count past the cap: the deferred wait settles that, and a call whose
-	// output was cut is reported as such.
-	r.stop(Exited)
+	// The worker closed the module's stdio when Run ended: the forwarders
+	// drain what is left in the pipes and stop at EOF. Output that pushes
+	// the count past the cap on the way is reported as such.
 	r.copies.Wait()
+	r.stop(Exited)
 	if r.overflow.Load() {
 		return r.stoppedResult(OutputLimit), nil
 	}

@@ -58,14 +58,25 @@ func invoke(t testing.TB, s *supervisor.Supervisor, call supervisor.Call) (*supe
 	return res, out.String(), errb.String(), err
 }
 
-// assertReaped checks that no worker process is left behind.
+// assertReaped checks that no worker process is left behind. Invoke kills
+// the worker before it returns and reaps it in the background, so the
+// process may take a moment to disappear.
 func assertReaped(t testing.TB, pid int) {
 	t.Helper()
 	if pid <= 0 {
 		t.Fatalf("result has no worker pid")
 	}
-	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
-		t.Errorf("worker %d still exists after Invoke returned (kill 0: %v)", pid, err)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := syscall.Kill(pid, 0)
+		if errors.Is(err, syscall.ESRCH) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("worker %d still exists 5s after Invoke returned (kill 0: %v)", pid, err)
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -17,8 +17,11 @@ func Main() int {
 	// The module's stdio arrives as fds 3-5; the worker's own stdin is of no
 	// use to anyone.
 	os.Stdin.Close()
-	h := &Host{}
-	go h.Warm()
+	h := &Host{CloseStdio: true}
+	go func() {
+		h.Warm()
+		protocol.WarmCodec()
+	}()
 	protocol.Serve(h)
 	return 0
 }

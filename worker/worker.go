@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/bytecodealliance/wasmtime-go/v39"
@@ -49,6 +50,9 @@ type Host struct {
 	// StdioPath returns the path wasmtime opens for a module stdio fd;
 	// nil means /proc/self/fd/N.
 	StdioPath func(fd int) string
+	// CloseStdio closes the module's stdio file descriptors once Run ends;
+	// set in a worker process, where they belong to the one call.
+	CloseStdio bool
 
 	engineOnce sync.Once
 	engine     *wasmtime.Engine
@@ -180,6 +184,12 @@ func (h *Host) stdioPath(fd int) string {
 	return "/proc/self/fd/" + strconv.Itoa(fd)
 }
 
+func closeStdio() {
+	for _, fd := range []int{protocol.FDStdin, protocol.FDStdout, protocol.FDStderr} {
+		_ = syscall.Close(fd)
+	}
+}
+
 // Run instantiates the prepared module and runs _start under the call's
 // limits.
 func (h *Host) Run() (*protocol.Result, error) {
@@ -187,6 +197,12 @@ func (h *Host) Run() (*protocol.Result, error) {
 		return nil, errors.New("run before prepare")
 	}
 	req := h.req
+	if h.CloseStdio {
+		// Runs after store.Close below has closed wasmtime's own handles:
+		// the supervisor then sees EOF on the module's output as soon as
+		// this call returns, without waiting for the worker to exit.
+		defer closeStdio()
+	}
 	store := wasmtime.NewStore(h.engine)
 	defer store.Close()
 	store.Limiter(req.Memory, maxTableElements, -1, -1, -1)

@@ -157,7 +157,7 @@ func runAction(c *cli.Context) error {
 	}
 	pol, err := policyFromFlags(c)
 	if err != nil {
-		return usageError{strings.TrimPrefix(err.Error(), policies.ErrInvalid.Error()+": ")}
+		return usageError{plain(err)}
 	}
 	log, err := newLogger(c)
 	if err != nil {
@@ -180,7 +180,7 @@ func runAction(c *cli.Context) error {
 	})
 	code := supervisor.ExitCode(res, err)
 	if err != nil {
-		fmt.Fprintf(stderr, "agent-ctl: %s\n", strings.TrimPrefix(err.Error(), policies.ErrInvalid.Error()+": "))
+		fmt.Fprintf(stderr, "agent-ctl: %s\n", plain(err))
 		return exitError{code}
 	}
 	if res.Outcome == supervisor.Cancelled {
@@ -193,4 +193,10 @@ func runAction(c *cli.Context) error {
 		fmt.Fprintf(stderr, "agent-ctl: %s\n", msg)
 	}
 	return exitError{code}
+}
+
+// plain renders an error for a person at a terminal: the "invalid policy"
+// classification is for code (errors.Is), not for reading.
+func plain(err error) string {
+	return strings.Replace(err.Error(), policies.ErrInvalid.Error()+": ", "", 1)
 }

@@ -1,7 +1,9 @@
 package protocol
 
 import (
+	"bytes"
 	"context"
+	"encoding/gob"
 	"errors"
 	"fmt"
 	"io"
@@ -204,7 +206,7 @@ func (c *Conn) Pid() int {
 func (c *Conn) Prepare(req *Request) (*Prepared, error) {
 	var reply PrepareReply
 	if err := c.rpc.c.Call("Plugin.Prepare", *req, &reply); err != nil {
-		return nil, fmt.Errorf("calling worker: %w", err)
+		return nil, callErr(err)
 	}
 	if reply.Err != nil {
 		return &reply.Prepared, reply.Err
@@ -216,7 +218,7 @@ func (c *Conn) Prepare(req *Request) (*Prepared, error) {
 func (c *Conn) Run() (*Result, error) {
 	var reply RunReply
 	if err := c.rpc.c.Call("Plugin.Run", struct{}{}, &reply); err != nil {
-		return nil, fmt.Errorf("calling worker: %w", err)
+		return nil, callErr(err)
 	}
 	if reply.Err != nil {
 		return &reply.Result, reply.Err
@@ -224,19 +226,50 @@ func (c *Conn) Run() (*Result, error) {
 	return &reply.Result, nil
 }
 
-// Kill ends the worker at once and waits until it is reaped. There is no
-// graceful goodbye over the RPC: a worker serves one call and holds nothing
-// worth saving, and a goodbye to a dead worker makes yamux log noise.
+// callErr words an RPC failure; a dropped connection means the worker
+// process is gone.
+func callErr(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, rpc.ErrShutdown) {
+		return fmt.Errorf("worker process ended unexpectedly: %w", err)
+	}
+	return fmt.Errorf("calling worker: %w", err)
+}
+
+// Kill ends the worker at once. There is no graceful goodbye over the RPC:
+// a worker serves one call and holds nothing worth saving, and a goodbye to
+// a dead worker makes yamux log noise. The worker is reaped, and its socket
+// directory removed, in the background; Exited reports when that is done.
 func (c *Conn) Kill() {
 	_ = c.runner.Kill(context.Background())
-	if c.runner.process() != nil {
-		select {
-		case <-c.runner.exited:
-		case <-time.After(10 * time.Second):
+	go func() {
+		if c.runner.process() != nil {
+			select {
+			case <-c.runner.exited:
+			case <-time.After(30 * time.Second):
+			}
 		}
-	}
-	if c.runner.socketDir != "" {
-		_ = os.RemoveAll(c.runner.socketDir)
+		if c.runner.socketDir != "" {
+			_ = os.RemoveAll(c.runner.socketDir)
+		}
+	}()
+}
+
+// Exited is closed once the worker process has been reaped.
+func (c *Conn) Exited() <-chan struct{} { return c.runner.exited }
+
+// WarmCodec encodes and decodes each message type once, so that gob
+// compiles its codecs off the call path (it caches them per type).
+func WarmCodec() {
+	var buf bytes.Buffer
+	enc, dec := gob.NewEncoder(&buf), gob.NewDecoder(&buf)
+	for _, pair := range [][2]any{
+		{&Request{Args: []string{""}, Env: []string{""}, Dirs: []Dir{{}}}, &Request{}},
+		{&PrepareReply{Err: &Error{}}, &PrepareReply{}},
+		{&RunReply{Result: Result{Frames: []string{""}}, Err: &Error{}}, &RunReply{}},
+	} {
+		if enc.Encode(pair[0]) == nil {
+			_ = dec.Decode(pair[1])
+		}
 	}
 }
 

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+	"github.com/agent-ctl/agent-ctl/worker"
+)
+
+// TestMain lets the test binary serve as the worker executable.
+func TestMain(m *testing.M) {
+	if worker.IsWorker(os.Args) {
+		os.Exit(worker.Main())
+	}
+	os.Exit(m.Run())
+}
+
+// cli runs agent-ctl in-process with a private home.
+func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	t.Setenv("AGENTCTL_HOME", t.TempDir())
+	var out, errb bytes.Buffer
+	code = run(context.Background(), append([]string{"agent-ctl"}, args...), strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestRun(t *testing.T) {
+	hello, exit := fixtures.Path("hello.wasm"), fixtures.Path("exit.wasm")
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr string // substring
+	}{
+		{"hello", []string{"run", "--isolation", "process", hello}, 0, "hello, world\n", ""},
+		{"args after --", []string{"run", "--isolation", "process", hello, "--", "--flag-like"}, 0, "hello, --flag-like\n", ""},
+		{"args without --", []string{"run", "--isolation", "process", hello, "you"}, 0, "hello, you\n", ""},
+		{"exit code passes through", []string{"run", "--isolation", "process", exit, "--", "9"}, 9, "", ""},
+		{"default isolation warns", []string{"run", hello}, 0, "hello, world\n", "warning: kernel confinement is not available"},
+		{"missing module", []string{"run", "--isolation", "process", "nope.wasm"}, 127, "", "module not found: nope.wasm"},
+		{"not wasm", []string{"run", "--isolation", "process", fixtures.Path("notwasm.wasm")}, 126, "", "is not a WebAssembly module"},
+		{"timeout", []string{"run", "--isolation", "process", "--timeout", "200ms", fixtures.Path("loop.wasm")}, 124, "", "time limit of 200ms reached"},
+		{"trap", []string{"run", "--isolation", "process", fixtures.Path("trap.wasm")}, 132, "", "at inner"},
+		{"memory", []string{"run", "--isolation", "process", "--memory", "2MiB", fixtures.Path("memgrow.wasm")}, 137, "", "memory limit of 2MiB reached"},
+		{"output", []string{"run", "--isolation", "process", "--max-output", "1KiB", fixtures.Path("flood.wasm")}, 141, strings.Repeat(strings.Repeat("A", 63)+"\n", 16), "output limit of 1KiB reached"},
+		{"no file", []string{"run"}, 125, "", "missing FILE.wasm"},
+		{"bad memory", []string{"run", "--memory", "12XB", hello}, 125, "", `--memory: size "12XB"`},
+		{"bad max-output", []string{"run", "--max-output", "lots", hello}, 125, "", "--max-output"},
+		{"bad timeout", []string{"run", "--timeout", "soon", hello}, 125, "", `--timeout "soon"`},
+		{"negative timeout", []string{"run", "--timeout", "-1s", hello}, 125, "", "positive duration"},
+		{"bad isolation", []string{"run", "--isolation", "vm", hello}, 125, "", `--isolation "vm"`},
+		{"container unavailable", []string{"run", "--isolation", "container", hello}, 125, "", "container isolation is not available"},
+		{"missing dir", []string{"run", "--dir", "/no/such/dir:/data", hello}, 125, "", "/no/such/dir does not exist"},
+		{"bad dir mode", []string{"run", "--dir", dir + ":/data:rx", hello}, 125, "", "want HOST:GUEST[:ro|rw]"},
+		{"relative guest", []string{"run", "--dir", dir + ":data", hello}, 125, "", "must be absolute"},
+		{"two dirs one guest", []string{"run", "--dir", dir + ":/data", "--dir", dir + ":/data:rw", hello}, 125, "", "/data is granted twice"},
+		{"env not on host", []string{"run", "--env", "AGENTCTL_SURELY_UNSET", hello}, 125, "", "AGENTCTL_SURELY_UNSET is not set on the host"},
+		{"unknown flag", []string{"run", "--frobnicate", hello}, 125, "", "flag provided but not defined"},
+		{"bad log level", []string{"--log-level", "loud", "run", hello}, 125, "", "--log-level"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := runCLI(t, "", tc.args...)
+			if code != tc.code || out != tc.stdout || !strings.Contains(errs, tc.stderr) {
+				t.Fatalf("agent-ctl %q\n got exit %d stdout %q stderr %q\nwant exit %d stdout %q stderr containing %q",
+					tc.args, code, out, errs, tc.code, tc.stdout, tc.stderr)
+			}
+			if code >= 124 && strings.Count(strings.TrimSpace(errs), "\n") > 4 {
+				t.Errorf("error message is %d lines long:\n%s", strings.Count(errs, "\n"), errs)
+			}
+			if strings.Contains(errs, "goroutine ") || strings.Contains(errs, "panic:") {
+				t.Errorf("stderr shows a Go panic:\n%s", errs)
+			}
+		})
+	}
+}
+
+func TestRun_stdinAndEnv(t *testing.T) {
+	t.Setenv("AGENTCTL_TEST_PASSED", "from-host")
+	code, out, _ := runCLI(t, "piped input\n", "run", "--isolation", "process", fixtures.Path("cat.wasm"))
+	if code != 0 || out != "piped input\n" {
+		t.Errorf("cat: exit %d stdout %q", code, out)
+	}
+	code, out, _ = runCLI(t, "", "run", "--isolation", "process", "--env", "AGENTCTL_TEST_PASSED", "--env", "B=1=2", fixtures.Path("env.wasm"))
+	if code != 0 || out != "AGENTCTL_TEST_PASSED=from-host\nB=1=2\nenv: 2 variables\n" {
+		t.Errorf("env: exit %d stdout %q", code, out)
+	}
+}
+
+func TestRun_dirs(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(dir+"/notes.txt", []byte("granted\n"), 0o644)
+	code, out, _ := runCLI(t, "", "run", "--isolation", "process", "--dir", dir+":/data", fixtures.Path("cat.wasm"), "--", "/data/notes.txt")
+	if code != 0 || out != "granted\n" {
+		t.Errorf("read granted file: exit %d stdout %q", code, out)
+	}
+	code, out, errs := runCLI(t, "", "run", "--isolation", "process", "--dir", dir+":/data", fixtures.Path("cat.wasm"), "--", "/data/../../etc/passwd")
+	if code != 1 || out != "" || !strings.Contains(errs, "cat: /data/../../etc/passwd") {
+		t.Errorf("escape: exit %d stdout %q stderr %q", code, out, errs)
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"run", "--help"}} {
+		code, out, _ := runCLI(t, "", args...)
+		if code != 0 || !strings.Contains(out, "run") || !strings.Contains(out, "--dir") == (len(args) == 2) {
+			t.Errorf("agent-ctl %q: exit %d\n%s", args, code, out)
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package supervisor_test
+
+import (
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/agent-ctl/agent-ctl/policies"
+	"github.com/agent-ctl/agent-ctl/supervisor"
+	"github.com/agent-ctl/agent-ctl/tests/bench"
+	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+	"github.com/agent-ctl/agent-ctl/worker"
+	"github.com/agent-ctl/agent-ctl/worker/protocol"
+)
+
+// inProcess prepares hello.wasm in this process with the same Host code a
+// worker runs, for the in-process baseline.
+func inProcess(b *testing.B) *worker.Host {
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { devnull.Close() })
+	path := "/proc/self/fd/" + itoa(int(devnull.Fd()))
+	h := &worker.Host{StdioPath: func(int) string { return path }}
+	digest := sha256File(b, fixtures.Path("hello.wasm"))
+	_, err = h.Prepare(&protocol.Request{
+		ModulePath: fixtures.Path("hello.wasm"), Digest: digest,
+		Args: []string{"hello"}, Memory: policies.DefaultMemory, Timeout: time.Minute,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return h
+}
+
+// BenchmarkInvoke measures a whole cached call with process isolation
+// against a native fork+exec of the same program (hello.c by gcc), and the
+// instantiate+run step inside the worker against the same step in process.
+func BenchmarkInvoke(b *testing.B) {
+	native := bench.NativeHello(b)
+	s, err := supervisor.New(&supervisor.Options{Home: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	call := &supervisor.Call{Module: fixtures.Path("hello.wasm"), Stdout: io.Discard,
+		Policy: policies.Policy{Isolation: policies.IsolationProcess}}
+	if _, err := s.Invoke(context.Background(), call); err != nil { // fill the cache
+		b.Fatal(err)
+	}
+	h := inProcess(b)
+	var invoke, nat, inWorker, inProc, spawn, load []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		nat = append(nat, bench.ForkExec(b, native))
+		res, err := s.Invoke(context.Background(), call)
+		if err != nil || !res.CacheHit {
+			b.Fatalf("invoke: %v (cache hit %v)", err, res != nil && res.CacheHit)
+		}
+		invoke = append(invoke, res.Timings.Total)
+		spawn = append(spawn, res.Timings.Spawn)
+		load = append(load, res.Timings.Load)
+		inWorker = append(inWorker, res.Timings.Instantiate+res.Timings.Run)
+		r, err := h.Run()
+		if err != nil {
+			b.Fatal(err)
+		}
+		inProc = append(inProc, r.InstantiateTime+r.RunTime)
+	}
+	b.StopTimer()
+	bench.Report(b, "invoke_process_vs_native", invoke, nat)
+	bench.Report(b, "worker_run_vs_inprocess", inWorker, inProc)
+	bench.Report(b, "invoke_spawn_step_vs_native", spawn, nat)
+	bench.Report(b, "invoke_load_step_vs_native", load, nat)
+}
+
+// BenchmarkCompile measures a cold compile and a cached load of hello.wasm
+// inside this process, against the in-process run as the unit.
+func BenchmarkCompile(b *testing.B) {
+	dir := b.TempDir()
+	digest := sha256File(b, fixtures.Path("hello.wasm"))
+	req := func(i int, cacheFile string) *protocol.Request {
+		return &protocol.Request{ModulePath: fixtures.Path("hello.wasm"), Digest: digest, CacheFile: cacheFile,
+			CompileOut: filepath.Join(dir, "out-"+itoa(i)), Args: []string{"hello"}, Memory: policies.DefaultMemory, Timeout: time.Minute}
+	}
+	// One compile to produce a cache entry.
+	if _, err := (&worker.Host{}).Prepare(req(-1, "")); err != nil {
+		b.Fatal(err)
+	}
+	cached := filepath.Join(dir, "out--1")
+	h := inProcess(b)
+	var cold, warm, run []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		t := time.Now()
+		if _, err := (&worker.Host{}).Prepare(req(i, "")); err != nil {
+			b.Fatal(err)
+		}
+		cold = append(cold, time.Since(t))
+		os.Remove(filepath.Join(dir, "out-"+itoa(i)))
+		t = time.Now()
+		p, err := (&worker.Host{}).Prepare(req(i, cached))
+		if err != nil || !p.CacheHit {
+			b.Fatalf("cached load: %v, hit %v", err, p != nil && p.CacheHit)
+		}
+		warm = append(warm, time.Since(t))
+		r, err := h.Run()
+		if err != nil {
+			b.Fatal(err)
+		}
+		run = append(run, r.InstantiateTime+r.RunTime)
+	}
+	b.StopTimer()
+	bench.Report(b, "compile_cold_vs_inprocess_run", cold, run)
+	bench.Report(b, "load_cached_vs_inprocess_run", warm, run)
+}

@@ -1,0 +1,218 @@
+// Package e2e drives the real agent-ctl binary as a user would: signals,
+// killed processes, live streaming through real pipes.
+package e2e
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+)
+
+var bin string
+
+// TestMain uses $AGENTCTL_BIN (make test sets it to bin/agent-ctl) or
+// builds the binary once.
+func TestMain(m *testing.M) {
+	bin = os.Getenv("AGENTCTL_BIN")
+	if bin == "" {
+		dir, err := os.MkdirTemp("", "agent-ctl-e2e")
+		if err != nil {
+			panic(err)
+		}
+		bin = filepath.Join(dir, "agent-ctl")
+		build := exec.Command("go", "build", "-o", bin, "github.com/agent-ctl/agent-ctl/cmd/agent-ctl")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building agent-ctl:", err)
+			os.Exit(1)
+		}
+		code := m.Run()
+		os.RemoveAll(dir)
+		os.Exit(code)
+	}
+	os.Exit(m.Run())
+}
+
+// started is a running agent-ctl with its stdout and stderr as line
+// streams.
+type started struct {
+	cmd    *exec.Cmd
+	stdout *bufio.Reader
+	stderr *bufio.Reader
+}
+
+func start(t *testing.T, args ...string) *started {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"--log-level", "debug"}, args...)...)
+	cmd.Env = append(os.Environ(), "AGENTCTL_HOME="+t.TempDir())
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	errp, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	return &started{cmd: cmd, stdout: bufio.NewReader(out), stderr: bufio.NewReader(errp)}
+}
+
+var workerPidRE = regexp.MustCompile(`worker started.*worker_pid=(\d+)`)
+
+// workerPid reads the supervisor's debug log until it names the worker.
+func (s *started) workerPid(t *testing.T) int {
+	t.Helper()
+	for {
+		line, err := s.stderr.ReadString('\n')
+		if m := workerPidRE.FindStringSubmatch(line); m != nil {
+			pid, _ := strconv.Atoi(m[1])
+			return pid
+		}
+		if err != nil {
+			t.Fatalf("no worker pid in the log: %v", err)
+		}
+	}
+}
+
+func (s *started) expectLine(t *testing.T, want string) {
+	t.Helper()
+	line, err := s.stdout.ReadString('\n')
+	if err != nil || line != want {
+		t.Fatalf("read %q (%v), want %q", line, err, want)
+	}
+}
+
+// exitCode waits for the process and returns its exit code.
+func (s *started) exitCode(t *testing.T) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(15 * time.Second):
+		t.Fatal("agent-ctl did not exit")
+		return -1
+	}
+}
+
+// waitGone waits until pid no longer exists (a zombie counts as gone for a
+// process whose parent is not this test).
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			return
+		}
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && strings.Contains(string(b), ") Z ") {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("worker %d is still running", pid)
+}
+
+func TestSignals(t *testing.T) {
+	for _, tc := range []struct {
+		sig  syscall.Signal
+		code int
+	}{{syscall.SIGINT, 130}, {syscall.SIGTERM, 143}} {
+		t.Run(tc.sig.String(), func(t *testing.T) {
+			s := start(t, "run", "--isolation", "process", fixtures.Path("sleep.wasm"), "--", "60000")
+			pid := s.workerPid(t)
+			s.expectLine(t, "sleeping\n")
+			s.cmd.Process.Signal(tc.sig)
+			if code := s.exitCode(t); code != tc.code {
+				t.Errorf("exit %d, want %d", code, tc.code)
+			}
+			waitGone(t, pid)
+		})
+	}
+}
+
+// TestSupervisorKilled: SIGKILL to agent-ctl cannot be handled, so the
+// worker must die by itself (parent-death signal).
+func TestSupervisorKilled(t *testing.T) {
+	s := start(t, "run", "--isolation", "process", fixtures.Path("sleep.wasm"), "--", "60000")
+	pid := s.workerPid(t)
+	s.expectLine(t, "sleeping\n")
+	s.cmd.Process.Kill()
+	waitGone(t, pid)
+}
+
+// TestWorkerKilled: a worker that dies under the supervisor is reported in
+// one clear line, not a Go panic, and the exit code says agent-ctl failed.
+func TestWorkerKilled(t *testing.T) {
+	s := start(t, "run", "--isolation", "process", fixtures.Path("sleep.wasm"), "--", "60000")
+	pid := s.workerPid(t)
+	s.expectLine(t, "sleeping\n")
+	syscall.Kill(pid, syscall.SIGKILL)
+	rest, _ := io.ReadAll(s.stderr) // before Wait, which closes the pipe
+	code := s.exitCode(t)
+	if code != 125 || !strings.Contains(string(rest), "worker failed") || strings.Contains(string(rest), "goroutine") {
+		t.Errorf("exit %d, stderr:\n%s", code, rest)
+	}
+}
+
+// TestStreaming reads the first line through a real pipe while the module
+// is still running.
+func TestStreaming(t *testing.T) {
+	s := start(t, "run", "--isolation", "process", fixtures.Path("stream.wasm"), "--", "3", "700")
+	s.expectLine(t, "tick 0\n")
+	if s.cmd.ProcessState != nil {
+		t.Fatal("agent-ctl already exited")
+	}
+	// The module is between ticks: agent-ctl must still be running.
+	if err := s.cmd.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("agent-ctl not running after the first line: %v", err)
+	}
+	s.expectLine(t, "tick 1\n")
+	s.expectLine(t, "tick 2\n")
+	if code := s.exitCode(t); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
+
+// TestNothingLeftBehind: after calls that end every way, no temporary
+// files remain in the state directory.
+func TestNothingLeftBehind(t *testing.T) {
+	home := t.TempDir()
+	for _, args := range [][]string{
+		{fixtures.Path("hello.wasm")},
+		{"--timeout", "100ms", fixtures.Path("loop.wasm")},
+		{"--memory", "1MiB", fixtures.Path("memgrow.wasm")},
+		{"--max-output", "1KiB", fixtures.Path("flood.wasm")},
+		{fixtures.Path("truncated.wasm")},
+	} {
+		cmd := exec.Command(bin, append([]string{"run", "--isolation", "process"}, args...)...)
+		cmd.Env = append(os.Environ(), "AGENTCTL_HOME="+home)
+		cmd.Run()
+	}
+	tmp, err := os.ReadDir(filepath.Join(home, "tmp"))
+	if err != nil || len(tmp) != 0 {
+		t.Errorf("tmp holds %d entries (%v)", len(tmp), err)
+	}
+}
