@@ -1,6 +1,7 @@
 package supervisor_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -569,12 +570,11 @@ func TestCancel(t *testing.T) {
 			Policy: policies.Policy{Isolation: policies.IsolationProcess}, Stdout: pw})
 	}()
 	// Cancel once the module is surely running.
-	buf := make([]byte, 64)
-	n, _ := pr.Read(buf)
-	if string(buf[:n]) != "sleeping\n" {
-		t.Fatalf("read %q", buf[:n])
+	br := bufio.NewReader(pr)
+	if line, err := br.ReadString('\n'); line != "sleeping\n" {
+		t.Fatalf("read %q, %v", line, err)
 	}
-	go io.Copy(io.Discard, pr)
+	go io.Copy(io.Discard, br)
 	cancel()
 	select {
 	case <-done:
