@@ -56,8 +56,10 @@ test: fixtures build vet
 
 ## bench: benchmarks with ratios against baselines measured in the same run
 bench: fixtures build
-	$(GOTEST) -run '^$$' -bench . -benchtime 200x -count 1 ./supervisor ./worker/... | tee .cache/bench.txt
-	@echo; echo "summary:"; grep -E '^[a-z_-]+ ratio=' .cache/bench.txt || true
+	@mkdir -p .cache
+	$(GOTEST) -run '^$$' -bench . -benchtime 200x -count 1 ./supervisor | tee .cache/bench.txt
+	AGENTCTL_BIN=$(CURDIR)/$(BIN) $(GOTEST) -run '^$$' -bench . -benchtime 100x -count 1 ./tests/e2e | tee -a .cache/bench.txt
+	@echo; echo "summary (ratios against baselines measured in the same run):"; grep -oE '[a-z_]+_vs_[a-z_]+ ratio=.*' .cache/bench.txt
 
 ## demo: build, run a module with a granted directory, show refused escapes and limits
 demo: fixtures build

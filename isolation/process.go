@@ -8,7 +8,7 @@ import (
 	"os/exec"
 )
 
-// Process returns the spawner for process isolation: the worker is a plain
+// NewProcess returns the spawner for process isolation: the worker is a plain
 // child process with an empty environment apart from what Spec gives it,
 // stdin on /dev/null, its own process group (so a terminal's Ctrl-C reaches
 // only the supervisor, which stops workers itself) and, on Linux, SIGKILL
@@ -52,6 +52,7 @@ func (p *childProcess) Wait() error           { return p.cmd.Wait() }
 func (p *childProcess) Pid() int              { return p.cmd.Process.Pid }
 
 func (p *childProcess) Kill() error {
+	killGroup(p.cmd)
 	err := p.cmd.Process.Kill()
 	if errors.Is(err, os.ErrProcessDone) {
 		return nil

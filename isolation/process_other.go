@@ -2,8 +2,17 @@
 
 package isolation
 
-import "syscall"
+import (
+	"os/exec"
+	"syscall"
+)
 
 func processAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
+}
+
+func killGroup(cmd *exec.Cmd) {
+	if cmd.ProcessState == nil {
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+	}
 }

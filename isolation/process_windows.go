@@ -1,7 +1,14 @@
 package isolation
 
-import "syscall"
+import (
+	"os/exec"
+	"syscall"
+)
 
 func processAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{}
 }
+
+// killGroup has nothing to do on Windows: the job object (with container
+// isolation) owns the process tree.
+func killGroup(*exec.Cmd) {}

@@ -17,14 +17,16 @@ import (
 )
 
 // inProcess prepares hello.wasm in this process with the same Host code a
-// worker runs, for the in-process baseline.
+// worker runs, for the in-process baseline. Its output goes to a pipe that
+// a goroutine drains, as a worker's goes to the supervisor.
 func inProcess(b *testing.B) *worker.Host {
-	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	pr, pw, err := os.Pipe()
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { devnull.Close() })
-	path := "/proc/self/fd/" + itoa(int(devnull.Fd()))
+	go io.Copy(io.Discard, pr)
+	b.Cleanup(func() { pw.Close() })
+	path := "/proc/self/fd/" + itoa(int(pw.Fd()))
 	h := &worker.Host{StdioPath: func(int) string { return path }}
 	digest := sha256File(b, fixtures.Path("hello.wasm"))
 	_, err = h.Prepare(&protocol.Request{
@@ -52,7 +54,7 @@ func BenchmarkInvoke(b *testing.B) {
 		b.Fatal(err)
 	}
 	h := inProcess(b)
-	var invoke, nat, inWorker, inProc, spawn, load []time.Duration
+	var invoke, nat, inWorker, inProc, spawn, load, wi, wr, pi, pr []time.Duration
 	b.ResetTimer()
 	for range b.N {
 		nat = append(nat, bench.ForkExec(b, native))
@@ -64,13 +66,19 @@ func BenchmarkInvoke(b *testing.B) {
 		spawn = append(spawn, res.Timings.Spawn)
 		load = append(load, res.Timings.Load)
 		inWorker = append(inWorker, res.Timings.Instantiate+res.Timings.Run)
+		wi = append(wi, res.Timings.Instantiate)
+		wr = append(wr, res.Timings.Run)
 		r, err := h.Run()
 		if err != nil {
 			b.Fatal(err)
 		}
 		inProc = append(inProc, r.InstantiateTime+r.RunTime)
+		pi = append(pi, r.InstantiateTime)
+		pr = append(pr, r.RunTime)
 	}
 	b.StopTimer()
+	bench.Report(b, "worker_instantiate_vs_inprocess", wi, pi)
+	bench.Report(b, "worker_start_vs_inprocess", wr, pr)
 	bench.Report(b, "invoke_process_vs_native", invoke, nat)
 	bench.Report(b, "worker_run_vs_inprocess", inWorker, inProc)
 	bench.Report(b, "invoke_spawn_step_vs_native", spawn, nat)

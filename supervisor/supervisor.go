@@ -111,6 +111,10 @@ func New(o *Options) (*Supervisor, error) {
 	if s.grace == 0 {
 		s.grace = 250 * time.Millisecond
 	}
+	if s.home, err = filepath.Abs(s.home); err != nil {
+		return nil, fmt.Errorf("resolving state directory: %w", err)
+	}
+	isolation.CloseInheritedFDs()
 	s.cacheDir = filepath.Join(s.home, "cache")
 	s.tmpDir = filepath.Join(s.home, "tmp")
 	for _, d := range []string{s.home, s.cacheDir, s.tmpDir} {
@@ -176,7 +180,8 @@ func (s *Supervisor) spawner(iso policies.Isolation) (isolation.Spawner, error) 
 	return sp, nil
 }
 
-// loadModule reads and checks the module file before any worker is spawned.
+// loadModule reads and checks the module file; it runs while the worker
+// spawns, and a module it refuses never reaches the worker.
 func loadModule(path string) (digest string, err error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -255,6 +260,11 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	if serr := <-started; serr != nil {
 		if err != nil { // the module's own problem says more
 			return nil, err
+		}
+		if ctx.Err() != nil { // cancelled while the worker was starting
+			res := r.stoppedResult(Cancelled)
+			res.Timings.Total = time.Since(t0)
+			return res, nil
 		}
 		return nil, serr
 	}

@@ -62,7 +62,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			return usageError{err.Error()}
 		},
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "home", Usage: "state directory (module cache, logs)", EnvVars: []string{"AGENTCTL_HOME"}, DefaultText: "~/.agent-ctl"},
+			&cli.StringFlag{Name: "home", Usage: "state directory (compiled-module cache)", EnvVars: []string{"AGENTCTL_HOME"}, DefaultText: "~/.agent-ctl"},
 			&cli.StringFlag{Name: "log-level", Usage: "log level on stderr: debug, info, warn, error", Value: "warn"},
 		},
 		Commands: []*cli.Command{runCommand()},

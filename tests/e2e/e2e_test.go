@@ -197,9 +197,10 @@ func TestStreaming(t *testing.T) {
 }
 
 // TestNothingLeftBehind: after calls that end every way, no temporary
-// files remain in the state directory.
+// files remain in the state directory or in $TMPDIR (go-plugin's socket
+// directories).
 func TestNothingLeftBehind(t *testing.T) {
-	home := t.TempDir()
+	home, tmpdir := t.TempDir(), t.TempDir()
 	for _, args := range [][]string{
 		{fixtures.Path("hello.wasm")},
 		{"--timeout", "100ms", fixtures.Path("loop.wasm")},
@@ -208,11 +209,13 @@ func TestNothingLeftBehind(t *testing.T) {
 		{fixtures.Path("truncated.wasm")},
 	} {
 		cmd := exec.Command(bin, append([]string{"run", "--isolation", "process"}, args...)...)
-		cmd.Env = append(os.Environ(), "AGENTCTL_HOME="+home)
+		cmd.Env = append(os.Environ(), "AGENTCTL_HOME="+home, "TMPDIR="+tmpdir)
 		cmd.Run()
 	}
-	tmp, err := os.ReadDir(filepath.Join(home, "tmp"))
-	if err != nil || len(tmp) != 0 {
-		t.Errorf("tmp holds %d entries (%v)", len(tmp), err)
+	for _, dir := range []string{filepath.Join(home, "tmp"), tmpdir} {
+		left, err := os.ReadDir(dir)
+		if err != nil || len(left) != 0 {
+			t.Errorf("%s holds %d entries (%v)", dir, len(left), err)
+		}
 	}
 }

@@ -237,21 +237,14 @@ func callErr(err error) error {
 
 // Kill ends the worker at once. There is no graceful goodbye over the RPC:
 // a worker serves one call and holds nothing worth saving, and a goodbye to
-// a dead worker makes yamux log noise. The worker is reaped, and its socket
-// directory removed, in the background; Exited reports when that is done.
+// a dead worker makes yamux log noise. The socket directory is removed at
+// once; the worker is reaped in the background (Exited reports when), so a
+// caller is not held up by the teardown of a process it has killed.
 func (c *Conn) Kill() {
 	_ = c.runner.Kill(context.Background())
-	go func() {
-		if c.runner.process() != nil {
-			select {
-			case <-c.runner.exited:
-			case <-time.After(30 * time.Second):
-			}
-		}
-		if c.runner.socketDir != "" {
-			_ = os.RemoveAll(c.runner.socketDir)
-		}
-	}()
+	if c.runner.socketDir != "" {
+		_ = os.RemoveAll(c.runner.socketDir)
+	}
 }
 
 // Exited is closed once the worker process has been reaped.

@@ -1,0 +1,5 @@
+package isolation
+
+// CloseInheritedFDs has nothing to do on Windows, where handles are not
+// inherited unless marked inheritable.
+func CloseInheritedFDs() {}
