@@ -12,10 +12,10 @@ DEMO_DIR   := $(CURDIR)/.cache/demo
 export AGENTCTL_HOME ?= $(CURDIR)/.cache/home
 
 # Commands the build needs, and the Debian package that brings each.
-APT_NEEDS := clang:clang wasm-ld:lld wat2wasm:wabt wasm-opt:binaryen gcc:gcc
+APT_NEEDS := clang:clang wasm-ld:lld wat2wasm:wabt wasm-opt:binaryen gcc:gcc x86_64-w64-mingw32-gcc:gcc-mingw-w64-x86-64-posix
 APT_FILES := /usr/lib/wasm32-wasi/libc.a:wasi-libc /usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a:libclang-rt-14-dev-wasm32
 
-.PHONY: all build deps fixtures test test-unit test-e2e vet lint fmt bench demo clean
+.PHONY: all build deps fixtures test vet cross lint fmt bench demo clean
 
 all: build
 
@@ -44,13 +44,18 @@ vet:
 	$(GO) vet $(if $(TAGS),-tags $(TAGS)) ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
+## cross: vet and build for Windows (wasmtime-go needs cgo, hence mingw)
+cross: deps
+	CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc GOOS=windows $(GO) vet $(if $(TAGS),-tags $(TAGS)) ./...
+	CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc GOOS=windows $(GO) build $(if $(TAGS),-tags $(TAGS)) -o .cache/windows/ ./cmd/...
+
 lint: vet
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 ## test: everything CI runs
-test: fixtures build vet
+test: fixtures build vet cross
 	$(GOTEST) -race -count=1 ./...
 	AGENTCTL_BIN=$(CURDIR)/$(BIN) $(GOTEST) -count=1 ./tests/...
 

@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/bytecodealliance/wasmtime-go/v39"
@@ -182,12 +181,6 @@ func (h *Host) stdioPath(fd int) string {
 		return h.StdioPath(fd)
 	}
 	return "/proc/self/fd/" + strconv.Itoa(fd)
-}
-
-func closeStdio() {
-	for _, fd := range []int{protocol.FDStdin, protocol.FDStdout, protocol.FDStderr} {
-		_ = syscall.Close(fd)
-	}
 }
 
 // Run instantiates the prepared module and runs _start under the call's

@@ -174,7 +174,7 @@ func runAction(c *cli.Context) error {
 		Module: module,
 		Args:   modArgs,
 		Policy: pol,
-		Stdin:  c.App.Reader,
+		Stdin:  moduleStdin(c.App.Reader),
 		Stdout: c.App.Writer,
 		Stderr: stderr,
 	})

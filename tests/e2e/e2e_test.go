@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package e2e drives the real agent-ctl binary as a user would: signals,
 // killed processes, live streaming through real pipes.
 package e2e

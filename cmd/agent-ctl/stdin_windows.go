@@ -1,0 +1,5 @@
+package main
+
+import "io"
+
+func moduleStdin(r io.Reader) io.Reader { return r }

@@ -1,0 +1,6 @@
+package worker
+
+// closeStdio has nothing to close on Windows, where the module's stdio is
+// not passed as numbered descriptors; worker stdio on Windows arrives with
+// the Windows runner.
+func closeStdio() {}
