@@ -5,15 +5,15 @@
 SHELL      := /bin/bash
 GO         ?= go
 BIN        := bin/agent-ctl
-TAGS       ?= urfave_cli_no_docs
+TAGS       ?= seccomp,urfave_cli_no_docs
 GOTEST     ?= $(GO) test $(if $(TAGS),-tags $(TAGS))
 TESTDATA   := tests/testdata
 DEMO_DIR   := $(CURDIR)/.cache/demo
 export AGENTCTL_HOME ?= $(CURDIR)/.cache/home
 
 # Commands the build needs, and the Debian package that brings each.
-APT_NEEDS := clang:clang wasm-ld:lld wat2wasm:wabt wasm-opt:binaryen gcc:gcc x86_64-w64-mingw32-gcc:gcc-mingw-w64-x86-64-posix
-APT_FILES := /usr/lib/wasm32-wasi/libc.a:wasi-libc /usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a:libclang-rt-14-dev-wasm32
+APT_NEEDS := clang:clang wasm-ld:lld wat2wasm:wabt wasm-opt:binaryen gcc:gcc pkg-config:pkg-config x86_64-w64-mingw32-gcc:gcc-mingw-w64-x86-64-posix
+APT_FILES := /usr/include/seccomp.h:libseccomp-dev /usr/lib/wasm32-wasi/libc.a:wasi-libc /usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a:libclang-rt-14-dev-wasm32
 
 .PHONY: all build deps fixtures test vet cross lint fmt bench demo clean
 
@@ -56,8 +56,7 @@ fmt:
 
 ## test: everything CI runs
 test: fixtures build vet cross
-	$(GOTEST) -race -count=1 ./...
-	AGENTCTL_BIN=$(CURDIR)/$(BIN) $(GOTEST) -count=1 ./tests/...
+	AGENTCTL_BIN=$(CURDIR)/$(BIN) $(GOTEST) -race -count=1 ./...
 
 ## bench: benchmarks with ratios against baselines measured in the same run
 bench: fixtures build

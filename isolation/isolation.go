@@ -1,7 +1,7 @@
 // Package isolation starts worker processes behind the walls a policy asks
 // for. Process isolation is a plain child process that dies with its
-// supervisor; container isolation (namespaces, cgroups, seccomp) arrives
-// behind the same Spawner interface.
+// supervisor; container isolation (see NewContainer) adds namespaces, a
+// private root, cgroups and seccomp behind the same Spawner interface.
 package isolation
 
 import (
@@ -23,6 +23,33 @@ type Spec struct {
 	Env []string
 	// ExtraFiles become file descriptors 3, 4, 5, … in the worker.
 	ExtraFiles []*os.File
+
+	// The fields below are walls that only container isolation builds;
+	// process isolation ignores them (its worker sees the whole host).
+
+	// Mounts are the host files and directories the worker may see, at
+	// the same absolute paths as on the host (the module, the cache file,
+	// the compile-output directory, granted directories). The executable,
+	// its shared libraries and go-plugin's socket directory (taken from
+	// PLUGIN_UNIX_SOCKET_DIR in Env) are mounted without being listed.
+	Mounts []Mount
+	// MemoryLimit caps the memory of the worker and everything it starts,
+	// in bytes; zero means the spawner's default.
+	MemoryLimit int64
+	// CPUs caps CPU time in cores (1.5 is one and a half cores); zero
+	// means the spawner's default.
+	CPUs float64
+}
+
+// Mount makes a host file or directory visible inside a container.
+type Mount struct {
+	// Source is an absolute host path; it must exist.
+	Source string
+	// Target is the absolute path inside; empty means Source, which is
+	// what agent-ctl uses so that no path needs translating.
+	Target string
+	// Writable allows writes; the zero value mounts read-only.
+	Writable bool
 }
 
 // Process is a started worker.

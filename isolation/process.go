@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sync"
 )
 
 // NewProcess returns the spawner for process isolation: the worker is a plain
@@ -35,8 +36,12 @@ func (processSpawner) Start(s *Spec) (Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating worker stderr: %w", err)
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting worker %s: %w", s.Path, err)
+	// Forked from a thread that never exits, so the parent-death signal
+	// comes only when the supervisor dies (see onSpawnThread).
+	var err2 error
+	onSpawnThread(func() { err2 = cmd.Start() })
+	if err2 != nil {
+		return nil, fmt.Errorf("starting worker %s: %w", s.Path, err2)
 	}
 	return &childProcess{cmd: cmd, stdout: stdout, stderr: stderr}, nil
 }
@@ -44,15 +49,28 @@ func (processSpawner) Start(s *Spec) (Process, error) {
 type childProcess struct {
 	cmd            *exec.Cmd
 	stdout, stderr io.ReadCloser
+
+	mu     sync.Mutex
+	reaped bool // once set, the process group ID may belong to another
 }
 
 func (p *childProcess) Stdout() io.ReadCloser { return p.stdout }
 func (p *childProcess) Stderr() io.ReadCloser { return p.stderr }
-func (p *childProcess) Wait() error           { return p.cmd.Wait() }
-func (p *childProcess) Pid() int              { return p.cmd.Process.Pid }
+func (p *childProcess) Wait() error {
+	err := p.cmd.Wait()
+	p.mu.Lock()
+	p.reaped = true
+	p.mu.Unlock()
+	return err
+}
+func (p *childProcess) Pid() int { return p.cmd.Process.Pid }
 
 func (p *childProcess) Kill() error {
-	killGroup(p.cmd)
+	p.mu.Lock()
+	if !p.reaped {
+		killGroup(p.cmd.Process.Pid)
+	}
+	p.mu.Unlock()
 	err := p.cmd.Process.Kill()
 	if errors.Is(err, os.ErrProcessDone) {
 		return nil

@@ -32,6 +32,11 @@ import (
 // MaxModuleSize bounds the module files agent-ctl reads.
 const MaxModuleSize = 256 << 20
 
+// workerOverhead is what a worker needs beyond the module's linear memory
+// (Go runtime, wasmtime, compiled code, compiling a large module): the
+// worker's cgroup memory limit is the module's cap plus this.
+const workerOverhead = 256 << 20
+
 // Options configures a Supervisor. The zero value of every field is a
 // sensible default.
 type Options struct {
@@ -49,6 +54,8 @@ type Options struct {
 	// CompileTimeout bounds loading or compiling a module, which happens
 	// before and outside the call's own time limit; zero means 2 minutes.
 	CompileTimeout time.Duration
+	// Container configures container isolation; nil means its defaults.
+	Container *isolation.ContainerOptions
 	// Grace is how long after the time limit the supervisor waits for the
 	// worker to report before it kills it; zero means 250ms.
 	Grace time.Duration
@@ -61,7 +68,12 @@ type Supervisor struct {
 	workerArgs             []string
 	log                    *slog.Logger
 	compileTimeout, grace  time.Duration
-	spawners               map[policies.Isolation]isolation.Spawner
+
+	process       isolation.Spawner
+	containerOpts *isolation.ContainerOptions
+	containerOnce sync.Once
+	container     isolation.Spawner
+	containerErr  error
 }
 
 // DefaultHome is $AGENTCTL_HOME, or ~/.agent-ctl.
@@ -84,9 +96,7 @@ func New(o *Options) (*Supervisor, error) {
 	s := &Supervisor{
 		home: o.Home, workerPath: o.WorkerPath, workerArgs: o.WorkerArgs, log: o.Logger,
 		compileTimeout: o.CompileTimeout, grace: o.Grace,
-		spawners: map[policies.Isolation]isolation.Spawner{
-			policies.IsolationProcess: isolation.NewProcess(),
-		},
+		process: isolation.NewProcess(),
 	}
 	var err error
 	if s.home == "" {
@@ -105,6 +115,14 @@ func New(o *Options) (*Supervisor, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	co := isolation.ContainerOptions{}
+	if o.Container != nil {
+		co = *o.Container
+	}
+	if co.Logger == nil {
+		co.Logger = s.log
+	}
+	s.containerOpts = &co
 	if s.compileTimeout == 0 {
 		s.compileTimeout = 2 * time.Minute
 	}
@@ -167,21 +185,23 @@ type Call struct {
 	Stdout, Stderr io.Writer
 }
 
-// spawner picks the walls for a policy, never weaker than asked.
+// spawner picks the walls for a policy, never weaker than asked: the
+// default is container isolation, and if this host cannot provide it the
+// call fails with the reason and the opt-out rather than run with less.
 func (s *Supervisor) spawner(iso policies.Isolation) (isolation.Spawner, error) {
-	if iso == policies.IsolationDefault {
-		iso = policies.IsolationProcess
+	if iso == policies.IsolationProcess {
+		return s.process, nil
 	}
-	sp, ok := s.spawners[iso]
-	if !ok {
-		return nil, fmt.Errorf("%w: %s isolation is not available in this build (use --isolation process to run without kernel confinement)",
-			isolation.ErrUnavailable, iso)
+	s.containerOnce.Do(func() {
+		s.container, s.containerErr = isolation.NewContainer(s.containerOpts)
+	})
+	if s.containerErr != nil {
+		return nil, fmt.Errorf("%w (pass --isolation process to run with the WASM sandbox as the only wall)", s.containerErr)
 	}
-	return sp, nil
+	return s.container, nil
 }
 
-// loadModule reads and checks the module file; it runs while the worker
-// spawns, and a module it refuses never reaches the worker.
+// loadModule reads and checks the module file before any worker is spawned.
 func loadModule(path string) (digest string, err error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -245,50 +265,60 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	digest, err := loadModule(c.Module)
+	if err != nil {
+		return nil, err
+	}
 	modulePath, err := filepath.Abs(c.Module)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrModuleInvalid, c.Module, err)
 	}
-
-	// Spawning the worker is the slowest step of a call: it overlaps with
-	// reading and checking the module, and is undone if the module is bad.
-	r := &run{s: s, call: c, pol: pol, res: &Result{Module: name, Isolation: sp.Name()}}
-	r.remaining.Store(pol.MaxOutput)
-	started := make(chan error, 1)
-	go func() { started <- r.start(ctx, sp) }()
-	digest, err := loadModule(c.Module)
-	if serr := <-started; serr != nil {
-		if err != nil { // the module's own problem says more
-			return nil, err
-		}
-		if ctx.Err() != nil { // cancelled while the worker was starting
-			res := r.stoppedResult(Cancelled)
-			res.Timings.Total = time.Since(t0)
-			return res, nil
-		}
-		return nil, serr
-	}
+	// A private directory per call for freshly compiled code: a worker sees
+	// only its own call's files, never another's.
+	callDir, err := os.MkdirTemp(s.tmpDir, "call-")
 	if err != nil {
-		r.stop(Exited)
-		r.copies.Wait()
-		return nil, err
+		return nil, fmt.Errorf("%w: creating call directory: %w", ErrWorker, err)
 	}
+	defer os.RemoveAll(callDir)
 
 	req := &protocol.Request{
 		ModulePath: modulePath,
 		Digest:     digest,
 		CacheFile:  filepath.Join(s.cacheDir, worker.CacheKey(digest)),
-		CompileOut: filepath.Join(s.tmpDir, randomName()+".cwasm"),
+		CompileOut: filepath.Join(callDir, "compiled.cwasm"),
 		Args:       append([]string{name}, c.Args...),
 		Memory:     pol.Memory,
 		Timeout:    pol.Timeout,
 	}
-	defer os.Remove(req.CompileOut)
 	for _, e := range pol.Env {
 		req.Env = append(req.Env, e.Key+"="+e.Value)
 	}
+	spec := &isolation.Spec{
+		// What the worker may see if its walls are a container: at the same
+		// paths as on the host, read-only but for what the call writes.
+		Mounts: []isolation.Mount{
+			{Source: modulePath},
+			{Source: callDir, Writable: true},
+		},
+		MemoryLimit: pol.Memory + workerOverhead,
+	}
+	if _, err := os.Stat(req.CacheFile); err == nil {
+		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: req.CacheFile})
+	}
 	for _, d := range pol.Dirs {
 		req.Dirs = append(req.Dirs, protocol.Dir{Host: d.Host, Guest: d.Guest, Writable: d.Writable})
+		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: d.Host, Writable: d.Writable})
+	}
+
+	r := &run{s: s, call: c, pol: pol, res: &Result{Module: name, Isolation: sp.Name()}}
+	r.remaining.Store(pol.MaxOutput)
+	if err := r.start(ctx, sp, spec); err != nil {
+		if ctx.Err() != nil { // cancelled while the worker was starting
+			res := r.stoppedResult(Cancelled)
+			res.Timings.Total = time.Since(t0)
+			return res, nil
+		}
+		return nil, err
 	}
 	res, err := r.serve(ctx, req)
 	if err != nil {
@@ -348,7 +378,7 @@ func (r *run) wasStopped() (Outcome, bool) {
 }
 
 // start creates the stdio pipes, spawns the worker and starts forwarding.
-func (r *run) start(ctx context.Context, sp isolation.Spawner) error {
+func (r *run) start(ctx context.Context, sp isolation.Spawner, spec *isolation.Spec) error {
 	r.stopCh = make(chan struct{})
 	var parent, child [3]*os.File
 	for i := range 3 {
@@ -368,7 +398,9 @@ func (r *run) start(ctx context.Context, sp isolation.Spawner) error {
 		Path: r.s.workerPath,
 		Args: r.s.workerArgs,
 		Start: func(cmd *exec.Cmd) (protocol.Process, error) {
-			return sp.Start(&isolation.Spec{Path: cmd.Path, Args: cmd.Args[1:], Env: cmd.Env, ExtraFiles: child[:]})
+			full := *spec
+			full.Path, full.Args, full.Env, full.ExtraFiles = cmd.Path, cmd.Args[1:], cmd.Env, child[:]
+			return sp.Start(&full)
 		},
 		Stderr: &r.werr,
 	})

@@ -28,28 +28,46 @@ import (
 // TestMain lets the test binary serve as the worker executable: the
 // supervisor re-executes it with the hidden worker argument.
 func TestMain(m *testing.M) {
+	isolation.Init()
 	if worker.IsWorker(os.Args) {
 		os.Exit(worker.Main())
 	}
 	os.Exit(m.Run())
 }
 
-func newSupervisor(t testing.TB) *supervisor.Supervisor {
+// testSupervisor runs every call of a test behind one kind of walls.
+type testSupervisor struct {
+	*supervisor.Supervisor
+	iso policies.Isolation
+}
+
+func newSupervisor(t testing.TB, iso policies.Isolation) *testSupervisor {
 	t.Helper()
 	s, err := supervisor.New(&supervisor.Options{Home: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return &testSupervisor{s, iso}
 }
 
-// invoke runs a fixture with process isolation and returns what it wrote.
-func invoke(t testing.TB, s *supervisor.Supervisor, call supervisor.Call) (*supervisor.Result, string, string, error) {
+// isolations are the walls every behaviour test runs behind: the WASM
+// sandbox alone, and with the kernel's confinement around the worker.
+var isolations = []policies.Isolation{policies.IsolationProcess, policies.IsolationContainer}
+
+// both runs a test once per isolation.
+func both(t *testing.T, f func(t *testing.T, iso policies.Isolation)) {
+	for _, iso := range isolations {
+		t.Run(string(iso), func(t *testing.T) { f(t, iso) })
+	}
+}
+
+// invoke runs a fixture and returns what it wrote.
+func invoke(t testing.TB, s *testSupervisor, call supervisor.Call) (*supervisor.Result, string, string, error) {
 	t.Helper()
 	var out, errb syncBuffer
 	call.Stdout, call.Stderr = &out, &errb
 	if call.Policy.Isolation == "" {
-		call.Policy.Isolation = policies.IsolationProcess
+		call.Policy.Isolation = s.iso
 	}
 	if !filepath.IsAbs(call.Module) {
 		call.Module = fixtures.Path(call.Module)
@@ -101,71 +119,77 @@ func (s *syncBuffer) String() string {
 }
 
 func TestInvoke_hello(t *testing.T) {
-	s := newSupervisor(t)
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{nil, "hello, world\n"},
-		{[]string{"agent"}, "hello, agent\n"},
-		{[]string{"with space", "ignored"}, "hello, with space\n"},
-	} {
-		res, out, _, err := invoke(t, s, supervisor.Call{Module: "hello.wasm", Args: tc.args})
-		if err != nil {
-			t.Fatal(err)
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		s := newSupervisor(t, iso)
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{nil, "hello, world\n"},
+			{[]string{"agent"}, "hello, agent\n"},
+			{[]string{"with space", "ignored"}, "hello, with space\n"},
+		} {
+			res, out, _, err := invoke(t, s, supervisor.Call{Module: "hello.wasm", Args: tc.args})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out != tc.want || res.Outcome != supervisor.Exited || res.ExitCode != 0 {
+				t.Errorf("args %q: got %q, %v %d; want %q, exited 0", tc.args, out, res.Outcome, res.ExitCode, tc.want)
+			}
 		}
-		if out != tc.want || res.Outcome != supervisor.Exited || res.ExitCode != 0 {
-			t.Errorf("args %q: got %q, %v %d; want %q, exited 0", tc.args, out, res.Outcome, res.ExitCode, tc.want)
-		}
-	}
+	})
 }
 
 func TestInvoke_exitCodes(t *testing.T) {
-	s := newSupervisor(t)
-	for _, code := range []int{0, 1, 3, 42, 125} {
-		res, _, _, err := invoke(t, s, supervisor.Call{Module: "exit.wasm", Args: []string{fmt.Sprint(code)}})
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		s := newSupervisor(t, iso)
+		for _, code := range []int{0, 1, 3, 42, 125} {
+			res, _, _, err := invoke(t, s, supervisor.Call{Module: "exit.wasm", Args: []string{fmt.Sprint(code)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Outcome != supervisor.Exited || res.ExitCode != code || supervisor.ExitCode(res, nil) != code {
+				t.Errorf("exit %d: got %v %d", code, res.Outcome, res.ExitCode)
+			}
+		}
+		// wasmtime refuses exit codes from 126 up, which keeps a module from
+		// impersonating agent-ctl's own outcomes there.
+		res, _, _, err := invoke(t, s, supervisor.Call{Module: "exit.wasm", Args: []string{"200"}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Outcome != supervisor.Exited || res.ExitCode != code || supervisor.ExitCode(res, nil) != code {
-			t.Errorf("exit %d: got %v %d", code, res.Outcome, res.ExitCode)
+		if res.Outcome != supervisor.Trapped || !strings.Contains(res.Message, "exit status") {
+			t.Errorf("exit 200: got %v %q, want a trap about the exit status", res.Outcome, res.Message)
 		}
-	}
-	// wasmtime refuses exit codes from 126 up, which keeps a module from
-	// impersonating agent-ctl's own outcomes there.
-	res, _, _, err := invoke(t, s, supervisor.Call{Module: "exit.wasm", Args: []string{"200"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Outcome != supervisor.Trapped || !strings.Contains(res.Message, "exit status") {
-		t.Errorf("exit 200: got %v %q, want a trap about the exit status", res.Outcome, res.Message)
-	}
+	})
 }
 
 func TestInvoke_stdio(t *testing.T) {
-	s := newSupervisor(t)
-	res, out, errs, err := invoke(t, s, supervisor.Call{Module: "stdout_stderr.wasm"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out != "out 1\nout 2\n" || errs != "err 1\nerr 2\n" || res.ExitCode != 7 {
-		t.Errorf("got stdout %q stderr %q exit %d", out, errs, res.ExitCode)
-	}
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		s := newSupervisor(t, iso)
+		res, out, errs, err := invoke(t, s, supervisor.Call{Module: "stdout_stderr.wasm"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out != "out 1\nout 2\n" || errs != "err 1\nerr 2\n" || res.ExitCode != 7 {
+			t.Errorf("got stdout %q stderr %q exit %d", out, errs, res.ExitCode)
+		}
 
-	in := strings.Repeat("line of input\n", 20000) // larger than a pipe buffer
-	res, out, _, err = invoke(t, s, supervisor.Call{Module: "cat.wasm", Stdin: strings.NewReader(in)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out != in || res.ExitCode != 0 {
-		t.Errorf("cat: got %d bytes exit %d, want %d bytes exit 0", len(out), res.ExitCode, len(in))
-	}
+		in := strings.Repeat("line of input\n", 20000) // larger than a pipe buffer
+		res, out, _, err = invoke(t, s, supervisor.Call{Module: "cat.wasm", Stdin: strings.NewReader(in)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out != in || res.ExitCode != 0 {
+			t.Errorf("cat: got %d bytes exit %d, want %d bytes exit 0", len(out), res.ExitCode, len(in))
+		}
 
-	// No stdin at all reads as an empty stdin, not a hang.
-	_, out, _, err = invoke(t, s, supervisor.Call{Module: "cat.wasm"})
-	if err != nil || out != "" {
-		t.Errorf("cat without stdin: %q, %v", out, err)
-	}
+		// No stdin at all reads as an empty stdin, not a hang.
+		_, out, _, err = invoke(t, s, supervisor.Call{Module: "cat.wasm"})
+		if err != nil || out != "" {
+			t.Errorf("cat without stdin: %q, %v", out, err)
+		}
+	})
 }
 
 // timedWriter records when each write arrives.
@@ -186,130 +210,138 @@ func (w *timedWriter) Write(p []byte) (int, error) {
 // TestInvoke_streams checks that output reaches the caller while the module
 // still runs, not when it ends.
 func TestInvoke_streams(t *testing.T) {
-	s := newSupervisor(t)
-	w := &timedWriter{}
-	res, err := s.Invoke(context.Background(), &supervisor.Call{
-		Module: fixtures.Path("stream.wasm"), Args: []string{"3", "400"},
-		Policy: policies.Policy{Isolation: policies.IsolationProcess},
-		Stdout: w,
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		s := newSupervisor(t, iso)
+		w := &timedWriter{}
+		res, err := s.Invoke(context.Background(), &supervisor.Call{
+			Module: fixtures.Path("stream.wasm"), Args: []string{"3", "400"},
+			Policy: policies.Policy{Isolation: iso},
+			Stdout: w,
+		})
+		end := time.Now()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(w.data, ""); got != "tick 0\ntick 1\ntick 2\n" || res.ExitCode != 0 {
+			t.Fatalf("got %q exit %d", got, res.ExitCode)
+		}
+		// The module sleeps 800ms after writing its first line; that line must
+		// have arrived long before the call ended.
+		if lead := end.Sub(w.times[0]); lead < 500*time.Millisecond {
+			t.Errorf("first line arrived %v before the end; want it streamed at once", lead)
+		}
 	})
-	end := time.Now()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.Join(w.data, ""); got != "tick 0\ntick 1\ntick 2\n" || res.ExitCode != 0 {
-		t.Fatalf("got %q exit %d", got, res.ExitCode)
-	}
-	// The module sleeps 800ms after writing its first line; that line must
-	// have arrived long before the call ended.
-	if lead := end.Sub(w.times[0]); lead < 500*time.Millisecond {
-		t.Errorf("first line arrived %v before the end; want it streamed at once", lead)
-	}
 }
 
 func TestLimits(t *testing.T) {
-	s := newSupervisor(t)
-	for _, tc := range []struct {
-		module  string
-		args    []string
-		policy  policies.Policy
-		outcome supervisor.Outcome
-		code    int
-		trap    string // substring of the trap kind
-		frames  []string
-		stderr  string
-	}{
-		{module: "loop.wasm", policy: policies.Policy{Timeout: 300 * time.Millisecond},
-			outcome: supervisor.TimedOut, code: supervisor.ExitTimeout, frames: []string{"_start"}},
-		// Blocked in a host call (sleep), out of the epoch's reach: the
-		// supervisor's backstop kills the worker.
-		{module: "sleep.wasm", args: []string{"20000"}, policy: policies.Policy{Timeout: 300 * time.Millisecond},
-			outcome: supervisor.TimedOut, code: supervisor.ExitTimeout},
-		{module: "memgrow.wasm", policy: policies.Policy{Memory: 1 << 20},
-			outcome: supervisor.MemoryLimit, code: supervisor.ExitMemoryLimit},
-		{module: "malloc.wasm", policy: policies.Policy{Memory: 16 << 20},
-			outcome: supervisor.MemoryLimit, code: supervisor.ExitMemoryLimit, stderr: "malloc: out of memory after"},
-		{module: "recurse.wasm", outcome: supervisor.Trapped, code: supervisor.ExitTrap, trap: "stack overflow"},
-		{module: "trap.wasm", outcome: supervisor.Trapped, code: supervisor.ExitTrap, trap: "unreachable",
-			frames: []string{"inner", "outer", "_start"}},
-		{module: "flood.wasm", policy: policies.Policy{MaxOutput: 1 << 20},
-			outcome: supervisor.OutputLimit, code: supervisor.ExitOutputLimit},
-	} {
-		t.Run(tc.module, func(t *testing.T) {
-			res, out, errs, err := invoke(t, s, supervisor.Call{Module: tc.module, Args: tc.args, Policy: tc.policy})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Outcome != tc.outcome || supervisor.ExitCode(res, nil) != tc.code {
-				t.Fatalf("got %v (exit %d), want %v (exit %d); %s", res.Outcome, supervisor.ExitCode(res, nil), tc.outcome, tc.code, res.Describe())
-			}
-			if !strings.Contains(res.Trap, tc.trap) {
-				t.Errorf("trap %q, want it to mention %q", res.Trap, tc.trap)
-			}
-			if len(res.Frames) > 21 {
-				t.Errorf("backtrace has %d lines, want at most 21", len(res.Frames))
-			}
-			for i, f := range tc.frames {
-				if i >= len(res.Frames) || !strings.HasPrefix(res.Frames[i], f) {
-					t.Errorf("frames %q, want %q first", res.Frames, tc.frames)
-					break
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		s := newSupervisor(t, iso)
+		for _, tc := range []struct {
+			module  string
+			args    []string
+			policy  policies.Policy
+			outcome supervisor.Outcome
+			code    int
+			trap    string // substring of the trap kind
+			frames  []string
+			stderr  string
+		}{
+			{module: "loop.wasm", policy: policies.Policy{Timeout: 300 * time.Millisecond},
+				outcome: supervisor.TimedOut, code: supervisor.ExitTimeout, frames: []string{"_start"}},
+			// Blocked in a host call (sleep), out of the epoch's reach: the
+			// supervisor's backstop kills the worker.
+			{module: "sleep.wasm", args: []string{"20000"}, policy: policies.Policy{Timeout: 300 * time.Millisecond},
+				outcome: supervisor.TimedOut, code: supervisor.ExitTimeout},
+			{module: "memgrow.wasm", policy: policies.Policy{Memory: 1 << 20},
+				outcome: supervisor.MemoryLimit, code: supervisor.ExitMemoryLimit},
+			{module: "malloc.wasm", policy: policies.Policy{Memory: 16 << 20},
+				outcome: supervisor.MemoryLimit, code: supervisor.ExitMemoryLimit, stderr: "malloc: out of memory after"},
+			{module: "recurse.wasm", outcome: supervisor.Trapped, code: supervisor.ExitTrap, trap: "stack overflow"},
+			{module: "trap.wasm", outcome: supervisor.Trapped, code: supervisor.ExitTrap, trap: "unreachable",
+				frames: []string{"inner", "outer", "_start"}},
+			{module: "flood.wasm", policy: policies.Policy{MaxOutput: 1 << 20},
+				outcome: supervisor.OutputLimit, code: supervisor.ExitOutputLimit},
+		} {
+			t.Run(tc.module, func(t *testing.T) {
+				res, out, errs, err := invoke(t, s, supervisor.Call{Module: tc.module, Args: tc.args, Policy: tc.policy})
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-			if !strings.Contains(errs, tc.stderr) {
-				t.Errorf("stderr %q, want %q", errs, tc.stderr)
-			}
-			if d := res.Describe(); d == "" || !strings.HasPrefix(d, tc.module) {
-				t.Errorf("Describe() = %q, want a message naming the module", d)
-			}
-			if tc.outcome == supervisor.OutputLimit {
-				// Exactly the allowed bytes were delivered, none past the cap.
-				if int64(len(out)) != tc.policy.MaxOutput || res.Output != tc.policy.MaxOutput {
-					t.Errorf("delivered %d bytes (counted %d), want exactly %d", len(out), res.Output, tc.policy.MaxOutput)
+				if res.Outcome != tc.outcome || supervisor.ExitCode(res, nil) != tc.code {
+					t.Fatalf("got %v (exit %d), want %v (exit %d); %s", res.Outcome, supervisor.ExitCode(res, nil), tc.outcome, tc.code, res.Describe())
 				}
-			}
-		})
-	}
+				if !strings.Contains(res.Trap, tc.trap) {
+					t.Errorf("trap %q, want it to mention %q", res.Trap, tc.trap)
+				}
+				if len(res.Frames) > 21 {
+					t.Errorf("backtrace has %d lines, want at most 21", len(res.Frames))
+				}
+				for i, f := range tc.frames {
+					if i >= len(res.Frames) || !strings.HasPrefix(res.Frames[i], f) {
+						t.Errorf("frames %q, want %q first", res.Frames, tc.frames)
+						break
+					}
+				}
+				if !strings.Contains(errs, tc.stderr) {
+					t.Errorf("stderr %q, want %q", errs, tc.stderr)
+				}
+				if d := res.Describe(); d == "" || !strings.HasPrefix(d, tc.module) {
+					t.Errorf("Describe() = %q, want a message naming the module", d)
+				}
+				if tc.outcome == supervisor.OutputLimit {
+					// Exactly the allowed bytes were delivered, none past the cap.
+					if int64(len(out)) != tc.policy.MaxOutput || res.Output != tc.policy.MaxOutput {
+						t.Errorf("delivered %d bytes (counted %d), want exactly %d", len(out), res.Output, tc.policy.MaxOutput)
+					}
+				}
+			})
+		}
+	})
 }
 
 func TestInvalidModules(t *testing.T) {
-	s := newSupervisor(t)
-	dir := t.TempDir()
-	for _, tc := range []struct {
-		module string
-		is     error
-		msg    string
-	}{
-		{"missing.wasm", supervisor.ErrModuleNotFound, "missing.wasm"},
-		{"notwasm.wasm", supervisor.ErrModuleInvalid, "is not a WebAssembly module"},
-		{"truncated.wasm", supervisor.ErrModuleInvalid, "compiling module"},
-		{"component.wasm", supervisor.ErrModuleInvalid, "component model is not supported"},
-		{"imports.wasm", supervisor.ErrModuleInvalid, "env::evil_host_call"},
-		{dir, supervisor.ErrModuleInvalid, "not a regular file"},
-	} {
-		t.Run(filepath.Base(tc.module), func(t *testing.T) {
-			_, _, _, err := invoke(t, s, supervisor.Call{Module: tc.module})
-			if !errors.Is(err, tc.is) || !strings.Contains(err.Error(), tc.msg) {
-				t.Fatalf("got %v, want %v mentioning %q", err, tc.is, tc.msg)
-			}
-			if strings.Count(err.Error(), "\n") > 1 {
-				t.Errorf("error spans %d lines: %q", strings.Count(err.Error(), "\n")+1, err)
-			}
-		})
-	}
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		s := newSupervisor(t, iso)
+		dir := t.TempDir()
+		for _, tc := range []struct {
+			module string
+			is     error
+			msg    string
+		}{
+			{"missing.wasm", supervisor.ErrModuleNotFound, "missing.wasm"},
+			{"notwasm.wasm", supervisor.ErrModuleInvalid, "is not a WebAssembly module"},
+			{"truncated.wasm", supervisor.ErrModuleInvalid, "compiling module"},
+			{"component.wasm", supervisor.ErrModuleInvalid, "component model is not supported"},
+			{"imports.wasm", supervisor.ErrModuleInvalid, "env::evil_host_call"},
+			{dir, supervisor.ErrModuleInvalid, "not a regular file"},
+		} {
+			t.Run(filepath.Base(tc.module), func(t *testing.T) {
+				_, _, _, err := invoke(t, s, supervisor.Call{Module: tc.module})
+				if !errors.Is(err, tc.is) || !strings.Contains(err.Error(), tc.msg) {
+					t.Fatalf("got %v, want %v mentioning %q", err, tc.is, tc.msg)
+				}
+				if strings.Count(err.Error(), "\n") > 1 {
+					t.Errorf("error spans %d lines: %q", strings.Count(err.Error(), "\n")+1, err)
+				}
+			})
+		}
+	})
 }
 
 func TestInvoke_memoryAtStart(t *testing.T) {
-	// A module whose initial memory is above the limit is refused before it
-	// runs. hello.wasm (wasi-libc) declares two pages' worth or more.
-	s := newSupervisor(t)
-	_, _, _, err := invoke(t, s, supervisor.Call{Module: "hello.wasm", Policy: policies.Policy{Memory: 64 << 10}})
-	if !errors.Is(err, supervisor.ErrModuleInvalid) || !strings.Contains(err.Error(), "memory limit") {
-		t.Fatalf("got %v, want a memory-limit refusal", err)
-	}
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		// A module whose initial memory is above the limit is refused before it
+		// runs. hello.wasm (wasi-libc) declares two pages' worth or more.
+		s := newSupervisor(t, iso)
+		_, _, _, err := invoke(t, s, supervisor.Call{Module: "hello.wasm", Policy: policies.Policy{Memory: 64 << 10}})
+		if !errors.Is(err, supervisor.ErrModuleInvalid) || !strings.Contains(err.Error(), "memory limit") {
+			t.Fatalf("got %v, want a memory-limit refusal", err)
+		}
+	})
 }
 
 func TestPolicyRefused(t *testing.T) {
-	s := newSupervisor(t)
+	s := newSupervisor(t, policies.IsolationProcess)
 	file := filepath.Join(t.TempDir(), "f")
 	os.WriteFile(file, nil, 0o600)
 	existing := t.TempDir()
@@ -323,7 +355,6 @@ func TestPolicyRefused(t *testing.T) {
 		{"file as dir", policies.Policy{Dirs: []policies.Dir{{Host: file, Guest: "/data"}}}, policies.ErrInvalid, "not a directory"},
 		{"same guest twice", policies.Policy{Dirs: []policies.Dir{{Host: existing, Guest: "/data"}, {Host: existing, Guest: "/data"}}}, policies.ErrInvalid, "granted twice"},
 		{"memory too big", policies.Policy{Memory: 8 << 30}, policies.ErrInvalid, "memory limit"},
-		{"container unavailable", policies.Policy{Isolation: policies.IsolationContainer}, isolation.ErrUnavailable, "--isolation process"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := s.Invoke(context.Background(), &supervisor.Call{Module: fixtures.Path("hello.wasm"), Policy: tc.policy})
@@ -369,148 +400,161 @@ func fsopsDir(t *testing.T) string {
 var fsOps = []string{"read", "write", "append", "ftruncate", "truncate", "create", "unlink", "mkdir", "rmdir", "symlink", "utimes", "rename"}
 
 func TestFS_readOnly(t *testing.T) {
-	s := newSupervisor(t)
-	dir := fsopsDir(t)
-	before := fsTree(t, dir)
-	_, out, _, err := invoke(t, s, supervisor.Call{Module: "fsops.wasm",
-		Policy: policies.Policy{Dirs: []policies.Dir{{Host: dir, Guest: "/data"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != len(fsOps) {
-		t.Fatalf("got %d lines, want %d:\n%s", len(lines), len(fsOps), out)
-	}
-	for i, op := range fsOps {
-		want := op + ": denied ("
-		if op == "read" {
-			want = "read: ok"
-		}
-		if !strings.HasPrefix(lines[i], want) {
-			t.Errorf("line %d = %q, want %q…", i, lines[i], want)
-		}
-	}
-	after := fsTree(t, dir)
-	if fmt.Sprint(before) != fmt.Sprint(after) {
-		t.Errorf("read-only dir changed:\nbefore %v\nafter  %v", before, after)
-	}
-}
-
-func TestFS_readWrite(t *testing.T) {
-	s := newSupervisor(t)
-	dir := fsopsDir(t)
-	_, out, _, err := invoke(t, s, supervisor.Call{Module: "fsops.wasm",
-		Policy: policies.Policy{Dirs: []policies.Dir{{Host: dir, Guest: "/data", Writable: true}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var want strings.Builder
-	for _, op := range fsOps {
-		want.WriteString(op + ": ok\n")
-	}
-	if out != want.String() {
-		t.Fatalf("got\n%s\nwant\n%s", out, want.String())
-	}
-	var names []string
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		names = append(names, e.Name())
-	}
-	sort.Strings(names)
-	if got := strings.Join(names, " "); got != "created.txt link newdir renamed.txt" {
-		t.Errorf("dir holds %q", got)
-	}
-}
-
-func TestFS_denied(t *testing.T) {
-	// Without a grant the module sees no file system at all.
-	s := newSupervisor(t)
-	dir := fsopsDir(t)
-	res, out, errs, err := invoke(t, s, supervisor.Call{Module: "cat.wasm", Args: []string{filepath.Join(dir, "existing.txt")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.ExitCode != 1 || out != "" || !strings.HasPrefix(errs, "cat: ") {
-		t.Errorf("got exit %d stdout %q stderr %q; want the read refused", res.ExitCode, out, errs)
-	}
-}
-
-func TestFS_escape(t *testing.T) {
-	s := newSupervisor(t)
-	dir := t.TempDir()
-	os.Symlink("/etc", filepath.Join(dir, "link-out"))
-	os.Symlink("/etc/passwd", filepath.Join(dir, "link-file"))
-	os.Mkdir(filepath.Join(dir, "sub"), 0o755)
-	for _, writable := range []bool{false, true} {
-		_, out, _, err := invoke(t, s, supervisor.Call{Module: "escape.wasm",
-			Policy: policies.Policy{Dirs: []policies.Dir{{Host: dir, Guest: "/data", Writable: writable}}}})
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		s := newSupervisor(t, iso)
+		dir := fsopsDir(t)
+		before := fsTree(t, dir)
+		_, out, _, err := invoke(t, s, supervisor.Call{Module: "fsops.wasm",
+			Policy: policies.Policy{Dirs: []policies.Dir{{Host: dir, Guest: "/data"}}}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		lines := strings.Split(strings.TrimSpace(out), "\n")
-		if len(lines) != 9 {
-			t.Fatalf("got %d lines, want 9:\n%s", len(lines), out)
+		if len(lines) != len(fsOps) {
+			t.Fatalf("got %d lines, want %d:\n%s", len(lines), len(fsOps), out)
 		}
-		for _, l := range lines {
-			if !strings.HasSuffix(l, ": denied") {
-				t.Errorf("writable=%v: %s", writable, l)
+		for i, op := range fsOps {
+			want := op + ": denied ("
+			if op == "read" {
+				want = "read: ok"
+			}
+			if !strings.HasPrefix(lines[i], want) {
+				t.Errorf("line %d = %q, want %q…", i, lines[i], want)
 			}
 		}
-	}
+		after := fsTree(t, dir)
+		if fmt.Sprint(before) != fmt.Sprint(after) {
+			t.Errorf("read-only dir changed:\nbefore %v\nafter  %v", before, after)
+		}
+	})
+}
+
+func TestFS_readWrite(t *testing.T) {
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		s := newSupervisor(t, iso)
+		dir := fsopsDir(t)
+		_, out, _, err := invoke(t, s, supervisor.Call{Module: "fsops.wasm",
+			Policy: policies.Policy{Dirs: []policies.Dir{{Host: dir, Guest: "/data", Writable: true}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want strings.Builder
+		for _, op := range fsOps {
+			want.WriteString(op + ": ok\n")
+		}
+		if out != want.String() {
+			t.Fatalf("got\n%s\nwant\n%s", out, want.String())
+		}
+		var names []string
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		sort.Strings(names)
+		if got := strings.Join(names, " "); got != "created.txt link newdir renamed.txt" {
+			t.Errorf("dir holds %q", got)
+		}
+	})
+}
+
+func TestFS_denied(t *testing.T) {
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		// Without a grant the module sees no file system at all.
+		s := newSupervisor(t, iso)
+		dir := fsopsDir(t)
+		res, out, errs, err := invoke(t, s, supervisor.Call{Module: "cat.wasm", Args: []string{filepath.Join(dir, "existing.txt")}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.ExitCode != 1 || out != "" || !strings.HasPrefix(errs, "cat: ") {
+			t.Errorf("got exit %d stdout %q stderr %q; want the read refused", res.ExitCode, out, errs)
+		}
+	})
+}
+
+func TestFS_escape(t *testing.T) {
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		s := newSupervisor(t, iso)
+		dir := t.TempDir()
+		os.Symlink("/etc", filepath.Join(dir, "link-out"))
+		os.Symlink("/etc/passwd", filepath.Join(dir, "link-file"))
+		os.Mkdir(filepath.Join(dir, "sub"), 0o755)
+		for _, writable := range []bool{false, true} {
+			_, out, _, err := invoke(t, s, supervisor.Call{Module: "escape.wasm",
+				Policy: policies.Policy{Dirs: []policies.Dir{{Host: dir, Guest: "/data", Writable: writable}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(out), "\n")
+			if len(lines) != 9 {
+				t.Fatalf("got %d lines, want 9:\n%s", len(lines), out)
+			}
+			for _, l := range lines {
+				if !strings.HasSuffix(l, ": denied") {
+					t.Errorf("writable=%v: %s", writable, l)
+				}
+			}
+		}
+	})
 }
 
 func TestEnv(t *testing.T) {
-	t.Setenv("AGENTCTL_TEST_SECRET", "hunter2")
-	s := newSupervisor(t)
-	_, out, _, err := invoke(t, s, supervisor.Call{Module: "env.wasm"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out != "env: 0 variables\n" {
-		t.Errorf("empty policy: module saw %q", out)
-	}
-	_, out, _, err = invoke(t, s, supervisor.Call{Module: "env.wasm",
-		Policy: policies.Policy{Env: []policies.Env{{Key: "TZ", Value: "UTC"}, {Key: "EMPTY"}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out != "TZ=UTC\nEMPTY=\nenv: 2 variables\n" {
-		t.Errorf("granted env: module saw %q", out)
-	}
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		t.Setenv("AGENTCTL_TEST_SECRET", "hunter2")
+		s := newSupervisor(t, iso)
+		_, out, _, err := invoke(t, s, supervisor.Call{Module: "env.wasm"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out != "env: 0 variables\n" {
+			t.Errorf("empty policy: module saw %q", out)
+		}
+		_, out, _, err = invoke(t, s, supervisor.Call{Module: "env.wasm",
+			Policy: policies.Policy{Env: []policies.Env{{Key: "TZ", Value: "UTC"}, {Key: "EMPTY"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out != "TZ=UTC\nEMPTY=\nenv: 2 variables\n" {
+			t.Errorf("granted env: module saw %q", out)
+		}
+	})
 }
 
 func TestConcurrent(t *testing.T) {
-	s := newSupervisor(t)
-	const n = 40
-	var wg sync.WaitGroup
-	errs := make(chan error, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			want := fmt.Sprintf("hello, caller-%d\n", i)
-			res, out, _, err := invoke(t, s, supervisor.Call{Module: "hello.wasm", Args: []string{fmt.Sprintf("caller-%d", i)}})
-			switch {
-			case err != nil:
-				errs <- err
-			case out != want || res.ExitCode != 0:
-				errs <- fmt.Errorf("call %d got %q exit %d", i, out, res.ExitCode)
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		s := newSupervisor(t, iso)
+		const n = 40
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for i := range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				want := fmt.Sprintf("hello, caller-%d\n", i)
+				res, out, _, err := invoke(t, s, supervisor.Call{Module: "hello.wasm", Args: []string{fmt.Sprintf("caller-%d", i)}})
+				switch {
+				case err != nil:
+					errs <- err
+				case out != want || res.ExitCode != 0:
+					errs <- fmt.Errorf("call %d got %q exit %d", i, out, res.ExitCode)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	})
 }
 
 func TestCache(t *testing.T) {
 	home := t.TempDir()
-	s, err := supervisor.New(&supervisor.Options{Home: home})
+	sup, err := supervisor.New(&supervisor.Options{Home: home})
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := &testSupervisor{sup, policies.IsolationContainer}
 	res, _, _, err := invoke(t, s, supervisor.Call{Module: "hello.wasm"})
 	if err != nil || res.CacheHit {
 		t.Fatalf("first call: cache hit %v, err %v; want a compile", res.CacheHit, err)
@@ -560,34 +604,36 @@ func TestCache(t *testing.T) {
 }
 
 func TestCancel(t *testing.T) {
-	s := newSupervisor(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan struct{})
-	var res *supervisor.Result
-	var err error
-	go func() {
-		defer close(done)
-		res, err = s.Invoke(ctx, &supervisor.Call{Module: fixtures.Path("sleep.wasm"), Args: []string{"60000"},
-			Policy: policies.Policy{Isolation: policies.IsolationProcess}, Stdout: pw})
-	}()
-	// Cancel once the module is surely running.
-	br := bufio.NewReader(pr)
-	if line, err := br.ReadString('\n'); line != "sleeping\n" {
-		t.Fatalf("read %q, %v", line, err)
-	}
-	go io.Copy(io.Discard, br)
-	cancel()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Invoke did not return after cancel")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Outcome != supervisor.Cancelled {
-		t.Fatalf("got %v, want cancelled", res.Outcome)
-	}
-	assertReaped(t, res.WorkerPid)
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		s := newSupervisor(t, iso)
+		ctx, cancel := context.WithCancel(context.Background())
+		pr, pw := io.Pipe()
+		done := make(chan struct{})
+		var res *supervisor.Result
+		var err error
+		go func() {
+			defer close(done)
+			res, err = s.Invoke(ctx, &supervisor.Call{Module: fixtures.Path("sleep.wasm"), Args: []string{"60000"},
+				Policy: policies.Policy{Isolation: iso}, Stdout: pw})
+		}()
+		// Cancel once the module is surely running.
+		br := bufio.NewReader(pr)
+		if line, err := br.ReadString('\n'); line != "sleeping\n" {
+			t.Fatalf("read %q, %v", line, err)
+		}
+		go io.Copy(io.Discard, br)
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("Invoke did not return after cancel")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Outcome != supervisor.Cancelled {
+			t.Fatalf("got %v, want cancelled", res.Outcome)
+		}
+		assertReaped(t, res.WorkerPid)
+	})
 }

@@ -65,7 +65,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "home", Usage: "state directory (compiled-module cache)", EnvVars: []string{"AGENTCTL_HOME"}, DefaultText: "~/.agent-ctl"},
 			&cli.StringFlag{Name: "log-level", Usage: "log level on stderr: debug, info, warn, error", Value: "warn"},
 		},
-		Commands: []*cli.Command{runCommand()},
+		Commands: []*cli.Command{runCommand(), doctorCommand()},
 	}
 }
 
@@ -95,7 +95,7 @@ Examples:
 			&cli.StringFlag{Name: "memory", Usage: "cap on the module's linear memory (`SIZE`, e.g. 64MiB, 1GiB)", Value: policies.FormatSize(policies.DefaultMemory)},
 			&cli.StringFlag{Name: "timeout", Usage: "wall-clock limit of the module's run (`DURATION`, e.g. 500ms, 30s, 2m)", Value: policies.DefaultTimeout.String()},
 			&cli.StringFlag{Name: "max-output", Usage: "cap on stdout and stderr bytes together (`SIZE`)", Value: policies.FormatSize(policies.DefaultMaxOutput)},
-			&cli.StringFlag{Name: "isolation", Usage: "walls around the worker: process or container (`KIND`)", DefaultText: "strongest available"},
+			&cli.StringFlag{Name: "isolation", Usage: "walls around the worker (`KIND`): container (namespaces, cgroups, seccomp) or process (the WASM sandbox alone)", DefaultText: "container"},
 		},
 		Action: runAction,
 	}
@@ -167,8 +167,8 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if pol.Isolation == policies.IsolationDefault {
-		fmt.Fprintln(stderr, "agent-ctl: warning: kernel confinement is not available in this build; the worker runs with process isolation, so the WASM sandbox is the only wall (pass --isolation process to acknowledge)")
+	if pol.Isolation == policies.IsolationProcess {
+		fmt.Fprintln(stderr, "agent-ctl: note: --isolation process: no kernel confinement; the WASM sandbox is the only wall")
 	}
 	res, err := sup.Invoke(c.Context, &supervisor.Call{
 		Module: module,

@@ -5,10 +5,14 @@ package main
 import (
 	"os"
 
+	"github.com/agent-ctl/agent-ctl/isolation"
 	"github.com/agent-ctl/agent-ctl/worker"
 )
 
 func main() {
+	// libcontainer re-executes this binary as each container's init; that
+	// must be caught before anything else runs.
+	isolation.Init()
 	if worker.IsWorker(os.Args) {
 		os.Exit(worker.Main())
 	}

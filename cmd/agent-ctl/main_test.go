@@ -7,12 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agent-ctl/agent-ctl/isolation"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 	"github.com/agent-ctl/agent-ctl/worker"
 )
 
 // TestMain lets the test binary serve as the worker executable.
 func TestMain(m *testing.M) {
+	isolation.Init()
 	if worker.IsWorker(os.Args) {
 		os.Exit(worker.Main())
 	}
@@ -42,7 +44,8 @@ func TestRun(t *testing.T) {
 		{"args after --", []string{"run", "--isolation", "process", hello, "--", "--flag-like"}, 0, "hello, --flag-like\n", ""},
 		{"args without --", []string{"run", "--isolation", "process", hello, "you"}, 0, "hello, you\n", ""},
 		{"exit code passes through", []string{"run", "--isolation", "process", exit, "--", "9"}, 9, "", ""},
-		{"default isolation warns", []string{"run", hello}, 0, "hello, world\n", "warning: kernel confinement is not available"},
+		{"default isolation is container", []string{"run", hello}, 0, "hello, world\n", ""},
+		{"process isolation says so", []string{"run", "--isolation", "process", hello}, 0, "hello, world\n", "no kernel confinement; the WASM sandbox is the only wall"},
 		{"missing module", []string{"run", "--isolation", "process", "nope.wasm"}, 127, "", "module not found: nope.wasm"},
 		{"not wasm", []string{"run", "--isolation", "process", fixtures.Path("notwasm.wasm")}, 126, "", "is not a WebAssembly module"},
 		{"timeout", []string{"run", "--isolation", "process", "--timeout", "200ms", fixtures.Path("loop.wasm")}, 124, "", "time limit of 200ms reached"},
@@ -55,7 +58,7 @@ func TestRun(t *testing.T) {
 		{"bad timeout", []string{"run", "--timeout", "soon", hello}, 125, "", `--timeout "soon"`},
 		{"negative timeout", []string{"run", "--timeout", "-1s", hello}, 125, "", "positive duration"},
 		{"bad isolation", []string{"run", "--isolation", "vm", hello}, 125, "", `--isolation "vm"`},
-		{"container unavailable", []string{"run", "--isolation", "container", hello}, 125, "", "container isolation is not available"},
+		{"container explicitly", []string{"run", "--isolation", "container", exit, "--", "4"}, 4, "", ""},
 		{"missing dir", []string{"run", "--dir", "/no/such/dir:/data", hello}, 125, "", "/no/such/dir does not exist"},
 		{"bad dir mode", []string{"run", "--dir", dir + ":/data:rx", hello}, 125, "", "want HOST:GUEST[:ro|rw]"},
 		{"relative guest", []string{"run", "--dir", dir + ":data", hello}, 125, "", "must be absolute"},

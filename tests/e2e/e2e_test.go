@@ -34,7 +34,9 @@ func TestMain(m *testing.M) {
 			panic(err)
 		}
 		bin = filepath.Join(dir, "agent-ctl")
-		build := exec.Command("go", "build", "-o", bin, "github.com/agent-ctl/agent-ctl/cmd/agent-ctl")
+		// The tags make test builds with: seccomp for container isolation.
+		build := exec.Command("go", "build", "-tags", "seccomp,urfave_cli_no_docs", "-o", filepath.Dir(bin)+"/",
+			"github.com/agent-ctl/agent-ctl/cmd/agent-ctl", "github.com/agent-ctl/agent-ctl/cmd/agent-ctl-worker")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr
 		if err := build.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "building agent-ctl:", err)

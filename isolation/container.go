@@ -1,0 +1,52 @@
+package isolation
+
+import "log/slog"
+
+// ContainerOptions configures NewContainer. nil means defaults; every zero
+// field means the default its comment names.
+type ContainerOptions struct {
+	// StateDir holds each worker's container state and its private root
+	// while the worker runs; a worker's part is removed when the worker is
+	// gone. Empty means /run/agent-ctl/containers. It is created if missing
+	// and must be a directory owned by root that others cannot write.
+	StateDir string
+	// HostUID and HostGID are the unprivileged host IDs a worker runs as:
+	// the container's root is mapped to them and no other ID is mapped.
+	// Zero means 100000. Pick IDs that no host user and no subordinate
+	// range (/etc/subuid, /etc/subgid) uses.
+	HostUID, HostGID int
+	// MemoryLimit is used when Spec.MemoryLimit is zero, in bytes; zero
+	// means 512 MiB.
+	MemoryLimit int64
+	// CPUs is used when Spec.CPUs is zero; zero means one core.
+	CPUs float64
+	// PidsLimit caps the tasks (processes and threads: the pids controller
+	// counts threads) of one worker; zero means 64. The Go runtime and
+	// wasmtime need a few dozen.
+	PidsLimit int64
+	// MaxOpenFiles is a worker's RLIMIT_NOFILE; zero means 64.
+	MaxOpenFiles uint64
+	// CgroupParent is the cgroup under which each worker gets its own,
+	// absolute (from the cgroup root) or relative. Empty means next to the
+	// supervisor's own cgroup: a child of it on cgroup v1, a child of its
+	// parent on cgroup v2 (where a cgroup holding processes cannot give
+	// controllers to children).
+	CgroupParent string
+	// LibraryDirs are mounted read-only for a dynamically linked worker
+	// executable. nil means the directories that hold its ELF interpreter
+	// and the shared libraries it needs, found in the system library
+	// directories; a static executable gets none.
+	LibraryDirs []string
+	// Logger receives each start's timings at debug level; nil discards
+	// them.
+	Logger *slog.Logger
+}
+
+const (
+	defaultHostID       = 100000
+	defaultStateDir     = "/run/agent-ctl/containers"
+	defaultMemoryLimit  = 512 << 20
+	defaultCPUs         = 1.0
+	defaultPidsLimit    = 64
+	defaultMaxOpenFiles = 64
+)

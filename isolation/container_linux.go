@@ -1,0 +1,634 @@
+//go:build linux && cgo
+
+package isolation
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/cgroups"
+	_ "github.com/opencontainers/cgroups/devices" // device rules for the cgroup; without it libcontainer refuses them
+	devices "github.com/opencontainers/cgroups/devices/config"
+	"github.com/opencontainers/runc/libcontainer"
+	"github.com/opencontainers/runc/libcontainer/configs"
+	_ "github.com/opencontainers/runc/libcontainer/nsenter" // the C half of libcontainer's init: runs before the Go runtime
+	"golang.org/x/sys/unix"
+)
+
+// pluginSocketDirEnv is where go-plugin tells its server which directory to
+// put the unix socket in; that directory is mounted into the container.
+const pluginSocketDirEnv = "PLUGIN_UNIX_SOCKET_DIR"
+
+// killTimeout bounds how long Kill waits for the worker to be reaped. A
+// SIGKILLed process only lingers while stuck in the kernel.
+const killTimeout = 10 * time.Second
+
+func init() {
+	// Container.Run moves a goroutine's thread into the new container's
+	// mount namespace and lets that goroutine end locked to it, so that Go
+	// retires the thread. Go cannot retire the main thread: it parks it
+	// forever instead, leaving /proc/self (the main thread's view) in a
+	// dead container's mount namespace and pinning that namespace with all
+	// its mounts. Keeping the main goroutine on the main thread keeps every
+	// other goroutine off it. Only an init function can promise that.
+	runtime.LockOSThread()
+}
+
+func initContainer() {
+	// libcontainer starts its init as "<argv0> init" with its pipes in
+	// _LIBCONTAINER_INITPIPE; both must be there, so that a user typing
+	// "init" is never taken for one.
+	if len(os.Args) > 1 && os.Args[1] == "init" && os.Getenv("_LIBCONTAINER_INITPIPE") != "" {
+		// libcontainer's ParentDeathSignal reaches only its first init
+		// stage, which exits at once; this process (the last stage,
+		// soon the worker) would outlive a supervisor that dies. Its
+		// parent is the supervisor's spawn thread (see onSpawnThread);
+		// libcontainer keeps the signal across its change of user, and
+		// execve keeps it too.
+		_ = unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0)
+		libcontainer.Init() // never returns
+	}
+}
+
+// NewContainer returns the spawner for container isolation. Each worker gets:
+//
+//   - its own user, mount, PID, network (loopback only, down), IPC, UTS and
+//     cgroup namespaces; the container's root is mapped to an unprivileged
+//     host ID (ContainerOptions.HostUID/HostGID) and nothing else is mapped;
+//   - a fresh, read-only root (an empty directory, pivot_root) holding only:
+//     the worker executable and its shared libraries (read-only), the
+//     go-plugin socket directory (read-write), the Spec's Mounts, /dev/null,
+//     /dev/urandom and a read-only procfs of its own PID namespace; every
+//     path at the same place as on the host. Mounts other than the
+//     executable's and the libraries' are nosuid, nodev and noexec, and
+//     ID-mapped so that the worker acts as the owner of what it is given;
+//   - a cgroup (v1 or v2, whichever /sys/fs/cgroup is) with memory, pids and
+//     CPU limits, removed with the worker;
+//   - no capabilities, no_new_privs, RLIMIT_CORE 0, a small RLIMIT_NOFILE and
+//     a seccomp allow-list (socket only for AF_UNIX, no namespaces, no
+//     set-user-ID modes; ptrace, mount, bpf, keyctl, module loading, unshare,
+//     setns, perf_event_open and the like kill the worker).
+//
+// It needs root, a build with cgo and the seccomp build tag (libseccomp),
+// and main calling Init first. Otherwise it returns an error that wraps
+// ErrUnavailable.
+func NewContainer(o *ContainerOptions) (Spawner, error) {
+	s := &containerSpawner{libs: map[string]libCacheEntry{}}
+	if o != nil {
+		s.o = *o
+	}
+	if err := checkContainer(&s.o); err != nil {
+		return nil, err
+	}
+	if s.o.StateDir == "" {
+		s.o.StateDir = defaultStateDir
+	}
+	if s.o.HostUID == 0 {
+		s.o.HostUID = defaultHostID
+	}
+	if s.o.HostGID == 0 {
+		s.o.HostGID = defaultHostID
+	}
+	if s.o.MemoryLimit == 0 {
+		s.o.MemoryLimit = defaultMemoryLimit
+	}
+	if s.o.CPUs == 0 {
+		s.o.CPUs = defaultCPUs
+	}
+	if s.o.PidsLimit == 0 {
+		s.o.PidsLimit = defaultPidsLimit
+	}
+	if s.o.MaxOpenFiles == 0 {
+		s.o.MaxOpenFiles = defaultMaxOpenFiles
+	}
+	s.log = s.o.Logger
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.o.HostUID < 0 || s.o.HostGID < 0 || s.o.MemoryLimit < 0 || s.o.CPUs < 0 || s.o.PidsLimit < 0 {
+		return nil, errors.New("container options: IDs and limits must not be negative")
+	}
+	if err := prepareStateDir(s.o.StateDir); err != nil {
+		return nil, err
+	}
+	s.sweep()
+	s.seccomp = workerSeccomp()
+	s.swapLimit = cgroups.IsCgroup2UnifiedMode() || swapAccounting()
+	return s, nil
+}
+
+type containerSpawner struct {
+	o         ContainerOptions
+	log       *slog.Logger
+	seccomp   *configs.Seccomp
+	swapLimit bool // the memory controller can cap swap too
+
+	// For tests and measurements: libcontainer's log level in the init
+	// ("5" is debug) and a last change to each configuration.
+	logLevel   string
+	configHook func(*configs.Config)
+
+	mu   sync.Mutex
+	libs map[string]libCacheEntry // executable path → library directories
+}
+
+var _ Spawner = (*containerSpawner)(nil)
+
+func (*containerSpawner) Name() string { return "container" }
+
+// Start creates a container for one worker and starts the worker in it.
+func (s *containerSpawner) Start(spec *Spec) (Process, error) {
+	t0 := time.Now()
+	id := "agent-ctl-" + randomID()
+	mounts, err := s.mounts(spec)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp(s.o.StateDir, "call-")
+	if err != nil {
+		return nil, fmt.Errorf("creating container directory: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			_ = os.RemoveAll(dir)
+		}
+	}()
+	// The container's root must be reachable and owned by the mapped root,
+	// which builds it from inside the user namespace.
+	rootfs := filepath.Join(dir, "root")
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return nil, fmt.Errorf("creating container directory: %w", err)
+	}
+	if err := os.Mkdir(rootfs, 0o755); err != nil {
+		return nil, fmt.Errorf("creating container root: %w", err)
+	}
+	if err := os.Chown(rootfs, s.o.HostUID, s.o.HostGID); err != nil {
+		return nil, fmt.Errorf("creating container root: %w", err)
+	}
+
+	// The worker reopens the pipes it is given through /proc/self/fd/N,
+	// which checks the pipe's owner: make that the worker's user.
+	for _, f := range spec.ExtraFiles {
+		if f == nil {
+			continue
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+			return nil, fmt.Errorf("checking file %s for the worker: %w", f.Name(), err)
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFIFO {
+			if err := unix.Fchown(int(f.Fd()), s.o.HostUID, s.o.HostGID); err != nil {
+				return nil, fmt.Errorf("giving pipe %s to the worker: %w", f.Name(), err)
+			}
+		}
+	}
+
+	cfg := s.config(spec, id, rootfs, mounts)
+	if s.configHook != nil {
+		s.configHook(cfg)
+	}
+	tCreate := time.Now()
+	c, err := libcontainer.Create(filepath.Join(dir, "state"), id, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("creating container: %w", err)
+	}
+	dCreate := time.Since(tCreate)
+
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		_ = c.Destroy()
+		return nil, fmt.Errorf("creating worker stdout: %w", err)
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		_ = c.Destroy()
+		closeFiles(outR, outW)
+		return nil, fmt.Errorf("creating worker stderr: %w", err)
+	}
+	env := spec.Env
+	if env == nil {
+		env = []string{}
+	}
+	proc := &libcontainer.Process{
+		Args:       append([]string{spec.Path}, spec.Args...),
+		Env:        env,
+		Cwd:        "/",
+		Stdout:     outW,
+		Stderr:     errW,
+		ExtraFiles: spec.ExtraFiles,
+		Init:       true,
+		LogLevel:   s.logLevel,
+	}
+	tRun := time.Now()
+	onSpawnThread(func() { err = c.Run(proc) })
+	dRun := time.Since(tRun)
+	// The worker holds its own copies now; ours would keep the readers
+	// from ever seeing EOF.
+	closeFiles(outW, errW)
+	if err != nil {
+		_ = c.Destroy() // kills a half-started init
+		closeFiles(outR, errR)
+		return nil, fmt.Errorf("starting worker %s in a container: %w", spec.Path, err)
+	}
+	pid, err := proc.Pid()
+	if err != nil { // cannot happen after a successful Run
+		_ = proc.Signal(unix.SIGKILL)
+		_, _ = proc.Wait()
+		_ = c.Destroy()
+		closeFiles(outR, errR)
+		return nil, fmt.Errorf("starting worker %s in a container: %w", spec.Path, err)
+	}
+	ok = true
+	p := &containerProcess{
+		c: c, proc: proc, dir: dir, pid: pid, log: s.log,
+		stdout: outR, stderr: errR, done: make(chan struct{}),
+		timings: containerTimings{Prepare: tCreate.Sub(t0), Create: dCreate, Run: dRun},
+	}
+	go p.reap()
+	s.log.Debug("container started", "container_id", id, "worker_pid", pid,
+		"prepare_us", p.timings.Prepare.Microseconds(), "create_us", dCreate.Microseconds(),
+		"run_us", dRun.Microseconds())
+	return p, nil
+}
+
+// containerTimings are the steps of one container's life, for benchmarks
+// and debug logs.
+type containerTimings struct {
+	Prepare time.Duration // mounts, directories, configuration
+	Create  time.Duration // libcontainer.Create: validation, cgroup checks, state directory
+	Run     time.Duration // Container.Run: clone the init, namespaces, cgroup, root, seccomp, exec
+	Destroy time.Duration // Container.Destroy and removing the directory, after the worker was reaped
+}
+
+type containerProcess struct {
+	c              *libcontainer.Container
+	proc           *libcontainer.Process
+	dir            string
+	pid            int
+	log            *slog.Logger
+	stdout, stderr *os.File
+
+	killOnce  sync.Once
+	closeOnce sync.Once
+	done      chan struct{} // closed once the worker is reaped and its container destroyed
+	waitErr   error         // how the worker ended
+	cleanErr  error         // what destroying the container left behind
+	timings   containerTimings
+}
+
+func (p *containerProcess) Stdout() io.ReadCloser { return p.stdout }
+func (p *containerProcess) Stderr() io.ReadCloser { return p.stderr }
+func (p *containerProcess) Pid() int              { return p.pid }
+
+// reap waits for the worker (the container's PID 1: when it dies the kernel
+// kills everything else in its PID namespace) and then removes the
+// container: cgroup, state and root.
+func (p *containerProcess) reap() {
+	_, p.waitErr = p.proc.Wait()
+	t := time.Now()
+	var errs []error
+	if err := p.c.Destroy(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := os.RemoveAll(p.dir); err != nil {
+		errs = append(errs, fmt.Errorf("removing container directory: %w", err))
+	}
+	p.cleanErr = errors.Join(errs...)
+	p.timings.Destroy = time.Since(t)
+	if p.cleanErr != nil {
+		p.log.Warn("container not fully removed", "container_id", p.c.ID(), "error", p.cleanErr)
+	}
+	p.log.Debug("container destroyed", "container_id", p.c.ID(), "destroy_us", p.timings.Destroy.Microseconds())
+	close(p.done)
+}
+
+// Wait waits until the worker has exited and its container is gone, then
+// closes the read ends of its stdout and stderr, as exec.Cmd.Wait does:
+// read them to the end before.
+func (p *containerProcess) Wait() error {
+	<-p.done
+	p.closeOnce.Do(func() { closeFiles(p.stdout, p.stderr) })
+	return p.waitErr
+}
+
+// Kill kills the worker and everything in its container, and returns once
+// the container is removed.
+func (p *containerProcess) Kill() error {
+	p.killOnce.Do(func() {
+		// The worker is PID 1 of its namespace: SIGKILL from outside
+		// takes the whole namespace down. Signal goes through a pidfd, so
+		// a reused PID is never hit.
+		_ = p.proc.Signal(unix.SIGKILL)
+	})
+	select {
+	case <-p.done:
+		return p.cleanErr
+	case <-time.After(killTimeout):
+		return fmt.Errorf("worker %d still running %s after SIGKILL", p.pid, killTimeout)
+	}
+}
+
+// config is the libcontainer configuration of one worker's container.
+func (s *containerSpawner) config(spec *Spec, id, rootfs string, mounts []*configs.Mount) *configs.Config {
+	mem := spec.MemoryLimit
+	if mem == 0 {
+		mem = s.o.MemoryLimit
+	}
+	cpus := spec.CPUs
+	if cpus == 0 {
+		cpus = s.o.CPUs
+	}
+	const cpuPeriod = 100_000 // µs
+	pids := s.o.PidsLimit
+	res := &cgroups.Resources{
+		Memory:    mem,
+		PidsLimit: &pids,
+		CpuPeriod: cpuPeriod,
+		CpuQuota:  int64(cpus * cpuPeriod),
+		Devices:   deviceRules(),
+	}
+	if s.swapLimit {
+		res.MemorySwap = mem // memory plus swap: no swap on top of the limit
+	}
+	cgPath := id
+	if s.o.CgroupParent != "" {
+		cgPath = filepath.Join(s.o.CgroupParent, id)
+	}
+	host := func(id int) []configs.IDMap { return []configs.IDMap{{ContainerID: 0, HostID: int64(id), Size: 1}} }
+	return &configs.Config{
+		Rootfs:          rootfs,
+		Readonlyfs:      true,
+		RootPropagation: unix.MS_PRIVATE | unix.MS_REC,
+		Namespaces: configs.Namespaces{
+			{Type: configs.NEWUSER}, {Type: configs.NEWNS}, {Type: configs.NEWPID}, {Type: configs.NEWNET},
+			{Type: configs.NEWIPC}, {Type: configs.NEWUTS}, {Type: configs.NEWCGROUP},
+		},
+		UIDMappings: host(s.o.HostUID),
+		GIDMappings: host(s.o.HostGID),
+		Hostname:    "agent-ctl",
+		// procfs first: the worker opens /proc/self/fd/N, and the
+		// kernel wants it read-only and without device or exec rights.
+		Mounts: append([]*configs.Mount{{
+			Source: "proc", Destination: "/proc", Device: "proc",
+			Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_RDONLY,
+		}}, mounts...),
+		Devices: workerDevices,
+		MaskPaths: []string{
+			"/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+			"/proc/sched_debug", "/proc/scsi", "/proc/timer_list", "/proc/timer_stats",
+		},
+		Capabilities:      &configs.Capabilities{}, // nil would keep the (namespaced) root's
+		NoNewPrivileges:   true,
+		NoNewKeyring:      true,
+		ParentDeathSignal: int(unix.SIGKILL),
+		Seccomp:           s.seccomp,
+		Rlimits: []configs.Rlimit{
+			{Type: unix.RLIMIT_CORE, Hard: 0, Soft: 0},
+			{Type: unix.RLIMIT_NOFILE, Hard: s.o.MaxOpenFiles, Soft: s.o.MaxOpenFiles},
+		},
+		Cgroups: &cgroups.Cgroup{Path: cgPath, Resources: res},
+	}
+}
+
+var workerDevices = []*devices.Device{
+	{Path: "/dev/null", FileMode: 0o666, Rule: devices.Rule{Type: devices.CharDevice, Major: 1, Minor: 3, Permissions: "rwm", Allow: true}},
+	{Path: "/dev/urandom", FileMode: 0o666, Rule: devices.Rule{Type: devices.CharDevice, Major: 1, Minor: 9, Permissions: "rwm", Allow: true}},
+}
+
+// deviceRules deny every device but the two the worker gets.
+func deviceRules() []*devices.Rule {
+	rules := []*devices.Rule{{Type: devices.WildcardDevice, Major: devices.Wildcard, Minor: devices.Wildcard, Permissions: "rwm", Allow: false}}
+	for _, d := range workerDevices {
+		r := d.Rule
+		rules = append(rules, &r)
+	}
+	return rules
+}
+
+// mounts lists the bind mounts of a worker's root, parents before children.
+func (s *containerSpawner) mounts(spec *Spec) ([]*configs.Mount, error) {
+	if !filepath.IsAbs(spec.Path) {
+		return nil, fmt.Errorf("worker executable %q: not an absolute path", spec.Path)
+	}
+	type want struct {
+		src, dst              string
+		writable, exec, idmap bool
+	}
+	var ws []want
+	// The executable and its libraries keep host ownership: they are
+	// world-readable, and mapping their owner would only add work.
+	ws = append(ws, want{src: spec.Path, dst: spec.Path, exec: true})
+	libs, err := s.libraryDirs(spec.Path)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range libs {
+		ws = append(ws, want{src: d, dst: d, exec: true})
+	}
+	for _, e := range spec.Env {
+		if v, ok := strings.CutPrefix(e, pluginSocketDirEnv+"="); ok && v != "" {
+			ws = append(ws, want{src: v, dst: v, writable: true, idmap: true})
+		}
+	}
+	for _, m := range spec.Mounts {
+		dst := m.Target
+		if dst == "" {
+			dst = m.Source
+		}
+		ws = append(ws, want{src: m.Source, dst: dst, writable: m.Writable, idmap: true})
+	}
+
+	seen := map[string]want{}
+	var out []*configs.Mount
+	for _, w := range ws {
+		if !filepath.IsAbs(w.src) || !filepath.IsAbs(w.dst) {
+			return nil, fmt.Errorf("mount %s at %s: paths must be absolute", w.src, w.dst)
+		}
+		w.src, w.dst = filepath.Clean(w.src), filepath.Clean(w.dst)
+		if w.dst == "/" || under(w.dst, "/proc") || under(w.dst, "/dev") {
+			return nil, fmt.Errorf("mount %s at %s: target is reserved", w.src, w.dst)
+		}
+		if prev, ok := seen[w.dst]; ok {
+			if prev == w {
+				continue
+			}
+			return nil, fmt.Errorf("mount %s at %s: target already mounted from %s", w.src, w.dst, prev.src)
+		}
+		seen[w.dst] = w
+		var st unix.Stat_t
+		if err := unix.Stat(w.src, &st); err != nil {
+			return nil, fmt.Errorf("mount %s: %w", w.src, &os.PathError{Op: "stat", Path: w.src, Err: err})
+		}
+		flags := unix.MS_BIND | unix.MS_REC | unix.MS_NOSUID | unix.MS_NODEV
+		attr := uint64(unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV)
+		if !w.exec {
+			flags |= unix.MS_NOEXEC
+			attr |= unix.MOUNT_ATTR_NOEXEC
+		}
+		if !w.writable {
+			flags |= unix.MS_RDONLY
+			attr |= unix.MOUNT_ATTR_RDONLY
+		}
+		m := &configs.Mount{
+			Source: w.src, Destination: w.dst, Device: "bind", Flags: flags,
+			// The same walls on whatever is mounted below the source.
+			RecAttr: &unix.MountAttr{Attr_set: attr},
+		}
+		if w.idmap {
+			// The worker, root of its namespace (HostUID on the host),
+			// acts as the source's owner: it can read a 0600 file of
+			// the supervisor's and write in a granted directory, and
+			// what it creates there belongs to that owner. Files of
+			// other owners show up as nobody's.
+			m.IDMapping = &configs.MountIDMapping{
+				UIDMappings: []configs.IDMap{{ContainerID: int64(st.Uid), HostID: int64(s.o.HostUID), Size: 1}},
+				GIDMappings: []configs.IDMap{{ContainerID: int64(st.Gid), HostID: int64(s.o.HostGID), Size: 1}},
+			}
+		}
+		out = append(out, m)
+	}
+	// A mount hides what an earlier one put below its target.
+	slices.SortStableFunc(out, func(a, b *configs.Mount) int {
+		return strings.Count(a.Destination, "/") - strings.Count(b.Destination, "/")
+	})
+	return out, nil
+}
+
+func under(p, dir string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }
+
+type libCacheEntry struct {
+	mod  time.Time
+	size int64
+	dirs []string
+}
+
+// libraryDirs returns the directories to mount for exe's shared libraries,
+// cached per executable until it changes.
+func (s *containerSpawner) libraryDirs(exe string) ([]string, error) {
+	if s.o.LibraryDirs != nil {
+		return s.o.LibraryDirs, nil
+	}
+	fi, err := os.Stat(exe)
+	if err != nil {
+		return nil, fmt.Errorf("worker executable: %w", err)
+	}
+	s.mu.Lock()
+	e, ok := s.libs[exe]
+	s.mu.Unlock()
+	if ok && e.mod.Equal(fi.ModTime()) && e.size == fi.Size() {
+		return e.dirs, nil
+	}
+	dirs, err := elfLibraryDirs(exe)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.libs[exe] = libCacheEntry{mod: fi.ModTime(), size: fi.Size(), dirs: dirs}
+	s.mu.Unlock()
+	return dirs, nil
+}
+
+// prepareStateDir creates dir if needed and checks that only root controls
+// it: other users must be able to pass through (the container's root lives
+// below it and is built by the mapped, unprivileged root) but not write.
+func prepareStateDir(dir string) error {
+	if !filepath.IsAbs(dir) {
+		return fmt.Errorf("container state directory %q: not an absolute path", dir)
+	}
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return fmt.Errorf("creating container state directory: %w", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return fmt.Errorf("checking container state directory: %w", err)
+	}
+	switch {
+	case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+		return fmt.Errorf("container state directory %s: not a directory", dir)
+	case st.Uid != 0:
+		return fmt.Errorf("container state directory %s: owned by uid %d, not root", dir, st.Uid)
+	case st.Mode&0o022 != 0:
+		return fmt.Errorf("container state directory %s: writable by others (mode %o)", dir, st.Mode&0o777)
+	case st.Mode&0o001 == 0:
+		return fmt.Errorf("container state directory %s: mode %o does not let the worker's user pass through (needs o+x)", dir, st.Mode&0o777)
+	}
+	return nil
+}
+
+// swapAccounting tells whether cgroup v1's memory controller limits swap.
+func swapAccounting() bool {
+	mnt, err := cgroups.FindCgroupMountpoint("", "memory")
+	if err != nil {
+		return false
+	}
+	_, err = os.Stat(filepath.Join(mnt, "memory.memsw.limit_in_bytes"))
+	return err == nil
+}
+
+func randomID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func closeFiles(fs ...*os.File) {
+	for _, f := range fs {
+		_ = f.Close()
+	}
+}
+
+// staleAge is how old a worker's directory must be before a sweep may take
+// a container that never got going for the leftover of a dead supervisor,
+// rather than one another supervisor is starting right now.
+const staleAge = time.Minute
+
+// sweep removes what supervisors that died (SIGKILL, power loss) left in
+// the state directory: cgroups and directories of containers whose worker
+// is gone. Workers still running, maybe another supervisor's, are left
+// alone.
+func (s *containerSpawner) sweep() {
+	calls, _ := filepath.Glob(filepath.Join(s.o.StateDir, "call-*"))
+	for _, dir := range calls {
+		fi, err := os.Lstat(dir)
+		if err != nil || !fi.IsDir() {
+			continue
+		}
+		old := time.Since(fi.ModTime()) > staleAge
+		ids, _ := os.ReadDir(filepath.Join(dir, "state"))
+		gone := old
+		for _, id := range ids {
+			c, err := libcontainer.Load(filepath.Join(dir, "state"), id.Name())
+			if err != nil { // not started far enough to have saved its state
+				continue
+			}
+			st, err := c.Status()
+			switch {
+			case err != nil || st == libcontainer.Running || st == libcontainer.Paused:
+				gone = false
+			case st == libcontainer.Stopped || old: // Created and old: its supervisor died mid-start
+				if err := c.Destroy(); err != nil {
+					s.log.Warn("stale container not removed", "container_id", id.Name(), "error", err)
+					gone = false
+					continue
+				}
+				gone = true
+			}
+		}
+		if gone {
+			_ = os.RemoveAll(dir)
+			s.log.Info("removed a dead supervisor's container", "dir", dir)
+		}
+	}
+}

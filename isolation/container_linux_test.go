@@ -1,0 +1,945 @@
+//go:build linux && cgo
+
+package isolation
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/opencontainers/cgroups"
+	"golang.org/x/sys/unix"
+)
+
+// The tests re-execute the test binary as a small hostile worker (the
+// go-plugin TestHelperProcess pattern): helperEnv names what it does.
+const helperEnv = "AGENT_CTL_ISOLATION_HELPER"
+
+func TestMain(m *testing.M) {
+	Init() // the container's init is this binary too
+	if mode := os.Getenv(helperEnv); mode != "" {
+		os.Exit(runHelper(mode, os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+// ---- the helper, inside the walls ----
+
+func runHelper(mode string, args []string) int {
+	switch {
+	case mode == "hello":
+		fmt.Println("hello")
+		time.Sleep(time.Hour)
+	case mode == "sleep":
+		time.Sleep(time.Hour)
+	case mode == "probe":
+		return probe(args)
+	case mode == "supervise":
+		// A supervisor that is about to die: args are its state directory.
+		sp, err := NewContainer(&ContainerOptions{StateDir: args[0]})
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		exe, _ := os.Executable()
+		p, err := sp.Start(&Spec{Path: exe, Env: []string{helperEnv + "=hello"}})
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		line, _ := bufio.NewReader(p.Stdout()).ReadString('\n')
+		fmt.Println(p.Pid(), strings.TrimSpace(line))
+		time.Sleep(time.Hour)
+	case strings.HasPrefix(mode, "kill:"):
+		err := forbidden(strings.TrimPrefix(mode, "kill:"))
+		fmt.Printf("survived: %v\n", err)
+	case mode == "threads":
+		// Each goroutine locked to its thread holds one OS thread.
+		for i := 1; ; i++ {
+			started := make(chan struct{})
+			go func() {
+				runtime.LockOSThread()
+				close(started)
+				time.Sleep(time.Hour)
+			}()
+			<-started
+			fmt.Println(i)
+		}
+	case mode == "fork":
+		var kids []*exec.Cmd
+		for {
+			c := exec.Command(os.Args[0])
+			c.Env = []string{helperEnv + "=sleep"}
+			if err := c.Start(); err != nil {
+				fmt.Printf("started %d: %v\n", len(kids), err)
+				return 0
+			}
+			kids = append(kids, c)
+			if len(kids) > 1000 {
+				fmt.Println("no limit")
+				return 0
+			}
+		}
+	case mode == "alloc":
+		// At most 1 GiB, so a missing limit cannot hurt the host.
+		var keep [][]byte
+		for i := 1; i <= 64; i++ {
+			b := make([]byte, 16<<20)
+			for j := 0; j < len(b); j += 4096 {
+				b[j] = 1
+			}
+			keep = append(keep, b)
+			fmt.Println(i * 16)
+		}
+		fmt.Println("allocated all")
+	default:
+		fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
+		return 2
+	}
+	return 0
+}
+
+// forbidden makes one call that the seccomp filter answers by killing.
+func forbidden(what string) error {
+	var err error
+	switch what {
+	case "ptrace":
+		_, _, e := unix.Syscall(unix.SYS_PTRACE, unix.PTRACE_TRACEME, 0, 0)
+		err = e
+	case "mount":
+		err = unix.Mount("none", "/", "tmpfs", 0, "")
+	case "unshare":
+		err = unix.Unshare(unix.CLONE_NEWUSER)
+	case "setns":
+		f, ferr := os.Open("/proc/self/ns/uts")
+		if ferr != nil {
+			return ferr
+		}
+		err = unix.Setns(int(f.Fd()), 0)
+	case "bpf":
+		_, _, e := unix.Syscall(unix.SYS_BPF, 0, 0, 0)
+		err = e
+	case "keyctl":
+		_, err = unix.KeyctlInt(unix.KEYCTL_GET_KEYRING_ID, unix.KEY_SPEC_SESSION_KEYRING, 1, 0, 0)
+	case "perf_event_open":
+		_, _, e := unix.Syscall6(unix.SYS_PERF_EVENT_OPEN, 0, 0, ^uintptr(0), ^uintptr(0), 0, 0)
+		err = e
+	case "init_module":
+		_, _, e := unix.Syscall(unix.SYS_INIT_MODULE, 0, 0, 0)
+		err = e
+	case "kexec_load":
+		_, _, e := unix.Syscall6(unix.SYS_KEXEC_LOAD, 0, 0, 0, 0, 0, 0)
+		err = e
+	default:
+		err = fmt.Errorf("unknown call %q", what)
+	}
+	return err
+}
+
+// probe tries what the walls must stop and what the worker must still be
+// able to do, reports every outcome as one JSON line on stdout, then
+// serves on its socket until killed.
+// args: ro dir, rw dir, abstract socket name, loopback TCP port, host PID of the test.
+func probe(args []string) int {
+	roDir, rwDir, abstract, port, hostPid := args[0], args[1], args[2], args[3], args[4]
+	res := map[string]string{}
+	try := func(name string, err error) {
+		if err == nil {
+			res[name] = "ok"
+		} else {
+			res[name] = err.Error()
+		}
+	}
+	read := func(p string) error { _, err := os.ReadFile(p); return err }
+	try("read /etc/passwd", read("/etc/passwd"))
+	_, err := os.ReadDir("/root")
+	try("list /root", err)
+	_, err = os.ReadDir("/home")
+	try("list /home", err)
+	try("read /sys", read("/sys/kernel/hostname"))
+	ents, _ := os.ReadDir("/")
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	res["root entries"] = strings.Join(names, " ")
+
+	try("read ro file", read(filepath.Join(roDir, "data")))
+	try("write ro mount", os.WriteFile(filepath.Join(roDir, "new"), []byte("x"), 0o644))
+	try("write rw mount", os.WriteFile(filepath.Join(rwDir, "made-inside"), []byte("x"), 0o644))
+	try("chmod rw file", os.Chmod(filepath.Join(rwDir, "made-inside"), 0o755))
+	// os.Chmod would drop the bits: 04000 is not os.ModeSetuid.
+	try("chmod setuid", unix.Chmod(filepath.Join(rwDir, "made-inside"), 0o4755))
+	try("chmod setgid", unix.Fchmodat(unix.AT_FDCWD, filepath.Join(rwDir, "made-inside"), 0o2755, 0))
+	fd, err := unix.Open(filepath.Join(rwDir, "setuid-at-birth"), unix.O_CREAT|unix.O_WRONLY, 0o4755)
+	if err == nil {
+		unix.Close(fd)
+	}
+	try("create setuid", err)
+	try("write root", os.WriteFile("/new", []byte("x"), 0o644))
+	try("write /proc", os.WriteFile("/proc/sys/kernel/hostname", []byte("x"), 0o644))
+
+	for _, fam := range []struct {
+		name string
+		af   int
+	}{{"inet", unix.AF_INET}, {"inet6", unix.AF_INET6}, {"netlink", unix.AF_NETLINK}, {"packet", unix.AF_PACKET}} {
+		fd, err := unix.Socket(fam.af, unix.SOCK_STREAM, 0)
+		if err == nil {
+			unix.Close(fd)
+		}
+		try("socket "+fam.name, err)
+	}
+	c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second)
+	if err == nil {
+		c.Close()
+	}
+	try("dial host loopback", err)
+	c, err = net.DialTimeout("unix", "@"+abstract, time.Second)
+	if err == nil {
+		c.Close()
+	}
+	try("dial host abstract socket", err)
+
+	try("open /dev/null", read("/dev/null"))
+	f, err := os.Open("/dev/urandom")
+	if err == nil {
+		_, err = f.Read(make([]byte, 8))
+		f.Close()
+	}
+	try("read /dev/urandom", err)
+	try("open /dev/zero", read("/dev/zero"))
+	try("mknod", unix.Mknod(filepath.Join(rwDir, "null2"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))))
+	try("host pid visible", read("/proc/"+hostPid+"/status"))
+	var pids []string
+	procs, _ := os.ReadDir("/proc")
+	for _, e := range procs {
+		if _, err := strconv.Atoi(e.Name()); err == nil {
+			pids = append(pids, e.Name())
+		}
+	}
+	res["proc pids"] = strings.Join(pids, " ")
+	try("setuid 1", unix.Setuid(1))
+	try("chown", os.Chown(filepath.Join(rwDir, "made-inside"), 1, 1))
+	try("clone newuser", cloneNewUser())
+	res["hostname"], _ = os.Hostname()
+
+	// The worker's stdio path: /proc/self/fd/3 of a pipe it was given.
+	try("write fd 3", os.WriteFile("/proc/self/fd/3", []byte("through fd 3\n"), 0))
+
+	// go-plugin's server: a unix socket in the 0700 directory it is given.
+	l, err := net.Listen("unix", filepath.Join(os.Getenv(pluginSocketDirEnv), "plugin.sock"))
+	try("listen in socket dir", err)
+	if err == nil {
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				fmt.Fprintln(c, "hi from inside")
+				c.Close()
+			}
+		}()
+	}
+	b, _ := json.Marshal(res)
+	fmt.Println(string(b))
+	time.Sleep(time.Hour)
+	return 0
+}
+
+// cloneNewUser tries clone(CLONE_NEWUSER) the way a thread would be made.
+func cloneNewUser() error {
+	r, _, e := unix.RawSyscall6(unix.SYS_CLONE, unix.CLONE_NEWUSER|uintptr(unix.SIGCHLD), 0, 0, 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	if r == 0 { // the child, should it ever exist
+		unix.RawSyscall(unix.SYS_EXIT_GROUP, 0, 0, 0)
+	}
+	return nil
+}
+
+// ---- the tests, outside ----
+
+// testSpawner returns a container spawner with its own state directory.
+func testSpawner(t testing.TB, o *ContainerOptions) *containerSpawner {
+	t.Helper()
+	if err := CheckContainer(o); err != nil {
+		// Container isolation is the default wall: its tests must run, not
+		// skip, on every machine this project supports.
+		t.Fatalf("container isolation is unavailable here: %v", err)
+	}
+	dir, err := os.MkdirTemp("", "agent-ctl-state-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ents, _ := os.ReadDir(dir)
+		if len(ents) != 0 {
+			t.Errorf("state directory not empty after the tests: %v", ents)
+		}
+		os.RemoveAll(dir)
+	})
+	if o == nil {
+		o = &ContainerOptions{}
+	}
+	oo := *o
+	oo.StateDir = dir
+	sp, err := NewContainer(&oo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sp.(*containerSpawner)
+}
+
+func self(t testing.TB) string {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exe
+}
+
+// run starts the helper in mode and returns its process and stdout lines.
+func startHelper(t testing.TB, sp Spawner, spec *Spec, mode string, args ...string) (Process, *bufio.Scanner) {
+	t.Helper()
+	spec.Path = self(t)
+	spec.Args = args
+	spec.Env = append(spec.Env, helperEnv+"="+mode)
+	p, err := sp.Start(spec)
+	if err != nil {
+		t.Fatalf("starting helper %s: %v", mode, err)
+	}
+	t.Cleanup(func() { _ = p.Kill() })
+	go io.Copy(io.Discard, p.Stderr())
+	return p, bufio.NewScanner(p.Stdout())
+}
+
+func TestContainer_walls(t *testing.T) {
+	sp := testSpawner(t, nil)
+	const memLimit = 256 << 20
+
+	roDir, rwDir := t.TempDir(), t.TempDir() // 0700, root's: the worker gets in through ID-mapped mounts
+	if err := os.WriteFile(filepath.Join(roDir, "data"), []byte("data"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	socketDir, err := os.MkdirTemp("", "plugin-dir") // as go-plugin makes it: 0700, root's
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(socketDir)
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcp.Close()
+	abstract := fmt.Sprintf("agent-ctl-test-%d", os.Getpid())
+	ab, err := net.Listen("unix", "@"+abstract)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ab.Close()
+	fd3r, fd3w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fd3r.Close()
+
+	spec := &Spec{
+		Env:         []string{pluginSocketDirEnv + "=" + socketDir},
+		ExtraFiles:  []*os.File{fd3w},
+		Mounts:      []Mount{{Source: roDir}, {Source: rwDir, Writable: true}},
+		MemoryLimit: memLimit,
+	}
+	p, out := startHelper(t, sp, spec, "probe", roDir, rwDir, abstract,
+		strconv.Itoa(tcp.Addr().(*net.TCPAddr).Port), strconv.Itoa(os.Getpid()))
+	fd3w.Close()
+	if !out.Scan() {
+		t.Fatalf("no report from the helper: %v; wait: %v", out.Err(), p.Kill())
+	}
+	var res map[string]string
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("report %q: %v", out.Text(), err)
+	}
+	t.Logf("report: %v", res)
+
+	denied := map[string]string{ // check → what the error must say
+		"read /etc/passwd":          "no such file",
+		"list /root":                "no such file",
+		"list /home":                "no such file",
+		"read /sys":                 "no such file",
+		"write ro mount":            "read-only file system",
+		"write root":                "read-only file system",
+		"write /proc":               "read-only file system",
+		"chmod setuid":              "operation not permitted",
+		"chmod setgid":              "operation not permitted",
+		"create setuid":             "operation not permitted",
+		"socket inet":               "operation not permitted",
+		"socket inet6":              "operation not permitted",
+		"socket netlink":            "operation not permitted",
+		"socket packet":             "operation not permitted",
+		"dial host loopback":        "operation not permitted",
+		"dial host abstract socket": "connection refused",
+		"open /dev/zero":            "no such file",
+		"mknod":                     "operation not permitted",
+		"host pid visible":          "no such file",
+		"setuid 1":                  "operation not permitted",
+		"chown":                     "operation not permitted",
+		"clone newuser":             "operation not permitted",
+	}
+	for check, want := range denied {
+		if got := res[check]; !strings.Contains(got, want) {
+			t.Errorf("%s: got %q, want an error saying %q", check, got, want)
+		}
+	}
+	for _, check := range []string{"read ro file", "write rw mount", "chmod rw file", "open /dev/null",
+		"read /dev/urandom", "write fd 3", "listen in socket dir"} {
+		if got := res[check]; got != "ok" {
+			t.Errorf("%s: %s, want it to work", check, got)
+		}
+	}
+	if got := res["proc pids"]; got != "1" {
+		t.Errorf("pids in the worker's /proc: %q, want only its own (1)", got)
+	}
+	if got := res["hostname"]; got != "agent-ctl" {
+		t.Errorf("hostname %q, want agent-ctl", got)
+	}
+	// Only mountpoints in the root: nothing of the host's.
+	for _, e := range strings.Fields(res["root entries"]) {
+		if !slices.Contains([]string{"dev", "proc", "tmp", "lib", "lib64", "usr"}, e) {
+			t.Errorf("unexpected entry /%s in the worker's root (all: %s)", e, res["root entries"])
+		}
+	}
+	// What the worker made in a granted directory belongs to its owner.
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(rwDir, "made-inside"), &st); err != nil {
+		t.Error(err)
+	} else if st.Uid != 0 || st.Gid != 0 || st.Mode&0o7777 != 0o755 {
+		t.Errorf("file made inside: uid %d gid %d mode %o, want 0 0 755", st.Uid, st.Gid, st.Mode&0o7777)
+	}
+	if line, _ := bufio.NewReader(fd3r).ReadString('\n'); line != "through fd 3\n" {
+		t.Errorf("fd 3 carried %q", line)
+	}
+	c, err := net.Dial("unix", filepath.Join(socketDir, "plugin.sock"))
+	if err != nil {
+		t.Errorf("dialing the worker's socket: %v", err)
+	} else {
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		if line != "hi from inside\n" {
+			t.Errorf("worker's socket said %q", line)
+		}
+	}
+
+	// From outside, while it runs.
+	pid := p.Pid()
+	status := procStatus(t, pid)
+	for k, want := range map[string]string{
+		"Seccomp": "2", "NoNewPrivs": "1",
+		"CapEff": "0000000000000000", "CapPrm": "0000000000000000", "CapBnd": "0000000000000000",
+		"CapInh": "0000000000000000", "CapAmb": "0000000000000000",
+	} {
+		if status[k] != want {
+			t.Errorf("/proc/%d/status %s: %q, want %q", pid, k, status[k], want)
+		}
+	}
+	if uids := strings.Fields(status["Uid"]); len(uids) == 0 || uids[0] != strconv.Itoa(defaultHostID) {
+		t.Errorf("worker runs as host uid %v, want %d", uids, defaultHostID)
+	}
+	for _, ns := range []string{"user", "mnt", "pid", "net", "ipc", "uts", "cgroup"} {
+		in, err1 := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, ns))
+		out, err2 := os.Readlink("/proc/self/ns/" + ns)
+		if err1 != nil || err2 != nil || in == out {
+			t.Errorf("namespace %s: worker %s, host %s (%v, %v)", ns, in, out, err1, err2)
+		}
+	}
+	limitsFile, err := os.ReadFile(fmt.Sprintf("/proc/%d/limits", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range [][]string{{"Max core file size", "0", "0"}, {"Max open files", "64", "64"}} {
+		found := false
+		for _, l := range strings.Split(string(limitsFile), "\n") {
+			if rest, ok := strings.CutPrefix(l, want[0]); ok {
+				found = slices.Equal(strings.Fields(rest)[:2], want[1:])
+			}
+		}
+		if !found {
+			t.Errorf("rlimit %s is not %v:\n%s", want[0], want[1:], limitsFile)
+		}
+	}
+	cgDirs := cgroupDirs(t, pid)
+	limits := cgroupLimits(t, cgDirs)
+	if limits["memory"] != strconv.Itoa(memLimit) || limits["pids"] != strconv.Itoa(defaultPidsLimit) || limits["cpu"] != "100000" {
+		t.Errorf("cgroup limits %v, want memory %d, pids %d, cpu quota 100000", limits, memLimit, defaultPidsLimit)
+	}
+
+	if err := p.Kill(); err != nil {
+		t.Errorf("Kill: %v", err)
+	}
+	if err := p.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Errorf("Wait after Kill: %v, want killed", err)
+	}
+	if err := p.Kill(); err != nil {
+		t.Errorf("second Kill: %v", err)
+	}
+	assertGone(t, sp, pid, cgDirs)
+}
+
+// assertGone checks that nothing of a worker is left after Kill.
+func assertGone(t *testing.T, sp *containerSpawner, pid int, cgDirs []string) {
+	t.Helper()
+	if pid != 0 {
+		if err := unix.Kill(pid, 0); !errors.Is(err, unix.ESRCH) {
+			t.Errorf("worker %d still there after Kill: %v", pid, err)
+		}
+	}
+	for _, d := range cgDirs {
+		if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("cgroup %s left behind (%v)", d, err)
+		}
+	}
+	if ents, _ := os.ReadDir(sp.o.StateDir); len(ents) != 0 {
+		t.Errorf("state left behind in %s: %v", sp.o.StateDir, ents)
+	}
+	mi, _ := os.ReadFile("/proc/self/mountinfo")
+	if strings.Contains(string(mi), sp.o.StateDir) {
+		t.Errorf("mounts left behind under %s", sp.o.StateDir)
+	}
+}
+
+func procStatus(t *testing.T, pid int) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			m[k] = strings.TrimSpace(v)
+		}
+	}
+	return m
+}
+
+// cgroupDirs returns the host directories of pid's cgroups that carry the
+// memory, pids and cpu controllers.
+func cgroupDirs(t *testing.T, pid int) []string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(l, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if cgroups.IsCgroup2UnifiedMode() {
+			dirs = append(dirs, filepath.Join("/sys/fs/cgroup", parts[2]))
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			if c == "memory" || c == "pids" || c == "cpu" {
+				mnt, err := cgroups.FindCgroupMountpoint("", c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dirs = append(dirs, filepath.Join(mnt, parts[2]))
+			}
+		}
+	}
+	for _, d := range dirs {
+		if !strings.Contains(d, "agent-ctl-") {
+			t.Errorf("worker in cgroup %s, not its own", d)
+		}
+	}
+	return dirs
+}
+
+// cgroupLimits reads the memory, pids and CPU limits in dirs.
+func cgroupLimits(t *testing.T, dirs []string) map[string]string {
+	t.Helper()
+	read := func(p string) string {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return ""
+		}
+		return strings.TrimSpace(string(b))
+	}
+	m := map[string]string{}
+	for _, d := range dirs {
+		if cgroups.IsCgroup2UnifiedMode() {
+			m["memory"] = read(filepath.Join(d, "memory.max"))
+			m["pids"] = read(filepath.Join(d, "pids.max"))
+			m["cpu"], _, _ = strings.Cut(read(filepath.Join(d, "cpu.max")), " ")
+			continue
+		}
+		if v := read(filepath.Join(d, "memory.limit_in_bytes")); v != "" {
+			m["memory"] = v
+		}
+		if v := read(filepath.Join(d, "pids.max")); v != "" {
+			m["pids"] = v
+		}
+		if v := read(filepath.Join(d, "cpu.cfs_quota_us")); v != "" {
+			m["cpu"] = v
+		}
+	}
+	return m
+}
+
+// TestContainer_seccompKills checks that the calls that only serve an
+// escape kill the worker instead of failing.
+func TestContainer_seccompKills(t *testing.T) {
+	sp := testSpawner(t, nil)
+	for _, call := range []string{"ptrace", "mount", "unshare", "setns", "bpf", "keyctl", "perf_event_open", "init_module", "kexec_load"} {
+		t.Run(call, func(t *testing.T) {
+			p, out := startHelper(t, sp, &Spec{}, "kill:"+call)
+			var lines []string
+			for out.Scan() {
+				lines = append(lines, out.Text())
+			}
+			err := p.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != unix.SIGSYS {
+				t.Errorf("%s: worker ended with %v (said %q), want killed by SIGSYS", call, err, lines)
+			}
+		})
+	}
+}
+
+// TestContainer_pidsLimit checks that neither threads nor processes can
+// grow past the pids limit.
+func TestContainer_pidsLimit(t *testing.T) {
+	const limit = 24
+	sp := testSpawner(t, &ContainerOptions{PidsLimit: limit})
+	t.Run("threads", func(t *testing.T) {
+		spec := &Spec{Path: self(t), Env: []string{helperEnv + "=threads"}}
+		p, err := sp.Start(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Kill()
+		errOut := make(chan string, 1)
+		go func() { b, _ := io.ReadAll(p.Stderr()); errOut <- string(b) }()
+		out := bufio.NewScanner(p.Stdout())
+		n := 0
+		for out.Scan() {
+			n, _ = strconv.Atoi(out.Text())
+		}
+		werr := p.Wait()
+		stderr := <-errOut
+		if n == 0 || n >= limit {
+			t.Errorf("made %d threads, want some and fewer than %d", n, limit)
+		}
+		if werr == nil || !strings.Contains(stderr, "Resource temporarily unavailable") && !strings.Contains(stderr, "errno=11") {
+			t.Errorf("worker ended with %v, stderr %.300q; want it to fail creating a thread", werr, stderr)
+		}
+		t.Logf("%d threads, then %v", n, werr)
+	})
+	t.Run("processes", func(t *testing.T) {
+		p, out := startHelper(t, sp, &Spec{}, "fork")
+		if !out.Scan() {
+			t.Fatalf("no report: %v", p.Wait())
+		}
+		line := out.Text()
+		if !strings.Contains(line, "resource temporarily unavailable") {
+			t.Errorf("fork bomb: %q, want it stopped by the pids limit", line)
+		}
+		t.Log(line)
+		_ = p.Kill()
+	})
+}
+
+// TestContainer_memoryLimit checks that the worker cannot allocate past its
+// memory limit.
+func TestContainer_memoryLimit(t *testing.T) {
+	sp := testSpawner(t, nil)
+	const limit = 64 << 20
+	p, out := startHelper(t, sp, &Spec{MemoryLimit: limit}, "alloc")
+	last := ""
+	for out.Scan() {
+		last = out.Text()
+	}
+	err := p.Wait()
+	if last == "allocated all" || err == nil {
+		t.Fatalf("allocated past the %d-byte limit (last line %q, %v)", limit, last, err)
+	}
+	t.Logf("stopped after %s MiB: %v", last, err)
+}
+
+// TestContainer_killTakesAll checks that Kill ends every process of the
+// worker, not just the first.
+func TestContainer_killTakesAll(t *testing.T) {
+	sp := testSpawner(t, nil)
+	p, out := startHelper(t, sp, &Spec{}, "fork")
+	// The fork bomb stops at the pids limit and then waits with its
+	// children alive.
+	if !out.Scan() {
+		t.Fatalf("no report: %v", p.Wait())
+	}
+	dirs := cgroupDirs(t, p.Pid())
+	var procs []string
+	for _, d := range dirs {
+		if b, err := os.ReadFile(filepath.Join(d, "cgroup.procs")); err == nil && len(procs) == 0 {
+			procs = strings.Fields(string(b))
+		}
+	}
+	if len(procs) < 2 {
+		t.Fatalf("want the helper's children in its cgroup, found %v", procs)
+	}
+	pid := p.Pid()
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range procs {
+		n, _ := strconv.Atoi(s)
+		if err := unix.Kill(n, 0); !errors.Is(err, unix.ESRCH) {
+			t.Errorf("process %d of the worker survived Kill: %v", n, err)
+		}
+	}
+	assertGone(t, sp, pid, dirs)
+}
+
+// TestContainer_supervisorDies checks that a worker dies with its
+// supervisor, even one killed with SIGKILL, and that the next supervisor
+// removes what was left.
+func TestContainer_supervisorDies(t *testing.T) {
+	sp := testSpawner(t, nil)
+	cmd := exec.Command(self(t), sp.o.StateDir)
+	cmd.Env = []string{helperEnv + "=supervise"}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	var hello string
+	if _, err := fmt.Fscan(out, &pid, &hello); err != nil || hello != "hello" {
+		cmd.Process.Kill()
+		t.Fatalf("supervisor said %d %q: %v", pid, hello, err)
+	}
+	dirs := cgroupDirs(t, pid)
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for unix.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			_ = unix.Kill(pid, unix.SIGKILL)
+			t.Fatalf("worker %d outlived its supervisor", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The next supervisor on the same state directory sweeps up.
+	if _, err := NewContainer(&ContainerOptions{StateDir: sp.o.StateDir}); err != nil {
+		t.Fatal(err)
+	}
+	assertGone(t, sp, pid, dirs)
+}
+
+// TestContainer_concurrent starts several workers at once.
+func TestContainer_concurrent(t *testing.T) {
+	sp := testSpawner(t, nil)
+	const n = 6
+	type started struct {
+		p    Process
+		dirs []string
+		err  error
+	}
+	ch := make(chan started, n)
+	for range n {
+		go func() {
+			p, err := sp.Start(&Spec{Path: self(t), Env: []string{helperEnv + "=hello"}})
+			if err != nil {
+				ch <- started{err: err}
+				return
+			}
+			go io.Copy(io.Discard, p.Stderr())
+			line, err := bufio.NewReader(p.Stdout()).ReadString('\n')
+			if err == nil && line != "hello\n" {
+				err = fmt.Errorf("helper said %q", line)
+			}
+			ch <- started{p: p, err: err}
+		}()
+	}
+	var ps []started
+	for range n {
+		s := <-ch
+		if s.err != nil {
+			t.Error(s.err)
+		}
+		if s.p != nil {
+			s.dirs = cgroupDirs(t, s.p.Pid())
+			ps = append(ps, s)
+		}
+	}
+	for _, s := range ps {
+		pid := s.p.Pid()
+		if err := s.p.Kill(); err != nil {
+			t.Error(err)
+		}
+		if err := unix.Kill(pid, 0); !errors.Is(err, unix.ESRCH) {
+			t.Errorf("worker %d survived Kill", pid)
+		}
+		for _, d := range s.dirs {
+			if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("cgroup %s left behind", d)
+			}
+		}
+	}
+	assertGone(t, sp, 0, nil)
+}
+
+// TestContainer_startErrors checks that bad specs fail before anything is
+// created, and leave nothing behind.
+func TestContainer_startErrors(t *testing.T) {
+	sp := testSpawner(t, nil)
+	for _, tt := range []struct {
+		want string
+		spec Spec
+	}{
+		{"not an absolute path", Spec{Path: "agent-ctl"}},
+		{"no such file", Spec{Path: self(t), Mounts: []Mount{{Source: "/nonexistent/agent-ctl"}}}},
+		{"paths must be absolute", Spec{Path: self(t), Mounts: []Mount{{Source: "relative"}}}},
+		{"target is reserved", Spec{Path: self(t), Mounts: []Mount{{Source: "/tmp", Target: "/proc/x"}}}},
+		{"already mounted", Spec{Path: self(t), Mounts: []Mount{{Source: "/tmp", Target: "/x"}, {Source: "/var", Target: "/x"}}}},
+	} {
+		t.Run(tt.want, func(t *testing.T) {
+			_, err := sp.Start(&tt.spec)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Start: %v, want an error saying %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// spawnOnce times Start → first line → Kill and reaped.
+func spawnOnce(t testing.TB, sp Spawner) time.Duration {
+	t0 := time.Now()
+	p, err := sp.Start(&Spec{Path: self(t), Env: []string{helperEnv + "=hello"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, p.Stderr())
+	line, err := bufio.NewReader(p.Stdout()).ReadString('\n')
+	if line != "hello\n" {
+		t.Fatalf("helper said %q, %v", line, err)
+	}
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Wait()
+	return time.Since(t0)
+}
+
+// BenchmarkSpawn measures a whole worker life (start, first line, kill,
+// reaped, cleaned up) with each spawner; -benchtime=50x or so.
+// "container-mounts" adds what a real call mounts: go-plugin's socket
+// directory, a module, a cache file and a compile-output directory.
+func BenchmarkSpawn(b *testing.B) {
+	for _, name := range []string{"process", "container", "container-mounts"} {
+		b.Run(name, func(b *testing.B) {
+			var sp Spawner = NewProcess()
+			var csp *containerSpawner
+			var extra Spec
+			if name != "process" {
+				csp = testSpawner(b, nil)
+				sp = csp
+			}
+			if name == "container-mounts" {
+				extra = realMounts(b)
+			}
+			var all []time.Duration
+			var steps containerTimings
+			b.ResetTimer()
+			for range b.N {
+				if csp == nil {
+					all = append(all, spawnOnce(b, sp))
+					continue
+				}
+				d, st := spawnTimed(b, csp, extra)
+				all = append(all, d)
+				steps.Prepare += st.Prepare
+				steps.Create += st.Create
+				steps.Run += st.Run
+				steps.Destroy += st.Destroy
+			}
+			b.StopTimer()
+			slices.Sort(all)
+			b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, "median-ms")
+			if csp != nil {
+				n := float64(b.N) * 1000
+				b.ReportMetric(float64(steps.Prepare.Microseconds())/n, "prepare-ms")
+				b.ReportMetric(float64(steps.Create.Microseconds())/n, "create-ms")
+				b.ReportMetric(float64(steps.Run.Microseconds())/n, "run-ms")
+				b.ReportMetric(float64(steps.Destroy.Microseconds())/n, "destroy-ms")
+			}
+		})
+	}
+}
+
+// realMounts is what a real call mounts: go-plugin's socket directory, a
+// module, a cache file and a compile-output directory, all root's and 0700
+// or 0600.
+func realMounts(t testing.TB) Spec {
+	dir := t.TempDir()
+	for _, f := range []string{"module.wasm", "cache.cwasm"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sock, tmp := filepath.Join(dir, "plugin-dir"), filepath.Join(dir, "tmp")
+	for _, d := range []string{sock, tmp} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return Spec{
+		Env: []string{pluginSocketDirEnv + "=" + sock},
+		Mounts: []Mount{{Source: filepath.Join(dir, "module.wasm")}, {Source: filepath.Join(dir, "cache.cwasm")},
+			{Source: tmp, Writable: true}},
+	}
+}
+
+func spawnTimed(t testing.TB, sp *containerSpawner, spec Spec) (time.Duration, containerTimings) {
+	t0 := time.Now()
+	spec.Path = self(t)
+	spec.Env = append(slices.Clip(spec.Env), helperEnv+"=hello")
+	p, err := sp.Start(&spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go io.Copy(io.Discard, p.Stderr())
+	line, err := bufio.NewReader(p.Stdout()).ReadString('\n')
+	if line != "hello\n" {
+		t.Fatalf("helper said %q, %v", line, err)
+	}
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Wait()
+	d := time.Since(t0)
+	return d, p.(*containerProcess).timings
+}

@@ -1,0 +1,23 @@
+//go:build linux && cgo
+
+package isolation
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/opencontainers/runc/libcontainer/seccomp"
+)
+
+// TestNewContainer_failsClosed checks that a build without seccomp refuses
+// container isolation instead of running workers without the filter.
+func TestNewContainer_failsClosed(t *testing.T) {
+	if seccomp.Enabled {
+		t.Skip("this build has seccomp; run without -tags seccomp to test the refusal")
+	}
+	_, err := NewContainer(nil)
+	if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "-tags seccomp") {
+		t.Errorf("NewContainer without seccomp: %v, want ErrUnavailable naming the build tag", err)
+	}
+}

@@ -1,0 +1,149 @@
+//go:build linux
+
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+)
+
+// procStatus reads the fields of /proc/PID/status.
+func procStatus(t *testing.T, pid int) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			m[k] = strings.TrimSpace(v)
+		}
+	}
+	return m
+}
+
+// TestContainerWalls inspects a live worker of the default isolation from
+// the host while its module runs: the kernel's second wall is there.
+func TestContainerWalls(t *testing.T) {
+	grant := t.TempDir()
+	os.WriteFile(filepath.Join(grant, "notes.txt"), []byte("x"), 0o644)
+	s := start(t, "run", "--dir", grant+":/data:ro", fixtures.Path("sleep.wasm"), "--", "60000")
+	pid := s.workerPid(t)
+	s.expectLine(t, "sleeping\n")
+
+	st := procStatus(t, pid)
+	for k, want := range map[string]string{
+		"Seccomp": "2", "NoNewPrivs": "1",
+		"CapEff": "0000000000000000", "CapPrm": "0000000000000000", "CapBnd": "0000000000000000",
+	} {
+		if st[k] != want {
+			t.Errorf("%s = %q, want %q", k, st[k], want)
+		}
+	}
+	if uid := strings.Fields(st["Uid"]); len(uid) == 0 || uid[0] == "0" {
+		t.Errorf("worker runs as host uid %v, want an unprivileged one", uid)
+	}
+	for _, ns := range []string{"user", "pid", "net", "mnt", "ipc", "uts"} {
+		mine, _ := os.Readlink("/proc/self/ns/" + ns)
+		its, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, ns))
+		if err != nil || its == mine {
+			t.Errorf("%s namespace %q is the host's %q (%v)", ns, its, mine, err)
+		}
+	}
+	// The worker's cgroups carry memory and pids limits: the module's
+	// default 128MiB plus the worker's 256MiB, and 64 tasks.
+	cg, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	limits := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(cg)), "\n") {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) != 3 {
+			continue
+		}
+		switch {
+		case f[1] == "memory":
+			limits["memory"] = readTrim("/sys/fs/cgroup/memory" + f[2] + "/memory.limit_in_bytes")
+		case f[1] == "pids":
+			limits["pids"] = readTrim("/sys/fs/cgroup/pids" + f[2] + "/pids.max")
+		case f[1] == "" && f[0] == "0" && f[2] != "/":
+			if v := readTrim("/sys/fs/cgroup" + f[2] + "/memory.max"); v != "" {
+				limits["memory"] = v
+				limits["pids"] = readTrim("/sys/fs/cgroup" + f[2] + "/pids.max")
+			}
+		}
+	}
+	if limits["memory"] != fmt.Sprint(384<<20) || limits["pids"] != "64" {
+		t.Errorf("worker cgroup limits %v, want memory %d and pids 64:\n%s", limits, 384<<20, cg)
+	}
+	// Its mount table: the grant is read-only at the same path, and host
+	// directories are absent.
+	mi, err := os.ReadFile(fmt.Sprintf("/proc/%d/mountinfo", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var grantLine string
+	for _, l := range strings.Split(string(mi), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 5 && f[4] == grant {
+			grantLine = l
+		}
+		if len(f) > 4 && (f[4] == "/etc" || f[4] == "/home" || f[4] == "/root" || f[4] == "/sys") {
+			t.Errorf("host path mounted in the worker: %s", l)
+		}
+	}
+	if grantLine == "" || !strings.Contains(strings.Fields(grantLine)[5], "ro") {
+		t.Errorf("grant %s is not a read-only mount in the worker:\n%s", grant, mi)
+	}
+	root := fmt.Sprintf("/proc/%d/root/", pid)
+	for _, p := range []string{"etc/passwd", "root", "home", "sys/kernel"} {
+		if _, err := os.Stat(root + p); err == nil {
+			t.Errorf("the worker can see /%s", p)
+		}
+	}
+	s.cmd.Process.Signal(syscall.SIGINT)
+	if code := s.exitCode(t); code != 130 {
+		t.Errorf("exit %d after SIGINT, want 130", code)
+	}
+	waitGone(t, pid)
+}
+
+// TestContainerSupervisorKilled: a confined worker dies with its
+// supervisor too.
+func TestContainerSupervisorKilled(t *testing.T) {
+	s := start(t, "run", fixtures.Path("sleep.wasm"), "--", "60000")
+	pid := s.workerPid(t)
+	s.expectLine(t, "sleeping\n")
+	s.cmd.Process.Kill()
+	waitGone(t, pid)
+}
+
+// TestDoctor: the host check passes here, and says what it checked.
+func TestDoctor(t *testing.T) {
+	s := start(t, "doctor")
+	out := bufio.NewScanner(s.stdout)
+	var lines []string
+	for out.Scan() {
+		lines = append(lines, out.Text())
+	}
+	if code := s.exitCode(t); code != 0 {
+		t.Fatalf("doctor exit %d:\n%s", code, strings.Join(lines, "\n"))
+	}
+	all := strings.Join(lines, "\n")
+	for _, want := range []string{"user namespaces", "cgroup memory controller", "seccomp", "container isolation", "webassembly engine"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("doctor does not report %q:\n%s", want, all)
+		}
+	}
+}
+
+func readTrim(path string) string {
+	b, _ := os.ReadFile(path)
+	return strings.TrimSpace(string(b))
+}
