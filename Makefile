@@ -65,23 +65,30 @@ bench: fixtures build
 	AGENTCTL_BIN=$(CURDIR)/$(BIN) $(GOTEST) -run '^$$' -bench . -benchtime 100x -count 1 ./tests/e2e | tee -a .cache/bench.txt
 	@echo; echo "summary (ratios against baselines measured in the same run):"; grep -oE '[a-z_]+_vs_[a-z_]+ ratio=.*' .cache/bench.txt
 
-## demo: build, run a module with a granted directory, show refused escapes and limits
+## demo: build, check the host's walls, run a module with a granted directory, show refused escapes and limits
 demo: fixtures build
 	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)/data
 	@printf 'release notes\n  - sandboxed by default\n' > $(DEMO_DIR)/data/notes.txt
-	@echo "== hello, with nothing granted"
-	$(BIN) run --isolation process $(TESTDATA)/hello.wasm -- operator
+	@echo "== the walls this host provides"
+	$(BIN) doctor
+	@echo; echo "== hello, with nothing granted (default isolation: container)"
+	$(BIN) run $(TESTDATA)/hello.wasm -- operator
 	@echo; echo "== a granted read-only directory"
-	$(BIN) run --isolation process --dir $(DEMO_DIR)/data:/data:ro $(TESTDATA)/cat.wasm -- /data/notes.txt
+	$(BIN) run --dir $(DEMO_DIR)/data:/data:ro $(TESTDATA)/cat.wasm -- /data/notes.txt
 	@echo; echo "== escape attempts from the granted directory (every one must say denied)"
 	@ln -sfn /etc $(DEMO_DIR)/data/link-out; ln -sfn /etc/passwd $(DEMO_DIR)/data/link-file; mkdir -p $(DEMO_DIR)/data/sub
-	$(BIN) run --isolation process --dir $(DEMO_DIR)/data:/data:ro $(TESTDATA)/escape.wasm
+	$(BIN) run --dir $(DEMO_DIR)/data:/data:ro $(TESTDATA)/escape.wasm
 	@echo; echo "== reading outside the grant is refused"
-	-$(BIN) run --isolation process --dir $(DEMO_DIR)/data:/data:ro $(TESTDATA)/cat.wasm -- /data/../../etc/passwd
+	$(BIN) run --dir $(DEMO_DIR)/data:/data:ro $(TESTDATA)/cat.wasm -- /data/../../etc/passwd; echo "exit code $$?"
+	@echo; echo "== changing the read-only grant is refused, and nothing changes"
+	@printf 'original\n' > $(DEMO_DIR)/data/existing.txt; : > $(DEMO_DIR)/data/victim.txt; mkdir -p $(DEMO_DIR)/data/subdir
+	$(BIN) run --dir $(DEMO_DIR)/data:/data:ro $(TESTDATA)/fsops.wasm
 	@echo; echo "== limits: an endless loop meets --timeout (exit 124)"
-	-$(BIN) run --isolation process --timeout 500ms $(TESTDATA)/loop.wasm; echo "exit code $$?"
+	$(BIN) run --timeout 500ms $(TESTDATA)/loop.wasm; echo "exit code $$?"
 	@echo; echo "== limits: a memory bomb meets --memory (exit 137)"
-	-$(BIN) run --isolation process --memory 16MiB $(TESTDATA)/malloc.wasm; echo "exit code $$?"
+	$(BIN) run --memory 16MiB $(TESTDATA)/malloc.wasm; echo "exit code $$?"
+	@echo; echo "== limits: an output flood meets --max-output (exit 141)"
+	$(BIN) run --max-output 4KiB $(TESTDATA)/flood.wasm | tail -c 64; echo "exit code $${PIPESTATUS[0]}"
 
 clean:
 	rm -rf bin .cache

@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -146,4 +147,93 @@ func TestDoctor(t *testing.T) {
 func readTrim(path string) string {
 	b, _ := os.ReadFile(path)
 	return strings.TrimSpace(string(b))
+}
+
+// cgroupDirs lists the cgroup directories (v1 per controller, or v2) a
+// live process is in.
+func cgroupDirs(t *testing.T, pid int) []string {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.SplitN(l, ":", 3)
+		if len(f) != 3 || f[2] == "/" {
+			continue
+		}
+		switch {
+		case f[1] == "memory" || f[1] == "pids":
+			dirs = append(dirs, "/sys/fs/cgroup/"+f[1]+f[2])
+		case f[1] == "" && f[0] == "0":
+			if _, err := os.Stat("/sys/fs/cgroup" + f[2] + "/memory.max"); err == nil {
+				dirs = append(dirs, "/sys/fs/cgroup"+f[2])
+			}
+		}
+	}
+	if len(dirs) == 0 {
+		t.Fatalf("worker %d has no memory or pids cgroup:\n%s", pid, b)
+	}
+	return dirs
+}
+
+// stateLeft reports container state directories left for a container ID.
+func stateLeft(id string) []string {
+	left, _ := filepath.Glob(filepath.Join("/run/agent-ctl/containers", "call-*", "state", id))
+	return left
+}
+
+// TestContainerCleanup: however a confined call ends, its worker, cgroups
+// and state are gone afterwards, and the next call works.
+func TestContainerCleanup(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		end  func(t *testing.T, s *started, pid int)
+	}{
+		{"timeout", []string{"--timeout", "300ms", fixtures.Path("sleep.wasm"), "--", "60000"}, nil},
+		{"memory kill", []string{"--memory", "8MiB", fixtures.Path("malloc.wasm")}, nil},
+		{"worker SIGKILL", []string{fixtures.Path("sleep.wasm"), "--", "60000"}, func(t *testing.T, s *started, pid int) {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}},
+		{"SIGTERM", []string{fixtures.Path("sleep.wasm"), "--", "60000"}, func(t *testing.T, s *started, pid int) {
+			s.cmd.Process.Signal(syscall.SIGTERM)
+		}},
+		{"supervisor SIGKILL", []string{fixtures.Path("sleep.wasm"), "--", "60000"}, func(t *testing.T, s *started, pid int) {
+			s.cmd.Process.Kill()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := start(t, append([]string{"run"}, tc.args...)...)
+			pid := s.workerPid(t)
+			if s.containerID == "" {
+				t.Fatal("no container ID in the log")
+			}
+			cgs := cgroupDirs(t, pid)
+			if tc.end != nil {
+				if tc.args[0] != "--memory" {
+					s.expectLine(t, "sleeping\n")
+				}
+				tc.end(t, s, pid)
+			}
+			s.exitCode(t)
+			waitGone(t, pid)
+			// The next call: it works, and its start sweeps what a killed
+			// supervisor could not remove itself.
+			next := exec.Command(bin, "run", fixtures.Path("hello.wasm"))
+			next.Env = append(os.Environ(), "AGENTCTL_HOME="+t.TempDir())
+			if out, err := next.CombinedOutput(); err != nil || string(out) != "hello, world\n" {
+				t.Fatalf("next call: %v %q", err, out)
+			}
+			for _, d := range cgs {
+				if _, err := os.Stat(d); err == nil {
+					t.Errorf("cgroup %s left behind", d)
+				}
+			}
+			if left := stateLeft(s.containerID); len(left) != 0 {
+				t.Errorf("container state left behind: %v", left)
+			}
+		})
+	}
 }

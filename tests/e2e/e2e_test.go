@@ -52,9 +52,10 @@ func TestMain(m *testing.M) {
 // started is a running agent-ctl with its stdout and stderr as line
 // streams.
 type started struct {
-	cmd    *exec.Cmd
-	stdout *bufio.Reader
-	stderr *bufio.Reader
+	cmd         *exec.Cmd
+	stdout      *bufio.Reader
+	stderr      *bufio.Reader
+	containerID string
 }
 
 func start(t *testing.T, args ...string) *started {
@@ -76,13 +77,20 @@ func start(t *testing.T, args ...string) *started {
 	return &started{cmd: cmd, stdout: bufio.NewReader(out), stderr: bufio.NewReader(errp)}
 }
 
-var workerPidRE = regexp.MustCompile(`worker started.*worker_pid=(\d+)`)
+var (
+	workerPidRE   = regexp.MustCompile(`worker started.*worker_pid=(\d+)`)
+	containerIDRE = regexp.MustCompile(`container started.*container_id=(\S+)`)
+)
 
-// workerPid reads the supervisor's debug log until it names the worker.
+// workerPid reads the supervisor's debug log until it names the worker,
+// noting the container's ID on the way if there is one.
 func (s *started) workerPid(t *testing.T) int {
 	t.Helper()
 	for {
 		line, err := s.stderr.ReadString('\n')
+		if m := containerIDRE.FindStringSubmatch(line); m != nil {
+			s.containerID = m[1]
+		}
 		if m := workerPidRE.FindStringSubmatch(line); m != nil {
 			pid, _ := strconv.Atoi(m[1])
 			return pid
