@@ -85,6 +85,41 @@ func BenchmarkInvoke(b *testing.B) {
 	bench.Report(b, "invoke_load_step_vs_native", load, nat)
 }
 
+// BenchmarkInvokeContainer measures a whole cached call behind the default
+// container walls against the same call with process isolation and against
+// a native fork+exec, with the per-step timings of the confined call.
+func BenchmarkInvokeContainer(b *testing.B) {
+	native := bench.NativeHello(b)
+	s, err := supervisor.New(&supervisor.Options{Home: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	call := func(iso policies.Isolation) *supervisor.Result {
+		res, err := s.Invoke(context.Background(), &supervisor.Call{Module: fixtures.Path("hello.wasm"), Stdout: io.Discard,
+			Policy: policies.Policy{Isolation: iso}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return res
+	}
+	call(policies.IsolationContainer) // fill the cache
+	var cont, proc, nat, spawn, load []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		nat = append(nat, bench.ForkExec(b, native))
+		proc = append(proc, call(policies.IsolationProcess).Timings.Total)
+		r := call(policies.IsolationContainer)
+		cont = append(cont, r.Timings.Total)
+		spawn = append(spawn, r.Timings.Spawn)
+		load = append(load, r.Timings.Load)
+	}
+	b.StopTimer()
+	bench.Report(b, "invoke_container_vs_native", cont, nat)
+	bench.Report(b, "invoke_container_vs_process", cont, proc)
+	bench.Report(b, "invoke_container_spawn_step_vs_native", spawn, nat)
+	bench.Report(b, "invoke_container_load_step_vs_native", load, nat)
+}
+
 // BenchmarkCompile measures a cold compile and a cached load of hello.wasm
 // inside this process, against the in-process run as the unit.
 func BenchmarkCompile(b *testing.B) {
