@@ -135,15 +135,6 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // spawnTimedLoose is spawnTimed for variants whose helper may not start.
 func spawnTimedLoose(t *testing.T, sp *containerSpawner, spec Spec) (time.Duration, containerTimings) {
-	t0 := time.Now()
-	spec.Path = self(t)
-	spec.Env = append(slices.Clip(spec.Env), helperEnv+"=hello")
-	p, err := sp.Start(&spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go io.Copy(io.Discard, p.Stderr())
-	_, _ = bufio.NewReader(p.Stdout()).ReadString('\n')
-	_ = p.Kill()
-	return time.Since(t0), p.(*containerProcess).timings
+	d, p := spawnHello(t, sp, spec, false)
+	return d, p.(*containerProcess).timings
 }

@@ -13,20 +13,14 @@ import (
 	"testing"
 
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+	"github.com/agent-ctl/agent-ctl/tests/procfs"
 )
 
-// procStatus reads the fields of /proc/PID/status.
 func procStatus(t *testing.T, pid int) map[string]string {
 	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	m, err := procfs.Status(pid)
 	if err != nil {
 		t.Fatal(err)
-	}
-	m := map[string]string{}
-	for _, l := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok {
-			m[k] = strings.TrimSpace(v)
-		}
 	}
 	return m
 }
@@ -149,35 +143,6 @@ func readTrim(path string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// cgroupDirs lists the cgroup directories (v1 per controller, or v2) a
-// live process is in.
-func cgroupDirs(t *testing.T, pid int) []string {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dirs []string
-	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		f := strings.SplitN(l, ":", 3)
-		if len(f) != 3 || f[2] == "/" {
-			continue
-		}
-		switch {
-		case f[1] == "memory" || f[1] == "pids":
-			dirs = append(dirs, "/sys/fs/cgroup/"+f[1]+f[2])
-		case f[1] == "" && f[0] == "0":
-			if _, err := os.Stat("/sys/fs/cgroup" + f[2] + "/memory.max"); err == nil {
-				dirs = append(dirs, "/sys/fs/cgroup"+f[2])
-			}
-		}
-	}
-	if len(dirs) == 0 {
-		t.Fatalf("worker %d has no memory or pids cgroup:\n%s", pid, b)
-	}
-	return dirs
-}
-
 // stateLeft reports container state directories left for a container ID.
 func stateLeft(id string) []string {
 	left, _ := filepath.Glob(filepath.Join("/run/agent-ctl/containers", "call-*", "state", id))
@@ -210,7 +175,10 @@ func TestContainerCleanup(t *testing.T) {
 			if s.containerID == "" {
 				t.Fatal("no container ID in the log")
 			}
-			cgs := cgroupDirs(t, pid)
+			cgs, err := procfs.CgroupDirs(pid)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if tc.end != nil {
 				if tc.args[0] != "--memory" {
 					s.expectLine(t, "sleeping\n")

@@ -1,0 +1,61 @@
+//go:build linux
+
+// Package procfs reads what tests check of a live process from the host:
+// its status fields and its cgroup directories.
+package procfs
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Status returns the fields of /proc/PID/status.
+func Status(pid int) (map[string]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]string{}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			m[k] = strings.TrimSpace(v)
+		}
+	}
+	return m, nil
+}
+
+// CgroupDirs returns the host directories of pid's cgroups that carry the
+// memory, pids and cpu controllers: one per controller on cgroup v1, the
+// one unified directory on v2.
+func CgroupDirs(pid int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return nil, err
+	}
+	_, v2err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
+	v2 := v2err == nil
+	var dirs []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(l, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if v2 {
+			if parts[0] == "0" {
+				dirs = append(dirs, filepath.Join("/sys/fs/cgroup", parts[2]))
+			}
+			continue
+		}
+		for _, c := range strings.Split(parts[1], ",") {
+			if c == "memory" || c == "pids" || c == "cpu" {
+				dirs = append(dirs, filepath.Join("/sys/fs/cgroup", c, parts[2]))
+			}
+		}
+	}
+	if len(dirs) == 0 {
+		return nil, fmt.Errorf("process %d has no memory, pids or cpu cgroup:\n%s", pid, b)
+	}
+	return dirs, nil
+}
