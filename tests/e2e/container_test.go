@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -203,5 +204,38 @@ func TestContainerCleanup(t *testing.T) {
 				t.Errorf("container state left behind: %v", left)
 			}
 		})
+	}
+}
+
+// TestNoSilentFallback builds agent-ctl without seccomp support: the default
+// isolation must then refuse to run, naming what is missing and the opt-out,
+// never quietly run with fewer walls.
+func TestNoSilentFallback(t *testing.T) {
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-tags", "urfave_cli_no_docs", "-o", dir+"/",
+		"github.com/agent-ctl/agent-ctl/cmd/agent-ctl", "github.com/agent-ctl/agent-ctl/cmd/agent-ctl-worker")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building without seccomp: %v\n%s", err, out)
+	}
+	weak := filepath.Join(dir, "agent-ctl")
+	cmd := exec.Command(weak, "run", fixtures.Path("hello.wasm"))
+	cmd.Env = append(os.Environ(), "AGENTCTL_HOME="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 125 || strings.Contains(string(out), "hello, world") ||
+		!strings.Contains(string(out), "-tags seccomp") || !strings.Contains(string(out), "--isolation process") {
+		t.Errorf("default isolation without seccomp: %v\n%s", err, out)
+	}
+	doctor := exec.Command(weak, "doctor")
+	out, err = doctor.CombinedOutput()
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "seccomp") {
+		t.Errorf("doctor without seccomp: %v\n%s", err, out)
+	}
+	// Asked for explicitly, process isolation still runs, and says so.
+	cmd = exec.Command(weak, "run", "--isolation", "process", fixtures.Path("hello.wasm"))
+	cmd.Env = append(os.Environ(), "AGENTCTL_HOME="+t.TempDir())
+	out, err = cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "hello, world") || !strings.Contains(string(out), "the WASM sandbox is the only wall") {
+		t.Errorf("explicit process isolation: %v\n%s", err, out)
 	}
 }
