@@ -94,6 +94,46 @@ type Policy struct {
 	// Isolation selects the walls around the worker; zero means the
 	// strongest available.
 	Isolation Isolation
+	// Protected are host directories no grant may reach, beyond the ones
+	// that hand over the host (/, /proc, /sys, /dev), which are always
+	// refused: the supervisor adds its own state directory.
+	Protected []string
+}
+
+// hostPaths are what no grant may be, or lie below: they hand over the
+// host.
+var hostPaths = []string{"/proc", "/sys", "/dev"}
+
+// CheckHostPath refuses a resolved (absolute, symlink-free) host directory
+// that would hand over the host: "/" itself, /proc, /sys, /dev or anything
+// below them, and any of protected or anything below them. Granting a
+// parent of a protected directory is refused too, since it contains it.
+func CheckHostPath(real string, protected ...string) error {
+	if real == "/" {
+		return fmt.Errorf("%w: granting / would hand over the host", ErrInvalid)
+	}
+	for _, p := range hostPaths {
+		if within(real, p) {
+			return fmt.Errorf("%w: granting %s would hand over the host (%s is never granted)", ErrInvalid, real, p)
+		}
+	}
+	for _, p := range protected {
+		if p == "" {
+			continue
+		}
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			p = r
+		}
+		if within(real, p) || within(p, real) {
+			return fmt.Errorf("%w: granting %s would expose agent-ctl's own state in %s", ErrInvalid, real, p)
+		}
+	}
+	return nil
+}
+
+// within reports whether path is dir or below it.
+func within(path, dir string) bool {
+	return path == dir || strings.HasPrefix(path, strings.TrimSuffix(dir, "/")+"/")
 }
 
 // WithDefaults returns a copy of p whose zero limits are replaced by the
@@ -137,6 +177,9 @@ func (p Policy) Validate() (Policy, error) {
 	for i, d := range p.Dirs {
 		r, err := d.resolve()
 		if err != nil {
+			return p, err
+		}
+		if err := CheckHostPath(r.Host, p.Protected...); err != nil {
 			return p, err
 		}
 		if guests[r.Guest] {

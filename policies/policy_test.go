@@ -264,3 +264,44 @@ func TestPolicy_WithDefaults(t *testing.T) {
 		t.Errorf("WithDefaults mismatch (-want +got):\n-%+v\n+%+v", want, got)
 	}
 }
+
+func TestCheckHostPath(t *testing.T) {
+	home, other := t.TempDir(), t.TempDir()
+	link := filepath.Join(t.TempDir(), "to-home")
+	if err := os.Symlink(home, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		path string
+		want string // substring of the error; "" for allowed
+	}{
+		{"/", "hand over the host"},
+		{"/proc", "hand over the host"},
+		{"/proc/self", "hand over the host"},
+		{"/sys/kernel", "hand over the host"},
+		{"/dev", "hand over the host"},
+		{"/devices", ""},
+		{other, ""},
+		{"/usr/share", ""},
+		{home, "agent-ctl's own state"},
+		{filepath.Join(home, "cache"), "agent-ctl's own state"},
+		{filepath.Dir(home), "agent-ctl's own state"},
+	} {
+		err := CheckHostPath(tc.path, link)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("CheckHostPath(%q) = %v, want allowed", tc.path, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, ErrInvalid)):
+			t.Errorf("CheckHostPath(%q) = %v, want an error containing %q", tc.path, err, tc.want)
+		}
+	}
+	// Validate applies it to every directory, through symlinks.
+	p := Policy{Dirs: []Dir{{Host: link, Guest: "/data"}}, Protected: []string{home}}
+	if _, err := p.Validate(); err == nil || !strings.Contains(err.Error(), "own state") {
+		t.Errorf("Validate with a symlink to the protected dir: %v", err)
+	}
+	p = Policy{Dirs: []Dir{{Host: "/", Guest: "/host"}}}
+	if _, err := p.Validate(); err == nil || !strings.Contains(err.Error(), "hand over the host") {
+		t.Errorf("Validate with /: %v", err)
+	}
+}

@@ -257,6 +257,7 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	if name == "" {
 		name = filepath.Base(c.Module)
 	}
+	c.Policy.Protected = append(c.Policy.Protected[:len(c.Policy.Protected):len(c.Policy.Protected)], s.home)
 	pol, err := c.Policy.Validate()
 	if err != nil {
 		return nil, err
