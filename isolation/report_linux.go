@@ -10,6 +10,7 @@ import (
 
 	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/runc/libcontainer/seccomp"
+	"golang.org/x/sys/unix"
 )
 
 // Checks inspects this host and build for each wall container isolation
@@ -64,12 +65,14 @@ func Checks() []Check {
 		add("seccomp", true, true, "available (libseccomp filter, default deny)")
 	}
 
-	lsm, _ := os.ReadFile("/sys/kernel/security/lsm")
-	landlock := strings.Contains(string(lsm), "landlock")
-	add("landlock", landlock, false, "%s", map[bool]string{
-		true:  "available in the kernel (not used yet: an optional extra wall)",
-		false: "not enabled in this kernel (optional)",
-	}[landlock])
+	// landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
+	// returns the ABI version where the kernel has Landlock enabled.
+	abi, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, 1)
+	if errno == 0 {
+		add("landlock", true, false, "available (ABI %d; not used yet: an optional extra wall)", abi)
+	} else {
+		add("landlock", false, false, "not available in this kernel (%v; optional)", errno)
+	}
 
 	err := CheckContainer(nil)
 	add("container isolation", err == nil, true, "%s", map[bool]string{true: "can run (the default)", false: fmt.Sprint(err)}[err == nil])

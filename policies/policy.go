@@ -39,13 +39,14 @@ var ErrInvalid = errors.New("invalid policy")
 type Isolation string
 
 const (
-	// IsolationDefault asks for the strongest isolation this host provides.
+	// IsolationDefault asks for container isolation, and a call fails if
+	// the host cannot provide it: there is no silent fallback.
 	IsolationDefault Isolation = ""
 	// IsolationProcess runs the worker as a plain child process: the WASM
 	// sandbox is the only wall.
 	IsolationProcess Isolation = "process"
 	// IsolationContainer confines the worker with namespaces, cgroups and
-	// seccomp on Linux (job objects on Windows).
+	// seccomp on Linux (job objects on Windows are planned, not built).
 	IsolationContainer Isolation = "container"
 )
 
@@ -91,8 +92,8 @@ type Policy struct {
 	// MaxOutput caps the bytes the module may write to stdout and stderr
 	// together; zero means DefaultMaxOutput.
 	MaxOutput int64
-	// Isolation selects the walls around the worker; zero means the
-	// strongest available.
+	// Isolation selects the walls around the worker; zero means container
+	// isolation.
 	Isolation Isolation
 	// Protected are host directories no grant may reach, beyond the ones
 	// that hand over the host (/, /proc, /sys, /dev), which are always

@@ -9,7 +9,6 @@ package supervisor
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -133,6 +132,7 @@ func New(o *Options) (*Supervisor, error) {
 		return nil, fmt.Errorf("resolving state directory: %w", err)
 	}
 	isolation.CloseInheritedFDs()
+	sweepCallDirs(filepath.Join(s.home, "tmp"))
 	s.cacheDir = filepath.Join(s.home, "cache")
 	s.tmpDir = filepath.Join(s.home, "tmp")
 	for _, d := range []string{s.home, s.cacheDir, s.tmpDir} {
@@ -276,7 +276,7 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	}
 	// A private directory per call for freshly compiled code: a worker sees
 	// only its own call's files, never another's.
-	callDir, err := os.MkdirTemp(s.tmpDir, "call-")
+	callDir, err := os.MkdirTemp(s.tmpDir, fmt.Sprintf("call-%d-", os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("%w: creating call directory: %w", ErrWorker, err)
 	}
@@ -331,12 +331,6 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 		"spawn_us", res.Timings.Spawn.Microseconds(), "load_us", res.Timings.Load.Microseconds(),
 		"run_us", res.Timings.Run.Microseconds(), "total_us", res.Timings.Total.Microseconds())
 	return res, nil
-}
-
-func randomName() string {
-	var b [12]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // run is the state of one Invoke.
@@ -651,4 +645,20 @@ func (t *tailBuffer) suffix() string {
 		return ""
 	}
 	return "; worker said: " + s
+}
+
+// sweepCallDirs removes the call directories of supervisors that died
+// without cleaning up (SIGKILL): each is named call-PID-…, and a PID that no
+// longer exists owns nothing.
+func sweepCallDirs(tmp string) {
+	dirs, _ := filepath.Glob(filepath.Join(tmp, "call-*-*"))
+	for _, d := range dirs {
+		var pid int
+		if _, err := fmt.Sscanf(filepath.Base(d), "call-%d-", &pid); err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if !processExists(pid) {
+			_ = os.RemoveAll(d)
+		}
+	}
 }
