@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path"
 	"path/filepath"
 	"strings"
 	"time"
@@ -234,12 +233,9 @@ func (d Dir) resolve() (Dir, error) {
 	if !fi.IsDir() {
 		return d, fmt.Errorf("%w: %s is not a directory", ErrInvalid, d.Host)
 	}
-	if !strings.HasPrefix(d.Guest, "/") {
-		return d, fmt.Errorf("%w: guest path %q must be absolute", ErrInvalid, d.Guest)
-	}
-	guest := path.Clean(d.Guest)
-	if guest != d.Guest && guest+"/" != d.Guest {
-		return d, fmt.Errorf("%w: guest path %q is not clean (did you mean %s?)", ErrInvalid, d.Guest, guest)
+	guest, err := d.resolveGuest()
+	if err != nil {
+		return d, err
 	}
 	return Dir{Host: real, Guest: guest, Writable: d.Writable}, nil
 }
