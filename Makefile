@@ -15,7 +15,7 @@ export AGENTCTL_HOME ?= $(CURDIR)/.cache/home
 APT_NEEDS := clang:clang wasm-ld:lld wat2wasm:wabt wasm-opt:binaryen gcc:gcc pkg-config:pkg-config x86_64-w64-mingw32-gcc:gcc-mingw-w64-x86-64-posix
 APT_FILES := /usr/include/seccomp.h:libseccomp-dev /usr/lib/wasm32-wasi/libc.a:wasi-libc /usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a:libclang-rt-14-dev-wasm32
 
-.PHONY: all build deps fixtures test vet cross lint fmt bench demo clean
+.PHONY: all build deps fixtures modules test vet cross lint fmt bench demo clean
 
 all: build
 
@@ -40,6 +40,10 @@ build:
 fixtures: deps
 	$(MAKE) -s -C $(TESTDATA) all
 
+## modules: build the tools in modules/ from source
+modules: deps
+	$(MAKE) -s -C modules/hello
+
 vet:
 	$(GO) vet $(if $(TAGS),-tags $(TAGS)) ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -55,7 +59,7 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 ## test: everything CI runs
-test: fixtures build vet cross
+test: fixtures modules build vet cross
 	AGENTCTL_BIN=$(CURDIR)/$(BIN) $(GOTEST) -race -count=1 ./...
 
 ## bench: benchmarks with ratios against baselines measured in the same run
@@ -66,13 +70,18 @@ bench: fixtures build
 	@echo; echo "summary (ratios against baselines measured in the same run):"; grep -oE '[a-z_]+_vs_[a-z_]+ ratio=.*' .cache/bench.txt
 
 ## demo: build, check the host's walls, run a module with a granted directory, show refused escapes and limits
-demo: fixtures build
+demo: fixtures modules build
 	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)/data
 	@printf 'release notes\n  - sandboxed by default\n' > $(DEMO_DIR)/data/notes.txt
 	@echo "== the walls this host provides"
 	$(BIN) doctor
 	@echo; echo "== hello, with nothing granted (default isolation: container)"
 	$(BIN) run $(TESTDATA)/hello.wasm -- operator
+	@echo; echo "== an installed tool: flags, help and validation come from its manifest"
+	$(BIN) install modules/hello
+	$(BIN) hello --name operator --shout
+	$(BIN) hello --help
+	$(BIN) hello --name "$$(printf '%070d' 0)"; echo "exit code $$? (refused by the schema before any worker started)"
 	@echo; echo "== a granted read-only directory"
 	$(BIN) run --dir $(DEMO_DIR)/data:/data:ro $(TESTDATA)/cat.wasm -- /data/notes.txt
 	@echo; echo "== escape attempts from the granted directory (every one must say denied)"

@@ -201,6 +201,12 @@ func (s *Supervisor) spawner(iso policies.Isolation) (isolation.Spawner, error) 
 	return s.container, nil
 }
 
+// CheckModule reads and checks a module file as Invoke does before any
+// worker is spawned: it exists, is a regular file within MaxModuleSize, and
+// is a core WebAssembly module (not a component). It returns the hex sha256
+// of its bytes.
+func CheckModule(path string) (digest string, err error) { return loadModule(path) }
+
 // loadModule reads and checks the module file before any worker is spawned.
 func loadModule(path string) (digest string, err error) {
 	f, err := os.Open(path)

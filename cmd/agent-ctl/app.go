@@ -31,7 +31,8 @@ func (e usageError) Error() string { return e.msg }
 // runs the command and returns the process exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdin, stdout, stderr)
-	err := app.RunContext(ctx, args)
+	app.Commands = append(app.Commands, toolCommands(homeFromArgs(args))...)
+	err := app.RunContext(ctx, nameLast(args))
 	var ee exitError
 	var ue usageError
 	switch {
@@ -65,7 +66,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "home", Usage: "state directory (compiled-module cache)", EnvVars: []string{"AGENTCTL_HOME"}, DefaultText: "~/.agent-ctl"},
 			&cli.StringFlag{Name: "log-level", Usage: "log level on stderr: debug, info, warn, error", Value: "warn"},
 		},
-		Commands: []*cli.Command{runCommand(), doctorCommand()},
+		Commands: []*cli.Command{runCommand(), installCommand(), listCommand(), describeCommand(),
+			removeCommand(), grantCommand(), revokeCommand(), doctorCommand()},
 	}
 }
 
@@ -159,6 +161,16 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return usageError{plain(err)}
 	}
+	if pol.Isolation == policies.IsolationProcess {
+		fmt.Fprintln(stderr, "agent-ctl: note: --isolation process: no kernel confinement; the WASM sandbox is the only wall")
+	}
+	return invoke(c, &supervisor.Call{Module: module, Args: modArgs, Policy: pol})
+}
+
+// invoke runs a call with the CLI's stdio and turns its outcome into
+// agent-ctl's exit code and, when agent-ctl stopped the module, a message.
+func invoke(c *cli.Context, call *supervisor.Call) error {
+	stderr := c.App.ErrWriter
 	log, err := newLogger(c)
 	if err != nil {
 		return err
@@ -167,17 +179,8 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if pol.Isolation == policies.IsolationProcess {
-		fmt.Fprintln(stderr, "agent-ctl: note: --isolation process: no kernel confinement; the WASM sandbox is the only wall")
-	}
-	res, err := sup.Invoke(c.Context, &supervisor.Call{
-		Module: module,
-		Args:   modArgs,
-		Policy: pol,
-		Stdin:  moduleStdin(c.App.Reader),
-		Stdout: c.App.Writer,
-		Stderr: stderr,
-	})
+	call.Stdin, call.Stdout, call.Stderr = moduleStdin(c.App.Reader), c.App.Writer, stderr
+	res, err := sup.Invoke(c.Context, call)
 	code := supervisor.ExitCode(res, err)
 	if err != nil {
 		fmt.Fprintf(stderr, "agent-ctl: %s\n", plain(err))
@@ -199,4 +202,29 @@ func runAction(c *cli.Context) error {
 // classification is for code (errors.Is), not for reading.
 func plain(err error) string {
 	return strings.Replace(err.Error(), policies.ErrInvalid.Error()+": ", "", 1)
+}
+
+// nameLast lets `agent-ctl grant logs --dir …` be written the natural way:
+// urfave/cli stops reading flags at the first argument, so the tool name
+// that follows these commands is moved behind their flags.
+func nameLast(args []string) []string {
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if a == "--home" || a == "--log-level" {
+			i++
+			continue
+		}
+		if strings.HasPrefix(a, "-") {
+			continue
+		}
+		switch a {
+		case "grant", "revoke", "describe", "remove", "install":
+			if i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+				out := append(append(append([]string{}, args[:i+1]...), args[i+2:]...), args[i+1])
+				return out
+			}
+		}
+		return args
+	}
+	return args
 }

@@ -24,7 +24,13 @@ func TestMain(m *testing.M) {
 // cli runs agent-ctl in-process with a private home.
 func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	t.Setenv("AGENTCTL_HOME", t.TempDir())
+	return runIn(t, t.TempDir(), stdin, args...)
+}
+
+// runIn runs agent-ctl in-process with the given home.
+func runIn(t *testing.T, home, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	t.Setenv("AGENTCTL_HOME", home)
 	var out, errb bytes.Buffer
 	code = run(context.Background(), append([]string{"agent-ctl"}, args...), strings.NewReader(stdin), &out, &errb)
 	return code, out.String(), errb.String()

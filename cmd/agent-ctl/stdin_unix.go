@@ -27,3 +27,13 @@ func moduleStdin(r io.Reader) io.Reader {
 	}
 	return r
 }
+
+// isTerminal reports whether r is a terminal, to ask the user a question.
+func isTerminal(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

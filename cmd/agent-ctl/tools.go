@@ -1,0 +1,624 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/agent-ctl/agent-ctl/policies"
+	"github.com/agent-ctl/agent-ctl/policies/manifest"
+	"github.com/agent-ctl/agent-ctl/supervisor"
+	"github.com/agent-ctl/agent-ctl/supervisor/store"
+)
+
+// state is the installed tools and the operator's grants under a home.
+type state struct {
+	home   string
+	store  *store.Store
+	grants *policies.Grants
+}
+
+func policyPath(home string) string { return filepath.Join(home, "policy.json") }
+
+func openState(home string) (*state, error) {
+	if home == "" {
+		var err error
+		if home, err = supervisor.DefaultHome(); err != nil {
+			return nil, err
+		}
+	}
+	home, err := filepath.Abs(home)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		return nil, fmt.Errorf("creating state directory: %w", err)
+	}
+	st, err := store.Open(filepath.Join(home, "modules"))
+	if err != nil {
+		return nil, err
+	}
+	g, err := policies.LoadGrants(policyPath(home))
+	if err != nil {
+		return nil, err
+	}
+	return &state{home: home, store: st, grants: g}, nil
+}
+
+func (s *state) save() error { return s.grants.Save(policyPath(s.home)) }
+
+// homeFromArgs finds --home before the command, as the app will parse it,
+// so that installed tools can be offered as commands.
+func homeFromArgs(args []string) string {
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "--home" || a == "-home":
+			if i+1 < len(args) {
+				return args[i+1]
+			}
+		case strings.HasPrefix(a, "--home="):
+			return strings.TrimPrefix(a, "--home=")
+		case !strings.HasPrefix(a, "-"):
+			return os.Getenv("AGENTCTL_HOME")
+		}
+	}
+	return os.Getenv("AGENTCTL_HOME")
+}
+
+func installCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "install",
+		Usage:     "install a tool from a module directory (manifest.json and its .wasm)",
+		ArgsUsage: "DIR",
+		Description: `Validates the manifest and the module and installs them; an installed version
+of the same name is replaced only if everything checks out. Prints the
+capabilities the tool asks for. --yes grants them all; otherwise agent-ctl asks
+on a terminal, and on a non-interactive stdin grants nothing and prints the
+grant commands that would.`,
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "grant every capability the manifest asks for"}},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageError{"install: want exactly one module directory (see 'agent-ctl install --help')"}
+			}
+			st, err := openState(c.String("home"))
+			if err != nil {
+				return err
+			}
+			t, err := st.store.Install(c.Args().First())
+			if err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", plain(err))
+				return exitError{supervisor.ExitInvalid}
+			}
+			m := t.Manifest()
+			w := c.App.Writer
+			fmt.Fprintf(w, "installed %s %s (%s)\n", m.Name, m.Version, t.Digest[:12])
+			cmds := grantCommands(m)
+			if len(cmds) == 0 {
+				fmt.Fprintln(w, "it asks for no capabilities")
+				return st.save()
+			}
+			fmt.Fprintln(w, "it asks for:")
+			for _, l := range describeCaps(m) {
+				fmt.Fprintln(w, "  "+l)
+			}
+			grant := c.Bool("yes")
+			if !grant && isTerminal(c.App.Reader) {
+				fmt.Fprint(w, "grant all of these? [y/N] ")
+				line, _ := bufio.NewReader(c.App.Reader).ReadString('\n')
+				grant = strings.EqualFold(strings.TrimSpace(line), "y") || strings.EqualFold(strings.TrimSpace(line), "yes")
+			}
+			if !grant {
+				fmt.Fprintln(w, "nothing granted; to grant, run:")
+				for _, cmd := range cmds {
+					fmt.Fprintln(w, "  "+cmd)
+				}
+				return st.save()
+			}
+			tg := st.grants.Tool(m.Name)
+			for _, f := range m.Capabilities.Files {
+				if err := tg.GrantDir(policies.Dir{Host: f.Host, Guest: f.Guest, Writable: f.Mode == "rw"}, st.home); err != nil {
+					fmt.Fprintf(c.App.ErrWriter, "agent-ctl: not granted: %s\n", plain(err))
+				}
+			}
+			for _, e := range m.Capabilities.Env {
+				_ = tg.GrantEnv(e)
+			}
+			for _, n := range m.Capabilities.Network {
+				if err := tg.GrantNet(policies.NetGrant{Host: n.Host, Ports: n.Ports}); err != nil {
+					fmt.Fprintf(c.App.ErrWriter, "agent-ctl: not granted: %s\n", plain(err))
+				}
+			}
+			fmt.Fprintln(w, "granted")
+			return st.save()
+		},
+	}
+}
+
+// describeCaps renders what a manifest asks for, one capability a line.
+func describeCaps(m *manifest.Manifest) []string {
+	var out []string
+	for _, f := range m.Capabilities.Files {
+		mode := f.Mode
+		if mode == "" {
+			mode = "ro"
+		}
+		out = append(out, fmt.Sprintf("files: %s at %s (%s)", f.Host, f.Guest, mode))
+	}
+	for _, e := range m.Capabilities.Env {
+		out = append(out, "env: "+e)
+	}
+	for _, n := range m.Capabilities.Network {
+		out = append(out, fmt.Sprintf("network: %s ports %s", n.Host, joinInts(n.Ports)))
+	}
+	return out
+}
+
+func grantCommands(m *manifest.Manifest) []string {
+	var out []string
+	for _, f := range m.Capabilities.Files {
+		mode := f.Mode
+		if mode == "" {
+			mode = "ro"
+		}
+		out = append(out, fmt.Sprintf("agent-ctl grant %s --dir %s:%s:%s", m.Name, f.Host, f.Guest, mode))
+	}
+	for _, e := range m.Capabilities.Env {
+		out = append(out, fmt.Sprintf("agent-ctl grant %s --env %s", m.Name, e))
+	}
+	for _, n := range m.Capabilities.Network {
+		out = append(out, fmt.Sprintf("agent-ctl grant %s --net %s:%s", m.Name, n.Host, joinInts(n.Ports)))
+	}
+	return out
+}
+
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = fmt.Sprint(n)
+	}
+	return strings.Join(s, ",")
+}
+
+// listEntry is one line of `list --json`.
+type listEntry struct {
+	Name        string `json:"name"`
+	Version     string `json:"version"`
+	Description string `json:"description"`
+	Digest      string `json:"digest"`
+}
+
+func listCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "list",
+		Usage: "list the installed tools",
+		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
+		Action: func(c *cli.Context) error {
+			st, err := openState(c.String("home"))
+			if err != nil {
+				return err
+			}
+			tools, lerr := st.store.List()
+			entries := []listEntry{}
+			for _, t := range tools {
+				m := t.Manifest()
+				entries = append(entries, listEntry{m.Name, m.Version, m.Description, t.Digest})
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(entries); err != nil {
+					return err
+				}
+			} else if len(entries) == 0 {
+				fmt.Fprintln(c.App.Writer, "no tools installed (agent-ctl install DIR)")
+			} else {
+				for _, e := range entries {
+					fmt.Fprintf(c.App.Writer, "%-20s %-10s %-12s %s\n", e.Name, e.Version, e.Digest[:12], e.Description)
+				}
+			}
+			if lerr != nil {
+				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", plain(lerr))
+				return exitError{supervisor.ExitInvalid}
+			}
+			return nil
+		},
+	}
+}
+
+// describeOut is `describe --json`.
+type describeOut struct {
+	Name        string                `json:"name"`
+	Version     string                `json:"version"`
+	Description string                `json:"description"`
+	Digest      string                `json:"digest"`
+	InputSchema json.RawMessage       `json:"inputSchema"`
+	Params      []manifest.Param      `json:"params"`
+	Requested   manifest.Capabilities `json:"requested"`
+	Granted     *policies.ToolGrants  `json:"granted"`
+	Limits      manifest.Limits       `json:"limits"`
+}
+
+func describeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "describe",
+		Usage:     "show a tool's parameters, the capabilities it asks for and what is granted",
+		ArgsUsage: "TOOL",
+		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
+		Action: func(c *cli.Context) error {
+			st, t, err := toolArg(c)
+			if err != nil {
+				return err
+			}
+			m := t.Manifest()
+			g := st.grants.Tools[m.Name]
+			if g == nil {
+				g = &policies.ToolGrants{}
+			}
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(describeOut{m.Name, m.Version, m.Description, t.Digest, m.InputSchema, t.Params(), m.Capabilities, g, m.Limits})
+			}
+			w := c.App.Writer
+			fmt.Fprintf(w, "%s %s — %s\ndigest: %s\n\nparameters:\n", m.Name, m.Version, m.Description, t.Digest)
+			for _, p := range t.Params() {
+				fmt.Fprintf(w, "  %s\n", paramLine(p))
+			}
+			fmt.Fprintln(w, "\nasks for:")
+			if caps := describeCaps(m); len(caps) == 0 {
+				fmt.Fprintln(w, "  nothing")
+			} else {
+				for _, l := range caps {
+					fmt.Fprintln(w, "  "+l)
+				}
+			}
+			fmt.Fprintln(w, "\ngranted:")
+			n := 0
+			for _, d := range g.Dirs {
+				mode := "ro"
+				if d.Writable {
+					mode = "rw"
+				}
+				fmt.Fprintf(w, "  files: %s at %s (%s)\n", d.Host, d.Guest, mode)
+				n++
+			}
+			for _, e := range g.Env {
+				fmt.Fprintf(w, "  env: %s\n", e.Key)
+				n++
+			}
+			for _, nt := range g.Net {
+				fmt.Fprintf(w, "  network: %s ports %s\n", nt.Host, joinInts(nt.Ports))
+				n++
+			}
+			if n == 0 {
+				fmt.Fprintln(w, "  nothing")
+			}
+			fmt.Fprintf(w, "\nlimits: memory %s, timeout %s, output %s\n", orDefault(m.Limits.Memory, policies.FormatSize(policies.DefaultMemory)),
+				orDefault(m.Limits.Timeout, policies.DefaultTimeout.String()), orDefault(m.Limits.MaxOutput, policies.FormatSize(policies.DefaultMaxOutput)))
+			return nil
+		},
+	}
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+func paramLine(p manifest.Param) string {
+	name := "--" + p.Name
+	if p.Position >= 0 {
+		name = strings.ToUpper(p.Name)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s (%s", name, p.Type)
+	if p.Type == "array" {
+		fmt.Fprintf(&b, " of %s", p.ItemType)
+	}
+	b.WriteString(")")
+	if p.Required {
+		b.WriteString(" required")
+	}
+	if p.Description != "" {
+		b.WriteString(": " + p.Description)
+	}
+	if len(p.Enum) > 0 {
+		b.WriteString(" [one of: " + strings.Join(p.Enum, ", ") + "]")
+	}
+	if p.Default != nil {
+		fmt.Fprintf(&b, " (default %v)", p.Default)
+	}
+	return b.String()
+}
+
+// toolArg opens the state and loads the tool named by the only argument.
+func toolArg(c *cli.Context) (*state, *store.Tool, error) {
+	if c.NArg() != 1 {
+		return nil, nil, usageError{fmt.Sprintf("%s: want exactly one tool name (see 'agent-ctl %s --help')", c.Command.Name, c.Command.Name)}
+	}
+	st, err := openState(c.String("home"))
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := st.store.Get(c.Args().First())
+	if err != nil {
+		if errors.Is(err, store.ErrNotInstalled) {
+			fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", err)
+			return nil, nil, exitError{supervisor.ExitNotFound}
+		}
+		return nil, nil, err
+	}
+	return st, t, nil
+}
+
+func removeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "remove",
+		Usage:     "uninstall a tool and forget what it was granted",
+		ArgsUsage: "TOOL",
+		Action: func(c *cli.Context) error {
+			st, t, err := toolArg(c)
+			if err != nil {
+				return err
+			}
+			if err := st.store.Remove(t.Name()); err != nil {
+				return err
+			}
+			delete(st.grants.Tools, t.Name())
+			fmt.Fprintf(c.App.Writer, "removed %s\n", t.Name())
+			return st.save()
+		},
+	}
+}
+
+func grantCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "grant",
+		Usage:     "grant a tool a directory, an environment variable or network access",
+		ArgsUsage: "TOOL",
+		Description: `Examples:
+  agent-ctl grant logs --dir /var/log:/logs:ro
+  agent-ctl grant logs --env TZ            (the host's value, read at each call)
+  agent-ctl grant logs --env TZ=UTC
+  agent-ctl grant scan --net 10.0.0.0/24:22,80,443
+  agent-ctl grant logs --memory 64MiB --timeout 10s   (can only lower the manifest's limits)
+Grants that would hand over the host (/, /proc, /sys, /dev, agent-ctl's own state)
+are refused. A change takes effect at the next call.`,
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "dir", Usage: "`HOST:GUEST[:ro|rw]`"},
+			&cli.StringSliceFlag{Name: "env", Usage: "`KEY` or KEY=VALUE"},
+			&cli.StringSliceFlag{Name: "net", Usage: "`HOST:PORT[,PORT...]` (HOST: a CIDR, an address or a hostname)"},
+			&cli.StringFlag{Name: "memory", Usage: "memory limit `SIZE` (only lowers)"},
+			&cli.StringFlag{Name: "timeout", Usage: "time limit `DURATION` (only lowers)"},
+			&cli.StringFlag{Name: "max-output", Usage: "output limit `SIZE` (only lowers)"},
+		},
+		Action: func(c *cli.Context) error {
+			st, t, err := toolArg(c)
+			if err != nil {
+				return err
+			}
+			tg := st.grants.Tool(t.Name())
+			for _, s := range c.StringSlice("dir") {
+				d, err := policies.ParseDir(s)
+				if err == nil {
+					err = tg.GrantDir(d, st.home)
+				}
+				if err != nil {
+					return usageError{plain(err)}
+				}
+			}
+			for _, s := range c.StringSlice("env") {
+				if err := tg.GrantEnv(s); err != nil {
+					return usageError{plain(err)}
+				}
+			}
+			for _, s := range c.StringSlice("net") {
+				n, err := policies.ParseNetGrant(s)
+				if err == nil {
+					err = tg.GrantNet(n)
+				}
+				if err != nil {
+					return usageError{plain(err)}
+				}
+			}
+			for flag, dst := range map[string]*string{"memory": &tg.Limits.Memory, "timeout": &tg.Limits.Timeout, "max-output": &tg.Limits.MaxOutput} {
+				if c.IsSet(flag) {
+					*dst = c.String(flag)
+				}
+			}
+			if _, err := tg.Policy(policies.Requested{}, nil); err != nil {
+				return usageError{plain(err)}
+			}
+			return st.save()
+		},
+	}
+}
+
+func revokeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "revoke",
+		Usage:     "take back what a tool was granted",
+		ArgsUsage: "TOOL",
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "dir", Usage: "the `GUEST` path of a directory grant"},
+			&cli.StringSliceFlag{Name: "env", Usage: "a variable `KEY`"},
+			&cli.StringSliceFlag{Name: "net", Usage: "a network grant's `HOST`"},
+			&cli.BoolFlag{Name: "all", Usage: "everything"},
+		},
+		Action: func(c *cli.Context) error {
+			st, t, err := toolArg(c)
+			if err != nil {
+				return err
+			}
+			if c.Bool("all") {
+				delete(st.grants.Tools, t.Name())
+				return st.save()
+			}
+			tg := st.grants.Tool(t.Name())
+			for _, g := range c.StringSlice("dir") {
+				if !tg.RevokeDir(g) {
+					return usageError{fmt.Sprintf("revoke: %s has no directory granted at %s", t.Name(), g)}
+				}
+			}
+			for _, k := range c.StringSlice("env") {
+				if !tg.RevokeEnv(k) {
+					return usageError{fmt.Sprintf("revoke: %s has no variable %s granted", t.Name(), k)}
+				}
+			}
+			for _, h := range c.StringSlice("net") {
+				if !tg.RevokeNet(h) {
+					return usageError{fmt.Sprintf("revoke: %s has no network grant for %s", t.Name(), h)}
+				}
+			}
+			return st.save()
+		},
+	}
+}
+
+// toolCommands makes each installed tool a command whose flags come from
+// its manifest.
+func toolCommands(home string) []*cli.Command {
+	st, err := openState(home)
+	if err != nil {
+		return nil
+	}
+	tools, _ := st.store.List()
+	var cmds []*cli.Command
+	for _, t := range tools {
+		cmds = append(cmds, toolCommand(t))
+	}
+	return cmds
+}
+
+func toolCommand(t *store.Tool) *cli.Command {
+	m := t.Manifest()
+	var flags []cli.Flag
+	var positional []string
+	for _, p := range t.Params() {
+		if p.Position >= 0 {
+			positional = append(positional, strings.ToUpper(p.Name))
+			continue
+		}
+		usage := strings.TrimPrefix(paramLine(p), "--"+p.Name+" ")
+		switch p.Type {
+		case "boolean":
+			flags = append(flags, &cli.BoolFlag{Name: p.Name, Usage: usage})
+		case "array":
+			flags = append(flags, &cli.StringSliceFlag{Name: p.Name, Usage: usage + " (repeatable)"})
+		default:
+			flags = append(flags, &cli.StringFlag{Name: p.Name, Usage: usage})
+		}
+	}
+	return &cli.Command{
+		Name:      m.Name,
+		Usage:     m.Description,
+		Category:  "installed tools",
+		ArgsUsage: strings.Join(positional, " "),
+		Flags:     flags,
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return usageError{fmt.Sprintf("%s: %s (see 'agent-ctl %s --help')", m.Name, err, m.Name)}
+		},
+		Action: func(c *cli.Context) error { return runTool(c, t) },
+	}
+}
+
+func runTool(c *cli.Context, t *store.Tool) error {
+	m := t.Manifest()
+	values := map[string][]string{}
+	var positional []manifest.Param
+	for _, p := range t.Params() {
+		if p.Position >= 0 {
+			positional = append(positional, p)
+			continue
+		}
+		if !c.IsSet(p.Name) {
+			continue
+		}
+		switch p.Type {
+		case "boolean":
+			values[p.Name] = []string{fmt.Sprint(c.Bool(p.Name))}
+		case "array":
+			values[p.Name] = c.StringSlice(p.Name)
+		default:
+			values[p.Name] = []string{c.String(p.Name)}
+		}
+	}
+	args := c.Args().Slice()
+	if len(args) > len(positional) {
+		return usageError{fmt.Sprintf("%s: unexpected argument %q (see 'agent-ctl %s --help')", m.Name, args[len(positional)], m.Name)}
+	}
+	for i, a := range args {
+		values[positional[i].Name] = []string{a}
+	}
+	typed, err := t.ParseFlags(values)
+	if err == nil {
+		err = t.Validate(typed)
+	}
+	var argv []string
+	if err == nil {
+		argv, err = t.Argv(typed)
+	}
+	if err != nil {
+		return usageError{fmt.Sprintf("%s: %s (see 'agent-ctl %s --help')", m.Name, strings.TrimPrefix(err.Error(), manifest.ErrArgs.Error()+": "), m.Name)}
+	}
+	st, err := openState(c.String("home"))
+	if err != nil {
+		return err
+	}
+	tg := st.grants.Tools[m.Name]
+	pol, err := tg.Policy(policies.Requested{Memory: m.MemoryLimit(), Timeout: m.TimeoutLimit(), MaxOutput: m.OutputLimit()}, nil)
+	if err != nil {
+		return err
+	}
+	for _, missing := range ungranted(m, tg) {
+		fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s: not granted: %s\n", m.Name, missing)
+	}
+	return invoke(c, &supervisor.Call{Module: t.Module, Name: m.Name, Args: argv, Policy: pol})
+}
+
+// ungranted lists the capabilities a manifest asks for that the operator
+// has not granted, each with the command that would grant it.
+func ungranted(m *manifest.Manifest, g *policies.ToolGrants) []string {
+	if g == nil {
+		g = &policies.ToolGrants{}
+	}
+	var out []string
+	for _, f := range m.Capabilities.Files {
+		found := false
+		for _, d := range g.Dirs {
+			found = found || d.Guest == f.Guest
+		}
+		if !found {
+			mode := orDefault(f.Mode, "ro")
+			out = append(out, fmt.Sprintf("files at %s (agent-ctl grant %s --dir %s:%s:%s)", f.Guest, m.Name, f.Host, f.Guest, mode))
+		}
+	}
+	for _, e := range m.Capabilities.Env {
+		found := false
+		for _, x := range g.Env {
+			found = found || x.Key == e
+		}
+		if !found {
+			out = append(out, fmt.Sprintf("env %s (agent-ctl grant %s --env %s)", e, m.Name, e))
+		}
+	}
+	for _, n := range m.Capabilities.Network {
+		found := false
+		for _, x := range g.Net {
+			found = found || x.Host == n.Host
+		}
+		if !found {
+			out = append(out, fmt.Sprintf("network %s (agent-ctl grant %s --net %s:%s)", n.Host, m.Name, n.Host, joinInts(n.Ports)))
+		}
+	}
+	return out
+}

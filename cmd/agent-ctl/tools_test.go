@@ -1,0 +1,157 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+)
+
+func repoPath(p string) string { return filepath.Join(fixtures.Dir(), "..", "..", p) }
+
+// catModule makes a module directory around the cat fixture whose manifest
+// asks for a read-only directory at /data.
+func catModule(t *testing.T, grantHost string) string {
+	t.Helper()
+	dir := t.TempDir()
+	wasm, err := os.ReadFile(fixtures.Path("cat.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "module.wasm"), wasm, 0o644)
+	m := `{"name":"catdata","version":"0.1.0","description":"prints a file of the granted /data",
+	"inputSchema":{"type":"object","properties":{"path":{"type":"string","description":"file to print"}},"required":["path"]},
+	"args":{"positional":["path"]},
+	"capabilities":{"files":[{"host":"` + grantHost + `","guest":"/data","mode":"ro"}]}}`
+	os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(m), 0o644)
+	return dir
+}
+
+func expect(t *testing.T, what string, code int, out, errs string, wantCode int, wantOut, wantErr string) {
+	t.Helper()
+	if code != wantCode || !strings.Contains(out, wantOut) || !strings.Contains(errs, wantErr) {
+		t.Fatalf("%s: exit %d stdout %q stderr %q\nwant exit %d, stdout containing %q, stderr containing %q",
+			what, code, out, errs, wantCode, wantOut, wantErr)
+	}
+}
+
+func TestTools_hello(t *testing.T) {
+	home := t.TempDir()
+	code, out, errs := runIn(t, home, "", "install", repoPath("modules/hello"))
+	expect(t, "install", code, out, errs, 0, "installed hello 1.0.0", "")
+	if !strings.Contains(out, "asks for no capabilities") {
+		t.Errorf("install output: %q", out)
+	}
+	code, out, errs = runIn(t, home, "", "hello", "--name", "operator")
+	expect(t, "run", code, out, errs, 0, "hello, operator\n", "")
+	code, out, errs = runIn(t, home, "", "hello", "--shout", "--name", "you")
+	expect(t, "shout", code, out, errs, 0, "HELLO, YOU\n", "")
+	code, out, errs = runIn(t, home, "", "hello", "--name", strings.Repeat("x", 65))
+	expect(t, "schema violation", code, out, errs, 125, "", "--name")
+	code, out, errs = runIn(t, home, "", "hello", "--frobnicate")
+	expect(t, "unknown flag", code, out, errs, 125, "", "flag provided but not defined")
+	code, out, errs = runIn(t, home, "", "hello", "extra")
+	expect(t, "extra argument", code, out, errs, 125, "", `unexpected argument "extra"`)
+	code, out, errs = runIn(t, home, "", "hello", "--help")
+	expect(t, "help", code, out, errs, 0, "--name", "")
+	if !strings.Contains(out, "who to greet") {
+		t.Errorf("help lacks the parameter's description:\n%s", out)
+	}
+
+	code, out, errs = runIn(t, home, "", "list", "--json")
+	expect(t, "list", code, out, errs, 0, `"name": "hello"`, "")
+	var entries []listEntry
+	if err := json.Unmarshal([]byte(out), &entries); err != nil || len(entries) != 1 || entries[0].Version != "1.0.0" {
+		t.Fatalf("list --json: %v %+v", err, entries)
+	}
+	code, out, errs = runIn(t, home, "", "describe", "hello")
+	expect(t, "describe", code, out, errs, 0, "--name (string)", "")
+
+	// A bad new version leaves the installed one untouched.
+	bad := t.TempDir()
+	os.WriteFile(filepath.Join(bad, "manifest.json"), []byte(`{"name":"hello","version":"2.0","description":"x","inputSchema":{"type":"object"},"module":"hello.wasm"}`), 0o644)
+	wasm, _ := os.ReadFile(repoPath("modules/hello/hello.wasm"))
+	os.WriteFile(filepath.Join(bad, "hello.wasm"), wasm, 0o644)
+	code, out, errs = runIn(t, home, "", "install", bad)
+	expect(t, "bad version", code, out, errs, 126, "", "version")
+	os.WriteFile(filepath.Join(bad, "manifest.json"), []byte(`{"name":"hello","version":"2.0.0","description":"x","inputSchema":{"type":"object"},"module":"missing.wasm"}`), 0o644)
+	code, out, errs = runIn(t, home, "", "install", bad)
+	expect(t, "missing wasm", code, out, errs, 126, "", "missing.wasm")
+	os.WriteFile(filepath.Join(bad, "manifest.json"), []byte(`{"name":"hello","version":"2.0.0","description":"x","inputSchema":{"type":"object"},"module":"hello.wasm"}`), 0o644)
+	os.WriteFile(filepath.Join(bad, "hello.wasm"), []byte("not wasm"), 0o644)
+	code, out, errs = runIn(t, home, "", "install", bad)
+	expect(t, "not wasm", code, out, errs, 126, "", "not a WebAssembly module")
+	code, out, errs = runIn(t, home, "", "hello")
+	expect(t, "still installed", code, out, errs, 0, "hello, world\n", "")
+	code, out, _ = runIn(t, home, "", "list")
+	if !strings.Contains(out, "1.0.0") {
+		t.Errorf("list after failed installs: %q", out)
+	}
+
+	code, out, errs = runIn(t, home, "", "remove", "hello")
+	expect(t, "remove", code, out, errs, 0, "removed hello", "")
+	code, out, errs = runIn(t, home, "", "describe", "hello")
+	expect(t, "describe removed", code, out, errs, 127, "", "not installed")
+	code, out, errs = runIn(t, home, "", "list")
+	expect(t, "list empty", code, out, errs, 0, "no tools installed", "")
+}
+
+func TestTools_grants(t *testing.T) {
+	home, data := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(data, "notes.txt"), []byte("granted content\n"), 0o644)
+	mod := catModule(t, data)
+
+	// Non-interactive install grants nothing and says how to.
+	code, out, errs := runIn(t, home, "", "install", mod)
+	expect(t, "install", code, out, errs, 0, "nothing granted; to grant, run:", "")
+	if !strings.Contains(out, "agent-ctl grant catdata --dir "+data+":/data:ro") {
+		t.Errorf("install does not print the grant command:\n%s", out)
+	}
+	code, out, errs = runIn(t, home, "", "catdata", "/data/notes.txt")
+	expect(t, "ungranted", code, out, errs, 1, "", "not granted: files at /data")
+	if out != "" {
+		t.Errorf("ungranted call printed %q", out)
+	}
+	code, out, errs = runIn(t, home, "", "catdata")
+	expect(t, "missing required", code, out, errs, 125, "", "path")
+
+	code, out, errs = runIn(t, home, "", "grant", "catdata", "--dir", data+":/data:ro")
+	expect(t, "grant", code, out, errs, 0, "", "")
+	code, out, errs = runIn(t, home, "", "catdata", "/data/notes.txt")
+	expect(t, "granted", code, out, errs, 0, "granted content\n", "")
+	code, out, errs = runIn(t, home, "", "describe", "catdata")
+	expect(t, "describe granted", code, out, errs, 0, "files: "+data+" at /data (ro)", "")
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"grant", "catdata", "--dir", "/:/host"}, "hand over the host"},
+		{[]string{"grant", "catdata", "--dir", "/proc:/p"}, "hand over the host"},
+		{[]string{"grant", "catdata", "--dir", home + ":/h"}, "own state"},
+		{[]string{"grant", "catdata", "--net", "10.0.0.0/24"}, "want HOST:PORT"},
+		{[]string{"grant", "catdata", "--memory", "lots"}, "memory"},
+		{[]string{"grant", "nosuchtool", "--env", "A"}, "not installed"},
+	} {
+		code, out, errs = runIn(t, home, "", tc.args...)
+		if code == 0 || !strings.Contains(errs, tc.want) {
+			t.Errorf("%q: exit %d stderr %q, want a refusal mentioning %q", tc.args, code, errs, tc.want)
+		}
+	}
+
+	code, out, errs = runIn(t, home, "", "revoke", "catdata", "--dir", "/data")
+	expect(t, "revoke", code, out, errs, 0, "", "")
+	code, out, errs = runIn(t, home, "", "catdata", "/data/notes.txt")
+	expect(t, "revoked", code, out, errs, 1, "", "not granted: files at /data")
+	code, out, errs = runIn(t, home, "", "revoke", "catdata", "--dir", "/data")
+	expect(t, "revoke twice", code, out, errs, 125, "", "no directory granted at /data")
+
+	// --yes grants what the manifest asks for.
+	code, out, errs = runIn(t, home, "", "install", "--yes", mod)
+	expect(t, "install --yes", code, out, errs, 0, "granted", "")
+	code, out, errs = runIn(t, home, "", "catdata", "/data/notes.txt")
+	expect(t, "granted by --yes", code, out, errs, 0, "granted content\n", "")
+}

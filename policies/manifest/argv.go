@@ -1,0 +1,600 @@
+package manifest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"reflect"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+)
+
+// Bounds on one call's arguments.
+const (
+	// MaxArgv bounds the bytes of the argv that Argv builds, so that one
+	// call cannot hand a module a command line of unbounded size.
+	MaxArgv = 1 << 20
+	// MaxItems bounds the items of one array argument: validation applies
+	// the items' schema to each, and compares each pair for uniqueItems.
+	MaxItems = 1024
+)
+
+// maxNumberLen bounds a json.Number argument: the validator turns numbers
+// into exact rationals, whose cost grows with the digits.
+const maxNumberLen = 64
+
+var (
+	printer = message.NewPrinter(language.English)
+	// jsonNumberRE is JSON's number grammar; json.Number values built by
+	// hand are checked against it.
+	jsonNumberRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+)
+
+// Validate checks arguments, as decoded from JSON (numbers as float64 or
+// json.Number) or as returned by ParseFlags, against the tool's input
+// schema. Arguments that are not parameters, objects, arrays of anything
+// but scalars, NUL bytes in strings and integers outside int64 are refused
+// too, since no argv could carry them. The error wraps ErrArgs and names the
+// first offending argument and why in one line, e.g.
+// "--max: expected integer, got string".
+func (t *Tool) Validate(args map[string]any) error {
+	_, err := t.check(args)
+	return err
+}
+
+// check validates args and returns them normalized: every array as []any,
+// every Go integer as int64.
+func (t *Tool) check(args map[string]any) (map[string]any, error) {
+	inst := make(map[string]any, len(args))
+	names := make([]string, 0, len(args))
+	for name := range args {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		p := t.byName[name]
+		if p == nil {
+			return nil, fmt.Errorf("%w: %s: unknown argument", ErrArgs, label(name))
+		}
+		v, err := normalizeArg(p, args[name])
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %s", ErrArgs, p.Flag(), err)
+		}
+		inst[name] = v
+	}
+	if err := t.checkWork(inst); err != nil {
+		return nil, err
+	}
+	if err := t.input.Validate(inst); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrArgs, t.describe(err))
+	}
+	return inst, nil
+}
+
+// maxWork bounds the work of validating one set of arguments, in weight
+// units times bytes: about a second of the validator's time at worst.
+const maxWork = 1 << 27
+
+// checkWork refuses arguments whose validation could take long: each
+// value's bytes (16 at least) times the weight of the schema nodes that
+// may apply to it. Only a schema with many patterns, or many subschemas,
+// meets a big argument here; the error names the argument that costs most.
+func (t *Tool) checkWork(inst map[string]any) error {
+	total, most, mostName := 0, 0, ""
+	for _, name := range sortedKeys(inst) {
+		w := t.weight[name] * valueSize(inst[name])
+		total += w
+		if w > most {
+			most, mostName = w, name
+		}
+	}
+	if total > maxWork {
+		return fmt.Errorf("%w: %s: too large to check against this tool's schema: shorten the value", ErrArgs, t.labelOf(mostName))
+	}
+	return nil
+}
+
+func valueSize(v any) int {
+	switch v := v.(type) {
+	case string:
+		return 16 + len(v)
+	case []any:
+		n := 16
+		for _, e := range v {
+			n += valueSize(e)
+		}
+		return n
+	}
+	return 16
+}
+
+// label names an argument in an error: its flag when it is a parameter,
+// else the quoted name.
+func label(name string) string {
+	if paramRE.MatchString(name) {
+		return "--" + name
+	}
+	return strconv.Quote(printable(name))
+}
+
+func (t *Tool) labelOf(name string) string {
+	if p := t.byName[name]; p != nil {
+		return p.Flag()
+	}
+	return label(name)
+}
+
+func normalizeArg(p *Param, v any) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Slice {
+		return normalizeScalar(v, p.Type)
+	}
+	if _, isBytes := v.([]byte); isBytes {
+		return nil, fmt.Errorf("expected %s, got bytes", p.Type)
+	}
+	if p.Type != "array" {
+		return nil, fmt.Errorf("expected %s, got array", p.Type)
+	}
+	if rv.Len() > MaxItems {
+		return nil, fmt.Errorf("%d items, more than the %d allowed", rv.Len(), MaxItems)
+	}
+	out := make([]any, rv.Len())
+	for i := range out {
+		e := rv.Index(i).Interface()
+		if e != nil && reflect.ValueOf(e).Kind() == reflect.Slice {
+			return nil, fmt.Errorf("item %d: expected %s, got array", i, p.ItemType)
+		}
+		n, err := normalizeScalar(e, p.ItemType)
+		if err != nil {
+			return nil, fmt.Errorf("item %d: %s", i, err)
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
+// normalizeScalar accepts the scalar kinds that JSON decoding and
+// ParseFlags produce. A number for an integer parameter becomes int64 when
+// whole, one for a number parameter float64: the values ParseFlags gives,
+// so what is validated is exactly what Argv passes on.
+func normalizeScalar(v any, typ string) (any, error) {
+	switch x := v.(type) {
+	case nil, bool:
+		return x, nil
+	case string:
+		if strings.IndexByte(x, 0) >= 0 {
+			return nil, errors.New("contains a NUL byte")
+		}
+		return x, nil
+	case json.Number:
+		if len(x) > maxNumberLen || !jsonNumberRE.MatchString(string(x)) {
+			return nil, fmt.Errorf("%q is not a JSON number of at most %d characters", printable(string(x)), maxNumberLen)
+		}
+		if typ == "integer" {
+			if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+				return i, nil
+			}
+			// Whole but written as 1e3 or 100.0; short, so exact is cheap.
+			if r, ok := new(big.Rat).SetString(string(x)); ok && r.IsInt() {
+				if !r.Num().IsInt64() {
+					return nil, fmt.Errorf("%s is out of range for a 64-bit integer", x)
+				}
+				return r.Num().Int64(), nil
+			}
+		}
+		if typ != "integer" && typ != "number" {
+			return x, nil // the schema refuses it by type
+		}
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s is out of range", x)
+		}
+		return f, nil
+	case float32:
+		return normalizeScalar(float64(x), typ)
+	case float64:
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			return nil, fmt.Errorf("%v is not a finite number", x)
+		}
+		if typ == "integer" && x == math.Trunc(x) {
+			if !inInt64(x) {
+				return nil, fmt.Errorf("%v is out of range for a 64-bit integer", x)
+			}
+			return int64(x), nil
+		}
+		return x, nil
+	case map[string]any:
+		return nil, fmt.Errorf("expected %s, got object", typ)
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return rv.Int(), nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		if rv.Uint() > math.MaxInt64 {
+			return nil, fmt.Errorf("%d is out of range for a 64-bit integer", rv.Uint())
+		}
+		return int64(rv.Uint()), nil
+	case reflect.Map, reflect.Struct:
+		return nil, fmt.Errorf("expected %s, got object", typ)
+	}
+	return nil, fmt.Errorf("unsupported value of Go type %T", v)
+}
+
+func inInt64(f float64) bool {
+	return f >= -(1<<63) && f < 1<<63
+}
+
+// describe renders a validation error in one line, from the first of its
+// leaves in instance order, so the message does not depend on map order.
+func (t *Tool) describe(err error) string {
+	var ve *jsonschema.ValidationError
+	if !errors.As(err, &ve) {
+		return "arguments: " + shorten(oneLine(err.Error()))
+	}
+	leaf := firstLeaf(ve)
+	if leaf == nil {
+		return "arguments: do not match the input schema"
+	}
+	loc := leaf.InstanceLocation
+	switch k := leaf.ErrorKind.(type) {
+	case *kind.Required:
+		return t.labels(k.Missing) + ": required but not given"
+	case *kind.DependentRequired:
+		return fmt.Sprintf("%s: required when %s is given", t.labels(k.Missing), t.labelOf(k.Prop))
+	case *kind.Dependency:
+		return fmt.Sprintf("%s: required when %s is given", t.labels(k.Missing), t.labelOf(k.Prop))
+	case *kind.AdditionalProperties:
+		return t.labels(k.Properties) + ": unknown argument"
+	}
+	where := "arguments"
+	if len(loc) > 0 {
+		where = t.labelOf(loc[0])
+		if len(loc) > 1 {
+			where += ": item " + printable(strings.Join(loc[1:], "/"))
+		}
+	}
+	return where + ": " + kindString(leaf)
+}
+
+func (t *Tool) labels(names []string) string {
+	ls := make([]string, len(names))
+	for i, n := range names {
+		ls[i] = t.labelOf(n)
+	}
+	return strings.Join(ls, ", ")
+}
+
+// firstLeaf is the error's first cause without causes of its own, by
+// instance location and then message.
+func firstLeaf(ve *jsonschema.ValidationError) *jsonschema.ValidationError {
+	var leaves []*jsonschema.ValidationError
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) == 0 {
+			leaves = append(leaves, e)
+			return
+		}
+		for _, c := range e.Causes {
+			walk(c)
+		}
+	}
+	walk(ve)
+	if len(leaves) == 0 {
+		return nil
+	}
+	key := func(e *jsonschema.ValidationError) string {
+		return strings.Join(e.InstanceLocation, "\x00") + "\x01" + kindString(e)
+	}
+	return slices.MinFunc(leaves, func(a, b *jsonschema.ValidationError) int {
+		return strings.Compare(key(a), key(b))
+	})
+}
+
+// kindString says in one line why a value failed. The common kinds get
+// plain messages of our own; the library's localized ones group digits
+// ("70,000"), which reads badly next to a command line.
+func kindString(e *jsonschema.ValidationError) string {
+	var msg string
+	switch k := e.ErrorKind.(type) {
+	case *kind.Type:
+		msg = fmt.Sprintf("expected %s, got %s", strings.Join(k.Want, " or "), k.Got)
+	case *kind.FalseSchema:
+		msg = "not allowed"
+	case *kind.Minimum:
+		msg = fmt.Sprintf("must be at least %s, got %s", rat(k.Want), rat(k.Got))
+	case *kind.Maximum:
+		msg = fmt.Sprintf("must be at most %s, got %s", rat(k.Want), rat(k.Got))
+	case *kind.ExclusiveMinimum:
+		msg = fmt.Sprintf("must be more than %s, got %s", rat(k.Want), rat(k.Got))
+	case *kind.ExclusiveMaximum:
+		msg = fmt.Sprintf("must be less than %s, got %s", rat(k.Want), rat(k.Got))
+	case *kind.MultipleOf:
+		msg = fmt.Sprintf("must be a multiple of %s, got %s", rat(k.Want), rat(k.Got))
+	case *kind.MinLength:
+		msg = fmt.Sprintf("must have at least %d characters, got %d", k.Want, k.Got)
+	case *kind.MaxLength:
+		msg = fmt.Sprintf("must have at most %d characters, got %d", k.Want, k.Got)
+	case *kind.MinItems:
+		msg = fmt.Sprintf("want at least %d items, got %d", k.Want, k.Got)
+	case *kind.MaxItems:
+		msg = fmt.Sprintf("want at most %d items, got %d", k.Want, k.Got)
+	case *kind.UniqueItems:
+		msg = fmt.Sprintf("items %d and %d are the same", k.Duplicates[0], k.Duplicates[1])
+	case *kind.Pattern:
+		msg = fmt.Sprintf("%q does not match the pattern %q", printable(k.Got), printable(k.Want))
+	case *kind.Enum:
+		want := make([]string, len(k.Want))
+		for i, v := range k.Want {
+			want[i] = enumString(v)
+		}
+		msg = fmt.Sprintf("must be one of %s; got %s", strings.Join(want, ", "), display(k.Got))
+	case *kind.Const:
+		msg = fmt.Sprintf("must be %s; got %s", enumString(k.Want), display(k.Got))
+	default:
+		msg = e.ErrorKind.LocalizedString(printer)
+	}
+	return shorten(oneLine(msg))
+}
+
+// rat writes a bound the way Argv writes numbers.
+func rat(r *big.Rat) string {
+	if r == nil {
+		return "?"
+	}
+	if r.IsInt() && r.Num().IsInt64() {
+		return r.Num().String()
+	}
+	f, _ := r.Float64()
+	return formatFloat(f)
+}
+
+// display shows an argument's value in an error.
+func display(v any) string {
+	if s, ok := v.(string); ok {
+		return strconv.Quote(printable(s))
+	}
+	if v == nil {
+		return "null"
+	}
+	if s, err := formatScalar(v); err == nil {
+		return s
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// shorten cuts a message that quotes a long hostile value.
+func shorten(s string) string {
+	const max = 200
+	if len(s) <= max {
+		return s
+	}
+	return head(s, max) + "…"
+}
+
+// Argv validates args and lays them out as the module's command line:
+// flags first in Params order ("--name value", or "--name=value" with
+// Args.Equals), booleans as "--name" when true and not at all when false,
+// arrays as the flag repeated per item, then the positional values in
+// order. Null arguments are left out, as are arguments not given: defaults
+// are the module's to apply. When a positional value starts with "-", a
+// "--" goes before the positional values so that the module cannot take it
+// for a flag. The error wraps ErrArgs.
+func (t *Tool) Argv(args map[string]any) ([]string, error) {
+	inst, err := t.check(args)
+	if err != nil {
+		return nil, err
+	}
+	var argv, pos []string
+	var missing *Param // the first positional parameter not given
+	dash := false
+	for i := range t.params {
+		p := &t.params[i]
+		v := inst[p.Name]
+		if p.Position >= 0 {
+			if v == nil {
+				if missing == nil {
+					missing = p
+				}
+				continue
+			}
+			if missing != nil {
+				return nil, fmt.Errorf("%w: %s given without %s: positional arguments fill their places in order", ErrArgs, p.Flag(), missing.Flag())
+			}
+			vals, err := values(p, v)
+			if err != nil {
+				return nil, err
+			}
+			for _, s := range vals {
+				dash = dash || strings.HasPrefix(s, "-")
+			}
+			pos = append(pos, vals...)
+			continue
+		}
+		if v == nil {
+			continue
+		}
+		if p.Type == "boolean" {
+			b, ok := v.(bool)
+			if !ok {
+				return nil, fmt.Errorf("%w: %s: expected boolean, got %T", ErrArgs, p.Flag(), v)
+			}
+			if b {
+				argv = append(argv, "--"+p.Name)
+			}
+			continue
+		}
+		vals, err := values(p, v)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range vals {
+			if t.m.Args.Equals {
+				argv = append(argv, "--"+p.Name+"="+s)
+			} else {
+				argv = append(argv, "--"+p.Name, s)
+			}
+		}
+	}
+	if dash {
+		argv = append(argv, "--")
+	}
+	argv = append(argv, pos...)
+	n := 0
+	for _, a := range argv {
+		n += len(a) + 1
+	}
+	if n > MaxArgv {
+		return nil, fmt.Errorf("%w: arguments: the command line would be %d bytes, more than the %d allowed", ErrArgs, n, MaxArgv)
+	}
+	return argv, nil
+}
+
+// values renders one argument as argv strings: one, or one per item.
+func values(p *Param, v any) ([]string, error) {
+	if p.Type != "array" {
+		s, err := formatScalar(v)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %s", ErrArgs, p.Flag(), err)
+		}
+		return []string{s}, nil
+	}
+	items, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: %s: expected array, got %T", ErrArgs, p.Flag(), v)
+	}
+	out := make([]string, 0, len(items))
+	for i, e := range items {
+		if e == nil {
+			return nil, fmt.Errorf("%w: %s: item %d: null cannot be passed on a command line", ErrArgs, p.Flag(), i)
+		}
+		s, err := formatScalar(e)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: item %d: %s", ErrArgs, p.Flag(), i, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// formatScalar writes a normalized scalar the way a command-line parser
+// reads it back: integers without ".0" or exponent, other numbers in the
+// shortest form that parses back to the same float64.
+func formatScalar(v any) (string, error) {
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case bool:
+		return strconv.FormatBool(x), nil
+	case int64:
+		return strconv.FormatInt(x, 10), nil
+	case float64:
+		return formatFloat(x), nil
+	case json.Number:
+		return string(x), nil
+	}
+	return "", fmt.Errorf("cannot pass a %T on a command line", v)
+}
+
+// formatFloat writes plain decimals where they stay short, as JavaScript
+// does, and an exponent otherwise.
+func formatFloat(f float64) string {
+	if a := math.Abs(f); a == 0 || a >= 1e-6 && a < 1e21 {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
+// ParseFlags turns command-line strings into typed arguments for Validate
+// and Argv: a string as is, an integer by strconv.ParseInt (int64), a
+// number by strconv.ParseFloat (float64, finite), a boolean from "true",
+// "false" or "" (true), an array from the repeated values ([]any). Values
+// for positional parameters are keyed by name like the rest. An empty list
+// leaves the parameter out; several values for a parameter that is not an
+// array are refused. The error wraps ErrArgs and names the flag.
+func (t *Tool) ParseFlags(values map[string][]string) (map[string]any, error) {
+	out := make(map[string]any, len(values))
+	names := make([]string, 0, len(values))
+	for name := range values {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		vs := values[name]
+		p := t.byName[name]
+		if p == nil {
+			return nil, fmt.Errorf("%w: %s: unknown flag", ErrArgs, label(name))
+		}
+		if len(vs) == 0 {
+			continue
+		}
+		if p.Type != "array" {
+			if len(vs) > 1 {
+				return nil, fmt.Errorf("%w: %s: given %d times, want once", ErrArgs, p.Flag(), len(vs))
+			}
+			v, err := parseScalar(p.Type, vs[0])
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s: %s", ErrArgs, p.Flag(), err)
+			}
+			out[name] = v
+			continue
+		}
+		if len(vs) > MaxItems {
+			return nil, fmt.Errorf("%w: %s: %d values, more than the %d allowed", ErrArgs, p.Flag(), len(vs), MaxItems)
+		}
+		items := make([]any, len(vs))
+		for i, s := range vs {
+			v, err := parseScalar(p.ItemType, s)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %s: value %d: %s", ErrArgs, p.Flag(), i+1, err)
+			}
+			items[i] = v
+		}
+		out[name] = items
+	}
+	return out, nil
+}
+
+func parseScalar(typ, s string) (any, error) {
+	switch typ {
+	case "integer":
+		i, err := strconv.ParseInt(s, 10, 64)
+		if errors.Is(err, strconv.ErrRange) {
+			return nil, fmt.Errorf("%q is out of range for a 64-bit integer", printable(s))
+		}
+		if err != nil {
+			return nil, fmt.Errorf("expected integer, got %q", printable(s))
+		}
+		return i, nil
+	case "number":
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("expected number, got %q", printable(s))
+		}
+		return f, nil
+	case "boolean":
+		switch s {
+		case "", "true":
+			return true, nil
+		case "false":
+			return false, nil
+		}
+		return nil, fmt.Errorf("expected true or false, got %q", printable(s))
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return nil, errors.New("contains a NUL byte")
+	}
+	return s, nil
+}

@@ -1,0 +1,147 @@
+package manifest_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agent-ctl/agent-ctl/policies/manifest"
+)
+
+// FuzzParse feeds Parse arbitrary bytes. Parse must never panic, its errors
+// must wrap ErrInvalid and fit on one line, and when it succeeds Compile and
+// the compiled tool must not panic either. Seeds: testdata/fuzz/FuzzParse.
+func FuzzParse(f *testing.F) {
+	f.Add(readValid(f))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		start := time.Now()
+		defer func() {
+			if d := time.Since(start); d > time.Second {
+				t.Fatalf("slow: %v for %d bytes", d, len(data))
+			}
+		}()
+		m, err := manifest.Parse(data)
+		if err != nil {
+			checkInvalid(t, err)
+			return
+		}
+		tool, err := m.Compile()
+		if err != nil {
+			checkInvalid(t, err)
+			return
+		}
+		params := tool.Params()
+		if len(params) > manifest.MaxProperties {
+			t.Fatalf("%d params", len(params))
+		}
+		// Every parameter can take a value of its type.
+		args := map[string]any{}
+		for _, p := range params {
+			switch p.Type {
+			case "string":
+				args[p.Name] = "x"
+			case "integer":
+				args[p.Name] = 1.0
+			case "number":
+				args[p.Name] = 0.5
+			case "boolean":
+				args[p.Name] = true
+			case "array":
+				args[p.Name] = []any{}
+			default:
+				t.Fatalf("param %s has type %q", p.Name, p.Type)
+			}
+		}
+		_, _ = tool.Argv(args)
+		_ = tool.Validate(map[string]any{})
+
+		// What Parse accepts, written out again, parses again.
+		out, err := json.Marshal(m)
+		if err != nil {
+			t.Fatalf("Marshal: %v", err)
+		}
+		if len(out) <= manifest.MaxSize {
+			if _, err := manifest.Parse(out); err != nil {
+				t.Fatalf("Parse(Marshal(Parse(data))): %v\n%s", err, out)
+			}
+		}
+	})
+}
+
+func checkInvalid(t *testing.T, err error) {
+	t.Helper()
+	if !errors.Is(err, manifest.ErrInvalid) {
+		t.Fatalf("error %q does not wrap ErrInvalid", err)
+	}
+	if msg := err.Error(); strings.ContainsAny(msg, "\r\n") || len(msg) > 600 {
+		t.Fatalf("error is not one short line: %q", msg)
+	}
+}
+
+// FuzzArgv decodes the input as a JSON arguments object (both with and
+// without UseNumber) and lays it out for two tools. Nothing may panic;
+// errors wrap ErrArgs in one line; Argv succeeds exactly when Validate
+// does, except for the positional gap rule; and an argv read back through
+// ParseFlags gives the same argv. Seeds: testdata/fuzz/FuzzArgv.
+func FuzzArgv(f *testing.F) {
+	f.Add([]byte(`{"file": "syslog", "filter": "error", "max": 20, "json": true}`))
+	f.Add([]byte(`{"target": "a", "hosts": ["b"], "ports": [80, 443], "ratio": 0.5, "weights": [1e21]}`))
+	tools := []*manifest.Tool{compile(f, "testdata/valid.json"), compile(f, "testdata/probe.json")}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, useNumber := range []bool{false, true} {
+			dec := json.NewDecoder(bytes.NewReader(data))
+			if useNumber {
+				dec.UseNumber()
+			}
+			var args map[string]any
+			if dec.Decode(&args) != nil {
+				return
+			}
+			for _, tool := range tools {
+				verr := tool.Validate(args)
+				argv, err := tool.Argv(args)
+				if err != nil {
+					checkArgs(t, err)
+					if verr == nil && !strings.Contains(err.Error(), "positional arguments fill") &&
+						!strings.Contains(err.Error(), "the command line would be") {
+						t.Fatalf("Validate succeeded but Argv: %v", err)
+					}
+					continue
+				}
+				if verr != nil {
+					t.Fatalf("Argv succeeded but Validate: %v", verr)
+				}
+				for _, a := range argv {
+					if strings.IndexByte(a, 0) >= 0 {
+						t.Fatalf("argv %q holds a NUL byte", argv)
+					}
+				}
+				back, err := tool.ParseFlags(parseArgv(t, tool, argv))
+				if err != nil {
+					t.Fatalf("ParseFlags(%q): %v", argv, err)
+				}
+				again, err := tool.Argv(back)
+				if err != nil {
+					t.Fatalf("Argv(ParseFlags(%q)): %v", argv, err)
+				}
+				if !reflect.DeepEqual(again, argv) {
+					t.Fatalf("round trip mismatch (-want +got):\n-%q\n+%q", argv, again)
+				}
+			}
+		}
+	})
+}
+
+func checkArgs(t *testing.T, err error) {
+	t.Helper()
+	if !errors.Is(err, manifest.ErrArgs) {
+		t.Fatalf("error %q does not wrap ErrArgs", err)
+	}
+	if msg := err.Error(); strings.ContainsAny(msg, "\r\n") || len(msg) > 600 {
+		t.Fatalf("error is not one short line: %q", msg)
+	}
+}

@@ -1,0 +1,280 @@
+// Package store keeps the installed tools: one directory per installed
+// version, each with its manifest and module, and a symlink per tool name
+// naming the current version. Installing writes the new version aside and
+// swaps the symlink in one rename, so a call sees either the old version or
+// the new one, and a bad module leaves the installed version untouched.
+package store
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/agent-ctl/agent-ctl/policies/manifest"
+	"github.com/agent-ctl/agent-ctl/supervisor"
+)
+
+// ErrNotInstalled is wrapped when a tool is not installed.
+var ErrNotInstalled = errors.New("tool not installed")
+
+const (
+	manifestFile = "manifest.json"
+	digestFile   = "digest"
+	versionsDir  = ".versions"
+	// maxManifest bounds the manifest file read at install.
+	maxManifest = 1 << 20
+)
+
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+
+// Store is the directory of installed tools. It is safe for concurrent
+// readers; installs and removals of one store should come from one
+// process at a time (the CLI).
+type Store struct{ dir string }
+
+// Open returns the store in dir, creating it (0700).
+func Open(dir string) (*Store, error) {
+	for _, d := range []string{dir, filepath.Join(dir, versionsDir)} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("creating module store: %w", err)
+		}
+	}
+	return &Store{dir: dir}, nil
+}
+
+// Dir is the store's directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Tool is one installed tool.
+type Tool struct {
+	*manifest.Tool
+	// Dir is the installed version's directory.
+	Dir string
+	// Module is the path of its .wasm file; Digest its hex sha256.
+	Module string
+	Digest string
+}
+
+// Name is the tool's name.
+func (t *Tool) Name() string { return t.Manifest().Name }
+
+// Install validates the module directory src (manifest.json and the .wasm
+// it names) and installs it, replacing an installed version of the same
+// name. Nothing changes unless everything checks out.
+func (s *Store) Install(src string) (*Tool, error) {
+	fi, err := os.Stat(src)
+	if err != nil {
+		return nil, fmt.Errorf("installing %s: %w", src, err)
+	}
+	if !fi.IsDir() {
+		return nil, fmt.Errorf("installing %s: not a module directory (want a directory with %s and the .wasm it names)", src, manifestFile)
+	}
+	raw, err := readLimited(filepath.Join(src, manifestFile), maxManifest)
+	if err != nil {
+		return nil, fmt.Errorf("installing %s: %w", src, err)
+	}
+	m, err := manifest.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("installing %s: %w", src, err)
+	}
+	if _, err := m.Compile(); err != nil {
+		return nil, fmt.Errorf("installing %s: %w", src, err)
+	}
+	wasm := filepath.Join(src, m.ModuleFile())
+	wfi, err := os.Lstat(wasm)
+	if err != nil {
+		return nil, fmt.Errorf("installing %s: the manifest names module %s: %w", src, m.ModuleFile(), err)
+	}
+	if !wfi.Mode().IsRegular() {
+		return nil, fmt.Errorf("installing %s: module %s is not a regular file", src, m.ModuleFile())
+	}
+	digest, err := supervisor.CheckModule(wasm)
+	if err != nil {
+		return nil, fmt.Errorf("installing %s: %w", src, err)
+	}
+
+	staging, err := os.MkdirTemp(s.dir, ".staging-")
+	if err != nil {
+		return nil, fmt.Errorf("installing %s: %w", m.Name, err)
+	}
+	defer os.RemoveAll(staging) // a no-op once renamed
+	if err := writeFile(filepath.Join(staging, manifestFile), raw); err != nil {
+		return nil, fmt.Errorf("installing %s: %w", m.Name, err)
+	}
+	if err := copyFile(wasm, filepath.Join(staging, m.ModuleFile())); err != nil {
+		return nil, fmt.Errorf("installing %s: %w", m.Name, err)
+	}
+	// The copy is what runs: check it hashes as checked.
+	if got, err := supervisor.CheckModule(filepath.Join(staging, m.ModuleFile())); err != nil || got != digest {
+		return nil, fmt.Errorf("installing %s: module %s changed while it was being copied", m.Name, m.ModuleFile())
+	}
+	if err := writeFile(filepath.Join(staging, digestFile), []byte(digest+"\n")); err != nil {
+		return nil, fmt.Errorf("installing %s: %w", m.Name, err)
+	}
+
+	version := fmt.Sprintf("%s-%s-%s", m.Name, digest[:16], random())
+	vdir := filepath.Join(s.dir, versionsDir, version)
+	if err := os.Rename(staging, vdir); err != nil {
+		return nil, fmt.Errorf("installing %s: %w", m.Name, err)
+	}
+	old, _ := os.Readlink(filepath.Join(s.dir, m.Name))
+	link := filepath.Join(s.dir, ".link-"+random())
+	if err := os.Symlink(filepath.Join(versionsDir, version), link); err != nil {
+		os.RemoveAll(vdir)
+		return nil, fmt.Errorf("installing %s: %w", m.Name, err)
+	}
+	if err := os.Rename(link, filepath.Join(s.dir, m.Name)); err != nil {
+		os.Remove(link)
+		os.RemoveAll(vdir)
+		return nil, fmt.Errorf("installing %s: %w", m.Name, err)
+	}
+	if old != "" && old != filepath.Join(versionsDir, version) {
+		os.RemoveAll(filepath.Join(s.dir, old))
+	}
+	return s.Get(m.Name)
+}
+
+// Get loads an installed tool.
+func (s *Store) Get(name string) (*Tool, error) {
+	if !nameRE.MatchString(name) {
+		return nil, fmt.Errorf("%w: %q", ErrNotInstalled, name)
+	}
+	target, err := os.Readlink(filepath.Join(s.dir, name))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s (see agent-ctl list)", ErrNotInstalled, name)
+		}
+		return nil, fmt.Errorf("loading tool %s: %w", name, err)
+	}
+	if filepath.IsAbs(target) || strings.Contains(target, "..") {
+		return nil, fmt.Errorf("loading tool %s: its link points outside the store", name)
+	}
+	dir := filepath.Join(s.dir, target)
+	raw, err := readLimited(filepath.Join(dir, manifestFile), maxManifest)
+	if err != nil {
+		return nil, fmt.Errorf("loading tool %s: %w", name, err)
+	}
+	m, err := manifest.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("loading tool %s: %w", name, err)
+	}
+	if m.Name != name {
+		return nil, fmt.Errorf("loading tool %s: its manifest names %q", name, m.Name)
+	}
+	t, err := m.Compile()
+	if err != nil {
+		return nil, fmt.Errorf("loading tool %s: %w", name, err)
+	}
+	d, err := readLimited(filepath.Join(dir, digestFile), 128)
+	if err != nil {
+		return nil, fmt.Errorf("loading tool %s: %w", name, err)
+	}
+	return &Tool{Tool: t, Dir: dir, Module: filepath.Join(dir, m.ModuleFile()), Digest: strings.TrimSpace(string(d))}, nil
+}
+
+// List returns the installed tools by name. A tool that fails to load is
+// reported in the error but does not hide the others.
+func (s *Store) List() ([]*Tool, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("listing tools: %w", err)
+	}
+	var tools []*Tool
+	var errs []error
+	for _, e := range entries {
+		if e.Type()&os.ModeSymlink == 0 || !nameRE.MatchString(e.Name()) {
+			continue
+		}
+		t, err := s.Get(e.Name())
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		tools = append(tools, t)
+	}
+	sort.Slice(tools, func(i, j int) bool { return tools[i].Name() < tools[j].Name() })
+	return tools, errors.Join(errs...)
+}
+
+// Remove uninstalls a tool.
+func (s *Store) Remove(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("%w: %q", ErrNotInstalled, name)
+	}
+	link := filepath.Join(s.dir, name)
+	target, err := os.Readlink(link)
+	if err != nil {
+		return fmt.Errorf("%w: %s", ErrNotInstalled, name)
+	}
+	if err := os.Remove(link); err != nil {
+		return fmt.Errorf("removing %s: %w", name, err)
+	}
+	if !filepath.IsAbs(target) && !strings.Contains(target, "..") {
+		os.RemoveAll(filepath.Join(s.dir, target))
+	}
+	return nil
+}
+
+func random() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", filepath.Base(path), limit)
+	}
+	return b, nil
+}
+
+func writeFile(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, io.LimitReader(in, supervisor.MaxModuleSize+1))
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
