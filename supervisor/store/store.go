@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/agent-ctl/agent-ctl/policies/manifest"
 	"github.com/agent-ctl/agent-ctl/supervisor"
@@ -136,8 +137,9 @@ func (s *Store) Install(src string) (*Tool, error) {
 		return nil, fmt.Errorf("installing %s: %w", m.Name, err)
 	}
 	if old != "" && old != filepath.Join(versionsDir, version) {
-		os.RemoveAll(filepath.Join(s.dir, old))
+		s.retire(old)
 	}
+	s.collect()
 	return s.Get(m.Name)
 }
 
@@ -217,9 +219,44 @@ func (s *Store) Remove(name string) error {
 		return fmt.Errorf("removing %s: %w", name, err)
 	}
 	if !filepath.IsAbs(target) && !strings.Contains(target, "..") {
-		os.RemoveAll(filepath.Join(s.dir, target))
+		s.retire(target)
 	}
+	s.collect()
 	return nil
+}
+
+// retireAge is how long a version stays on disk after it stopped being
+// current: a call that resolved it just before the swap still reads its
+// manifest and module (and a worker mounts the module) from there.
+const retireAge = time.Minute
+
+// retire marks a version as no longer current, from now.
+func (s *Store) retire(target string) {
+	now := time.Now()
+	_ = os.Chtimes(filepath.Join(s.dir, target), now, now)
+}
+
+// collect removes versions that no tool links to and that were retired
+// more than retireAge ago.
+func (s *Store) collect() {
+	current := map[string]bool{}
+	entries, _ := os.ReadDir(s.dir)
+	for _, e := range entries {
+		if e.Type()&os.ModeSymlink != 0 {
+			if t, err := os.Readlink(filepath.Join(s.dir, e.Name())); err == nil {
+				current[filepath.Base(t)] = true
+			}
+		}
+	}
+	versions, _ := os.ReadDir(filepath.Join(s.dir, versionsDir))
+	for _, v := range versions {
+		if current[v.Name()] {
+			continue
+		}
+		if fi, err := v.Info(); err == nil && time.Since(fi.ModTime()) > retireAge {
+			_ = os.RemoveAll(filepath.Join(s.dir, versionsDir, v.Name()))
+		}
+	}
 }
 
 func random() string {
