@@ -183,6 +183,18 @@ type Call struct {
 	// Stdout and Stderr receive the module's output as it is written; nil
 	// discards it.
 	Stdout, Stderr io.Writer
+
+	// prepareOnly stops after the module is loaded or compiled: Precompile.
+	prepareOnly bool
+}
+
+// Precompile compiles a module into the cache, in a worker behind the
+// walls iso names, without running it, so that its first call loads
+// precompiled code instead of compiling (seconds for a Go module). A module
+// already in the cache costs one worker start. The result's CacheHit says
+// which it was.
+func (s *Supervisor) Precompile(ctx context.Context, module string, iso policies.Isolation) (*Result, error) {
+	return s.Invoke(ctx, &Call{Module: module, Policy: policies.Policy{Isolation: iso}, prepareOnly: true})
 }
 
 // spawner picks the walls for a policy, never weaker than asked: the
@@ -510,6 +522,10 @@ func (r *run) serve(ctx context.Context, req *protocol.Request) (*Result, error)
 	}
 	if prep.Compiled {
 		r.s.promote(req)
+	}
+	if r.call.prepareOnly {
+		res.Outcome = Exited
+		return res, nil
 	}
 
 	phase <- r.pol.Timeout + r.s.grace

@@ -637,3 +637,25 @@ func TestCancel(t *testing.T) {
 		assertReaped(t, res.WorkerPid)
 	})
 }
+
+func TestPrecompile(t *testing.T) {
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		s := newSupervisor(t, iso)
+		res, err := s.Precompile(context.Background(), fixtures.Path("stdout_stderr.wasm"), iso)
+		if err != nil || res.CacheHit {
+			t.Fatalf("precompile: %v (cache hit %v), want a compile", err, res != nil && res.CacheHit)
+		}
+		assertReaped(t, res.WorkerPid)
+		// Nothing ran: the module would have written and exited 7.
+		if res.Output != 0 || res.ExitCode != 0 {
+			t.Errorf("precompile ran the module: output %d, exit %d", res.Output, res.ExitCode)
+		}
+		res, out, _, err := invoke(t, s, supervisor.Call{Module: "stdout_stderr.wasm"})
+		if err != nil || !res.CacheHit || out != "out 1\nout 2\n" {
+			t.Fatalf("first call after precompile: cache hit %v, out %q, %v", res.CacheHit, out, err)
+		}
+		if _, err := s.Precompile(context.Background(), fixtures.Path("truncated.wasm"), iso); !errors.Is(err, supervisor.ErrModuleInvalid) {
+			t.Errorf("precompiling a broken module: %v", err)
+		}
+	})
+}

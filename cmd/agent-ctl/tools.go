@@ -82,7 +82,10 @@ of the same name is replaced only if everything checks out. Prints the
 capabilities the tool asks for. --yes grants them all; otherwise agent-ctl asks
 on a terminal, and on a non-interactive stdin grants nothing and prints the
 grant commands that would.`,
-		Flags: []cli.Flag{&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "grant every capability the manifest asks for"}},
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "grant every capability the manifest asks for"},
+			&cli.StringFlag{Name: "isolation", Usage: "walls around the worker that precompiles the module (`KIND`)", DefaultText: "container"},
+		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageError{"install: want exactly one module directory (see 'agent-ctl install --help')"}
@@ -99,6 +102,9 @@ grant commands that would.`,
 			m := t.Manifest()
 			w := c.App.Writer
 			fmt.Fprintf(w, "installed %s %s (%s)\n", m.Name, m.Version, t.Digest[:12])
+			if err := precompile(c, t.Module); err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: warning: %s: not precompiled, the first call will compile it: %s\n", m.Name, plain(err))
+			}
 			cmds := grantCommands(m)
 			if len(cmds) == 0 {
 				fmt.Fprintln(w, "it asks for no capabilities")
@@ -139,6 +145,25 @@ grant commands that would.`,
 			return st.save()
 		},
 	}
+}
+
+// precompile fills the compiled-module cache at install, in a worker behind
+// the default walls, so no call of the tool compiles.
+func precompile(c *cli.Context, module string) error {
+	log, err := newLogger(c)
+	if err != nil {
+		return err
+	}
+	sup, err := supervisor.New(&supervisor.Options{Home: c.String("home"), Logger: log})
+	if err != nil {
+		return err
+	}
+	iso, err := policies.ParseIsolation(c.String("isolation"))
+	if err != nil {
+		return err
+	}
+	_, err = sup.Precompile(c.Context, module, iso)
+	return err
 }
 
 // describeCaps renders what a manifest asks for, one capability a line.

@@ -45,8 +45,9 @@ func TestTools_hello(t *testing.T) {
 	if !strings.Contains(out, "asks for no capabilities") {
 		t.Errorf("install output: %q", out)
 	}
-	code, out, errs = runIn(t, home, "", "hello", "--name", "operator")
-	expect(t, "run", code, out, errs, 0, "hello, operator\n", "")
+	// Installing precompiled the module: the first call loads cached code.
+	code, out, errs = runIn(t, home, "", "--log-level", "debug", "hello", "--name", "operator")
+	expect(t, "run", code, out, errs, 0, "hello, operator\n", "cache_hit=true")
 	code, out, errs = runIn(t, home, "", "hello", "--shout", "--name", "you")
 	expect(t, "shout", code, out, errs, 0, "HELLO, YOU\n", "")
 	code, out, errs = runIn(t, home, "", "hello", "--name", strings.Repeat("x", 65))
