@@ -51,8 +51,8 @@ func (t *Tool) Validate(args map[string]any) error {
 	return err
 }
 
-// check validates args and returns them normalized: every array as []any,
-// every Go integer as int64.
+// check validates args and returns them normalized as normalizeArg does:
+// what it validates is what Argv writes.
 func (t *Tool) check(args map[string]any) (map[string]any, error) {
 	inst := make(map[string]any, len(args))
 	names := make([]string, 0, len(args))
@@ -74,10 +74,22 @@ func (t *Tool) check(args map[string]any) (map[string]any, error) {
 	if err := t.checkWork(inst); err != nil {
 		return nil, err
 	}
-	if err := t.input.Validate(inst); err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrArgs, t.describe(err))
+	if err := t.validate(inst); err != nil {
+		return nil, err
 	}
 	return inst, nil
+}
+
+func (t *Tool) validate(inst map[string]any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: arguments: %s: %s", ErrArgs, errLibrary, shorten(oneLine(fmt.Sprint(r))))
+		}
+	}()
+	if err := t.input.Validate(inst); err != nil {
+		return fmt.Errorf("%w: %s", ErrArgs, t.describe(err))
+	}
+	return nil
 }
 
 // maxWork bounds the work of validating one set of arguments, in weight

@@ -210,7 +210,7 @@ func (m *Manifest) validate() error {
 		return err
 	}
 	if !semverRE.MatchString(m.Version) {
-		return fmt.Errorf("version %q: want a semantic version MAJOR.MINOR.PATCH[-prerelease][+build], e.g. 1.0.0", m.Version)
+		return fmt.Errorf("version %q: want a semantic version MAJOR.MINOR.PATCH[-prerelease][+build], e.g. 1.0.0", printable(m.Version))
 	}
 	if m.Description == "" {
 		return errors.New("description: must not be empty")
@@ -220,16 +220,16 @@ func (m *Manifest) validate() error {
 	}
 	if m.Module != "" {
 		if strings.Contains(m.Module, "/") || strings.Contains(m.Module, `\`) || strings.Contains(m.Module, "..") {
-			return fmt.Errorf("module %q: want a plain file name in the module directory: no \"/\", \"\\\" or \"..\"", m.Module)
+			return fmt.Errorf("module %q: want a plain file name in the module directory: no \"/\", \"\\\" or \"..\"", printable(m.Module))
 		}
 		if !moduleRE.MatchString(m.Module) {
-			return fmt.Errorf("module %q: want a file name of letters, digits, \".\", \"_\" and \"-\" ending in .wasm", m.Module)
+			return fmt.Errorf("module %q: want a file name of letters, digits, \".\", \"_\" and \"-\" ending in .wasm", printable(m.Module))
 		}
 	}
 	switch m.Output {
 	case "", "text", "json":
 	default:
-		return fmt.Errorf("output %q: want text or json", m.Output)
+		return fmt.Errorf("output %q: want text or json", printable(m.Output))
 	}
 	if err := m.validateSchemas(); err != nil {
 		return err
@@ -243,10 +243,10 @@ func (m *Manifest) validate() error {
 
 func checkName(name string) error {
 	if strings.Contains(name, "/") || strings.Contains(name, `\`) || strings.Contains(name, "..") {
-		return fmt.Errorf("name %q: must not contain \"/\", \"\\\" or \"..\"", name)
+		return fmt.Errorf("name %q: must not contain \"/\", \"\\\" or \"..\"", printable(name))
 	}
 	if !nameRE.MatchString(name) {
-		return fmt.Errorf("name %q: want a lower-case letter, then up to 62 lower-case letters, digits or \"-\"", name)
+		return fmt.Errorf("name %q: want a lower-case letter, then up to 62 lower-case letters, digits or \"-\"", printable(name))
 	}
 	if slices.Contains(ReservedNames, name) {
 		return fmt.Errorf("name %q: is reserved by the agent-ctl command line", name)
@@ -264,11 +264,24 @@ func checkText(field, s string) error {
 		return fmt.Errorf("%s: not valid UTF-8", field)
 	}
 	for i, r := range s {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+		if unicode.IsControl(r) || isBidiOrSeparator(r) {
 			return fmt.Errorf("%s: control character %U at byte %d", field, r, i)
 		}
 	}
 	return nil
+}
+
+// isBidiOrSeparator reports the format characters that reorder or break
+// displayed text (bidirectional overrides, line and paragraph separators),
+// with which a description could show one thing and say another.
+func isBidiOrSeparator(r rune) bool {
+	switch {
+	case r == '\u061c', r == '\u200e', r == '\u200f', r == '\u2028', r == '\u2029':
+		return true
+	case r >= '\u202a' && r <= '\u202e', r >= '\u2066' && r <= '\u2069':
+		return true
+	}
+	return false
 }
 
 func (m *Manifest) validateSchemas() error {
@@ -309,7 +322,7 @@ func (m *Manifest) validateSchemas() error {
 			return fmt.Errorf("%s: %q is not a property of inputSchema", field, printable(name))
 		}
 		if seen[name] {
-			return fmt.Errorf("%s: %q is listed twice", field, name)
+			return fmt.Errorf("%s: %q is listed twice", field, printable(name))
 		}
 		seen[name] = true
 	}
@@ -468,7 +481,7 @@ func checkHostPath(field, p string) error {
 		}
 		for _, f := range forbidden {
 			if p == f || strings.HasPrefix(p, f+"/") {
-				return fmt.Errorf("%s %q: %s and below are never granted", field, p, f)
+				return fmt.Errorf("%s %q: %s and below are never granted", field, printable(p), f)
 			}
 		}
 		return nil
@@ -539,7 +552,7 @@ func (l Limits) parse() (memory int64, timeout time.Duration, output int64, err 
 			return 0, 0, 0, err
 		}
 		if memory < policies.MinMemory || memory > policies.MaxMemory {
-			return 0, 0, 0, fmt.Errorf("limits.memory %q: outside %s..%s", l.Memory,
+			return 0, 0, 0, fmt.Errorf("limits.memory %q: outside %s..%s", printable(l.Memory),
 				policies.FormatSize(policies.MinMemory), policies.FormatSize(policies.MaxMemory))
 		}
 	}
@@ -549,7 +562,7 @@ func (l Limits) parse() (memory int64, timeout time.Duration, output int64, err 
 			return 0, 0, 0, fmt.Errorf("limits.timeout %q: want a duration such as 10s or 2m", printable(l.Timeout))
 		}
 		if timeout <= 0 || timeout > policies.MaxTimeout {
-			return 0, 0, 0, fmt.Errorf("limits.timeout %q: outside 0s..%s (exclusive of 0)", l.Timeout, policies.MaxTimeout)
+			return 0, 0, 0, fmt.Errorf("limits.timeout %q: outside 0s..%s (exclusive of 0)", printable(l.Timeout), policies.MaxTimeout)
 		}
 	}
 	if l.MaxOutput != "" {
@@ -557,7 +570,7 @@ func (l Limits) parse() (memory int64, timeout time.Duration, output int64, err 
 			return 0, 0, 0, err
 		}
 		if output <= 0 {
-			return 0, 0, 0, fmt.Errorf("limits.maxOutput %q: must be more than zero", l.MaxOutput)
+			return 0, 0, 0, fmt.Errorf("limits.maxOutput %q: must be more than zero", printable(l.MaxOutput))
 		}
 	}
 	return memory, timeout, output, nil
@@ -569,7 +582,7 @@ func parseSize(field, s string) (int64, error) {
 		// Keep the parser's advice but drop its "invalid policy" prefix:
 		// this is a manifest error.
 		msg := strings.TrimPrefix(err.Error(), policies.ErrInvalid.Error()+": ")
-		return 0, fmt.Errorf("%s: %s", field, oneLine(msg))
+		return 0, fmt.Errorf("%s: %s", field, shorten(oneLine(msg)))
 	}
 	return n, nil
 }

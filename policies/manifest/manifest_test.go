@@ -172,6 +172,7 @@ func TestParse_errors(t *testing.T) {
 		{`version "1.0.0-": want a semantic version`, edit(t, func(m map[string]any) { m["version"] = "1.0.0-" })},
 		{"description: must not be empty", edit(t, func(m map[string]any) { delete(m, "description") })},
 		{"description: control character U+001B", edit(t, func(m map[string]any) { m["description"] = "logs\x1b[2J" })},
+		{"description: control character U+202E", edit(t, func(m map[string]any) { m["description"] = "safe \u202etxt.exe" })},
 		{"description: control character U+000A", edit(t, func(m map[string]any) { m["description"] = "two\nlines" })},
 		{"description: 1025 bytes, more than the 1024 allowed", edit(t, func(m map[string]any) { m["description"] = strings.Repeat("x", 1025) })},
 		{`module "../x.wasm": want a plain file name`, edit(t, func(m map[string]any) { m["module"] = "../x.wasm" })},

@@ -79,6 +79,9 @@ func (t *Tool) Params() []Param {
 	out := make([]Param, len(t.params))
 	for i, p := range t.params {
 		p.Enum = slices.Clone(p.Enum)
+		if d, ok := p.Default.([]any); ok {
+			p.Default = slices.Clone(d)
+		}
 		out[i] = p
 	}
 	return out
@@ -125,18 +128,27 @@ func (refusingLoader) Load(url string) (any, error) {
 	return nil, errors.New("outside the manifest")
 }
 
-func compileSchema(field, url string, raw json.RawMessage) (*jsonschema.Schema, error) {
+// errLibrary marks a panic in the schema library, which hostile input must
+// not turn into a crash of the supervisor. The fuzz tests fail on it.
+const errLibrary = "the JSON Schema library failed"
+
+func compileSchema(field, url string, raw json.RawMessage) (sch *jsonschema.Schema, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			sch, err = nil, fmt.Errorf("%s: %s: %s", field, errLibrary, shorten(oneLine(fmt.Sprint(r))))
+		}
+	}()
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 	if err != nil {
-		return nil, fmt.Errorf("%s: malformed JSON: %s", field, oneLine(err.Error()))
+		return nil, fmt.Errorf("%s: malformed JSON: %s", field, shorten(oneLine(err.Error())))
 	}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.UseLoader(refusingLoader{})
 	if err := c.AddResource(url, doc); err != nil {
-		return nil, fmt.Errorf("%s: %s", field, oneLine(err.Error()))
+		return nil, fmt.Errorf("%s: %s", field, shorten(oneLine(err.Error())))
 	}
-	sch, err := c.Compile(url)
+	sch, err = c.Compile(url)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %s", field, compileError(err))
 	}
@@ -348,6 +360,11 @@ func (t *Tool) deriveParams() error {
 	}
 	pos := map[string]int{}
 	for i, name := range t.m.Args.Positional {
+		// Validate saw the name among the raw properties; a draft-07 $ref
+		// beside them makes the compiler ignore them.
+		if _, ok := root.Properties[name]; !ok {
+			return fmt.Errorf("args.positional[%d]: %q is not a property of inputSchema", i, name)
+		}
 		pos[name] = i
 	}
 	names := make([]string, 0, len(root.Properties))
@@ -554,7 +571,7 @@ func checkParamText(field, s string) error {
 		return fmt.Errorf("%s: not valid UTF-8", field)
 	}
 	for i, r := range s {
-		if r != '\n' && r != '\t' && unicode.IsControl(r) {
+		if r != '\n' && r != '\t' && (unicode.IsControl(r) || isBidiOrSeparator(r)) {
 			return fmt.Errorf("%s: control character %U at byte %d", field, r, i)
 		}
 	}
