@@ -578,11 +578,17 @@ func runTool(c *cli.Context, t *store.Tool) error {
 		}
 	}
 	args := c.Args().Slice()
-	if len(args) > len(positional) {
-		return usageError{fmt.Sprintf("%s: unexpected argument %q (see 'agent-ctl %s --help')", m.Name, args[len(positional)], m.Name)}
-	}
 	for i, a := range args {
-		values[positional[i].Name] = []string{a}
+		switch {
+		case i < len(positional):
+			values[positional[i].Name] = []string{a}
+		case len(positional) > 0 && positional[len(positional)-1].Type == "array":
+			// A last positional array takes every remaining argument.
+			last := positional[len(positional)-1].Name
+			values[last] = append(values[last], a)
+		default:
+			return usageError{fmt.Sprintf("%s: unexpected argument %q (see 'agent-ctl %s --help')", m.Name, a, m.Name)}
+		}
 	}
 	typed, err := t.ParseFlags(values)
 	if err == nil {
