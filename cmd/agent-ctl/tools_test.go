@@ -156,3 +156,18 @@ func TestTools_grants(t *testing.T) {
 	code, out, errs = runIn(t, home, "", "catdata", "/data/notes.txt")
 	expect(t, "granted by --yes", code, out, errs, 0, "granted content\n", "")
 }
+
+func TestTools_positionalArray(t *testing.T) {
+	home, dir := t.TempDir(), t.TempDir()
+	wasm, _ := os.ReadFile(fixtures.Path("hello.wasm"))
+	os.WriteFile(filepath.Join(dir, "module.wasm"), wasm, 0o644)
+	os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(`{"name":"greetall","version":"1.0.0","description":"greets the first of many",
+	"inputSchema":{"type":"object","properties":{"names":{"type":"array","items":{"type":"string","maxLength":8}}}},
+	"args":{"positional":["names"]}}`), 0o644)
+	code, out, errs := runIn(t, home, "", "install", dir)
+	expect(t, "install", code, out, errs, 0, "installed greetall", "")
+	code, out, errs = runIn(t, home, "", "greetall", "ann", "bob", "cy")
+	expect(t, "array positional", code, out, errs, 0, "hello, ann\n", "")
+	code, out, errs = runIn(t, home, "", "greetall", "ann", "much-too-long-name")
+	expect(t, "array item violation", code, out, errs, 125, "", "<names>")
+}
