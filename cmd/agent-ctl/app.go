@@ -139,6 +139,15 @@ func policyFromFlags(c *cli.Context) (policies.Policy, error) {
 	return p, nil
 }
 
+// newSupervisor returns a supervisor for the --home and --log-level given.
+func newSupervisor(c *cli.Context) (*supervisor.Supervisor, error) {
+	log, err := newLogger(c)
+	if err != nil {
+		return nil, err
+	}
+	return supervisor.New(&supervisor.Options{Home: c.String("home"), Logger: log})
+}
+
 func newLogger(c *cli.Context) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
@@ -171,11 +180,7 @@ func runAction(c *cli.Context) error {
 // agent-ctl's exit code and, when agent-ctl stopped the module, a message.
 func invoke(c *cli.Context, call *supervisor.Call) error {
 	stderr := c.App.ErrWriter
-	log, err := newLogger(c)
-	if err != nil {
-		return err
-	}
-	sup, err := supervisor.New(&supervisor.Options{Home: c.String("home"), Logger: log})
+	sup, err := newSupervisor(c)
 	if err != nil {
 		return err
 	}

@@ -150,11 +150,7 @@ grant commands that would.`,
 // precompile fills the compiled-module cache at install, in a worker behind
 // the default walls, so no call of the tool compiles.
 func precompile(c *cli.Context, module string) error {
-	log, err := newLogger(c)
-	if err != nil {
-		return err
-	}
-	sup, err := supervisor.New(&supervisor.Options{Home: c.String("home"), Logger: log})
+	sup, err := newSupervisor(c)
 	if err != nil {
 		return err
 	}
