@@ -16,6 +16,10 @@ import (
 	"github.com/agent-ctl/agent-ctl/supervisor"
 )
 
+// version is agent-ctl's version, set at build time with
+// -ldflags "-X main.version=…".
+var version = "0.1.0-dev"
+
 // exitError carries an exit code out of a cli action; its message, if any,
 // has already been printed.
 type exitError struct{ code int }
@@ -52,6 +56,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:                      "agent-ctl",
+		Version:                   version,
 		Usage:                     "run untrusted WebAssembly modules as commands, each in a fresh sandboxed worker",
 		Reader:                    stdin,
 		Writer:                    stdout,
@@ -63,7 +68,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			return usageError{err.Error()}
 		},
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "home", Usage: "state directory (compiled-module cache)", EnvVars: []string{"AGENTCTL_HOME"}, DefaultText: "~/.agent-ctl"},
+			&cli.StringFlag{Name: "home", Usage: "state directory (installed tools, policy, compiled-module cache)", EnvVars: []string{"AGENTCTL_HOME"}, DefaultText: "~/.agent-ctl"},
 			&cli.StringFlag{Name: "log-level", Usage: "log level on stderr: debug, info, warn, error", Value: "warn"},
 		},
 		Commands: []*cli.Command{runCommand(), installCommand(), listCommand(), describeCommand(),
