@@ -18,9 +18,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/agent-ctl/agent-ctl/isolation"
 	"github.com/agent-ctl/agent-ctl/policies"
@@ -279,6 +281,18 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	pol, err := c.Policy.Validate()
 	if err != nil {
 		return nil, err
+	}
+	// WASI passes arguments as UTF-8, and wasmtime would drop one that is
+	// not, shifting the rest: refuse it instead.
+	for i, a := range c.Args {
+		if !utf8.ValidString(a) || strings.IndexByte(a, 0) >= 0 {
+			return nil, fmt.Errorf("%w: argument %d is not valid UTF-8 text (WASI passes arguments as UTF-8, without NUL bytes)", policies.ErrInvalid, i+1)
+		}
+	}
+	for _, e := range pol.Env {
+		if !utf8.ValidString(e.Value) {
+			return nil, fmt.Errorf("%w: environment variable %s is not valid UTF-8 text", policies.ErrInvalid, e.Key)
+		}
 	}
 	sp, err := s.spawner(pol.Isolation)
 	if err != nil {

@@ -340,6 +340,17 @@ func TestInvoke_memoryAtStart(t *testing.T) {
 	})
 }
 
+func TestArgsNotUTF8(t *testing.T) {
+	s := newSupervisor(t, policies.IsolationProcess)
+	for _, arg := range []string{"\xff", "a\x00b"} {
+		_, err := s.Invoke(context.Background(), &supervisor.Call{Module: fixtures.Path("hello.wasm"), Args: []string{"ok", arg},
+			Policy: policies.Policy{Isolation: policies.IsolationProcess}})
+		if !errors.Is(err, policies.ErrInvalid) || !strings.Contains(err.Error(), "argument 2") {
+			t.Errorf("argument %q: %v, want a refusal naming argument 2", arg, err)
+		}
+	}
+}
+
 func TestPolicyRefused(t *testing.T) {
 	s := newSupervisor(t, policies.IsolationProcess)
 	file := filepath.Join(t.TempDir(), "f")
@@ -355,6 +366,7 @@ func TestPolicyRefused(t *testing.T) {
 		{"file as dir", policies.Policy{Dirs: []policies.Dir{{Host: file, Guest: "/data"}}}, policies.ErrInvalid, "not a directory"},
 		{"same guest twice", policies.Policy{Dirs: []policies.Dir{{Host: existing, Guest: "/data"}, {Host: existing, Guest: "/data"}}}, policies.ErrInvalid, "granted twice"},
 		{"memory too big", policies.Policy{Memory: 8 << 30}, policies.ErrInvalid, "memory limit"},
+		{"env not UTF-8", policies.Policy{Env: []policies.Env{{Key: "K", Value: "\xff"}}}, policies.ErrInvalid, "not valid UTF-8"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := s.Invoke(context.Background(), &supervisor.Call{Module: fixtures.Path("hello.wasm"), Policy: tc.policy})
