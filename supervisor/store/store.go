@@ -67,15 +67,23 @@ type Tool struct {
 func (t *Tool) Name() string { return t.Manifest().Name }
 
 // Install validates the module directory src (manifest.json and the .wasm
-// it names) and installs it, replacing an installed version of the same
-// name. Nothing changes unless everything checks out.
+// it names), or a .tar.gz of one, and installs it, replacing an installed
+// version of the same name. Nothing changes unless everything checks out.
 func (s *Store) Install(src string) (*Tool, error) {
+	if isArchive(src) {
+		root, dir, err := unpack(src, s.dir)
+		if err != nil {
+			return nil, fmt.Errorf("installing %s: %w", src, err)
+		}
+		defer os.RemoveAll(root)
+		src = dir
+	}
 	fi, err := os.Stat(src)
 	if err != nil {
 		return nil, fmt.Errorf("installing %s: %w", src, err)
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("installing %s: not a module directory (want a directory with %s and the .wasm it names)", src, manifestFile)
+		return nil, fmt.Errorf("installing %s: not a module directory or .tar.gz (want %s and the .wasm it names)", src, manifestFile)
 	}
 	raw, err := readLimited(filepath.Join(src, manifestFile), maxManifest)
 	if err != nil {
