@@ -36,6 +36,7 @@ func (e usageError) Error() string { return e.msg }
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdin, stdout, stderr)
 	app.Commands = append(app.Commands, toolCommands(homeFromArgs(args))...)
+	setCompletion(app)
 	err := app.RunContext(ctx, nameLast(args))
 	var ee exitError
 	var ue usageError
@@ -62,6 +63,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Writer:                    stdout,
 		ErrWriter:                 stderr,
 		HideHelpCommand:           true,
+		EnableBashCompletion:      true,
 		DisableSliceFlagSeparator: true,
 		ExitErrHandler:            func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
@@ -72,7 +74,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "log-level", Usage: "log level on stderr: debug, info, warn, error", Value: "warn"},
 		},
 		Commands: []*cli.Command{runCommand(), installCommand(), listCommand(), describeCommand(),
-			removeCommand(), grantCommand(), revokeCommand(), doctorCommand()},
+			removeCommand(), grantCommand(), revokeCommand(), doctorCommand(), completionCommand()},
 	}
 }
 

@@ -171,3 +171,25 @@ func TestTools_positionalArray(t *testing.T) {
 	code, out, errs = runIn(t, home, "", "greetall", "ann", "much-too-long-name")
 	expect(t, "array item violation", code, out, errs, 125, "", "<names>")
 }
+
+func TestCompletion(t *testing.T) {
+	home := t.TempDir()
+	if code, _, errs := runIn(t, home, "", "install", repoPath("modules/hello")); code != 0 {
+		t.Fatal(errs)
+	}
+	code, out, errs := runIn(t, home, "", "--generate-bash-completion")
+	expect(t, "commands", code, out, errs, 0, "hello\n", "")
+	for _, c := range []string{"run\n", "install\n", "grant\n", "completion\n"} {
+		if !strings.Contains(out, c) {
+			t.Errorf("completion lacks %q:\n%s", c, out)
+		}
+	}
+	code, out, errs = runIn(t, home, "", "hello", "-", "--generate-bash-completion")
+	expect(t, "tool flags", code, out, errs, 0, "--name\n", "")
+	for _, sh := range []string{"bash", "zsh", "fish"} {
+		code, out, errs = runIn(t, home, "", "completion", sh)
+		expect(t, sh, code, out, errs, 0, "--generate-bash-completion", "")
+	}
+	code, out, errs = runIn(t, home, "", "completion", "tcsh")
+	expect(t, "unknown shell", code, out, errs, 125, "", "bash, zsh, fish")
+}

@@ -231,3 +231,23 @@ func TestNothingLeftBehind(t *testing.T) {
 		}
 	}
 }
+
+// TestBashCompletion sources the bash script in a real bash and completes
+// a command name and an installed tool's flag.
+func TestBashCompletion(t *testing.T) {
+	home := t.TempDir()
+	install := exec.Command(bin, "install", fixtures.Path("../../modules/hello"))
+	install.Env = append(os.Environ(), "AGENTCTL_HOME="+home)
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("install: %v\n%s", err, out)
+	}
+	script := `source <(agent-ctl completion bash)
+COMP_WORDS=(agent-ctl hel); COMP_CWORD=1; _agent_ctl_complete; echo "1:${COMPREPLY[*]}"
+COMP_WORDS=(agent-ctl hello --sh); COMP_CWORD=2; _agent_ctl_complete; echo "2:${COMPREPLY[*]}"`
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Env = append(os.Environ(), "AGENTCTL_HOME="+home, "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "1:hello") || !strings.Contains(string(out), "2:--shout") {
+		t.Errorf("bash completion: %v\n%s", err, out)
+	}
+}
