@@ -105,6 +105,7 @@ func runHelper(mode string, args []string) int {
 			keep = append(keep, b)
 			fmt.Println(i * 16)
 		}
+		runtime.KeepAlive(keep) // every block stays allocated until here
 		fmt.Println("allocated all")
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper mode", mode)

@@ -182,7 +182,7 @@ func (t *ToolGrants) GrantDir(d Dir, protected ...string) error {
 		return err
 	}
 	t.Dirs = slices.DeleteFunc(t.Dirs, func(x DirGrant) bool { return x.Guest == r.Guest })
-	t.Dirs = append(t.Dirs, DirGrant{Host: r.Host, Guest: r.Guest, Writable: r.Writable})
+	t.Dirs = append(t.Dirs, DirGrant(r))
 	sort.Slice(t.Dirs, func(i, j int) bool { return t.Dirs[i].Guest < t.Dirs[j].Guest })
 	return nil
 }
@@ -348,7 +348,7 @@ func (t *ToolGrants) Policy(req Requested, lookup func(string) (string, bool)) (
 		t = &ToolGrants{}
 	}
 	for _, d := range t.Dirs {
-		p.Dirs = append(p.Dirs, Dir{Host: d.Host, Guest: d.Guest, Writable: d.Writable})
+		p.Dirs = append(p.Dirs, Dir(d))
 	}
 	for _, e := range t.Env {
 		v := e.Value

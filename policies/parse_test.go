@@ -143,13 +143,11 @@ func TestFormatSize_roundTrip(t *testing.T) {
 		p := int64(1) << shift
 		values = append(values, p, p-1, p+1, 3*p/2, 1000*p)
 	}
-	for _, n := range []int64{
-		0, 999, 1000, 1000 * 1000, 1e9, 1e12, 1e15, 1e18,
+	values = append(values,
+		0, 999, 1000, 1000*1000, 1e9, 1e12, 1e15, 1e18,
 		DefaultMemory, DefaultMaxOutput, MinMemory, MaxMemory,
-		8388607 << 40, math.MaxInt64, math.MaxInt64 - 1023, math.MaxInt64 &^ 1023,
-	} {
-		values = append(values, n)
-	}
+		8388607<<40, math.MaxInt64, math.MaxInt64-1023, math.MaxInt64&^1023,
+	)
 	for _, n := range values {
 		if n < 0 {
 			continue // 1000*p overflows for large shifts

@@ -87,7 +87,7 @@ func TestTools_hello(t *testing.T) {
 	expect(t, "not wasm", code, out, errs, 126, "", "not a WebAssembly module")
 	code, out, errs = runIn(t, home, "", "hello")
 	expect(t, "still installed", code, out, errs, 0, "hello, world\n", "")
-	code, out, _ = runIn(t, home, "", "list")
+	_, out, _ = runIn(t, home, "", "list")
 	if !strings.Contains(out, "1.0.0") {
 		t.Errorf("list after failed installs: %q", out)
 	}
@@ -137,7 +137,7 @@ func TestTools_grants(t *testing.T) {
 		{[]string{"grant", "catdata", "--memory", "lots"}, "memory"},
 		{[]string{"grant", "nosuchtool", "--env", "A"}, "not installed"},
 	} {
-		code, out, errs = runIn(t, home, "", tc.args...)
+		code, _, errs = runIn(t, home, "", tc.args...)
 		if code == 0 || !strings.Contains(errs, tc.want) {
 			t.Errorf("%q: exit %d stderr %q, want a refusal mentioning %q", tc.args, code, errs, tc.want)
 		}

@@ -245,11 +245,11 @@ func at(where string) string {
 }
 
 func jsonKind(tok json.Token) string {
-	switch tok.(type) {
+	switch tok := tok.(type) {
 	case string:
 		return "a string"
 	case json.Number:
-		return "the number " + printable(string(tok.(json.Number)))
+		return "the number " + printable(string(tok))
 	case bool:
 		return "a boolean"
 	case nil:
