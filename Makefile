@@ -43,6 +43,7 @@ fixtures: deps
 ## modules: build the tools in modules/ from source
 modules: deps
 	$(MAKE) -s -C modules/hello
+	$(MAKE) -s -C modules/update-config
 
 vet:
 	$(GO) vet $(if $(TAGS),-tags $(TAGS)) ./...
@@ -53,7 +54,9 @@ cross: deps
 	CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc GOOS=windows $(GO) vet $(if $(TAGS),-tags $(TAGS)) ./...
 	CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc GOOS=windows $(GO) build $(if $(TAGS),-tags $(TAGS)) -o .cache/windows/ ./cmd/...
 
+## lint: go vet, gofmt and staticcheck
 lint: vet
+	GOFLAGS=-tags=$(TAGS) $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -466,6 +466,12 @@ func TestFS_readWrite(t *testing.T) {
 		if got := strings.Join(names, " "); got != "created.txt link newdir renamed.txt" {
 			t.Errorf("dir holds %q", got)
 		}
+		// What a module creates is private to its owner (umask 077).
+		for name, want := range map[string]os.FileMode{"created.txt": 0o600, "newdir": 0o700} {
+			if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.Mode().Perm() != want {
+				t.Errorf("%s: mode %v (%v), want %v", name, fi.Mode().Perm(), err, want)
+			}
+		}
 	})
 }
 

@@ -17,6 +17,7 @@ func Main() int {
 	// The module's stdio arrives as fds 3-5; the worker's own stdin is of no
 	// use to anyone.
 	os.Stdin.Close()
+	restrictUmask()
 	h := &Host{CloseStdio: true}
 	go func() {
 		h.Warm()

@@ -14,3 +14,8 @@ func closeStdio() {
 		_ = syscall.Close(fd)
 	}
 }
+
+// restrictUmask makes files and directories a module creates in a granted
+// directory private to their owner (0600/0700): WASI preview 1 cannot set
+// modes, so a module rewriting a 0600 secret must not leave it 0644.
+func restrictUmask() { syscall.Umask(0o077) }

@@ -4,3 +4,7 @@ package worker
 // not passed as numbered descriptors; worker stdio on Windows arrives with
 // the Windows runner.
 func closeStdio() {}
+
+// restrictUmask has no equivalent on Windows: new files inherit the
+// directory's ACL.
+func restrictUmask() {}
