@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -162,39 +163,61 @@ func precompile(c *cli.Context, module string) error {
 	return err
 }
 
-// describeCaps renders what a manifest asks for, one capability a line.
-func describeCaps(m *manifest.Manifest) []string {
-	var out []string
+// capability is one thing a manifest asks for: how to say it, how to
+// grant it, and whether a tool's grants cover it.
+type capability struct {
+	desc, grant string
+	granted     func(*policies.ToolGrants) bool
+}
+
+// capabilities lists what a manifest asks for.
+func capabilities(m *manifest.Manifest) []capability {
+	var out []capability
 	for _, f := range m.Capabilities.Files {
-		mode := f.Mode
-		if mode == "" {
-			mode = "ro"
-		}
-		out = append(out, fmt.Sprintf("files: %s at %s (%s)", f.Host, f.Guest, mode))
+		mode := orDefault(f.Mode, "ro")
+		out = append(out, capability{
+			desc:  fmt.Sprintf("files: %s at %s (%s)", f.Host, f.Guest, mode),
+			grant: fmt.Sprintf("agent-ctl grant %s --dir %s:%s:%s", m.Name, f.Host, f.Guest, mode),
+			granted: func(g *policies.ToolGrants) bool {
+				return slices.ContainsFunc(g.Dirs, func(d policies.DirGrant) bool { return d.Guest == f.Guest })
+			},
+		})
 	}
 	for _, e := range m.Capabilities.Env {
-		out = append(out, "env: "+e)
+		out = append(out, capability{
+			desc:  "env: " + e,
+			grant: fmt.Sprintf("agent-ctl grant %s --env %s", m.Name, e),
+			granted: func(g *policies.ToolGrants) bool {
+				return slices.ContainsFunc(g.Env, func(x policies.EnvGrant) bool { return x.Key == e })
+			},
+		})
 	}
 	for _, n := range m.Capabilities.Network {
-		out = append(out, fmt.Sprintf("network: %s ports %s", n.Host, joinInts(n.Ports)))
+		out = append(out, capability{
+			desc:  fmt.Sprintf("network: %s ports %s", n.Host, joinInts(n.Ports)),
+			grant: fmt.Sprintf("agent-ctl grant %s --net %s:%s", m.Name, n.Host, joinInts(n.Ports)),
+			granted: func(g *policies.ToolGrants) bool {
+				return slices.ContainsFunc(g.Net, func(x policies.NetGrant) bool { return x.Host == n.Host })
+			},
+		})
 	}
 	return out
 }
 
+// describeCaps renders what a manifest asks for, one capability a line.
+func describeCaps(m *manifest.Manifest) []string {
+	var out []string
+	for _, c := range capabilities(m) {
+		out = append(out, c.desc)
+	}
+	return out
+}
+
+// grantCommands are the commands that would grant all of it.
 func grantCommands(m *manifest.Manifest) []string {
 	var out []string
-	for _, f := range m.Capabilities.Files {
-		mode := f.Mode
-		if mode == "" {
-			mode = "ro"
-		}
-		out = append(out, fmt.Sprintf("agent-ctl grant %s --dir %s:%s:%s", m.Name, f.Host, f.Guest, mode))
-	}
-	for _, e := range m.Capabilities.Env {
-		out = append(out, fmt.Sprintf("agent-ctl grant %s --env %s", m.Name, e))
-	}
-	for _, n := range m.Capabilities.Network {
-		out = append(out, fmt.Sprintf("agent-ctl grant %s --net %s:%s", m.Name, n.Host, joinInts(n.Ports)))
+	for _, c := range capabilities(m) {
+		out = append(out, c.grant)
 	}
 	return out
 }
@@ -619,32 +642,9 @@ func ungranted(m *manifest.Manifest, g *policies.ToolGrants) []string {
 		g = &policies.ToolGrants{}
 	}
 	var out []string
-	for _, f := range m.Capabilities.Files {
-		found := false
-		for _, d := range g.Dirs {
-			found = found || d.Guest == f.Guest
-		}
-		if !found {
-			mode := orDefault(f.Mode, "ro")
-			out = append(out, fmt.Sprintf("files at %s (agent-ctl grant %s --dir %s:%s:%s)", f.Guest, m.Name, f.Host, f.Guest, mode))
-		}
-	}
-	for _, e := range m.Capabilities.Env {
-		found := false
-		for _, x := range g.Env {
-			found = found || x.Key == e
-		}
-		if !found {
-			out = append(out, fmt.Sprintf("env %s (agent-ctl grant %s --env %s)", e, m.Name, e))
-		}
-	}
-	for _, n := range m.Capabilities.Network {
-		found := false
-		for _, x := range g.Net {
-			found = found || x.Host == n.Host
-		}
-		if !found {
-			out = append(out, fmt.Sprintf("network %s (agent-ctl grant %s --net %s:%s)", n.Host, m.Name, n.Host, joinInts(n.Ports)))
+	for _, c := range capabilities(m) {
+		if !c.granted(g) {
+			out = append(out, fmt.Sprintf("%s (%s)", c.desc, c.grant))
 		}
 	}
 	return out

@@ -112,7 +112,7 @@ func TestTools_grants(t *testing.T) {
 		t.Errorf("install does not print the grant command:\n%s", out)
 	}
 	code, out, errs = runIn(t, home, "", "catdata", "/data/notes.txt")
-	expect(t, "ungranted", code, out, errs, 1, "", "not granted: files at /data")
+	expect(t, "ungranted", code, out, errs, 1, "", "not granted: files: "+data+" at /data (ro) (agent-ctl grant catdata --dir "+data+":/data:ro)")
 	if out != "" {
 		t.Errorf("ungranted call printed %q", out)
 	}
@@ -146,7 +146,7 @@ func TestTools_grants(t *testing.T) {
 	code, out, errs = runIn(t, home, "", "revoke", "catdata", "--dir", "/data")
 	expect(t, "revoke", code, out, errs, 0, "", "")
 	code, out, errs = runIn(t, home, "", "catdata", "/data/notes.txt")
-	expect(t, "revoked", code, out, errs, 1, "", "not granted: files at /data")
+	expect(t, "revoked", code, out, errs, 1, "", "not granted: files: "+data+" at /data (ro) (agent-ctl grant catdata --dir "+data+":/data:ro)")
 	code, out, errs = runIn(t, home, "", "revoke", "catdata", "--dir", "/data")
 	expect(t, "revoke twice", code, out, errs, 125, "", "no directory granted at /data")
 
