@@ -74,7 +74,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "log-level", Usage: "log level on stderr: debug, info, warn, error", Value: "warn"},
 		},
 		Commands: []*cli.Command{runCommand(), installCommand(), listCommand(), describeCommand(),
-			removeCommand(), grantCommand(), revokeCommand(), doctorCommand(), completionCommand()},
+			removeCommand(), grantCommand(), revokeCommand(), newCommand(), doctorCommand(), completionCommand()},
 	}
 }
 
@@ -230,7 +230,7 @@ func nameLast(args []string) []string {
 			continue
 		}
 		switch a {
-		case "grant", "revoke", "describe", "remove", "install":
+		case "grant", "revoke", "describe", "remove", "install", "new":
 			if i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
 				out := append(append(append([]string{}, args[:i+1]...), args[i+2:]...), args[i+1])
 				return out

@@ -251,3 +251,45 @@ COMP_WORDS=(agent-ctl hello --sh); COMP_CWORD=2; _agent_ctl_complete; echo "2:${
 		t.Errorf("bash completion: %v\n%s", err, out)
 	}
 }
+
+// TestNew scaffolds a tool in every language, builds it with its own
+// Makefile, runs its `make test` through the real agent-ctl, installs it
+// and calls it.
+func TestNew(t *testing.T) {
+	for _, lang := range []string{"c", "rust", "go", "assemblyscript"} {
+		t.Run(lang, func(t *testing.T) {
+			parent, home := t.TempDir(), t.TempDir()
+			env := append(os.Environ(), "AGENTCTL_HOME="+home, "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"))
+			run := func(dir string, name string, args ...string) string {
+				t.Helper()
+				cmd := exec.Command(name, args...)
+				cmd.Dir, cmd.Env = dir, env
+				out, err := cmd.CombinedOutput()
+				if err != nil {
+					t.Fatalf("%s %q: %v\n%s", name, args, err, out)
+				}
+				return string(out)
+			}
+			tool := "my-" + lang
+			run(parent, bin, "new", tool, "--lang", lang)
+			dir := filepath.Join(parent, tool)
+			run(dir, "make", "-s")
+			if out := run(dir, "make", "-s", "test"); !strings.Contains(out, "ok: hello, test") {
+				t.Fatalf("make test: %s", out)
+			}
+			run(dir, bin, "install", ".")
+			if out := run(dir, bin, tool, "--name", "scaffold", "--shout"); out != "HELLO, SCAFFOLD\n" {
+				t.Errorf("%s: %q", tool, out)
+			}
+			cmd := exec.Command(bin, "run", filepath.Join(dir, tool+".wasm"), "--", "--bogus")
+			cmd.Env = env
+			out, _ := cmd.CombinedOutput()
+			if !strings.Contains(string(out), tool+": unknown argument --bogus") {
+				t.Errorf("the scaffold does not speak its own name: %s", out)
+			}
+		})
+	}
+	if out, err := exec.Command(bin, "new", "Bad_Name").CombinedOutput(); err == nil || !strings.Contains(string(out), "tool name") {
+		t.Errorf("new with a bad name: %v %s", err, out)
+	}
+}
