@@ -214,6 +214,11 @@ func probe(args []string) int {
 		c.Close()
 	}
 	try("dial host abstract socket", err)
+	c, err = net.DialTimeout("unix", filepath.Join(rwDir, "host.sock"), time.Second)
+	if err == nil {
+		c.Close()
+	}
+	try("dial socket in rw grant", err)
 
 	try("open /dev/null", read("/dev/null"))
 	f, err := os.Open("/dev/urandom")
@@ -351,6 +356,13 @@ func TestContainer_walls(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tcp.Close()
+	// A host service's socket inside a granted directory: the worker
+	// never connects anywhere (go-plugin only listens), so connect is denied.
+	hs, err := net.Listen("unix", filepath.Join(rwDir, "host.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hs.Close()
 	abstract := fmt.Sprintf("agent-ctl-test-%d", os.Getpid())
 	ab, err := net.Listen("unix", "@"+abstract)
 	if err != nil {
@@ -397,7 +409,8 @@ func TestContainer_walls(t *testing.T) {
 		"socket netlink":            "operation not permitted",
 		"socket packet":             "operation not permitted",
 		"dial host loopback":        "operation not permitted",
-		"dial host abstract socket": "connection refused",
+		"dial host abstract socket": "operation not permitted",
+		"dial socket in rw grant":   "operation not permitted",
 		"open /dev/zero":            "no such file",
 		"mknod":                     "operation not permitted",
 		"host pid visible":          "no such file",

@@ -49,7 +49,7 @@ var workerSyscalls = []string{
 	"epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2",
 	"eventfd", "eventfd2", "poll", "ppoll", "select", "pselect6", "pipe", "pipe2",
 	// sockets (socket and socketpair are in conditionalSyscalls: AF_UNIX only)
-	"bind", "listen", "accept", "accept4", "connect", "getsockname", "getpeername", "setsockopt", "getsockopt",
+	"bind", "listen", "accept", "accept4", "getsockname", "getpeername", "setsockopt", "getsockopt",
 	"shutdown", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
 }
 
