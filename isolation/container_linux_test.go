@@ -464,7 +464,7 @@ func TestContainer_walls(t *testing.T) {
 
 	// From outside, while it runs.
 	pid := p.Pid()
-	status := procStatus(t, pid)
+	status := procfs.Status(t, pid)
 	for k, want := range map[string]string{
 		"Seccomp": "2", "NoNewPrivs": "1",
 		"CapEff": "0000000000000000", "CapPrm": "0000000000000000", "CapBnd": "0000000000000000",
@@ -537,15 +537,6 @@ func assertGone(t *testing.T, sp *containerSpawner, pid int, cgDirs []string) {
 	if strings.Contains(string(mi), sp.o.StateDir) {
 		t.Errorf("mounts left behind under %s", sp.o.StateDir)
 	}
-}
-
-func procStatus(t *testing.T, pid int) map[string]string {
-	t.Helper()
-	m, err := procfs.Status(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
 }
 
 // cgroupDirs returns the host directories of pid's cgroups that carry the

@@ -10,6 +10,7 @@ import (
 
 	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/runc/libcontainer/seccomp"
+	"golang.org/x/sys/unix"
 )
 
 func checkContainer(o *ContainerOptions) error {
@@ -42,4 +43,70 @@ func hasController(name string) bool {
 	}
 	_, err := cgroups.FindCgroupMountpoint("", name)
 	return err == nil
+}
+
+// Checks inspects this host and build for each wall container isolation
+// builds, without changing anything.
+func Checks() []Check {
+	var cs []Check
+	add := func(name string, ok bool, required bool, format string, args ...any) {
+		cs = append(cs, Check{Name: name, OK: ok, Required: required, Detail: fmt.Sprintf(format, args...)})
+	}
+	add("root", os.Geteuid() == 0, true, "running as uid %d (container isolation needs root; rootless is not supported)", os.Geteuid())
+
+	userns := "missing: this kernel has no user namespaces"
+	usernsOK := false
+	if _, err := os.Stat("/proc/self/ns/user"); err == nil {
+		usernsOK, userns = true, "available"
+		if b, err := os.ReadFile("/proc/sys/user/max_user_namespaces"); err == nil {
+			if n, _ := strconv.Atoi(strings.TrimSpace(string(b))); n == 0 {
+				usernsOK, userns = false, "disabled (user.max_user_namespaces is 0)"
+			} else {
+				userns = fmt.Sprintf("available (max %d)", n)
+			}
+		}
+	}
+	add("user namespaces", usernsOK, true, "%s", userns)
+	for _, ns := range []string{"pid", "net", "mnt", "ipc", "uts", "cgroup"} {
+		_, err := os.Stat("/proc/self/ns/" + ns)
+		add(ns+" namespace", err == nil, true, "%s", map[bool]string{true: "available", false: "missing"}[err == nil])
+	}
+
+	version := "v1"
+	if cgroups.IsCgroup2UnifiedMode() {
+		version = "v2"
+	} else if _, err := os.Stat("/sys/fs/cgroup/unified/cgroup.controllers"); err == nil {
+		version = "v1 (hybrid: a cgroup2 hierarchy is mounted beside it)"
+	}
+	add("cgroups", true, false, "%s", version)
+	for _, c := range []string{"memory", "pids", "cpu"} {
+		ok := hasController(c)
+		add("cgroup "+c+" controller", ok, true, "%s", map[bool]string{true: "available", false: "missing"}[ok])
+	}
+
+	kernelSeccomp := false
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		kernelSeccomp = strings.Contains(string(b), "\nSeccomp:")
+	}
+	switch {
+	case !seccomp.Enabled:
+		add("seccomp", false, true, "this build has no seccomp support: rebuild with -tags seccomp (needs libseccomp-dev)")
+	case !kernelSeccomp:
+		add("seccomp", false, true, "the kernel does not report seccomp support")
+	default:
+		add("seccomp", true, true, "available (libseccomp filter, default deny)")
+	}
+
+	// landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
+	// returns the ABI version where the kernel has Landlock enabled.
+	abi, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, 1)
+	if errno == 0 {
+		add("landlock", true, false, "available (ABI %d; not used yet: an optional extra wall)", abi)
+	} else {
+		add("landlock", false, false, "not available in this kernel (%v; optional)", errno)
+	}
+
+	err := CheckContainer(nil)
+	add("container isolation", err == nil, true, "%s", map[bool]string{true: "can run (the default)", false: fmt.Sprint(err)}[err == nil])
+	return cs
 }

@@ -18,22 +18,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agent-ctl/agent-ctl/isolation"
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
-	"github.com/agent-ctl/agent-ctl/worker"
+	"github.com/agent-ctl/agent-ctl/tests/workertest"
 )
 
 // TestMain lets the test binary serve as the worker executable: the
 // supervisor re-executes it with the hidden worker argument.
-func TestMain(m *testing.M) {
-	isolation.Init()
-	if worker.IsWorker(os.Args) {
-		os.Exit(worker.Main())
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { workertest.Main(m) }
 
 // testSupervisor runs every call of a test behind one kind of walls.
 type testSupervisor struct {

@@ -7,19 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agent-ctl/agent-ctl/isolation"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
-	"github.com/agent-ctl/agent-ctl/worker"
+	"github.com/agent-ctl/agent-ctl/tests/workertest"
 )
 
 // TestMain lets the test binary serve as the worker executable.
-func TestMain(m *testing.M) {
-	isolation.Init()
-	if worker.IsWorker(os.Args) {
-		os.Exit(worker.Main())
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { workertest.Main(m) }
 
 // cli runs agent-ctl in-process with a private home.
 func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {

@@ -17,15 +17,6 @@ import (
 	"github.com/agent-ctl/agent-ctl/tests/procfs"
 )
 
-func procStatus(t *testing.T, pid int) map[string]string {
-	t.Helper()
-	m, err := procfs.Status(pid)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
 // TestContainerWalls inspects a live worker of the default isolation from
 // the host while its module runs: the kernel's second wall is there.
 func TestContainerWalls(t *testing.T) {
@@ -35,7 +26,7 @@ func TestContainerWalls(t *testing.T) {
 	pid := s.workerPid(t)
 	s.expectLine(t, "sleeping\n")
 
-	st := procStatus(t, pid)
+	st := procfs.Status(t, pid)
 	for k, want := range map[string]string{
 		"Seccomp": "2", "NoNewPrivs": "1",
 		"CapEff": "0000000000000000", "CapPrm": "0000000000000000", "CapBnd": "0000000000000000",

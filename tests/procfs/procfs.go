@@ -9,13 +9,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"testing"
 )
 
-// Status returns the fields of /proc/PID/status.
-func Status(pid int) (map[string]string, error) {
+// Status returns the fields of /proc/PID/status, failing the test if it
+// cannot be read.
+func Status(tb testing.TB, pid int) map[string]string {
+	tb.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return nil, err
+		tb.Fatal(err)
 	}
 	m := map[string]string{}
 	for _, l := range strings.Split(string(b), "\n") {
@@ -23,7 +26,7 @@ func Status(pid int) (map[string]string, error) {
 			m[k] = strings.TrimSpace(v)
 		}
 	}
-	return m, nil
+	return m
 }
 
 // CgroupDirs returns the host directories of pid's cgroups that carry the
