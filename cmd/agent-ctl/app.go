@@ -74,7 +74,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "log-level", Usage: "log level on stderr: debug, info, warn, error", Value: "warn"},
 		},
 		Commands: []*cli.Command{runCommand(), installCommand(), listCommand(), describeCommand(),
-			removeCommand(), grantCommand(), revokeCommand(), newCommand(), doctorCommand(), completionCommand()},
+			removeCommand(), grantCommand(), revokeCommand(), newCommand(), mcpCommand(), serveCommand(), tokenCommand(),
+			doctorCommand(), completionCommand()},
 	}
 }
 

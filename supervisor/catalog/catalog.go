@@ -34,7 +34,7 @@ type Catalog struct {
 	mu     sync.Mutex
 	tools  map[string]loaded
 	grants *policies.Grants
-	stamp  fileStamp
+	stamp  Stamp
 }
 
 type loaded struct {
@@ -42,8 +42,10 @@ type loaded struct {
 	tool    *store.Tool
 }
 
-// fileStamp tells whether a file changed since it was read.
-type fileStamp struct {
+// Stamp tells whether a file changed since it was read: compare the
+// StampOf before reading with a later one. The zero Stamp is a missing
+// file.
+type Stamp struct {
 	exists bool
 	size   int64
 	mtime  time.Time
@@ -132,7 +134,7 @@ func (c *Catalog) Grants(name string) (*policies.ToolGrants, error) {
 
 func (c *Catalog) loadGrants() (*policies.Grants, error) {
 	path := PolicyPath(c.home)
-	st := stampOf(path)
+	st := StampOf(path)
 	c.mu.Lock()
 	if c.grants != nil && st == c.stamp {
 		g := c.grants
@@ -150,12 +152,13 @@ func (c *Catalog) loadGrants() (*policies.Grants, error) {
 	return g, nil
 }
 
-func stampOf(path string) fileStamp {
+// StampOf returns the stamp of the file at path now.
+func StampOf(path string) Stamp {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return fileStamp{}
+		return Stamp{}
 	}
-	return fileStamp{exists: true, size: fi.Size(), mtime: fi.ModTime(), ino: inode(fi)}
+	return Stamp{exists: true, size: fi.Size(), mtime: fi.ModTime(), ino: inode(fi)}
 }
 
 // Call checks args (as decoded from JSON, or as the CLI parsed its flags)
