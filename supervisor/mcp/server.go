@@ -82,6 +82,9 @@ func New(cat *catalog.Catalog, sup *supervisor.Supervisor, o *Options) *Server {
 	return s
 }
 
+// Close releases the supervisor's prepared workers.
+func (s *Server) Close() { s.sup.Close() }
+
 // MCP is the underlying go-sdk server.
 func (s *Server) MCP() *mcp.Server { return s.srv }
 
