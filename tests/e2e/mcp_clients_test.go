@@ -21,9 +21,17 @@ import (
 // `make mcp-deps` installs; `make test` tells the tests where.
 func mcpHarness(t *testing.T) (node, dir string) {
 	t.Helper()
+	node, dir = envHarness()
+	if node == "" {
+		t.Skip("the real MCP clients are installed by `make mcp-deps`; run through `make test` (AGENTCTL_MCP_NODE and AGENTCTL_MCP_DIR unset)")
+	}
+	return node, dir
+}
+
+func envHarness() (node, dir string) {
 	node, dir = os.Getenv("AGENTCTL_MCP_NODE"), os.Getenv("AGENTCTL_MCP_DIR")
 	if node == "" || dir == "" {
-		t.Skip("the real MCP clients are installed by `make mcp-deps`; run through `make test` (AGENTCTL_MCP_NODE and AGENTCTL_MCP_DIR unset)")
+		return "", ""
 	}
 	return node, dir
 }

@@ -8,6 +8,7 @@
 // It never hangs: every request has a timeout, and an overall timeout prints
 // what was done so far, kills any server it spawned and exits 2.
 
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -400,47 +401,26 @@ const ops = {
   // fixed rate whether or not the previous call has returned, after `warmup`
   // unmeasured calls. It reports client-side milliseconds per call.
   async latency(conn, step, spec) {
-    const count = step.count ?? 100;
-    const rate = step.ratePerSec ?? 0;
     const args = step.args ?? {};
-    for (let i = 0; i < (step.warmup ?? 5); i++) await callOnce(conn, step, spec, fill(args, { i, client: 0, call: i }));
-    const samples = [];
-    const errors = [];
-    let isError = 0;
-    const one = async (i) => {
-      const s = now();
-      try {
-        const r = await callOnce(conn, step, spec, fill(args, { i, client: 0, call: i }));
-        if (r.isError) isError++;
-        samples.push(now() - s);
-      } catch (err) {
-        errors.push(describeError(err));
-      }
-    };
-    const t0 = now();
-    if (rate <= 0) {
-      for (let i = 0; i < count; i++) await one(i);
-    } else {
-      const interval = 1000 / rate;
-      const pending = [];
-      for (let i = 0; i < count; i++) {
-        const wait = t0 + i * interval - now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        pending.push(one(i));
-      }
-      await Promise.all(pending);
-    }
-    return {
-      count,
-      ratePerSec: rate,
-      ok: samples.length,
-      isError,
-      errors: countErrors(errors),
-      wallMs: round(now() - t0),
-      latencyMs: stats(samples),
-    };
+    return measure(step, async (i) => {
+      const r = await callOnce(conn, step, spec, fill(args, { i, client: 0, call: i }));
+      return r.isError;
+    });
   },
 
+  // spawnLatency is the native baseline of `latency`: the same client, on
+  // the same schedule, starts `command` with `args` as a child process per
+  // "call" and waits for its exit and all of its stdout (what an MCP client
+  // does when it runs a native tool itself). A non-zero exit counts as
+  // isError.
+  async spawnLatency(conn, step) {
+    return measure(step, (i) => new Promise((resolve, reject) => {
+      const child = spawn(step.command, step.args ?? [], { stdio: ['ignore', 'pipe', 'ignore'] });
+      child.stdout.on('data', () => {});
+      child.on('error', reject);
+      child.on('close', (code) => resolve(code !== 0));
+    }));
+  },
   // close ends the main connection (for stdio: closes the server's stdin, then
   // SIGTERM, then SIGKILL); steps after it fail.
   async close(conn) {
@@ -562,3 +542,46 @@ main().catch((err) => {
   killAll();
   emit(EXIT_HARNESS);
 });
+
+// measure runs one(i) `count` times after `warmup` unmeasured runs, back to
+// back (ratePerSec 0) or started at a fixed rate whether or not the previous
+// one has finished (open loop); one resolves to true for an isError outcome.
+async function measure(step, one) {
+  const count = step.count ?? 100;
+  const rate = step.ratePerSec ?? 0;
+  for (let i = 0; i < (step.warmup ?? 5); i++) await one(-1 - i);
+  const samples = [];
+  const errors = [];
+  let isError = 0;
+  const timed = async (i) => {
+    const s = now();
+    try {
+      if (await one(i)) isError++;
+      samples.push(now() - s);
+    } catch (err) {
+      errors.push(describeError(err));
+    }
+  };
+  const t0 = now();
+  if (rate <= 0) {
+    for (let i = 0; i < count; i++) await timed(i);
+  } else {
+    const interval = 1000 / rate;
+    const pending = [];
+    for (let i = 0; i < count; i++) {
+      const wait = t0 + i * interval - now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      pending.push(timed(i));
+    }
+    await Promise.all(pending);
+  }
+  return {
+    count,
+    ratePerSec: rate,
+    ok: samples.length,
+    isError,
+    errors: countErrors(errors),
+    wallMs: round(now() - t0),
+    latencyMs: stats(samples),
+  };
+}
