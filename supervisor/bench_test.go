@@ -162,3 +162,51 @@ func BenchmarkCompile(b *testing.B) {
 	bench.Report(b, "compile_cold_vs_inprocess_run", cold, run)
 	bench.Report(b, "load_cached_vs_inprocess_run", warm, run)
 }
+
+// BenchmarkInvokePooled measures a whole call that takes a prepared worker
+// from the warm pool (the refill is waited for outside the timing, as an
+// agent's pace allows), behind each kind of walls, against a native
+// fork+exec of the same program.
+func BenchmarkInvokePooled(b *testing.B) {
+	native := bench.NativeHello(b)
+	for _, iso := range []policies.Isolation{policies.IsolationProcess, policies.IsolationContainer} {
+		b.Run(string(iso), func(b *testing.B) {
+			s, err := supervisor.New(&supervisor.Options{Home: b.TempDir(), Pool: &supervisor.PoolOptions{PerTool: 1}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			call := &supervisor.Call{Module: fixtures.Path("hello.wasm"), Stdout: io.Discard, Policy: policies.Policy{Isolation: iso}}
+			ready := func() {
+				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Microsecond) {
+					if idle, _ := s.PoolStats(); idle == 1 {
+						return
+					}
+					if time.Now().After(deadline) {
+						b.Fatal("pool not refilled")
+					}
+				}
+			}
+			if _, err := s.Invoke(context.Background(), call); err != nil {
+				b.Fatal(err)
+			}
+			var pooled, nat, run []time.Duration
+			b.ResetTimer()
+			for range b.N {
+				b.StopTimer()
+				ready()
+				b.StartTimer()
+				nat = append(nat, bench.ForkExec(b, native))
+				res, err := s.Invoke(context.Background(), call)
+				if err != nil || !res.Pooled {
+					b.Fatalf("invoke: %v (pooled %v)", err, res != nil && res.Pooled)
+				}
+				pooled = append(pooled, res.Timings.Total)
+				run = append(run, res.Timings.Instantiate+res.Timings.Run)
+			}
+			b.StopTimer()
+			bench.Report(b, "invoke_pooled_"+string(iso)+"_vs_native", pooled, nat)
+			bench.Report(b, "invoke_pooled_"+string(iso)+"_run_step_vs_whole", run, pooled)
+		})
+	}
+}

@@ -80,7 +80,8 @@ type Supervisor struct {
 	container     isolation.Spawner
 	containerErr  error
 
-	pool *pool
+	pool     *pool
+	cleanups sync.WaitGroup
 }
 
 // DefaultHome is $AGENTCTL_HOME, or ~/.agent-ctl.
@@ -157,12 +158,24 @@ func New(o *Options) (*Supervisor, error) {
 	return s, nil
 }
 
-// Close kills the prepared workers of the pool, if there is one. Calls in
-// progress are not affected.
+// Close kills the prepared workers of the pool, if there is one, and
+// waits until every finished call's worker is gone. Calls in progress are
+// not affected. A process that exits after its calls should call it.
 func (s *Supervisor) Close() {
 	if s.pool != nil {
 		s.pool.close()
 	}
+	s.cleanups.Wait()
+}
+
+// retire kills a worker whose call is over and removes its files, in the
+// background.
+func (s *Supervisor) retire(w *warm) {
+	s.cleanups.Add(1)
+	go func() {
+		defer s.cleanups.Done()
+		w.close()
+	}()
 }
 
 // PoolStats reports how many prepared workers wait, and how many are
@@ -368,7 +381,10 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 		}
 		res.Timings.Spawn, res.Timings.Load = w.spawn, w.load
 	}
-	defer w.close()
+	// The worker is killed and its call directory removed after Invoke
+	// returns: tearing down a container takes milliseconds that the caller
+	// need not wait for. Close waits for every such teardown.
+	defer s.retire(w)
 	res.WorkerPid, res.CacheHit = w.conn.Pid(), w.cacheHit
 	if c.prepareOnly {
 		res.Outcome = Exited
@@ -619,6 +635,14 @@ func (r *run) stop(reason Outcome) {
 	})
 }
 
+// finish marks the call as ended normally without killing the worker now.
+func (r *run) finish() {
+	r.stopOnce.Do(func() {
+		r.stopped = Exited
+		close(r.stopCh)
+	})
+}
+
 func (r *run) wasStopped() (Outcome, bool) {
 	select {
 	case <-r.stopCh:
@@ -733,10 +757,11 @@ func (r *run) serve(ctx context.Context, args *protocol.RunArgs) (*Result, error
 	// drain what is left in the pipes and stop at EOF. Output that pushes
 	// the count past the cap on the way is reported as such.
 	r.copies.Wait()
-	r.stop(Exited)
-	if r.overflow.Load() {
+	if r.overflow.Load() { // the forwarder has stopped the worker
 		return r.stoppedResult(OutputLimit), nil
 	}
+	// Done: the worker is killed by Invoke's retire, off the call's path.
+	r.finish()
 	return res, nil
 }
 

@@ -610,6 +610,7 @@ func TestCache(t *testing.T) {
 			}
 		})
 	}
+	sup.Close() // waits for the last workers' teardown
 	tmp, _ := os.ReadDir(filepath.Join(home, "tmp"))
 	if len(tmp) != 0 {
 		t.Errorf("%d temporary files left behind", len(tmp))

@@ -200,6 +200,7 @@ func invoke(c *cli.Context, call *supervisor.Call) error {
 	if err != nil {
 		return err
 	}
+	defer sup.Close() // the worker's teardown ends before agent-ctl does
 	call.Stdin, call.Stdout, call.Stderr = moduleStdin(c.App.Reader), c.App.Writer, stderr
 	res, err := sup.Invoke(c.Context, call)
 	code := supervisor.ExitCode(res, err)

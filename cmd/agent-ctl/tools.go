@@ -157,6 +157,7 @@ func precompile(c *cli.Context, module string) error {
 	if err != nil {
 		return err
 	}
+	defer sup.Close() // the worker's teardown ends before agent-ctl does
 	iso, err := policies.ParseIsolation(c.String("isolation"))
 	if err != nil {
 		return err

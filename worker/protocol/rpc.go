@@ -46,7 +46,6 @@ type rpcServer struct {
 	broker *plugin.MuxBroker
 }
 
-
 func (s *rpcServer) Prepare(req Request, reply *PrepareReply) error {
 	p, err := s.impl.Prepare(&req)
 	if p != nil {
