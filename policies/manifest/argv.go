@@ -11,11 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/santhosh-tekuri/jsonschema/v6"
-	"github.com/santhosh-tekuri/jsonschema/v6/kind"
-	"golang.org/x/text/language"
-	"golang.org/x/text/message"
 )
 
 // Bounds on one call's arguments.
@@ -32,12 +27,9 @@ const (
 // into exact rationals, whose cost grows with the digits.
 const maxNumberLen = 64
 
-var (
-	printer = message.NewPrinter(language.English)
-	// jsonNumberRE is JSON's number grammar; json.Number values built by
-	// hand are checked against it.
-	jsonNumberRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
-)
+// jsonNumberRE is JSON's number grammar; json.Number values built by hand
+// are checked against it.
+var jsonNumberRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
 
 // Validate checks arguments, as decoded from JSON (numbers as float64 or
 // json.Number) or as returned by ParseFlags, against the tool's input
@@ -80,16 +72,34 @@ func (t *Tool) check(args map[string]any) (map[string]any, error) {
 	return inst, nil
 }
 
+// validate checks normalized arguments against the input schema. The
+// library decides; the explainer says why it refused, and asserts the
+// formats of a draft-07 schema, which the library does not.
 func (t *Tool) validate(inst map[string]any) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: arguments: %s: %s", ErrArgs, errLibrary, shorten(oneLine(fmt.Sprint(r))))
+			err = fmt.Errorf("%w: arguments: %s: %s", ErrArgs, errLibrary, shorten(sanitize(fmt.Sprint(r))))
 		}
 	}()
-	if err := t.input.Validate(inst); err != nil {
-		return fmt.Errorf("%w: %s", ErrArgs, t.describe(err))
+	lerr := t.input.resolved.Validate(inst)
+	if lerr == nil && !t.input.formats {
+		return nil
 	}
-	return nil
+	msg, found := t.explain(inst, t.input.formats)
+	switch {
+	case lerr == nil && !found:
+		return nil
+	case lerr == nil:
+		if _, other := t.explain(inst, false); other {
+			// The explainer sees a failure that the library does not:
+			// the library decides.
+			return nil
+		}
+		return fmt.Errorf("%w: %s", ErrArgs, msg)
+	case !found:
+		return fmt.Errorf("%w: arguments: do not match the input schema: %s", ErrArgs, shorten(sanitize(lerr.Error())))
+	}
+	return fmt.Errorf("%w: %s", ErrArgs, msg)
 }
 
 // maxWork bounds the work of validating one set of arguments, in weight
@@ -206,9 +216,9 @@ func normalizeScalar(v any, typ string) (any, error) {
 				return r.Num().Int64(), nil
 			}
 		}
-		if typ != "integer" && typ != "number" {
-			return x, nil // the schema refuses it by type
-		}
+		// A number for a parameter of another type becomes a float64 as
+		// well, for the schema to refuse by type: the library would take
+		// a json.Number for a string.
 		f, err := strconv.ParseFloat(string(x), 64)
 		if err != nil {
 			return nil, fmt.Errorf("%s is out of range", x)
@@ -247,130 +257,6 @@ func normalizeScalar(v any, typ string) (any, error) {
 
 func inInt64(f float64) bool {
 	return f >= -(1<<63) && f < 1<<63
-}
-
-// describe renders a validation error in one line, from the first of its
-// leaves in instance order, so the message does not depend on map order.
-func (t *Tool) describe(err error) string {
-	var ve *jsonschema.ValidationError
-	if !errors.As(err, &ve) {
-		return "arguments: " + shorten(oneLine(err.Error()))
-	}
-	leaf := firstLeaf(ve)
-	if leaf == nil {
-		return "arguments: do not match the input schema"
-	}
-	loc := leaf.InstanceLocation
-	switch k := leaf.ErrorKind.(type) {
-	case *kind.Required:
-		return t.labels(k.Missing) + ": required but not given"
-	case *kind.DependentRequired:
-		return fmt.Sprintf("%s: required when %s is given", t.labels(k.Missing), t.labelOf(k.Prop))
-	case *kind.Dependency:
-		return fmt.Sprintf("%s: required when %s is given", t.labels(k.Missing), t.labelOf(k.Prop))
-	case *kind.AdditionalProperties:
-		return t.labels(k.Properties) + ": unknown argument"
-	}
-	where := "arguments"
-	if len(loc) > 0 {
-		where = t.labelOf(loc[0])
-		if len(loc) > 1 {
-			where += ": item " + printable(strings.Join(loc[1:], "/"))
-		}
-	}
-	return where + ": " + kindString(leaf)
-}
-
-func (t *Tool) labels(names []string) string {
-	ls := make([]string, len(names))
-	for i, n := range names {
-		ls[i] = t.labelOf(n)
-	}
-	return strings.Join(ls, ", ")
-}
-
-// firstLeaf is the error's first cause without causes of its own, by
-// instance location and then message.
-func firstLeaf(ve *jsonschema.ValidationError) *jsonschema.ValidationError {
-	var leaves []*jsonschema.ValidationError
-	var walk func(e *jsonschema.ValidationError)
-	walk = func(e *jsonschema.ValidationError) {
-		if len(e.Causes) == 0 {
-			leaves = append(leaves, e)
-			return
-		}
-		for _, c := range e.Causes {
-			walk(c)
-		}
-	}
-	walk(ve)
-	if len(leaves) == 0 {
-		return nil
-	}
-	key := func(e *jsonschema.ValidationError) string {
-		return strings.Join(e.InstanceLocation, "\x00") + "\x01" + kindString(e)
-	}
-	return slices.MinFunc(leaves, func(a, b *jsonschema.ValidationError) int {
-		return strings.Compare(key(a), key(b))
-	})
-}
-
-// kindString says in one line why a value failed. The common kinds get
-// plain messages of our own; the library's localized ones group digits
-// ("70,000"), which reads badly next to a command line.
-func kindString(e *jsonschema.ValidationError) string {
-	var msg string
-	switch k := e.ErrorKind.(type) {
-	case *kind.Type:
-		msg = fmt.Sprintf("expected %s, got %s", strings.Join(k.Want, " or "), k.Got)
-	case *kind.FalseSchema:
-		msg = "not allowed"
-	case *kind.Minimum:
-		msg = fmt.Sprintf("must be at least %s, got %s", rat(k.Want), rat(k.Got))
-	case *kind.Maximum:
-		msg = fmt.Sprintf("must be at most %s, got %s", rat(k.Want), rat(k.Got))
-	case *kind.ExclusiveMinimum:
-		msg = fmt.Sprintf("must be more than %s, got %s", rat(k.Want), rat(k.Got))
-	case *kind.ExclusiveMaximum:
-		msg = fmt.Sprintf("must be less than %s, got %s", rat(k.Want), rat(k.Got))
-	case *kind.MultipleOf:
-		msg = fmt.Sprintf("must be a multiple of %s, got %s", rat(k.Want), rat(k.Got))
-	case *kind.MinLength:
-		msg = fmt.Sprintf("must have at least %d characters, got %d", k.Want, k.Got)
-	case *kind.MaxLength:
-		msg = fmt.Sprintf("must have at most %d characters, got %d", k.Want, k.Got)
-	case *kind.MinItems:
-		msg = fmt.Sprintf("want at least %d items, got %d", k.Want, k.Got)
-	case *kind.MaxItems:
-		msg = fmt.Sprintf("want at most %d items, got %d", k.Want, k.Got)
-	case *kind.UniqueItems:
-		msg = fmt.Sprintf("items %d and %d are the same", k.Duplicates[0], k.Duplicates[1])
-	case *kind.Pattern:
-		msg = fmt.Sprintf("%q does not match the pattern %q", printable(k.Got), printable(k.Want))
-	case *kind.Enum:
-		want := make([]string, len(k.Want))
-		for i, v := range k.Want {
-			want[i] = enumString(v)
-		}
-		msg = fmt.Sprintf("must be one of %s; got %s", strings.Join(want, ", "), display(k.Got))
-	case *kind.Const:
-		msg = fmt.Sprintf("must be %s; got %s", enumString(k.Want), display(k.Got))
-	default:
-		msg = e.ErrorKind.LocalizedString(printer)
-	}
-	return shorten(oneLine(msg))
-}
-
-// rat writes a bound the way Argv writes numbers.
-func rat(r *big.Rat) string {
-	if r == nil {
-		return "?"
-	}
-	if r.IsInt() && r.Num().IsInt64() {
-		return r.Num().String()
-	}
-	f, _ := r.Float64()
-	return formatFloat(f)
 }
 
 // display shows an argument's value in an error.

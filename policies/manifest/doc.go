@@ -26,6 +26,16 @@
 //		return err // wraps ErrArgs, e.g. "--max: expected integer, got string"
 //	}
 //
+// The schemas are JSON Schema draft 2020-12, or draft-07 by $schema, and
+// are validated with github.com/google/jsonschema-go, the library the MCP
+// go-sdk uses. Compile builds the library's schema itself, checking every
+// keyword against the draft's meta-schema and resolving every $ref inside
+// the document, and keeps it: a Tool never compiles again. When the
+// library refuses arguments, its one-string error does not say which
+// argument, so the package walks the schema over them to name it and say
+// why; that walk also asserts draft-07's "format", which the library
+// ignores.
+//
 // Each top-level property of the input schema is a parameter (Param): a
 // flag --name, or a positional argument when Args.Positional lists it. A
 // parameter is a string, integer, number, boolean, or array of strings,

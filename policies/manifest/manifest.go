@@ -28,7 +28,7 @@ const (
 	// tool's input schema.
 	MaxProperties = 256
 	// MaxSchemaObjects bounds the JSON objects (roughly, the subschemas) of
-	// each schema. The compiler's work grows with their square.
+	// each schema, and so the work of compiling it.
 	MaxSchemaObjects = 4096
 	// MaxDescription bounds a description, in bytes.
 	MaxDescription = 1024

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,22 +13,17 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-)
-
-// Schema locations inside the compiler. They only name the documents:
-// nothing is ever loaded from them.
-const (
-	inputURL  = "manifest:///inputSchema.json"
-	outputURL = "manifest:///outputSchema.json"
+	"github.com/google/jsonschema-go/jsonschema"
 )
 
 // Tool is a compiled manifest: its input schema ready to validate
 // arguments, and the parameters derived from it. A Tool is immutable and
 // safe for concurrent use.
 type Tool struct {
-	m      *Manifest
-	input  *jsonschema.Schema
+	m *Manifest
+	// input is the input schema, compiled once: every call validates
+	// with it.
+	input  *schema
 	params []Param
 	byName map[string]*Param
 	// weight is, per parameter, the weight of the schema nodes that
@@ -88,10 +84,11 @@ func (t *Tool) Params() []Param {
 }
 
 // Compile validates the manifest, compiles its schemas (JSON Schema draft
-// 2020-12 unless a schema names another draft by $schema) and derives the
-// parameters. Schemas are compiled in memory only: a $ref or $schema that
-// leaves the document is refused, never fetched. Every error wraps
-// ErrInvalid and names the field.
+// 2020-12, or draft-07 when a schema's $schema says so; no other draft)
+// and derives the parameters. Schemas are compiled in memory only: a $ref
+// or $schema that leaves the document is refused, never fetched. The Tool
+// keeps the compiled input schema, so a call never compiles it again.
+// Every error wraps ErrInvalid and names the field.
 func (m *Manifest) Compile() (*Tool, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
@@ -120,268 +117,43 @@ func (m *Manifest) compile() (*Tool, error) {
 	return t, nil
 }
 
-// refusingLoader is the compiler's only way to fetch a document: it
-// fetches nothing. (The draft meta-schemas are built into the library.)
-type refusingLoader struct{}
-
-func (refusingLoader) Load(url string) (any, error) {
-	return nil, errors.New("outside the manifest")
-}
-
-// errLibrary marks a panic in the schema library, which hostile input must
-// not turn into a crash of the supervisor. The fuzz tests fail on it.
-const errLibrary = "the JSON Schema library failed"
-
-func compileSchema(field, url string, raw json.RawMessage) (sch *jsonschema.Schema, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			sch, err = nil, fmt.Errorf("%s: %s: %s", field, errLibrary, shorten(oneLine(fmt.Sprint(r))))
-		}
-	}()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("%s: malformed JSON: %s", field, shorten(oneLine(err.Error())))
-	}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	c.UseLoader(refusingLoader{})
-	if err := c.AddResource(url, doc); err != nil {
-		return nil, fmt.Errorf("%s: %s", field, shorten(oneLine(err.Error())))
-	}
-	sch, err = c.Compile(url)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %s", field, compileError(err))
-	}
-	if _, err := weigh(field, sch, nil); err != nil {
-		return nil, err
-	}
-	return sch, nil
-}
-
-// compileError renders a compiler error in one short line.
-func compileError(err error) string {
-	return shorten(compileMessage(err))
-}
-
-func compileMessage(err error) string {
-	var le *jsonschema.LoadURLError
-	if errors.As(err, &le) {
-		return fmt.Sprintf("reference to %q leaves the manifest: only references inside the schema are allowed", printable(le.URL))
-	}
-	var ve *jsonschema.SchemaValidationError
-	if errors.As(err, &ve) {
-		var verr *jsonschema.ValidationError
-		if errors.As(ve.Err, &verr) {
-			if leaf := firstLeaf(verr); leaf != nil {
-				return fmt.Sprintf("not a valid JSON Schema: at %s: %s", pointer(leaf.InstanceLocation), kindString(leaf))
-			}
-		}
-		return "not a valid JSON Schema: " + oneLine(ve.Err.Error())
-	}
-	msg := strings.ReplaceAll(err.Error(), inputURL, "")
-	msg = strings.ReplaceAll(msg, outputURL, "")
-	return oneLine(msg)
-}
-
-func pointer(loc []string) string {
-	if len(loc) == 0 {
-		return "the top level"
-	}
-	var b strings.Builder
-	for _, tok := range loc {
-		b.WriteByte('/')
-		b.WriteString(printable(tok))
-	}
-	return b.String()
-}
-
-// Weights of the schema walk. A node costs one unit per value it is
-// applied to; a pattern or format also reads the whole string, and an enum
-// compares with each of its values.
-const (
-	// maxSchemaWeight bounds a schema's weight with every $ref expanded:
-	// a few hundred bytes of $defs that each refer twice to the one
-	// before expand to millions of nodes.
-	maxSchemaWeight = 1 << 14
-	patternWeight   = 8
-)
-
-// weigher walks a compiled schema as validation would visit it, every $ref
-// expanded, and adds up the weight of the nodes. It refuses what
-// validation could never get through: a schema that reaches itself again
-// without descending into a property or an item (such as "$ref": "#" at
-// the top level) is a loop the validator stops at every call. A recursion
-// that does descend is followed at most three levels, since arguments nest
-// at most that deep (object, array, item). References to the draft
-// meta-schemas, and dynamic references, whose targets depend on the
-// caller, are refused.
-type weigher struct {
-	field string
-	n     int
-	depth map[*jsonschema.Schema]int // times on the walk's path
-	// skip is a schema whose own properties are not walked.
-	skip *jsonschema.Schema
-}
-
-// weigh returns the weight of s, or an error naming field.
-func weigh(field string, s, skipProps *jsonschema.Schema) (int, error) {
-	w := &weigher{field: field, depth: map[*jsonschema.Schema]int{}, skip: skipProps}
-	if err := w.walk(s, map[*jsonschema.Schema]bool{}); err != nil {
-		return 0, err
-	}
-	return w.n, nil
-}
-
-func (w *weigher) walk(s *jsonschema.Schema, here map[*jsonschema.Schema]bool) error {
-	if here[s] {
-		return fmt.Errorf("%s: at %s: the schema refers to itself without descending into a property or an item", w.field, fragment(s.Location))
-	}
-	if w.depth[s] >= 3 {
-		return nil
-	}
-	w.n++
-	if s.Pattern != nil || s.Format != nil {
-		w.n += patternWeight
-	}
-	if s.Enum != nil {
-		w.n += len(s.Enum.Values) / 8
-	}
-	if w.n > maxSchemaWeight {
-		return fmt.Errorf("%s: too complex: more than %d subschemas with every $ref expanded (a pattern counts %d)", w.field, maxSchemaWeight, patternWeight+1)
-	}
-	if isMeta(s.Location) {
-		return fmt.Errorf("%s: reference to the meta-schema %q: only references inside the schema are allowed", w.field, printable(s.Location))
-	}
-	if s.DynamicRef != nil || s.RecursiveRef != nil {
-		return fmt.Errorf("%s: at %s: $dynamicRef and $recursiveRef are not supported", w.field, fragment(s.Location))
-	}
-	w.depth[s]++
-	here[s] = true
-	defer func() { w.depth[s]--; delete(here, s) }()
-	same, below := children(s, s == w.skip)
-	for _, c := range same {
-		if err := w.walk(c, here); err != nil {
-			return err
-		}
-	}
-	for _, c := range below {
-		if err := w.walk(c, map[*jsonschema.Schema]bool{}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func isMeta(loc string) bool {
-	return strings.HasPrefix(loc, "http://json-schema.org/") || strings.HasPrefix(loc, "https://json-schema.org/")
-}
-
-// fragment is a schema location inside the manifest, e.g. "#/properties/x".
-func fragment(loc string) string {
-	if i := strings.IndexByte(loc, '#'); i >= 0 {
-		if loc[i:] == "#" {
-			return "the top level"
-		}
-		return printable(loc[i:])
-	}
-	return printable(loc)
-}
-
-// children lists the subschemas that validation may apply: to the same
-// instance, and to its members (or its decoded content). noProps leaves
-// out the properties.
-func children(s *jsonschema.Schema, noProps bool) (same, below []*jsonschema.Schema) {
-	add := func(to *[]*jsonschema.Schema, cs ...*jsonschema.Schema) {
-		for _, c := range cs {
-			if c != nil {
-				*to = append(*to, c)
-			}
-		}
-	}
-	add(&same, s.Ref, s.Not, s.If, s.Then, s.Else)
-	add(&same, s.AllOf...)
-	add(&same, s.AnyOf...)
-	add(&same, s.OneOf...)
-	for _, k := range sortedKeys(s.DependentSchemas) {
-		add(&same, s.DependentSchemas[k])
-	}
-	for _, k := range sortedKeys(s.Dependencies) {
-		if c, ok := s.Dependencies[k].(*jsonschema.Schema); ok {
-			add(&same, c)
-		}
-	}
-
-	add(&below, s.PropertyNames, s.UnevaluatedProperties, s.Contains, s.Items2020,
-		s.UnevaluatedItems, s.ContentSchema)
-	add(&below, s.PrefixItems...)
-	if !noProps {
-		for _, k := range sortedKeys(s.Properties) {
-			add(&below, s.Properties[k])
-		}
-	}
-	pats := make([]*jsonschema.Schema, 0, len(s.PatternProperties))
-	for _, c := range s.PatternProperties {
-		pats = append(pats, c)
-	}
-	slices.SortFunc(pats, func(a, b *jsonschema.Schema) int { return strings.Compare(a.Location, b.Location) })
-	add(&below, pats...)
-	for _, v := range []any{s.AdditionalProperties, s.AdditionalItems, s.Items} {
-		switch v := v.(type) {
-		case *jsonschema.Schema:
-			add(&below, v)
-		case []*jsonschema.Schema:
-			add(&below, v...)
-		}
-	}
-	return same, below
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
 func (t *Tool) deriveParams() error {
-	root := t.input
-	for _, name := range root.Required {
-		if _, ok := root.Properties[name]; !ok {
+	in := t.input
+	props, required := in.root.Properties, in.root.Required
+	if in.draft == draft7 && in.root.Ref != "" {
+		// Draft-07 ignores the siblings of $ref, so the properties
+		// Validate saw in the raw schema are not the tool's parameters.
+		props, required = nil, nil
+	}
+	for _, name := range required {
+		if _, ok := props[name]; !ok {
 			return fmt.Errorf("inputSchema.required: %q is not a property", printable(name))
 		}
 	}
 	// Top-level keywords other than properties (allOf, if, ...) may apply
 	// to any argument as well.
-	rest, err := weigh("inputSchema", root, root)
+	rest, err := in.weigh("inputSchema", in.root, in.root)
 	if err != nil {
 		return err
 	}
 	pos := map[string]int{}
 	for i, name := range t.m.Args.Positional {
-		// Validate saw the name among the raw properties; a draft-07 $ref
-		// beside them makes the compiler ignore them.
-		if _, ok := root.Properties[name]; !ok {
+		if _, ok := props[name]; !ok {
 			return fmt.Errorf("args.positional[%d]: %q is not a property of inputSchema", i, name)
 		}
 		pos[name] = i
 	}
-	names := make([]string, 0, len(root.Properties))
-	for name := range root.Properties {
-		names = append(names, name)
-	}
-	slices.Sort(names) // so that the first bad property is always the same
-	for _, name := range names {
-		prop := root.Properties[name]
-		p := Param{Name: name, Position: -1, Required: slices.Contains(root.Required, name)}
+	// Sorted, so that the first bad property is always the same.
+	for _, name := range sortedKeys(props) {
+		prop := props[name]
+		p := Param{Name: name, Position: -1, Required: slices.Contains(required, name)}
 		if i, ok := pos[name]; ok {
 			p.Position = i
 		}
-		if err := p.fromSchema(prop); err != nil {
+		if err := p.fromSchema(in, prop); err != nil {
 			return fmt.Errorf("inputSchema.properties.%s: %w", name, err)
 		}
-		w, err := weigh("inputSchema.properties."+name, prop, nil)
+		w, err := in.weigh("inputSchema.properties."+name, prop, nil)
 		if err != nil {
 			return err
 		}
@@ -425,13 +197,14 @@ func (t *Tool) deriveParams() error {
 // maxRefHops bounds a chain of $ref from a property to its type.
 const maxRefHops = 16
 
-// resolve follows a schema's $ref while the schema itself has no type.
-func resolve(s *jsonschema.Schema) (*jsonschema.Schema, error) {
-	for hops := 0; s.Types == nil && s.Ref != nil; hops++ {
+// resolve follows a schema's $ref while the schema itself has no type (in
+// draft-07, whenever it has a $ref, since its siblings are ignored).
+func (c *schema) resolve(s *jsonschema.Schema) (*jsonschema.Schema, error) {
+	for hops := 0; s.Ref != "" && (c.draft == draft7 || s.Type == "" && s.Types == nil); hops++ {
 		if hops == maxRefHops {
 			return nil, fmt.Errorf("$ref does not resolve to a simple type within %d hops", maxRefHops)
 		}
-		s = s.Ref
+		s = c.ref[s]
 	}
 	return s, nil
 }
@@ -440,42 +213,39 @@ var simpleTypes = []string{"string", "integer", "number", "boolean", "array"}
 
 // fromSchema fills in the parameter from its property schema, which must
 // have (or $ref to) one simple type, optionally with null.
-func (p *Param) fromSchema(prop *jsonschema.Schema) error {
-	s, err := resolve(prop)
+func (p *Param) fromSchema(c *schema, prop *jsonschema.Schema) error {
+	s, err := c.resolve(prop)
 	if err != nil {
 		return err
 	}
 	typ, nullable, err := simpleType(s, simpleTypes)
 	if err != nil {
-		if prop.Ref != nil {
-			return fmt.Errorf("$ref to %s: %w", fragment(s.Location), err)
+		if s != prop {
+			return fmt.Errorf("$ref to %s: %w", fragment(c.loc[s]), err)
 		}
 		return err
 	}
 	p.Type, p.Nullable = typ, nullable
-	p.Description = prop.Description
-	if p.Description == "" {
-		p.Description = s.Description
-	}
+	p.Description = cmp.Or(prop.Description, s.Description)
 	if err := checkParamText("description", p.Description); err != nil {
 		return err
 	}
-	def := prop.Default
-	if def == nil {
-		def = s.Default
+	def, ok := c.deflt[prop]
+	if !ok {
+		def, ok = c.deflt[s]
 	}
-	if def != nil {
-		p.Default = normalize(*def)
+	if ok {
+		p.Default = normalize(def)
 	}
 	if typ == "boolean" && p.Default == true {
 		return errors.New("a boolean defaulting to true could never be turned off: a flag is only passed when true")
 	}
-	enum := prop.Enum
-	if enum == nil {
-		enum = s.Enum
+	enum, ok := c.enum[prop]
+	if !ok {
+		enum, ok = c.enum[s]
 	}
-	if enum != nil {
-		for i, v := range enum.Values {
+	if ok {
+		for i, v := range enum {
 			e := enumString(v)
 			if err := checkParamText(fmt.Sprintf("enum[%d]", i), e); err != nil {
 				return err
@@ -486,18 +256,11 @@ func (p *Param) fromSchema(prop *jsonschema.Schema) error {
 	if typ != "array" {
 		return nil
 	}
-	var items *jsonschema.Schema
-	switch v := s.Items.(type) {
-	case *jsonschema.Schema:
-		items = v
-	}
-	if s.Items2020 != nil {
-		items = s.Items2020
-	}
-	if items == nil {
+	// Draft-07's "items": [...] is a tuple, which has no one item type.
+	if s.Items == nil {
 		return errors.New("an array needs \"items\" of type string, integer or number")
 	}
-	is, err := resolve(items)
+	is, err := c.resolve(s.Items)
 	if err != nil {
 		return fmt.Errorf("items: %w", err)
 	}
@@ -513,12 +276,16 @@ func (p *Param) fromSchema(prop *jsonschema.Schema) error {
 // also allows null.
 func simpleType(s *jsonschema.Schema, allowed []string) (string, bool, error) {
 	want := fmt.Sprintf("want \"type\" %s or %s", strings.Join(allowed[:len(allowed)-1], ", "), allowed[len(allowed)-1])
-	if s.Types == nil {
+	types := s.Types
+	if s.Type != "" {
+		types = []string{s.Type}
+	}
+	if types == nil {
 		return "", false, fmt.Errorf("no \"type\": %s", want)
 	}
 	var typ string
 	nullable := false
-	for _, t := range s.Types.ToStrings() {
+	for _, t := range types {
 		switch {
 		case t == "null":
 			nullable = true
