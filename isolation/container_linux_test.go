@@ -86,6 +86,9 @@ func runHelper(mode string, args []string) int {
 			c.Env = []string{helperEnv + "=sleep"}
 			if err := c.Start(); err != nil {
 				fmt.Printf("started %d: %v\n", len(kids), err)
+				// Stay alive with the children: the helper is the container's
+				// init, and its exit would end them all before the test looks.
+				time.Sleep(time.Hour)
 				return 0
 			}
 			kids = append(kids, c)

@@ -361,6 +361,9 @@ func (t *ToolGrants) Policy(req Requested, lookup func(string) (string, bool)) (
 		}
 		p.Env = append(p.Env, Env{Key: e.Key, Value: v})
 	}
+	for _, n := range t.Net {
+		p.Net = append(p.Net, NetGrant{Host: n.Host, Ports: slices.Clone(n.Ports)})
+	}
 	l, err := t.Limits.parse()
 	if err != nil {
 		return p, err

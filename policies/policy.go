@@ -82,6 +82,9 @@ type Policy struct {
 	// Env is the module's whole environment; empty when nil. Nothing of the
 	// host's environment reaches a module unless it is listed here.
 	Env []Env
+	// Net are the hosts and ports the module may reach through the
+	// agent_ctl host functions; none when empty.
+	Net []NetGrant
 	// Memory caps the module's linear memory in bytes; zero means
 	// DefaultMemory.
 	Memory int64
@@ -189,6 +192,12 @@ func (p Policy) Validate() (Policy, error) {
 		dirs[i] = r
 	}
 	p.Dirs = dirs
+
+	for _, n := range p.Net {
+		if err := n.check(); err != nil {
+			return p, err
+		}
+	}
 
 	seen := make(map[string]bool, len(p.Env))
 	for _, e := range p.Env {

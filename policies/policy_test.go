@@ -232,8 +232,12 @@ func TestPolicy_Validate_errors(t *testing.T) {
 			{Env: []Env{{Key: "K", Value: "1"}, {Key: "K", Value: "2"}}},
 			{Env: []Env{{Key: "K", Value: "1"}, {Key: "J"}, {Key: "K", Value: "1"}}},
 		},
-		"empty name":   {{Env: []Env{{Key: "", Value: "v"}}}},
-		"contains '='": {{Env: []Env{{Key: "A=B", Value: "v"}}}},
+		"empty name":                                {{Env: []Env{{Key: "", Value: "v"}}}},
+		"network grant 127.0.0.1 has no ports":      {{Net: []NetGrant{{Host: "127.0.0.1"}}}},
+		"port 0 is outside 1..65535":                {{Net: []NetGrant{{Host: "127.0.0.1", Ports: []int{0}}}}},
+		"neither a CIDR, an address nor a hostname": {{Net: []NetGrant{{Host: "not a host", Ports: []int{80}}}}},
+		"is not a CIDR":                             {{Net: []NetGrant{{Host: "10.0.0.0/33", Ports: []int{80}}}}},
+		"contains '='":                              {{Env: []Env{{Key: "A=B", Value: "v"}}}},
 	}
 	for want, policies := range tests {
 		for i, p := range policies {

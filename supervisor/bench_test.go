@@ -68,7 +68,7 @@ func BenchmarkInvoke(b *testing.B) {
 		inWorker = append(inWorker, res.Timings.Instantiate+res.Timings.Run)
 		wi = append(wi, res.Timings.Instantiate)
 		wr = append(wr, res.Timings.Run)
-		r, err := h.Run()
+		r, err := h.Run(nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -150,7 +150,7 @@ func BenchmarkCompile(b *testing.B) {
 			b.Fatalf("cached load: %v, hit %v", err, p != nil && p.CacheHit)
 		}
 		warm = append(warm, time.Since(t))
-		r, err := h.Run()
+		r, err := h.Run(nil)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/agent-ctl/agent-ctl/isolation"
 	"github.com/agent-ctl/agent-ctl/policies"
+	"github.com/agent-ctl/agent-ctl/supervisor/hostnet"
 	"github.com/agent-ctl/agent-ctl/worker"
 	"github.com/agent-ctl/agent-ctl/worker/protocol"
 )
@@ -543,7 +544,16 @@ func (r *run) serve(ctx context.Context, req *protocol.Request) (*Result, error)
 	}
 
 	phase <- r.pol.Timeout + r.s.grace
-	wres, err := r.conn.Run()
+	var netID uint32
+	if len(r.pol.Net) > 0 {
+		gate := hostnet.New(r.pol.Net, &hostnet.Options{
+			Deadline: time.Now().Add(r.pol.Timeout),
+			Logger:   r.s.log.With("module", res.Module),
+		})
+		defer gate.Shutdown()
+		netID = r.conn.ServeNetwork(gate)
+	}
+	wres, err := r.conn.Run(netID)
 	if o, ok := r.wasStopped(); ok && o != Exited {
 		return r.stoppedResult(o), nil
 	}

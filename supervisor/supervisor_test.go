@@ -306,6 +306,8 @@ func TestInvalidModules(t *testing.T) {
 			{"truncated.wasm", supervisor.ErrModuleInvalid, "compiling module"},
 			{"component.wasm", supervisor.ErrModuleInvalid, "component model is not supported"},
 			{"imports.wasm", supervisor.ErrModuleInvalid, "env::evil_host_call"},
+			{"hostimports.wasm", supervisor.ErrModuleInvalid, "agent_ctl::exec, which agent-ctl does not provide"},
+			{"hostsig.wasm", supervisor.ErrModuleInvalid, "agent_ctl::net_connect with the wrong type: want func (i32, i32, i32, i32, i32) -> (i32)"},
 			{dir, supervisor.ErrModuleInvalid, "not a regular file"},
 		} {
 			t.Run(filepath.Base(tc.module), func(t *testing.T) {

@@ -60,6 +60,8 @@ type Host struct {
 	module *wasmtime.Module
 	// initialMemory is the declared initial size of the module's memory.
 	initialMemory int64
+	// usesHost is set when the module imports agent_ctl functions.
+	usesHost bool
 }
 
 var _ protocol.Worker = (*Host)(nil)
@@ -136,9 +138,16 @@ func (h *Host) check() error {
 		if n := imp.Name(); n != nil {
 			name = *n
 		}
-		if imp.Module() != wasiModule {
-			return invalid("module imports %s::%s, which agent-ctl does not provide (only %s)",
-				imp.Module(), name, wasiModule)
+		switch imp.Module() {
+		case wasiModule:
+		case hostModule:
+			if err := checkHostImport(name, imp.Type()); err != nil {
+				return err
+			}
+			h.usesHost = true
+		default:
+			return invalid("module imports %s::%s, which agent-ctl does not provide (only %s and %s)",
+				imp.Module(), name, wasiModule, hostModule)
 		}
 		if mt := imp.Type().MemoryType(); mt != nil {
 			if err := h.checkMemory(mt); err != nil {
@@ -185,7 +194,7 @@ func (h *Host) stdioPath(fd int) string {
 
 // Run instantiates the prepared module and runs _start under the call's
 // limits.
-func (h *Host) Run() (*protocol.Result, error) {
+func (h *Host) Run(network protocol.Network) (*protocol.Result, error) {
 	if h.module == nil {
 		return nil, errors.New("run before prepare")
 	}
@@ -231,6 +240,14 @@ func (h *Host) Run() (*protocol.Result, error) {
 	defer linker.Close()
 	if err := linker.DefineWasi(); err != nil {
 		return nil, fmt.Errorf("defining wasi: %w", err)
+	}
+	if h.usesHost {
+		if network == nil {
+			network = denyAll{}
+		}
+		if err := defineHostFuncs(linker, network, time.Now().Add(req.Timeout)); err != nil {
+			return nil, fmt.Errorf("defining host functions: %w", err)
+		}
 	}
 
 	// The deadline covers instantiation too: a start section is module code.

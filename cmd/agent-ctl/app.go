@@ -74,7 +74,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			&cli.StringFlag{Name: "log-level", Usage: "log level on stderr: debug, info, warn, error", Value: "warn"},
 		},
 		Commands: []*cli.Command{runCommand(), installCommand(), listCommand(), describeCommand(),
-			removeCommand(), grantCommand(), revokeCommand(), newCommand(), doctorCommand(), completionCommand()},
+			removeCommand(), grantCommand(), revokeCommand(), newCommand(), mcpCommand(), serveCommand(), tokenCommand(),
+			doctorCommand(), completionCommand()},
 	}
 }
 
@@ -101,6 +102,7 @@ Examples:
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "dir", Usage: "grant a host directory at a guest path: `HOST:GUEST[:ro|rw]` (ro when the mode is left out; repeatable)"},
 			&cli.StringSliceFlag{Name: "env", Usage: "set `KEY=VALUE`, or pass the host's value of KEY (repeatable)"},
+			&cli.StringSliceFlag{Name: "net", Usage: "allow connections through the agent_ctl host functions to `HOST:PORT[,PORT...]` (HOST: a CIDR, an address or a hostname; repeatable)"},
 			&cli.StringFlag{Name: "memory", Usage: "cap on the module's linear memory (`SIZE`, e.g. 64MiB, 1GiB)", Value: policies.FormatSize(policies.DefaultMemory)},
 			&cli.StringFlag{Name: "timeout", Usage: "wall-clock limit of the module's run (`DURATION`, e.g. 500ms, 30s, 2m)", Value: policies.DefaultTimeout.String()},
 			&cli.StringFlag{Name: "max-output", Usage: "cap on stdout and stderr bytes together (`SIZE`)", Value: policies.FormatSize(policies.DefaultMaxOutput)},
@@ -119,6 +121,13 @@ func policyFromFlags(c *cli.Context) (policies.Policy, error) {
 			return p, err
 		}
 		p.Dirs = append(p.Dirs, d)
+	}
+	for _, s := range c.StringSlice("net") {
+		n, err := policies.ParseNetGrant(s)
+		if err != nil {
+			return p, err
+		}
+		p.Net = append(p.Net, n)
 	}
 	for _, s := range c.StringSlice("env") {
 		e, err := policies.ParseEnv(s, os.LookupEnv)

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -104,6 +106,40 @@ func TestRun_dirs(t *testing.T) {
 	code, out, errs := runCLI(t, "", "run", "--isolation", "process", "--dir", dir+":/data", fixtures.Path("cat.wasm"), "--", "/data/../../etc/passwd")
 	if code != 1 || out != "" || !strings.Contains(errs, "cat: /data/../../etc/passwd") {
 		t.Errorf("escape: exit %d stdout %q stderr %q", code, out, errs)
+	}
+}
+
+// TestRun_net grants one loopback port with --net: the module reaches it
+// and is refused the port next to it, under the default (container)
+// isolation, whose worker has no network of its own.
+func TestRun_net(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	p, next := strconv.Itoa(port), strconv.Itoa(port+1)
+	code, out, errs := runCLI(t, "", "run", "--net", "127.0.0.1:"+p, fixtures.Path("net.wasm"), "--", "connect", "127.0.0.1", p)
+	if code != 0 || !strings.Contains(out, "connect 127.0.0.1:"+p+" OK") {
+		t.Errorf("granted port: exit %d stdout %q stderr %q", code, out, errs)
+	}
+	code, out, _ = runCLI(t, "", "run", "--net", "127.0.0.1:"+p, fixtures.Path("net.wasm"), "--", "connect", "127.0.0.1", next)
+	if code != 1 || !strings.Contains(out, "DENIED") {
+		t.Errorf("next port: exit %d stdout %q", code, out)
+	}
+	code, _, errs = runCLI(t, "", "run", "--net", "127.0.0.1", fixtures.Path("net.wasm"))
+	if code != 125 || !strings.Contains(errs, "want HOST:PORT") {
+		t.Errorf("bad --net: exit %d stderr %q", code, errs)
 	}
 }
 

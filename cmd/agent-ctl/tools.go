@@ -16,6 +16,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/policies/manifest"
 	"github.com/agent-ctl/agent-ctl/supervisor"
+	"github.com/agent-ctl/agent-ctl/supervisor/catalog"
 	"github.com/agent-ctl/agent-ctl/supervisor/store"
 )
 
@@ -26,7 +27,7 @@ type state struct {
 	grants *policies.Grants
 }
 
-func policyPath(home string) string { return filepath.Join(home, "policy.json") }
+func policyPath(home string) string { return catalog.PolicyPath(home) }
 
 func openState(home string) (*state, error) {
 	if home == "" {
@@ -611,29 +612,33 @@ func runTool(c *cli.Context, t *store.Tool) error {
 		}
 	}
 	typed, err := t.ParseFlags(values)
-	if err == nil {
-		err = t.Validate(typed)
-	}
-	var argv []string
-	if err == nil {
-		argv, err = t.Argv(typed)
-	}
 	if err != nil {
-		return usageError{fmt.Sprintf("%s: %s (see 'agent-ctl %s --help')", m.Name, strings.TrimPrefix(err.Error(), manifest.ErrArgs.Error()+": "), m.Name)}
+		return argsError(m.Name, err)
 	}
 	st, err := openState(c.String("home"))
 	if err != nil {
 		return err
 	}
-	tg := st.grants.Tools[m.Name]
-	pol, err := tg.Policy(policies.Requested{Memory: m.MemoryLimit(), Timeout: m.TimeoutLimit(), MaxOutput: m.OutputLimit()}, nil)
+	cat, err := catalog.Open(st.home)
 	if err != nil {
 		return err
 	}
-	for _, missing := range ungranted(m, tg) {
+	call, err := cat.Call(m.Name, typed)
+	if errors.Is(err, catalog.ErrArgs) {
+		return argsError(m.Name, err)
+	}
+	if err != nil {
+		return err
+	}
+	for _, missing := range ungranted(m, st.grants.Tools[m.Name]) {
 		fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s: not granted: %s\n", m.Name, missing)
 	}
-	return invoke(c, &supervisor.Call{Module: t.Module, Name: m.Name, Args: argv, Policy: pol})
+	return invoke(c, call)
+}
+
+// argsError words a refused argument for the command line.
+func argsError(tool string, err error) error {
+	return usageError{fmt.Sprintf("%s: %s (see 'agent-ctl %s --help')", tool, strings.TrimPrefix(err.Error(), manifest.ErrArgs.Error()+": "), tool)}
 }
 
 // ungranted lists the capabilities a manifest asks for that the operator

@@ -151,6 +151,35 @@ func (s *Store) Install(src string) (*Tool, error) {
 	return s.Get(m.Name)
 }
 
+// Version names the installed version of a tool (its directory in the
+// store), which changes with every install: a cheap way to tell whether a
+// loaded Tool is still current.
+func (s *Store) Version(name string) (string, error) {
+	if !nameRE.MatchString(name) {
+		return "", fmt.Errorf("%w: %q", ErrNotInstalled, name)
+	}
+	target, err := os.Readlink(filepath.Join(s.dir, name))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("%w: %s (see agent-ctl list)", ErrNotInstalled, name)
+	}
+	return target, err
+}
+
+// Names lists the installed tools' names, sorted, without loading them.
+func (s *Store) Names() ([]string, error) {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("listing tools: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.Type()&os.ModeSymlink != 0 && nameRE.MatchString(e.Name()) {
+			names = append(names, e.Name())
+		}
+	}
+	return names, nil
+}
+
 // Get loads an installed tool.
 func (s *Store) Get(name string) (*Tool, error) {
 	if !nameRE.MatchString(name) {

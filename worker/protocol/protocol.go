@@ -102,7 +102,9 @@ type Result struct {
 // Worker is what a worker process implements.
 type Worker interface {
 	Prepare(req *Request) (*Prepared, error)
-	Run() (*Result, error)
+	// Run runs the prepared module; network serves its agent_ctl network
+	// functions, nil when the call was granted no network.
+	Run(network Network) (*Result, error)
 }
 
 // ErrorKind classifies a Prepare failure for the supervisor.

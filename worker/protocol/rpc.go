@@ -41,7 +41,16 @@ type RunReply struct {
 }
 
 // rpcServer runs inside the worker.
-type rpcServer struct{ impl Worker }
+type rpcServer struct {
+	impl   Worker
+	broker *plugin.MuxBroker
+}
+
+// RunArgs starts the run; NetID names the supervisor's network service
+// stream, zero when the call has no network grants.
+type RunArgs struct {
+	NetID uint32
+}
 
 func (s *rpcServer) Prepare(req Request, reply *PrepareReply) error {
 	p, err := s.impl.Prepare(&req)
@@ -52,8 +61,18 @@ func (s *rpcServer) Prepare(req Request, reply *PrepareReply) error {
 	return nil
 }
 
-func (s *rpcServer) Run(_ struct{}, reply *RunReply) error {
-	r, err := s.impl.Run()
+func (s *rpcServer) Run(args RunArgs, reply *RunReply) error {
+	var network Network
+	if args.NetID != 0 {
+		nc, err := dialNetwork(s.broker, args.NetID)
+		if err != nil {
+			reply.Err = toWire(err)
+			return nil
+		}
+		defer nc.c.Close()
+		network = nc
+	}
+	r, err := s.impl.Run(network)
 	if r != nil {
 		reply.Result = *r
 	}
@@ -77,12 +96,12 @@ type workerPlugin struct{ impl Worker }
 
 var _ plugin.Plugin = (*workerPlugin)(nil)
 
-func (p *workerPlugin) Server(*plugin.MuxBroker) (interface{}, error) {
-	return &rpcServer{impl: p.impl}, nil
+func (p *workerPlugin) Server(b *plugin.MuxBroker) (interface{}, error) {
+	return &rpcServer{impl: p.impl, broker: b}, nil
 }
 
-func (p *workerPlugin) Client(_ *plugin.MuxBroker, c *rpc.Client) (interface{}, error) {
-	return &rpcClient{c: c}, nil
+func (p *workerPlugin) Client(b *plugin.MuxBroker, c *rpc.Client) (interface{}, error) {
+	return &rpcClient{c: c, broker: b}, nil
 }
 
 // Serve runs impl as a go-plugin server on this process's stdout handshake
@@ -96,7 +115,10 @@ func Serve(impl Worker) {
 	})
 }
 
-type rpcClient struct{ c *rpc.Client }
+type rpcClient struct {
+	c      *rpc.Client
+	broker *plugin.MuxBroker
+}
 
 // Process is a started worker process as an isolation backend sees it.
 type Process interface {
@@ -214,10 +236,11 @@ func (c *Conn) Prepare(req *Request) (*Prepared, error) {
 	return &reply.Prepared, nil
 }
 
-// Run asks the worker to run the prepared module.
-func (c *Conn) Run() (*Result, error) {
+// Run asks the worker to run the prepared module; netID is what
+// ServeNetwork returned, or zero for a call without network.
+func (c *Conn) Run(netID uint32) (*Result, error) {
 	var reply RunReply
-	if err := c.rpc.c.Call("Plugin.Run", struct{}{}, &reply); err != nil {
+	if err := c.rpc.c.Call("Plugin.Run", RunArgs{NetID: netID}, &reply); err != nil {
 		return nil, callErr(err)
 	}
 	if reply.Err != nil {
@@ -259,6 +282,7 @@ func WarmCodec() {
 		{&Request{Args: []string{""}, Env: []string{""}, Dirs: []Dir{{}}}, &Request{}},
 		{&PrepareReply{Err: &Error{}}, &PrepareReply{}},
 		{&RunReply{Result: Result{Frames: []string{""}}, Err: &Error{}}, &RunReply{}},
+		{&RunArgs{NetID: 1}, &RunArgs{}},
 	} {
 		if enc.Encode(pair[0]) == nil {
 			_ = dec.Decode(pair[1])

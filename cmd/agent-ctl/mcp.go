@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/agent-ctl/agent-ctl/policies"
+	"github.com/agent-ctl/agent-ctl/supervisor/catalog"
+	"github.com/agent-ctl/agent-ctl/supervisor/mcp"
+)
+
+// mcpServer builds the MCP server over the installed tools of --home.
+func mcpServer(c *cli.Context) (*mcp.Server, *state, error) {
+	st, err := openState(c.String("home"))
+	if err != nil {
+		return nil, nil, err
+	}
+	log, err := newLogger(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	sup, err := newSupervisor(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	cat, err := catalog.Open(st.home)
+	if err != nil {
+		return nil, nil, err
+	}
+	return mcp.New(cat, sup, &mcp.Options{Version: version, Logger: log}), st, nil
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
+
+func mcpCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "mcp",
+		Usage: "serve the installed tools to an MCP client over stdin/stdout",
+		Description: `Speaks the Model Context Protocol on stdin and stdout, for Claude Desktop,
+Claude Code, VS Code, Cursor or any MCP client that starts a local server.
+Every installed tool is published with its manifest's schema; every call runs
+in a fresh sandboxed worker with only what 'agent-ctl grant' gave the tool.
+Installing, replacing or removing a tool, or changing its grants, reaches
+connected clients as notifications/tools/list_changed. Logs go to stderr.
+
+'agent-ctl mcp config CLIENT' prints the snippet for a client's config file.`,
+		Subcommands: []*cli.Command{mcpConfigCommand()},
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usageError{fmt.Sprintf("mcp: unknown argument %q (did you mean 'agent-ctl mcp config %s'?)", c.Args().First(), c.Args().First())}
+			}
+			srv, _, err := mcpServer(c)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithCancel(c.Context)
+			defer cancel()
+			go srv.Watch(ctx)
+			return srv.RunStdio(ctx, io.NopCloser(c.App.Reader), nopWriteCloser{c.App.Writer})
+		},
+	}
+}
+
+// clientConfigs are the config snippets `agent-ctl mcp config` prints.
+var clientConfigs = map[string]struct{ file, key string }{
+	"claude": {"claude_desktop_config.json (Claude Desktop) or .mcp.json (Claude Code)", "mcpServers"},
+	"cursor": {"~/.cursor/mcp.json or .cursor/mcp.json", "mcpServers"},
+	"vscode": {".vscode/mcp.json", "servers"},
+}
+
+func mcpConfigCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "config",
+		Usage:     "print the JSON to add to an MCP client's configuration",
+		ArgsUsage: "claude|vscode|cursor",
+		Action: func(c *cli.Context) error {
+			client := c.Args().First()
+			cc, ok := clientConfigs[client]
+			if !ok || c.NArg() != 1 {
+				return usageError{"mcp config: name one client: claude, vscode or cursor"}
+			}
+			exe, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			args := []string{"mcp"}
+			if h := c.String("home"); h != "" {
+				st, err := openState(h)
+				if err != nil {
+					return err
+				}
+				args = []string{"--home", st.home, "mcp"}
+			}
+			server := map[string]any{"command": exe, "args": args}
+			if client == "vscode" {
+				server["type"] = "stdio"
+			}
+			b, _ := json.MarshalIndent(map[string]any{cc.key: map[string]any{"agent-ctl": server}}, "", "  ")
+			fmt.Fprintf(c.App.ErrWriter, "# add to %s\n", cc.file)
+			fmt.Fprintln(c.App.Writer, string(b))
+			return nil
+		},
+	}
+}
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "serve",
+		Usage: "serve the installed tools over MCP Streamable HTTP (at /mcp; /healthz for probes)",
+		Description: `Every request to /mcp needs a bearer token ('agent-ctl token create NAME'),
+on loopback too: other local users and web pages can reach loopback. A
+non-loopback address also needs TLS (--tls-cert, --tls-key). --no-auth is
+accepted only on a loopback address, and says so.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Usage: "`ADDR` to listen on", Value: "127.0.0.1:8765"},
+			&cli.StringFlag{Name: "tls-cert", Usage: "TLS certificate `FILE` (PEM)"},
+			&cli.StringFlag{Name: "tls-key", Usage: "TLS private key `FILE` (PEM)"},
+			&cli.BoolFlag{Name: "no-auth", Usage: "accept requests without a token (loopback addresses only)"},
+			&cli.StringSliceFlag{Name: "allow-origin", Usage: "browser `ORIGIN` allowed to call (scheme://host[:port]; repeatable); any other Origin is refused"},
+			&cli.IntFlag{Name: "per-token", Usage: "requests one token may have in flight", Value: 16},
+			&cli.StringFlag{Name: "max-body", Usage: "cap on a request body (`SIZE`)", Value: "4MiB"},
+		},
+		Action: serveAction,
+	}
+}
+
+func serveAction(c *cli.Context) error {
+	addr := c.String("listen")
+	loopback := mcp.IsLoopback(addr)
+	cert, key := c.String("tls-cert"), c.String("tls-key")
+	if (cert == "") != (key == "") {
+		return usageError{"serve: --tls-cert and --tls-key go together"}
+	}
+	useTLS := cert != ""
+	if !loopback && !useTLS {
+		return usageError{fmt.Sprintf("serve: %s is not a loopback address: refusing to serve without TLS (give --tls-cert and --tls-key)", addr)}
+	}
+	if c.Bool("no-auth") && !loopback {
+		return usageError{fmt.Sprintf("serve: --no-auth is accepted only on a loopback address, not %s", addr)}
+	}
+	maxBody, err := policies.ParseSize(c.String("max-body"))
+	if err != nil || maxBody <= 0 {
+		return usageError{fmt.Sprintf("serve: --max-body %q: want a positive size such as 4MiB", c.String("max-body"))}
+	}
+	srv, st, err := mcpServer(c)
+	if err != nil {
+		return err
+	}
+	opts := &mcp.HTTPOptions{MaxBody: maxBody, PerToken: c.Int("per-token"), AllowedOrigins: c.StringSlice("allow-origin")}
+	if c.Bool("no-auth") {
+		fmt.Fprintln(c.App.ErrWriter, "agent-ctl: warning: --no-auth: anyone who can reach "+addr+" can run the installed tools")
+	} else {
+		opts.Tokens = mcp.OpenTokens(mcp.TokensPath(st.home))
+		if list, err := opts.Tokens.List(); err != nil {
+			return err
+		} else if len(list) == 0 {
+			fmt.Fprintln(c.App.ErrWriter, "agent-ctl: note: no tokens yet: every request will be refused until 'agent-ctl token create NAME'")
+		}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           srv.HTTPHandler(opts),
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+	}
+	if useTLS {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("serve: loading TLS certificate: %w", err)
+		}
+		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+	}
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go srv.Watch(ctx)
+	scheme := "http"
+	if useTLS {
+		scheme = "https"
+	}
+	fmt.Fprintf(c.App.ErrWriter, "agent-ctl: serving MCP at %s://%s/mcp\n", scheme, ln.Addr())
+	errc := make(chan error, 1)
+	go func() {
+		if useTLS {
+			errc <- hs.ServeTLS(ln, "", "")
+		} else {
+			errc <- hs.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+		return nil
+	}
+}
+
+func tokenCommand() *cli.Command {
+	tokens := func(c *cli.Context) (*mcp.Tokens, error) {
+		st, err := openState(c.String("home"))
+		if err != nil {
+			return nil, err
+		}
+		return mcp.OpenTokens(mcp.TokensPath(st.home)), nil
+	}
+	userErr := func(err error) error {
+		if errors.Is(err, mcp.ErrToken) {
+			return usageError{err.Error()}
+		}
+		return err
+	}
+	return &cli.Command{
+		Name:  "token",
+		Usage: "manage the bearer tokens 'agent-ctl serve' accepts",
+		Subcommands: []*cli.Command{
+			{
+				Name: "create", Usage: "create a token and print it (once: only its hash is kept)", ArgsUsage: "NAME",
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return usageError{"token create: give one NAME"}
+					}
+					t, err := tokens(c)
+					if err != nil {
+						return err
+					}
+					secret, err := t.Create(c.Args().First())
+					if err != nil {
+						return userErr(err)
+					}
+					fmt.Fprintln(c.App.Writer, secret)
+					fmt.Fprintln(c.App.ErrWriter, "agent-ctl: store it now: it cannot be shown again. Clients send it as 'Authorization: Bearer TOKEN'.")
+					return nil
+				},
+			},
+			{
+				Name: "list", Usage: "list token names and when they were created",
+				Action: func(c *cli.Context) error {
+					t, err := tokens(c)
+					if err != nil {
+						return err
+					}
+					list, err := t.List()
+					if err != nil {
+						return err
+					}
+					w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+					fmt.Fprintln(w, "NAME\tCREATED")
+					for _, tok := range list {
+						fmt.Fprintf(w, "%s\t%s\n", tok.Name, tok.Created.Format(time.RFC3339))
+					}
+					return w.Flush()
+				},
+			},
+			{
+				Name: "revoke", Usage: "revoke a token: requests with it are refused from now on", ArgsUsage: "NAME",
+				Action: func(c *cli.Context) error {
+					if c.NArg() != 1 {
+						return usageError{"token revoke: give one NAME"}
+					}
+					t, err := tokens(c)
+					if err != nil {
+						return err
+					}
+					return userErr(t.Revoke(c.Args().First()))
+				},
+			},
+		},
+	}
+}

@@ -1,0 +1,184 @@
+//go:build unix
+
+package mcp_test
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/agent-ctl/agent-ctl/supervisor"
+	agentmcp "github.com/agent-ctl/agent-ctl/supervisor/mcp"
+)
+
+// countCalls counts the calls the server ran, from its log.
+type countCalls struct {
+	slog.Handler
+	n *atomic.Int32
+}
+
+func (c countCalls) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "call finished" {
+		c.n.Add(1)
+	}
+	return nil
+}
+func (c countCalls) Enabled(context.Context, slog.Level) bool { return true }
+
+// bearer adds a token to every request.
+type bearer struct {
+	token string
+	base  http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return b.base.RoundTrip(r)
+}
+
+func TestHTTP(t *testing.T) {
+	e := setup(t)
+	var calls atomic.Int32
+	sup, err := supervisor.New(&supervisor.Options{Home: e.home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := agentmcp.New(e.cat, sup, &agentmcp.Options{Logger: slog.New(countCalls{slog.DiscardHandler, &calls})})
+	tokens := agentmcp.OpenTokens(agentmcp.TokensPath(e.home))
+	good, err := tokens.Create("agent-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, _ := tokens.Create("old")
+	if err := tokens.Revoke("old"); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.HTTPHandler(&agentmcp.HTTPOptions{Tokens: tokens, MaxBody: 64 << 10,
+		AllowedOrigins: []string{"https://ok.example"}}))
+	defer ts.Close()
+
+	const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
+	const call = `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"hello","arguments":{}}}`
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+		body   string
+		status int
+	}{
+		{"no token", nil, call, http.StatusUnauthorized},
+		{"wrong token", map[string]string{"Authorization": "Bearer act_wrong"}, call, http.StatusUnauthorized},
+		{"not bearer", map[string]string{"Authorization": "Basic " + good}, call, http.StatusUnauthorized},
+		{"revoked token", map[string]string{"Authorization": "Bearer " + revoked}, call, http.StatusUnauthorized},
+		{"bad origin", map[string]string{"Authorization": "Bearer " + good, "Origin": "https://evil.example"}, call, http.StatusForbidden},
+		{"oversized body", map[string]string{"Authorization": "Bearer " + good},
+			`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"hello","arguments":{"name":"` + strings.Repeat("x", 70<<10) + `"}}}`,
+			http.StatusRequestEntityTooLarge},
+		{"rebinding host", map[string]string{"Authorization": "Bearer " + good, "Host": "evil.example"}, initialize, http.StatusForbidden},
+		{"allowed origin", map[string]string{"Authorization": "Bearer " + good, "Origin": "https://ok.example"}, initialize, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest("POST", ts.URL+"/mcp", strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			for k, v := range tc.header {
+				if k == "Host" {
+					req.Host = v
+				} else {
+					req.Header.Set(k, v)
+				}
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != tc.status {
+				t.Errorf("status %d, want %d", res.StatusCode, tc.status)
+			}
+		})
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("%d calls ran for refused requests", n)
+	}
+
+	res, err := http.Get(ts.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body bytes.Buffer
+	body.ReadFrom(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || body.String() != "ok\n" {
+		t.Errorf("healthz: %d %q", res.StatusCode, body.String())
+	}
+
+	// A real client with the good token.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	tr := &mcp.StreamableClientTransport{Endpoint: ts.URL + "/mcp",
+		HTTPClient: &http.Client{Transport: bearer{good, http.DefaultTransport}}}
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "t"}, nil).Connect(ctx, tr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	r, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "hello", Arguments: map[string]any{"name": "http"}})
+	if err != nil || text(r) != "hello, http\n" {
+		t.Fatalf("call over HTTP: %v %v", err, r)
+	}
+	if calls.Load() != 1 {
+		t.Errorf("%d calls ran, want 1", calls.Load())
+	}
+	// Revoking the token ends its access at the next request.
+	if err := tokens.Revoke("agent-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "hello"}); err == nil {
+		t.Error("call with a revoked token succeeded")
+	}
+}
+
+func TestTokens(t *testing.T) {
+	path := t.TempDir() + "/tokens.json"
+	tokens := agentmcp.OpenTokens(path)
+	a, err := tokens.Create("a")
+	if err != nil || !strings.HasPrefix(a, "act_") || len(a) < 40 {
+		t.Fatalf("create: %q %v", a, err)
+	}
+	stored, err := os.ReadFile(path)
+	if err != nil || strings.Contains(string(stored), a) || strings.Contains(string(stored), a[4:]) {
+		t.Fatalf("token file holds the secret (or is unreadable: %v):\n%s", err, stored)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("token file mode %v, want 0600", fi.Mode().Perm())
+	}
+	for _, bad := range []string{"", "../x", "a b", strings.Repeat("x", 65)} {
+		if _, err := tokens.Create(bad); err == nil {
+			t.Errorf("token name %q accepted", bad)
+		}
+	}
+	if _, err := tokens.Create("a"); err == nil {
+		t.Error("duplicate name accepted")
+	}
+	if name, ok := tokens.Check(a); !ok || name != "a" {
+		t.Errorf("check: %q %v", name, ok)
+	}
+	for _, wrong := range []string{"", a[:len(a)-1], a + "x"} {
+		if _, ok := tokens.Check(wrong); ok {
+			t.Errorf("token %q accepted", wrong)
+		}
+	}
+	if err := tokens.Revoke("nope"); err == nil {
+		t.Error("revoking an unknown token succeeded")
+	}
+}

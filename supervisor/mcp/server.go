@@ -1,0 +1,353 @@
+// Package mcp serves the installed tools over the Model Context Protocol:
+// `agent-ctl mcp` on stdin/stdout and `agent-ctl serve` over Streamable
+// HTTP. It is the only package that imports the MCP go-sdk. Every
+// tools/call goes through the same catalog and supervisor.Invoke as the CLI,
+// so the same worker, policy and limits apply.
+package mcp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/agent-ctl/agent-ctl/policies"
+	"github.com/agent-ctl/agent-ctl/supervisor"
+	"github.com/agent-ctl/agent-ctl/supervisor/catalog"
+	"github.com/agent-ctl/agent-ctl/supervisor/store"
+)
+
+// Options configures a Server.
+type Options struct {
+	// Version is reported to clients as the server's version.
+	Version string
+	// Logger receives the server's log; nil discards it. It must not write
+	// to the stdio transport's stdout.
+	Logger *slog.Logger
+	// Poll is how often the module store and the policy file are checked
+	// for changes; zero means 500ms.
+	Poll time.Duration
+	// Progress is the interval of progress notifications to a call that
+	// asked for them; zero means 1s.
+	Progress time.Duration
+}
+
+// Server publishes a catalog's tools and runs their calls.
+type Server struct {
+	cat  *catalog.Catalog
+	sup  *supervisor.Supervisor
+	srv  *mcp.Server
+	log  *slog.Logger
+	opts Options
+
+	mu    sync.Mutex
+	known map[string]string // tool name → fingerprint of what was published
+}
+
+// New returns a server publishing what is installed in cat now; Watch
+// keeps it current.
+func New(cat *catalog.Catalog, sup *supervisor.Supervisor, o *Options) *Server {
+	opts := Options{}
+	if o != nil {
+		opts = *o
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Poll == 0 {
+		opts.Poll = 500 * time.Millisecond
+	}
+	if opts.Progress == 0 {
+		opts.Progress = time.Second
+	}
+	s := &Server{cat: cat, sup: sup, log: opts.Logger, opts: opts, known: map[string]string{}}
+	s.srv = mcp.NewServer(&mcp.Implementation{Name: "agent-ctl", Version: opts.Version}, &mcp.ServerOptions{
+		Logger: opts.Logger,
+		Instructions: "Each tool is a WebAssembly module that agent-ctl runs in a fresh sandboxed worker " +
+			"with only what the operator granted it.",
+		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
+	})
+	s.Sync()
+	return s
+}
+
+// MCP is the underlying go-sdk server.
+func (s *Server) MCP() *mcp.Server { return s.srv }
+
+// Watch keeps the published tools in step with the store and the grants
+// until ctx ends: an install, replacement or removal, or a grant change,
+// reaches clients as notifications/tools/list_changed.
+func (s *Server) Watch(ctx context.Context) {
+	t := time.NewTicker(s.opts.Poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.Sync()
+		}
+	}
+}
+
+// Sync publishes the tools installed now, replacing those whose version
+// or grants changed and removing those that are gone. It reports whether
+// anything changed.
+func (s *Server) Sync() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	tools, err := s.cat.Tools()
+	if err != nil {
+		s.log.Warn("some installed tools could not be loaded", "err", err)
+	}
+	seen := map[string]bool{}
+	changed := false
+	for _, t := range tools {
+		name := t.Name()
+		seen[name] = true
+		g, err := s.cat.Grants(name)
+		if err != nil {
+			s.log.Warn("reading grants", "tool", name, "err", err)
+			continue
+		}
+		fp := fingerprint(t, g)
+		if s.known[name] == fp {
+			continue
+		}
+		tool, err := describe(t, g)
+		if err != nil {
+			s.log.Warn("tool not published", "tool", name, "err", err)
+			continue
+		}
+		s.srv.AddTool(tool, s.handler(name))
+		s.known[name] = fp
+		changed = true
+		s.log.Debug("tool published", "tool", name, "version", t.Manifest().Version)
+	}
+	var gone []string
+	for name := range maps.Keys(s.known) {
+		if !seen[name] {
+			gone = append(gone, name)
+		}
+	}
+	if len(gone) > 0 && err == nil {
+		slices.Sort(gone)
+		s.srv.RemoveTools(gone...)
+		for _, n := range gone {
+			delete(s.known, n)
+		}
+		changed = true
+		s.log.Debug("tools removed", "tools", gone)
+	}
+	return changed
+}
+
+func fingerprint(t *store.Tool, g *policies.ToolGrants) string {
+	b, _ := json.Marshal(g)
+	return t.Dir + "\x00" + string(b)
+}
+
+// describe turns an installed tool into what tools/list publishes: the
+// manifest's schemas and annotations derived from what it is granted.
+func describe(t *store.Tool, g *policies.ToolGrants) (*mcp.Tool, error) {
+	m := t.Manifest()
+	tool := &mcp.Tool{
+		Name:        m.Name,
+		Description: m.Description,
+		InputSchema: json.RawMessage(m.InputSchema),
+	}
+	if len(m.OutputSchema) > 0 {
+		tool.OutputSchema = json.RawMessage(m.OutputSchema)
+	}
+	writes := slices.ContainsFunc(g.Dirs, func(d policies.DirGrant) bool { return d.Writable })
+	network := len(g.Net) > 0
+	tool.Annotations = &mcp.ToolAnnotations{
+		ReadOnlyHint:    !writes,
+		DestructiveHint: &writes,
+		OpenWorldHint:   &network,
+	}
+	return tool, nil
+}
+
+// tailSize is how much of a failed call's stderr an error result quotes.
+const tailSize = 2 << 10
+
+func (s *Server) handler(name string) mcp.ToolHandler {
+	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		args := map[string]any{}
+		if raw := req.Params.Arguments; len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.UseNumber()
+			if err := dec.Decode(&args); err != nil {
+				return failure("invalid arguments: want a JSON object: %v", err), nil
+			}
+		}
+		call, err := s.cat.Call(name, args)
+		switch {
+		case errors.Is(err, catalog.ErrArgs):
+			return failure("invalid arguments: %s", strings.TrimPrefix(err.Error(), catalog.ErrArgs.Error()+": ")), nil
+		case errors.Is(err, store.ErrNotInstalled):
+			// Removed between tools/list and this call.
+			return nil, fmt.Errorf("unknown tool %q", name)
+		case err != nil:
+			return failure("%s: %v", name, err), nil
+		}
+		var out bytes.Buffer
+		var errs tail
+		call.Stdin = bytes.NewReader(nil)
+		call.Stdout, call.Stderr = &out, &errs
+		stop := s.progress(ctx, req)
+		res, err := s.sup.Invoke(ctx, call)
+		stop()
+		if err != nil {
+			s.log.Info("call refused", "tool", name, "err", err)
+			return failure("%s: %s", name, plain(err)), nil
+		}
+		s.log.Debug("call finished", "tool", name, "outcome", res.Outcome.String(), "exit_code", res.ExitCode)
+		return s.result(call, res, out.Bytes(), errs.String())
+	}
+}
+
+// result turns a finished call into a tools/call result: its output as
+// text, JSON output as structured content too, and every failure as an
+// isError result that says why.
+func (s *Server) result(call *supervisor.Call, res *supervisor.Result, out []byte, stderr string) (*mcp.CallToolResult, error) {
+	text := sanitize(out)
+	if msg := res.Describe(); msg != "" || res.Outcome != supervisor.Exited || res.ExitCode != 0 {
+		if msg == "" {
+			msg = fmt.Sprintf("exit code %d", res.ExitCode)
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s failed: %s", call.Name, msg)
+		if t := strings.TrimSpace(sanitize([]byte(stderr))); t != "" {
+			fmt.Fprintf(&b, "\nstderr:\n%s", t)
+		}
+		if text != "" {
+			fmt.Fprintf(&b, "\nstdout:\n%s", lastBytes(text, tailSize))
+		}
+		return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: b.String()}}}, nil
+	}
+	r := &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}
+	t, err := s.cat.Tool(call.Name)
+	if err == nil && t.Manifest().Output == "json" {
+		var v any
+		if err := json.Unmarshal(out, &v); err != nil {
+			return failureResult("%s printed output that is not the JSON its manifest promises: %v\nstdout:\n%s",
+				call.Name, err, lastBytes(text, tailSize)), nil
+		}
+		if _, ok := v.(map[string]any); ok {
+			r.StructuredContent = json.RawMessage(bytes.TrimSpace(out))
+		} else if len(t.Manifest().OutputSchema) > 0 {
+			return failureResult("%s printed JSON that is not an object, which its outputSchema requires", call.Name), nil
+		}
+	}
+	return r, nil
+}
+
+// progress sends progress notifications while a call runs, if the client
+// asked for them; the returned func stops them.
+func (s *Server) progress(ctx context.Context, req *mcp.CallToolRequest) func() {
+	token := req.Params.GetProgressToken()
+	if token == nil || req.Session == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		start := time.Now()
+		t := time.NewTicker(s.opts.Progress)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				el := time.Since(start)
+				_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
+					ProgressToken: token,
+					Progress:      el.Seconds(),
+					Message:       fmt.Sprintf("running for %s", el.Round(time.Second)),
+				})
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func failure(format string, args ...any) *mcp.CallToolResult { return failureResult(format, args...) }
+
+func failureResult(format string, args ...any) *mcp.CallToolResult {
+	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf(format, args...)}}}
+}
+
+// plain drops the "invalid policy" classification meant for errors.Is.
+func plain(err error) string {
+	return strings.Replace(err.Error(), policies.ErrInvalid.Error()+": ", "", 1)
+}
+
+// sanitize makes module output safe to carry as JSON text: invalid UTF-8
+// becomes U+FFFD (JSON encoding escapes control characters itself).
+func sanitize(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
+
+func lastBytes(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[len(s)-n:]
+	for len(s) > 0 && !utf8.RuneStart(s[0]) {
+		s = s[1:]
+	}
+	return "…" + s
+}
+
+// tail keeps the last tailSize bytes written to it.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 2*tailSize {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailSize:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return lastBytes(string(t.buf), tailSize)
+}
+
+// RunStdio serves one client on r and w (the process's stdin and stdout
+// for `agent-ctl mcp`) until it disconnects or ctx ends.
+func (s *Server) RunStdio(ctx context.Context, r io.ReadCloser, w io.WriteCloser) error {
+	err := s.srv.Run(ctx, &mcp.IOTransport{Reader: r, Writer: w})
+	if err != nil && (errors.Is(err, io.EOF) || errors.Is(err, context.Canceled)) {
+		return nil
+	}
+	return err
+}

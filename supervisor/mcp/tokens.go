@@ -1,0 +1,163 @@
+package mcp
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/agent-ctl/agent-ctl/supervisor/catalog"
+)
+
+// Tokens are the bearer tokens `agent-ctl serve` accepts, stored only as
+// sha256 hashes in a file (0600) under the agent-ctl home. The file is
+// re-read when it changes, so a revoked token stops working at the next
+// request.
+type Tokens struct {
+	path string
+
+	mu    sync.Mutex
+	stamp catalog.Stamp
+	list  []Token
+}
+
+// Token is one stored token: its name and the hash of its secret.
+type Token struct {
+	Name    string    `json:"name"`
+	Hash    string    `json:"sha256"`
+	Created time.Time `json:"created"`
+}
+
+// TokensPath is where the tokens live under home.
+func TokensPath(home string) string { return filepath.Join(home, "tokens.json") }
+
+// OpenTokens returns the token file at path (missing means none).
+func OpenTokens(path string) *Tokens { return &Tokens{path: path} }
+
+var tokenNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// ErrToken is wrapped by token management errors a user can fix.
+var ErrToken = errors.New("token")
+
+func (t *Tokens) load() ([]Token, error) {
+	stamp := catalog.StampOf(t.path)
+	if stamp == (catalog.Stamp{}) {
+		return nil, nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if stamp == t.stamp {
+		return t.list, nil
+	}
+	b, err := os.ReadFile(t.path)
+	if err != nil {
+		return nil, fmt.Errorf("reading tokens: %w", err)
+	}
+	var list []Token
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("reading tokens: %s: %w", t.path, err)
+	}
+	t.list, t.stamp = list, stamp
+	return list, nil
+}
+
+func (t *Tokens) save(list []Token) error {
+	b, err := json.MarshalIndent(list, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(t.path), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(t.path), ".tokens-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), t.path)
+}
+
+func hash(secret string) string {
+	s := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(s[:])
+}
+
+// Create makes a new token and returns its secret, which is shown once and
+// never stored.
+func (t *Tokens) Create(name string) (string, error) {
+	if !tokenNameRE.MatchString(name) {
+		return "", fmt.Errorf("%w: name %q: use letters, digits, '.', '_' or '-' (at most 64)", ErrToken, name)
+	}
+	list, err := t.load()
+	if err != nil {
+		return "", err
+	}
+	for _, tok := range list {
+		if tok.Name == name {
+			return "", fmt.Errorf("%w: %s exists (revoke it first)", ErrToken, name)
+		}
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	secret := "act_" + base64.RawURLEncoding.EncodeToString(raw)
+	list = append(list, Token{Name: name, Hash: hash(secret), Created: time.Now().UTC().Truncate(time.Second)})
+	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+	return secret, t.save(list)
+}
+
+// List returns the stored tokens (names and dates; secrets are not kept).
+func (t *Tokens) List() ([]Token, error) { return t.load() }
+
+// Revoke removes a token.
+func (t *Tokens) Revoke(name string) error {
+	list, err := t.load()
+	if err != nil {
+		return err
+	}
+	out := list[:0:0]
+	for _, tok := range list {
+		if tok.Name != name {
+			out = append(out, tok)
+		}
+	}
+	if len(out) == len(list) {
+		return fmt.Errorf("%w: no token named %q (see agent-ctl token list)", ErrToken, name)
+	}
+	return t.save(out)
+}
+
+// Check returns the name of the token whose secret this is. Every stored
+// hash is compared, in constant time, whatever matches.
+func (t *Tokens) Check(secret string) (string, bool) {
+	list, err := t.load()
+	if err != nil || secret == "" {
+		return "", false
+	}
+	h := []byte(hash(secret))
+	name, ok := "", false
+	for _, tok := range list {
+		if subtle.ConstantTimeCompare(h, []byte(tok.Hash)) == 1 {
+			name, ok = tok.Name, true
+		}
+	}
+	return name, ok
+}
