@@ -1,6 +1,7 @@
 package agentctl
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -8,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 const testSpec = "name count:int ratio:num shout:bool tag"
@@ -128,4 +130,33 @@ func TestNetwork_withoutHost(t *testing.T) {
 	if _, err := Probe(make([]Target, MaxProbes+1), 0); err != ErrLimit {
 		t.Errorf("too many: %v", err)
 	}
+}
+
+// FuzzAppendQuote checks that every string quotes to JSON that decodes back
+// to it, each byte that is not UTF-8 as U+FFFD.
+func FuzzAppendQuote(f *testing.F) {
+	for _, s := range []string{"", "plain", "q\"\\\x00\x1f\x7f", "\xff\xc3(\xe2\x82", "\u2028\u2029\ufffd\U0001F600"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		q := AppendQuote(nil, s)
+		var back string
+		if err := json.Unmarshal(q, &back); err != nil {
+			t.Fatalf("%q quotes to %s, not JSON: %v", s, q, err)
+		}
+		var want strings.Builder
+		for i := 0; i < len(s); {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			want.WriteRune(r) // RuneError for an invalid byte
+			i += size
+		}
+		if back != want.String() {
+			t.Fatalf("%q quotes to %s, which decodes to %q", s, q, back)
+		}
+		for _, c := range q {
+			if c < 0x20 || c == 0x7f {
+				t.Fatalf("%q quotes to %s, with a raw control byte", s, q)
+			}
+		}
+	})
 }
