@@ -62,14 +62,14 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 ## test: everything CI runs
-test: fixtures modules build vet cross
-	AGENTCTL_BIN=$(CURDIR)/$(BIN) $(GOTEST) -race -count=1 ./...
+test: fixtures modules build vet cross mcp-deps
+	AGENTCTL_BIN=$(CURDIR)/$(BIN) $(MCP_ENV) $(GOTEST) -race -count=1 ./...
 
 ## bench: benchmarks with ratios against baselines measured in the same run
-bench: fixtures build
+bench: fixtures modules build mcp-deps
 	@mkdir -p .cache
 	set -o pipefail; $(GOTEST) -run '^$$' -bench . -benchtime 100x -count 1 ./supervisor | tee .cache/bench.txt
-	set -o pipefail; AGENTCTL_BIN=$(CURDIR)/$(BIN) $(GOTEST) -run '^$$' -bench . -benchtime 100x -count 1 ./tests/e2e | tee -a .cache/bench.txt
+	set -o pipefail; AGENTCTL_BIN=$(CURDIR)/$(BIN) $(MCP_ENV) $(GOTEST) -run '^$$' -bench . -benchtime 100x -count 1 ./tests/e2e | tee -a .cache/bench.txt
 	@echo; echo "summary (ratios against baselines measured in the same run):"; grep -oE '[a-z_]+_vs_[a-z_]+ ratio=.*' .cache/bench.txt
 
 ## demo: build, check the host's walls, run a module with a granted directory, show refused escapes and limits
@@ -104,3 +104,7 @@ demo: fixtures modules build
 
 clean:
 	rm -rf bin .cache
+
+# Real MCP clients (Node 22, the TypeScript SDK, Inspector, conformance suite):
+# last, so that its targets never become the default.
+include tests/mcp/mcp.mk

@@ -30,14 +30,16 @@ func inProcess(b *testing.B) *worker.Host {
 	h := &worker.Host{StdioPath: func(int) string { return path }}
 	digest := sha256File(b, fixtures.Path("hello.wasm"))
 	_, err = h.Prepare(&protocol.Request{
-		ModulePath: fixtures.Path("hello.wasm"), Digest: digest,
-		Args: []string{"hello"}, Memory: policies.DefaultMemory, Timeout: time.Minute,
+		ModulePath: fixtures.Path("hello.wasm"), Digest: digest, Memory: policies.DefaultMemory,
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
 	return h
 }
+
+// helloRun is the in-process baseline's call.
+var helloRun = &protocol.RunArgs{Args: []string{"hello"}, Timeout: time.Minute}
 
 // BenchmarkInvoke measures a whole cached call with process isolation
 // against a native fork+exec of the same program (hello.c by gcc), and the
@@ -68,7 +70,7 @@ func BenchmarkInvoke(b *testing.B) {
 		inWorker = append(inWorker, res.Timings.Instantiate+res.Timings.Run)
 		wi = append(wi, res.Timings.Instantiate)
 		wr = append(wr, res.Timings.Run)
-		r, err := h.Run(nil)
+		r, err := h.Run(helloRun, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -127,7 +129,7 @@ func BenchmarkCompile(b *testing.B) {
 	digest := sha256File(b, fixtures.Path("hello.wasm"))
 	req := func(i int, cacheFile string) *protocol.Request {
 		return &protocol.Request{ModulePath: fixtures.Path("hello.wasm"), Digest: digest, CacheFile: cacheFile,
-			CompileOut: filepath.Join(dir, "out-"+itoa(i)), Args: []string{"hello"}, Memory: policies.DefaultMemory, Timeout: time.Minute}
+			CompileOut: filepath.Join(dir, "out-"+itoa(i)), Memory: policies.DefaultMemory}
 	}
 	// One compile to produce a cache entry.
 	if _, err := (&worker.Host{}).Prepare(req(-1, "")); err != nil {
@@ -150,7 +152,7 @@ func BenchmarkCompile(b *testing.B) {
 			b.Fatalf("cached load: %v, hit %v", err, p != nil && p.CacheHit)
 		}
 		warm = append(warm, time.Since(t))
-		r, err := h.Run(nil)
+		r, err := h.Run(helloRun, nil)
 		if err != nil {
 			b.Fatal(err)
 		}

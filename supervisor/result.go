@@ -93,7 +93,10 @@ type Result struct {
 	CacheHit bool
 	// WorkerPid is the worker's host process ID.
 	WorkerPid int
-	Timings   Timings
+	// Pooled is true when the call took a worker the pool had prepared:
+	// its spawn and load happened before the call (Timings has neither).
+	Pooled  bool
+	Timings Timings
 }
 
 // Describe says in a line or a few what stopped the module; empty for a

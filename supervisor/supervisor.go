@@ -61,6 +61,9 @@ type Options struct {
 	// Grace is how long after the time limit the supervisor waits for the
 	// worker to report before it kills it; zero means 250ms.
 	Grace time.Duration
+	// Pool keeps prepared workers ahead of demand (for long-running
+	// front-ends); nil spawns each call's worker when the call comes.
+	Pool *PoolOptions
 }
 
 // Supervisor runs calls. It is safe for concurrent use.
@@ -76,6 +79,8 @@ type Supervisor struct {
 	containerOnce sync.Once
 	container     isolation.Spawner
 	containerErr  error
+
+	pool *pool
 }
 
 // DefaultHome is $AGENTCTL_HOME, or ~/.agent-ctl.
@@ -146,7 +151,27 @@ func New(o *Options) (*Supervisor, error) {
 			return nil, fmt.Errorf("securing state directory: %w", err)
 		}
 	}
+	if o.Pool != nil {
+		s.pool = newPool(s, *o.Pool)
+	}
 	return s, nil
+}
+
+// Close kills the prepared workers of the pool, if there is one. Calls in
+// progress are not affected.
+func (s *Supervisor) Close() {
+	if s.pool != nil {
+		s.pool.close()
+	}
+}
+
+// PoolStats reports how many prepared workers wait, and how many are
+// being prepared; zero without a pool.
+func (s *Supervisor) PoolStats() (idle, pending int) {
+	if s.pool == nil {
+		return 0, 0
+	}
+	return s.pool.stats()
 }
 
 // WorkerName is the file name of the dedicated worker executable.
@@ -307,66 +332,264 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrModuleInvalid, c.Module, err)
 	}
-	// A private directory per call for freshly compiled code: a worker sees
-	// only its own call's files, never another's.
-	callDir, err := os.MkdirTemp(s.tmpDir, fmt.Sprintf("call-%d-", os.Getpid()))
-	if err != nil {
-		return nil, fmt.Errorf("%w: creating call directory: %w", ErrWorker, err)
-	}
-	defer os.RemoveAll(callDir)
-
-	req := &protocol.Request{
-		ModulePath: modulePath,
-		Digest:     digest,
-		CacheFile:  filepath.Join(s.cacheDir, worker.CacheKey(digest)),
-		CompileOut: filepath.Join(callDir, "compiled.cwasm"),
-		Args:       append([]string{name}, c.Args...),
-		Memory:     pol.Memory,
-		Timeout:    pol.Timeout,
-	}
-	for _, e := range pol.Env {
-		req.Env = append(req.Env, e.Key+"="+e.Value)
-	}
-	spec := &isolation.Spec{
-		// What the worker may see if its walls are a container: at the same
-		// paths as on the host, read-only but for what the call writes.
-		Mounts: []isolation.Mount{
-			{Source: modulePath},
-			{Source: callDir, Writable: true},
+	t := &template{
+		sp:   sp,
+		name: name,
+		req: protocol.Request{
+			ModulePath: modulePath,
+			Digest:     digest,
+			CacheFile:  filepath.Join(s.cacheDir, worker.CacheKey(digest)),
+			Memory:     pol.Memory,
 		},
-		MemoryLimit: pol.Memory + workerOverhead,
-	}
-	if _, err := os.Stat(req.CacheFile); err == nil {
-		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: req.CacheFile})
+		memoryLimit: pol.Memory + workerOverhead,
 	}
 	for _, d := range pol.Dirs {
-		req.Dirs = append(req.Dirs, protocol.Dir{Host: d.Host, Guest: d.Guest, Writable: d.Writable})
-		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: d.Host, Writable: d.Writable})
+		t.req.Dirs = append(t.req.Dirs, protocol.Dir{Host: d.Host, Guest: d.Guest, Writable: d.Writable})
+	}
+	t.key = t.fingerprint()
+
+	res := &Result{Module: name, Isolation: sp.Name()}
+	var w *warm
+	if s.pool != nil && !c.prepareOnly {
+		w = s.pool.take(t.key, name)
+		defer s.pool.refill(t)
+	}
+	if w != nil {
+		res.Pooled = true
+	} else {
+		w, err = s.prepare(ctx, t)
+		if err != nil {
+			if ctx.Err() != nil { // cancelled while the worker was starting
+				res.Outcome = Cancelled
+				res.Timings.Total = time.Since(t0)
+				return res, nil
+			}
+			return nil, err
+		}
+		res.Timings.Spawn, res.Timings.Load = w.spawn, w.load
+	}
+	defer w.close()
+	res.WorkerPid, res.CacheHit = w.conn.Pid(), w.cacheHit
+	if c.prepareOnly {
+		res.Outcome = Exited
+		res.Timings.Total = time.Since(t0)
+		return res, nil
 	}
 
-	r := &run{s: s, call: c, pol: pol, res: &Result{Module: name, Isolation: sp.Name()}}
+	r := &run{s: s, call: c, pol: pol, res: res, conn: w.conn, werr: w.werr, stopCh: make(chan struct{})}
 	r.remaining.Store(pol.MaxOutput)
-	if err := r.start(ctx, sp, spec); err != nil {
-		if ctx.Err() != nil { // cancelled while the worker was starting
-			res := r.stoppedResult(Cancelled)
-			res.Timings.Total = time.Since(t0)
-			return res, nil
-		}
-		return nil, err
+	r.attach(w.takeStdio())
+	args := &protocol.RunArgs{Args: append([]string{name}, c.Args...), Timeout: pol.Timeout}
+	for _, e := range pol.Env {
+		args.Env = append(args.Env, e.Key+"="+e.Value)
 	}
-	res, err := r.serve(ctx, req)
+	res, err = r.serve(ctx, args)
 	if err != nil {
 		return nil, err
 	}
 	res.Timings.Total = time.Since(t0)
 	s.log.Debug("call finished", "module", name, "outcome", res.Outcome.String(), "exit_code", res.ExitCode,
-		"worker_pid", res.WorkerPid, "cache_hit", res.CacheHit,
+		"worker_pid", res.WorkerPid, "pooled", res.Pooled, "cache_hit", res.CacheHit,
 		"spawn_us", res.Timings.Spawn.Microseconds(), "load_us", res.Timings.Load.Microseconds(),
 		"run_us", res.Timings.Run.Microseconds(), "total_us", res.Timings.Total.Microseconds())
 	return res, nil
 }
 
-// run is the state of one Invoke.
+// template is what a worker is fixed to when it is spawned: the module,
+// the walls, the granted directories and the memory limit. Workers spawned
+// from equal templates are interchangeable (a warm pool keys them by it);
+// everything else about a call arrives with protocol.RunArgs.
+type template struct {
+	sp          isolation.Spawner
+	name        string
+	req         protocol.Request // CompileOut is set per worker
+	memoryLimit int64
+	key         string
+}
+
+func (t *template) fingerprint() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00%d", t.sp.Name(), t.req.ModulePath, t.req.Digest, t.req.Memory, t.memoryLimit)
+	for _, d := range t.req.Dirs {
+		fmt.Fprintf(h, "\x00%s\x00%s\x00%v", d.Host, d.Guest, d.Writable)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// warm is a spawned worker that has loaded its module and waits for the
+// one call it will serve.
+type warm struct {
+	key      string
+	conn     *protocol.Conn
+	callDir  string
+	werr     *tailBuffer
+	cacheHit bool
+	spawn    time.Duration
+	load     time.Duration
+	born     time.Time
+
+	mu    sync.Mutex
+	stdio []*os.File // the supervisor's ends: stdin, stdout, stderr
+}
+
+// takeStdio hands the pipes over to the call.
+func (w *warm) takeStdio() []*os.File {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f := w.stdio
+	w.stdio = nil
+	return f
+}
+
+// close kills the worker and removes what it left.
+func (w *warm) close() {
+	if w.conn != nil {
+		w.conn.Kill()
+	}
+	closeAll(w.takeStdio())
+	_ = os.RemoveAll(w.callDir)
+}
+
+// alive reports whether the worker process is still there and answers.
+func (w *warm) alive() bool {
+	select {
+	case <-w.conn.Exited():
+		return false
+	default:
+		return w.conn.Ping() == nil
+	}
+}
+
+// prepare spawns a worker for t and has it load (or compile) the module,
+// within the compile timeout. Cancelling ctx kills it.
+func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
+	// A private directory per worker for freshly compiled code: a worker
+	// sees only its own files, never another's.
+	callDir, err := os.MkdirTemp(s.tmpDir, fmt.Sprintf("call-%d-", os.Getpid()))
+	if err != nil {
+		return nil, fmt.Errorf("%w: creating call directory: %w", ErrWorker, err)
+	}
+	w := &warm{key: t.key, callDir: callDir, werr: &tailBuffer{}, born: time.Now()}
+	req := t.req
+	req.CompileOut = filepath.Join(callDir, "compiled.cwasm")
+	spec := &isolation.Spec{
+		// What the worker may see if its walls are a container: at the same
+		// paths as on the host, read-only but for what the worker writes.
+		Mounts: []isolation.Mount{
+			{Source: req.ModulePath},
+			{Source: callDir, Writable: true},
+		},
+		MemoryLimit: t.memoryLimit,
+	}
+	if _, err := os.Stat(req.CacheFile); err == nil {
+		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: req.CacheFile})
+	}
+	for _, d := range req.Dirs {
+		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: d.Host, Writable: d.Writable})
+	}
+	if err := s.spawn(ctx, t, spec, w); err != nil {
+		w.close()
+		return nil, err
+	}
+
+	// Load or compile, outside the call's time limit but within the
+	// compile timeout, and killed at once if ctx ends.
+	var why atomic.Value
+	done := make(chan struct{})
+	go func() {
+		timer := time.NewTimer(s.compileTimeout)
+		defer timer.Stop()
+		select {
+		case <-done:
+		case <-timer.C:
+			why.Store("timeout")
+			w.conn.Kill()
+		case <-ctx.Done():
+			why.Store("cancel")
+			w.conn.Kill()
+		}
+	}()
+	prep, err := w.conn.Prepare(&req)
+	close(done)
+	if err != nil {
+		w.close()
+		switch why.Load() {
+		case "cancel":
+			return nil, fmt.Errorf("%w: %w", ErrWorker, ctx.Err())
+		case "timeout":
+			return nil, fmt.Errorf("%w: loading the module took longer than %s%s", ErrModuleInvalid, s.compileTimeout, w.werr.suffix())
+		}
+		return nil, prepareErr(t.name, t.req.Memory, err, w.werr)
+	}
+	w.cacheHit, w.load = prep.CacheHit, prep.LoadTime
+	if prep.CacheProblem != "" {
+		s.log.Warn("cache entry not used", "module", t.name, "problem", prep.CacheProblem)
+	}
+	if prep.Compiled {
+		s.promote(&req)
+	}
+	return w, nil
+}
+
+// spawn creates the stdio pipes and starts the worker.
+func (s *Supervisor) spawn(ctx context.Context, t *template, spec *isolation.Spec, w *warm) error {
+	var parent, child [3]*os.File
+	for i := range 3 {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			closeAll(parent[:], child[:])
+			return fmt.Errorf("%w: creating pipes: %w", ErrWorker, err)
+		}
+		if i == 0 { // stdin: the worker reads
+			parent[i], child[i] = pw, pr
+		} else {
+			parent[i], child[i] = pr, pw
+		}
+	}
+	start := time.Now()
+	conn, err := protocol.Dial(ctx, &protocol.DialOptions{
+		Path: s.workerPath,
+		Args: s.workerArgs,
+		Start: func(cmd *exec.Cmd) (protocol.Process, error) {
+			full := *spec
+			full.Path, full.Args, full.Env, full.ExtraFiles = cmd.Path, cmd.Args[1:], cmd.Env, child[:]
+			return t.sp.Start(&full)
+		},
+		Stderr: w.werr,
+	})
+	closeAll(child[:])
+	if err != nil {
+		closeAll(parent[:])
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %w", ErrWorker, ctx.Err())
+		}
+		return fmt.Errorf("%w: %w%s", ErrWorker, err, w.werr.suffix())
+	}
+	w.spawn = time.Since(start)
+	w.conn = conn
+	w.stdio = parent[:]
+	s.log.Debug("worker started", "module", t.name, "worker_pid", conn.Pid(),
+		"isolation", t.sp.Name(), "spawn_us", w.spawn.Microseconds())
+	return nil
+}
+
+// prepareErr turns a worker's Prepare error into one of the package's
+// errors.
+func prepareErr(module string, memory int64, err error, werr *tailBuffer) error {
+	var perr *protocol.Error
+	if errors.As(err, &perr) {
+		switch perr.Kind {
+		case protocol.KindModuleInvalid:
+			return fmt.Errorf("%w: %s: %s", ErrModuleInvalid, module, perr.Msg)
+		case protocol.KindMemoryLimit:
+			return fmt.Errorf("%w: %s: %s (memory limit %s; raise it with --memory)", ErrModuleInvalid, module, perr.Msg,
+				policies.FormatSize(memory))
+		}
+	}
+	return fmt.Errorf("%w: %s: %w%s", ErrWorker, module, err, werr.suffix())
+}
+
+// run is the state of one call in its worker.
 type run struct {
 	s    *Supervisor
 	call *Call
@@ -376,7 +599,7 @@ type run struct {
 	conn      *protocol.Conn
 	remaining atomic.Int64 // output bytes still allowed
 	copies    sync.WaitGroup
-	werr      tailBuffer // the worker's own stderr, for diagnostics
+	werr      *tailBuffer // the worker's own stderr, for diagnostics
 
 	overflow atomic.Bool // the module wrote past the output cap
 
@@ -405,48 +628,9 @@ func (r *run) wasStopped() (Outcome, bool) {
 	}
 }
 
-// start creates the stdio pipes, spawns the worker and starts forwarding.
-func (r *run) start(ctx context.Context, sp isolation.Spawner, spec *isolation.Spec) error {
-	r.stopCh = make(chan struct{})
-	var parent, child [3]*os.File
-	for i := range 3 {
-		pr, pw, err := os.Pipe()
-		if err != nil {
-			closeAll(parent[:], child[:])
-			return fmt.Errorf("%w: creating pipes: %w", ErrWorker, err)
-		}
-		if i == 0 { // stdin: the worker reads
-			parent[i], child[i] = pw, pr
-		} else {
-			parent[i], child[i] = pr, pw
-		}
-	}
-	t := time.Now()
-	conn, err := protocol.Dial(ctx, &protocol.DialOptions{
-		Path: r.s.workerPath,
-		Args: r.s.workerArgs,
-		Start: func(cmd *exec.Cmd) (protocol.Process, error) {
-			full := *spec
-			full.Path, full.Args, full.Env, full.ExtraFiles = cmd.Path, cmd.Args[1:], cmd.Env, child[:]
-			return sp.Start(&full)
-		},
-		Stderr: &r.werr,
-	})
-	closeAll(child[:])
-	if err != nil {
-		closeAll(parent[:])
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w: %w", ErrWorker, ctx.Err())
-		}
-		return fmt.Errorf("%w: %w%s", ErrWorker, err, r.werr.suffix())
-	}
-	r.res.Timings.Spawn = time.Since(t)
-	r.conn = conn
-	r.res.WorkerPid = conn.Pid()
-	r.s.log.Debug("worker started", "module", r.res.Module, "worker_pid", r.res.WorkerPid,
-		"isolation", sp.Name(), "spawn_us", r.res.Timings.Spawn.Microseconds())
-
-	stdin, stdout, stderr := parent[0], parent[1], parent[2]
+// attach connects the call's stdio to the worker's pipes.
+func (r *run) attach(stdio []*os.File) {
+	stdin, stdout, stderr := stdio[0], stdio[1], stdio[2]
 	if r.call.Stdin == nil {
 		stdin.Close()
 	} else {
@@ -461,7 +645,6 @@ func (r *run) start(ctx context.Context, sp isolation.Spawner, spec *isolation.S
 	r.copies.Add(2)
 	go r.forward(stdout, r.call.Stdout)
 	go r.forward(stderr, r.call.Stderr)
-	return nil
 }
 
 // forward copies one of the module's output pipes to w, counting every byte
@@ -500,9 +683,9 @@ func (r *run) forward(src *os.File, w io.Writer) {
 	}
 }
 
-// serve prepares and runs the module in the connected worker, watching the
-// context, the time limit and the output cap from outside the worker.
-func (r *run) serve(ctx context.Context, req *protocol.Request) (*Result, error) {
+// serve runs the module in its prepared worker, watching the context, the
+// time limit and the output cap from outside the worker.
+func (r *run) serve(ctx context.Context, args *protocol.RunArgs) (*Result, error) {
 	res := r.res
 	defer func() {
 		r.stop(Exited) // no-op when already stopped: the worker serves one call
@@ -514,46 +697,19 @@ func (r *run) serve(ctx context.Context, req *protocol.Request) (*Result, error)
 	}()
 	done := make(chan struct{})
 	defer close(done)
-	phase := make(chan time.Duration, 1) // the deadline of the phase that starts
+	phase := make(chan time.Duration, 1)
 	go r.watch(ctx, phase, done)
-
-	phase <- r.s.compileTimeout
-	prep, err := r.conn.Prepare(req)
-	if err != nil {
-		if o, ok := r.wasStopped(); ok {
-			if o == OutputLimit || o == Cancelled {
-				return r.stoppedResult(o), nil
-			}
-			if o == TimedOut {
-				return nil, fmt.Errorf("%w: loading the module took longer than %s%s", ErrModuleInvalid, r.s.compileTimeout, r.werr.suffix())
-			}
-		}
-		return nil, r.classifyErr(err)
-	}
-	res.CacheHit = prep.CacheHit
-	res.Timings.Load = prep.LoadTime
-	if prep.CacheProblem != "" {
-		r.s.log.Warn("cache entry not used", "module", res.Module, "problem", prep.CacheProblem)
-	}
-	if prep.Compiled {
-		r.s.promote(req)
-	}
-	if r.call.prepareOnly {
-		res.Outcome = Exited
-		return res, nil
-	}
-
 	phase <- r.pol.Timeout + r.s.grace
-	var netID uint32
+
 	if len(r.pol.Net) > 0 {
 		gate := hostnet.New(r.pol.Net, &hostnet.Options{
 			Deadline: time.Now().Add(r.pol.Timeout),
 			Logger:   r.s.log.With("module", res.Module),
 		})
 		defer gate.Shutdown()
-		netID = r.conn.ServeNetwork(gate)
+		args.NetID = r.conn.ServeNetwork(gate)
 	}
-	wres, err := r.conn.Run(netID)
+	wres, err := r.conn.Run(args)
 	if o, ok := r.wasStopped(); ok && o != Exited {
 		return r.stoppedResult(o), nil
 	}
@@ -626,21 +782,11 @@ func (r *run) stoppedResult(o Outcome) *Result {
 	return res
 }
 
-// classifyErr turns a worker's error into one of the package's errors.
+// classifyErr turns a worker's Run error into one of the package's errors.
 func (r *run) classifyErr(err error) error {
-	var perr *protocol.Error
-	if errors.As(err, &perr) {
-		switch perr.Kind {
-		case protocol.KindModuleInvalid:
-			return fmt.Errorf("%w: %s: %s", ErrModuleInvalid, r.res.Module, perr.Msg)
-		case protocol.KindMemoryLimit:
-			return fmt.Errorf("%w: %s: %s (memory limit %s; raise it with --memory)", ErrModuleInvalid, r.res.Module, perr.Msg,
-				policies.FormatSize(r.pol.Memory))
-		}
-	}
 	r.stop(Exited)
 	r.copies.Wait()
-	return fmt.Errorf("%w: %s: %w%s", ErrWorker, r.res.Module, err, r.werr.suffix())
+	return prepareErr(r.res.Module, r.pol.Memory, err, r.werr)
 }
 
 // promote moves freshly compiled code into the cache after checking it.

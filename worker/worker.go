@@ -194,7 +194,7 @@ func (h *Host) stdioPath(fd int) string {
 
 // Run instantiates the prepared module and runs _start under the call's
 // limits.
-func (h *Host) Run(network protocol.Network) (*protocol.Result, error) {
+func (h *Host) Run(run *protocol.RunArgs, network protocol.Network) (*protocol.Result, error) {
 	if h.module == nil {
 		return nil, errors.New("run before prepare")
 	}
@@ -210,10 +210,10 @@ func (h *Host) Run(network protocol.Network) (*protocol.Result, error) {
 	store.Limiter(req.Memory, maxTableElements, -1, -1, -1)
 
 	wasi := wasmtime.NewWasiConfig()
-	wasi.SetArgv(req.Args)
-	keys := make([]string, len(req.Env))
-	vals := make([]string, len(req.Env))
-	for i, kv := range req.Env {
+	wasi.SetArgv(run.Args)
+	keys := make([]string, len(run.Env))
+	vals := make([]string, len(run.Env))
+	for i, kv := range run.Env {
 		keys[i], vals[i], _ = strings.Cut(kv, "=")
 	}
 	wasi.SetEnv(keys, vals)
@@ -245,14 +245,14 @@ func (h *Host) Run(network protocol.Network) (*protocol.Result, error) {
 		if network == nil {
 			network = denyAll{}
 		}
-		if err := defineHostFuncs(linker, network, time.Now().Add(req.Timeout)); err != nil {
+		if err := defineHostFuncs(linker, network, time.Now().Add(run.Timeout)); err != nil {
 			return nil, fmt.Errorf("defining host functions: %w", err)
 		}
 	}
 
 	// The deadline covers instantiation too: a start section is module code.
 	store.SetEpochDeadline(1)
-	timer := time.AfterFunc(req.Timeout, h.engine.IncrementEpoch)
+	timer := time.AfterFunc(run.Timeout, h.engine.IncrementEpoch)
 	defer timer.Stop()
 
 	res := &protocol.Result{}

@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/agent-ctl/agent-ctl/policies"
+	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/supervisor/catalog"
 	"github.com/agent-ctl/agent-ctl/supervisor/mcp"
 )
@@ -32,7 +33,13 @@ func mcpServer(c *cli.Context) (*mcp.Server, *state, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	sup, err := newSupervisor(c)
+	var pool *supervisor.PoolOptions
+	if n := c.Int("pool"); n > 0 {
+		pool = &supervisor.PoolOptions{PerTool: n, Total: c.Int("pool-total")}
+	} else if n < 0 {
+		return nil, nil, usageError{"--pool: want 0 (no pool) or more"}
+	}
+	sup, err := supervisor.New(&supervisor.Options{Home: st.home, Logger: log, Pool: pool})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -41,6 +48,14 @@ func mcpServer(c *cli.Context) (*mcp.Server, *state, error) {
 		return nil, nil, err
 	}
 	return mcp.New(cat, sup, &mcp.Options{Version: version, Logger: log}), st, nil
+}
+
+// poolFlags size the warm pool of the long-running front-ends.
+func poolFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "pool", Usage: "workers prepared ahead for each tool in use (spawned, confined, module loaded; each still serves one call); 0 disables", Value: 2},
+		&cli.IntFlag{Name: "pool-total", Usage: "cap on prepared workers of all tools together", Value: 8},
+	}
 }
 
 type nopWriteCloser struct{ io.Writer }
@@ -60,6 +75,7 @@ connected clients as notifications/tools/list_changed. Logs go to stderr.
 
 'agent-ctl mcp config CLIENT' prints the snippet for a client's config file.`,
 		Subcommands: []*cli.Command{mcpConfigCommand()},
+		Flags:       poolFlags(),
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return usageError{fmt.Sprintf("mcp: unknown argument %q (did you mean 'agent-ctl mcp config %s'?)", c.Args().First(), c.Args().First())}
@@ -68,6 +84,7 @@ connected clients as notifications/tools/list_changed. Logs go to stderr.
 			if err != nil {
 				return err
 			}
+			defer srv.Close()
 			ctx, cancel := context.WithCancel(c.Context)
 			defer cancel()
 			go srv.Watch(ctx)
@@ -126,7 +143,7 @@ func serveCommand() *cli.Command {
 on loopback too: other local users and web pages can reach loopback. A
 non-loopback address also needs TLS (--tls-cert, --tls-key). --no-auth is
 accepted only on a loopback address, and says so.`,
-		Flags: []cli.Flag{
+		Flags: append(poolFlags(),
 			&cli.StringFlag{Name: "listen", Usage: "`ADDR` to listen on", Value: "127.0.0.1:8765"},
 			&cli.StringFlag{Name: "tls-cert", Usage: "TLS certificate `FILE` (PEM)"},
 			&cli.StringFlag{Name: "tls-key", Usage: "TLS private key `FILE` (PEM)"},
@@ -134,7 +151,7 @@ accepted only on a loopback address, and says so.`,
 			&cli.StringSliceFlag{Name: "allow-origin", Usage: "browser `ORIGIN` allowed to call (scheme://host[:port]; repeatable); any other Origin is refused"},
 			&cli.IntFlag{Name: "per-token", Usage: "requests one token may have in flight", Value: 16},
 			&cli.StringFlag{Name: "max-body", Usage: "cap on a request body (`SIZE`)", Value: "4MiB"},
-		},
+		),
 		Action: serveAction,
 	}
 }
@@ -161,6 +178,7 @@ func serveAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	defer srv.Close()
 	opts := &mcp.HTTPOptions{MaxBody: maxBody, PerToken: c.Int("per-token"), AllowedOrigins: c.StringSlice("allow-origin")}
 	if c.Bool("no-auth") {
 		fmt.Fprintln(c.App.ErrWriter, "agent-ctl: warning: --no-auth: anyone who can reach "+addr+" can run the installed tools")

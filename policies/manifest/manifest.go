@@ -53,7 +53,7 @@ var (
 // capabilities it asks for and the limits it suggests. A manifest only asks:
 // the operator's grant decides what a call may actually do.
 type Manifest struct {
-	// Name is the tool name: ^[a-z][a-z0-9-]{0,62}$, and not a word the CLI
+	// Name is the tool name: ^[a-z][a-z0-9_-]{0,62}$, and not a word the CLI
 	// reserves (see ReservedNames).
 	Name string `json:"name"`
 	// Version is a semantic version, MAJOR.MINOR.PATCH[-pre][+build].
@@ -138,7 +138,7 @@ var ReservedNames = []string{
 }
 
 var (
-	nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+	nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 	// semverRE is the regular expression semver.org suggests.
 	semverRE = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)` +
 		`(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?` +

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 
@@ -80,7 +81,7 @@ func (g *gate) refuse(w http.ResponseWriter, r *http.Request, code int, why stri
 }
 
 func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if origin := r.Header.Get("Origin"); origin != "" && !g.originAllowed(origin) {
+	if origin := r.Header.Get("Origin"); origin != "" && !g.originAllowed(origin, r.Host) {
 		g.refuse(w, r, http.StatusForbidden, "origin not allowed")
 		return
 	}
@@ -113,13 +114,27 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, name)))
 }
 
-func (g *gate) originAllowed(origin string) bool {
+// originAllowed admits the listed origins and same-origin requests on a
+// loopback name: a page can only have origin http://localhost:PORT if this
+// server (which serves no pages) or another local program on that port
+// served it. A rebinding page has its own name as origin and Host, and
+// the SDK refuses a non-loopback Host on a loopback listener.
+func (g *gate) originAllowed(origin, host string) bool {
 	for _, o := range g.opts.AllowedOrigins {
 		if strings.EqualFold(o, origin) {
 			return true
 		}
 	}
-	return false
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !strings.EqualFold(u.Host, host) {
+		return false
+	}
+	h := u.Hostname()
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 func (g *gate) acquire(name string) bool {

@@ -85,6 +85,9 @@ func TestHTTP(t *testing.T) {
 			http.StatusRequestEntityTooLarge},
 		{"rebinding host", map[string]string{"Authorization": "Bearer " + good, "Host": "evil.example"}, initialize, http.StatusForbidden},
 		{"allowed origin", map[string]string{"Authorization": "Bearer " + good, "Origin": "https://ok.example"}, initialize, http.StatusOK},
+		{"same origin on loopback", map[string]string{"Authorization": "Bearer " + good, "Origin": ts.URL}, initialize, http.StatusOK},
+		{"loopback origin, other port", map[string]string{"Authorization": "Bearer " + good, "Origin": "http://127.0.0.1:1"}, initialize, http.StatusForbidden},
+		{"rebinding origin and host", map[string]string{"Authorization": "Bearer " + good, "Origin": "http://evil.example", "Host": "evil.example"}, initialize, http.StatusForbidden},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest("POST", ts.URL+"/mcp", strings.NewReader(tc.body))

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -38,8 +39,8 @@ type Options struct {
 	// Poll is how often the module store and the policy file are checked
 	// for changes; zero means 500ms.
 	Poll time.Duration
-	// Progress is the interval of progress notifications to a call that
-	// asked for them; zero means 1s.
+	// Progress is the interval of progress notifications to a quiet call
+	// that asked for them; zero means 500ms. Output also sends them.
 	Progress time.Duration
 }
 
@@ -69,7 +70,7 @@ func New(cat *catalog.Catalog, sup *supervisor.Supervisor, o *Options) *Server {
 		opts.Poll = 500 * time.Millisecond
 	}
 	if opts.Progress == 0 {
-		opts.Progress = time.Second
+		opts.Progress = 500 * time.Millisecond
 	}
 	s := &Server{cat: cat, sup: sup, log: opts.Logger, opts: opts, known: map[string]string{}}
 	s.srv = mcp.NewServer(&mcp.Implementation{Name: "agent-ctl", Version: opts.Version}, &mcp.ServerOptions{
@@ -81,6 +82,9 @@ func New(cat *catalog.Catalog, sup *supervisor.Supervisor, o *Options) *Server {
 	s.Sync()
 	return s
 }
+
+// Close releases the supervisor's prepared workers.
+func (s *Server) Close() { s.sup.Close() }
 
 // MCP is the underlying go-sdk server.
 func (s *Server) MCP() *mcp.Server { return s.srv }
@@ -205,9 +209,9 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 		}
 		var out bytes.Buffer
 		var errs tail
+		tee, stop := s.progress(ctx, req)
 		call.Stdin = bytes.NewReader(nil)
-		call.Stdout, call.Stderr = &out, &errs
-		stop := s.progress(ctx, req)
+		call.Stdout, call.Stderr = io.MultiWriter(&out, tee), &errs
 		res, err := s.sup.Invoke(ctx, call)
 		stop()
 		if err != nil {
@@ -256,18 +260,24 @@ func (s *Server) result(call *supervisor.Call, res *supervisor.Result, out []byt
 }
 
 // progress sends progress notifications while a call runs, if the client
-// asked for them; the returned func stops them.
-func (s *Server) progress(ctx context.Context, req *mcp.CallToolRequest) func() {
+// asked for them: when the module writes output (at most every
+// minProgressGap) and every Options.Progress when it is quiet. The
+// progress value is the seconds elapsed, so it always increases; the
+// message counts the output lines. It returns the writer to tee the
+// module's stdout into and the func that stops the notifications.
+func (s *Server) progress(ctx context.Context, req *mcp.CallToolRequest) (io.Writer, func()) {
 	token := req.Params.GetProgressToken()
 	if token == nil || req.Session == nil {
-		return func() {}
+		return io.Discard, func() {}
 	}
+	lines := &lineCounter{wake: make(chan struct{}, 1)}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		start := time.Now()
+		var last time.Time
 		t := time.NewTicker(s.opts.Progress)
 		defer t.Stop()
 		for {
@@ -277,17 +287,44 @@ func (s *Server) progress(ctx context.Context, req *mcp.CallToolRequest) func() 
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				el := time.Since(start)
-				_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
-					ProgressToken: token,
-					Progress:      el.Seconds(),
-					Message:       fmt.Sprintf("running for %s", el.Round(time.Second)),
-				})
+			case <-lines.wake:
+				if time.Since(last) < minProgressGap {
+					continue
+				}
 			}
+			last = time.Now()
+			el := time.Since(start)
+			_ = req.Session.NotifyProgress(ctx, &mcp.ProgressNotificationParams{
+				ProgressToken: token,
+				Progress:      el.Seconds(),
+				Message:       fmt.Sprintf("running for %.1fs, %d lines of output", el.Seconds(), lines.count()),
+			})
 		}
 	}()
-	return func() { close(done); wg.Wait() }
+	return lines, func() { close(done); wg.Wait() }
 }
+
+// minProgressGap spaces out progress notifications driven by output.
+const minProgressGap = 100 * time.Millisecond
+
+// lineCounter counts the lines written to it and wakes the notifier.
+type lineCounter struct {
+	n    atomic.Int64
+	wake chan struct{}
+}
+
+func (l *lineCounter) Write(p []byte) (int, error) {
+	if c := bytes.Count(p, []byte{'\n'}); c > 0 {
+		l.n.Add(int64(c))
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+	return len(p), nil
+}
+
+func (l *lineCounter) count() int64 { return l.n.Load() }
 
 func failure(format string, args ...any) *mcp.CallToolResult { return failureResult(format, args...) }
 

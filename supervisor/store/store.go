@@ -33,7 +33,7 @@ const (
 	maxManifest = 1 << 20
 )
 
-var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 
 // Store is the directory of installed tools. It is safe for concurrent
 // readers; installs and removals of one store should come from one

@@ -31,7 +31,8 @@ type Dir struct {
 	Writable bool
 }
 
-// Request describes the one call a worker serves.
+// Request prepares a worker: the module and what confines it, fixed when
+// the worker is spawned.
 type Request struct {
 	// ModulePath is the module's .wasm file as the worker sees it.
 	ModulePath string
@@ -44,16 +45,25 @@ type Request struct {
 	// CacheFile was missing or corrupt; the supervisor moves it into the
 	// cache. Empty disables writing.
 	CompileOut string
-	// Args is the module's argv, argv[0] included.
-	Args []string
-	// Env is the module's whole environment as KEY=VALUE.
-	Env []string
 	// Dirs are the preopened directories.
 	Dirs []Dir
 	// Memory caps linear memory in bytes.
 	Memory int64
+}
+
+// RunArgs is what one call adds to a prepared worker: everything that may
+// differ between calls served by workers prepared alike (a warm pool keys
+// workers by their Request).
+type RunArgs struct {
+	// Args is the module's argv, argv[0] included.
+	Args []string
+	// Env is the module's whole environment as KEY=VALUE.
+	Env []string
 	// Timeout caps the run (instantiate and _start).
 	Timeout time.Duration
+	// NetID names the supervisor's network service stream (see
+	// Conn.ServeNetwork); zero when the call has no network grants.
+	NetID uint32
 }
 
 // Outcome is how a run ended.
@@ -104,7 +114,7 @@ type Worker interface {
 	Prepare(req *Request) (*Prepared, error)
 	// Run runs the prepared module; network serves its agent_ctl network
 	// functions, nil when the call was granted no network.
-	Run(network Network) (*Result, error)
+	Run(args *RunArgs, network Network) (*Result, error)
 }
 
 // ErrorKind classifies a Prepare failure for the supervisor.

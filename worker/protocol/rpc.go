@@ -46,11 +46,6 @@ type rpcServer struct {
 	broker *plugin.MuxBroker
 }
 
-// RunArgs starts the run; NetID names the supervisor's network service
-// stream, zero when the call has no network grants.
-type RunArgs struct {
-	NetID uint32
-}
 
 func (s *rpcServer) Prepare(req Request, reply *PrepareReply) error {
 	p, err := s.impl.Prepare(&req)
@@ -72,7 +67,7 @@ func (s *rpcServer) Run(args RunArgs, reply *RunReply) error {
 		defer nc.c.Close()
 		network = nc
 	}
-	r, err := s.impl.Run(network)
+	r, err := s.impl.Run(&args, network)
 	if r != nil {
 		reply.Result = *r
 	}
@@ -215,6 +210,16 @@ func Dial(ctx context.Context, o *DialOptions) (*Conn, error) {
 	}
 }
 
+// Ping checks that the worker still answers: a prepared worker may have
+// died while it waited for its call.
+func (c *Conn) Ping() error {
+	cp, err := c.client.Client()
+	if err != nil {
+		return err
+	}
+	return cp.Ping()
+}
+
 // Pid is the worker's process ID as the host sees it.
 func (c *Conn) Pid() int {
 	p := c.runner.process()
@@ -236,11 +241,10 @@ func (c *Conn) Prepare(req *Request) (*Prepared, error) {
 	return &reply.Prepared, nil
 }
 
-// Run asks the worker to run the prepared module; netID is what
-// ServeNetwork returned, or zero for a call without network.
-func (c *Conn) Run(netID uint32) (*Result, error) {
+// Run asks the worker to run the prepared module for one call.
+func (c *Conn) Run(args *RunArgs) (*Result, error) {
 	var reply RunReply
-	if err := c.rpc.c.Call("Plugin.Run", RunArgs{NetID: netID}, &reply); err != nil {
+	if err := c.rpc.c.Call("Plugin.Run", *args, &reply); err != nil {
 		return nil, callErr(err)
 	}
 	if reply.Err != nil {
@@ -279,10 +283,10 @@ func WarmCodec() {
 	var buf bytes.Buffer
 	enc, dec := gob.NewEncoder(&buf), gob.NewDecoder(&buf)
 	for _, pair := range [][2]any{
-		{&Request{Args: []string{""}, Env: []string{""}, Dirs: []Dir{{}}}, &Request{}},
+		{&Request{Dirs: []Dir{{}}}, &Request{}},
 		{&PrepareReply{Err: &Error{}}, &PrepareReply{}},
 		{&RunReply{Result: Result{Frames: []string{""}}, Err: &Error{}}, &RunReply{}},
-		{&RunArgs{NetID: 1}, &RunArgs{}},
+		{&RunArgs{Args: []string{""}, Env: []string{""}, NetID: 1}, &RunArgs{}},
 	} {
 		if enc.Encode(pair[0]) == nil {
 			_ = dec.Decode(pair[1])

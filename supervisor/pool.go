@@ -1,0 +1,215 @@
+package supervisor
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// PoolOptions sizes the warm pool of a long-running supervisor (agent-ctl
+// mcp, serve). The zero value of each field is a default for a 2-core host.
+type PoolOptions struct {
+	// PerTool is how many prepared workers wait for each tool's next calls;
+	// zero means 2.
+	PerTool int
+	// Total caps the prepared workers of all tools together; zero means 8.
+	Total int
+	// Spawners is how many workers may be prepared at once in the
+	// background; zero means 1, so that refilling never starves the calls.
+	Spawners int
+	// Idle is how long a prepared worker may wait before it is retired;
+	// zero means 2 minutes.
+	Idle time.Duration
+}
+
+// pool keeps prepared workers ahead of demand. A worker still serves
+// exactly one call and then exits: the pool only moves the spawn, the
+// confinement and the module load off the call's path. Workers are keyed by
+// their template (module version, walls, granted directories, memory), so a
+// new module version or a grant change simply selects other workers; the
+// stale ones are retired when their tool's key changes.
+type pool struct {
+	s *Supervisor
+	o PoolOptions
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	sem    chan struct{}
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	idle     map[string][]*warm
+	pending  map[string]int // workers being prepared, by key
+	toolKey  map[string]string
+	count    int // idle + pending
+	closed   bool
+	failures map[string]int // consecutive failed refills, by key
+}
+
+func newPool(s *Supervisor, o PoolOptions) *pool {
+	if o.PerTool <= 0 {
+		o.PerTool = 2
+	}
+	if o.Total <= 0 {
+		o.Total = 8
+	}
+	if o.Spawners <= 0 {
+		o.Spawners = 1
+	}
+	if o.Idle <= 0 {
+		o.Idle = 2 * time.Minute
+	}
+	p := &pool{s: s, o: o, sem: make(chan struct{}, o.Spawners),
+		idle: map[string][]*warm{}, pending: map[string]int{}, toolKey: map[string]string{}, failures: map[string]int{}}
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.wg.Add(1)
+	go p.reap()
+	return p
+}
+
+// take returns a prepared worker for key, or nil. It retires the tool's
+// workers of another key: the tool changed (new version, new grants).
+func (p *pool) take(key, tool string) *warm {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if old, ok := p.toolKey[tool]; ok && old != key {
+		p.retireLocked(old)
+	}
+	p.toolKey[tool] = key
+	for ws := p.idle[key]; len(ws) > 0; ws = p.idle[key] {
+		w := ws[len(ws)-1]
+		p.idle[key] = ws[:len(ws)-1]
+		p.count--
+		if w.alive() {
+			return w
+		}
+		go w.close()
+	}
+	return nil
+}
+
+func (p *pool) retireLocked(key string) {
+	for _, w := range p.idle[key] {
+		p.count--
+		go w.close()
+	}
+	delete(p.idle, key)
+}
+
+// refill prepares workers for t in the background until its share is
+// full.
+func (p *pool) refill(t *template) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for !p.closed && len(p.idle[t.key])+p.pending[t.key] < p.o.PerTool && p.count < p.o.Total &&
+		p.failures[t.key] < 3 {
+		p.pending[t.key]++
+		p.count++
+		p.wg.Add(1)
+		go p.prepare(t)
+	}
+}
+
+func (p *pool) prepare(t *template) {
+	defer p.wg.Done()
+	select {
+	case p.sem <- struct{}{}:
+	case <-p.ctx.Done():
+		p.done(t.key, nil)
+		return
+	}
+	w, err := p.s.prepare(p.ctx, t)
+	<-p.sem
+	if err != nil {
+		p.s.log.Debug("pool: preparing a worker failed", "module", t.name, "err", err)
+	}
+	p.done(t.key, w)
+}
+
+// done files a prepared worker (nil when preparing failed).
+func (p *pool) done(key string, w *warm) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pending[key]--
+	if p.pending[key] == 0 {
+		delete(p.pending, key)
+	}
+	if w == nil {
+		p.count--
+		p.failures[key]++
+		return
+	}
+	delete(p.failures, key)
+	stale := true
+	for _, k := range p.toolKey {
+		if k == key {
+			stale = false
+		}
+	}
+	if p.closed || stale {
+		p.count--
+		go w.close()
+		return
+	}
+	p.idle[key] = append(p.idle[key], w)
+	p.s.log.Debug("pool: worker ready", "worker_pid", w.conn.Pid(), "idle", len(p.idle[key]), "total", p.count)
+}
+
+// reap retires workers that waited longer than Idle.
+func (p *pool) reap() {
+	defer p.wg.Done()
+	t := time.NewTicker(max(p.o.Idle/4, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-t.C:
+		}
+		p.mu.Lock()
+		for key, ws := range p.idle {
+			keep := ws[:0]
+			for _, w := range ws {
+				if time.Since(w.born) > p.o.Idle || !w.alive() {
+					p.count--
+					go w.close()
+					continue
+				}
+				keep = append(keep, w)
+			}
+			if len(keep) == 0 {
+				delete(p.idle, key)
+			} else {
+				p.idle[key] = keep
+			}
+		}
+		p.mu.Unlock()
+	}
+}
+
+// stats reports idle and pending workers.
+func (p *pool) stats() (idle, pending int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ws := range p.idle {
+		idle += len(ws)
+	}
+	for _, n := range p.pending {
+		pending += n
+	}
+	return idle, pending
+}
+
+// close stops refilling and kills every prepared worker.
+func (p *pool) close() {
+	p.mu.Lock()
+	p.closed = true
+	for key := range p.idle {
+		p.retireLocked(key)
+	}
+	p.mu.Unlock()
+	p.cancel()
+	p.wg.Wait()
+	// Workers filed after the first sweep (none: closed is set) and those
+	// being closed in the background end with their processes.
+}

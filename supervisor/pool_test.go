@@ -1,0 +1,246 @@
+//go:build unix
+
+package supervisor_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/agent-ctl/agent-ctl/policies"
+	"github.com/agent-ctl/agent-ctl/supervisor"
+	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+)
+
+// readyPids records the workers the pool reports ready, from its log.
+type readyPids struct {
+	slog.Handler
+	mu   *sync.Mutex
+	pids *[]int
+}
+
+func (h readyPids) Enabled(context.Context, slog.Level) bool { return true }
+func (h readyPids) Handle(_ context.Context, r slog.Record) error {
+	if r.Message != "pool: worker ready" {
+		return nil
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "worker_pid" {
+			h.mu.Lock()
+			*h.pids = append(*h.pids, int(a.Value.Int64()))
+			h.mu.Unlock()
+		}
+		return true
+	})
+	return nil
+}
+func (h readyPids) WithAttrs([]slog.Attr) slog.Handler { return h }
+
+type poolEnv struct {
+	*testSupervisor
+	mu   sync.Mutex
+	pids []int
+}
+
+func newPooled(t *testing.T, iso policies.Isolation, o supervisor.PoolOptions) *poolEnv {
+	t.Helper()
+	e := &poolEnv{}
+	s, err := supervisor.New(&supervisor.Options{Home: t.TempDir(), Pool: &o,
+		Logger: slog.New(readyPids{slog.DiscardHandler, &e.mu, &e.pids})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	e.testSupervisor = &testSupervisor{s, iso}
+	return e
+}
+
+// waitIdle waits until the pool holds n prepared workers.
+func (e *poolEnv) waitIdle(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		idle, pending := e.PoolStats()
+		if idle == n && pending == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pool holds %d idle, %d pending; want %d idle", idle, pending, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (e *poolEnv) ready() []int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]int(nil), e.pids...)
+}
+
+func gone(pid int) bool { return syscall.Kill(pid, 0) == syscall.ESRCH }
+
+func waitGone(t *testing.T, pids ...int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for _, pid := range pids {
+		for !gone(pid) {
+			if time.Now().After(deadline) {
+				t.Fatalf("prepared worker %d still alive", pid)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// TestPool: after the first call of a tool the pool prepares workers
+// ahead; later calls take one each (a fresh worker per call, never
+// reused), with their own arguments, environment and limits.
+func TestPool(t *testing.T) {
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		e := newPooled(t, iso, supervisor.PoolOptions{PerTool: 2})
+		res, out, _, err := invoke(t, e.testSupervisor, supervisor.Call{Module: "hello.wasm"})
+		if err != nil || res.Pooled || out != "hello, world\n" {
+			t.Fatalf("first call: %v pooled=%v %q", err, res != nil && res.Pooled, out)
+		}
+		e.waitIdle(t, 2)
+		seen := map[int]bool{res.WorkerPid: true}
+		for i, who := range []string{"a", "b", "c", "d"} {
+			res, out, _, err := invoke(t, e.testSupervisor, supervisor.Call{Module: "hello.wasm", Args: []string{who}})
+			if err != nil || out != "hello, "+who+"\n" {
+				t.Fatalf("call %d: %v %q", i, err, out)
+			}
+			if !res.Pooled || res.Timings.Spawn != 0 {
+				t.Errorf("call %d not served from the pool (pooled %v, spawn %s)", i, res.Pooled, res.Timings.Spawn)
+			}
+			if seen[res.WorkerPid] {
+				t.Errorf("worker %d served a second call", res.WorkerPid)
+			}
+			seen[res.WorkerPid] = true
+			e.waitIdle(t, 2)
+		}
+
+		// Per-call policy on a pooled worker: environment and time limit.
+		envRes, out, _, err := invoke(t, e.testSupervisor, supervisor.Call{Module: "env.wasm",
+			Policy: policies.Policy{Env: []policies.Env{{Key: "K", Value: "1"}}}})
+		if err != nil || out != "K=1\nenv: 1 variables\n" {
+			t.Fatalf("env first call: %v %q", err, out)
+		}
+		_ = envRes
+		e.waitIdle(t, 4)
+		_, out, _, err = invoke(t, e.testSupervisor, supervisor.Call{Module: "env.wasm",
+			Policy: policies.Policy{Env: []policies.Env{{Key: "OTHER", Value: "2"}}}})
+		if err != nil || out != "OTHER=2\nenv: 1 variables\n" {
+			t.Fatalf("pooled env call: %v %q (a previous call's environment leaked?)", err, out)
+		}
+		res, _, _, err = invoke(t, e.testSupervisor, supervisor.Call{Module: "sleep.wasm", Args: []string{"5000"},
+			Policy: policies.Policy{Timeout: 200 * time.Millisecond}})
+		if err != nil || res.Outcome != supervisor.TimedOut {
+			t.Fatalf("time limit on a pooled worker: %v %+v", err, res)
+		}
+	})
+}
+
+// TestPool_changes: a grant change or a new module version selects other
+// workers, and the tool's stale prepared workers are killed.
+func TestPool_changes(t *testing.T) {
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		e := newPooled(t, iso, supervisor.PoolOptions{PerTool: 1})
+		dirA, dirB := t.TempDir(), t.TempDir()
+		os.WriteFile(filepath.Join(dirA, "f"), []byte("A\n"), 0o644)
+		os.WriteFile(filepath.Join(dirB, "f"), []byte("B\n"), 0o644)
+		call := func(dir string) (*supervisor.Result, string) {
+			res, out, _, err := invoke(t, e.testSupervisor, supervisor.Call{Module: "cat.wasm", Name: "cat", Args: []string{"/data/f"},
+				Policy: policies.Policy{Dirs: []policies.Dir{{Host: dir, Guest: "/data"}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res, out
+		}
+		if _, out := call(dirA); out != "A\n" {
+			t.Fatalf("first call: %q", out)
+		}
+		e.waitIdle(t, 1)
+		stale := e.ready()
+		res, out := call(dirB)
+		if res.Pooled || out != "B\n" {
+			t.Fatalf("after a grant change: pooled %v, read %q (a worker prepared with the old grant served it?)", res.Pooled, out)
+		}
+		waitGone(t, stale...)
+		e.waitIdle(t, 1)
+		if res, out := call(dirB); !res.Pooled || out != "B\n" {
+			t.Fatalf("pooled with the new grant: %v %q", res.Pooled, out)
+		}
+
+		// A new module version under the same name.
+		mod := filepath.Join(t.TempDir(), "tool.wasm")
+		copyFile(t, fixtures.Path("hello.wasm"), mod)
+		if _, out, _, _ := invoke(t, e.testSupervisor, supervisor.Call{Module: mod, Name: "tool"}); out != "hello, world\n" {
+			t.Fatalf("v1: %q", out)
+		}
+		e.waitIdle(t, 2)
+		copyFile(t, fixtures.Path("stdout_stderr.wasm"), mod)
+		res, out, _, err := invoke(t, e.testSupervisor, supervisor.Call{Module: mod, Name: "tool"})
+		if err != nil || res.Pooled || out != "out 1\nout 2\n" {
+			t.Fatalf("v2: %v pooled %v %q (the old version ran?)", err, res != nil && res.Pooled, out)
+		}
+	})
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst+".tmp", b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dst+".tmp", dst); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPool_lifecycle: idle workers are retired, a prepared worker that
+// died is skipped, and Close kills what is left.
+func TestPool_lifecycle(t *testing.T) {
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		e := newPooled(t, iso, supervisor.PoolOptions{PerTool: 2, Idle: 300 * time.Millisecond})
+		invoke(t, e.testSupervisor, supervisor.Call{Module: "hello.wasm"})
+		for deadline := time.Now().Add(10 * time.Second); len(e.ready()) < 2; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the pool prepared fewer than 2 workers")
+			}
+		}
+		first := e.ready()
+		waitGone(t, first...) // retired after Idle
+		if idle, _ := e.PoolStats(); idle != 0 {
+			t.Fatalf("%d idle workers after the idle time", idle)
+		}
+
+		e2 := newPooled(t, iso, supervisor.PoolOptions{PerTool: 1})
+		invoke(t, e2.testSupervisor, supervisor.Call{Module: "hello.wasm"})
+		e2.waitIdle(t, 1)
+		victim := e2.ready()[0]
+		syscall.Kill(victim, syscall.SIGKILL)
+		waitGone(t, victim)
+		res, out, _, err := invoke(t, e2.testSupervisor, supervisor.Call{Module: "hello.wasm"})
+		if err != nil || out != "hello, world\n" {
+			t.Fatalf("after a prepared worker died: %v %q", err, out)
+		}
+		if res.WorkerPid == victim {
+			t.Fatalf("the dead worker %d was given the call", victim)
+		}
+		e2.waitIdle(t, 1)
+		left := e2.ready()
+		e2.Close()
+		waitGone(t, left[len(left)-1])
+		if idle, pending := e2.PoolStats(); idle+pending != 0 {
+			t.Errorf("after Close: %d idle, %d pending", idle, pending)
+		}
+	})
+}
