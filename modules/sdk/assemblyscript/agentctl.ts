@@ -1,0 +1,552 @@
+// agentctl: helpers for agent-ctl tools written in AssemblyScript (with
+// @assemblyscript/wasi-shim): parameters, JSON output and the network host
+// functions of docs/host-functions.md. Import it by relative path:
+//
+//   import { Args, JsonWriter, connect, lastError, errName } from "./agentctl";
+//
+// AssemblyScript cannot catch exceptions, so the network functions report
+// failure by returning null (or a non-zero errno) and leave the errno in
+// lastError; errName and errText say it in words.
+
+// ---- parameters -------------------------------------------------------------
+
+const T_STR = 0, T_INT = 1, T_NUM = 2, T_BOOL = 3;
+
+// Args is the tool's command line, parsed against a spec. agent-ctl writes a
+// tool's parameters as "--name value" (or "--name=value"), a true boolean as a
+// bare "--name", an array as one flag per item, then the positional values
+// (after "--" when one starts with "-").
+export class Args {
+  tool: string;
+  // error is the usage error of parseFrom, "" when there was none.
+  error: string = "";
+  positional: string[] = [];
+  private names: string[] = [];
+  private types: i32[] = [];
+  private keys: i32[] = [];
+  private vals: string[] = [];
+
+  constructor(tool: string) {
+    this.tool = tool;
+  }
+
+  // parse reads the process's arguments against spec: the flags the tool
+  // takes, separated by spaces, each "name" or "name:TYPE" with TYPE str (the
+  // default), int, num or bool (a switch). An unknown flag, a missing value or
+  // a bad number prints "TOOL: why" to stderr and exits 2.
+  static parse(tool: string, spec: string): Args {
+    const argv = process.argv;
+    const a = Args.parseFrom(tool, spec, argv.slice(1));
+    if (a.error.length > 0) a.usage(a.error);
+    return a;
+  }
+
+  // parseFrom parses args (without the program name) as parse does, leaving
+  // a usage error in .error instead of exiting.
+  static parseFrom(tool: string, spec: string, args: string[]): Args {
+    const a = new Args(tool);
+    const words = spec.split(" ");
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i];
+      if (w.length == 0) continue;
+      const colon = w.indexOf(":");
+      const name = colon < 0 ? w : w.slice(0, colon);
+      const t = colon < 0 ? "str" : w.slice(colon + 1);
+      let type = T_STR;
+      if (t == "int") type = T_INT;
+      else if (t == "num") type = T_NUM;
+      else if (t == "bool") type = T_BOOL;
+      else if (t != "str") a.fail(1, "spec \"" + w + "\": type is not str, int, num or bool");
+      a.names.push(name);
+      a.types.push(type);
+    }
+    let flags = true;
+    for (let i = 0; i < args.length; i++) {
+      const arg = args[i];
+      if (flags && arg == "--") {
+        flags = false;
+        continue;
+      }
+      if (!flags || !arg.startsWith("--")) {
+        a.positional.push(arg);
+        continue;
+      }
+      const eq = arg.indexOf("=");
+      const name = eq < 0 ? arg.slice(2) : arg.slice(2, eq);
+      const si = a.names.indexOf(name);
+      if (si < 0) {
+        a.error = "unknown flag --" + name;
+        return a;
+      }
+      let v: string;
+      if (a.types[si] == T_BOOL) {
+        v = eq < 0 ? "true" : arg.slice(eq + 1);
+        if (v != "true" && v != "false") {
+          a.error = "--" + name + ": want true or false, got \"" + v + "\"";
+          return a;
+        }
+      } else if (eq >= 0) {
+        v = arg.slice(eq + 1);
+      } else if (i + 1 < args.length) {
+        v = args[++i];
+      } else {
+        a.error = "--" + name + " needs a value";
+        return a;
+      }
+      if (a.types[si] == T_INT && !isInt(v)) {
+        a.error = "--" + name + ": want an integer, got \"" + v + "\"";
+        return a;
+      }
+      if (a.types[si] == T_NUM && !isNum(v)) {
+        a.error = "--" + name + ": want a number, got \"" + v + "\"";
+        return a;
+      }
+      a.keys.push(si);
+      a.vals.push(v);
+    }
+    return a;
+  }
+
+  // all returns every value of a repeated flag, in order.
+  all(name: string): string[] {
+    const si = this.names.indexOf(name);
+    if (si < 0) this.fail(1, "--" + name + " is not in the spec given to Args.parse");
+    const out: string[] = [];
+    for (let i = 0; i < this.keys.length; i++) if (this.keys[i] == si) out.push(this.vals[i]);
+    return out;
+  }
+
+  // has reports whether the flag was given (a false switch counts as not given).
+  has(name: string): bool {
+    const all = this.all(name);
+    if (all.length == 0) return false;
+    return !(this.types[this.names.indexOf(name)] == T_BOOL && all[all.length - 1] == "false");
+  }
+
+  // str returns the flag's last value, or def.
+  str(name: string, def: string = ""): string {
+    const all = this.all(name);
+    return all.length > 0 ? all[all.length - 1] : def;
+  }
+
+  // require returns the flag's last value; a missing flag is a usage error.
+  require(name: string): string {
+    const all = this.all(name);
+    if (all.length == 0) this.usage("--" + name + " is required");
+    return all[all.length - 1];
+  }
+
+  int(name: string, def: i64 = 0): i64 {
+    const all = this.all(name);
+    if (all.length == 0) return def;
+    const v = all[all.length - 1];
+    if (!isInt(v)) this.usage("--" + name + ": want an integer, got \"" + v + "\"");
+    return parseI64(v);
+  }
+
+  num(name: string, def: f64 = 0): f64 {
+    const all = this.all(name);
+    if (all.length == 0) return def;
+    const v = all[all.length - 1];
+    if (!isNum(v)) this.usage("--" + name + ": want a number, got \"" + v + "\"");
+    return parseFloat(v);
+  }
+
+  // bool reports whether a switch was given (and not as --name=false).
+  bool(name: string): bool {
+    const all = this.all(name);
+    return all.length > 0 && all[all.length - 1] != "false";
+  }
+
+  // usage prints "TOOL: msg" to stderr and exits 2.
+  usage(msg: string): void {
+    this.fail(2, msg);
+  }
+
+  // fail prints "TOOL: msg" to stderr and exits with code.
+  fail(code: i32, msg: string): void {
+    fail(this.tool, code, msg);
+  }
+}
+
+// fail prints "tool: msg" to stderr and exits with code.
+export function fail(tool: string, code: i32, msg: string): void {
+  process.stderr.write(tool + ": " + msg + "\n");
+  process.exit(code);
+}
+
+// isInt: an optional sign and decimal digits that fit in an i64.
+function isInt(s: string): bool {
+  let i = 0;
+  const neg = s.length > 0 && s.charCodeAt(0) == 0x2d;
+  if (s.length > 0 && (s.charCodeAt(0) == 0x2d || s.charCodeAt(0) == 0x2b)) i = 1;
+  if (i >= s.length) return false;
+  let v: u64 = 0;
+  const limit: u64 = neg ? <u64>9223372036854775808 : <u64>9223372036854775807;
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+    const d = <u64>(c - 0x30);
+    if (v > (limit - d) / 10) return false;
+    v = v * 10 + d;
+  }
+  return true;
+}
+
+function parseI64(s: string): i64 {
+  let i = 0;
+  const neg = s.charCodeAt(0) == 0x2d;
+  if (neg || s.charCodeAt(0) == 0x2b) i = 1;
+  let v: u64 = 0;
+  for (; i < s.length; i++) v = v * 10 + <u64>(s.charCodeAt(i) - 0x30);
+  return neg ? -(<i64>v) : <i64>v;
+}
+
+// isNum: a decimal number as JSON and C write them, [+-]digits[.digits][e[+-]digits].
+function isNum(s: string): bool {
+  let i = 0, digits = 0;
+  if (i < s.length && (s.charCodeAt(i) == 0x2d || s.charCodeAt(i) == 0x2b)) i++;
+  while (i < s.length && isDigit(s.charCodeAt(i))) { i++; digits++; }
+  if (i < s.length && s.charCodeAt(i) == 0x2e) {
+    i++;
+    while (i < s.length && isDigit(s.charCodeAt(i))) { i++; digits++; }
+  }
+  if (digits == 0) return false;
+  if (i < s.length && (s.charCodeAt(i) | 0x20) == 0x65) {
+    i++;
+    if (i < s.length && (s.charCodeAt(i) == 0x2d || s.charCodeAt(i) == 0x2b)) i++;
+    let exp = 0;
+    while (i < s.length && isDigit(s.charCodeAt(i))) { i++; exp++; }
+    if (exp == 0) return false;
+  }
+  return i == s.length && isFinite(parseFloat(s));
+}
+
+function isDigit(c: i32): bool {
+  return c >= 0x30 && c <= 0x39;
+}
+
+// ---- JSON output ------------------------------------------------------------
+
+const HEX = "0123456789abcdef";
+
+// quote returns s as a quoted JSON string: '"' and '\' escaped, \b \f \n \r
+// \t, other control characters, DEL, U+2028 and U+2029 as \u00XX or \u2028,
+// a lone surrogate (not valid Unicode) as \ufffd; all else as is.
+export function quote(s: string): string {
+  const parts: string[] = ["\""];
+  let start = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    let esc: string | null = null;
+    if (c == 0x22) esc = "\\\"";
+    else if (c == 0x5c) esc = "\\\\";
+    else if (c == 0x08) esc = "\\b";
+    else if (c == 0x0c) esc = "\\f";
+    else if (c == 0x0a) esc = "\\n";
+    else if (c == 0x0d) esc = "\\r";
+    else if (c == 0x09) esc = "\\t";
+    else if (c < 0x20 || c == 0x7f || c == 0x2028 || c == 0x2029) {
+      esc = "\\u" + HEX.charAt((c >> 12) & 15) + HEX.charAt((c >> 8) & 15) + HEX.charAt((c >> 4) & 15) + HEX.charAt(c & 15);
+    } else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && s.charCodeAt(i + 1) >= 0xdc00 && s.charCodeAt(i + 1) <= 0xdfff) {
+      i++; // a surrogate pair: as is
+      continue;
+    } else if (c >= 0xd800 && c <= 0xdfff) {
+      esc = "\\ufffd";
+    }
+    if (esc === null) continue;
+    parts.push(s.slice(start, i));
+    parts.push(esc);
+    start = i + 1;
+  }
+  parts.push(s.slice(start));
+  parts.push("\"");
+  return parts.join("");
+}
+
+// JsonWriter builds one compact JSON document, {"a":1,"b":["x"]}; it places
+// the commas and colons. Keys and values go in the order written.
+export class JsonWriter {
+  private parts: string[] = [];
+  private closers: string[] = [];
+  private counts: i32[] = [];
+  private afterKey: bool = false;
+
+  private before(): void {
+    if (this.afterKey) {
+      this.afterKey = false;
+      return;
+    }
+    const d = this.counts.length;
+    if (d > 0) {
+      if (this.counts[d - 1] > 0) this.parts.push(",");
+      this.counts[d - 1]++;
+    }
+  }
+
+  beginObject(): JsonWriter {
+    this.before();
+    this.parts.push("{");
+    this.closers.push("}");
+    this.counts.push(0);
+    return this;
+  }
+
+  beginArray(): JsonWriter {
+    this.before();
+    this.parts.push("[");
+    this.closers.push("]");
+    this.counts.push(0);
+    return this;
+  }
+
+  // end closes the innermost object or array.
+  end(): JsonWriter {
+    this.parts.push(this.closers.pop());
+    this.counts.pop();
+    return this;
+  }
+
+  key(k: string): JsonWriter {
+    this.before();
+    this.parts.push(quote(k));
+    this.parts.push(":");
+    this.afterKey = true;
+    return this;
+  }
+
+  // str writes a string, or null for null.
+  str(s: string | null): JsonWriter {
+    this.before();
+    this.parts.push(s === null ? "null" : quote(s));
+    return this;
+  }
+
+  int(v: i64): JsonWriter {
+    this.before();
+    this.parts.push(v.toString());
+    return this;
+  }
+
+  // num writes a number; NaN and infinities as null.
+  num(v: f64): JsonWriter {
+    this.before();
+    this.parts.push(isFinite(v) ? v.toString() : "null");
+    return this;
+  }
+
+  bool(v: bool): JsonWriter {
+    this.before();
+    this.parts.push(v ? "true" : "false");
+    return this;
+  }
+
+  null(): JsonWriter {
+    this.before();
+    this.parts.push("null");
+    return this;
+  }
+
+  toString(): string {
+    return this.parts.join("");
+  }
+
+  // print writes the document and a newline to stdout.
+  print(): void {
+    process.stdout.write(this.toString() + "\n");
+  }
+}
+
+// ---- network ----------------------------------------------------------------
+
+@external("agent_ctl", "net_connect")
+declare function net_connect(host: usize, hostLen: usize, port: i32, timeoutMs: i32, handleOut: usize): i32;
+@external("agent_ctl", "net_send")
+declare function net_send(handle: i32, buf: usize, len: usize, sentOut: usize): i32;
+@external("agent_ctl", "net_recv")
+declare function net_recv(handle: i32, buf: usize, len: usize, timeoutMs: i32, recvOut: usize): i32;
+@external("agent_ctl", "net_close")
+declare function net_close(handle: i32): i32;
+@external("agent_ctl", "net_probe")
+declare function net_probe(targets: usize, targetsLen: usize, timeoutMs: i32, results: usize, resultsLen: usize): i32;
+
+// The errnos of docs/host-functions.md.
+export const OK: i32 = 0;
+export const DENIED: i32 = 1;      // the grants do not allow that host and port
+export const REFUSED: i32 = 2;     // the port is closed
+export const TIMEOUT: i32 = 3;     // no answer in time (filtered), or no data in time
+export const UNREACHABLE: i32 = 4; // no route, name not found, other network errors
+export const INVALID: i32 = 5;     // a malformed argument
+export const BADHANDLE: i32 = 6;   // not an open connection
+export const LIMIT: i32 = 7;       // a per-call limit was hit
+export const EOF: i32 = 8;         // the peer closed and no data is left
+export const IO: i32 = 9;          // the connection failed while sending or receiving
+
+// Probe states, one per target of probe.
+export const PROBE_OPEN: u8 = 0;
+export const PROBE_DENIED: u8 = 1;
+export const PROBE_CLOSED: u8 = 2;
+export const PROBE_FILTERED: u8 = 3;
+export const PROBE_UNREACHABLE: u8 = 4;
+export const PROBE_INVALID: u8 = 5;
+
+export const MAX_IO: i32 = 64 * 1024;
+export const MAX_PROBES: i32 = 65536;
+export const MAX_PROBE_TEXT: i32 = 1 << 20;
+
+// lastError is the errno of the last network call (OK after a success).
+export let lastError: i32 = OK;
+
+const ERR_NAMES: string[] = ["OK", "DENIED", "REFUSED", "TIMEOUT", "UNREACHABLE", "INVALID", "BADHANDLE", "LIMIT", "EOF", "IO"];
+const ERR_TEXTS: string[] = [
+  "success",
+  "not granted by the operator's network grants",
+  "connection refused",
+  "timed out",
+  "host unreachable",
+  "invalid argument",
+  "not an open connection",
+  "a per-call network limit was reached",
+  "connection closed by the peer",
+  "connection failed while sending or receiving",
+];
+const STATE_NAMES: string[] = ["open", "denied", "closed", "filtered", "unreachable", "invalid"];
+
+// errName: "DENIED", "REFUSED", ... as docs/host-functions.md names them.
+export function errName(e: i32): string {
+  return e >= 0 && e < ERR_NAMES.length ? ERR_NAMES[e] : "UNKNOWN";
+}
+
+// errText: a lower-case phrase for messages.
+export function errText(e: i32): string {
+  return e >= 0 && e < ERR_TEXTS.length ? ERR_TEXTS[e] : "unknown network error";
+}
+
+// stateName: "open", "denied", "closed", "filtered", "unreachable", "invalid".
+export function stateName(s: u8): string {
+  return s < <u8>STATE_NAMES.length ? STATE_NAMES[s] : "invalid";
+}
+
+function ptr(b: Uint8Array): usize {
+  return b.dataStart;
+}
+
+// Conn is a TCP connection the supervisor opened on the tool's behalf.
+export class Conn {
+  constructor(public handle: i32) {}
+
+  // send sends all of data; it returns the errno.
+  send(data: Uint8Array): i32 {
+    const out = new Uint32Array(1);
+    let at = 0;
+    while (at < data.length) {
+      const n = min(data.length - at, MAX_IO);
+      lastError = net_send(this.handle, ptr(data) + at, n, out.dataStart);
+      if (lastError != OK) return lastError;
+      const sent = <i32>out[0];
+      if (sent <= 0 || sent > n) return (lastError = IO);
+      at += sent;
+    }
+    return (lastError = OK);
+  }
+
+  // sendString sends s as UTF-8.
+  sendString(s: string): i32 {
+    return this.send(Uint8Array.wrap(String.UTF8.encode(s)));
+  }
+
+  // recv waits up to timeoutMs (0: 5 s) for data and returns at most max
+  // (and MAX_IO) bytes, or null with the errno in lastError (EOF once the
+  // peer has closed and nothing is left).
+  recv(max: i32, timeoutMs: i32 = 0): Uint8Array | null {
+    const buf = new Uint8Array(min(max, MAX_IO));
+    const out = new Uint32Array(1);
+    lastError = net_recv(this.handle, ptr(buf), buf.length, timeoutMs, out.dataStart);
+    if (lastError != OK) return null;
+    return buf.slice(0, <i32>out[0]);
+  }
+
+  // recvAll reads until the peer closes, at most max bytes, each wait at
+  // most timeoutMs; null on an error other than EOF (see lastError).
+  recvAll(max: i32, timeoutMs: i32 = 0): Uint8Array | null {
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    while (total < max) {
+      const b = this.recv(max - total, timeoutMs);
+      if (b === null) {
+        if (lastError == EOF) break;
+        return null;
+      }
+      chunks.push(b);
+      total += b.length;
+    }
+    lastError = OK;
+    const out = new Uint8Array(total);
+    let at = 0;
+    for (let i = 0; i < chunks.length; i++) {
+      out.set(chunks[i], at);
+      at += chunks[i].length;
+    }
+    return out;
+  }
+
+  close(): i32 {
+    lastError = net_close(this.handle);
+    this.handle = 0;
+    return lastError;
+  }
+}
+
+// connect opens a TCP connection to host (an IPv4 or IPv6 literal without
+// brackets, or a hostname) within timeoutMs (0: the host's default, 5 s). It
+// returns null on failure, with the errno in lastError.
+export function connect(host: string, port: i32, timeoutMs: i32 = 0): Conn | null {
+  const h = String.UTF8.encode(host);
+  const out = new Uint32Array(1);
+  lastError = net_connect(changetype<usize>(h), h.byteLength, port, timeoutMs, out.dataStart);
+  if (lastError != OK) return null;
+  return new Conn(<i32>out[0]);
+}
+
+// Target is one host and port to probe.
+export class Target {
+  constructor(public host: string, public port: i32) {}
+
+  // line is the target as net_probe reads it: "host:port\n", or
+  // "[host]:port\n" for an IPv6 literal.
+  line(): string {
+    const p = this.port.toString();
+    return this.host.includes(":") ? "[" + this.host + "]:" + p + "\n" : this.host + ":" + p + "\n";
+  }
+}
+
+// probe is a TCP connect scan by the host: each target is connected to and at
+// once closed, up to 256 at a time, each within timeoutMs (0: 5 s). It
+// returns one PROBE_* state per target, in order, or null with the errno in
+// lastError. Targets beyond MAX_PROBE_TEXT bytes of text go in several calls.
+export function probe(targets: Target[], timeoutMs: i32 = 0): Uint8Array | null {
+  if (targets.length > MAX_PROBES) {
+    lastError = LIMIT;
+    return null;
+  }
+  const states = new Uint8Array(targets.length);
+  let first = 0;
+  while (first < targets.length) {
+    const lines: string[] = [];
+    let bytes = 0;
+    let end = first;
+    while (end < targets.length) {
+      const l = targets[end].line();
+      const n = String.UTF8.byteLength(l);
+      if (bytes + n > MAX_PROBE_TEXT && end > first) break;
+      lines.push(l);
+      bytes += n;
+      end++;
+    }
+    const text = String.UTF8.encode(lines.join(""));
+    lastError = net_probe(changetype<usize>(text), text.byteLength, timeoutMs, ptr(states) + first, end - first);
+    if (lastError != OK) return null;
+    first = end;
+  }
+  return states;
+}
