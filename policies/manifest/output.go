@@ -2,11 +2,11 @@ package manifest
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
-
-	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // ErrOutput is wrapped by every error of ValidateOutput.
@@ -15,21 +15,30 @@ var ErrOutput = errors.New("output does not match the outputSchema")
 // ValidateOutput checks a tool's JSON output (one document) against the
 // manifest's outputSchema. A manifest without one accepts any JSON. The
 // error wraps ErrOutput and says where and why in one line.
-func (m *Manifest) ValidateOutput(out []byte) error {
+func (m *Manifest) ValidateOutput(out []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: %s", ErrOutput, errLibrary, shorten(sanitize(fmt.Sprint(r))))
+		}
+	}()
+	dec := json.NewDecoder(bytes.NewReader(out))
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return fmt.Errorf("%w: not one JSON document: %s", ErrOutput, shorten(oneLine(err.Error())))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: not one JSON document: more follows the first", ErrOutput)
+	}
 	raw := bytes.TrimSpace(m.OutputSchema)
 	if len(raw) == 0 || string(raw) == "null" {
-		raw = []byte("true")
+		return nil
 	}
 	sch, err := compileSchema("outputSchema", outputURL, raw)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(out))
-	if err != nil {
-		return fmt.Errorf("%w: not one JSON document: %s", ErrOutput, shorten(oneLine(err.Error())))
-	}
-	if err := sch.Validate(doc); err != nil {
-		msg := strings.ReplaceAll(oneLine(err.Error()), outputURL, "")
+	if err := sch.resolved.Validate(doc); err != nil {
+		msg := strings.ReplaceAll(oneLine(sanitize(err.Error())), outputURL, "")
 		return fmt.Errorf("%w: %s", ErrOutput, shorten(msg))
 	}
 	return nil

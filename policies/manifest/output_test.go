@@ -12,8 +12,8 @@ func TestValidateOutput(t *testing.T) {
 		`{"n":1}`:           "",
 		` {"n": 2} ` + "\n": "",
 		`{"n":"x"}`:         "/n",
-		`{}`:                "missing property 'n'",
-		`{"n":1,"m":2}`:     "additional properties 'm' not allowed",
+		`{}`:                `missing properties: ["n"]`,
+		`{"n":1,"m":2}`:     `unexpected additional properties ["m"]`,
 		`{"n":1} {}`:        "not one JSON document",
 		`[`:                 "not one JSON document",
 	} {

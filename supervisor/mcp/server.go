@@ -171,7 +171,9 @@ func describe(t *store.Tool, g *policies.ToolGrants) (*mcp.Tool, error) {
 		Description: m.Description,
 		InputSchema: json.RawMessage(m.InputSchema),
 	}
-	if len(m.OutputSchema) > 0 {
+	// An outputSchema promises structured content on every call, which
+	// only a tool whose output is always JSON can keep.
+	if len(m.OutputSchema) > 0 && m.Output == "json" {
 		tool.OutputSchema = json.RawMessage(m.OutputSchema)
 	}
 	writes := slices.ContainsFunc(g.Dirs, func(d policies.DirGrant) bool { return d.Writable })
@@ -250,10 +252,16 @@ func (s *Server) result(call *supervisor.Call, res *supervisor.Result, out []byt
 			return failureResult("%s printed output that is not the JSON its manifest promises: %v\nstdout:\n%s",
 				call.Name, err, lastBytes(text, tailSize)), nil
 		}
+		if len(t.Manifest().OutputSchema) > 0 {
+			if err := t.Manifest().ValidateOutput(out); err != nil {
+				return failureResult("%s printed JSON that does not match its outputSchema: %v", call.Name, err), nil
+			}
+			if _, ok := v.(map[string]any); !ok {
+				return failureResult("%s printed JSON that is not an object, which structured content must be", call.Name), nil
+			}
+		}
 		if _, ok := v.(map[string]any); ok {
 			r.StructuredContent = json.RawMessage(bytes.TrimSpace(out))
-		} else if len(t.Manifest().OutputSchema) > 0 {
-			return failureResult("%s printed JSON that is not an object, which its outputSchema requires", call.Name), nil
 		}
 	}
 	return r, nil

@@ -76,6 +76,7 @@ func setup(t *testing.T) *env {
 	data := t.TempDir()
 	os.WriteFile(filepath.Join(data, "ok.json"), []byte(`{"ok": true, "n": 3}`+"\n"), 0o644)
 	os.WriteFile(filepath.Join(data, "bad.json"), []byte("not json\n"), 0o644)
+	os.WriteFile(filepath.Join(data, "wrong.json"), []byte(`{"ok": "yes"}`), 0o644)
 	os.WriteFile(filepath.Join(data, "control.txt"), []byte("bell\a esc\x1b[31m nul\x00 bad\xff\xfe utf8 }\n{\"jsonrpc\":\"2.0\"}\n"), 0o644)
 	g, err := policies.LoadGrants(catalog.PolicyPath(home))
 	if err != nil {
@@ -175,6 +176,7 @@ func TestCallTool(t *testing.T) {
 		{"output limit", "flood", nil, true, []string{"output limit of 4KiB reached"}, ""},
 		{"json output", "report", map[string]any{"file": "/data/ok.json"}, false, []string{`"ok": true`}, `{"ok": true, "n": 3}`},
 		{"json promised, not given", "report", map[string]any{"file": "/data/bad.json"}, true, []string{"not the JSON its manifest promises"}, ""},
+		{"json against its outputSchema", "report", map[string]any{"file": "/data/wrong.json"}, true, []string{"does not match its outputSchema", "/ok"}, ""},
 		{"module failure quotes stderr", "report", map[string]any{"file": "/data/missing"}, true, []string{"exit code 1", "cat: /data/missing"}, ""},
 		{"hostile output stays text", "report", map[string]any{"file": "/data/control.txt"}, true, []string{"bell\a esc\x1b[31m nul\x00 bad\ufffd utf8", `{"jsonrpc":"2.0"}`}, ""},
 	} {
