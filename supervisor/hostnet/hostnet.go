@@ -344,7 +344,7 @@ func (g *Gate) Close(h int32) protocol.Errno {
 }
 
 // Probe connects to each HOST:PORT line of targets, ProbeParallel at a
-// time, and reports each one's status.
+// time, each within timeout, and reports each one's status.
 func (g *Gate) Probe(targets string, timeout time.Duration) ([]byte, protocol.Errno) {
 	if len(targets) > protocol.MaxProbeText {
 		return nil, protocol.Invalid
@@ -367,8 +367,6 @@ func (g *Gate) Probe(targets string, timeout time.Duration) ([]byte, protocol.Er
 	g.probes += len(lines)
 	g.mu.Unlock()
 
-	d := g.wait(timeout)
-	deadline := time.Now().Add(d)
 	out := make([]byte, len(lines))
 	sem := make(chan struct{}, protocol.ProbeParallel)
 	var wg sync.WaitGroup
@@ -377,7 +375,11 @@ func (g *Gate) Probe(targets string, timeout time.Duration) ([]byte, protocol.Er
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			out[i] = byte(g.probe(l, deadline))
+			// Each target gets the whole timeout from when its probe
+			// starts (bounded by the call's deadline), not what is left
+			// of one shared deadline: a target queued behind slow ones is
+			// still really tried.
+			out[i] = byte(g.probe(l, time.Now().Add(g.wait(timeout))))
 		}()
 	}
 	wg.Wait()

@@ -39,7 +39,7 @@ const (
 	MaxConns        = 16
 	MaxIO           = 64 << 10
 	MaxProbes       = 65536
-	MaxProbeText    = 1 << 20
+	MaxProbeText    = 4 << 20
 	ProbeParallel   = 256
 	DefaultNetWait  = 5 * time.Second
 	MaxNetWait      = 30 * time.Second
