@@ -44,6 +44,8 @@ fixtures: deps
 modules: deps
 	$(MAKE) -s -C modules/hello
 	$(MAKE) -s -C modules/update-config
+	$(MAKE) -s -C modules/sdk
+	$(MAKE) -s -C modules/scan
 
 vet:
 	$(GO) vet $(if $(TAGS),-tags $(TAGS)) ./...
@@ -63,6 +65,8 @@ fmt:
 
 ## test: everything CI runs
 test: fixtures modules build vet cross mcp-deps
+	$(MAKE) -s -C modules/sdk test
+	$(MAKE) -s -C modules/scan test
 	AGENTCTL_BIN=$(CURDIR)/$(BIN) $(MCP_ENV) $(GOTEST) -race -count=1 ./...
 
 ## bench: benchmarks with ratios against baselines measured in the same run
