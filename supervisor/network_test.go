@@ -5,76 +5,14 @@ package supervisor_test
 import (
 	"fmt"
 	"io"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
+	"github.com/agent-ctl/agent-ctl/tests/loopback"
 )
-
-// listener is a loopback TCP server that echoes what it receives and
-// counts the connections it accepted.
-type listener struct {
-	net.Listener
-	mu       sync.Mutex
-	accepted int
-	conns    []net.Conn
-}
-
-func listen(t *testing.T, echo bool) *listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &listener{Listener: ln}
-	t.Cleanup(func() {
-		ln.Close()
-		l.mu.Lock()
-		for _, c := range l.conns {
-			c.Close()
-		}
-		l.mu.Unlock()
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			l.mu.Lock()
-			l.accepted++
-			l.conns = append(l.conns, c)
-			l.mu.Unlock()
-			if echo {
-				go io.Copy(c, c)
-			}
-		}
-	}()
-	return l
-}
-
-func (l *listener) port() int { return l.Addr().(*net.TCPAddr).Port }
-
-func (l *listener) count() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.accepted
-}
-
-// closedPort returns a loopback port with nothing listening on it.
-func closedPort(t *testing.T) int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	return p
-}
 
 func grant(t *testing.T, s string) policies.NetGrant {
 	t.Helper()
@@ -92,9 +30,9 @@ func grant(t *testing.T, s string) policies.NetGrant {
 func TestNetwork(t *testing.T) {
 	both(t, func(t *testing.T, iso policies.Isolation) {
 		s := newSupervisor(t, iso)
-		allowed, other := listen(t, true), listen(t, true)
-		closed := closedPort(t)
-		a, o := fmt.Sprint(allowed.port()), fmt.Sprint(other.port())
+		allowed, other := loopback.Listen(t, loopback.Echo), loopback.Listen(t, loopback.Echo)
+		closed := loopback.ClosedPort(t)
+		a, o := fmt.Sprint(allowed.Port()), fmt.Sprint(other.Port())
 		g := grant(t, fmt.Sprintf("127.0.0.1:%s,%d", a, closed))
 		for _, tc := range []struct {
 			name  string
@@ -143,7 +81,7 @@ func TestNetwork(t *testing.T) {
 				[]string{"send BADHANDLE", "recv BADHANDLE", "close BADHANDLE"}, 0, 0},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				before := allowed.count()
+				before := allowed.Count()
 				res, out, errs, err := invoke(t, s, supervisor.Call{Module: "net.wasm", Args: tc.args,
 					Policy: policies.Policy{Net: tc.net}})
 				if err != nil {
@@ -157,11 +95,11 @@ func TestNetwork(t *testing.T) {
 						t.Errorf("output lacks %q:\n%s", w, out)
 					}
 				}
-				if got := allowed.count() - before; got != tc.reach {
+				if got := allowed.Count() - before; got != tc.reach {
 					t.Errorf("allowed listener saw %d connections, want %d", got, tc.reach)
 				}
-				if other.count() != 0 {
-					t.Errorf("the listener that was never granted saw %d connections", other.count())
+				if other.Count() != 0 {
+					t.Errorf("the listener that was never granted saw %d connections", other.Count())
 				}
 			})
 		}
@@ -174,8 +112,8 @@ func TestNetwork(t *testing.T) {
 func TestNetwork_timeLimit(t *testing.T) {
 	both(t, func(t *testing.T, iso policies.Isolation) {
 		s := newSupervisor(t, iso)
-		l := listen(t, false)
-		p := fmt.Sprint(l.port())
+		l := loopback.Listen(t, loopback.Hold)
+		p := fmt.Sprint(l.Port())
 		res, out, _, err := invoke(t, s, supervisor.Call{Module: "net.wasm", Args: []string{"hold", "127.0.0.1", p, "60000"},
 			Policy: policies.Policy{Net: []policies.NetGrant{grant(t, "127.0.0.1:"+p)}, Timeout: 700 * time.Millisecond}})
 		if err != nil {
@@ -197,11 +135,9 @@ func TestNetwork_timeLimit(t *testing.T) {
 
 // waitPeerClosed waits until the last connection l accepted is closed by
 // its peer.
-func waitPeerClosed(t *testing.T, l *listener) {
+func waitPeerClosed(t *testing.T, l *loopback.Listener) {
 	t.Helper()
-	l.mu.Lock()
-	c := l.conns[len(l.conns)-1]
-	l.mu.Unlock()
+	c := l.Last()
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
 		t.Fatalf("connection left open after the call ended: read gave %v, want EOF", err)

@@ -3,13 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+	"github.com/agent-ctl/agent-ctl/tests/loopback"
 	"github.com/agent-ctl/agent-ctl/tests/workertest"
 )
 
@@ -113,21 +113,7 @@ func TestRun_dirs(t *testing.T) {
 // and is refused the port next to it, under the default (container)
 // isolation, whose worker has no network of its own.
 func TestRun_net(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := loopback.Listen(t, loopback.Close).Port()
 	p, next := strconv.Itoa(port), strconv.Itoa(port+1)
 	code, out, errs := runCLI(t, "", "run", "--net", "127.0.0.1:"+p, fixtures.Path("net.wasm"), "--", "connect", "127.0.0.1", p)
 	if code != 0 || !strings.Contains(out, "connect 127.0.0.1:"+p+" OK") {

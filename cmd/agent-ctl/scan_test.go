@@ -3,35 +3,23 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
+
+	"github.com/agent-ctl/agent-ctl/tests/loopback"
 )
 
 // countingListener listens on network's loopback address and counts the
-// connections it accepts.
-func countingListener(t *testing.T, network, addr string) (port int, accepted *atomic.Int64) {
+// connections it accepts; a host without that address skips the test.
+func countingListener(t *testing.T, network, addr string) (port int, l *loopback.Listener) {
 	t.Helper()
-	ln, err := net.Listen(network, addr)
+	l, err := loopback.ListenOn(t, network, addr, loopback.Close)
 	if err != nil {
 		t.Skipf("listening on %s: %v", addr, err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	accepted = new(atomic.Int64)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			accepted.Add(1)
-			c.Close()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port, accepted
+	return l.Port(), l
 }
 
 type scanResult struct {
@@ -64,7 +52,7 @@ func TestScan(t *testing.T) {
 
 	open, openHits := countingListener(t, "tcp4", "127.0.0.1:0")
 	notGranted, notGrantedHits := countingListener(t, "tcp4", "127.0.0.1:0")
-	closed := closedPort(t)
+	closed := loopback.ClosedPort(t)
 	code, out, errs = runIn(t, home, "", "grant", "scan", "--net", fmt.Sprintf("127.0.0.1/32:%d,%d", open, closed))
 	expect(t, "grant", code, out, errs, 0, "", "")
 	ports := []int{open, notGranted, closed}
@@ -95,11 +83,11 @@ func TestScan(t *testing.T) {
 	}
 	code, out, errs = scan("--ip", "127.0.0.1/32", "--ports", list, "--all")
 	expect(t, "text --all", code, out, errs, 0, fmt.Sprintf("127.0.0.1  %-5d  closed\n", closed), "")
-	if notGrantedHits.Load() != 0 {
-		t.Errorf("the port not granted was connected to %d times", notGrantedHits.Load())
+	if notGrantedHits.Count() != 0 {
+		t.Errorf("the port not granted was connected to %d times", notGrantedHits.Count())
 	}
-	if openHits.Load() != 2 {
-		t.Errorf("the granted open port was connected to %d times, want 2 (one per scan)", openHits.Load())
+	if openHits.Count() != 2 {
+		t.Errorf("the granted open port was connected to %d times, want 2 (one per scan)", openHits.Count())
 	}
 
 	// JSON: one document, valid against the outputSchema, every probe in order.
@@ -143,7 +131,7 @@ func TestScan(t *testing.T) {
 	}
 
 	// Ranges too big are refused before any probe (exit 2); so are bad ones.
-	before := openHits.Load()
+	before := openHits.Count()
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -161,7 +149,7 @@ func TestScan(t *testing.T) {
 			t.Errorf("%q: stdout %q", tc.args, out)
 		}
 	}
-	if n := openHits.Load() - before; n != 0 {
+	if n := openHits.Count() - before; n != 0 {
 		t.Errorf("refused scans connected %d times", n)
 	}
 

@@ -1,15 +1,13 @@
 package main
 
 import (
-	"bufio"
-	"net"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/agent-ctl/agent-ctl/policies/manifest"
+	"github.com/agent-ctl/agent-ctl/tests/loopback"
 )
 
 // sdkExamples are the example tools of modules/sdk, one per language, all
@@ -19,47 +17,6 @@ var sdkExamples = []struct{ lang, dir string }{
 	{"rust", "modules/sdk/rust/example"},
 	{"go", "modules/sdk/go/example"},
 	{"as", "modules/sdk/assemblyscript/example"},
-}
-
-// echoServer listens on a loopback port and answers each line it reads with
-// "echo: LINE", then closes; a connection closed without a line (a probe)
-// is just closed.
-func echoServer(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				line, err := bufio.NewReader(c).ReadString('\n')
-				if err == nil {
-					c.Write([]byte("echo: " + line))
-				}
-			}()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// closedPort returns a loopback port that nothing listens on.
-func closedPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	return port
 }
 
 func checkOutputSchema(t *testing.T, dir, out string) {
@@ -83,9 +40,9 @@ func checkOutputSchema(t *testing.T, dir, out string) {
 // errors, and a network round trip to a loopback listener: granted, denied
 // (the port is not granted), and granted but closed.
 func TestSDK_examples(t *testing.T) {
-	port := echoServer(t)
+	port := loopback.Listen(t, loopback.EchoLine).Port()
 	p := strconv.Itoa(port)
-	closed := strconv.Itoa(closedPort(t))
+	closed := strconv.Itoa(loopback.ClosedPort(t))
 	for _, ex := range sdkExamples {
 		t.Run(ex.lang, func(t *testing.T) {
 			name := "sdk-example-" + ex.lang

@@ -3,7 +3,6 @@ package hostnet_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"sync/atomic"
@@ -12,34 +11,16 @@ import (
 
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor/hostnet"
+	"github.com/agent-ctl/agent-ctl/tests/loopback"
 	"github.com/agent-ctl/agent-ctl/worker/protocol"
 )
-
-func listen(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // TestGate_names checks hostname grants against what the names resolve to,
 // with a resolver the test controls: a granted name may not lead to an
 // internal address (DNS rebinding, cloud metadata) unless a prefix grant
 // covers it, and names nothing could allow are never looked up.
 func TestGate_names(t *testing.T) {
-	port := listen(t)
+	port := loopback.Listen(t, loopback.Close).Port()
 	p := fmt.Sprint(port)
 	zone := map[string][]string{
 		"svc.example":      {"127.0.0.1"},
@@ -117,7 +98,7 @@ func TestGate_names(t *testing.T) {
 
 // TestGate_limits: the probe total, oversized text and the deadline.
 func TestGate_limits(t *testing.T) {
-	port := listen(t)
+	port := loopback.Listen(t, loopback.Close).Port()
 	grants := []policies.NetGrant{{Host: "127.0.0.1", Ports: []int{port}}}
 	g := hostnet.New(grants, nil)
 	defer g.Shutdown()

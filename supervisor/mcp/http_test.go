@@ -18,6 +18,7 @@ import (
 
 	"github.com/agent-ctl/agent-ctl/supervisor"
 	agentmcp "github.com/agent-ctl/agent-ctl/supervisor/mcp"
+	"github.com/agent-ctl/agent-ctl/tests/mcptest"
 )
 
 // countCalls counts the calls the server ran, from its log.
@@ -33,18 +34,6 @@ func (c countCalls) Handle(ctx context.Context, r slog.Record) error {
 	return nil
 }
 func (c countCalls) Enabled(context.Context, slog.Level) bool { return true }
-
-// bearer adds a token to every request.
-type bearer struct {
-	token string
-	base  http.RoundTripper
-}
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.base.RoundTrip(r)
-}
 
 func TestHTTP(t *testing.T) {
 	e := setup(t)
@@ -129,14 +118,14 @@ func TestHTTP(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	tr := &mcp.StreamableClientTransport{Endpoint: ts.URL + "/mcp",
-		HTTPClient: &http.Client{Transport: bearer{good, http.DefaultTransport}}}
+		HTTPClient: &http.Client{Transport: mcptest.Bearer{Token: good}}}
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "t"}, nil).Connect(ctx, tr, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cs.Close()
 	r, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "hello", Arguments: map[string]any{"name": "http"}})
-	if err != nil || text(r) != "hello, http\n" {
+	if err != nil || mcptest.Text(r) != "hello, http\n" {
 		t.Fatalf("call over HTTP: %v %v", err, r)
 	}
 	if calls.Load() != 1 {

@@ -20,6 +20,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/supervisor/catalog"
 	agentmcp "github.com/agent-ctl/agent-ctl/supervisor/mcp"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+	"github.com/agent-ctl/agent-ctl/tests/mcptest"
 	"github.com/agent-ctl/agent-ctl/tests/workertest"
 )
 
@@ -115,16 +116,6 @@ func connect(t *testing.T, e *env, opts *mcp.ClientOptions) *mcp.ClientSession {
 	return cs
 }
 
-func text(r *mcp.CallToolResult) string {
-	var b strings.Builder
-	for _, c := range r.Content {
-		if tc, ok := c.(*mcp.TextContent); ok {
-			b.WriteString(tc.Text)
-		}
-	}
-	return b.String()
-}
-
 func TestListTools(t *testing.T) {
 	e := setup(t)
 	cs := connect(t, e, nil)
@@ -185,7 +176,7 @@ func TestCallTool(t *testing.T) {
 			if err != nil {
 				t.Fatalf("protocol error: %v", err)
 			}
-			got := text(res)
+			got := mcptest.Text(res)
 			if res.IsError != tc.isError {
 				t.Errorf("isError %v, want %v: %q", res.IsError, tc.isError, got)
 			}
@@ -227,7 +218,7 @@ func TestConcurrentCalls(t *testing.T) {
 					t.Error(err)
 					return
 				}
-				if got := text(res); got != "hello, "+who+"\n" || res.IsError {
+				if got := mcptest.Text(res); got != "hello, "+who+"\n" || res.IsError {
 					t.Errorf("call %s got %q (isError %v)", who, got, res.IsError)
 				}
 			}()
@@ -252,7 +243,7 @@ func TestCancel(t *testing.T) {
 		t.Errorf("cancel took %s", el)
 	}
 	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "hello"})
-	if err != nil || text(res) != "hello, world\n" {
+	if err != nil || mcptest.Text(res) != "hello, world\n" {
 		t.Fatalf("after a cancel: %v %v", err, res)
 	}
 }

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/agent-ctl/agent-ctl/tests/mcptest"
 )
 
 // installHello installs modules/hello into a new home.
@@ -35,16 +37,6 @@ func installHello(t *testing.T) string {
 		t.Fatalf("install: %v\n%s", err, out)
 	}
 	return home
-}
-
-func mcpText(r *mcp.CallToolResult) string {
-	var b strings.Builder
-	for _, c := range r.Content {
-		if tc, ok := c.(*mcp.TextContent); ok {
-			b.WriteString(tc.Text)
-		}
-	}
-	return b.String()
 }
 
 // TestMCPStdio runs `agent-ctl mcp` as an MCP client starts it, behind the
@@ -65,8 +57,8 @@ func TestMCPStdio(t *testing.T) {
 		t.Fatalf("tools/list: %v %+v", err, tools)
 	}
 	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "hello", Arguments: map[string]any{"name": "stdio", "shout": true}})
-	if err != nil || res.IsError || mcpText(res) != "HELLO, STDIO\n" {
-		t.Fatalf("tools/call: %v %+v %q", err, res, mcpText(res))
+	if err != nil || res.IsError || mcptest.Text(res) != "HELLO, STDIO\n" {
+		t.Fatalf("tools/call: %v %+v %q", err, res, mcptest.Text(res))
 	}
 	cs.Close()
 	if !strings.Contains(stderr.String(), "isolation=container") {
@@ -102,17 +94,6 @@ func testCA(t *testing.T, dir string) (certFile, keyFile string, pool *x509.Cert
 	pool = x509.NewCertPool()
 	pool.AddCert(ca)
 	return certFile, keyFile, pool
-}
-
-type bearer struct {
-	token string
-	base  http.RoundTripper
-}
-
-func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+b.token)
-	return b.base.RoundTrip(r)
 }
 
 var servingRE = regexp.MustCompile(`serving MCP at (\S+)`)
@@ -165,17 +146,17 @@ func TestServeTLS(t *testing.T) {
 	defer cancel()
 
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e"}, nil).Connect(ctx, &mcp.StreamableClientTransport{
-		Endpoint: url, HTTPClient: &http.Client{Transport: bearer{token, trusting}}}, nil)
+		Endpoint: url, HTTPClient: &http.Client{Transport: mcptest.Bearer{Token: token, Base: trusting}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "hello", Arguments: map[string]any{"name": "tls"}})
-	if err != nil || mcpText(res) != "hello, tls\n" {
+	if err != nil || mcptest.Text(res) != "hello, tls\n" {
 		t.Fatalf("call over TLS: %v %v", err, res)
 	}
 	cs.Close()
 
-	if _, err := (&http.Client{Transport: bearer{token, http.DefaultTransport}}).Post(url, "application/json", strings.NewReader("{}")); err == nil ||
+	if _, err := (&http.Client{Transport: mcptest.Bearer{Token: token}}).Post(url, "application/json", strings.NewReader("{}")); err == nil ||
 		!strings.Contains(err.Error(), "certificate") {
 		t.Errorf("a client that does not trust the test CA: %v, want a certificate error", err)
 	}
