@@ -44,6 +44,7 @@ fixtures: deps
 modules: deps
 	$(MAKE) -s -C modules/hello
 	$(MAKE) -s -C modules/update-config
+	$(MAKE) -s -C modules/logs
 
 vet:
 	$(GO) vet $(if $(TAGS),-tags $(TAGS)) ./...
