@@ -9,6 +9,7 @@ TAGS       ?= seccomp,urfave_cli_no_docs
 GOTEST     ?= $(GO) test $(if $(TAGS),-tags $(TAGS))
 TESTDATA   := tests/testdata
 DEMO_DIR   := $(CURDIR)/.cache/demo
+DEMO_PORT  ?= 18765
 export AGENTCTL_HOME ?= $(CURDIR)/.cache/home
 
 # Commands the build needs, and the Debian package that brings each.
@@ -46,6 +47,7 @@ modules: deps
 	$(MAKE) -s -C modules/update-config
 	$(MAKE) -s -C modules/sdk
 	$(MAKE) -s -C modules/scan
+	$(MAKE) -s -C modules/logs
 
 vet:
 	$(GO) vet $(if $(TAGS),-tags $(TAGS)) ./...
@@ -67,6 +69,7 @@ fmt:
 test: fixtures modules build vet cross mcp-deps
 	$(MAKE) -s -C modules/sdk test
 	$(MAKE) -s -C modules/scan test
+	$(MAKE) -s -C modules/logs test
 	AGENTCTL_BIN=$(CURDIR)/$(BIN) $(MCP_ENV) $(GOTEST) -race -count=1 ./...
 
 ## bench: benchmarks with ratios against baselines measured in the same run
@@ -105,6 +108,17 @@ demo: fixtures modules build
 	$(BIN) run --memory 16MiB $(TESTDATA)/malloc.wasm; echo "exit code $$?"
 	@echo; echo "== limits: an output flood meets --max-output (exit 141)"
 	$(BIN) run --max-output 4KiB $(TESTDATA)/flood.wasm | tail -c 64; echo "exit code $${PIPESTATUS[0]}"
+	@echo; echo "== the logs tool: rotated and gzipped logs searched oldest first, streaming in 32 MiB"
+	$(BIN) install modules/logs </dev/null
+	$(BIN) grant logs --dir $(CURDIR)/modules/logs/testdata/sample:/logs:ro
+	$(BIN) logs --filter ERROR
+	$(BIN) logs --regex '(?i)timeout|refused' --since 2024-05-01T09:00:00Z --json
+	$(BIN) logs --file ../../etc/passwd; echo "exit code $$? (refused: outside /logs)"
+	@echo; echo "== the network goes through the host: scan is granted one port of a local server, not the next"
+	@$(BIN) serve --listen 127.0.0.1:$(DEMO_PORT) --no-auth 2>/dev/null & echo $$! > $(DEMO_DIR)/serve.pid; sleep 1
+	$(BIN) install modules/scan </dev/null
+	$(BIN) grant scan --net 127.0.0.1/32:$(DEMO_PORT)
+	$(BIN) scan --ip 127.0.0.1/32 --ports $(DEMO_PORT),$$(($(DEMO_PORT)+1)) --all; status=$$?; kill $$(cat $(DEMO_DIR)/serve.pid); exit $$status
 
 clean:
 	rm -rf bin .cache
