@@ -19,7 +19,7 @@ import (
 // inProcess prepares hello.wasm in this process with the same Host code a
 // worker runs, for the in-process baseline. Its output goes to a pipe that
 // a goroutine drains, as a worker's goes to the supervisor.
-func inProcess(b *testing.B) *worker.Host {
+func inProcess(b testing.TB) *worker.Host {
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		b.Fatal(err)

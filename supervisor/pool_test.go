@@ -244,3 +244,50 @@ func TestPool_lifecycle(t *testing.T) {
 		}
 	})
 }
+
+// TestStartFunction: modules are instantiated ahead of the call only when
+// that runs no module code. A start function runs once, in the call, under
+// its limits, whether the worker came from the pool or not.
+func TestStartFunction(t *testing.T) {
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		e := newPooled(t, iso, supervisor.PoolOptions{PerTool: 1})
+		for i := range 2 { // the second call takes a prepared worker
+			if i == 1 {
+				e.waitIdle(t, 1)
+			}
+			res, out, _, err := invoke(t, e.testSupervisor, supervisor.Call{Module: "startfn.wasm"})
+			if err != nil || res.ExitCode != 0 || out != "start ran\nmain ran\n" {
+				t.Fatalf("call %d: %v %+v %q", i, err, res, out)
+			}
+		}
+		res, _, _, err := invoke(t, e.testSupervisor, supervisor.Call{Module: "startloop.wasm", Policy: policies.Policy{Timeout: 300 * time.Millisecond}})
+		if err != nil || res.Outcome != supervisor.TimedOut {
+			t.Fatalf("endless start function: %v %+v", err, res)
+		}
+	})
+}
+
+// TestModuleRewrittenInPlace: a module file overwritten in place (same
+// path, same inode) is read and checked again, never served from what the
+// supervisor remembered of the old bytes.
+func TestModuleRewrittenInPlace(t *testing.T) {
+	s := newSupervisor(t, policies.IsolationProcess)
+	mod := filepath.Join(t.TempDir(), "tool.wasm")
+	write := func(src string) {
+		b, err := os.ReadFile(fixtures.Path(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(mod, b, 0o644); err != nil { // truncates in place
+			t.Fatal(err)
+		}
+	}
+	write("hello.wasm")
+	if _, out, _, err := invoke(t, s, supervisor.Call{Module: mod, Name: "tool"}); err != nil || out != "hello, world\n" {
+		t.Fatalf("first: %v %q", err, out)
+	}
+	write("stdout_stderr.wasm")
+	if _, out, _, err := invoke(t, s, supervisor.Call{Module: mod, Name: "tool"}); err != nil || out != "out 1\nout 2\n" {
+		t.Fatalf("after rewriting in place: %v %q", err, out)
+	}
+}

@@ -82,6 +82,7 @@ type Supervisor struct {
 
 	pool     *pool
 	cleanups sync.WaitGroup
+	digests  digestCache
 }
 
 // DefaultHome is $AGENTCTL_HOME, or ~/.agent-ctl.
@@ -337,7 +338,7 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	digest, err := loadModule(c.Module)
+	digest, err := s.digests.load(c.Module)
 	if err != nil {
 		return nil, err
 	}

@@ -117,10 +117,10 @@ func (m guestMem) putU32(ptr int32, v uint32) bool {
 	return ok
 }
 
-// defineHostFuncs links the agent_ctl functions to network, bounding every
-// wait by the call's deadline.
-func defineHostFuncs(linker *wasmtime.Linker, network protocol.Network, deadline time.Time) error {
-	wait := func(ms int32) time.Duration {
+// defineHostFuncs links the agent_ctl functions to the network current
+// returns while a call runs, bounding every wait by the call's deadline.
+func defineHostFuncs(linker *wasmtime.Linker, current func() (protocol.Network, time.Time)) error {
+	wait := func(deadline time.Time, ms int32) time.Duration {
 		d := protocol.DefaultNetWait
 		if ms > 0 {
 			d = time.Duration(ms) * time.Millisecond
@@ -139,7 +139,8 @@ func defineHostFuncs(linker *wasmtime.Linker, network protocol.Network, deadline
 			if _, okOut := m.slice(out, 4); !ok || !okOut {
 				return errno(protocol.Invalid)
 			}
-			h, e := network.Connect(string(host), int(port), wait(ms))
+			network, deadline := current()
+			h, e := network.Connect(string(host), int(port), wait(deadline, ms))
 			if e == protocol.OK {
 				// Memory cannot have moved: the module is paused in this call.
 				m.putU32(out, uint32(h))
@@ -155,6 +156,7 @@ func defineHostFuncs(linker *wasmtime.Linker, network protocol.Network, deadline
 			if _, okOut := m.slice(out, 4); !ok || !okOut {
 				return errno(protocol.Invalid)
 			}
+			network, _ := current()
 			sent, e := network.Send(h, data)
 			if e == protocol.OK {
 				m.putU32(out, uint32(sent))
@@ -170,7 +172,8 @@ func defineHostFuncs(linker *wasmtime.Linker, network protocol.Network, deadline
 			if _, okOut := m.slice(out, 4); !ok || !okOut || len(dst) == 0 {
 				return errno(protocol.Invalid)
 			}
-			data, e := network.Recv(h, len(dst), wait(ms))
+			network, deadline := current()
+			data, e := network.Recv(h, len(dst), wait(deadline, ms))
 			if e == protocol.OK {
 				if len(data) > len(dst) { // a supervisor never sends more than asked
 					return errno(protocol.IOError)
@@ -182,7 +185,10 @@ func defineHostFuncs(linker *wasmtime.Linker, network protocol.Network, deadline
 			}
 			return errno(e)
 		},
-		"net_close": func(h int32) int32 { return errno(network.Close(h)) },
+		"net_close": func(h int32) int32 {
+			network, _ := current()
+			return errno(network.Close(h))
+		},
 		"net_probe": func(c *wasmtime.Caller, tp, tl, ms, rp, rl int32) int32 {
 			m, ok := memoryOf(c)
 			if !ok || tl < 0 || tl > protocol.MaxProbeText || rl < 0 {
@@ -200,7 +206,8 @@ func defineHostFuncs(linker *wasmtime.Linker, network protocol.Network, deadline
 			if len(results) < n {
 				return errno(protocol.Invalid)
 			}
-			st, e := network.Probe(string(targets), wait(ms))
+			network, deadline := current()
+			st, e := network.Probe(string(targets), wait(deadline, ms))
 			if e == protocol.OK {
 				if len(st) != n {
 					return errno(protocol.IOError)

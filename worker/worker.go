@@ -62,6 +62,18 @@ type Host struct {
 	initialMemory int64
 	// usesHost is set when the module imports agent_ctl functions.
 	usesHost bool
+
+	// Made ready by Prepare, so that a call's Run only configures WASI
+	// and calls _start: the linker, and a store holding an instance made
+	// ahead of the call (nil when the module has a start function, which
+	// is module code and so runs only in Run, under the call's limits).
+	linker         *wasmtime.Linker
+	store          *wasmtime.Store
+	inst           *wasmtime.Instance
+	preInstantiate time.Duration
+	// network and deadline serve the agent_ctl functions during Run.
+	network  protocol.Network
+	deadline time.Time
 }
 
 var _ protocol.Worker = (*Host)(nil)
@@ -103,8 +115,50 @@ func (h *Host) Prepare(req *protocol.Request) (*protocol.Prepared, error) {
 	if err := h.check(); err != nil {
 		return p, err
 	}
+	if err := h.ready(); err != nil {
+		return p, err
+	}
 	p.LoadTime = time.Since(start)
 	return p, nil
+}
+
+// ready builds the linker and instantiates the module ahead of the call.
+// The store's epoch deadline has already passed while it instantiates: a
+// module without a start function runs no code then (instantiation only
+// lays out memory and tables); one with a start function is interrupted
+// at its first instruction, and is instantiated again in Run, under the
+// call's limits. The store has no WASI context yet: Run sets it.
+func (h *Host) ready() error {
+	h.linker = wasmtime.NewLinker(h.engine)
+	if err := h.linker.DefineWasi(); err != nil {
+		return fmt.Errorf("defining wasi: %w", err)
+	}
+	if h.usesHost {
+		if err := defineHostFuncs(h.linker, func() (protocol.Network, time.Time) {
+			if h.network == nil { // never while module code runs: Run sets it first
+				return denyAll{}, time.Now()
+			}
+			return h.network, h.deadline
+		}); err != nil {
+			return fmt.Errorf("defining host functions: %w", err)
+		}
+	}
+	store := h.newStore()
+	store.SetEpochDeadline(0)
+	t := time.Now()
+	inst, err := h.linker.Instantiate(store, h.module)
+	if err != nil {
+		store.Close()
+		return nil
+	}
+	h.store, h.inst, h.preInstantiate = store, inst, time.Since(t)
+	return nil
+}
+
+func (h *Host) newStore() *wasmtime.Store {
+	store := wasmtime.NewStore(h.engine)
+	store.Limiter(h.req.Memory, maxTableElements, -1, -1, -1)
+	return store
 }
 
 func (h *Host) compile(req *protocol.Request) error {
@@ -205,9 +259,14 @@ func (h *Host) Run(run *protocol.RunArgs, network protocol.Network) (*protocol.R
 		// this call returns, without waiting for the worker to exit.
 		defer closeStdio()
 	}
-	store := wasmtime.NewStore(h.engine)
+	// The instance made ahead serves this call; a later Run on the same
+	// Host (benchmarks, in process) instantiates afresh.
+	store, inst := h.store, h.inst
+	h.store, h.inst = nil, nil
+	if store == nil {
+		store = h.newStore()
+	}
 	defer store.Close()
-	store.Limiter(req.Memory, maxTableElements, -1, -1, -1)
 
 	wasi := wasmtime.NewWasiConfig()
 	wasi.SetArgv(run.Args)
@@ -236,29 +295,24 @@ func (h *Host) Run(run *protocol.RunArgs, network protocol.Network) (*protocol.R
 	}
 	store.SetWasi(wasi)
 
-	linker := wasmtime.NewLinker(h.engine)
-	defer linker.Close()
-	if err := linker.DefineWasi(); err != nil {
-		return nil, fmt.Errorf("defining wasi: %w", err)
+	if network == nil {
+		network = denyAll{}
 	}
-	if h.usesHost {
-		if network == nil {
-			network = denyAll{}
-		}
-		if err := defineHostFuncs(linker, network, time.Now().Add(run.Timeout)); err != nil {
-			return nil, fmt.Errorf("defining host functions: %w", err)
-		}
-	}
+	h.network, h.deadline = network, time.Now().Add(run.Timeout)
+	defer func() { h.network = nil }()
 
 	// The deadline covers instantiation too: a start section is module code.
 	store.SetEpochDeadline(1)
 	timer := time.AfterFunc(run.Timeout, h.engine.IncrementEpoch)
 	defer timer.Stop()
 
-	res := &protocol.Result{}
-	t0 := time.Now()
-	inst, err := linker.Instantiate(store, h.module)
-	res.InstantiateTime = time.Since(t0)
+	res := &protocol.Result{InstantiateTime: h.preInstantiate}
+	var err error
+	if inst == nil {
+		t0 := time.Now()
+		inst, err = h.linker.Instantiate(store, h.module)
+		res.InstantiateTime = time.Since(t0)
+	}
 	if err != nil {
 		var trap *wasmtime.Trap
 		if !errors.As(err, &trap) {
