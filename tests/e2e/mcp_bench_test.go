@@ -3,11 +3,19 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/agent-ctl/agent-ctl/tests/bench"
 )
@@ -98,4 +106,197 @@ func installHelloB(b *testing.B) string {
 		b.Fatalf("install: %v\n%s", err, out)
 	}
 	return home
+}
+
+// BenchmarkServeThroughput saturates `agent-ctl serve` with 8 concurrent
+// TypeScript SDK clients calling hello over Streamable HTTP, every call in a
+// fresh container-confined worker, against 8 concurrent native fork+exec
+// spawners of hello.c in the same run: calls per second.
+func BenchmarkServeThroughput(b *testing.B) {
+	native := bench.NativeHello(b)
+	home := installHelloB(b)
+	out, err := exec.Command(bin, "--home", home, "token", "create", "bench").Output()
+	if err != nil {
+		b.Fatal(err)
+	}
+	token := strings.TrimSpace(string(out))
+	url := startServeB(b, home, "--pool", "4", "--pool-total", "8", "--per-token", "1024")
+	calls := max(b.N/8, 4)
+	b.ResetTimer()
+	var r struct {
+		OK    bool
+		Steps []struct {
+			Data struct {
+				OK, IsError int
+				WallMs      float64
+			}
+		}
+	}
+	node, dir := mcpHarnessB(b)
+	spec, _ := json.Marshal(map[string]any{"timeoutMs": 600000,
+		"transport": map[string]any{"type": "http", "url": url, "token": token},
+		"steps": []map[string]any{{"op": "concurrent", "name": "hello", "args": map[string]any{"name": "c{client}"},
+			"clients": 8, "calls": calls}}})
+	o, err := exec.Command(node, filepath.Join(dir, "client.mjs"), "--spec-json", string(spec)).Output()
+	if jerr := json.Unmarshal(o, &r); jerr != nil || !r.OK || r.Steps[0].Data.OK != 8*calls {
+		b.Fatalf("client: %v %v\n%s", err, jerr, o)
+	}
+	served := float64(8*calls) / (r.Steps[0].Data.WallMs / 1000)
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range calls {
+				bench.ForkExec(b, native)
+			}
+		}()
+	}
+	wg.Wait()
+	nativeRate := float64(8*calls) / time.Since(t0).Seconds()
+	b.StopTimer()
+	if b.N > 1 {
+		fmt.Printf("serve_throughput_vs_native_spawn ratio=%.3f calls_per_s=%.1f baseline_per_s=%.1f n=%d\n",
+			served/nativeRate, served, nativeRate, 8*calls)
+	}
+	b.ReportMetric(served, "calls/s")
+}
+
+// BenchmarkMemory reads resident memory from /proc: agent-ctl serve idle
+// with its pool full (and each prepared worker), against the minimal
+// in-process go-sdk server idle, measured in the same run.
+func BenchmarkMemory(b *testing.B) {
+	home := installHelloB(b)
+	inproc := filepath.Join(b.TempDir(), "inproc")
+	if out, err := exec.Command("go", "build", "-o", inproc, "github.com/agent-ctl/agent-ctl/tests/mcp/inproc").CombinedOutput(); err != nil {
+		b.Fatalf("%v\n%s", err, out)
+	}
+	base := exec.Command(inproc)
+	stdin, _ := base.StdinPipe()
+	if err := base.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { stdin.Close(); base.Process.Kill(); base.Wait() }()
+	url := startServeB(b, home, "--no-auth", "--pool", "2")
+	// One call fills the pool.
+	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"b","version":"1"}}}`
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sid := res.Header.Get("Mcp-Session-Id")
+	res.Body.Close()
+	for _, m := range []string{`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"hello","arguments":{}}}`} {
+		req, _ := http.NewRequest("POST", url, strings.NewReader(m))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Session-Id", sid)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+	}
+	time.Sleep(3 * time.Second) // the pool refills; the runtime settles
+	b.ResetTimer()
+	servePid := servePids[url]
+	serveRSS, baseRSS := rssKiB(b, servePid), rssKiB(b, base.Process.Pid)
+	var workers []int
+	for _, p := range children(servePid) {
+		workers = append(workers, rssKiB(b, p))
+	}
+	b.StopTimer()
+	if b.N > 1 {
+		fmt.Printf("serve_idle_rss_vs_inprocess_mcp_server ratio=%.2f rss_mib=%.1f baseline_mib=%.1f n=1\n",
+			float64(serveRSS)/float64(baseRSS), float64(serveRSS)/1024, float64(baseRSS)/1024)
+		for _, w := range workers {
+			fmt.Printf("warm_worker_rss_vs_inprocess_mcp_server ratio=%.2f rss_mib=%.1f baseline_mib=%.1f n=1\n",
+				float64(w)/float64(baseRSS), float64(w)/1024, float64(baseRSS)/1024)
+		}
+	}
+	b.ReportMetric(float64(serveRSS)/1024, "serve_rss_MiB")
+}
+
+// rssKiB reads VmRSS of a process.
+func rssKiB(b *testing.B, pid int) int {
+	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(s), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return n
+		}
+	}
+	b.Fatalf("no VmRSS for %d", pid)
+	return 0
+}
+
+// children finds the worker processes below pid (for container isolation,
+// below libcontainer's init), by walking /proc.
+func children(pid int) []int {
+	parent := map[int]int{}
+	names := map[int]string{}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		s := string(st)
+		i := strings.LastIndexByte(s, ')')
+		f := strings.Fields(s[i+2:])
+		pp, _ := strconv.Atoi(f[1])
+		parent[p] = pp
+		names[p] = s[strings.IndexByte(s, '(')+1 : i]
+	}
+	var out []int
+	for p := range parent {
+		for q := parent[p]; q > 1; q = parent[q] {
+			if q == pid {
+				if strings.HasPrefix(names[p], "agent-ctl") {
+					out = append(out, p)
+				}
+				break
+			}
+		}
+	}
+	return out
+}
+
+var servePids = map[string]int{}
+
+// startServeB starts `agent-ctl serve` for a benchmark and returns its /mcp
+// URL.
+func startServeB(b *testing.B, home string, args ...string) string {
+	b.Helper()
+	cmd := exec.Command(bin, append([]string{"--home", home, "serve", "--listen", "127.0.0.1:0"}, args...)...)
+	errp, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	r := bufio.NewReader(errp)
+	for {
+		line, err := r.ReadString('\n')
+		if m := servingRE.FindStringSubmatch(line); m != nil {
+			go io.Copy(io.Discard, r)
+			servePids[m[1]] = cmd.Process.Pid
+			return m[1]
+		}
+		if err != nil {
+			b.Fatalf("serve did not start: %v", err)
+		}
+	}
 }
