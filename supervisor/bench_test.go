@@ -2,9 +2,13 @@ package supervisor_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,20 +169,41 @@ func BenchmarkCompile(b *testing.B) {
 
 // BenchmarkInvokePooled measures a whole call that takes a prepared worker
 // from the warm pool (the refill is waited for outside the timing, as an
-// agent's pace allows), behind each kind of walls, against a native
-// fork+exec of the same program.
+// agent's pace allows) against a native fork+exec of the same program: hello
+// in C behind each kind of walls, and the Go and AssemblyScript builds of
+// hello behind container walls, each also on its first call (compiled
+// module cached, as after install, but no prepared worker yet).
 func BenchmarkInvokePooled(b *testing.B) {
 	native := bench.NativeHello(b)
-	for _, iso := range []policies.Isolation{policies.IsolationProcess, policies.IsolationContainer} {
-		b.Run(string(iso), func(b *testing.B) {
-			s, err := supervisor.New(&supervisor.Options{Home: b.TempDir(), Pool: &supervisor.PoolOptions{PerTool: 1}})
+	hello := func(name string) string { return filepath.Join(fixtures.Dir(), "..", "..", "modules", "hello", name) }
+	for _, tc := range []struct {
+		name   string
+		module string
+		iso    policies.Isolation
+	}{
+		{"c/process", fixtures.Path("hello.wasm"), policies.IsolationProcess},
+		{"c/container", fixtures.Path("hello.wasm"), policies.IsolationContainer},
+		{"go/container", hello("hello-go.wasm"), policies.IsolationContainer},
+		{"assemblyscript/container", hello("hello-as.wasm"), policies.IsolationContainer},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			home := b.TempDir()
+			call := &supervisor.Call{Module: tc.module, Name: "hello", Stdout: io.Discard, Policy: policies.Policy{Isolation: tc.iso}}
+			// As install does: compile into the cache.
+			pre, err := supervisor.New(&supervisor.Options{Home: home})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := pre.Precompile(context.Background(), tc.module, tc.iso); err != nil {
+				b.Fatal(err)
+			}
+			s, err := supervisor.New(&supervisor.Options{Home: home, Pool: &supervisor.PoolOptions{PerTool: 1}})
 			if err != nil {
 				b.Fatal(err)
 			}
 			defer s.Close()
-			call := &supervisor.Call{Module: fixtures.Path("hello.wasm"), Stdout: io.Discard, Policy: policies.Policy{Isolation: iso}}
 			ready := func() {
-				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Microsecond) {
+				for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Microsecond) {
 					if idle, _ := s.PoolStats(); idle == 1 {
 						return
 					}
@@ -187,8 +212,9 @@ func BenchmarkInvokePooled(b *testing.B) {
 					}
 				}
 			}
-			if _, err := s.Invoke(context.Background(), call); err != nil {
-				b.Fatal(err)
+			first, err := s.Invoke(context.Background(), call)
+			if err != nil || first.Pooled || !first.CacheHit || first.ExitCode != 0 {
+				b.Fatalf("first call: %v %+v", err, first)
 			}
 			var pooled, nat, run []time.Duration
 			b.ResetTimer()
@@ -198,15 +224,65 @@ func BenchmarkInvokePooled(b *testing.B) {
 				b.StartTimer()
 				nat = append(nat, bench.ForkExec(b, native))
 				res, err := s.Invoke(context.Background(), call)
-				if err != nil || !res.Pooled {
+				if err != nil || !res.Pooled || res.ExitCode != 0 {
 					b.Fatalf("invoke: %v (pooled %v)", err, res != nil && res.Pooled)
 				}
 				pooled = append(pooled, res.Timings.Total)
 				run = append(run, res.Timings.Instantiate+res.Timings.Run)
 			}
 			b.StopTimer()
-			bench.Report(b, "invoke_pooled_"+string(iso)+"_vs_native", pooled, nat)
-			bench.Report(b, "invoke_pooled_"+string(iso)+"_run_step_vs_whole", run, pooled)
+			name := strings.ReplaceAll(tc.name, "/", "_")
+			bench.Report(b, "invoke_pooled_"+name+"_vs_native", pooled, nat)
+			bench.Report(b, "invoke_first_call_"+name+"_vs_native", []time.Duration{first.Timings.Total}, nat)
+			bench.Report(b, "invoke_pooled_"+name+"_run_step_vs_whole", run, pooled)
 		})
 	}
+}
+
+// BenchmarkRSSGrowth makes b.N pooled calls (process isolation, to be
+// spawn-light) and reports this process's resident memory after them
+// against after a warm-up of 200 calls: a supervisor that serves for days
+// must not grow with the number of calls.
+func BenchmarkRSSGrowth(b *testing.B) {
+	s, err := supervisor.New(&supervisor.Options{Home: b.TempDir(), Pool: &supervisor.PoolOptions{PerTool: 2}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	call := &supervisor.Call{Module: fixtures.Path("hello.wasm"), Stdout: io.Discard, Policy: policies.Policy{Isolation: policies.IsolationProcess}}
+	do := func(n int) {
+		for range n {
+			if res, err := s.Invoke(context.Background(), call); err != nil || res.ExitCode != 0 {
+				b.Fatalf("invoke: %v", err)
+			}
+		}
+	}
+	do(200)
+	runtime.GC()
+	before := selfRSS(b)
+	b.ResetTimer()
+	do(b.N)
+	b.StopTimer()
+	runtime.GC()
+	after := selfRSS(b)
+	if b.N > 1 {
+		fmt.Printf("rss_after_calls_vs_after_warmup ratio=%.3f rss_after_mib=%.1f baseline_mib=%.1f n=%d\n",
+			float64(after)/float64(before), float64(after)/1024, float64(before)/1024, b.N)
+	}
+	b.ReportMetric(float64(after-before)/1024, "growth_MiB")
+}
+
+func selfRSS(b *testing.B) int {
+	st, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(st), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+			return n
+		}
+	}
+	b.Fatal("no VmRSS")
+	return 0
 }

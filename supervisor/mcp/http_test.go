@@ -140,6 +140,49 @@ func TestHTTP(t *testing.T) {
 	}
 }
 
+// TestHTTP_perToken: one token may have at most PerToken requests in
+// flight; the next is refused with 429 while another token still gets in.
+func TestHTTP_perToken(t *testing.T) {
+	e := setup(t)
+	sup, err := supervisor.New(&supervisor.Options{Home: e.home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := agentmcp.New(e.cat, sup, nil)
+	tokens := agentmcp.OpenTokens(agentmcp.TokensPath(e.home))
+	busy, _ := tokens.Create("busy")
+	other, _ := tokens.Create("other")
+	ts := httptest.NewServer(srv.HTTPHandler(&agentmcp.HTTPOptions{Tokens: tokens, PerToken: 1}))
+	t.Cleanup(ts.Close) // after the clients' cleanups: their event streams end first
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	connect := func(token string) *mcp.ClientSession {
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "t"}, nil).Connect(ctx, &mcp.StreamableClientTransport{
+			Endpoint: ts.URL + "/mcp", HTTPClient: &http.Client{Transport: mcptest.Bearer{Token: token}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cs.Close() })
+		return cs
+	}
+	a, b := connect(busy), connect(other)
+	done := make(chan error, 1)
+	go func() {
+		_, err := a.CallTool(ctx, &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": 1500}})
+		done <- err
+	}()
+	time.Sleep(500 * time.Millisecond) // the slow call holds the token's one slot
+	if _, err := a.CallTool(ctx, &mcp.CallToolParams{Name: "hello"}); err == nil || !strings.Contains(err.Error(), "429") && !strings.Contains(err.Error(), "Too Many") && !strings.Contains(err.Error(), "too many") {
+		t.Errorf("second request of a busy token: %v, want 429", err)
+	}
+	if r, err := b.CallTool(ctx, &mcp.CallToolParams{Name: "hello"}); err != nil || mcptest.Text(r) != "hello, world\n" {
+		t.Errorf("another token while the first is busy: %v", err)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("the slow call: %v", err)
+	}
+}
+
 func TestTokens(t *testing.T) {
 	path := t.TempDir() + "/tokens.json"
 	tokens := agentmcp.OpenTokens(path)
