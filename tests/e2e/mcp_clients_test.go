@@ -259,18 +259,30 @@ func TestTSClientStdio(t *testing.T) {
 	}
 }
 
-// TestTSClientHTTP: the same over Streamable HTTP with a token, and the
-// refusal without one.
+// TestTSClientHTTP: the same over Streamable HTTP with a token, list_changed
+// after a removal while connected, and the refusal without a valid token.
 func TestTSClientHTTP(t *testing.T) {
 	home := toolHome(t)
 	token := strings.TrimSpace(strings.Split(agentCtl(t, home, "token", "create", "ts"), "\n")[0])
 	url := startServe(t, home)
+	steps := append(clientSteps(),
+		map[string]any{"op": "mark", "label": "install"},
+		map[string]any{"op": "waitToolsListChanged", "timeoutMs": 10000},
+		map[string]any{"op": "listTools", "namesOnly": true},
+	)
 	r := runClient(t, map[string]any{
 		"timeoutMs": 120000,
 		"transport": map[string]any{"type": "http", "url": url, "token": token},
-		"steps":     clientSteps(),
-	}, nil)
+		"steps":     steps,
+	}, func(string) {
+		agentCtl(t, home, "remove", "spin")
+	})
 	checkClientSteps(t, r)
+	var after struct{ Names []string }
+	r.step(t, len(steps)-1, &after)
+	if slices.Contains(after.Names, "spin") || !slices.Contains(after.Names, "hello") {
+		t.Errorf("after a removal while connected over HTTP: %v", after.Names)
+	}
 
 	node, dir := mcpHarness(t)
 	b, _ := json.Marshal(map[string]any{"timeoutMs": 20000, "transport": map[string]any{"type": "http", "url": url, "token": "act_wrong"},
