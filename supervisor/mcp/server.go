@@ -288,16 +288,19 @@ func (s *Server) progress(ctx context.Context, req *mcp.CallToolRequest) (io.Wri
 		var last time.Time
 		t := time.NewTicker(s.opts.Progress)
 		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			case <-lines.wake:
-				if time.Since(last) < minProgressGap {
-					continue
+		for first := true; ; first = false {
+			// The first notification says at once that the call started.
+			if !first {
+				select {
+				case <-done:
+					return
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				case <-lines.wake:
+					if time.Since(last) < minProgressGap {
+						continue
+					}
 				}
 			}
 			last = time.Now()
