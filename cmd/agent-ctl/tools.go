@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -199,8 +200,10 @@ func capabilities(m *manifest.Manifest) []capability {
 		out = append(out, capability{
 			desc:  fmt.Sprintf("network: %s ports %s", n.Host, joinInts(n.Ports)),
 			grant: fmt.Sprintf("agent-ctl grant %s --net %s:%s", m.Name, n.Host, joinInts(n.Ports)),
+			// Addressed when the operator granted anything of that range or
+			// name: a narrower grant is a decision, not an omission.
 			granted: func(g *policies.ToolGrants) bool {
-				return slices.ContainsFunc(g.Net, func(x policies.NetGrant) bool { return x.Host == n.Host })
+				return slices.ContainsFunc(g.Net, func(x policies.NetGrant) bool { return netOverlaps(x.Host, n.Host) })
 			},
 		})
 	}
@@ -223,6 +226,29 @@ func grantCommands(m *manifest.Manifest) []string {
 		out = append(out, c.grant)
 	}
 	return out
+}
+
+// netOverlaps reports whether two network grant hosts (CIDRs, addresses or
+// hostnames) have an address or the name in common.
+func netOverlaps(a, b string) bool {
+	pa, erra := hostPrefix(a)
+	pb, errb := hostPrefix(b)
+	if erra != nil || errb != nil {
+		return strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
+	}
+	return pa.Overlaps(pb)
+}
+
+func hostPrefix(h string) (netip.Prefix, error) {
+	if p, err := netip.ParsePrefix(h); err == nil {
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(h)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 func joinInts(ns []int) string {
