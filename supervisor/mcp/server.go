@@ -77,7 +77,10 @@ func New(cat *catalog.Catalog, sup *supervisor.Supervisor, o *Options) *Server {
 		Logger: opts.Logger,
 		Instructions: "Each tool is a WebAssembly module that agent-ctl runs in a fresh sandboxed worker " +
 			"with only what the operator granted it.",
-		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
+		Capabilities: &mcp.ServerCapabilities{
+			Tools:   &mcp.ToolCapabilities{ListChanged: true},
+			Logging: &mcp.LoggingCapabilities{},
+		},
 	})
 	s.Sync()
 	return s
@@ -212,10 +215,12 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 		var out bytes.Buffer
 		var errs tail
 		tee, stop := s.progress(ctx, req)
+		logs := &logLines{ctx: ctx, session: req.Session, logger: name}
 		call.Stdin = bytes.NewReader(nil)
-		call.Stdout, call.Stderr = io.MultiWriter(&out, tee), &errs
+		call.Stdout, call.Stderr = io.MultiWriter(&out, tee), io.MultiWriter(&errs, logs)
 		res, err := s.sup.Invoke(ctx, call)
 		stop()
+		logs.flush()
 		if err != nil {
 			s.log.Info("call refused", "tool", name, "err", err)
 			return failure("%s: %s", name, plain(err)), nil
@@ -313,6 +318,65 @@ func (s *Server) progress(ctx context.Context, req *mcp.CallToolRequest) (io.Wri
 		}
 	}()
 	return lines, func() { close(done); wg.Wait() }
+}
+
+// logLines sends each line a module writes to stderr to the client as a
+// notifications/message at level info (only to a client that set a log
+// level: the SDK drops them otherwise), bounded per call.
+type logLines struct {
+	ctx     context.Context
+	session *mcp.ServerSession
+	logger  string
+	mu      sync.Mutex
+	partial []byte
+	sent    int
+}
+
+const (
+	maxLogLine  = 1 << 10
+	maxLogLines = 1000
+)
+
+func (l *logLines) Write(p []byte) (int, error) {
+	if l.session == nil {
+		return len(p), nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.partial = append(l.partial, p...)
+	for {
+		i := bytes.IndexByte(l.partial, '\n')
+		if i < 0 {
+			if len(l.partial) > maxLogLine { // a line too long to wait for
+				l.send(l.partial)
+				l.partial = l.partial[:0]
+			}
+			return len(p), nil
+		}
+		l.send(l.partial[:i])
+		l.partial = l.partial[i+1:]
+	}
+}
+
+func (l *logLines) flush() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.partial) > 0 {
+		l.send(l.partial)
+		l.partial = nil
+	}
+}
+
+func (l *logLines) send(line []byte) {
+	if l.sent >= maxLogLines || l.session == nil {
+		return
+	}
+	l.sent++
+	text := sanitize(line)
+	if len(text) > maxLogLine {
+		text = text[:maxLogLine] + "…"
+	}
+	_ = l.session.Log(l.ctx, &mcp.LoggingMessageParams{Level: "info", Logger: l.logger, Data: text})
 }
 
 // minProgressGap spaces out progress notifications driven by output.

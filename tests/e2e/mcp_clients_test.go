@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -333,16 +334,19 @@ func TestInspectorCLI(t *testing.T) {
 }
 
 // conformanceApplies are the conformance suite's server scenarios that
-// apply to a tools-only server whose tools return text: every one must
-// pass. The others need resources, prompts, completion, logging
-// notifications, image/audio/resource content or server-to-client
-// requests (sampling, elicitation), which agent-ctl does not offer (see
+// apply to a tools-only server whose tools return text (and log their
+// stderr): every one must pass. The others need resources, prompts,
+// completion, image/audio/resource content or server-to-client requests
+// (sampling, elicitation), which agent-ctl does not offer (see
 // docs/mcp.md).
 var conformanceApplies = []string{
 	"server-initialize", "ping", "logging-set-level", "tools-list", "resources-list", "prompts-list",
 	"server-sse-multiple-streams", "dns-rebinding-protection",
-	"tools-call-simple-text", "tools-call-error", "tools-call-with-progress",
+	"tools-call-simple-text", "tools-call-error", "tools-call-with-progress", "tools-call-with-logging",
 }
+
+// resultTimeRE is the time the suite appends to a result directory.
+var resultTimeRE = regexp.MustCompile(`-\d{4}-\d{2}-\d{2}T[0-9-]+Z$`)
 
 // TestConformance runs the MCP conformance suite's server scenarios
 // against `agent-ctl serve` (unauthenticated on loopback: the suite sends
@@ -354,6 +358,7 @@ func TestConformance(t *testing.T) {
 	agentCtl(t, home, "install", "--yes", toolDir(t, "test_simple_text", "hello.wasm", `"inputSchema": {"type": "object"}`))
 	agentCtl(t, home, "install", "--yes", toolDir(t, "test_error_handling", "trap.wasm", `"inputSchema": {"type": "object"}`))
 	agentCtl(t, home, "install", "--yes", toolDir(t, "test_tool_with_progress", "stream.wasm", `"inputSchema": {"type": "object"}`))
+	agentCtl(t, home, "install", "--yes", toolDir(t, "test_tool_with_logging", "logs3.wasm", `"inputSchema": {"type": "object"}`))
 	url := startServe(t, home, "--no-auth")
 	results := t.TempDir()
 	cmd := exec.Command(node, filepath.Join(dir, "node_modules/@modelcontextprotocol/conformance/dist/index.js"),
@@ -374,10 +379,7 @@ func TestConformance(t *testing.T) {
 		if err := json.Unmarshal(b, &checks); err != nil {
 			t.Fatalf("%s: %v", d, err)
 		}
-		name := strings.TrimPrefix(filepath.Base(d), "server-")
-		if i := strings.LastIndex(name, "-20"); i > 0 { // -<ISO time>
-			name = name[:i]
-		}
+		name := resultTimeRE.ReplaceAllString(strings.TrimPrefix(filepath.Base(d), "server-"), "")
 		status[name] = checks
 	}
 	passed := 0
