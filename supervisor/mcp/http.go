@@ -1,7 +1,10 @@
 package mcp
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -18,7 +21,7 @@ type HTTPOptions struct {
 	Tokens *Tokens
 	// MaxBody caps a request body in bytes; zero means 4 MiB.
 	MaxBody int64
-	// PerToken caps the requests one token has in flight; zero means 16.
+	// PerToken caps the tool calls one token has in flight; zero means 16.
 	PerToken int
 	// AllowedOrigins are the browser origins (scheme://host[:port]) allowed
 	// to call; a request with any other Origin header is refused. Clients
@@ -104,12 +107,23 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, g.opts.MaxBody)
 	if r.Method == http.MethodPost {
-		if !g.acquire(name) {
-			w.Header().Set("Retry-After", "1")
-			g.refuse(w, r, http.StatusTooManyRequests, "too many requests in flight for this token")
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			g.refuse(w, r, http.StatusRequestEntityTooLarge, "request body too large")
 			return
 		}
-		defer g.release(name)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		// Only tool calls count against the token's limit: they hold
+		// workers. The protocol's own messages (initialize, notifications,
+		// lists) must never be refused for it.
+		if callsTool(body) {
+			if !g.acquire(name) {
+				w.Header().Set("Retry-After", "1")
+				g.refuse(w, r, http.StatusTooManyRequests, "too many tool calls in flight for this token")
+				return
+			}
+			defer g.release(name)
+		}
 	}
 	g.next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, name)))
 }
@@ -119,6 +133,29 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // server (which serves no pages) or another local program on that port
 // served it. A rebinding page has its own name as origin and Host, and
 // the SDK refuses a non-loopback Host on a loopback listener.
+// callsTool reports whether a JSON-RPC message or batch holds a tools/call
+// request. Anything unreadable is left to the MCP handler to refuse.
+func callsTool(body []byte) bool {
+	type msg struct {
+		Method string `json:"method"`
+	}
+	body = bytes.TrimSpace(body)
+	if len(body) > 0 && body[0] == '[' {
+		var batch []msg
+		if json.Unmarshal(body, &batch) != nil {
+			return false
+		}
+		for _, m := range batch {
+			if m.Method == "tools/call" {
+				return true
+			}
+		}
+		return false
+	}
+	var m msg
+	return json.Unmarshal(body, &m) == nil && m.Method == "tools/call"
+}
+
 func (g *gate) originAllowed(origin, host string) bool {
 	for _, o := range g.opts.AllowedOrigins {
 		if strings.EqualFold(o, origin) {
