@@ -446,16 +446,16 @@ type warm struct {
 	born     time.Time
 
 	mu    sync.Mutex
-	stdio []*os.File // the supervisor's ends: stdin, stdout, stderr
+	stdio *stdioPipes
 }
 
 // takeStdio hands the pipes over to the call.
-func (w *warm) takeStdio() []*os.File {
+func (w *warm) takeStdio() *stdioPipes {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	f := w.stdio
+	p := w.stdio
 	w.stdio = nil
-	return f
+	return p
 }
 
 // close kills the worker and removes what it left.
@@ -463,7 +463,9 @@ func (w *warm) close() {
 	if w.conn != nil {
 		w.conn.Kill()
 	}
-	closeAll(w.takeStdio())
+	if p := w.takeStdio(); p != nil {
+		p.close()
+	}
 	_ = os.RemoveAll(w.callDir)
 }
 
@@ -550,18 +552,9 @@ func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
 
 // spawn creates the stdio pipes and starts the worker.
 func (s *Supervisor) spawn(ctx context.Context, t *template, spec *isolation.Spec, w *warm) error {
-	var parent, child [3]*os.File
-	for i := range 3 {
-		pr, pw, err := os.Pipe()
-		if err != nil {
-			closeAll(parent[:], child[:])
-			return fmt.Errorf("%w: creating pipes: %w", ErrWorker, err)
-		}
-		if i == 0 { // stdin: the worker reads
-			parent[i], child[i] = pw, pr
-		} else {
-			parent[i], child[i] = pr, pw
-		}
+	pipes, err := newStdio()
+	if err != nil {
+		return fmt.Errorf("%w: creating pipes: %w", ErrWorker, err)
 	}
 	start := time.Now()
 	conn, err := protocol.Dial(ctx, &protocol.DialOptions{
@@ -569,14 +562,20 @@ func (s *Supervisor) spawn(ctx context.Context, t *template, spec *isolation.Spe
 		Args: s.workerArgs,
 		Start: func(cmd *exec.Cmd) (protocol.Process, error) {
 			full := *spec
-			full.Path, full.Args, full.Env, full.ExtraFiles = cmd.Path, cmd.Args[1:], cmd.Env, child[:]
+			full.Path, full.Args = cmd.Path, cmd.Args[1:]
+			full.Env, full.ExtraFiles = append(cmd.Env, pipes.workerEnv()...), pipes.workerFiles()
 			return t.sp.Start(&full)
 		},
 		Stderr: w.werr,
 	})
-	closeAll(child[:])
+	pipes.spawned()
+	if err == nil {
+		if err = pipes.connect(conn.Pid(), conn.Exited()); err != nil {
+			conn.Kill()
+		}
+	}
 	if err != nil {
-		closeAll(parent[:])
+		pipes.close()
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w: %w", ErrWorker, ctx.Err())
 		}
@@ -584,7 +583,7 @@ func (s *Supervisor) spawn(ctx context.Context, t *template, spec *isolation.Spe
 	}
 	w.spawn = time.Since(start)
 	w.conn = conn
-	w.stdio = parent[:]
+	w.stdio = pipes
 	s.log.Debug("worker started", "module", t.name, "worker_pid", conn.Pid(),
 		"isolation", t.sp.Name(), "spawn_us", w.spawn.Microseconds())
 	return nil
@@ -654,8 +653,8 @@ func (r *run) wasStopped() (Outcome, bool) {
 }
 
 // attach connects the call's stdio to the worker's pipes.
-func (r *run) attach(stdio []*os.File) {
-	stdin, stdout, stderr := stdio[0], stdio[1], stdio[2]
+func (r *run) attach(p *stdioPipes) {
+	stdin, stdout, stderr := p.stdin(), p.stdout(), p.stderr()
 	if r.call.Stdin == nil {
 		stdin.Close()
 	} else {
@@ -675,7 +674,7 @@ func (r *run) attach(stdio []*os.File) {
 // forward copies one of the module's output pipes to w, counting every byte
 // against the shared output cap. Past the cap it writes what was still
 // allowed and stops the worker.
-func (r *run) forward(src *os.File, w io.Writer) {
+func (r *run) forward(src io.ReadCloser, w io.Writer) {
 	defer r.copies.Done()
 	defer src.Close()
 	if w == nil {
@@ -823,16 +822,6 @@ func (s *Supervisor) promote(req *protocol.Request) {
 	}
 	if err := os.Rename(req.CompileOut, req.CacheFile); err != nil {
 		s.log.Warn("compiled code not cached", "error", err)
-	}
-}
-
-func closeAll(groups ...[]*os.File) {
-	for _, g := range groups {
-		for _, f := range g {
-			if f != nil {
-				f.Close()
-			}
-		}
 	}
 }
 

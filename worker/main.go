@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/agent-ctl/agent-ctl/worker/protocol"
@@ -14,11 +15,15 @@ func IsWorker(args []string) bool {
 // Main serves one call as a worker process and returns its exit code. The
 // engine is built while go-plugin completes its handshake.
 func Main() int {
-	// The module's stdio arrives as fds 3-5; the worker's own stdin is of no
-	// use to anyone.
+	// The module's stdio arrives as fds 3-5 (named pipes on Windows); the
+	// worker's own stdin is of no use to anyone.
 	os.Stdin.Close()
 	restrictUmask()
 	h := &Host{CloseStdio: true}
+	if err := openStdio(h); err != nil {
+		fmt.Fprintf(os.Stderr, "worker: opening the module's stdio: %v\n", err)
+		return 1
+	}
 	go func() {
 		h.Warm()
 		protocol.WarmCodec()

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -49,6 +50,12 @@ type Host struct {
 	// StdioPath returns the path wasmtime opens for a module stdio fd;
 	// nil means /proc/self/fd/N.
 	StdioPath func(fd int) string
+	// Output returns the writer of the module's stdout or stderr
+	// (protocol.FDStdout, protocol.FDStderr) where it cannot be a path;
+	// nil, or a nil writer, means the path StdioPath names. Windows needs
+	// it: wasmtime opens an output path with create and truncate, which a
+	// named pipe refuses (see output.go).
+	Output func(fd int) io.Writer
 	// CloseStdio closes the module's stdio file descriptors once Run ends;
 	// set in a worker process, where they belong to the one call.
 	CloseStdio bool
@@ -246,6 +253,13 @@ func (h *Host) stdioPath(fd int) string {
 	return "/proc/self/fd/" + strconv.Itoa(fd)
 }
 
+func (h *Host) output(fd int) io.Writer {
+	if h.Output == nil || fd == protocol.FDStdin {
+		return nil
+	}
+	return h.Output(fd)
+}
+
 // Run instantiates the prepared module and runs _start under the call's
 // limits.
 func (h *Host) Run(run *protocol.RunArgs, network protocol.Network) (*protocol.Result, error) {
@@ -279,6 +293,12 @@ func (h *Host) Run(run *protocol.RunArgs, network protocol.Network) (*protocol.R
 	for fd, set := range map[int]func(string) error{
 		protocol.FDStdin: wasi.SetStdinFile, protocol.FDStdout: wasi.SetStdoutFile, protocol.FDStderr: wasi.SetStderrFile,
 	} {
+		if w := h.output(fd); w != nil {
+			if err := setOutput(wasi, fd == protocol.FDStderr, w); err != nil {
+				return nil, fmt.Errorf("directing module stdio fd %d: %w", fd, err)
+			}
+			continue
+		}
 		if err := set(h.stdioPath(fd)); err != nil {
 			return nil, fmt.Errorf("opening module stdio fd %d: %w", fd, err)
 		}

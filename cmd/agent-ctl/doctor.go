@@ -16,8 +16,9 @@ func doctorCommand() *cli.Command {
 		Usage: "check this host for each wall agent-ctl builds around a worker",
 		Description: `Prints, for this host and build, whether each wall is available: user and
 other namespaces, cgroups (v1 or v2) and the memory, pids and cpu controllers,
-seccomp, Landlock, and the WebAssembly engine. Exits 1 when the default
-isolation (container) cannot run here.`,
+seccomp, Landlock, and the WebAssembly engine; on Windows, job objects, and
+the file system and network confinement Windows does not give. Exits 1 when
+the default isolation (container; on Windows a job object) cannot run here.`,
 		Action: func(c *cli.Context) error {
 			w := c.App.Writer
 			fmt.Fprintf(w, "%-26s %-4s %s\n", "wall", "", "detail")

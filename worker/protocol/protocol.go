@@ -5,7 +5,8 @@
 // A worker serves exactly one call: Prepare (load or compile the module,
 // outside the call's time limit), then Run (instantiate and run it under the
 // limit). The module's stdin, stdout and stderr never travel over the RPC:
-// they are pipes passed to the worker as file descriptors 3, 4 and 5, so
+// they are pipes passed to the worker as file descriptors 3, 4 and 5 (on
+// Windows, named pipes the worker opens by name: see StdioPipesEnv), so
 // output streams to the supervisor as the module writes it.
 package protocol
 

@@ -1,0 +1,378 @@
+package isolation
+
+// Behaviour tests of container isolation on Windows (a job object per
+// worker). They need a Windows machine: they were written on Linux, where
+// only `GOOS=windows go vet` compiles them, and have NOT run yet. Run them
+// on a Windows runner with `go test ./isolation/`.
+//
+// As on Linux (container_linux_test.go), the tests re-execute the test
+// binary as the worker (the go-plugin TestHelperProcess pattern), and
+// helperEnv names what it does inside the job.
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/windows"
+)
+
+const helperEnv = "AGENT_CTL_ISOLATION_HELPER"
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(helperEnv); mode != "" {
+		os.Exit(runHelper(mode))
+	}
+	os.Exit(m.Run())
+}
+
+// ---- the helper, inside the job ----
+
+func runHelper(mode string) int {
+	switch mode {
+	case "hello":
+		fmt.Println("hello")
+		time.Sleep(time.Hour)
+	case "sleep":
+		time.Sleep(time.Hour)
+	case "spawn", "spawn-breakaway":
+		c := exec.Command(os.Args[0])
+		c.Env = []string{helperEnv + "=sleep"}
+		if mode == "spawn-breakaway" {
+			c.SysProcAttr = &syscall.SysProcAttr{CreationFlags: windows.CREATE_BREAKAWAY_FROM_JOB}
+		}
+		if err := c.Start(); err != nil {
+			fmt.Printf("refused: %v\n", err)
+			return 0
+		}
+		fmt.Printf("started %d\n", c.Process.Pid)
+		_ = c.Process.Kill()
+	case "alloc":
+		// At most 1 GiB, so that a missing limit cannot hurt the host.
+		var keep [][]byte
+		for i := 1; i <= 64; i++ {
+			b := make([]byte, 16<<20)
+			for j := 0; j < len(b); j += 4096 {
+				b[j] = 1
+			}
+			keep = append(keep, b)
+			fmt.Println(i * 16)
+		}
+		_ = keep[len(keep)-1][0] // every block stays allocated until here
+		fmt.Println("allocated all")
+	case "supervise":
+		// A supervisor about to be killed: it starts a worker and waits.
+		sp, err := NewContainer(nil)
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		p, err := sp.Start(&Spec{Path: os.Args[0], Env: []string{helperEnv + "=hello"}})
+		if err != nil {
+			fmt.Println(err)
+			return 1
+		}
+		line, _ := bufio.NewReader(p.Stdout()).ReadString('\n')
+		fmt.Println(p.Pid(), strings.TrimSpace(line))
+		time.Sleep(time.Hour)
+	default:
+		fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
+		return 2
+	}
+	return 0
+}
+
+// ---- the tests, outside ----
+
+func newJobSpawner(t *testing.T) *jobSpawner {
+	t.Helper()
+	sp, err := NewContainer(nil)
+	if err != nil {
+		t.Fatalf("container isolation (job objects) unavailable: %v", err)
+	}
+	return sp.(*jobSpawner)
+}
+
+// startHelper starts the test binary as a worker in a job.
+func startHelper(t *testing.T, mode string, spec Spec) *jobProcess {
+	t.Helper()
+	spec.Path = os.Args[0]
+	spec.Env = append(spec.Env, helperEnv+"="+mode)
+	p, err := newJobSpawner(t).Start(&spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Kill() })
+	return p.(*jobProcess)
+}
+
+// output reads what the worker writes until it exits.
+func output(t *testing.T, p *jobProcess) (stdout, stderr string, waitErr error) {
+	t.Helper()
+	errc := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(p.Stderr())
+		errc <- string(b)
+	}()
+	b, _ := io.ReadAll(p.Stdout())
+	return string(b), <-errc, p.Wait()
+}
+
+func firstLine(t *testing.T, p *jobProcess) string {
+	t.Helper()
+	line, err := bufio.NewReader(p.Stdout()).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the worker's first line: %v", err)
+	}
+	return strings.TrimSpace(line)
+}
+
+func query(t *testing.T, job windows.Handle, class int32, info unsafe.Pointer, size uintptr) {
+	t.Helper()
+	if err := windows.QueryInformationJobObject(job, class, uintptr(info), uint32(size), nil); err != nil {
+		t.Fatalf("QueryInformationJobObject(class %d): %v", class, err)
+	}
+}
+
+// dupJob keeps a handle of the worker's job for the test, to look at the
+// job after Kill has closed the worker's.
+func dupJob(t *testing.T, p *jobProcess) windows.Handle {
+	t.Helper()
+	self := windows.CurrentProcess()
+	var h windows.Handle
+	p.mu.Lock()
+	err := windows.DuplicateHandle(self, p.job, self, &h, 0, false, windows.DUPLICATE_SAME_ACCESS)
+	p.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { windows.CloseHandle(h) })
+	return h
+}
+
+// basicAccounting is JOBOBJECT_BASIC_ACCOUNTING_INFORMATION.
+type basicAccounting struct {
+	TotalUserTime, TotalKernelTime                       int64
+	ThisPeriodTotalUserTime, ThisPeriodTotalKernelTime   int64
+	TotalPageFaultCount, TotalProcesses, ActiveProcesses uint32
+	TotalTerminatedProcesses                             uint32
+}
+
+// processIDList is JOBOBJECT_BASIC_PROCESS_ID_LIST with room for 8.
+type processIDList struct {
+	Assigned, Listed uint32
+	IDs              [8]uintptr
+}
+
+func openProcess(t *testing.T, pid int) windows.Handle {
+	t.Helper()
+	h, err := windows.OpenProcess(windows.SYNCHRONIZE|windows.PROCESS_QUERY_LIMITED_INFORMATION, false, uint32(pid))
+	if err != nil {
+		t.Fatalf("opening process %d: %v", pid, err)
+	}
+	t.Cleanup(func() { windows.CloseHandle(h) })
+	return h
+}
+
+func exited(h windows.Handle, within time.Duration) bool {
+	ev, err := windows.WaitForSingleObject(h, uint32(within/time.Millisecond))
+	return err == nil && ev == windows.WAIT_OBJECT_0
+}
+
+// TestJob_limits: the worker runs, alone, in a job with every limit set,
+// and was there before it printed anything.
+func TestJob_limits(t *testing.T) {
+	const memory = 256 << 20
+	p := startHelper(t, "hello", Spec{MemoryLimit: memory, CPUs: 1})
+	if got := firstLine(t, p); got != "hello" {
+		t.Fatalf("worker said %q, want hello", got)
+	}
+
+	var ext windows.JOBOBJECT_EXTENDED_LIMIT_INFORMATION
+	query(t, p.job, windows.JobObjectExtendedLimitInformation, unsafe.Pointer(&ext), unsafe.Sizeof(ext))
+	want := uint32(windows.JOB_OBJECT_LIMIT_ACTIVE_PROCESS | windows.JOB_OBJECT_LIMIT_JOB_MEMORY |
+		windows.JOB_OBJECT_LIMIT_PROCESS_MEMORY | windows.JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE |
+		windows.JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION)
+	if got := ext.BasicLimitInformation.LimitFlags; got != want {
+		t.Errorf("limit flags %#x, want %#x", got, want)
+	}
+	if got := ext.BasicLimitInformation.LimitFlags & windows.JOB_OBJECT_LIMIT_BREAKAWAY_OK; got != 0 {
+		t.Error("the job lets processes break away")
+	}
+	if got := ext.BasicLimitInformation.ActiveProcessLimit; got != 1 {
+		t.Errorf("active process limit %d, want 1", got)
+	}
+	if ext.JobMemoryLimit != memory || ext.ProcessMemoryLimit != memory {
+		t.Errorf("memory limits: job %d, process %d; want %d", ext.JobMemoryLimit, ext.ProcessMemoryLimit, memory)
+	}
+
+	var ui windows.JOBOBJECT_BASIC_UI_RESTRICTIONS
+	query(t, p.job, windows.JobObjectBasicUIRestrictions, unsafe.Pointer(&ui), unsafe.Sizeof(ui))
+	if ui.UIRestrictionsClass != 0xFF {
+		t.Errorf("UI restrictions %#x, want all (0xff)", ui.UIRestrictionsClass)
+	}
+
+	if n := processorCount(); n > 1 {
+		var cpu jobCPURateControl
+		query(t, p.job, windows.JobObjectCpuRateControlInformation, unsafe.Pointer(&cpu), unsafe.Sizeof(cpu))
+		wantRate := jobLimitsFor(&Spec{CPUs: 1}, &ContainerOptions{}, n).CPURate
+		if cpu.ControlFlags != jobCPURateControlEnable|jobCPURateControlHardCap || cpu.CPURate != wantRate {
+			t.Errorf("CPU rate control flags %#x rate %d, want a hard cap of %d (one core of %d)",
+				cpu.ControlFlags, cpu.CPURate, wantRate, n)
+		}
+	}
+
+	var ids processIDList
+	query(t, p.job, windows.JobObjectBasicProcessIdList, unsafe.Pointer(&ids), unsafe.Sizeof(ids))
+	if ids.Assigned != 1 || ids.Listed != 1 || int(ids.IDs[0]) != p.Pid() {
+		t.Errorf("processes in the job: %d assigned, %v; want only the worker %d", ids.Assigned, ids.IDs[:ids.Listed], p.Pid())
+	}
+	var acct basicAccounting
+	query(t, p.job, windows.JobObjectBasicAccountingInformation, unsafe.Pointer(&acct), unsafe.Sizeof(acct))
+	if acct.TotalProcesses != 1 {
+		t.Errorf("the job has held %d processes, want 1 (the worker, from its start)", acct.TotalProcesses)
+	}
+	var in int32
+	if r, _, err := procIsProcessInJob.Call(uintptr(openProcess(t, p.Pid())), uintptr(p.job), uintptr(unsafe.Pointer(&in))); r == 0 || in == 0 {
+		t.Errorf("IsProcessInJob: %v, in=%d", err, in)
+	}
+}
+
+// TestJob_noChildProcess: the worker cannot start a process, in the job
+// or out of it.
+func TestJob_noChildProcess(t *testing.T) {
+	for _, mode := range []string{"spawn", "spawn-breakaway"} {
+		t.Run(mode, func(t *testing.T) {
+			p := startHelper(t, mode, Spec{})
+			out, errs, _ := output(t, p)
+			if !strings.HasPrefix(out, "refused: ") {
+				t.Errorf("the worker's child: %q (stderr %q), want it refused", out, errs)
+			}
+		})
+	}
+}
+
+// TestJob_killLeavesNothing: after Kill the worker is gone and its job
+// holds no process; Kill again and Wait are harmless.
+func TestJob_killLeavesNothing(t *testing.T) {
+	p := startHelper(t, "hello", Spec{})
+	firstLine(t, p)
+	job := dupJob(t, p)
+	h := openProcess(t, p.Pid())
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if !exited(h, 0) {
+		t.Fatal("the worker still runs after Kill returned")
+	}
+	var acct basicAccounting
+	query(t, job, windows.JobObjectBasicAccountingInformation, unsafe.Pointer(&acct), unsafe.Sizeof(acct))
+	if acct.ActiveProcesses != 0 {
+		t.Errorf("%d processes still active in the job after Kill", acct.ActiveProcesses)
+	}
+	if err := p.Kill(); err != nil {
+		t.Errorf("second Kill: %v", err)
+	}
+	if err := p.Wait(); err == nil || !strings.Contains(err.Error(), strconv.Itoa(killedExitCode)) {
+		t.Errorf("Wait after Kill: %v, want exit status %d", err, killedExitCode)
+	}
+}
+
+// TestJob_memoryLimit: the worker cannot commit more than its limit.
+func TestJob_memoryLimit(t *testing.T) {
+	const memory = 128 << 20
+	p := startHelper(t, "alloc", Spec{MemoryLimit: memory})
+	job := dupJob(t, p)
+	out, errs, err := output(t, p)
+	if strings.Contains(out, "allocated all") || err == nil {
+		t.Fatalf("the worker allocated 1 GiB under a %d-byte limit (stdout %q)", memory, out)
+	}
+	if !strings.Contains(errs, "out of memory") {
+		t.Errorf("stderr %q, want the Go runtime's out of memory", errs)
+	}
+	var ext windows.JOBOBJECT_EXTENDED_LIMIT_INFORMATION
+	query(t, job, windows.JobObjectExtendedLimitInformation, unsafe.Pointer(&ext), unsafe.Sizeof(ext))
+	if ext.PeakJobMemoryUsed > memory {
+		t.Errorf("the job's peak memory was %d, above its limit of %d", ext.PeakJobMemoryUsed, memory)
+	}
+}
+
+// TestJob_supervisorDies: a worker does not outlive its supervisor, whose
+// death closes the job (KILL_ON_JOB_CLOSE).
+func TestJob_supervisorDies(t *testing.T) {
+	sup := exec.Command(os.Args[0])
+	sup.Env = []string{helperEnv + "=supervise", "SYSTEMROOT=" + os.Getenv("SYSTEMROOT")}
+	stdout, err := sup.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sup.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Process.Kill()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading the supervisor: %v", err)
+	}
+	var pid int
+	var hello string
+	if _, err := fmt.Sscan(line, &pid, &hello); err != nil || hello != "hello" {
+		t.Fatalf("supervisor said %q, want a worker's pid and hello", line)
+	}
+	h := openProcess(t, pid) // before the supervisor dies: the PID stays the worker's
+	if err := sup.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = sup.Wait()
+	if !exited(h, 10*time.Second) {
+		t.Error("the worker outlived its supervisor by 10s")
+	}
+}
+
+func TestJob_startErrors(t *testing.T) {
+	sp := newJobSpawner(t)
+	if _, err := sp.Start(&Spec{Path: `C:\does\not\exist.exe`}); err == nil {
+		t.Error("started a worker from a missing executable")
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if _, err := sp.Start(&Spec{Path: os.Args[0], ExtraFiles: []*os.File{w}}); err == nil {
+		t.Error("started a worker with extra files, which Windows cannot pass")
+	}
+}
+
+func TestChecks_windows(t *testing.T) {
+	got := map[string]Check{}
+	for _, c := range Checks() {
+		got[c.Name] = c
+	}
+	for _, name := range []string{"job objects", "container isolation"} {
+		if c := got[name]; !c.OK || !c.Required {
+			t.Errorf("%s: %+v, want available and required", name, c)
+		}
+	}
+	for _, name := range []string{"file system confinement", "network confinement"} {
+		if c, ok := got[name]; !ok || c.OK || c.Required {
+			t.Errorf("%s: %+v, want reported as missing and optional", name, c)
+		}
+	}
+	if c := got["container isolation"]; !strings.Contains(c.Detail, "job object") {
+		t.Errorf("container isolation detail %q does not say it is a job object", c.Detail)
+	}
+	if _, err := NewContainer(nil); errors.Is(err, ErrUnavailable) {
+		t.Errorf("NewContainer: %v", err)
+	}
+}
