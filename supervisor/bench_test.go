@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/tests/bench"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+	"github.com/agent-ctl/agent-ctl/tests/procfs"
 	"github.com/agent-ctl/agent-ctl/worker"
 	"github.com/agent-ctl/agent-ctl/worker/protocol"
 )
@@ -259,30 +259,15 @@ func BenchmarkRSSGrowth(b *testing.B) {
 	}
 	do(200)
 	runtime.GC()
-	before := selfRSS(b)
+	before := procfs.KiB(b, os.Getpid(), "VmRSS")
 	b.ResetTimer()
 	do(b.N)
 	b.StopTimer()
 	runtime.GC()
-	after := selfRSS(b)
+	after := procfs.KiB(b, os.Getpid(), "VmRSS")
 	if b.N > 1 {
 		fmt.Printf("rss_after_calls_vs_after_warmup ratio=%.3f rss_after_mib=%.1f baseline_mib=%.1f n=%d\n",
 			float64(after)/float64(before), float64(after)/1024, float64(before)/1024, b.N)
 	}
 	b.ReportMetric(float64(after-before)/1024, "growth_MiB")
-}
-
-func selfRSS(b *testing.B) int {
-	st, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, l := range strings.Split(string(st), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			return n
-		}
-	}
-	b.Fatal("no VmRSS")
-	return 0
 }

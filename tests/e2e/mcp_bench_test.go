@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/agent-ctl/agent-ctl/tests/bench"
+	"github.com/agent-ctl/agent-ctl/tests/procfs"
 )
 
 // latencyStats is the latency step's report (client-side milliseconds).
@@ -206,10 +207,10 @@ func BenchmarkMemory(b *testing.B) {
 	time.Sleep(3 * time.Second) // the pool refills; the runtime settles
 	b.ResetTimer()
 	servePid := servePids[url]
-	serveRSS, baseRSS := rssKiB(b, servePid), rssKiB(b, base.Process.Pid)
+	serveRSS, baseRSS := procfs.KiB(b, servePid, "VmRSS"), procfs.KiB(b, base.Process.Pid, "VmRSS")
 	var workers [][3]int // RSS, PSS, private (KiB)
 	for _, p := range children(servePid) {
-		workers = append(workers, [3]int{rssKiB(b, p), smapsKiB(b, p, "Pss"), smapsKiB(b, p, "Private_Clean") + smapsKiB(b, p, "Private_Dirty")})
+		workers = append(workers, [3]int{procfs.KiB(b, p, "VmRSS"), smapsKiB(b, p, "Pss"), smapsKiB(b, p, "Private_Clean") + smapsKiB(b, p, "Private_Dirty")})
 	}
 	b.StopTimer()
 	if b.N > 1 {
@@ -223,22 +224,6 @@ func BenchmarkMemory(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(serveRSS)/1024, "serve_rss_MiB")
-}
-
-// rssKiB reads VmRSS of a process.
-func rssKiB(b *testing.B, pid int) int {
-	s, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, l := range strings.Split(string(s), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			n, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			return n
-		}
-	}
-	b.Fatalf("no VmRSS for %d", pid)
-	return 0
 }
 
 // smapsKiB reads one field of /proc/PID/smaps_rollup.

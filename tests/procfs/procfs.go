@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -61,4 +62,16 @@ func CgroupDirs(pid int) ([]string, error) {
 		return nil, fmt.Errorf("process %d has no memory, pids or cpu cgroup:\n%s", pid, b)
 	}
 	return dirs, nil
+}
+
+// KiB reads a "NNN kB" field of Status (VmRSS, VmHWM, …) as kibibytes,
+// failing the test if it is missing.
+func KiB(tb testing.TB, pid int, field string) int {
+	tb.Helper()
+	v, ok := Status(tb, pid)[field]
+	n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
+	if !ok || err != nil {
+		tb.Fatalf("process %d: no %s in its status (%q)", pid, field, v)
+	}
+	return n
 }
