@@ -48,6 +48,7 @@ modules: deps
 	$(MAKE) -s -C modules/sdk
 	$(MAKE) -s -C modules/scan
 	$(MAKE) -s -C modules/logs
+	$(MAKE) -s -C modules/fetch
 
 vet:
 	$(GO) vet $(if $(TAGS),-tags $(TAGS)) ./...
@@ -70,6 +71,7 @@ test: fixtures modules build vet cross mcp-deps
 	$(MAKE) -s -C modules/sdk test
 	$(MAKE) -s -C modules/scan test
 	$(MAKE) -s -C modules/logs test
+	$(MAKE) -s -C modules/fetch test
 	AGENTCTL_BIN=$(CURDIR)/$(BIN) $(MCP_ENV) $(GOTEST) -race -count=1 ./...
 
 ## bench: benchmarks with ratios against baselines measured in the same run

@@ -1,0 +1,7 @@
+module fetch
+
+go 1.26
+
+require github.com/agent-ctl/agent-ctl/modules/sdk/go v0.0.0
+
+replace github.com/agent-ctl/agent-ctl/modules/sdk/go => ../sdk/go
