@@ -78,7 +78,11 @@ func New(cat *catalog.Catalog, sup *supervisor.Supervisor, o *Options) *Server {
 		Instructions: "Each tool is a WebAssembly module that agent-ctl runs in a fresh sandboxed worker " +
 			"with only what the operator granted it.",
 		Capabilities: &mcp.ServerCapabilities{
-			Tools:   &mcp.ToolCapabilities{ListChanged: true},
+			Tools: &mcp.ToolCapabilities{ListChanged: true},
+			// Logging is deprecated from protocol 2026-07-28 (SEP-2577) but
+			// works for at least a year and is what clients of 2025-11-25
+			// and earlier use to show a tool's stderr.
+			//lint:ignore SA1019 see above
 			Logging: &mcp.LoggingCapabilities{},
 		},
 	})
@@ -376,6 +380,7 @@ func (l *logLines) send(line []byte) {
 	if len(text) > maxLogLine {
 		text = text[:maxLogLine] + "…"
 	}
+	//lint:ignore SA1019 logging is deprecated from protocol 2026-07-28; see New
 	_ = l.session.Log(l.ctx, &mcp.LoggingMessageParams{Level: "info", Logger: l.logger, Data: text})
 }
 
