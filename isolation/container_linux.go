@@ -135,9 +135,11 @@ type containerSpawner struct {
 	swapLimit bool // the memory controller can cap swap too
 
 	// For tests and measurements: libcontainer's log level in the init
-	// ("5" is debug) and a last change to each configuration.
+	// ("5" is debug), a last change to each configuration, and a mark at
+	// each step of Start that happens outside libcontainer.
 	logLevel   string
 	configHook func(*configs.Config)
+	mark       func(step string)
 
 	mu   sync.Mutex
 	libs map[string]libCacheEntry // executable path → library directories
@@ -145,11 +147,18 @@ type containerSpawner struct {
 
 var _ Spawner = (*containerSpawner)(nil)
 
+func (s *containerSpawner) marked(step string) {
+	if s.mark != nil {
+		s.mark(step)
+	}
+}
+
 func (*containerSpawner) Name() string { return "container" }
 
 // Start creates a container for one worker and starts the worker in it.
 func (s *containerSpawner) Start(spec *Spec) (Process, error) {
 	t0 := time.Now()
+	s.marked("start")
 	id := "agent-ctl-" + randomID()
 	mounts, err := s.mounts(spec)
 	if err != nil {
@@ -199,12 +208,14 @@ func (s *containerSpawner) Start(spec *Spec) (Process, error) {
 	if s.configHook != nil {
 		s.configHook(cfg)
 	}
+	s.marked("prepared")
 	tCreate := time.Now()
 	c, err := libcontainer.Create(filepath.Join(dir, "state"), id, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating container: %w", err)
 	}
 	dCreate := time.Since(tCreate)
+	s.marked("created")
 
 	outR, outW, err := os.Pipe()
 	if err != nil {
@@ -234,6 +245,7 @@ func (s *containerSpawner) Start(spec *Spec) (Process, error) {
 	tRun := time.Now()
 	onSpawnThread(func() { err = c.Run(proc) })
 	dRun := time.Since(tRun)
+	s.marked("ran")
 	// The worker holds its own copies now; ours would keep the readers
 	// from ever seeing EOF.
 	closeFiles(outW, errW)
