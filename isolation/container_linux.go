@@ -91,8 +91,9 @@ func NewContainer(o *ContainerOptions) (Spawner, error) {
 	if err := checkContainer(&s.o); err != nil {
 		return nil, err
 	}
+	var stateDirs []string // the default and what it falls back to
 	if s.o.StateDir == "" {
-		s.o.StateDir = defaultStateDir
+		stateDirs = defaultStateDirs()
 	}
 	if s.o.HostUID == 0 {
 		s.o.HostUID = defaultHostID
@@ -119,10 +120,21 @@ func NewContainer(o *ContainerOptions) (Spawner, error) {
 	if s.o.HostUID < 0 || s.o.HostGID < 0 || s.o.MemoryLimit < 0 || s.o.CPUs < 0 || s.o.PidsLimit < 0 {
 		return nil, errors.New("container options: IDs and limits must not be negative")
 	}
-	if err := prepareStateDir(s.o.StateDir); err != nil {
+	if stateDirs != nil {
+		dir, err := firstStateDir(s.log, stateDirs)
+		if err != nil {
+			return nil, err
+		}
+		s.o.StateDir = dir
+	} else if err := prepareStateDir(s.o.StateDir); err != nil {
 		return nil, err
 	}
-	s.sweep()
+	s.sweep(s.o.StateDir)
+	if stateDirs != nil && s.o.StateDir != defaultStateDir {
+		// A supervisor of an earlier version may have left containers in
+		// the other default.
+		s.sweep(defaultStateDir)
+	}
 	s.seccomp = workerSeccomp()
 	s.swapLimit = cgroups.IsCgroup2UnifiedMode() || swapAccounting()
 	return s, nil
@@ -579,6 +591,49 @@ func prepareStateDir(dir string) error {
 	return nil
 }
 
+// defaultStateDirs lists the default state directory and what it falls
+// back to. A start creates and removes a few dozen files and directories
+// in the state directory: mount points in the worker's root, libcontainer's
+// state and exec FIFO, the call's directory. On a tmpfs each costs
+// microseconds; on a disk file system about a millisecond (ext4 on a
+// virtual disk), which made a third of a start. /run is a tmpfs on most
+// hosts; where it is not, /dev/shm (a tmpfs nearly everywhere) is used if
+// only root can rename what root puts in it.
+func defaultStateDirs() []string {
+	if isTmpfs("/run") || !isTmpfs("/dev/shm") || !rootSticky("/dev/shm") {
+		return []string{defaultStateDir}
+	}
+	return []string{shmStateDir, defaultStateDir}
+}
+
+// firstStateDir prepares the first of dirs that can be a state directory.
+func firstStateDir(log *slog.Logger, dirs []string) (string, error) {
+	var err error
+	for _, d := range dirs {
+		if err = prepareStateDir(d); err == nil {
+			return d, nil
+		}
+		log.Warn("container state directory not usable", "dir", d, "error", err)
+	}
+	return "", err
+}
+
+func isTmpfs(path string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(path, &st) == nil && (st.Type == unix.TMPFS_MAGIC || st.Type == unix.RAMFS_MAGIC)
+}
+
+// rootSticky tells whether dir belongs to root and, if others may write
+// in it, has the sticky bit: then only root can rename or remove what root
+// created there.
+func rootSticky(dir string) bool {
+	var st unix.Stat_t
+	if unix.Lstat(dir, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != 0 {
+		return false
+	}
+	return st.Mode&0o022 == 0 || st.Mode&unix.S_ISVTX != 0
+}
+
 // swapAccounting tells whether cgroup v1's memory controller limits swap.
 func swapAccounting() bool {
 	mnt, err := cgroups.FindCgroupMountpoint("", "memory")
@@ -610,8 +665,8 @@ const staleAge = time.Minute
 // the state directory: cgroups and directories of containers whose worker
 // is gone. Workers still running, maybe another supervisor's, are left
 // alone.
-func (s *containerSpawner) sweep() {
-	calls, _ := filepath.Glob(filepath.Join(s.o.StateDir, "call-*"))
+func (s *containerSpawner) sweep(stateDir string) {
+	calls, _ := filepath.Glob(filepath.Join(stateDir, "call-*"))
 	for _, dir := range calls {
 		fi, err := os.Lstat(dir)
 		if err != nil || !fi.IsDir() {

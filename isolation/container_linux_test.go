@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"github.com/agent-ctl/agent-ctl/tests/procfs"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -292,7 +293,7 @@ func testSpawner(t testing.TB, o *ContainerOptions) *containerSpawner {
 		// skip, on every machine this project supports.
 		t.Fatalf("container isolation is unavailable here: %v", err)
 	}
-	dir, err := os.MkdirTemp("", "agent-ctl-state-")
+	dir, err := os.MkdirTemp(testStateBase(t), "agent-ctl-state-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,6 +317,20 @@ func testSpawner(t testing.TB, o *ContainerOptions) *containerSpawner {
 		t.Fatal(err)
 	}
 	return sp.(*containerSpawner)
+}
+
+// testStateBase is where the tests' state directories go: beside the
+// default one, on the same file system (a tmpfs, as in production), or in
+// $AGENT_CTL_TEST_STATE_BASE to measure another.
+func testStateBase(t testing.TB) string {
+	if b := os.Getenv("AGENT_CTL_TEST_STATE_BASE"); b != "" {
+		return b
+	}
+	base := filepath.Dir(DefaultStateDir())
+	if err := os.MkdirAll(base, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	return base
 }
 
 func self(t testing.TB) string {
@@ -918,4 +933,61 @@ func realMounts(t testing.TB) Spec {
 func spawnTimed(t testing.TB, sp *containerSpawner, spec Spec) (time.Duration, containerTimings) {
 	d, p := spawnHello(t, sp, spec, true)
 	return d, p.(*containerProcess).timings
+}
+
+// TestDefaultStateDir checks that the default state directory is on a
+// tmpfs wherever the host has one that only root controls, and that a
+// default that cannot be used gives way to the next.
+func TestDefaultStateDir(t *testing.T) {
+	dirs := defaultStateDirs()
+	if dirs[len(dirs)-1] != defaultStateDir {
+		t.Errorf("defaults %v do not end with %s", dirs, defaultStateDir)
+	}
+	want := defaultStateDir
+	if !isTmpfs("/run") && isTmpfs("/dev/shm") && rootSticky("/dev/shm") {
+		want = shmStateDir
+	}
+	if got := DefaultStateDir(); got != want {
+		t.Errorf("default state directory %s, want %s (/run on a tmpfs: %v)", got, want, isTmpfs("/run"))
+	}
+
+	// Someone else's directory where the first default would be.
+	parent := t.TempDir()
+	squatted := filepath.Join(parent, "squatted")
+	if err := os.Mkdir(squatted, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(squatted, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(parent, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	next := filepath.Join(parent, "next")
+	got, err := firstStateDir(slog.New(slog.DiscardHandler), []string{squatted, next})
+	if err != nil || got != next {
+		t.Errorf("firstStateDir: %q, %v; want %q", got, err, next)
+	}
+	if _, err := firstStateDir(slog.New(slog.DiscardHandler), []string{squatted}); err == nil || !strings.Contains(err.Error(), "not root") {
+		t.Errorf("firstStateDir with no usable directory: %v, want an error saying not root", err)
+	}
+
+	sticky := filepath.Join(parent, "sticky")
+	if err := os.Mkdir(sticky, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(sticky, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	for dir, want := range map[string]bool{sticky: true, squatted: false, parent: true} {
+		if got := rootSticky(dir); got != want {
+			t.Errorf("rootSticky(%s) = %v, want %v", dir, got, want)
+		}
+	}
+	if err := os.Chmod(sticky, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if rootSticky(sticky) {
+		t.Errorf("rootSticky(%s) without the sticky bit = true", sticky)
+	}
 }
