@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/cgroups"
@@ -144,7 +145,8 @@ type containerSpawner struct {
 	o         ContainerOptions
 	log       *slog.Logger
 	seccomp   *configs.Seccomp
-	swapLimit bool // the memory controller can cap swap too
+	swapLimit bool        // the memory controller can cap swap too
+	warming   atomic.Bool // a warmCgroupAttach is under way
 
 	// For tests and measurements: libcontainer's log level in the init
 	// ("5" is debug), a last change to each configuration, and a mark at
@@ -171,11 +173,21 @@ func (*containerSpawner) Name() string { return "container" }
 func (s *containerSpawner) Start(spec *Spec) (Process, error) {
 	t0 := time.Now()
 	s.marked("start")
+	s.warmCgroupAttach()
 	id := "agent-ctl-" + randomID()
 	mounts, err := s.mounts(spec)
 	if err != nil {
 		return nil, err
 	}
+	cg := s.cgroupConfig(spec, id)
+	cgDone := precreateCgroups(cg)
+	created := false
+	defer func() {
+		if !created { // libcontainer never knew of them
+			<-cgDone
+			removeCgroups(cg)
+		}
+	}()
 	dir, err := os.MkdirTemp(s.o.StateDir, "call-")
 	if err != nil {
 		return nil, fmt.Errorf("creating container directory: %w", err)
@@ -216,7 +228,7 @@ func (s *containerSpawner) Start(spec *Spec) (Process, error) {
 		}
 	}
 
-	cfg := s.config(spec, id, rootfs, mounts)
+	cfg := s.config(id, rootfs, mounts, cg)
 	if s.configHook != nil {
 		s.configHook(cfg)
 	}
@@ -226,17 +238,24 @@ func (s *containerSpawner) Start(spec *Spec) (Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating container: %w", err)
 	}
+	created = true
+	// Destroying the container removes the cgroup directories: never
+	// before they are all made.
+	destroy := func() error {
+		<-cgDone
+		return c.Destroy()
+	}
 	dCreate := time.Since(tCreate)
 	s.marked("created")
 
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		_ = c.Destroy()
+		_ = destroy()
 		return nil, fmt.Errorf("creating worker stdout: %w", err)
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
-		_ = c.Destroy()
+		_ = destroy()
 		closeFiles(outR, outW)
 		return nil, fmt.Errorf("creating worker stderr: %w", err)
 	}
@@ -262,7 +281,7 @@ func (s *containerSpawner) Start(spec *Spec) (Process, error) {
 	// from ever seeing EOF.
 	closeFiles(outW, errW)
 	if err != nil {
-		_ = c.Destroy() // kills a half-started init
+		_ = destroy() // kills a half-started init
 		closeFiles(outR, errR)
 		return nil, fmt.Errorf("starting worker %s in a container: %w", spec.Path, err)
 	}
@@ -270,13 +289,13 @@ func (s *containerSpawner) Start(spec *Spec) (Process, error) {
 	if err != nil { // cannot happen after a successful Run
 		_ = proc.Signal(unix.SIGKILL)
 		_, _ = proc.Wait()
-		_ = c.Destroy()
+		_ = destroy()
 		closeFiles(outR, errR)
 		return nil, fmt.Errorf("starting worker %s in a container: %w", spec.Path, err)
 	}
 	ok = true
 	p := &containerProcess{
-		c: c, proc: proc, dir: dir, pid: pid, log: s.log,
+		c: c, destroy: destroy, proc: proc, dir: dir, pid: pid, log: s.log,
 		stdout: outR, stderr: errR, done: make(chan struct{}),
 		timings: containerTimings{Prepare: tCreate.Sub(t0), Create: dCreate, Run: dRun},
 	}
@@ -298,6 +317,7 @@ type containerTimings struct {
 
 type containerProcess struct {
 	c              *libcontainer.Container
+	destroy        func() error // c.Destroy once the cgroups are all made
 	proc           *libcontainer.Process
 	dir            string
 	pid            int
@@ -323,7 +343,7 @@ func (p *containerProcess) reap() {
 	_, p.waitErr = p.proc.Wait()
 	t := time.Now()
 	var errs []error
-	if err := p.c.Destroy(); err != nil {
+	if err := p.destroy(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := os.RemoveAll(p.dir); err != nil {
@@ -365,31 +385,7 @@ func (p *containerProcess) Kill() error {
 }
 
 // config is the libcontainer configuration of one worker's container.
-func (s *containerSpawner) config(spec *Spec, id, rootfs string, mounts []*configs.Mount) *configs.Config {
-	mem := spec.MemoryLimit
-	if mem == 0 {
-		mem = s.o.MemoryLimit
-	}
-	cpus := spec.CPUs
-	if cpus == 0 {
-		cpus = s.o.CPUs
-	}
-	const cpuPeriod = 100_000 // µs
-	pids := s.o.PidsLimit
-	res := &cgroups.Resources{
-		Memory:    mem,
-		PidsLimit: &pids,
-		CpuPeriod: cpuPeriod,
-		CpuQuota:  int64(cpus * cpuPeriod),
-		Devices:   deviceRules(),
-	}
-	if s.swapLimit {
-		res.MemorySwap = mem // memory plus swap: no swap on top of the limit
-	}
-	cgPath := id
-	if s.o.CgroupParent != "" {
-		cgPath = filepath.Join(s.o.CgroupParent, id)
-	}
+func (s *containerSpawner) config(id, rootfs string, mounts []*configs.Mount, cg *cgroups.Cgroup) *configs.Config {
 	host := func(id int) []configs.IDMap { return []configs.IDMap{{ContainerID: 0, HostID: int64(id), Size: 1}} }
 	return &configs.Config{
 		Rootfs:          rootfs,
@@ -422,7 +418,7 @@ func (s *containerSpawner) config(spec *Spec, id, rootfs string, mounts []*confi
 			{Type: unix.RLIMIT_CORE, Hard: 0, Soft: 0},
 			{Type: unix.RLIMIT_NOFILE, Hard: s.o.MaxOpenFiles, Soft: s.o.MaxOpenFiles},
 		},
-		Cgroups: &cgroups.Cgroup{Path: cgPath, Resources: res},
+		Cgroups: cg,
 	}
 }
 
