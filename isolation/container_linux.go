@@ -85,7 +85,7 @@ func initContainer() {
 // and main calling Init first. Otherwise it returns an error that wraps
 // ErrUnavailable.
 func NewContainer(o *ContainerOptions) (Spawner, error) {
-	s := &containerSpawner{libs: map[string]libCacheEntry{}}
+	s := &containerSpawner{libs: map[string]libCacheEntry{}, userns: map[idmapKey]*os.File{}}
 	if o != nil {
 		s.o = *o
 	}
@@ -155,8 +155,9 @@ type containerSpawner struct {
 	configHook func(*configs.Config)
 	mark       func(step string)
 
-	mu   sync.Mutex
-	libs map[string]libCacheEntry // executable path → library directories
+	mu     sync.Mutex
+	libs   map[string]libCacheEntry // executable path → library directories
+	userns map[idmapKey]*os.File    // see idmapUserns
 }
 
 var _ Spawner = (*containerSpawner)(nil)
@@ -511,11 +512,13 @@ func (s *containerSpawner) mounts(spec *Spec) ([]*configs.Mount, error) {
 			// acts as the source's owner: it can read a 0600 file of
 			// the supervisor's and write in a granted directory, and
 			// what it creates there belongs to that owner. Files of
-			// other owners show up as nobody's.
-			m.IDMapping = &configs.MountIDMapping{
-				UIDMappings: []configs.IDMap{{ContainerID: int64(st.Uid), HostID: int64(s.o.HostUID), Size: 1}},
-				GIDMappings: []configs.IDMap{{ContainerID: int64(st.Gid), HostID: int64(s.o.HostGID), Size: 1}},
+			// other owners show up as nobody's. The mapping (owner →
+			// HostUID, HostGID) comes as a user namespace.
+			ns, err := s.idmapUserns(st.Uid, st.Gid)
+			if err != nil {
+				return nil, err
 			}
+			m.IDMapping = &configs.MountIDMapping{UserNSPath: ns}
 		}
 		out = append(out, m)
 	}

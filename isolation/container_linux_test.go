@@ -49,6 +49,19 @@ func runHelper(mode string, args []string) int {
 		time.Sleep(time.Hour)
 	case mode == "probe":
 		return probe(args)
+	case mode == "owners":
+		// The owner of each path as the worker sees it, then a file made
+		// in the first.
+		for _, a := range args {
+			var st unix.Stat_t
+			if err := unix.Lstat(a, &st); err != nil {
+				fmt.Println(a, err)
+				continue
+			}
+			fmt.Println(a, st.Uid, st.Gid)
+		}
+		fmt.Println("made", os.WriteFile(filepath.Join(args[0], "made"), []byte("x"), 0o644))
+		time.Sleep(time.Hour)
 	case mode == "supervise":
 		// A supervisor that is about to die: args are its state directory.
 		sp, err := NewContainer(&ContainerOptions{StateDir: args[0]})
@@ -989,5 +1002,53 @@ func TestDefaultStateDir(t *testing.T) {
 	}
 	if rootSticky(sticky) {
 		t.Errorf("rootSticky(%s) without the sticky bit = true", sticky)
+	}
+}
+
+// TestContainer_idmapOwners checks what ID-mapped mounts show the worker:
+// each source's owner as the worker's own user, anyone else as nobody, and
+// what the worker creates as the source's owner on the host. Two starts:
+// the second uses the spawner's kept user namespaces.
+func TestContainer_idmapOwners(t *testing.T) {
+	sp := testSpawner(t, nil)
+	rw, ro := t.TempDir(), t.TempDir()
+	for _, f := range []struct {
+		path     string
+		uid, gid int
+	}{{rw, 4242, 4343}, {filepath.Join(rw, "theirs"), 4242, 4343}, {filepath.Join(rw, "roots"), 0, 0}, {filepath.Join(ro, "data"), 0, 0}} {
+		if f.path != rw {
+			if err := os.WriteFile(f.path, []byte("x"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chown(f.path, f.uid, f.gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 2 {
+		os.Remove(filepath.Join(rw, "made"))
+		spec := &Spec{Mounts: []Mount{{Source: rw, Writable: true}, {Source: ro}}}
+		p, out := startHelper(t, sp, spec, "owners", rw, filepath.Join(rw, "theirs"), filepath.Join(rw, "roots"), ro, filepath.Join(ro, "data"))
+		var got []string
+		for len(got) < 6 && out.Scan() {
+			got = append(got, out.Text())
+		}
+		want := []string{
+			rw + " 0 0", filepath.Join(rw, "theirs") + " 0 0", filepath.Join(rw, "roots") + " 65534 65534",
+			ro + " 0 0", filepath.Join(ro, "data") + " 0 0", "made <nil>",
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("round %d: the worker sees\n%s\nwant\n%s", round, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(rw, "made"), &st); err != nil || st.Uid != 4242 || st.Gid != 4343 {
+			t.Errorf("round %d: file made inside: uid %d gid %d (%v), want 4242 4343", round, st.Uid, st.Gid, err)
+		}
+		if err := p.Kill(); err != nil {
+			t.Error(err)
+		}
+	}
+	if n := len(sp.userns); n != 2 {
+		t.Errorf("%d user namespaces kept for two owners", n)
 	}
 }
