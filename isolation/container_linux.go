@@ -44,6 +44,13 @@ func init() {
 	// its mounts. Keeping the main goroutine on the main thread keeps every
 	// other goroutine off it. Only an init function can promise that.
 	runtime.LockOSThread()
+
+	// A container's init is caught here, as runc's own main package does,
+	// rather than in main: Go initialises packages in the order of their
+	// import paths, each once all it imports is done, so the packages this
+	// one does not need (gRPC, protobuf, the MCP SDK, JSON Schema,
+	// net/http, …) come later and an init never spends time on them.
+	initContainer()
 }
 
 func initContainer() {
