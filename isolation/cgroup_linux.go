@@ -8,7 +8,6 @@ import (
 	"strconv"
 
 	"github.com/opencontainers/cgroups"
-	"github.com/opencontainers/cgroups/manager"
 )
 
 // cgroupConfig is the cgroup of one worker's container: its place and its
@@ -47,14 +46,20 @@ func (s *containerSpawner) cgroupConfig(spec *Spec, id string) *cgroups.Cgroup {
 // Moving a process into a cgroup (a write to cgroup.procs) takes the
 // kernel's cgroup_threadgroup_rwsem for writing, and the first writer after
 // a quiet spell waits for an RCU grace period: 5-15 ms on these machines,
-// the whole of libcontainer's cgroup apply, during which the new init
-// waits for its bootstrap data. Writers within about one grace period of
-// each other share it. So Start first has the supervisor "move" itself
-// into the cgroup it is already in: a write that changes nothing, done in
-// the background while Start prepares the container, execs the init and
-// creates the cgroup directories. libcontainer's own write then finds the
-// grace period under way or past. On a kernel where cgroups favour dynamic
-// changes (favordynmods) writers never wait, and this costs one write.
+// most of libcontainer's cgroup apply, during which the new init waits for
+// its bootstrap data. Writers within about one grace period of each other
+// share it. So Start first has the supervisor "move" itself into the
+// cgroup it is already in: a write that changes nothing, done in the
+// background while Start prepares the container and libcontainer seals and
+// execs the init (4-5 ms here). libcontainer's own write then waits only
+// for what is left of the grace period. On a kernel where cgroups favour
+// dynamic changes (favordynmods) writers never wait, and this costs one
+// write.
+//
+// The goroutine holds one of the process's Ps while it waits in the
+// kernel, and the write holds cgroup_mutex meanwhile, so any other cgroup
+// change (a mkdir in a cgroup file system, say) waits for it too; the
+// worker's cgroup directories are therefore left to libcontainer, after.
 func (s *containerSpawner) warmCgroupAttach() {
 	if !s.warming.CompareAndSwap(false, true) {
 		return // one is under way: its grace period serves this start too
@@ -90,42 +95,4 @@ func ownCgroupProcs() string {
 		return ""
 	}
 	return filepath.Join(dir, cgroups.CgroupProcesses)
-}
-
-// precreateCgroups creates, in the background, the directories of a
-// worker's cgroups that libcontainer's cgroup apply would create while the
-// init waits: on cgroup v1 one per mounted hierarchy, ten here, 0.1-0.3 ms
-// each. The apply then only joins them. Wait for the returned channel
-// before removing them. On cgroup v2 there is one directory, and
-// libcontainer also enables controllers on its way down, so it is left to
-// libcontainer.
-func precreateCgroups(cg *cgroups.Cgroup) <-chan struct{} {
-	done := make(chan struct{})
-	if cgroups.IsCgroup2UnifiedMode() {
-		close(done)
-		return done
-	}
-	go func() {
-		defer close(done)
-		// The same directories libcontainer.Create computes from cg.
-		m, err := manager.New(cg)
-		if err != nil {
-			return
-		}
-		for _, p := range m.GetPaths() {
-			_ = os.MkdirAll(p, 0o755)
-		}
-	}()
-	return done
-}
-
-// removeCgroups removes the directories precreateCgroups made for a
-// container that libcontainer never created.
-func removeCgroups(cg *cgroups.Cgroup) {
-	if cgroups.IsCgroup2UnifiedMode() {
-		return
-	}
-	if m, err := manager.New(cg); err == nil {
-		_ = m.Destroy()
-	}
 }

@@ -188,14 +188,6 @@ func (s *containerSpawner) Start(spec *Spec) (Process, error) {
 		return nil, err
 	}
 	cg := s.cgroupConfig(spec, id)
-	cgDone := precreateCgroups(cg)
-	created := false
-	defer func() {
-		if !created { // libcontainer never knew of them
-			<-cgDone
-			removeCgroups(cg)
-		}
-	}()
 	dir, err := os.MkdirTemp(s.o.StateDir, "call-")
 	if err != nil {
 		return nil, fmt.Errorf("creating container directory: %w", err)
@@ -246,24 +238,17 @@ func (s *containerSpawner) Start(spec *Spec) (Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating container: %w", err)
 	}
-	created = true
-	// Destroying the container removes the cgroup directories: never
-	// before they are all made.
-	destroy := func() error {
-		<-cgDone
-		return c.Destroy()
-	}
 	dCreate := time.Since(tCreate)
 	s.marked("created")
 
 	outR, outW, err := os.Pipe()
 	if err != nil {
-		_ = destroy()
+		_ = c.Destroy()
 		return nil, fmt.Errorf("creating worker stdout: %w", err)
 	}
 	errR, errW, err := os.Pipe()
 	if err != nil {
-		_ = destroy()
+		_ = c.Destroy()
 		closeFiles(outR, outW)
 		return nil, fmt.Errorf("creating worker stderr: %w", err)
 	}
@@ -289,7 +274,7 @@ func (s *containerSpawner) Start(spec *Spec) (Process, error) {
 	// from ever seeing EOF.
 	closeFiles(outW, errW)
 	if err != nil {
-		_ = destroy() // kills a half-started init
+		_ = c.Destroy() // kills a half-started init
 		closeFiles(outR, errR)
 		return nil, fmt.Errorf("starting worker %s in a container: %w", spec.Path, err)
 	}
@@ -297,13 +282,13 @@ func (s *containerSpawner) Start(spec *Spec) (Process, error) {
 	if err != nil { // cannot happen after a successful Run
 		_ = proc.Signal(unix.SIGKILL)
 		_, _ = proc.Wait()
-		_ = destroy()
+		_ = c.Destroy()
 		closeFiles(outR, errR)
 		return nil, fmt.Errorf("starting worker %s in a container: %w", spec.Path, err)
 	}
 	ok = true
 	p := &containerProcess{
-		c: c, destroy: destroy, proc: proc, dir: dir, pid: pid, log: s.log,
+		c: c, proc: proc, dir: dir, pid: pid, log: s.log,
 		stdout: outR, stderr: errR, done: make(chan struct{}),
 		timings: containerTimings{Prepare: tCreate.Sub(t0), Create: dCreate, Run: dRun},
 	}
@@ -325,7 +310,6 @@ type containerTimings struct {
 
 type containerProcess struct {
 	c              *libcontainer.Container
-	destroy        func() error // c.Destroy once the cgroups are all made
 	proc           *libcontainer.Process
 	dir            string
 	pid            int
@@ -351,7 +335,7 @@ func (p *containerProcess) reap() {
 	_, p.waitErr = p.proc.Wait()
 	t := time.Now()
 	var errs []error
-	if err := p.destroy(); err != nil {
+	if err := p.c.Destroy(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := os.RemoveAll(p.dir); err != nil {
