@@ -167,7 +167,14 @@ type containerSpawner struct {
 	userns map[idmapKey]*os.File    // see idmapUserns
 }
 
-var _ Spawner = (*containerSpawner)(nil)
+var (
+	_ Spawner = (*containerSpawner)(nil)
+	_ Warmer  = (*containerSpawner)(nil)
+)
+
+// Warm starts what makes joining the worker's cgroups slow (see
+// warmCgroupAttach), so that Start waits less for it.
+func (s *containerSpawner) Warm() { s.warmCgroupAttach() }
 
 func (s *containerSpawner) marked(step string) {
 	if s.mark != nil {
