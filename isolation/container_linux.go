@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/opencontainers/cgroups"
@@ -152,8 +151,7 @@ type containerSpawner struct {
 	o         ContainerOptions
 	log       *slog.Logger
 	seccomp   *configs.Seccomp
-	swapLimit bool        // the memory controller can cap swap too
-	warming   atomic.Bool // a warmCgroupAttach is under way
+	swapLimit bool // the memory controller can cap swap too
 
 	// For tests and measurements: libcontainer's log level in the init
 	// ("5" is debug), a last change to each configuration, and a mark at
@@ -167,14 +165,7 @@ type containerSpawner struct {
 	userns map[idmapKey]*os.File    // see idmapUserns
 }
 
-var (
-	_ Spawner = (*containerSpawner)(nil)
-	_ Warmer  = (*containerSpawner)(nil)
-)
-
-// Warm starts what makes joining the worker's cgroups slow (see
-// warmCgroupAttach), so that Start waits less for it.
-func (s *containerSpawner) Warm() { s.warmCgroupAttach() }
+var _ Spawner = (*containerSpawner)(nil)
 
 func (s *containerSpawner) marked(step string) {
 	if s.mark != nil {
@@ -188,7 +179,6 @@ func (*containerSpawner) Name() string { return "container" }
 func (s *containerSpawner) Start(spec *Spec) (Process, error) {
 	t0 := time.Now()
 	s.marked("start")
-	s.warmCgroupAttach()
 	id := "agent-ctl-" + randomID()
 	mounts, err := s.mounts(spec)
 	if err != nil {

@@ -72,11 +72,3 @@ type Spawner interface {
 	// Name names the walls for logs and messages ("process", "container").
 	Name() string
 }
-
-// Warmer is a Spawner that can get ready for a Start that is about to come,
-// so that the Start takes less time. Warm returns at once and never fails;
-// a caller that knows a Start is near (the call has been accepted) calls
-// it as early as it can.
-type Warmer interface {
-	Warm()
-}

@@ -337,11 +337,6 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if w, ok := sp.(isolation.Warmer); ok {
-		// A container start waits on the kernel for a while: begin that
-		// now, while the module is read and the worker's pipes are made.
-		w.Warm()
-	}
 	digest, err := loadModule(c.Module)
 	if err != nil {
 		return nil, err
