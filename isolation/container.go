@@ -7,8 +7,10 @@ import "log/slog"
 type ContainerOptions struct {
 	// StateDir holds each worker's container state and its private root
 	// while the worker runs; a worker's part is removed when the worker is
-	// gone. Empty means /run/agent-ctl/containers. It is created if missing
-	// and must be a directory owned by root that others cannot write.
+	// gone. Empty means DefaultStateDir(). It is created if missing and
+	// must be a directory owned by root that others cannot write. Put it
+	// on a tmpfs: every start creates and removes a few dozen files and
+	// directories there, about a millisecond each on a disk file system.
 	StateDir string
 	// HostUID and HostGID are the unprivileged host IDs a worker runs as:
 	// the container's root is mapped to them and no other ID is mapped.
@@ -45,8 +47,16 @@ type ContainerOptions struct {
 const (
 	defaultHostID       = 100000
 	defaultStateDir     = "/run/agent-ctl/containers"
+	shmStateDir         = "/dev/shm/agent-ctl-containers" // where /run is not a tmpfs
 	defaultMemoryLimit  = 512 << 20
 	defaultCPUs         = 1.0
 	defaultPidsLimit    = 64
 	defaultMaxOpenFiles = 64
 )
+
+// DefaultStateDir is the state directory NewContainer uses when
+// ContainerOptions.StateDir is empty: /run/agent-ctl/containers where /run
+// is a tmpfs (as on most hosts), else /dev/shm/agent-ctl-containers where
+// /dev/shm is a tmpfs that only root controls, else
+// /run/agent-ctl/containers anyway.
+func DefaultStateDir() string { return defaultStateDirs()[0] }

@@ -43,6 +43,13 @@ func init() {
 	// its mounts. Keeping the main goroutine on the main thread keeps every
 	// other goroutine off it. Only an init function can promise that.
 	runtime.LockOSThread()
+
+	// A container's init is caught here, as runc's own main package does,
+	// rather than in main: Go initialises packages in the order of their
+	// import paths, each once all it imports is done, so the packages this
+	// one does not need (gRPC, protobuf, the MCP SDK, JSON Schema,
+	// net/http, …) come later and an init never spends time on them.
+	initContainer()
 }
 
 func initContainer() {
@@ -84,15 +91,16 @@ func initContainer() {
 // and main calling Init first. Otherwise it returns an error that wraps
 // ErrUnavailable.
 func NewContainer(o *ContainerOptions) (Spawner, error) {
-	s := &containerSpawner{libs: map[string]libCacheEntry{}}
+	s := &containerSpawner{libs: map[string]libCacheEntry{}, userns: map[idmapKey]*os.File{}}
 	if o != nil {
 		s.o = *o
 	}
 	if err := checkContainer(&s.o); err != nil {
 		return nil, err
 	}
+	var stateDirs []string // the default and what it falls back to
 	if s.o.StateDir == "" {
-		s.o.StateDir = defaultStateDir
+		stateDirs = defaultStateDirs()
 	}
 	if s.o.HostUID == 0 {
 		s.o.HostUID = defaultHostID
@@ -119,10 +127,21 @@ func NewContainer(o *ContainerOptions) (Spawner, error) {
 	if s.o.HostUID < 0 || s.o.HostGID < 0 || s.o.MemoryLimit < 0 || s.o.CPUs < 0 || s.o.PidsLimit < 0 {
 		return nil, errors.New("container options: IDs and limits must not be negative")
 	}
-	if err := prepareStateDir(s.o.StateDir); err != nil {
+	if stateDirs != nil {
+		dir, err := firstStateDir(s.log, stateDirs)
+		if err != nil {
+			return nil, err
+		}
+		s.o.StateDir = dir
+	} else if err := prepareStateDir(s.o.StateDir); err != nil {
 		return nil, err
 	}
-	s.sweep()
+	s.sweep(s.o.StateDir)
+	if stateDirs != nil && s.o.StateDir != defaultStateDir {
+		// A supervisor of an earlier version may have left containers in
+		// the other default.
+		s.sweep(defaultStateDir)
+	}
 	s.seccomp = workerSeccomp()
 	s.swapLimit = cgroups.IsCgroup2UnifiedMode() || swapAccounting()
 	return s, nil
@@ -135,26 +154,37 @@ type containerSpawner struct {
 	swapLimit bool // the memory controller can cap swap too
 
 	// For tests and measurements: libcontainer's log level in the init
-	// ("5" is debug) and a last change to each configuration.
+	// ("5" is debug), a last change to each configuration, and a mark at
+	// each step of Start that happens outside libcontainer.
 	logLevel   string
 	configHook func(*configs.Config)
+	mark       func(step string)
 
-	mu   sync.Mutex
-	libs map[string]libCacheEntry // executable path → library directories
+	mu     sync.Mutex
+	libs   map[string]libCacheEntry // executable path → library directories
+	userns map[idmapKey]*os.File    // see idmapUserns
 }
 
 var _ Spawner = (*containerSpawner)(nil)
+
+func (s *containerSpawner) marked(step string) {
+	if s.mark != nil {
+		s.mark(step)
+	}
+}
 
 func (*containerSpawner) Name() string { return "container" }
 
 // Start creates a container for one worker and starts the worker in it.
 func (s *containerSpawner) Start(spec *Spec) (Process, error) {
 	t0 := time.Now()
+	s.marked("start")
 	id := "agent-ctl-" + randomID()
 	mounts, err := s.mounts(spec)
 	if err != nil {
 		return nil, err
 	}
+	cg := s.cgroupConfig(spec, id)
 	dir, err := os.MkdirTemp(s.o.StateDir, "call-")
 	if err != nil {
 		return nil, fmt.Errorf("creating container directory: %w", err)
@@ -195,16 +225,18 @@ func (s *containerSpawner) Start(spec *Spec) (Process, error) {
 		}
 	}
 
-	cfg := s.config(spec, id, rootfs, mounts)
+	cfg := s.config(id, rootfs, mounts, cg)
 	if s.configHook != nil {
 		s.configHook(cfg)
 	}
+	s.marked("prepared")
 	tCreate := time.Now()
 	c, err := libcontainer.Create(filepath.Join(dir, "state"), id, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating container: %w", err)
 	}
 	dCreate := time.Since(tCreate)
+	s.marked("created")
 
 	outR, outW, err := os.Pipe()
 	if err != nil {
@@ -234,6 +266,7 @@ func (s *containerSpawner) Start(spec *Spec) (Process, error) {
 	tRun := time.Now()
 	onSpawnThread(func() { err = c.Run(proc) })
 	dRun := time.Since(tRun)
+	s.marked("ran")
 	// The worker holds its own copies now; ours would keep the readers
 	// from ever seeing EOF.
 	closeFiles(outW, errW)
@@ -341,31 +374,7 @@ func (p *containerProcess) Kill() error {
 }
 
 // config is the libcontainer configuration of one worker's container.
-func (s *containerSpawner) config(spec *Spec, id, rootfs string, mounts []*configs.Mount) *configs.Config {
-	mem := spec.MemoryLimit
-	if mem == 0 {
-		mem = s.o.MemoryLimit
-	}
-	cpus := spec.CPUs
-	if cpus == 0 {
-		cpus = s.o.CPUs
-	}
-	const cpuPeriod = 100_000 // µs
-	pids := s.o.PidsLimit
-	res := &cgroups.Resources{
-		Memory:    mem,
-		PidsLimit: &pids,
-		CpuPeriod: cpuPeriod,
-		CpuQuota:  int64(cpus * cpuPeriod),
-		Devices:   deviceRules(),
-	}
-	if s.swapLimit {
-		res.MemorySwap = mem // memory plus swap: no swap on top of the limit
-	}
-	cgPath := id
-	if s.o.CgroupParent != "" {
-		cgPath = filepath.Join(s.o.CgroupParent, id)
-	}
+func (s *containerSpawner) config(id, rootfs string, mounts []*configs.Mount, cg *cgroups.Cgroup) *configs.Config {
 	host := func(id int) []configs.IDMap { return []configs.IDMap{{ContainerID: 0, HostID: int64(id), Size: 1}} }
 	return &configs.Config{
 		Rootfs:          rootfs,
@@ -398,7 +407,7 @@ func (s *containerSpawner) config(spec *Spec, id, rootfs string, mounts []*confi
 			{Type: unix.RLIMIT_CORE, Hard: 0, Soft: 0},
 			{Type: unix.RLIMIT_NOFILE, Hard: s.o.MaxOpenFiles, Soft: s.o.MaxOpenFiles},
 		},
-		Cgroups: &cgroups.Cgroup{Path: cgPath, Resources: res},
+		Cgroups: cg,
 	}
 }
 
@@ -491,11 +500,13 @@ func (s *containerSpawner) mounts(spec *Spec) ([]*configs.Mount, error) {
 			// acts as the source's owner: it can read a 0600 file of
 			// the supervisor's and write in a granted directory, and
 			// what it creates there belongs to that owner. Files of
-			// other owners show up as nobody's.
-			m.IDMapping = &configs.MountIDMapping{
-				UIDMappings: []configs.IDMap{{ContainerID: int64(st.Uid), HostID: int64(s.o.HostUID), Size: 1}},
-				GIDMappings: []configs.IDMap{{ContainerID: int64(st.Gid), HostID: int64(s.o.HostGID), Size: 1}},
+			// other owners show up as nobody's. The mapping (owner →
+			// HostUID, HostGID) comes as a user namespace.
+			ns, err := s.idmapUserns(st.Uid, st.Gid)
+			if err != nil {
+				return nil, err
 			}
+			m.IDMapping = &configs.MountIDMapping{UserNSPath: ns}
 		}
 		out = append(out, m)
 	}
@@ -567,6 +578,49 @@ func prepareStateDir(dir string) error {
 	return nil
 }
 
+// defaultStateDirs lists the default state directory and what it falls
+// back to. A start creates and removes a few dozen files and directories
+// in the state directory: mount points in the worker's root, libcontainer's
+// state and exec FIFO, the call's directory. On a tmpfs each costs
+// microseconds; on a disk file system about a millisecond (ext4 on a
+// virtual disk), which made a third of a start. /run is a tmpfs on most
+// hosts; where it is not, /dev/shm (a tmpfs nearly everywhere) is used if
+// only root can rename what root puts in it.
+func defaultStateDirs() []string {
+	if isTmpfs("/run") || !isTmpfs("/dev/shm") || !rootSticky("/dev/shm") {
+		return []string{defaultStateDir}
+	}
+	return []string{shmStateDir, defaultStateDir}
+}
+
+// firstStateDir prepares the first of dirs that can be a state directory.
+func firstStateDir(log *slog.Logger, dirs []string) (string, error) {
+	var err error
+	for _, d := range dirs {
+		if err = prepareStateDir(d); err == nil {
+			return d, nil
+		}
+		log.Warn("container state directory not usable", "dir", d, "error", err)
+	}
+	return "", err
+}
+
+func isTmpfs(path string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(path, &st) == nil && (st.Type == unix.TMPFS_MAGIC || st.Type == unix.RAMFS_MAGIC)
+}
+
+// rootSticky tells whether dir belongs to root and, if others may write
+// in it, has the sticky bit: then only root can rename or remove what root
+// created there.
+func rootSticky(dir string) bool {
+	var st unix.Stat_t
+	if unix.Lstat(dir, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR || st.Uid != 0 {
+		return false
+	}
+	return st.Mode&0o022 == 0 || st.Mode&unix.S_ISVTX != 0
+}
+
 // swapAccounting tells whether cgroup v1's memory controller limits swap.
 func swapAccounting() bool {
 	mnt, err := cgroups.FindCgroupMountpoint("", "memory")
@@ -598,8 +652,8 @@ const staleAge = time.Minute
 // the state directory: cgroups and directories of containers whose worker
 // is gone. Workers still running, maybe another supervisor's, are left
 // alone.
-func (s *containerSpawner) sweep() {
-	calls, _ := filepath.Glob(filepath.Join(s.o.StateDir, "call-*"))
+func (s *containerSpawner) sweep(stateDir string) {
+	calls, _ := filepath.Glob(filepath.Join(stateDir, "call-*"))
 	for _, dir := range calls {
 		fi, err := os.Lstat(dir)
 		if err != nil || !fi.IsDir() {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"github.com/agent-ctl/agent-ctl/tests/procfs"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -48,6 +49,19 @@ func runHelper(mode string, args []string) int {
 		time.Sleep(time.Hour)
 	case mode == "probe":
 		return probe(args)
+	case mode == "owners":
+		// The owner of each path as the worker sees it, then a file made
+		// in the first.
+		for _, a := range args {
+			var st unix.Stat_t
+			if err := unix.Lstat(a, &st); err != nil {
+				fmt.Println(a, err)
+				continue
+			}
+			fmt.Println(a, st.Uid, st.Gid)
+		}
+		fmt.Println("made", os.WriteFile(filepath.Join(args[0], "made"), []byte("x"), 0o644))
+		time.Sleep(time.Hour)
 	case mode == "supervise":
 		// A supervisor that is about to die: args are its state directory.
 		sp, err := NewContainer(&ContainerOptions{StateDir: args[0]})
@@ -292,7 +306,7 @@ func testSpawner(t testing.TB, o *ContainerOptions) *containerSpawner {
 		// skip, on every machine this project supports.
 		t.Fatalf("container isolation is unavailable here: %v", err)
 	}
-	dir, err := os.MkdirTemp("", "agent-ctl-state-")
+	dir, err := os.MkdirTemp(testStateBase(t), "agent-ctl-state-")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,6 +330,20 @@ func testSpawner(t testing.TB, o *ContainerOptions) *containerSpawner {
 		t.Fatal(err)
 	}
 	return sp.(*containerSpawner)
+}
+
+// testStateBase is where the tests' state directories go: beside the
+// default one, on the same file system (a tmpfs, as in production), or in
+// $AGENT_CTL_TEST_STATE_BASE to measure another.
+func testStateBase(t testing.TB) string {
+	if b := os.Getenv("AGENT_CTL_TEST_STATE_BASE"); b != "" {
+		return b
+	}
+	base := filepath.Dir(DefaultStateDir())
+	if err := os.MkdirAll(base, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	return base
 }
 
 func self(t testing.TB) string {
@@ -918,4 +946,109 @@ func realMounts(t testing.TB) Spec {
 func spawnTimed(t testing.TB, sp *containerSpawner, spec Spec) (time.Duration, containerTimings) {
 	d, p := spawnHello(t, sp, spec, true)
 	return d, p.(*containerProcess).timings
+}
+
+// TestDefaultStateDir checks that the default state directory is on a
+// tmpfs wherever the host has one that only root controls, and that a
+// default that cannot be used gives way to the next.
+func TestDefaultStateDir(t *testing.T) {
+	dirs := defaultStateDirs()
+	if dirs[len(dirs)-1] != defaultStateDir {
+		t.Errorf("defaults %v do not end with %s", dirs, defaultStateDir)
+	}
+	want := defaultStateDir
+	if !isTmpfs("/run") && isTmpfs("/dev/shm") && rootSticky("/dev/shm") {
+		want = shmStateDir
+	}
+	if got := DefaultStateDir(); got != want {
+		t.Errorf("default state directory %s, want %s (/run on a tmpfs: %v)", got, want, isTmpfs("/run"))
+	}
+
+	// Someone else's directory where the first default would be.
+	parent := t.TempDir()
+	squatted := filepath.Join(parent, "squatted")
+	if err := os.Mkdir(squatted, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(squatted, 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(parent, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	next := filepath.Join(parent, "next")
+	got, err := firstStateDir(slog.New(slog.DiscardHandler), []string{squatted, next})
+	if err != nil || got != next {
+		t.Errorf("firstStateDir: %q, %v; want %q", got, err, next)
+	}
+	if _, err := firstStateDir(slog.New(slog.DiscardHandler), []string{squatted}); err == nil || !strings.Contains(err.Error(), "not root") {
+		t.Errorf("firstStateDir with no usable directory: %v, want an error saying not root", err)
+	}
+
+	sticky := filepath.Join(parent, "sticky")
+	if err := os.Mkdir(sticky, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(sticky, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	for dir, want := range map[string]bool{sticky: true, squatted: false, parent: true} {
+		if got := rootSticky(dir); got != want {
+			t.Errorf("rootSticky(%s) = %v, want %v", dir, got, want)
+		}
+	}
+	if err := os.Chmod(sticky, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if rootSticky(sticky) {
+		t.Errorf("rootSticky(%s) without the sticky bit = true", sticky)
+	}
+}
+
+// TestContainer_idmapOwners checks what ID-mapped mounts show the worker:
+// each source's owner as the worker's own user, anyone else as nobody, and
+// what the worker creates as the source's owner on the host. Two starts:
+// the second uses the spawner's kept user namespaces.
+func TestContainer_idmapOwners(t *testing.T) {
+	sp := testSpawner(t, nil)
+	rw, ro := t.TempDir(), t.TempDir()
+	for _, f := range []struct {
+		path     string
+		uid, gid int
+	}{{rw, 4242, 4343}, {filepath.Join(rw, "theirs"), 4242, 4343}, {filepath.Join(rw, "roots"), 0, 0}, {filepath.Join(ro, "data"), 0, 0}} {
+		if f.path != rw {
+			if err := os.WriteFile(f.path, []byte("x"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chown(f.path, f.uid, f.gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := range 2 {
+		os.Remove(filepath.Join(rw, "made"))
+		spec := &Spec{Mounts: []Mount{{Source: rw, Writable: true}, {Source: ro}}}
+		p, out := startHelper(t, sp, spec, "owners", rw, filepath.Join(rw, "theirs"), filepath.Join(rw, "roots"), ro, filepath.Join(ro, "data"))
+		var got []string
+		for len(got) < 6 && out.Scan() {
+			got = append(got, out.Text())
+		}
+		want := []string{
+			rw + " 0 0", filepath.Join(rw, "theirs") + " 0 0", filepath.Join(rw, "roots") + " 65534 65534",
+			ro + " 0 0", filepath.Join(ro, "data") + " 0 0", "made <nil>",
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("round %d: the worker sees\n%s\nwant\n%s", round, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(filepath.Join(rw, "made"), &st); err != nil || st.Uid != 4242 || st.Gid != 4343 {
+			t.Errorf("round %d: file made inside: uid %d gid %d (%v), want 4242 4343", round, st.Uid, st.Gid, err)
+		}
+		if err := p.Kill(); err != nil {
+			t.Error(err)
+		}
+	}
+	if n := len(sp.userns); n != 2 {
+		t.Errorf("%d user namespaces kept for two owners", n)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 //go:embed hello/hello.c hello/rust/main.rs hello/go/main.go hello/as/assembly/index.ts hello/as/package.json hello/as/package-lock.json
@@ -36,13 +37,14 @@ func LanguageNames() []string {
 	return out
 }
 
-var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+// Compiled on first use: agent-ctl starts (and each container init) need not pay for it.
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`) })
 
 // Scaffold writes a new tool named name in lang into dir (which must not
 // exist): its source, manifest.json, a Makefile whose `make` builds
 // NAME.wasm and whose `make test` runs it through agent-ctl, and a README.
 func Scaffold(dir, name, lang string) error {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return fmt.Errorf("tool name %q: want lower-case letters, digits and dashes, starting with a letter", name)
 	}
 	src, ok := Languages[lang]

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Bounds on one call's arguments.
@@ -29,7 +30,7 @@ const maxNumberLen = 64
 
 // jsonNumberRE is JSON's number grammar; json.Number values built by hand
 // are checked against it.
-var jsonNumberRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`)
+var jsonNumberRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$`) })
 
 // Validate checks arguments, as decoded from JSON (numbers as float64 or
 // json.Number) or as returned by ParseFlags, against the tool's input
@@ -142,7 +143,7 @@ func valueSize(v any) int {
 // label names an argument in an error: its flag when it is a parameter,
 // else the quoted name.
 func label(name string) string {
-	if paramRE.MatchString(name) {
+	if paramRE().MatchString(name) {
 		return "--" + name
 	}
 	return strconv.Quote(printable(name))
@@ -201,7 +202,7 @@ func normalizeScalar(v any, typ string) (any, error) {
 		}
 		return x, nil
 	case json.Number:
-		if len(x) > maxNumberLen || !jsonNumberRE.MatchString(string(x)) {
+		if len(x) > maxNumberLen || !jsonNumberRE().MatchString(string(x)) {
 			return nil, fmt.Errorf("%q is not a JSON number of at most %d characters", printable(string(x)), maxNumberLen)
 		}
 		if typ == "integer" {

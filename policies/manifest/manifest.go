@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -137,15 +138,21 @@ var ReservedNames = []string{
 	"doctor", "help", "mcp", "serve", "token", "init", "version", "completion",
 }
 
+// The regular expressions are compiled on first use, not at start-up: those
+// with bounded repetitions ({0,62}, {0,250}) compile into large programs, and
+// every agent-ctl process would pay for them, including the copy that
+// libcontainer re-executes as each container's init (1.5-3 ms in all).
 var (
-	nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
+	nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`) })
 	// semverRE is the regular expression semver.org suggests.
-	semverRE = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)` +
-		`(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?` +
-		`(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
-	moduleRE  = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,250}\.wasm$`)
-	envRE     = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
-	labelRE   = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+	semverRE = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)` +
+			`(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?` +
+			`(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$`)
+	})
+	moduleRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]{0,250}\.wasm$`) })
+	envRE     = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`) })
+	labelRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`) })
 	forbidden = []string{"/proc", "/sys", "/dev"}
 )
 
@@ -209,7 +216,7 @@ func (m *Manifest) validate() error {
 	if err := checkName(m.Name); err != nil {
 		return err
 	}
-	if !semverRE.MatchString(m.Version) {
+	if !semverRE().MatchString(m.Version) {
 		return fmt.Errorf("version %q: want a semantic version MAJOR.MINOR.PATCH[-prerelease][+build], e.g. 1.0.0", printable(m.Version))
 	}
 	if m.Description == "" {
@@ -222,7 +229,7 @@ func (m *Manifest) validate() error {
 		if strings.Contains(m.Module, "/") || strings.Contains(m.Module, `\`) || strings.Contains(m.Module, "..") {
 			return fmt.Errorf("module %q: want a plain file name in the module directory: no \"/\", \"\\\" or \"..\"", printable(m.Module))
 		}
-		if !moduleRE.MatchString(m.Module) {
+		if !moduleRE().MatchString(m.Module) {
 			return fmt.Errorf("module %q: want a file name of letters, digits, \".\", \"_\" and \"-\" ending in .wasm", printable(m.Module))
 		}
 	}
@@ -245,7 +252,7 @@ func checkName(name string) error {
 	if strings.Contains(name, "/") || strings.Contains(name, `\`) || strings.Contains(name, "..") {
 		return fmt.Errorf("name %q: must not contain \"/\", \"\\\" or \"..\"", printable(name))
 	}
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return fmt.Errorf("name %q: want a lower-case letter, then up to 62 lower-case letters, digits or \"-\"", printable(name))
 	}
 	if slices.Contains(ReservedNames, name) {
@@ -349,12 +356,12 @@ func schemaOutline(field string, raw json.RawMessage) (map[string]json.RawMessag
 	return top, nil
 }
 
-var paramRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
+var paramRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`) })
 
 // checkParamName refuses a property name that would not make a plain
 // --flag: one that starts with "-", holds "=", spaces or upper case.
 func checkParamName(field, name string) error {
-	if !paramRE.MatchString(name) {
+	if !paramRE().MatchString(name) {
 		return fmt.Errorf("%s: property %q would make an unsafe flag: want a lower-case letter, then up to 62 lower-case letters, digits, \"_\" or \"-\"", field, printable(name))
 	}
 	return nil
@@ -421,7 +428,7 @@ func (c *Capabilities) validate() error {
 	envs := map[string]bool{}
 	for i, e := range c.Env {
 		field := fmt.Sprintf("capabilities.env[%d]", i)
-		if !envRE.MatchString(e) {
+		if !envRE().MatchString(e) {
 			return fmt.Errorf("%s %q: want an environment variable name of letters, digits and \"_\"", field, printable(e))
 		}
 		if envs[e] {
@@ -538,7 +545,7 @@ func checkNetHost(field, h string) error {
 		return fmt.Errorf("%s: hostname longer than 253 bytes", field)
 	}
 	for _, l := range strings.Split(h, ".") {
-		if !labelRE.MatchString(l) {
+		if !labelRE().MatchString(l) {
 			return fmt.Errorf("%s %q: want a CIDR, an IP address or a hostname", field, printable(h))
 		}
 	}

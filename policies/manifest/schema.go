@@ -312,7 +312,7 @@ func (b *builder) keyword(s *jsonschema.Schema, obj map[string]any, k, ptr strin
 		if err != nil {
 			return err
 		}
-		if !anchorRE.MatchString(a) {
+		if !anchorRE().MatchString(a) {
 			return b.invalid(ptr, "%q is not an anchor name", printable(a))
 		}
 		if k == "$anchor" {
@@ -563,7 +563,7 @@ func (l *lazyRegexp) get() *regexp.Regexp {
 }
 
 // anchorRE is the 2020-12 meta-schema's anchorString.
-var anchorRE = regexp.MustCompile(`^[A-Za-z_][-A-Za-z0-9._]*$`)
+var anchorRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][-A-Za-z0-9._]*$`) })
 
 func (b *builder) anchor(s *jsonschema.Schema, name, ptr string) error {
 	if _, dup := b.anchors[name]; dup {

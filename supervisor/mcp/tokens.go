@@ -44,7 +44,8 @@ func TokensPath(home string) string { return filepath.Join(home, "tokens.json") 
 // OpenTokens returns the token file at path (missing means none).
 func OpenTokens(path string) *Tokens { return &Tokens{path: path} }
 
-var tokenNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+// Compiled on first use: agent-ctl starts (and each container init) need not pay for it.
+var tokenNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
 
 // ErrToken is wrapped by token management errors a user can fix.
 var ErrToken = errors.New("token")
@@ -102,7 +103,7 @@ func hash(secret string) string {
 // Create makes a new token and returns its secret, which is shown once and
 // never stored.
 func (t *Tokens) Create(name string) (string, error) {
-	if !tokenNameRE.MatchString(name) {
+	if !tokenNameRE().MatchString(name) {
 		return "", fmt.Errorf("%w: name %q: use letters, digits, '.', '_' or '-' (at most 64)", ErrToken, name)
 	}
 	list, err := t.load()

@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agent-ctl/agent-ctl/policies/manifest"
@@ -33,7 +34,8 @@ const (
 	maxManifest = 1 << 20
 )
 
-var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
+// Compiled on first use: agent-ctl starts (and each container init) need not pay for it.
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`) })
 
 // Store is the directory of installed tools. It is safe for concurrent
 // readers; installs and removals of one store should come from one
@@ -155,7 +157,7 @@ func (s *Store) Install(src string) (*Tool, error) {
 // store), which changes with every install: a cheap way to tell whether a
 // loaded Tool is still current.
 func (s *Store) Version(name string) (string, error) {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return "", fmt.Errorf("%w: %q", ErrNotInstalled, name)
 	}
 	target, err := os.Readlink(filepath.Join(s.dir, name))
@@ -173,7 +175,7 @@ func (s *Store) Names() ([]string, error) {
 	}
 	var names []string
 	for _, e := range entries {
-		if e.Type()&os.ModeSymlink != 0 && nameRE.MatchString(e.Name()) {
+		if e.Type()&os.ModeSymlink != 0 && nameRE().MatchString(e.Name()) {
 			names = append(names, e.Name())
 		}
 	}
@@ -182,7 +184,7 @@ func (s *Store) Names() ([]string, error) {
 
 // Get loads an installed tool.
 func (s *Store) Get(name string) (*Tool, error) {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return nil, fmt.Errorf("%w: %q", ErrNotInstalled, name)
 	}
 	target, err := os.Readlink(filepath.Join(s.dir, name))
@@ -228,7 +230,7 @@ func (s *Store) List() ([]*Tool, error) {
 	var tools []*Tool
 	var errs []error
 	for _, e := range entries {
-		if e.Type()&os.ModeSymlink == 0 || !nameRE.MatchString(e.Name()) {
+		if e.Type()&os.ModeSymlink == 0 || !nameRE().MatchString(e.Name()) {
 			continue
 		}
 		t, err := s.Get(e.Name())
@@ -244,7 +246,7 @@ func (s *Store) List() ([]*Tool, error) {
 
 // Remove uninstalls a tool.
 func (s *Store) Remove(name string) error {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return fmt.Errorf("%w: %q", ErrNotInstalled, name)
 	}
 	link := filepath.Join(s.dir, name)

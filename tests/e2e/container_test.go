@@ -135,9 +135,14 @@ func readTrim(path string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// stateLeft reports container state directories left for a container ID.
+// stateLeft reports container state directories left for a container ID,
+// in either default state directory (isolation.DefaultStateDir).
 func stateLeft(id string) []string {
-	left, _ := filepath.Glob(filepath.Join("/run/agent-ctl/containers", "call-*", "state", id))
+	var left []string
+	for _, dir := range []string{"/run/agent-ctl/containers", "/dev/shm/agent-ctl-containers"} {
+		l, _ := filepath.Glob(filepath.Join(dir, "call-*", "state", id))
+		left = append(left, l...)
+	}
 	return left
 }
 
