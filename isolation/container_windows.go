@@ -46,3 +46,7 @@ func checkContainer(o *ContainerOptions) error {
 	windows.CloseHandle(job)
 	return nil
 }
+
+// defaultStateDirs: a job object keeps no state on disk; the path is only
+// reported.
+func defaultStateDirs() []string { return []string{defaultStateDir} }
