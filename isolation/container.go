@@ -10,7 +10,7 @@ type ContainerOptions struct {
 	// gone. Empty means DefaultStateDir(). It is created if missing and
 	// must be a directory owned by root that others cannot write. Put it
 	// on a tmpfs: every start creates and removes a few dozen files and
-	// directories there, about a millisecond each on a disk file system.
+	// directories there, 0.1-1 ms each on a disk file system.
 	StateDir string
 	// HostUID and HostGID are the unprivileged host IDs a worker runs as:
 	// the container's root is mapped to them and no other ID is mapped.

@@ -582,8 +582,8 @@ func prepareStateDir(dir string) error {
 // back to. A start creates and removes a few dozen files and directories
 // in the state directory: mount points in the worker's root, libcontainer's
 // state and exec FIFO, the call's directory. On a tmpfs each costs
-// microseconds; on a disk file system about a millisecond (ext4 on a
-// virtual disk), which made a third of a start. /run is a tmpfs on most
+// microseconds; on ext4 on these machines' virtual disk 0.1-0.2 ms, and
+// about a millisecond while other jobs write to it. /run is a tmpfs on most
 // hosts; where it is not, /dev/shm (a tmpfs nearly everywhere) is used if
 // only root can rename what root puts in it.
 func defaultStateDirs() []string {
