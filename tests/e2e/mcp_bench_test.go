@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -121,7 +120,7 @@ func BenchmarkServeThroughput(b *testing.B) {
 		b.Fatal(err)
 	}
 	token := strings.TrimSpace(string(out))
-	url := startServeB(b, home, "--pool", "4", "--pool-total", "8", "--per-token", "1024")
+	url := startServe(b, home, "--pool", "4", "--pool-total", "8", "--per-token", "1024")
 	calls := max(b.N/8, 4)
 	b.ResetTimer()
 	var r struct {
@@ -179,7 +178,7 @@ func BenchmarkMemory(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() { stdin.Close(); base.Process.Kill(); base.Wait() }()
-	url := startServeB(b, home, "--no-auth", "--pool", "2")
+	url, servePid := startServePid(b, home, "--no-auth", "--pool", "2")
 	// One call fills the pool.
 	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"b","version":"1"}}}`
 	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
@@ -206,7 +205,6 @@ func BenchmarkMemory(b *testing.B) {
 	}
 	time.Sleep(3 * time.Second) // the pool refills; the runtime settles
 	b.ResetTimer()
-	servePid := servePids[url]
 	serveRSS, baseRSS := procfs.KiB(b, servePid, "VmRSS"), procfs.KiB(b, base.Process.Pid, "VmRSS")
 	var workers [][3]int // RSS, PSS, private (KiB)
 	for _, p := range children(servePid) {
@@ -276,30 +274,4 @@ func children(pid int) []int {
 		}
 	}
 	return out
-}
-
-var servePids = map[string]int{}
-
-// startServeB starts `agent-ctl serve` for a benchmark and returns its /mcp
-// URL.
-func startServeB(b *testing.B, home string, args ...string) string {
-	b.Helper()
-	cmd := exec.Command(bin, append([]string{"--home", home, "serve", "--listen", "127.0.0.1:0"}, args...)...)
-	errp, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	r := bufio.NewReader(errp)
-	for {
-		line, err := r.ReadString('\n')
-		if m := servingRE.FindStringSubmatch(line); m != nil {
-			go io.Copy(io.Discard, r)
-			servePids[m[1]] = cmd.Process.Pid
-			return m[1]
-		}
-		if err != nil {
-			b.Fatalf("serve did not start: %v", err)
-		}
-	}
 }

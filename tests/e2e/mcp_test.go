@@ -12,6 +12,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -99,29 +100,30 @@ func testCA(t *testing.T, dir string) (certFile, keyFile string, pool *x509.Cert
 var servingRE = regexp.MustCompile(`serving MCP at (\S+)`)
 
 // startServe starts `agent-ctl serve` and returns its /mcp URL.
-func startServe(t *testing.T, home string, args ...string) string {
-	t.Helper()
+func startServe(tb testing.TB, home string, args ...string) string {
+	tb.Helper()
+	url, _ := startServePid(tb, home, args...)
+	return url
+}
+
+// startServePid also returns the server's process ID.
+func startServePid(tb testing.TB, home string, args ...string) (string, int) {
+	tb.Helper()
 	cmd := exec.Command(bin, append([]string{"--home", home, "serve", "--listen", "127.0.0.1:0"}, args...)...)
 	errp, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	tb.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	r := bufio.NewReader(errp)
 	for {
 		line, err := r.ReadString('\n')
 		if m := servingRE.FindStringSubmatch(line); m != nil {
-			go func() { // keep draining the log
-				for {
-					if _, err := r.ReadString('\n'); err != nil {
-						return
-					}
-				}
-			}()
-			return m[1]
+			go io.Copy(io.Discard, r) // keep draining the log
+			return m[1], cmd.Process.Pid
 		}
 		if err != nil {
-			t.Fatalf("serve did not start: %v (last line %q)", err, line)
+			tb.Fatalf("serve did not start: %v (last line %q)", err, line)
 		}
 	}
 }
