@@ -3,9 +3,15 @@
 package isolation
 
 import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/runc/libcontainer"
 )
 
 // cgroupConfig is the cgroup of one worker's container: its place and its
@@ -36,4 +42,47 @@ func (s *containerSpawner) cgroupConfig(spec *Spec, id string) *cgroups.Cgroup {
 		path = filepath.Join(s.o.CgroupParent, id)
 	}
 	return &cgroups.Cgroup{Path: path, Resources: res}
+}
+
+// cgroupsFile, in a container's directory, lists its cgroup directories.
+const cgroupsFile = "cgroups.json"
+
+// recordCgroups writes where a container's cgroups will be, before the init
+// makes them. libcontainer saves the container's state (and with it those
+// paths) only when the init is nearly done: a supervisor killed in between
+// left cgroups that nothing could find again.
+func recordCgroups(c *libcontainer.Container, dir string) error {
+	st, err := c.State()
+	if err == nil {
+		var b []byte
+		if b, err = json.Marshal(st.CgroupPaths); err == nil {
+			err = os.WriteFile(filepath.Join(dir, cgroupsFile), b, 0o600)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("recording the container's cgroups: %w", err)
+	}
+	return nil
+}
+
+// removeRecordedCgroups removes the cgroup directories recordCgroups listed
+// in dir, if they are empty; none listed is not an error.
+func removeRecordedCgroups(dir string) error {
+	b, err := os.ReadFile(filepath.Join(dir, cgroupsFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var paths map[string]string
+	if err := json.Unmarshal(b, &paths); err != nil {
+		return fmt.Errorf("reading %s: %w", cgroupsFile, err)
+	}
+	for _, p := range paths {
+		if filepath.Clean(p) != p || !strings.HasPrefix(p, "/sys/fs/cgroup/") {
+			return fmt.Errorf("%s: %q is not a cgroup directory", cgroupsFile, p)
+		}
+	}
+	return cgroups.RemovePaths(paths)
 }

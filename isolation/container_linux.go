@@ -235,6 +235,10 @@ func (s *containerSpawner) Start(spec *Spec) (Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating container: %w", err)
 	}
+	if err := recordCgroups(c, dir); err != nil {
+		_ = c.Destroy()
+		return nil, err
+	}
 	dCreate := time.Since(tCreate)
 	s.marked("created")
 
@@ -681,6 +685,10 @@ func (s *containerSpawner) sweep(stateDir string) {
 			}
 		}
 		if gone {
+			if err := removeRecordedCgroups(dir); err != nil {
+				s.log.Warn("stale container cgroups not removed", "dir", dir, "error", err)
+				continue
+			}
 			_ = os.RemoveAll(dir)
 			s.log.Info("removed a dead supervisor's container", "dir", dir)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/tests/procfs"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -23,6 +24,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/cgroups/manager"
 	"golang.org/x/sys/unix"
 )
 
@@ -1051,4 +1053,70 @@ func TestContainer_idmapOwners(t *testing.T) {
 	if n := len(sp.userns); n != 2 {
 		t.Errorf("%d user namespaces kept for two owners", n)
 	}
+}
+
+// TestContainer_sweepUnfinishedStart: a supervisor killed after the init
+// made the worker's cgroups but before libcontainer saved the container's
+// state left cgroups nothing pointed to. The next spawner removes them once
+// the start is a minute old, and not before.
+func TestContainer_sweepUnfinishedStart(t *testing.T) {
+	sp := testSpawner(t, nil)
+	unfinished := func(age time.Duration) (string, map[string]string) {
+		id := "agent-ctl-" + randomID()
+		m, err := manager.New(sp.cgroupConfig(&Spec{}, id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Apply(-1); err != nil { // the directories, nobody in them
+			t.Fatal(err)
+		}
+		paths := m.GetPaths()
+		t.Cleanup(func() { _ = cgroups.RemovePaths(maps.Clone(paths)) })
+		dir, err := os.MkdirTemp(sp.o.StateDir, "call-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.MkdirAll(filepath.Join(dir, "state", id), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Mkfifo(filepath.Join(dir, "state", id, "exec.fifo"), 0o622); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(paths)
+		if err := os.WriteFile(filepath.Join(dir, cgroupsFile), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		then := time.Now().Add(-age)
+		if err := os.Chtimes(dir, then, then); err != nil {
+			t.Fatal(err)
+		}
+		return dir, paths
+	}
+	oldDir, oldPaths := unfinished(2 * staleAge)
+	newDir, newPaths := unfinished(0)
+	if len(oldPaths) == 0 {
+		t.Fatal("no cgroup directories made")
+	}
+
+	if _, err := NewContainer(&ContainerOptions{StateDir: sp.o.StateDir}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range oldPaths {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("cgroup %s of a start a minute old left behind (%v)", p, err)
+		}
+	}
+	if _, err := os.Stat(oldDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("directory %s of a start a minute old left behind (%v)", oldDir, err)
+	}
+	for _, p := range newPaths {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("cgroup %s of a start under way removed: %v", p, err)
+		}
+	}
+	if _, err := os.Stat(newDir); err != nil {
+		t.Errorf("directory of a start under way removed: %v", err)
+	}
+	_ = cgroups.RemovePaths(newPaths)
+	_ = os.RemoveAll(newDir)
 }
