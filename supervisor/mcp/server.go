@@ -258,15 +258,15 @@ func (s *Server) result(call *supervisor.Call, res *supervisor.Result, out []byt
 	if err == nil && t.Manifest().Output == "json" {
 		var v any
 		if err := json.Unmarshal(out, &v); err != nil {
-			return failureResult("%s printed output that is not the JSON its manifest promises: %v\nstdout:\n%s",
+			return failure("%s printed output that is not the JSON its manifest promises: %v\nstdout:\n%s",
 				call.Name, err, lastBytes(text, tailSize)), nil
 		}
 		if len(t.Manifest().OutputSchema) > 0 {
 			if err := t.Manifest().ValidateOutput(out); err != nil {
-				return failureResult("%s printed JSON that does not match its outputSchema: %v", call.Name, err), nil
+				return failure("%s printed JSON that does not match its outputSchema: %v", call.Name, err), nil
 			}
 			if _, ok := v.(map[string]any); !ok {
-				return failureResult("%s printed JSON that is not an object, which structured content must be", call.Name), nil
+				return failure("%s printed JSON that is not an object, which structured content must be", call.Name), nil
 			}
 		}
 		if _, ok := v.(map[string]any); ok {
@@ -406,9 +406,8 @@ func (l *lineCounter) Write(p []byte) (int, error) {
 
 func (l *lineCounter) count() int64 { return l.n.Load() }
 
-func failure(format string, args ...any) *mcp.CallToolResult { return failureResult(format, args...) }
-
-func failureResult(format string, args ...any) *mcp.CallToolResult {
+// failure is an isError result that says why.
+func failure(format string, args ...any) *mcp.CallToolResult {
 	return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf(format, args...)}}}
 }
 
