@@ -86,3 +86,26 @@ func removeRecordedCgroups(dir string) error {
 	}
 	return cgroups.RemovePaths(paths)
 }
+
+// cgroupsEmpty tells whether the cgroups recorded in dir hold no process
+// (or are gone).
+func cgroupsEmpty(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, cgroupsFile))
+	if err != nil {
+		return errors.Is(err, os.ErrNotExist)
+	}
+	var paths map[string]string
+	if json.Unmarshal(b, &paths) != nil {
+		return false
+	}
+	for _, p := range paths {
+		procs, err := os.ReadFile(filepath.Join(p, cgroups.CgroupProcesses))
+		if err == nil && len(strings.TrimSpace(string(procs))) > 0 {
+			return false
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return false
+		}
+	}
+	return true
+}

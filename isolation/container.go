@@ -39,10 +39,26 @@ type ContainerOptions struct {
 	// and the shared libraries it needs, found in the system library
 	// directories; a static executable gets none.
 	LibraryDirs []string
+	// Engine is what builds the walls: EngineJail (agent-ctl's own start,
+	// the default) or EngineLibcontainer (runc's libcontainer). Both give
+	// the same walls; the jail starts a worker in about a third of the
+	// time (docs/isolation.md). Empty means $AGENT_CTL_CONTAINER_ENGINE,
+	// else EngineJail.
+	Engine string
 	// Logger receives each start's timings at debug level; nil discards
 	// them.
 	Logger *slog.Logger
 }
+
+// The container engines.
+const (
+	EngineJail         = "jail"
+	EngineLibcontainer = "libcontainer"
+)
+
+// EngineEnv overrides the default engine when ContainerOptions.Engine is
+// empty.
+const EngineEnv = "AGENT_CTL_CONTAINER_ENGINE"
 
 const (
 	defaultHostID       = 100000

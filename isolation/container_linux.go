@@ -142,16 +142,32 @@ func NewContainer(o *ContainerOptions) (Spawner, error) {
 		// the other default.
 		s.sweep(defaultStateDir)
 	}
+	if s.o.Engine == "" {
+		s.o.Engine = os.Getenv(EngineEnv)
+	}
+	switch s.o.Engine {
+	case "", EngineJail:
+		s.o.Engine = EngineJail
+		f, err := jailFilterFile(jailSeccomp())
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+		s.jailFilter = f
+	case EngineLibcontainer:
+	default:
+		return nil, fmt.Errorf("container engine %q: want %q or %q", s.o.Engine, EngineJail, EngineLibcontainer)
+	}
 	s.seccomp = workerSeccomp()
 	s.swapLimit = cgroups.IsCgroup2UnifiedMode() || swapAccounting()
 	return s, nil
 }
 
 type containerSpawner struct {
-	o         ContainerOptions
-	log       *slog.Logger
-	seccomp   *configs.Seccomp
-	swapLimit bool // the memory controller can cap swap too
+	o          ContainerOptions
+	log        *slog.Logger
+	seccomp    *configs.Seccomp
+	swapLimit  bool     // the memory controller can cap swap too
+	jailFilter *os.File // the jail engine's seccomp program (see jailFilterFile)
 
 	// For tests and measurements: libcontainer's log level in the init
 	// ("5" is debug), a last change to each configuration, and a mark at
@@ -177,6 +193,13 @@ func (*containerSpawner) Name() string { return "container" }
 
 // Start creates a container for one worker and starts the worker in it.
 func (s *containerSpawner) Start(spec *Spec) (Process, error) {
+	if s.o.Engine == EngineJail {
+		return s.startJail(spec)
+	}
+	return s.startLibcontainer(spec)
+}
+
+func (s *containerSpawner) startLibcontainer(spec *Spec) (Process, error) {
 	t0 := time.Now()
 	s.marked("start")
 	id := "agent-ctl-" + randomID()
@@ -430,29 +453,35 @@ func deviceRules() []*devices.Rule {
 	return rules
 }
 
-// mounts lists the bind mounts of a worker's root, parents before children.
-func (s *containerSpawner) mounts(spec *Spec) ([]*configs.Mount, error) {
+// plannedMount is one bind mount of a worker's root.
+type plannedMount struct {
+	src, dst              string
+	writable, exec, idmap bool
+	dir                   bool   // the source is a directory
+	uid, gid              uint32 // the source's owner, for an ID mapping
+}
+
+// planMounts lists the bind mounts of a worker's root, parents before
+// children: the executable and its libraries, go-plugin's socket directory,
+// then the Spec's.
+func (s *containerSpawner) planMounts(spec *Spec) ([]plannedMount, error) {
 	if !filepath.IsAbs(spec.Path) {
 		return nil, fmt.Errorf("worker executable %q: not an absolute path", spec.Path)
 	}
-	type want struct {
-		src, dst              string
-		writable, exec, idmap bool
-	}
-	var ws []want
+	var ws []plannedMount
 	// The executable and its libraries keep host ownership: they are
 	// world-readable, and mapping their owner would only add work.
-	ws = append(ws, want{src: spec.Path, dst: spec.Path, exec: true})
+	ws = append(ws, plannedMount{src: spec.Path, dst: spec.Path, exec: true})
 	libs, err := s.libraryDirs(spec.Path)
 	if err != nil {
 		return nil, err
 	}
 	for _, d := range libs {
-		ws = append(ws, want{src: d, dst: d, exec: true})
+		ws = append(ws, plannedMount{src: d, dst: d, exec: true})
 	}
 	for _, e := range spec.Env {
 		if v, ok := strings.CutPrefix(e, pluginSocketDirEnv+"="); ok && v != "" {
-			ws = append(ws, want{src: v, dst: v, writable: true, idmap: true})
+			ws = append(ws, plannedMount{src: v, dst: v, writable: true, idmap: true})
 		}
 	}
 	for _, m := range spec.Mounts {
@@ -460,11 +489,11 @@ func (s *containerSpawner) mounts(spec *Spec) ([]*configs.Mount, error) {
 		if dst == "" {
 			dst = m.Source
 		}
-		ws = append(ws, want{src: m.Source, dst: dst, writable: m.Writable, idmap: true})
+		ws = append(ws, plannedMount{src: m.Source, dst: dst, writable: m.Writable, idmap: true})
 	}
 
-	seen := map[string]want{}
-	var out []*configs.Mount
+	seen := map[string]plannedMount{}
+	var out []plannedMount
 	for _, w := range ws {
 		if !filepath.IsAbs(w.src) || !filepath.IsAbs(w.dst) {
 			return nil, fmt.Errorf("mount %s at %s: paths must be absolute", w.src, w.dst)
@@ -474,30 +503,58 @@ func (s *containerSpawner) mounts(spec *Spec) ([]*configs.Mount, error) {
 			return nil, fmt.Errorf("mount %s at %s: target is reserved", w.src, w.dst)
 		}
 		if prev, ok := seen[w.dst]; ok {
-			if prev == w {
+			if prev.src == w.src && prev.writable == w.writable && prev.exec == w.exec && prev.idmap == w.idmap {
 				continue
 			}
 			return nil, fmt.Errorf("mount %s at %s: target already mounted from %s", w.src, w.dst, prev.src)
 		}
-		seen[w.dst] = w
 		var st unix.Stat_t
 		if err := unix.Stat(w.src, &st); err != nil {
 			return nil, fmt.Errorf("mount %s: %w", w.src, &os.PathError{Op: "stat", Path: w.src, Err: err})
 		}
+		w.dir = st.Mode&unix.S_IFMT == unix.S_IFDIR
+		w.uid, w.gid = st.Uid, st.Gid
+		seen[w.dst] = w
+		out = append(out, w)
+	}
+	// A mount hides what an earlier one put below its target.
+	slices.SortStableFunc(out, func(a, b plannedMount) int {
+		return strings.Count(a.dst, "/") - strings.Count(b.dst, "/")
+	})
+	return out, nil
+}
+
+// mountAttr is what a planned mount allows, as mount_setattr(2) flags.
+func (w plannedMount) mountAttr() uint64 {
+	attr := uint64(unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV)
+	if !w.exec {
+		attr |= unix.MOUNT_ATTR_NOEXEC
+	}
+	if !w.writable {
+		attr |= unix.MOUNT_ATTR_RDONLY
+	}
+	return attr
+}
+
+// mounts lists the bind mounts of a worker's root in libcontainer's terms.
+func (s *containerSpawner) mounts(spec *Spec) ([]*configs.Mount, error) {
+	plan, err := s.planMounts(spec)
+	if err != nil {
+		return nil, err
+	}
+	var out []*configs.Mount
+	for _, w := range plan {
 		flags := unix.MS_BIND | unix.MS_REC | unix.MS_NOSUID | unix.MS_NODEV
-		attr := uint64(unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV)
 		if !w.exec {
 			flags |= unix.MS_NOEXEC
-			attr |= unix.MOUNT_ATTR_NOEXEC
 		}
 		if !w.writable {
 			flags |= unix.MS_RDONLY
-			attr |= unix.MOUNT_ATTR_RDONLY
 		}
 		m := &configs.Mount{
 			Source: w.src, Destination: w.dst, Device: "bind", Flags: flags,
 			// The same walls on whatever is mounted below the source.
-			RecAttr: &unix.MountAttr{Attr_set: attr},
+			RecAttr: &unix.MountAttr{Attr_set: w.mountAttr()},
 		}
 		if w.idmap {
 			// The worker, root of its namespace (HostUID on the host),
@@ -506,7 +563,7 @@ func (s *containerSpawner) mounts(spec *Spec) ([]*configs.Mount, error) {
 			// what it creates there belongs to that owner. Files of
 			// other owners show up as nobody's. The mapping (owner →
 			// HostUID, HostGID) comes as a user namespace.
-			ns, err := s.idmapUserns(st.Uid, st.Gid)
+			ns, err := s.idmapUserns(w.uid, w.gid)
 			if err != nil {
 				return nil, err
 			}
@@ -514,10 +571,6 @@ func (s *containerSpawner) mounts(spec *Spec) ([]*configs.Mount, error) {
 		}
 		out = append(out, m)
 	}
-	// A mount hides what an earlier one put below its target.
-	slices.SortStableFunc(out, func(a, b *configs.Mount) int {
-		return strings.Count(a.Destination, "/") - strings.Count(b.Destination, "/")
-	})
 	return out, nil
 }
 
@@ -666,6 +719,12 @@ func (s *containerSpawner) sweep(stateDir string) {
 		old := time.Since(fi.ModTime()) > staleAge
 		ids, _ := os.ReadDir(filepath.Join(dir, "state"))
 		gone := old
+		if _, err := os.Stat(filepath.Join(dir, jailWorkerFile)); err == nil {
+			// A jail worker was started: it is gone when its cgroups
+			// are empty (it is their first process and lives in them
+			// until it dies).
+			gone = cgroupsEmpty(dir)
+		}
 		for _, id := range ids {
 			c, err := libcontainer.Load(filepath.Join(dir, "state"), id.Name())
 			if err != nil { // not started far enough to have saved its state

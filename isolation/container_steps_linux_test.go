@@ -26,7 +26,9 @@ import (
 // the mark or the line of libcontainer's debug log that ends it. Lines from
 // runc's init are timed when they reach the supervisor, a few microseconds
 // after they are written.
-var spawnSteps = []struct{ name, end, what string }{
+type spawnStep struct{ name, end, what string }
+
+var spawnSteps = []spawnStep{
 	{"client setup", "mark:start", "before Start: go-plugin's client (socket directory, environment); none for hello"},
 	{"prepare", "mark:prepared", "our Start: mounts, directories, configuration"},
 	{"create", "mark:created", "libcontainer.Create: validation, cgroup manager, state directory"},
@@ -42,6 +44,16 @@ var spawnSteps = []struct{ name, end, what string }{
 	{"finalize, seccomp", "init: closing the pipe to signal completion", "init: drop to the mapped user, capabilities, compile and load the seccomp filter"},
 	{"exec fifo", "mark:ran", "init waits on the exec fifo until the supervisor opens it"},
 	{"worker start", "mark:up", "execve of the worker, its Go runtime, its first line (or go-plugin's handshake)"},
+}
+
+// jailSteps are the steps of a start with the jail engine, each ended by a
+// mark of its Start or of the benchmark.
+var jailSteps = []spawnStep{
+	{"client setup", "mark:start", "before Start: go-plugin's client (socket directory, environment); none for hello"},
+	{"prepare", "mark:prepared", "our Start: mount plan, detached mounts (open_tree, mount_setattr), configuration, pipes"},
+	{"clone+exec", "mark:ran", "os/exec: clone into the new namespaces, ID maps, exec from a descriptor"},
+	{"cgroup", "mark:released", "waiting for the cgroup (made meanwhile), joining it, releasing the worker"},
+	{"worker start", "mark:up", "jail constructor (root, cgroup namespace, privileges, seccomp), Go runtime, first line or handshake"},
 }
 
 // stepTrace receives libcontainer's log lines (its own and, forwarded, the
@@ -78,15 +90,15 @@ func (h *stepTrace) arm() {
 	h.armed, h.t0, h.at, h.msgs = true, time.Now(), nil, nil
 }
 
-// steps ends the trace and cuts it into spawnSteps; a step whose end never
-// came (its work did not happen) is zero, and the next step takes its time.
-func (h *stepTrace) steps() (steps []time.Duration, whole time.Duration, ok bool) {
+// steps ends the trace and cuts it into want; a step whose end never came
+// (its work did not happen) is zero, and the next step takes its time.
+func (h *stepTrace) steps(want []spawnStep) (steps []time.Duration, whole time.Duration, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.armed = false
-	steps = make([]time.Duration, len(spawnSteps))
+	steps = make([]time.Duration, len(want))
 	cur, i := time.Duration(0), 0
-	for si, st := range spawnSteps {
+	for si, st := range want {
 		for j := i; j < len(h.msgs); j++ {
 			if strings.Contains(h.msgs[j], st.end) {
 				steps[si] = h.at[j] - cur
@@ -218,8 +230,11 @@ func BenchmarkSpawnSteps(b *testing.B) {
 				logrus.SetLevel(level)
 				logrus.SetOutput(out)
 			}()
-			csp := testSpawner(b, nil)
+			csp := testSpawner(b, &ContainerOptions{Engine: EngineLibcontainer})
 			csp.mark = h.mark
+			jsp := testSpawner(b, &ContainerOptions{Engine: EngineJail})
+			jh := &stepTrace{}
+			jsp.mark = jh.mark
 			proc := NewProcess()
 			once := func(sp Spawner) (up, down time.Duration) {
 				t0 := time.Now()
@@ -228,11 +243,13 @@ func BenchmarkSpawnSteps(b *testing.B) {
 				stop()
 				return up, time.Since(t1)
 			}
-			for range 3 { // warm the page cache and the spawner
+			for range 3 { // warm the page cache and the spawners
 				once(csp)
+				once(jsp)
 			}
-			var nat, procs, plain, traced, kills []time.Duration
+			var nat, procs, plain, traced, kills, jails, jailKills []time.Duration
 			steps := make([][]time.Duration, len(spawnSteps))
+			jsteps := make([][]time.Duration, len(jailSteps))
 			b.ResetTimer()
 			for range b.N {
 				nat = append(nat, bench.ForkExec(b, native))
@@ -242,11 +259,28 @@ func BenchmarkSpawnSteps(b *testing.B) {
 				plain = append(plain, d)
 				kills = append(kills, k)
 
+				// The jail's marks cost a clock read each: its traced start
+				// is its start.
+				jh.arm()
+				t0 := time.Now()
+				stop := payload(b, jsp, func() { jh.mark("up") })
+				st, whole, ok := jh.steps(jailSteps)
+				t1 := time.Now()
+				stop()
+				jailKills = append(jailKills, time.Since(t1))
+				if !ok {
+					b.Fatalf("jail trace incomplete after %v", time.Since(t0))
+				}
+				jails = append(jails, whole)
+				for i := range st {
+					jsteps[i] = append(jsteps[i], st[i])
+				}
+
 				csp.logLevel = "5"
 				h.arm()
-				t0 := time.Now()
-				stop := payload(b, csp, func() { h.mark("up") })
-				st, whole, ok := h.steps()
+				t0 = time.Now()
+				stop = payload(b, csp, func() { h.mark("up") })
+				st, whole, ok = h.steps(spawnSteps)
 				csp.logLevel = ""
 				stop()
 				if !ok {
@@ -259,8 +293,9 @@ func BenchmarkSpawnSteps(b *testing.B) {
 			}
 			b.StopTimer()
 			wholeP50 := bench.Percentile(traced, 50)
+			jailP50 := bench.Percentile(jails, 50)
 			if b.N > 1 {
-				fmt.Printf("\nspawn steps, payload %s, n=%d (p50 of each step; share of the traced whole's p50)\n", pl.name, b.N)
+				fmt.Printf("\nspawn steps, libcontainer engine, payload %s, n=%d (p50 of each step; share of the traced whole's p50)\n", pl.name, b.N)
 				fmt.Printf("  %-18s %8s %7s  %s\n", "step", "p50 ms", "share", "what")
 				for i, st := range spawnSteps {
 					p50 := bench.Percentile(steps[i], 50)
@@ -268,12 +303,23 @@ func BenchmarkSpawnSteps(b *testing.B) {
 				}
 				fmt.Printf("  %-18s %8.2f %6.1f%%\n", "whole, traced", ms(wholeP50), 100.0)
 				fmt.Printf("  %-18s %8.2f\n", "whole, untraced", ms(bench.Percentile(plain, 50)))
+				fmt.Printf("  %-18s %8.2f  (Kill until the container is removed; after the spawn, not in it)\n", "destroy", ms(bench.Percentile(kills, 50)))
+				fmt.Printf("spawn steps, jail engine, payload %s, n=%d\n", pl.name, b.N)
+				for i, st := range jailSteps {
+					p50 := bench.Percentile(jsteps[i], 50)
+					fmt.Printf("  %-18s %8.2f %6.1f%%  %s\n", st.name, ms(p50), 100*float64(p50)/float64(jailP50), st.what)
+				}
+				fmt.Printf("  %-18s %8.2f %6.1f%%\n", "whole", ms(jailP50), 100.0)
+				fmt.Printf("  %-18s %8.2f\n", "destroy", ms(bench.Percentile(jailKills, 50)))
+				fmt.Printf("baselines\n")
 				fmt.Printf("  %-18s %8.2f\n", "process isolation", ms(bench.Percentile(procs, 50)))
 				fmt.Printf("  %-18s %8.2f\n", "native fork+exec", ms(bench.Percentile(nat, 50)))
-				fmt.Printf("  %-18s %8.2f  (Kill until the container is removed; after the spawn, not in it)\n", "destroy", ms(bench.Percentile(kills, 50)))
 			}
 			bench.Report(b, "spawn_container_"+pl.name+"_vs_native", plain, nat)
 			bench.Report(b, "spawn_container_"+pl.name+"_vs_process", plain, procs)
+			bench.Report(b, "spawn_jail_"+pl.name+"_vs_native", jails, nat)
+			bench.Report(b, "spawn_jail_"+pl.name+"_vs_process", jails, procs)
+			bench.Report(b, "spawn_jail_"+pl.name+"_vs_libcontainer", jails, plain)
 			bench.Report(b, "spawn_process_"+pl.name+"_vs_native", procs, nat)
 			for i, st := range spawnSteps {
 				b.ReportMetric(float64(bench.Percentile(steps[i], 50))/float64(wholeP50), strings.ReplaceAll(st.name, " ", "_")+"/whole")

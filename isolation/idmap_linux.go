@@ -25,6 +25,15 @@ type idmapKey struct{ uid, gid uint32 }
 // mount thread, a thread of the supervisor that still sees the host's
 // /proc.
 func (s *containerSpawner) idmapUserns(uid, gid uint32) (string, error) {
+	f, err := s.idmapUsernsFile(uid, gid)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("/proc/self/fd/%d", f.Fd()), nil
+}
+
+// idmapUsernsFile is idmapUserns's namespace, open; the spawner owns it.
+func (s *containerSpawner) idmapUsernsFile(uid, gid uint32) (*os.File, error) {
 	k := idmapKey{uid, gid}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -33,11 +42,11 @@ func (s *containerSpawner) idmapUserns(uid, gid uint32) (string, error) {
 		var err error
 		onSpawnThread(func() { f, err = newUserns(uid, gid, s.o.HostUID, s.o.HostGID) })
 		if err != nil {
-			return "", fmt.Errorf("creating the user namespace of an ID-mapped mount: %w", err)
+			return nil, fmt.Errorf("creating the user namespace of an ID-mapped mount: %w", err)
 		}
 		s.userns[k] = f
 	}
-	return fmt.Sprintf("/proc/self/fd/%d", f.Fd()), nil
+	return f, nil
 }
 
 // newUserns makes a user namespace with a single mapping for each of uid

@@ -7,6 +7,7 @@ package main
 import (
 	"os"
 
+	_ "github.com/agent-ctl/agent-ctl/isolation/jail" // confines the worker before Go starts, when the supervisor asks
 	"github.com/agent-ctl/agent-ctl/worker"
 )
 

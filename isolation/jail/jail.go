@@ -1,0 +1,104 @@
+// Package jail is the worker's half of a container start with agent-ctl's
+// own engine: a C constructor that runs before the Go runtime, in a process
+// the supervisor has cloned into new namespaces, and confines it (private
+// root from mounts the supervisor prepared, pivot_root, cgroup namespace,
+// rlimits, no capabilities, no_new_privs, seccomp). Linking this package
+// into a binary is all it takes: the constructor does nothing unless the
+// supervisor started the process with Env set to a configuration
+// descriptor, and then it either confines the process completely or ends it
+// with status 125 and a line on stderr.
+//
+// The supervisor's half (namespaces, mounts, cgroups, the seccomp program)
+// is in package isolation; Config is the format between the two.
+package jail
+
+import (
+	"strconv"
+)
+
+// Env names the environment variable that carries the configuration's
+// descriptor number.
+const Env = "_AGENT_CTL_JAIL"
+
+// magic starts every configuration; a worker built from other sources
+// refuses a configuration it might misread.
+const magic = "agent-ctl-jail-1"
+
+// ExitStatus is the status of a worker that could not be confined.
+const ExitStatus = 125
+
+// Config is one worker's confinement, as the constructor reads it. Every
+// descriptor is one the worker inherits.
+type Config struct {
+	// Root is an empty directory; a tmpfs mounted on it becomes the
+	// worker's root, read-only once built.
+	Root string
+	// Mounts are detached mounts (open_tree) moved to their targets,
+	// parents first. Their flags and ID mappings are set by the supervisor.
+	Mounts []Mount
+	// Proc mounts a read-only procfs of the worker's PID namespace at
+	// /proc with only the process directories (subset=pid).
+	Proc bool
+	// Hostname is set in the worker's UTS namespace when not empty.
+	Hostname string
+	// Rlimits are set before privileges are dropped.
+	Rlimits []Rlimit
+	// Seccomp is the descriptor of the filter: a classic BPF program, the
+	// raw array of struct sock_filter, read from offset 0.
+	Seccomp int
+	// Close is a descriptor to close first (the executable the worker was
+	// started from); zero means none.
+	Close int
+	// Sync is the descriptor the worker reads one byte from once the
+	// supervisor has moved it into its cgroup; the cgroup namespace,
+	// rlimits, capabilities and seccomp come after.
+	Sync int
+}
+
+// Mount is a detached mount tree and where it goes.
+type Mount struct {
+	FD     int
+	Target string
+	Dir    bool // the target is a directory (else a file)
+}
+
+// Rlimit is one resource limit (RLIMIT_* from golang.org/x/sys/unix).
+type Rlimit struct {
+	Resource   int
+	Soft, Hard uint64
+}
+
+// Encode returns the configuration in the constructor's format: fields
+// that each end with a NUL byte.
+func (c *Config) Encode() []byte {
+	var b []byte
+	f := func(s ...string) {
+		for _, x := range s {
+			b = append(b, x...)
+			b = append(b, 0)
+		}
+	}
+	n := strconv.Itoa
+	f(magic, "root", c.Root)
+	for _, m := range c.Mounts {
+		dir := "0"
+		if m.Dir {
+			dir = "1"
+		}
+		f("mount", n(m.FD), m.Target, dir)
+	}
+	if c.Proc {
+		f("proc")
+	}
+	if c.Hostname != "" {
+		f("hostname", c.Hostname)
+	}
+	for _, r := range c.Rlimits {
+		f("rlimit", n(r.Resource), strconv.FormatUint(r.Soft, 10), strconv.FormatUint(r.Hard, 10))
+	}
+	if c.Close > 0 {
+		f("close", n(c.Close))
+	}
+	f("seccomp", n(c.Seccomp), "sync", n(c.Sync), "end")
+	return b
+}

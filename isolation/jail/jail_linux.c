@@ -1,0 +1,339 @@
+//go:build linux
+
+// The worker's half of a jail start (see jail.go). It runs as an ELF
+// constructor, before the Go runtime starts a single thread, in a process
+// that the supervisor cloned into new user, mount, PID, network, IPC and
+// UTS namespaces. It builds the worker's root from mounts the supervisor
+// prepared, waits until the supervisor has put the process in its cgroup,
+// then gives up every privilege and loads the seccomp filter. Only then does
+// Go code run.
+//
+// Every step either succeeds or ends the process with status 125 and one
+// line on stderr naming the step: a worker never runs half-confined.
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef PR_CAP_AMBIENT
+#define PR_CAP_AMBIENT 47
+#define PR_CAP_AMBIENT_CLEAR_ALL 4
+#endif
+
+#define JAIL_ENV "_AGENT_CTL_JAIL"
+#define JAIL_MAGIC "agent-ctl-jail-1"
+#define JAIL_MAX_CONFIG (256 * 1024)
+#define JAIL_MAX_MOUNTS 256
+#define JAIL_MAX_RLIMITS 8
+
+static void jail_die(const char *fmt, ...) {
+	int e = errno;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	dprintf(2, "agent-ctl jail: %s: %s\n", msg, e ? strerror(e) : "invalid");
+	_exit(125);
+}
+
+struct jail_mount {
+	int fd;
+	const char *target;
+	int dir;
+};
+
+struct jail_rlimit {
+	int resource;
+	struct rlimit lim;
+};
+
+struct jail_config {
+	const char *root;
+	const char *hostname;
+	int proc;
+	int seccomp_fd;
+	int sync_fd;
+	int close_fd;
+	int nmounts, nrlimits;
+	struct jail_mount mounts[JAIL_MAX_MOUNTS];
+	struct jail_rlimit rlimits[JAIL_MAX_RLIMITS];
+};
+
+// The configuration is a list of NUL-terminated fields: the magic, then
+// records of an operation name and its arguments, then "end".
+struct jail_reader {
+	char *p, *end;
+};
+
+static const char *jail_field(struct jail_reader *r) {
+	char *s = r->p;
+	char *nul = memchr(s, 0, r->end - s);
+	if (!nul) {
+		errno = 0;
+		jail_die("configuration: truncated");
+	}
+	r->p = nul + 1;
+	return s;
+}
+
+static long long jail_number(struct jail_reader *r, long long min, long long max) {
+	const char *s = jail_field(r);
+	char *e;
+	errno = 0;
+	long long v = strtoll(s, &e, 10);
+	if (errno || e == s || *e || v < min || v > max) {
+		errno = 0;
+		jail_die("configuration: bad number %.32s", s);
+	}
+	return v;
+}
+
+static const char *jail_path(struct jail_reader *r) {
+	const char *s = jail_field(r);
+	if (s[0] != '/' || strlen(s) >= PATH_MAX / 2) {
+		errno = 0;
+		jail_die("configuration: bad path %.64s", s);
+	}
+	return s;
+}
+
+static void jail_parse(char *buf, size_t n, struct jail_config *c) {
+	struct jail_reader r = {buf, buf + n};
+	memset(c, 0, sizeof *c);
+	c->seccomp_fd = c->sync_fd = c->close_fd = -1;
+	if (strcmp(jail_field(&r), JAIL_MAGIC) != 0) {
+		errno = 0;
+		jail_die("configuration: not from this version of agent-ctl");
+	}
+	for (;;) {
+		const char *op = jail_field(&r);
+		if (!strcmp(op, "end"))
+			break;
+		errno = 0;
+		if (!strcmp(op, "root")) {
+			c->root = jail_path(&r);
+		} else if (!strcmp(op, "mount")) {
+			if (c->nmounts == JAIL_MAX_MOUNTS)
+				jail_die("configuration: too many mounts");
+			struct jail_mount *m = &c->mounts[c->nmounts++];
+			m->fd = (int)jail_number(&r, 3, INT_MAX);
+			m->target = jail_path(&r);
+			m->dir = (int)jail_number(&r, 0, 1);
+		} else if (!strcmp(op, "proc")) {
+			c->proc = 1;
+		} else if (!strcmp(op, "hostname")) {
+			c->hostname = jail_field(&r);
+		} else if (!strcmp(op, "rlimit")) {
+			if (c->nrlimits == JAIL_MAX_RLIMITS)
+				jail_die("configuration: too many rlimits");
+			struct jail_rlimit *l = &c->rlimits[c->nrlimits++];
+			l->resource = (int)jail_number(&r, 0, RLIM_NLIMITS - 1);
+			l->lim.rlim_cur = (rlim_t)jail_number(&r, 0, LLONG_MAX);
+			l->lim.rlim_max = (rlim_t)jail_number(&r, 0, LLONG_MAX);
+		} else if (!strcmp(op, "seccomp")) {
+			c->seccomp_fd = (int)jail_number(&r, 3, INT_MAX);
+		} else if (!strcmp(op, "close")) {
+			c->close_fd = (int)jail_number(&r, 3, INT_MAX);
+		} else if (!strcmp(op, "sync")) {
+			c->sync_fd = (int)jail_number(&r, 3, INT_MAX);
+		} else {
+			jail_die("configuration: unknown operation %.32s", op);
+		}
+	}
+	errno = 0;
+	if (!c->root)
+		jail_die("configuration: no root");
+	if (c->seccomp_fd < 0)
+		jail_die("configuration: no seccomp filter");
+	if (c->sync_fd < 0)
+		jail_die("configuration: no sync descriptor");
+}
+
+static char *jail_read_all(int fd, size_t max, size_t *n) {
+	char *buf = malloc(max);
+	if (!buf)
+		jail_die("reading configuration");
+	size_t got = 0;
+	for (;;) {
+		ssize_t k = pread(fd, buf + got, max - got, got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			jail_die("reading descriptor %d", fd);
+		if (k == 0)
+			break;
+		got += k;
+		if (got == max) {
+			errno = E2BIG;
+			jail_die("reading descriptor %d", fd);
+		}
+	}
+	*n = got;
+	return buf;
+}
+
+// jail_mkdirs creates path and its parents (0755) inside the new root.
+static void jail_mkdirs(char *path) {
+	for (char *p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			jail_die("creating %s", path);
+		*p = '/';
+	}
+}
+
+static void jail_target(const char *root, const char *target, int dir, char *out) {
+	if (snprintf(out, PATH_MAX, "%s%s", root, target) >= PATH_MAX) {
+		errno = ENAMETOOLONG;
+		jail_die("mount point %s", target);
+	}
+	jail_mkdirs(out);
+	if (dir) {
+		if (mkdir(out, 0755) < 0 && errno != EEXIST)
+			jail_die("creating %s", target);
+	} else {
+		int fd = open(out, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (fd < 0)
+			jail_die("creating %s", target);
+		close(fd);
+	}
+}
+
+static void jail_build_root(struct jail_config *c) {
+	char path[PATH_MAX];
+	// Nothing done in this mount namespace may reach the host's.
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		jail_die("making mounts private");
+	if (mount("tmpfs", c->root, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k,nr_inodes=1024") < 0)
+		jail_die("mounting the root tmpfs");
+	for (int i = 0; i < c->nmounts; i++) {
+		struct jail_mount *m = &c->mounts[i];
+		jail_target(c->root, m->target, m->dir, path);
+		if (syscall(SYS_move_mount, m->fd, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+			jail_die("mounting %s", m->target);
+		close(m->fd);
+	}
+	if (c->proc) {
+		// Only the processes of this PID namespace, nothing of the host's
+		// kernel state (subset=pid), and no process of another user
+		// (hidepid=invisible), read-only.
+		jail_target(c->root, "/proc", 1, path);
+		if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "subset=pid,hidepid=invisible") < 0)
+			jail_die("mounting /proc");
+	}
+	if (chdir(c->root) < 0)
+		jail_die("entering the root");
+	// pivot_root(".", ".") stacks the old root under the new one; detaching
+	// it leaves the new root alone.
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		jail_die("pivot_root");
+	if (umount2(".", MNT_DETACH) < 0)
+		jail_die("detaching the host's root");
+	if (chdir("/") < 0)
+		jail_die("entering the root");
+	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		jail_die("making the root read-only");
+}
+
+static void jail_drop_privileges(void) {
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		jail_die("no_new_privs");
+	for (int cap = 0;; cap++) {
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+			if (errno == EINVAL)
+				break;
+			jail_die("dropping capability %d from the bounding set", cap);
+		}
+	}
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		jail_die("clearing ambient capabilities");
+	struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct d[2];
+	memset(d, 0, sizeof d);
+	if (syscall(SYS_capset, &h, d) < 0)
+		jail_die("dropping capabilities");
+}
+
+static void jail_seccomp(int fd) {
+	size_t n;
+	char *prog = jail_read_all(fd, 64 * 1024 * sizeof(struct sock_filter), &n);
+	errno = 0;
+	if (n == 0 || n % sizeof(struct sock_filter) != 0 || n / sizeof(struct sock_filter) > BPF_MAXINSNS)
+		jail_die("seccomp filter: bad length %zu", n);
+	struct sock_fprog fprog = {(unsigned short)(n / sizeof(struct sock_filter)), (struct sock_filter *)prog};
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &fprog) < 0)
+		jail_die("loading the seccomp filter");
+	free(prog);
+}
+
+__attribute__((constructor)) static void agent_ctl_jail(void) {
+	const char *v = getenv(JAIL_ENV);
+	if (!v)
+		return;
+	char *e;
+	errno = 0;
+	long cfd = strtol(v, &e, 10);
+	if (errno || e == v || *e || cfd < 3 || cfd > INT_MAX)
+		jail_die("%s=%.16s: not a descriptor", JAIL_ENV, v);
+
+	size_t n;
+	char *buf = jail_read_all((int)cfd, JAIL_MAX_CONFIG, &n);
+	struct jail_config c;
+	jail_parse(buf, n, &c);
+	close((int)cfd);
+	if (c.close_fd >= 0)
+		close(c.close_fd);
+
+	jail_build_root(&c);
+	if (c.hostname && sethostname(c.hostname, strlen(c.hostname)) < 0)
+		jail_die("setting the host name");
+
+	// The supervisor writes one byte once this process is in its cgroup;
+	// end of file means it gave up, and so does the worker.
+	char b;
+	ssize_t k;
+	do
+		k = read(c.sync_fd, &b, 1);
+	while (k < 0 && errno == EINTR);
+	if (k != 1) {
+		if (k == 0)
+			errno = ECANCELED;
+		jail_die("waiting for the supervisor");
+	}
+	close(c.sync_fd);
+	// The cgroup it is in now becomes the root of its cgroup namespace.
+	if (unshare(CLONE_NEWCGROUP) < 0)
+		jail_die("cgroup namespace");
+	for (int i = 0; i < c.nrlimits; i++)
+		if (setrlimit(c.rlimits[i].resource, &c.rlimits[i].lim) < 0)
+			jail_die("rlimit %d", c.rlimits[i].resource);
+	jail_drop_privileges();
+	jail_seccomp(c.seccomp_fd);
+	close(c.seccomp_fd);
+	free(buf);
+	unsetenv(JAIL_ENV);
+}

@@ -1,0 +1,7 @@
+//go:build linux && cgo
+
+package jail
+
+// The constructor is in jail_linux.c; importing "C" makes cgo build it.
+
+import "C"
