@@ -469,15 +469,20 @@ func (s *containerSpawner) planMounts(spec *Spec) ([]plannedMount, error) {
 		return nil, fmt.Errorf("worker executable %q: not an absolute path", spec.Path)
 	}
 	var ws []plannedMount
-	// The executable and its libraries keep host ownership: they are
-	// world-readable, and mapping their owner would only add work.
-	ws = append(ws, plannedMount{src: spec.Path, dst: spec.Path, exec: true})
-	libs, err := s.libraryDirs(spec.Path)
-	if err != nil {
-		return nil, err
-	}
-	for _, d := range libs {
-		ws = append(ws, plannedMount{src: d, dst: d, exec: true})
+	if s.o.Engine == EngineLibcontainer {
+		// libcontainer's init executes the worker from inside the root:
+		// the executable and its libraries must be there. They keep host
+		// ownership: they are world-readable, and mapping their owner
+		// would only add work. (The jail executes the worker before it
+		// builds the root.)
+		ws = append(ws, plannedMount{src: spec.Path, dst: spec.Path, exec: true})
+		libs, err := s.libraryDirs(spec.Path)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range libs {
+			ws = append(ws, plannedMount{src: d, dst: d, exec: true})
+		}
 	}
 	for _, e := range spec.Env {
 		if v, ok := strings.CutPrefix(e, pluginSocketDirEnv+"="); ok && v != "" {
