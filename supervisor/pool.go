@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"context"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -15,7 +16,8 @@ type PoolOptions struct {
 	// Total caps the prepared workers of all tools together; zero means 8.
 	Total int
 	// Spawners is how many workers may be prepared at once in the
-	// background; zero means 1, so that refilling never starves the calls.
+	// background; zero means one per two CPUs (at least one), so that
+	// refilling never takes every core from the calls.
 	Spawners int
 	// Idle is how long a prepared worker may wait before it is retired;
 	// zero means 2 minutes.
@@ -54,7 +56,7 @@ func newPool(s *Supervisor, o PoolOptions) *pool {
 		o.Total = 8
 	}
 	if o.Spawners <= 0 {
-		o.Spawners = 1
+		o.Spawners = max(1, runtime.NumCPU()/2)
 	}
 	if o.Idle <= 0 {
 		o.Idle = 2 * time.Minute

@@ -469,13 +469,16 @@ func (w *warm) close() {
 	_ = os.RemoveAll(w.callDir)
 }
 
-// alive reports whether the worker process is still there and answers.
+// alive reports whether the worker process is still there. It asks the
+// process, not the worker: a ping over RPC cost 0.4 ms of every pooled call,
+// and a worker that dies between its spawn and its call is reaped (and its
+// Exited closed) as it dies.
 func (w *warm) alive() bool {
 	select {
 	case <-w.conn.Exited():
 		return false
 	default:
-		return w.conn.Ping() == nil
+		return true
 	}
 }
 

@@ -35,9 +35,12 @@ func mcpServer(c *cli.Context) (*mcp.Server, *state, error) {
 	}
 	var pool *supervisor.PoolOptions
 	if n := c.Int("pool"); n > 0 {
-		pool = &supervisor.PoolOptions{PerTool: n, Total: c.Int("pool-total")}
+		pool = &supervisor.PoolOptions{PerTool: n, Total: c.Int("pool-total"), Spawners: c.Int("pool-spawners")}
 	} else if n < 0 {
 		return nil, nil, usageError{"--pool: want 0 (no pool) or more"}
+	}
+	if c.Int("pool-total") < 0 || c.Int("pool-spawners") < 0 {
+		return nil, nil, usageError{"--pool-total and --pool-spawners: want 0 (the default) or more"}
 	}
 	sup, err := supervisor.New(&supervisor.Options{Home: st.home, Logger: log, Pool: pool})
 	if err != nil {
@@ -55,6 +58,7 @@ func poolFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "pool", Usage: "workers prepared ahead for each tool in use (spawned, confined, module loaded; each still serves one call); 0 disables", Value: 2},
 		&cli.IntFlag{Name: "pool-total", Usage: "cap on prepared workers of all tools together", Value: 8},
+		&cli.IntFlag{Name: "pool-spawners", Usage: "workers prepared at once in the background (0: one per two CPUs, at least one)"},
 	}
 }
 

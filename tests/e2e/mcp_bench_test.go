@@ -120,7 +120,11 @@ func BenchmarkServeThroughput(b *testing.B) {
 		b.Fatal(err)
 	}
 	token := strings.TrimSpace(string(out))
-	url := startServe(b, home, "--pool", "4", "--pool-total", "8", "--per-token", "1024")
+	args := []string{"--pool", "4", "--pool-total", "8", "--per-token", "1024"}
+	if n := os.Getenv("AGENTCTL_BENCH_SPAWNERS"); n != "" { // to compare refill concurrency
+		args = append(args, "--pool-spawners", n)
+	}
+	url := startServe(b, home, args...)
 	calls := max(b.N/8, 4)
 	b.ResetTimer()
 	var r struct {
