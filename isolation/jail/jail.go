@@ -46,13 +46,14 @@ type Config struct {
 	// Seccomp is the descriptor of the filter: a classic BPF program, the
 	// raw array of struct sock_filter, read from offset 0.
 	Seccomp int
-	// Close is a descriptor to close first (the executable the worker was
-	// started from); zero means none.
-	Close int
 	// Sync is the descriptor the worker reads one byte from once the
 	// supervisor has moved it into its cgroup; the cgroup namespace,
-	// rlimits, capabilities and seccomp come after.
+	// rlimits, user namespace, capabilities and seccomp come after. The
+	// supervisor keeps the other end open while the worker lives.
 	Sync int
+	// Userns is the descriptor of the user namespace the worker enters
+	// last, as its root: it must map ID 0 to the worker's host IDs.
+	Userns int
 }
 
 // Mount is a detached mount tree and where it goes.
@@ -96,9 +97,6 @@ func (c *Config) Encode() []byte {
 	for _, r := range c.Rlimits {
 		f("rlimit", n(r.Resource), strconv.FormatUint(r.Soft, 10), strconv.FormatUint(r.Hard, 10))
 	}
-	if c.Close > 0 {
-		f("close", n(c.Close))
-	}
-	f("seccomp", n(c.Seccomp), "sync", n(c.Sync), "end")
+	f("userns", n(c.Userns), "seccomp", n(c.Seccomp), "sync", n(c.Sync), "end")
 	return b
 }

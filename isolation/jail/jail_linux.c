@@ -2,11 +2,12 @@
 
 // The worker's half of a jail start (see jail.go). It runs as an ELF
 // constructor, before the Go runtime starts a single thread, in a process
-// that the supervisor cloned into new user, mount, PID, network, IPC and
-// UTS namespaces. It builds the worker's root from mounts the supervisor
-// prepared, waits until the supervisor has put the process in its cgroup,
-// then gives up every privilege and loads the seccomp filter. Only then does
-// Go code run.
+// that the supervisor (root) cloned into new mount, PID, network, IPC and
+// UTS namespaces. Still the host's root, it builds the worker's root from
+// mounts the supervisor prepared and waits until the supervisor has put the
+// process in its cgroup; then it enters an unprivileged user namespace,
+// gives up every privilege and loads the seccomp filter. Only then does Go
+// code run.
 //
 // Every step either succeeds or ends the process with status 125 and one
 // line on stderr naming the step: a worker never runs half-confined.
@@ -18,7 +19,9 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +78,7 @@ struct jail_config {
 	int proc;
 	int seccomp_fd;
 	int sync_fd;
-	int close_fd;
+	int userns_fd;
 	int nmounts, nrlimits;
 	struct jail_mount mounts[JAIL_MAX_MOUNTS];
 	struct jail_rlimit rlimits[JAIL_MAX_RLIMITS];
@@ -122,7 +125,7 @@ static const char *jail_path(struct jail_reader *r) {
 static void jail_parse(char *buf, size_t n, struct jail_config *c) {
 	struct jail_reader r = {buf, buf + n};
 	memset(c, 0, sizeof *c);
-	c->seccomp_fd = c->sync_fd = c->close_fd = -1;
+	c->seccomp_fd = c->sync_fd = c->userns_fd = -1;
 	if (strcmp(jail_field(&r), JAIL_MAGIC) != 0) {
 		errno = 0;
 		jail_die("configuration: not from this version of agent-ctl");
@@ -154,8 +157,8 @@ static void jail_parse(char *buf, size_t n, struct jail_config *c) {
 			l->lim.rlim_max = (rlim_t)jail_number(&r, 0, LLONG_MAX);
 		} else if (!strcmp(op, "seccomp")) {
 			c->seccomp_fd = (int)jail_number(&r, 3, INT_MAX);
-		} else if (!strcmp(op, "close")) {
-			c->close_fd = (int)jail_number(&r, 3, INT_MAX);
+		} else if (!strcmp(op, "userns")) {
+			c->userns_fd = (int)jail_number(&r, 3, INT_MAX);
 		} else if (!strcmp(op, "sync")) {
 			c->sync_fd = (int)jail_number(&r, 3, INT_MAX);
 		} else {
@@ -169,6 +172,8 @@ static void jail_parse(char *buf, size_t n, struct jail_config *c) {
 		jail_die("configuration: no seccomp filter");
 	if (c->sync_fd < 0)
 		jail_die("configuration: no sync descriptor");
+	if (c->userns_fd < 0)
+		jail_die("configuration: no user namespace");
 }
 
 static char *jail_read_all(int fd, size_t max, size_t *n) {
@@ -305,15 +310,14 @@ __attribute__((constructor)) static void agent_ctl_jail(void) {
 	struct jail_config c;
 	jail_parse(buf, n, &c);
 	close((int)cfd);
-	if (c.close_fd >= 0)
-		close(c.close_fd);
 
 	jail_build_root(&c);
 	if (c.hostname && sethostname(c.hostname, strlen(c.hostname)) < 0)
 		jail_die("setting the host name");
 
-	// The supervisor writes one byte once this process is in its cgroup;
-	// end of file means it gave up, and so does the worker.
+	// The supervisor writes one byte once this process is in its cgroup,
+	// and keeps its end open while the worker lives; end of file means it
+	// gave up, and so does the worker.
 	char b;
 	ssize_t k;
 	do
@@ -324,13 +328,36 @@ __attribute__((constructor)) static void agent_ctl_jail(void) {
 			errno = ECANCELED;
 		jail_die("waiting for the supervisor");
 	}
-	close(c.sync_fd);
 	// The cgroup it is in now becomes the root of its cgroup namespace.
 	if (unshare(CLONE_NEWCGROUP) < 0)
 		jail_die("cgroup namespace");
 	for (int i = 0; i < c.nrlimits; i++)
 		if (setrlimit(c.rlimits[i].resource, &c.rlimits[i].lim) < 0)
 			jail_die("rlimit %d", c.rlimits[i].resource);
+	// Everything above was done as the host's root, in namespaces the
+	// host's user namespace owns, which the worker can therefore never
+	// change. Now it becomes root of a user namespace that maps only that
+	// one ID to an unprivileged host ID.
+	if (setns(c.userns_fd, CLONE_NEWUSER) < 0)
+		jail_die("entering the user namespace");
+	close(c.userns_fd);
+	if (setresgid(0, 0, 0) < 0)
+		jail_die("setresgid");
+	if (setresuid(0, 0, 0) < 0)
+		jail_die("setresuid");
+	// Changing IDs cleared the parent-death signal; set it again, then
+	// make sure the parent did not die in between (the supervisor closes
+	// its end of the sync pipe only once this worker is gone).
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		jail_die("parent-death signal");
+	struct pollfd pfd = {c.sync_fd, POLLIN, 0};
+	if (poll(&pfd, 1, 0) < 0)
+		jail_die("checking the supervisor");
+	if (pfd.revents & (POLLHUP | POLLERR | POLLIN)) {
+		errno = ECANCELED;
+		jail_die("supervisor gone");
+	}
+	close(c.sync_fd);
 	jail_drop_privileges();
 	jail_seccomp(c.seccomp_fd);
 	close(c.seccomp_fd);
