@@ -106,6 +106,29 @@ func Checks() []Check {
 		add("landlock", false, false, "not available in this kernel (%v; optional)", errno)
 	}
 
+	engine := os.Getenv(EngineEnv)
+	if engine == "" {
+		engine = EngineJail
+	}
+	add("container engine", engine == EngineJail || engine == EngineLibcontainer, true,
+		"%s (set %s to %s or %s to choose)", engine, EngineEnv, EngineJail, EngineLibcontainer)
+	// The jail's bind mounts are detached mounts: open_tree(2), Linux 5.2.
+	if fd, err := unix.OpenTree(unix.AT_FDCWD, "/dev/null", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC); err == nil {
+		unix.Close(fd)
+		add("detached mounts", true, engine == EngineJail, "available (open_tree, move_mount)")
+	} else {
+		add("detached mounts", false, engine == EngineJail, "open_tree: %v (the jail engine needs Linux 5.12 or later)", err)
+	}
+	fav := "no: the first cgroup move after a quiet spell waits an RCU grace period (a few ms per worker start); mount the cgroup hierarchies with favordynmods to avoid it"
+	if b, err := os.ReadFile("/proc/self/mountinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, " cgroup") && strings.Contains(l, "favordynmods") {
+				fav = "yes"
+			}
+		}
+	}
+	add("cgroup favordynmods", fav == "yes", false, "%s", fav)
+
 	err := CheckContainer(nil)
 	add("container isolation", err == nil, true, "%s", map[bool]string{true: "can run (the default)", false: fmt.Sprint(err)}[err == nil])
 	return cs
