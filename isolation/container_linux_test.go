@@ -963,7 +963,14 @@ func realMounts(t testing.TB) Spec {
 
 func spawnTimed(t testing.TB, sp *containerSpawner, spec Spec) (time.Duration, containerTimings) {
 	d, p := spawnHello(t, sp, spec, true)
-	return d, p.(*containerProcess).timings
+	switch p := p.(type) {
+	case *containerProcess:
+		return d, p.timings
+	case *jailProcess:
+		return d, p.timings
+	}
+	t.Fatalf("unknown process type %T", p)
+	return 0, containerTimings{}
 }
 
 // TestDefaultStateDir checks that the default state directory is on a
@@ -1135,4 +1142,65 @@ func TestContainer_sweepUnfinishedStart(t *testing.T) {
 	}
 	_ = cgroups.RemovePaths(newPaths)
 	_ = os.RemoveAll(newDir)
+}
+
+// TestContainer_sweepJail checks the sweep of the jail engine's call
+// directories, which hold no container state: one whose worker was started
+// is removed, with its cgroups, once they hold no process, and not before.
+func TestContainer_sweepJail(t *testing.T) {
+	sp := testSpawner(t, &ContainerOptions{Engine: EngineJail})
+	id := "agent-ctl-" + randomID()
+	m, err := manager.New(sp.cgroupConfig(&Spec{}, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Apply(-1); err != nil {
+		t.Fatal(err)
+	}
+	paths := m.GetPaths()
+	t.Cleanup(func() { _ = cgroups.RemovePaths(maps.Clone(paths)) })
+	sleeper := exec.Command("sleep", "60")
+	if err := sleeper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sleeper.Process.Kill(); _ = sleeper.Wait() })
+	if err := m.AddPid("", sleeper.Process.Pid); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := os.MkdirTemp(sp.o.StateDir, "call-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(paths)
+	if err := os.WriteFile(filepath.Join(dir, cgroupsFile), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, jailWorkerFile), []byte("1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sweep := func() {
+		if _, err := NewContainer(&ContainerOptions{StateDir: sp.o.StateDir, Engine: EngineJail}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sweep()
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("a live worker's directory was swept: %v", err)
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("a live worker's cgroup %s was removed: %v", p, err)
+		}
+	}
+	_ = sleeper.Process.Kill()
+	_ = sleeper.Wait()
+	sweep()
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a dead worker's directory is still there: %v", err)
+	}
+	for _, p := range paths {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a dead worker's cgroup %s is still there: %v", p, err)
+		}
+	}
 }

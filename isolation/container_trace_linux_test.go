@@ -34,7 +34,7 @@ func TestContainerTrace(t *testing.T) {
 	if os.Getenv("AGENT_CTL_TRACE") == "" {
 		t.Skip("set AGENT_CTL_TRACE=1")
 	}
-	sp := testSpawner(t, nil)
+	sp := testSpawner(t, &ContainerOptions{Engine: EngineLibcontainer}) // libcontainer's debug log and configuration
 	for i := 0; i < 3; i++ {
 		spawnTimed(t, sp, Spec{}) // warm up
 	}
@@ -85,7 +85,7 @@ func TestContainerCosts(t *testing.T) {
 			c.Readonlyfs = false
 		}},
 	}
-	sp := testSpawner(t, nil)
+	sp := testSpawner(t, &ContainerOptions{Engine: EngineLibcontainer}) // libcontainer's debug log and configuration
 	mounts := realMounts(t)
 	variants = append(variants,
 		struct {
