@@ -1,0 +1,189 @@
+//go:build linux
+
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agent-ctl/agent-ctl/tests/bench"
+)
+
+// BenchmarkLogs is real work rather than start-up: `agent-ctl logs --filter
+// ERROR` (modules/logs, Go compiled to wasm, one-shot with container walls)
+// over a generated log in a granted directory, against `grep -F ERROR` on
+// the same file, at 10 MiB, 100 MiB and 1 GiB ($AGENTCTL_BENCH_LOGS_MIB
+// sets the largest). Both read from the page cache (each file is read once
+// before timing) and write their matches (one line in a thousand) to a
+// pipe that is drained. It reports each size's time against grep's, the
+// worker's peak resident memory (sampled from /proc while it runs), and
+// whether the time grows linearly: the time per extra MiB from the middle
+// size to the largest against that from the smallest to the middle (1.0 is
+// linear; start-up cancels out).
+func BenchmarkLogs(b *testing.B) {
+	if b.N == 1 {
+		return // the framework's first, probing run: the work is done once, with -benchtime Nx, N > 1
+	}
+	sizes := []int{10, 100, 1024}
+	if s := os.Getenv("AGENTCTL_BENCH_LOGS_MIB"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 10 {
+			b.Fatalf("AGENTCTL_BENCH_LOGS_MIB=%q: want a number of MiB, at least 10", s)
+		}
+		sizes = []int{10, max(10, n/10), n}
+	}
+	home, dir := b.TempDir(), b.TempDir()
+	if out, err := exec.Command(bin, "--home", home, "install", "--yes", "../../modules/logs").CombinedOutput(); err != nil {
+		b.Fatalf("install: %v\n%s", err, out)
+	}
+	if out, err := exec.Command(bin, "--home", home, "grant", "logs", "--dir", dir+":/logs:ro").CombinedOutput(); err != nil {
+		b.Fatalf("grant: %v\n%s", err, out)
+	}
+	for _, mib := range sizes {
+		writeBenchLog(b, filepath.Join(dir, fmt.Sprintf("app-%dm.log", mib)), mib)
+	}
+	b.ResetTimer()
+	var times []time.Duration
+	for _, mib := range sizes {
+		name := fmt.Sprintf("app-%dm.log", mib)
+		path := filepath.Join(dir, name)
+		runs := max(3, min(b.N, 2000/mib))
+		grepCmd := func() *exec.Cmd { return exec.Command("grep", "-F", "ERROR", path) }
+		logsCmd := func() *exec.Cmd {
+			return exec.Command(bin, "--home", home, "logs", "--filter", "ERROR", "--file", name, "--max", "0")
+		}
+		want := timedLines(b, grepCmd(), nil) // warms the page cache too
+		if got := timedLines(b, logsCmd(), nil); got.lines != want.lines {
+			b.Fatalf("%s: logs found %d lines, grep %d", name, got.lines, want.lines)
+		}
+		var grepT, logsT []time.Duration
+		var peak int64
+		for range runs {
+			grepT = append(grepT, timedLines(b, grepCmd(), nil).d)
+			r := timedLines(b, logsCmd(), &peak)
+			logsT = append(logsT, r.d)
+		}
+		g, l := bench.Percentile(grepT, 50), bench.Percentile(logsT, 50)
+		fmt.Printf("logs_%dmib_vs_grep ratio=%.2f p50_us=%.0f baseline_us=%.0f mib_per_s=%.0f grep_mib_per_s=%.0f worker_peak_rss_mib=%.1f n=%d\n",
+			mib, float64(l)/float64(g), us(l), us(g), float64(mib)/l.Seconds(), float64(mib)/g.Seconds(), float64(peak)/1024, runs)
+		times = append(times, l)
+	}
+	slope := func(i, j int) float64 { return (times[j] - times[i]).Seconds() / float64(sizes[j]-sizes[i]) }
+	fmt.Printf("logs_growth_%d_to_%dmib_vs_%d_to_%dmib ratio=%.2f ms_per_mib=%.2f baseline_ms_per_mib=%.2f\n",
+		sizes[1], sizes[2], sizes[0], sizes[1], slope(1, 2)/slope(0, 1), 1000*slope(1, 2), 1000*slope(0, 1))
+}
+
+func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 }
+
+// writeBenchLog writes mib MiB of log lines, one ERROR in a thousand.
+func writeBenchLog(b *testing.B, path string, mib int) {
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	levels := []string{"INFO", "DEBUG", "WARN"}
+	start := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)
+	for i, n := 0, 0; n < mib<<20; i++ {
+		level := levels[i%3]
+		if i%1000 == 999 {
+			level = "ERROR"
+		}
+		k, _ := fmt.Fprintf(w, "%s %s request id=%08x path=/api/v1/items/%d status=200 took=%dms\n",
+			start.Add(time.Duration(i)*time.Millisecond).Format(time.RFC3339), level, i, i%9973, i%97)
+		n += k
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
+	// Old enough that no --since default skips it, and not in the future.
+	_ = os.Chtimes(path, start.Add(time.Hour), start.Add(time.Hour))
+}
+
+type linesRun struct {
+	d     time.Duration
+	lines int
+}
+
+// timedLines runs cmd, counting the lines it writes, and returns how long
+// it took. With peak non-nil it samples the resident memory of agent-ctl's
+// workers every 10 ms while cmd runs and keeps the largest (KiB).
+func timedLines(b *testing.B, cmd *exec.Cmd, peak *int64) linesRun {
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	if peak != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(10 * time.Millisecond)
+			defer t.Stop()
+			for {
+				if kib := workerRSS(); kib > *peak {
+					*peak = kib
+				}
+				select {
+				case <-stop:
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+	t0 := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+	}
+	err = cmd.Wait()
+	d := time.Since(t0)
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		b.Fatalf("%v: %v\n%s", cmd.Args, err, stderr.String())
+	}
+	return linesRun{d: d, lines: n}
+}
+
+// workerRSS is the largest VmRSS (KiB) among running agent-ctl workers.
+func workerRSS() int64 {
+	ents, _ := os.ReadDir("/proc")
+	var best int64
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "status"))
+		if err != nil || !strings.HasPrefix(string(st), "Name:\tagent-ctl-worke") {
+			continue
+		}
+		for _, l := range strings.Split(string(st), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+				kib, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				best = max(best, kib)
+			}
+		}
+	}
+	return best
+}
