@@ -51,9 +51,9 @@ var spawnSteps = []spawnStep{
 var jailSteps = []spawnStep{
 	{"client setup", "mark:start", "before Start: go-plugin's client (socket directory, environment); none for hello"},
 	{"prepare", "mark:prepared", "our Start: mount plan, detached mounts (open_tree, mount_setattr), configuration, pipes"},
-	{"clone+exec", "mark:ran", "os/exec: clone into the new namespaces, ID maps, exec from a descriptor"},
-	{"cgroup", "mark:released", "waiting for the cgroup (made meanwhile), joining it, releasing the worker"},
-	{"worker start", "mark:up", "jail constructor (root, cgroup namespace, privileges, seccomp), Go runtime, first line or handshake"},
+	{"clone+exec", "mark:ran", "os/exec: vfork and exec into new mount, PID, network, IPC and UTS namespaces"},
+	{"cgroup", "mark:released", "the cgroup (made meanwhile) joined, mostly the migration's RCU grace period; the worker builds its root meanwhile"},
+	{"worker start", "mark:up", "jail constructor's rest (user namespace, privileges, seccomp), Go runtime, first line or handshake"},
 }
 
 // stepTrace receives libcontainer's log lines (its own and, forwarded, the
