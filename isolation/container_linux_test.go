@@ -323,8 +323,7 @@ func testSpawner(t testing.TB, o *ContainerOptions) *containerSpawner {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ents, _ := os.ReadDir(dir)
-		if len(ents) != 0 {
+		if ents := stateEntries(dir); len(ents) != 0 {
 			t.Errorf("state directory not empty after the tests: %v", ents)
 		}
 		os.RemoveAll(dir)
@@ -339,6 +338,15 @@ func testSpawner(t testing.TB, o *ContainerOptions) *containerSpawner {
 		t.Fatal(err)
 	}
 	return sp.(*containerSpawner)
+}
+
+// stateEntries lists what a state directory holds besides the jail's cache
+// of its seccomp program, which stays.
+func stateEntries(dir string) []os.DirEntry {
+	ents, _ := os.ReadDir(dir)
+	return slices.DeleteFunc(ents, func(e os.DirEntry) bool {
+		return strings.HasPrefix(e.Name(), "seccomp-") && strings.HasSuffix(e.Name(), ".bpf")
+	})
 }
 
 // testStateBase is where the tests' state directories go: beside the
@@ -575,7 +583,7 @@ func assertGone(t *testing.T, sp *containerSpawner, pid int, cgDirs []string) {
 			t.Errorf("cgroup %s left behind (%v)", d, err)
 		}
 	}
-	if ents, _ := os.ReadDir(sp.o.StateDir); len(ents) != 0 {
+	if ents := stateEntries(sp.o.StateDir); len(ents) != 0 {
 		t.Errorf("state left behind in %s: %v", sp.o.StateDir, ents)
 	}
 	mi, _ := os.ReadFile("/proc/self/mountinfo")
@@ -1202,5 +1210,55 @@ func TestContainer_sweepJail(t *testing.T) {
 		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("a dead worker's cgroup %s is still there: %v", p, err)
 		}
+	}
+}
+
+// TestContainer_seccompCache checks the jail's cache of its seccomp program:
+// a second spawner loads what the first compiled, and a corrupt entry is
+// compiled again, never loaded.
+func TestContainer_seccompCache(t *testing.T) {
+	sp := testSpawner(t, &ContainerOptions{Engine: EngineJail})
+	entries, _ := filepath.Glob(filepath.Join(sp.o.StateDir, "seccomp-*.bpf"))
+	if len(entries) != 1 {
+		t.Fatalf("cache entries %v, want one", entries)
+	}
+	want, err := os.ReadFile(entries[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	program := func(sp *containerSpawner) []byte {
+		b, err := io.ReadAll(io.NewSectionReader(sp.jailFilter, 0, 1<<20))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if got := program(sp); !slices.Equal(got, want[:len(want)-32]) {
+		t.Fatalf("the spawner's program (%d bytes) is not the cached one (%d)", len(got), len(want)-32)
+	}
+	// Corrupt one instruction: the next spawner must not load it.
+	bad := slices.Clone(want)
+	bad[9] ^= 0xff
+	if err := os.WriteFile(entries[0], bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	again, err := NewContainer(&ContainerOptions{StateDir: sp.o.StateDir, Engine: EngineJail})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := program(again.(*containerSpawner)); !slices.Equal(got, want[:len(want)-32]) {
+		t.Error("a corrupt cache entry was loaded")
+	}
+	if b, _ := os.ReadFile(entries[0]); !slices.Equal(b, want) {
+		ents, _ := os.ReadDir(sp.o.StateDir)
+		t.Errorf("the corrupt cache entry was not replaced (%d bytes, want %d; %v)", len(b), len(want), ents)
+	}
+	// The program works: a worker started with it is confined.
+	p, out := startHelper(t, again, &Spec{}, "hello")
+	if !out.Scan() || out.Text() != "hello" {
+		t.Fatalf("helper said %q: %v", out.Text(), p.Wait())
+	}
+	if st := procfs.Status(t, p.Pid()); st["Seccomp"] != "2" {
+		t.Errorf("Seccomp: %q, want 2", st["Seccomp"])
 	}
 }

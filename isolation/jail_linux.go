@@ -3,6 +3,9 @@
 package isolation
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -319,6 +323,75 @@ func memfd(name string) (*os.File, error) {
 	return os.NewFile(uintptr(fd), name), nil
 }
 
+// cachedJailFilter returns the jail's seccomp program, compiled once per
+// profile, libseccomp version and architecture and kept in the state
+// directory (which only root may write) as the raw program followed by its
+// sha256. An entry that does not check out is compiled again and replaced.
+func (s *containerSpawner) cachedJailFilter() (*os.File, error) {
+	sc := jailSeccomp()
+	profile, err := json.Marshal(sc)
+	if err != nil {
+		return nil, fmt.Errorf("seccomp profile: %w", err)
+	}
+	major, minor, micro := libseccomp.GetLibraryVersion()
+	key := sha256.Sum256(fmt.Appendf(profile, "\x00libseccomp %d.%d.%d %s jail-bpf-1", major, minor, micro, runtime.GOARCH))
+	path := filepath.Join(s.o.StateDir, "seccomp-"+hex.EncodeToString(key[:12])+".bpf")
+	if b, err := os.ReadFile(path); err == nil && len(b) > sha256.Size {
+		prog, sum := b[:len(b)-sha256.Size], b[len(b)-sha256.Size:]
+		if h := sha256.Sum256(prog); len(prog)%8 == 0 && bytes.Equal(h[:], sum) {
+			return sealedProgram(prog)
+		}
+		s.log.Warn("seccomp program cache entry corrupt: compiling again", "path", path)
+	}
+	f, err := jailFilterFile(sc)
+	if err != nil {
+		return nil, err
+	}
+	prog, err := io.ReadAll(io.NewSectionReader(f, 0, 1<<20))
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("reading the seccomp program: %w", err)
+	}
+	h := sha256.Sum256(prog)
+	tmp, err := os.CreateTemp(s.o.StateDir, ".seccomp-*")
+	if err == nil {
+		_, err = tmp.Write(append(prog, h[:]...))
+		err = errors.Join(err, tmp.Close())
+		if err == nil {
+			err = os.Rename(tmp.Name(), path)
+		}
+		if err != nil {
+			_ = os.Remove(tmp.Name())
+		}
+	}
+	if err != nil { // only a cache: the program is good
+		s.log.Warn("seccomp program not cached", "error", err)
+	}
+	return f, nil
+}
+
+// sealedProgram puts a BPF program in a sealed memfd.
+func sealedProgram(prog []byte) (*os.File, error) {
+	f, err := memfd("agent-ctl-seccomp")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(prog); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("writing the seccomp program: %w", err)
+	}
+	return f, seal(f)
+}
+
+func seal(f *os.File) error {
+	const seals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, seals); err != nil {
+		f.Close()
+		return fmt.Errorf("sealing the seccomp program: %w", err)
+	}
+	return nil
+}
+
 // jailFilterFile compiles the worker's seccomp profile to a classic BPF
 // program in a sealed memfd that every jail start hands to its worker.
 func jailFilterFile(sc *configs.Seccomp) (*os.File, error) {
@@ -330,10 +403,8 @@ func jailFilterFile(sc *configs.Seccomp) (*os.File, error) {
 		f.Close()
 		return nil, err
 	}
-	const seals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
-	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, seals); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("sealing the seccomp filter: %w", err)
+	if err := seal(f); err != nil {
+		return nil, err
 	}
 	return f, nil
 }

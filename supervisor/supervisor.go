@@ -239,6 +239,17 @@ func (s *Supervisor) Precompile(ctx context.Context, module string, iso policies
 	return s.Invoke(ctx, &Call{Module: module, Policy: policies.Policy{Isolation: iso}, prepareOnly: true})
 }
 
+// Prewarm starts setting up the walls of iso in the background, so that a
+// call that follows soon does not wait for all of it: for containers, the
+// spawner (its seccomp program, its user namespace, the state sweep). The
+// first call waits for whatever is not done; errors are reported there.
+func (s *Supervisor) Prewarm(iso policies.Isolation) {
+	if iso == policies.IsolationProcess {
+		return
+	}
+	go func() { _, _ = s.spawner(iso) }()
+}
+
 // spawner picks the walls for a policy, never weaker than asked: the
 // default is container isolation, and if this host cannot provide it the
 // call fails with the reason and the opt-out rather than run with less.

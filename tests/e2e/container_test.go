@@ -135,13 +135,21 @@ func readTrim(path string) string {
 	return strings.TrimSpace(string(b))
 }
 
-// stateLeft reports container state directories left for a container ID,
-// in either default state directory (isolation.DefaultStateDir).
+// stateLeft reports container directories left for a container ID, in
+// either default state directory (isolation.DefaultStateDir): libcontainer's
+// state for the ID, or a call directory whose recorded cgroups are the ID's
+// (the jail's, and libcontainer's before its state is saved).
 func stateLeft(id string) []string {
 	var left []string
 	for _, dir := range []string{"/run/agent-ctl/containers", "/dev/shm/agent-ctl-containers"} {
 		l, _ := filepath.Glob(filepath.Join(dir, "call-*", "state", id))
 		left = append(left, l...)
+		calls, _ := filepath.Glob(filepath.Join(dir, "call-*", "cgroups.json"))
+		for _, c := range calls {
+			if b, _ := os.ReadFile(c); strings.Contains(string(b), id) {
+				left = append(left, filepath.Dir(c))
+			}
+		}
 	}
 	return left
 }
@@ -175,6 +183,9 @@ func TestContainerCleanup(t *testing.T) {
 			cgs, err := procfs.CgroupDirs(pid)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if len(stateLeft(s.containerID)) == 0 { // else the check below could not fail
+				t.Fatalf("the running container %s has no directory that stateLeft finds", s.containerID)
 			}
 			if tc.end != nil {
 				if tc.args[0] != "--memory" {
