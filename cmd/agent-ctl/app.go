@@ -201,7 +201,8 @@ func invoke(c *cli.Context, call *supervisor.Call) error {
 		return err
 	}
 	defer sup.Close() // the worker's teardown ends before agent-ctl does
-	sup.Prewarm(call.Policy.Isolation) // the walls' set-up runs while Invoke checks the call
+	// The walls' set-up runs while Invoke checks the call.
+	sup.Prewarm(call.Policy.Isolation)
 	call.Stdin, call.Stdout, call.Stderr = moduleStdin(c.App.Reader), c.App.Writer, stderr
 	res, err := sup.Invoke(c.Context, call)
 	code := supervisor.ExitCode(res, err)
