@@ -481,15 +481,13 @@ func (w *warm) close() {
 }
 
 // alive reports whether the worker process is still there. It asks the
-// process, not the worker: a ping over RPC cost 0.4 ms of every pooled call,
-// and a worker that dies between its spawn and its call is reaped (and its
-// Exited closed) as it dies.
+// kernel, not the worker: a ping over RPC cost 0.4 ms of every pooled call.
 func (w *warm) alive() bool {
 	select {
 	case <-w.conn.Exited():
 		return false
 	default:
-		return true
+		return !exited(w.conn.Pid())
 	}
 }
 
