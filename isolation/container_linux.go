@@ -156,6 +156,10 @@ func NewContainer(o *ContainerOptions) (Spawner, error) {
 		go warmMigration()
 		var ferr, uerr error
 		var wg sync.WaitGroup
+		s.landlockABI = landlockABI()
+		if s.landlockABI == 0 {
+			s.log.Info("landlock is not available in this kernel: jail workers run without this optional wall")
+		}
 		wg.Go(func() { s.jailFilter, ferr = s.cachedJailFilter() })
 		wg.Go(func() { _, uerr = s.idmapUsernsFile(0, 0) })
 		wg.Wait()
@@ -176,7 +180,8 @@ type containerSpawner struct {
 	log        *slog.Logger
 	seccomp    *configs.Seccomp
 	swapLimit  bool     // the memory controller can cap swap too
-	jailFilter *os.File // the jail engine's seccomp program (see jailFilterFile)
+	jailFilter  *os.File // the jail engine's seccomp program (see jailFilterFile)
+	landlockABI int      // the kernel's Landlock ABI version; 0 means none
 
 	// For tests and measurements: libcontainer's log level in the init
 	// ("5" is debug), a last change to each configuration, and a mark at
@@ -466,6 +471,7 @@ func deviceRules() []*devices.Rule {
 type plannedMount struct {
 	src, dst              string
 	writable, exec, idmap bool
+	socket                bool   // go-plugin's socket directory
 	dir                   bool   // the source is a directory
 	uid, gid              uint32 // the source's owner, for an ID mapping
 }
@@ -495,7 +501,7 @@ func (s *containerSpawner) planMounts(spec *Spec) ([]plannedMount, error) {
 	}
 	for _, e := range spec.Env {
 		if v, ok := strings.CutPrefix(e, pluginSocketDirEnv+"="); ok && v != "" {
-			ws = append(ws, plannedMount{src: v, dst: v, writable: true, idmap: true})
+			ws = append(ws, plannedMount{src: v, dst: v, writable: true, idmap: true, socket: true})
 		}
 	}
 	for _, m := range spec.Mounts {
@@ -517,7 +523,7 @@ func (s *containerSpawner) planMounts(spec *Spec) ([]plannedMount, error) {
 			return nil, fmt.Errorf("mount %s at %s: target is reserved", w.src, w.dst)
 		}
 		if prev, ok := seen[w.dst]; ok {
-			if prev.src == w.src && prev.writable == w.writable && prev.exec == w.exec && prev.idmap == w.idmap {
+			if prev.src == w.src && prev.writable == w.writable && prev.exec == w.exec && prev.idmap == w.idmap && prev.socket == w.socket {
 				continue
 			}
 			return nil, fmt.Errorf("mount %s at %s: target already mounted from %s", w.src, w.dst, prev.src)

@@ -269,6 +269,20 @@ func probe(args []string) int {
 	try("clone newuser", cloneNewUser())
 	res["hostname"], _ = os.Hostname()
 
+	// A socket made in a writable grant is a door for host processes that
+	// trust that directory: Landlock (the jail, where the kernel has it)
+	// allows sockets only in go-plugin's directory.
+	if gl, err := net.Listen("unix", filepath.Join(rwDir, "grant.sock")); err == nil {
+		gl.Close()
+		try("socket in rw grant", nil)
+	} else {
+		try("socket in rw grant", err)
+	}
+	try("rename in rw grant", os.Rename(filepath.Join(rwDir, "made-inside"), filepath.Join(rwDir, "renamed")))
+	try("rename back", os.Rename(filepath.Join(rwDir, "renamed"), filepath.Join(rwDir, "made-inside")))
+	try("mkdir in rw grant", os.Mkdir(filepath.Join(rwDir, "sub"), 0o755))
+	try("rmdir in rw grant", os.Remove(filepath.Join(rwDir, "sub")))
+
 	// The worker's stdio path: /proc/self/fd/3 of a pipe it was given.
 	try("write fd 3", os.WriteFile("/proc/self/fd/3", []byte("through fd 3\n"), 0))
 
@@ -470,6 +484,11 @@ func TestContainer_walls(t *testing.T) {
 		// The jail's procfs has only process directories (subset=pid);
 		// libcontainer's has the rest too, read-only.
 		denied["read /proc/sys"] = "no such file"
+		if landlockABI() > 0 {
+			denied["socket in rw grant"] = "permission denied"
+		} else {
+			t.Log("no Landlock in this kernel: the socket in a writable grant is not checked")
+		}
 	}
 	for check, want := range denied {
 		if got := res[check]; !strings.Contains(got, want) {
@@ -477,7 +496,8 @@ func TestContainer_walls(t *testing.T) {
 		}
 	}
 	for _, check := range []string{"read ro file", "write rw mount", "chmod rw file", "open /dev/null",
-		"read /dev/urandom", "write fd 3", "listen in socket dir"} {
+		"read /dev/urandom", "write fd 3", "listen in socket dir", "rename in rw grant", "rename back",
+		"mkdir in rw grant", "rmdir in rw grant"} {
 		if got := res[check]; got != "ok" {
 			t.Errorf("%s: %s, want it to work", check, got)
 		}

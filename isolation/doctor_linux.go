@@ -101,9 +101,9 @@ func Checks() []Check {
 	// returns the ABI version where the kernel has Landlock enabled.
 	abi, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, 1)
 	if errno == 0 {
-		add("landlock", true, false, "available (ABI %d; not used yet: an optional extra wall)", abi)
+		add("landlock", true, false, "available (ABI %d): the jail engine confines each worker to its mounts with it", abi)
 	} else {
-		add("landlock", false, false, "not available in this kernel (%v; optional)", errno)
+		add("landlock", false, false, "not available in this kernel (%v): an optional extra wall, left out", errno)
 	}
 
 	engine := os.Getenv(EngineEnv)

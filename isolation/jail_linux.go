@@ -41,6 +41,16 @@ import (
 // jail gives the same walls for a fraction of the time; see
 // docs/isolation.md for the measurements.
 
+// landlockABI is the kernel's Landlock ABI version, 0 where it has none.
+func landlockABI() int {
+	// landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
+	abi, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, 1)
+	if errno != 0 {
+		return 0
+	}
+	return int(abi)
+}
+
 // jailWorkerFile, in a jail's directory, says that its worker was started.
 const jailWorkerFile = "worker"
 
@@ -112,7 +122,7 @@ func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
 		files = append(files, f)
 		return 2 + len(files)
 	}
-	cfg := jail.Config{Root: root, Proc: true, Hostname: "agent-ctl",
+	cfg := jail.Config{Root: root, Proc: true, Hostname: "agent-ctl", Landlock: s.landlockABI > 0,
 		Rlimits: []jail.Rlimit{
 			{Resource: unix.RLIMIT_CORE},
 			{Resource: unix.RLIMIT_NOFILE, Soft: s.o.MaxOpenFiles, Hard: s.o.MaxOpenFiles},
@@ -168,15 +178,22 @@ func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
 			return nil, err
 		}
 		toClose = append(toClose, f)
-		cfg.Mounts = append(cfg.Mounts, jail.Mount{FD: fdOf(f), Target: w.dst, Dir: w.dir})
+		access := jail.ReadOnly
+		switch {
+		case w.socket:
+			access = jail.Sockets
+		case w.writable:
+			access = jail.ReadWrite
+		}
+		cfg.Mounts = append(cfg.Mounts, jail.Mount{FD: fdOf(f), Target: w.dst, Dir: w.dir, Access: access})
 	}
-	for _, d := range []string{"/dev/null", "/dev/urandom"} {
+	for d, access := range map[string]jail.Access{"/dev/null": jail.ReadWrite, "/dev/urandom": jail.ReadOnly} {
 		f, err := openMount(d, false, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC, nil)
 		if err != nil {
 			return nil, err
 		}
 		toClose = append(toClose, f)
-		cfg.Mounts = append(cfg.Mounts, jail.Mount{FD: fdOf(f), Target: d})
+		cfg.Mounts = append(cfg.Mounts, jail.Mount{FD: fdOf(f), Target: d, Access: access})
 	}
 	if _, err := cfgFile.Write(cfg.Encode()); err != nil {
 		return nil, fmt.Errorf("writing the worker's configuration: %w", err)

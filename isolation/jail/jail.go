@@ -36,6 +36,12 @@ type Config struct {
 	// Mounts are detached mounts (open_tree) moved to their targets,
 	// parents first. Their flags and ID mappings are set by the supervisor.
 	Mounts []Mount
+	// Landlock restricts the worker, before seccomp, to its mounts as
+	// their Access allows (and /proc read-only), and where the kernel's
+	// Landlock ABI has them, to no TCP, no abstract unix socket and no
+	// signal outside its own domain. The constructor fails if the kernel
+	// has no Landlock; ask for it only where it has.
+	Landlock bool
 	// Proc mounts a read-only procfs of the worker's PID namespace at
 	// /proc with only the process directories (subset=pid).
 	Proc bool
@@ -61,7 +67,18 @@ type Mount struct {
 	FD     int
 	Target string
 	Dir    bool // the target is a directory (else a file)
+	// Access is what Landlock allows below Target, when Config.Landlock.
+	Access Access
 }
+
+// Access is what the worker may do below a mount, for Landlock.
+type Access int
+
+const (
+	ReadOnly  Access = iota // open and list
+	ReadWrite               // also create, write, truncate, rename and remove files, directories and symlinks
+	Sockets                 // also create unix sockets: go-plugin's socket directory
+)
 
 // Rlimit is one resource limit (RLIMIT_* from golang.org/x/sys/unix).
 type Rlimit struct {
@@ -86,10 +103,13 @@ func (c *Config) Encode() []byte {
 		if m.Dir {
 			dir = "1"
 		}
-		f("mount", n(m.FD), m.Target, dir)
+		f("mount", n(m.FD), m.Target, dir, n(int(m.Access)))
 	}
 	if c.Proc {
 		f("proc")
+	}
+	if c.Landlock {
+		f("landlock")
 	}
 	if c.Hostname != "" {
 		f("hostname", c.Hostname)
