@@ -176,10 +176,10 @@ func NewContainer(o *ContainerOptions) (Spawner, error) {
 }
 
 type containerSpawner struct {
-	o          ContainerOptions
-	log        *slog.Logger
-	seccomp    *configs.Seccomp
-	swapLimit  bool     // the memory controller can cap swap too
+	o           ContainerOptions
+	log         *slog.Logger
+	seccomp     *configs.Seccomp
+	swapLimit   bool     // the memory controller can cap swap too
 	jailFilter  *os.File // the jail engine's seccomp program (see jailFilterFile)
 	landlockABI int      // the kernel's Landlock ABI version; 0 means none
 
