@@ -1282,3 +1282,49 @@ func TestContainer_seccompCache(t *testing.T) {
 		t.Errorf("Seccomp: %q, want 2", st["Seccomp"])
 	}
 }
+
+// TestContainer_nestedMounts: a mount below another, read-only one (a
+// module inside a granted directory) is mounted over what is already
+// there, under either engine.
+func TestContainer_nestedMounts(t *testing.T) {
+	sp := testSpawner(t, nil)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "module.wasm")
+	if err := os.WriteFile(file, []byte("module"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, out := startHelper(t, sp, &Spec{Mounts: []Mount{{Source: dir}, {Source: file}}}, "hello")
+	if !out.Scan() || out.Text() != "hello" {
+		t.Fatalf("helper said %q: %v", out.Text(), p.Wait())
+	}
+}
+
+// TestContainer_confinementFails: a worker that cannot be confined ends
+// before it runs, and Start says why, in the worker's words.
+func TestContainer_confinementFails(t *testing.T) {
+	sp := testSpawner(t, &ContainerOptions{Engine: EngineJail})
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A file target below a read-only mount, where no such file exists:
+	// its mount point cannot be made.
+	ghost := filepath.Join(dir, "ghost")
+	other := filepath.Join(t.TempDir(), "other")
+	if err := os.WriteFile(other, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	spec := &Spec{Path: self(t), Env: []string{helperEnv + "=hello"},
+		Mounts: []Mount{{Source: dir}, {Source: other, Target: ghost}}}
+	p, err := sp.Start(spec)
+	if err == nil {
+		p.Kill()
+		t.Fatal("Start succeeded")
+	}
+	if !strings.Contains(err.Error(), "agent-ctl jail: creating "+ghost) || !strings.Contains(strings.ToLower(err.Error()), "read-only file system") {
+		t.Errorf("Start: %v, want the worker's own words on the mount point", err)
+	}
+	if ents := stateEntries(sp.o.StateDir); len(ents) != 0 {
+		t.Errorf("state left behind: %v", ents)
+	}
+}

@@ -227,6 +227,10 @@ func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
 	fail := func(err error) (Process, error) {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
+		// A worker that could not confine itself said why on stderr.
+		if b, _ := io.ReadAll(io.LimitReader(errR, 4096)); len(b) > 0 {
+			err = fmt.Errorf("%w; the worker said: %s", err, bytes.TrimSpace(b))
+		}
 		return nil, err
 	}
 	if err := cgResult(); err != nil {
@@ -236,7 +240,7 @@ func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
 		return fail(fmt.Errorf("moving the worker into its cgroup: %w", err))
 	}
 	if _, err := syncW.Write([]byte{1}); err != nil {
-		return fail(fmt.Errorf("releasing the worker: %w", err))
+		return fail(fmt.Errorf("the worker ended while it was being confined (%w)", err))
 	}
 	s.marked("released")
 	// From now on an empty cgroup means a dead worker (see sweep).

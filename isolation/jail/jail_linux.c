@@ -230,6 +230,12 @@ static void jail_target(const char *root, const char *target, int dir, char *out
 		jail_die("mount point %s", target);
 	}
 	jail_mkdirs(out);
+	// Below a mount moved in earlier the target may already exist (a
+	// module inside a granted directory): use it as it is, even on a
+	// read-only mount.
+	struct stat st;
+	if (lstat(out, &st) == 0 && (dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode) || S_ISCHR(st.st_mode)))
+		return;
 	if (dir) {
 		if (mkdir(out, 0755) < 0 && errno != EEXIST)
 			jail_die("creating %s", target);
