@@ -133,6 +133,12 @@ func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
 		return nil, fmt.Errorf("creating the sync pipe: %w", err)
 	}
 	toClose = append(toClose, syncR)
+	statusR, statusW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("creating the status pipe: %w", err)
+	}
+	toClose = append(toClose, statusW)
+	defer closeFiles(statusR)
 	defer func() {
 		if err != nil {
 			closeFiles(syncW) // the worker reads end of file and gives up
@@ -164,6 +170,7 @@ func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
 	cfgFD = fdOf(cfgFile)
 	cfg.Seccomp = fdOf(s.jailFilter)
 	cfg.Sync = fdOf(syncR)
+	cfg.Status = fdOf(statusW)
 	// The worker's user namespace maps its root to the worker's host IDs:
 	// the same mapping as an ID-mapped mount of root's files, so the same
 	// namespace serves.
@@ -239,8 +246,11 @@ func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
 	if err := mgr.AddPid("", cmd.Process.Pid); err != nil {
 		return fail(fmt.Errorf("moving the worker into its cgroup: %w", err))
 	}
-	if _, err := syncW.Write([]byte{1}); err != nil {
-		return fail(fmt.Errorf("the worker ended while it was being confined (%w)", err))
+	// The write fails if the worker already gave up; either way its status
+	// pipe says whether it is confined.
+	_, _ = syncW.Write([]byte{1})
+	if n, _ := statusR.Read(make([]byte, 1)); n != 1 {
+		return fail(errors.New("the worker ended while it was being confined"))
 	}
 	s.marked("released")
 	// From now on an empty cgroup means a dead worker (see sweep).

@@ -57,6 +57,10 @@ type Config struct {
 	// rlimits, user namespace, capabilities and seccomp come after. The
 	// supervisor keeps the other end open while the worker lives.
 	Sync int
+	// Status is the descriptor the worker writes one byte to once it is
+	// wholly confined (seccomp loaded), and closes; end of file before
+	// that byte means it failed, and its stderr says why.
+	Status int
 	// Userns is the descriptor of the user namespace the worker enters
 	// last, as its root: it must map ID 0 to the worker's host IDs.
 	Userns int
@@ -117,6 +121,6 @@ func (c *Config) Encode() []byte {
 	for _, r := range c.Rlimits {
 		f("rlimit", n(r.Resource), strconv.FormatUint(r.Soft, 10), strconv.FormatUint(r.Hard, 10))
 	}
-	f("userns", n(c.Userns), "seccomp", n(c.Seccomp), "sync", n(c.Sync), "end")
+	f("userns", n(c.Userns), "seccomp", n(c.Seccomp), "sync", n(c.Sync), "status", n(c.Status), "end")
 	return b
 }

@@ -88,6 +88,7 @@ struct jail_config {
 	int seccomp_fd;
 	int sync_fd;
 	int userns_fd;
+	int status_fd;
 	int landlock;
 	int nmounts, nrlimits;
 	struct jail_mount mounts[JAIL_MAX_MOUNTS];
@@ -135,7 +136,7 @@ static const char *jail_path(struct jail_reader *r) {
 static void jail_parse(char *buf, size_t n, struct jail_config *c) {
 	struct jail_reader r = {buf, buf + n};
 	memset(c, 0, sizeof *c);
-	c->seccomp_fd = c->sync_fd = c->userns_fd = -1;
+	c->seccomp_fd = c->sync_fd = c->userns_fd = c->status_fd = -1;
 	if (strcmp(jail_field(&r), JAIL_MAGIC) != 0) {
 		errno = 0;
 		jail_die("configuration: not from this version of agent-ctl");
@@ -168,6 +169,8 @@ static void jail_parse(char *buf, size_t n, struct jail_config *c) {
 			l->lim.rlim_max = (rlim_t)jail_number(&r, 0, LLONG_MAX);
 		} else if (!strcmp(op, "seccomp")) {
 			c->seccomp_fd = (int)jail_number(&r, 3, INT_MAX);
+		} else if (!strcmp(op, "status")) {
+			c->status_fd = (int)jail_number(&r, 3, INT_MAX);
 		} else if (!strcmp(op, "landlock")) {
 			c->landlock = 1;
 		} else if (!strcmp(op, "userns")) {
@@ -187,6 +190,8 @@ static void jail_parse(char *buf, size_t n, struct jail_config *c) {
 		jail_die("configuration: no sync descriptor");
 	if (c->userns_fd < 0)
 		jail_die("configuration: no user namespace");
+	if (c->status_fd < 0)
+		jail_die("configuration: no status descriptor");
 }
 
 static char *jail_read_all(int fd, size_t max, size_t *n) {
@@ -474,6 +479,11 @@ __attribute__((constructor)) static void agent_ctl_jail(void) {
 		jail_landlock(&c);
 	jail_seccomp(c.seccomp_fd);
 	close(c.seccomp_fd);
+	// Confined: the supervisor's Start returns only now.
+	char ok = 1;
+	if (write(c.status_fd, &ok, 1) != 1)
+		jail_die("reporting to the supervisor");
+	close(c.status_fd);
 	free(buf);
 	unsetenv(JAIL_ENV);
 }
