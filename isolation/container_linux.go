@@ -326,9 +326,9 @@ func (s *containerSpawner) startLibcontainer(spec *Spec) (Process, error) {
 	}
 	ok = true
 	p := &containerProcess{
-		c: c, proc: proc, dir: dir, pid: pid, log: s.log,
-		stdout: outR, stderr: errR, done: make(chan struct{}),
-		timings: containerTimings{Prepare: tCreate.Sub(t0), Create: dCreate, Run: dRun},
+		containerEnd: newContainerEnd(id, pid, s.log, outR, errR,
+			containerTimings{Prepare: tCreate.Sub(t0), Create: dCreate, Run: dRun}),
+		c: c, proc: proc, dir: dir,
 	}
 	go p.reap()
 	s.log.Debug("container started", "container_id", id, "worker_pid", pid,
@@ -346,72 +346,93 @@ type containerTimings struct {
 	Destroy time.Duration // Container.Destroy and removing the directory, after the worker was reaped
 }
 
-type containerProcess struct {
-	c              *libcontainer.Container
-	proc           *libcontainer.Process
-	dir            string
+// containerEnd is what a worker of either engine leaves to wait for: its
+// own output, how it ended, and the removal of its container.
+type containerEnd struct {
+	id             string
 	pid            int
 	log            *slog.Logger
 	stdout, stderr *os.File
 
 	killOnce  sync.Once
 	closeOnce sync.Once
-	done      chan struct{} // closed once the worker is reaped and its container destroyed
+	done      chan struct{} // closed once the worker is reaped and its container removed
 	waitErr   error         // how the worker ended
-	cleanErr  error         // what destroying the container left behind
+	cleanErr  error         // what removing the container left behind
 	timings   containerTimings
 }
 
-func (p *containerProcess) Stdout() io.ReadCloser { return p.stdout }
-func (p *containerProcess) Stderr() io.ReadCloser { return p.stderr }
-func (p *containerProcess) Pid() int              { return p.pid }
+func newContainerEnd(id string, pid int, log *slog.Logger, stdout, stderr *os.File, t containerTimings) containerEnd {
+	return containerEnd{id: id, pid: pid, log: log, stdout: stdout, stderr: stderr, done: make(chan struct{}), timings: t}
+}
 
-// reap waits for the worker (the container's PID 1: when it dies the kernel
-// kills everything else in its PID namespace) and then removes the
-// container: cgroup, state and root.
-func (p *containerProcess) reap() {
-	_, p.waitErr = p.proc.Wait()
+func (e *containerEnd) Stdout() io.ReadCloser { return e.stdout }
+func (e *containerEnd) Stderr() io.ReadCloser { return e.stderr }
+func (e *containerEnd) Pid() int              { return e.pid }
+
+// ended records how the reaped worker ended, removes its container (the
+// engine's remove, then the call directory dir) and wakes Wait and Kill.
+func (e *containerEnd) ended(waitErr error, dir string, remove func() error) {
+	e.waitErr = waitErr
 	t := time.Now()
 	var errs []error
-	if err := p.c.Destroy(); err != nil {
+	if err := remove(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := os.RemoveAll(p.dir); err != nil {
+	if err := os.RemoveAll(dir); err != nil {
 		errs = append(errs, fmt.Errorf("removing container directory: %w", err))
 	}
-	p.cleanErr = errors.Join(errs...)
-	p.timings.Destroy = time.Since(t)
-	if p.cleanErr != nil {
-		p.log.Warn("container not fully removed", "container_id", p.c.ID(), "error", p.cleanErr)
+	e.cleanErr = errors.Join(errs...)
+	e.timings.Destroy = time.Since(t)
+	if e.cleanErr != nil {
+		e.log.Warn("container not fully removed", "container_id", e.id, "error", e.cleanErr)
 	}
-	p.log.Debug("container destroyed", "container_id", p.c.ID(), "destroy_us", p.timings.Destroy.Microseconds())
-	close(p.done)
+	e.log.Debug("container destroyed", "container_id", e.id, "destroy_us", e.timings.Destroy.Microseconds())
+	close(e.done)
 }
 
 // Wait waits until the worker has exited and its container is gone, then
 // closes the read ends of its stdout and stderr, as exec.Cmd.Wait does:
 // read them to the end before.
-func (p *containerProcess) Wait() error {
-	<-p.done
-	p.closeOnce.Do(func() { closeFiles(p.stdout, p.stderr) })
-	return p.waitErr
+func (e *containerEnd) Wait() error {
+	<-e.done
+	e.closeOnce.Do(func() { closeFiles(e.stdout, e.stderr) })
+	return e.waitErr
+}
+
+// kill sends SIGKILL once with signal and returns once the container is
+// removed. The worker is PID 1 of its namespace: SIGKILL from outside takes
+// the whole namespace down. Both engines signal through a pidfd, so a
+// reused PID is never hit.
+func (e *containerEnd) kill(signal func()) error {
+	e.killOnce.Do(signal)
+	select {
+	case <-e.done:
+		return e.cleanErr
+	case <-time.After(killTimeout):
+		return fmt.Errorf("worker %d still running %s after SIGKILL", e.pid, killTimeout)
+	}
+}
+
+type containerProcess struct {
+	containerEnd
+	c    *libcontainer.Container
+	proc *libcontainer.Process
+	dir  string
+}
+
+// reap waits for the worker (the container's PID 1: when it dies the kernel
+// kills everything else in its PID namespace) and then removes the
+// container: cgroup, state and root.
+func (p *containerProcess) reap() {
+	_, err := p.proc.Wait()
+	p.ended(err, p.dir, p.c.Destroy)
 }
 
 // Kill kills the worker and everything in its container, and returns once
 // the container is removed.
 func (p *containerProcess) Kill() error {
-	p.killOnce.Do(func() {
-		// The worker is PID 1 of its namespace: SIGKILL from outside
-		// takes the whole namespace down. Signal goes through a pidfd, so
-		// a reused PID is never hit.
-		_ = p.proc.Signal(unix.SIGKILL)
-	})
-	select {
-	case <-p.done:
-		return p.cleanErr
-	case <-time.After(killTimeout):
-		return fmt.Errorf("worker %d still running %s after SIGKILL", p.pid, killTimeout)
-	}
+	return p.kill(func() { _ = p.proc.Signal(unix.SIGKILL) })
 }
 
 // config is the libcontainer configuration of one worker's container.

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -257,8 +256,11 @@ func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
 	if err := os.WriteFile(filepath.Join(dir, jailWorkerFile), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
 		return fail(fmt.Errorf("recording the worker: %w", err))
 	}
-	p := &jailProcess{cmd: cmd, mgr: mgr, dir: dir, id: id, log: s.log, stdout: outR, stderr: errR, lifeline: syncW,
-		done: make(chan struct{}), timings: containerTimings{Prepare: tRun.Sub(t0), Run: time.Since(tRun)}}
+	p := &jailProcess{
+		containerEnd: newContainerEnd(id, cmd.Process.Pid, s.log, outR, errR,
+			containerTimings{Prepare: tRun.Sub(t0), Run: time.Since(tRun)}),
+		cmd: cmd, mgr: mgr, dir: dir, lifeline: syncW,
+	}
 	go p.reap()
 	s.log.Debug("container started", "engine", EngineJail, "container_id", id, "worker_pid", cmd.Process.Pid,
 		"prepare_us", p.timings.Prepare.Microseconds(), "run_us", p.timings.Run.Microseconds())
@@ -522,61 +524,29 @@ func jailSeccomp() *configs.Seccomp {
 }
 
 type jailProcess struct {
-	cmd            *exec.Cmd
-	mgr            cgroups.Manager
-	dir, id        string
-	log            *slog.Logger
-	stdout, stderr *os.File
-	lifeline       *os.File // the sync pipe's write end: the worker checks it is open
-
-	killOnce  sync.Once
-	closeOnce sync.Once
-	done      chan struct{}
-	waitErr   error
-	cleanErr  error
-	timings   containerTimings
+	containerEnd
+	cmd      *exec.Cmd
+	mgr      cgroups.Manager
+	dir      string
+	lifeline *os.File // the sync pipe's write end: the worker checks it is open
 }
-
-func (p *jailProcess) Stdout() io.ReadCloser { return p.stdout }
-func (p *jailProcess) Stderr() io.ReadCloser { return p.stderr }
-func (p *jailProcess) Pid() int              { return p.cmd.Process.Pid }
 
 // reap waits for the worker, PID 1 of its namespace (when it dies the
 // kernel kills and reaps everything else in it first), then removes its
 // cgroup and directory.
 func (p *jailProcess) reap() {
-	p.waitErr = p.cmd.Wait()
+	err := p.cmd.Wait()
 	closeFiles(p.lifeline)
-	t := time.Now()
-	var errs []error
-	if err := p.mgr.Destroy(); err != nil {
-		errs = append(errs, fmt.Errorf("removing cgroup: %w", err))
-	}
-	if err := os.RemoveAll(p.dir); err != nil {
-		errs = append(errs, fmt.Errorf("removing container directory: %w", err))
-	}
-	p.cleanErr = errors.Join(errs...)
-	p.timings.Destroy = time.Since(t)
-	if p.cleanErr != nil {
-		p.log.Warn("container not fully removed", "container_id", p.id, "error", p.cleanErr)
-	}
-	p.log.Debug("container destroyed", "container_id", p.id, "destroy_us", p.timings.Destroy.Microseconds())
-	close(p.done)
+	p.ended(err, p.dir, func() error {
+		if err := p.mgr.Destroy(); err != nil {
+			return fmt.Errorf("removing cgroup: %w", err)
+		}
+		return nil
+	})
 }
 
-func (p *jailProcess) Wait() error {
-	<-p.done
-	p.closeOnce.Do(func() { closeFiles(p.stdout, p.stderr) })
-	return p.waitErr
-}
-
+// Kill kills the worker and everything in its namespaces, and returns once
+// its cgroup and directory are removed.
 func (p *jailProcess) Kill() error {
-	// os.Process signals through a pidfd: a reused PID is never hit.
-	p.killOnce.Do(func() { _ = p.cmd.Process.Signal(unix.SIGKILL) })
-	select {
-	case <-p.done:
-		return p.cleanErr
-	case <-time.After(killTimeout):
-		return fmt.Errorf("worker %d still running %s after SIGKILL", p.Pid(), killTimeout)
-	}
+	return p.kill(func() { _ = p.cmd.Process.Signal(unix.SIGKILL) })
 }
