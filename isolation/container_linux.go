@@ -222,9 +222,9 @@ func (s *containerSpawner) startLibcontainer(spec *Spec) (Process, error) {
 		return nil, err
 	}
 	cg := s.cgroupConfig(spec, id)
-	dir, err := os.MkdirTemp(s.o.StateDir, "call-")
+	dir, rootfs, err := s.callDir()
 	if err != nil {
-		return nil, fmt.Errorf("creating container directory: %w", err)
+		return nil, err
 	}
 	ok := false
 	defer func() {
@@ -232,34 +232,14 @@ func (s *containerSpawner) startLibcontainer(spec *Spec) (Process, error) {
 			_ = os.RemoveAll(dir)
 		}
 	}()
-	// The container's root must be reachable and owned by the mapped root,
-	// which builds it from inside the user namespace.
-	rootfs := filepath.Join(dir, "root")
-	if err := os.Chmod(dir, 0o711); err != nil {
-		return nil, fmt.Errorf("creating container directory: %w", err)
-	}
-	if err := os.Mkdir(rootfs, 0o755); err != nil {
-		return nil, fmt.Errorf("creating container root: %w", err)
-	}
+	// The container's root must be owned by the mapped root, which builds
+	// it from inside the user namespace.
 	if err := os.Chown(rootfs, s.o.HostUID, s.o.HostGID); err != nil {
 		return nil, fmt.Errorf("creating container root: %w", err)
 	}
 
-	// The worker reopens the pipes it is given through /proc/self/fd/N,
-	// which checks the pipe's owner: make that the worker's user.
-	for _, f := range spec.ExtraFiles {
-		if f == nil {
-			continue
-		}
-		var st unix.Stat_t
-		if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-			return nil, fmt.Errorf("checking file %s for the worker: %w", f.Name(), err)
-		}
-		if st.Mode&unix.S_IFMT == unix.S_IFIFO {
-			if err := unix.Fchown(int(f.Fd()), s.o.HostUID, s.o.HostGID); err != nil {
-				return nil, fmt.Errorf("giving pipe %s to the worker: %w", f.Name(), err)
-			}
-		}
+	if err := s.chownPipes(spec); err != nil {
+		return nil, err
 	}
 
 	cfg := s.config(id, rootfs, mounts, cg)
@@ -344,6 +324,26 @@ type containerTimings struct {
 	Create  time.Duration // libcontainer.Create: validation, cgroup checks, state directory
 	Run     time.Duration // Container.Run: clone the init, namespaces, cgroup, root, seccomp, exec
 	Destroy time.Duration // Container.Destroy and removing the directory, after the worker was reaped
+}
+
+// callDir makes a worker's directory in the state directory, and in it the
+// empty directory that becomes its root; the worker's user may pass
+// through.
+func (s *containerSpawner) callDir() (dir, root string, err error) {
+	dir, err = os.MkdirTemp(s.o.StateDir, "call-")
+	if err != nil {
+		return "", "", fmt.Errorf("creating container directory: %w", err)
+	}
+	root = filepath.Join(dir, "root")
+	if err := os.Chmod(dir, 0o711); err != nil {
+		_ = os.RemoveAll(dir)
+		return "", "", fmt.Errorf("creating container directory: %w", err)
+	}
+	if err := os.Mkdir(root, 0o755); err != nil {
+		_ = os.RemoveAll(dir)
+		return "", "", fmt.Errorf("creating container root: %w", err)
+	}
+	return dir, root, nil
 }
 
 // containerEnd is what a worker of either engine leaves to wait for: its

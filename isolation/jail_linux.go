@@ -67,9 +67,9 @@ func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
-	dir, err := os.MkdirTemp(s.o.StateDir, "call-")
+	dir, root, err := s.callDir()
 	if err != nil {
-		return nil, fmt.Errorf("creating container directory: %w", err)
+		return nil, err
 	}
 	var toClose []*os.File
 	defer func() { closeFiles(toClose...) }()
@@ -85,13 +85,6 @@ func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
 			_ = os.RemoveAll(dir)
 		}
 	}()
-	root := filepath.Join(dir, "root")
-	if err := os.Chmod(dir, 0o711); err != nil {
-		return nil, fmt.Errorf("creating container directory: %w", err)
-	}
-	if err := os.Mkdir(root, 0o755); err != nil {
-		return nil, fmt.Errorf("creating container root: %w", err)
-	}
 	// Where the cgroups will be, before they are made: a supervisor killed
 	// from here on leaves them for the next one's sweep.
 	if b, err := json.Marshal(mgr.GetPaths()); err != nil {
@@ -292,6 +285,7 @@ func warmMigration() {
 
 // chownPipes gives the worker's user the pipes it is handed: the worker
 // reopens them through /proc/self/fd/N, which checks the pipe's owner.
+// (Both engines.)
 func (s *containerSpawner) chownPipes(spec *Spec) error {
 	for _, f := range spec.ExtraFiles {
 		if f == nil {
