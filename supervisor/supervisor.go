@@ -832,6 +832,12 @@ func (s *Supervisor) promote(req *protocol.Request) {
 		s.log.Warn("compiled code not cached", "error", err)
 		return
 	}
+	// A good entry that another call put there meanwhile stays: calls
+	// started since may be about to mount it, and a container mounts the
+	// file, not the name, so replacing it would pull it from under them.
+	if worker.VerifyCacheEntry(req.CacheFile) == nil {
+		return
+	}
 	if err := os.Rename(req.CompileOut, req.CacheFile); err != nil {
 		s.log.Warn("compiled code not cached", "error", err)
 	}
