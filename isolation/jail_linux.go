@@ -50,6 +50,31 @@ func landlockABI() int {
 	return int(abi)
 }
 
+// jailControllers are the cgroup v1 controllers a jail worker joins: those
+// its limits are set in. Making, joining and removing a cgroup in each of
+// the others (ten hierarchies on these machines) would cost kernel time on
+// every start and limit nothing.
+var jailControllers = []string{"memory", "pids", "cpu", "devices"}
+
+// jailCgroup returns the manager of a jail worker's cgroup: on cgroup v1,
+// in the hierarchies of jailControllers only.
+func jailCgroup(cg *cgroups.Cgroup) (cgroups.Manager, error) {
+	mgr, err := manager.New(cg)
+	if err != nil || cgroups.IsCgroup2UnifiedMode() {
+		return mgr, err
+	}
+	all := mgr.GetPaths()
+	paths := map[string]string{}
+	for _, c := range jailControllers {
+		p, ok := all[c]
+		if !ok {
+			return nil, fmt.Errorf("%w: no %s cgroup hierarchy", ErrUnavailable, c)
+		}
+		paths[c] = p
+	}
+	return manager.NewWithPaths(cg, paths)
+}
+
 // cgroupSetMu serialises cgroup managers' Set (see startJail).
 var cgroupSetMu sync.Mutex
 
@@ -66,7 +91,7 @@ func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
 	}
 	id := "agent-ctl-" + randomID()
 	cg := s.cgroupConfig(spec, id)
-	mgr, err := manager.New(cg)
+	mgr, err := jailCgroup(cg)
 	if err != nil {
 		return nil, fmt.Errorf("cgroup: %w", err)
 	}
