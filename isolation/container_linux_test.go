@@ -1328,3 +1328,29 @@ func TestContainer_confinementFails(t *testing.T) {
 		t.Errorf("state left behind: %v", ents)
 	}
 }
+
+// TestContainer_symlinkInGrant: a symbolic link that a module left in a
+// writable grant, pointing at a host path, does not lead the making of a
+// mount point below the grant out of the worker's root: nothing appears on
+// the host, whatever becomes of the start.
+func TestContainer_symlinkInGrant(t *testing.T) {
+	sp := testSpawner(t, nil)
+	grant, hostDir := t.TempDir(), t.TempDir()
+	if err := os.Symlink(hostDir, filepath.Join(grant, "link")); err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(src, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	spec := &Spec{Path: self(t), Env: []string{helperEnv + "=hello"},
+		Mounts: []Mount{{Source: grant, Writable: true}, {Source: src, Target: filepath.Join(grant, "link", "planted")}}}
+	p, err := sp.Start(spec)
+	if err == nil {
+		_ = p.Kill()
+	}
+	t.Logf("Start: %v", err)
+	if ents, _ := os.ReadDir(hostDir); len(ents) != 0 {
+		t.Errorf("the start made %v in the host directory the link points to", ents)
+	}
+}

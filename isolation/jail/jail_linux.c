@@ -217,7 +217,8 @@ static char *jail_read_all(int fd, size_t max, size_t *n) {
 	return buf;
 }
 
-// jail_mkdirs creates path and its parents (0755) inside the new root.
+// jail_mkdirs creates the parents of path (0755); it runs once the new root
+// is the process's root.
 static void jail_mkdirs(char *path) {
 	for (char *p = path + 1; *p; p++) {
 		if (*p != '/')
@@ -259,9 +260,25 @@ static void jail_build_root(struct jail_config *c) {
 		jail_die("making mounts private");
 	if (mount("tmpfs", c->root, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755,size=64k,nr_inodes=1024") < 0)
 		jail_die("mounting the root tmpfs");
+	// Into the new root first, before any mount point is made: the mounts
+	// come as descriptors and need no host path, and a mount point below
+	// an earlier mount (a granted directory) is reached through whatever
+	// that directory holds, symbolic links a module may have left there
+	// included. With the host's root detached, no path resolves outside
+	// the new root, whatever it goes through. pivot_root(".", ".") stacks
+	// the old root under the new one; detaching it leaves the new root
+	// alone.
+	if (chdir(c->root) < 0)
+		jail_die("entering the root");
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
+		jail_die("pivot_root");
+	if (umount2(".", MNT_DETACH) < 0)
+		jail_die("detaching the host's root");
+	if (chdir("/") < 0)
+		jail_die("entering the root");
 	for (int i = 0; i < c->nmounts; i++) {
 		struct jail_mount *m = &c->mounts[i];
-		jail_target(c->root, m->target, m->dir, path);
+		jail_target("", m->target, m->dir, path);
 		if (syscall(SYS_move_mount, m->fd, "", AT_FDCWD, path, MOVE_MOUNT_F_EMPTY_PATH) < 0)
 			jail_die("mounting %s", m->target);
 		close(m->fd);
@@ -270,20 +287,10 @@ static void jail_build_root(struct jail_config *c) {
 		// Only the processes of this PID namespace, nothing of the host's
 		// kernel state (subset=pid), and no process of another user
 		// (hidepid=invisible), read-only.
-		jail_target(c->root, "/proc", 1, path);
+		jail_target("", "/proc", 1, path);
 		if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "subset=pid,hidepid=invisible") < 0)
 			jail_die("mounting /proc");
 	}
-	if (chdir(c->root) < 0)
-		jail_die("entering the root");
-	// pivot_root(".", ".") stacks the old root under the new one; detaching
-	// it leaves the new root alone.
-	if (syscall(SYS_pivot_root, ".", ".") < 0)
-		jail_die("pivot_root");
-	if (umount2(".", MNT_DETACH) < 0)
-		jail_die("detaching the host's root");
-	if (chdir("/") < 0)
-		jail_die("entering the root");
 	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		jail_die("making the root read-only");
 }
