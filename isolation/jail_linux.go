@@ -78,6 +78,10 @@ func jailCgroup(cg *cgroups.Cgroup) (cgroups.Manager, error) {
 // cgroupSetMu serialises cgroup managers' Set (see startJail).
 var cgroupSetMu sync.Mutex
 
+// confineTimeout bounds how long Start waits for a released worker to
+// report that it is confined: a few system calls, well under a millisecond.
+const confineTimeout = 10 * time.Second
+
 // jailWorkerFile, in a jail's directory, says that its worker was started.
 const jailWorkerFile = "worker"
 
@@ -142,7 +146,8 @@ func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
 		return nil, err
 	}
 	// The worker's descriptors: the Spec's first (3, 4, …), then the
-	// configuration, the seccomp filter, the sync pipe and the mounts.
+	// configuration, the seccomp program, the sync and status pipes, the
+	// user namespace and the mounts.
 	files := append([]*os.File(nil), spec.ExtraFiles...)
 	fdOf := func(f *os.File) int {
 		files = append(files, f)
@@ -275,7 +280,11 @@ func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
 	// The write fails if the worker already gave up; either way its status
 	// pipe says whether it is confined.
 	_, _ = syncW.Write([]byte{1})
-	if n, _ := statusR.Read(make([]byte, 1)); n != 1 {
+	_ = statusR.SetReadDeadline(time.Now().Add(confineTimeout))
+	if n, err := statusR.Read(make([]byte, 1)); n != 1 {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return fail(fmt.Errorf("the worker was not confined within %s", confineTimeout))
+		}
 		return fail(errors.New("the worker ended while it was being confined"))
 	}
 	s.marked("released")
