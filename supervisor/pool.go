@@ -38,6 +38,10 @@ type pool struct {
 	cancel context.CancelFunc
 	sem    chan struct{}
 	wg     sync.WaitGroup
+	// closing counts retired workers being killed and removed: close
+	// waits for them, so that a supervisor that exits leaves no cgroup or
+	// directory behind.
+	closing sync.WaitGroup
 
 	mu       sync.Mutex
 	idle     map[string][]*warm
@@ -74,6 +78,9 @@ func newPool(s *Supervisor, o PoolOptions) *pool {
 func (p *pool) take(key, tool string) *warm {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
 	if old, ok := p.toolKey[tool]; ok && old != key {
 		p.retireLocked(old)
 	}
@@ -85,7 +92,7 @@ func (p *pool) take(key, tool string) *warm {
 		if w.alive() {
 			return w
 		}
-		go w.close()
+		p.closing.Go(w.close)
 	}
 	return nil
 }
@@ -93,7 +100,7 @@ func (p *pool) take(key, tool string) *warm {
 func (p *pool) retireLocked(key string) {
 	for _, w := range p.idle[key] {
 		p.count--
-		go w.close()
+		p.closing.Go(w.close)
 	}
 	delete(p.idle, key)
 }
@@ -150,7 +157,7 @@ func (p *pool) done(key string, w *warm) {
 	}
 	if p.closed || stale {
 		p.count--
-		go w.close()
+		p.closing.Go(w.close)
 		return
 	}
 	p.idle[key] = append(p.idle[key], w)
@@ -174,7 +181,7 @@ func (p *pool) reap() {
 			for _, w := range ws {
 				if time.Since(w.born) > p.o.Idle || !w.alive() {
 					p.count--
-					go w.close()
+					p.closing.Go(w.close)
 					continue
 				}
 				keep = append(keep, w)
@@ -211,7 +218,6 @@ func (p *pool) close() {
 	}
 	p.mu.Unlock()
 	p.cancel()
-	p.wg.Wait()
-	// Workers filed after the first sweep (none: closed is set) and those
-	// being closed in the background end with their processes.
+	p.wg.Wait()      // refills: what they file now is closed at once (closed is set)
+	p.closing.Wait() // every retired worker killed and removed
 }

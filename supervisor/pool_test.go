@@ -3,7 +3,10 @@
 package supervisor_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +18,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+	"github.com/agent-ctl/agent-ctl/tests/procfs"
 )
 
 // readyPids records the workers the pool reports ready, from its log.
@@ -237,8 +241,24 @@ func TestPool_lifecycle(t *testing.T) {
 		}
 		e2.waitIdle(t, 1)
 		left := e2.ready()
+		last := left[len(left)-1]
+		cgs, err := procfs.CgroupDirs(last)
+		if err != nil {
+			t.Fatal(err)
+		}
 		e2.Close()
-		waitGone(t, left[len(left)-1])
+		// Close returns once its workers are gone with all they had: a
+		// supervisor that exits right after leaves nothing behind.
+		if alive(last) {
+			t.Errorf("worker %d still running when Close returned", last)
+		}
+		if iso == policies.IsolationContainer {
+			for _, d := range cgs {
+				if _, err := os.Stat(d); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("cgroup %s still there when Close returned: %v", d, err)
+				}
+			}
+		}
 		if idle, pending := e2.PoolStats(); idle+pending != 0 {
 			t.Errorf("after Close: %d idle, %d pending", idle, pending)
 		}
@@ -290,4 +310,16 @@ func TestModuleRewrittenInPlace(t *testing.T) {
 	if _, out, _, err := invoke(t, s, supervisor.Call{Module: mod, Name: "tool"}); err != nil || out != "out 1\nout 2\n" {
 		t.Fatalf("after rewriting in place: %v %q", err, out)
 	}
+}
+
+// alive tells whether process pid exists and is not a zombie (dead, waiting
+// to be reaped).
+func alive(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	// pid (comm) state ...: comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
 }
