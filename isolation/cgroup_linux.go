@@ -53,11 +53,18 @@ const cgroupsFile = "cgroups.json"
 // left cgroups that nothing could find again.
 func recordCgroups(c *libcontainer.Container, dir string) error {
 	st, err := c.State()
+	if err != nil {
+		return fmt.Errorf("recording the container's cgroups: %w", err)
+	}
+	return writeCgroupsFile(dir, st.CgroupPaths)
+}
+
+// writeCgroupsFile lists paths (controller → cgroup directory) in dir's
+// cgroupsFile.
+func writeCgroupsFile(dir string, paths map[string]string) error {
+	b, err := json.Marshal(paths)
 	if err == nil {
-		var b []byte
-		if b, err = json.Marshal(st.CgroupPaths); err == nil {
-			err = os.WriteFile(filepath.Join(dir, cgroupsFile), b, 0o600)
-		}
+		err = os.WriteFile(filepath.Join(dir, cgroupsFile), b, 0o600)
 	}
 	if err != nil {
 		return fmt.Errorf("recording the container's cgroups: %w", err)
@@ -65,24 +72,34 @@ func recordCgroups(c *libcontainer.Container, dir string) error {
 	return nil
 }
 
-// removeRecordedCgroups removes the cgroup directories recordCgroups listed
-// in dir, if they are empty; none listed is not an error.
-func removeRecordedCgroups(dir string) error {
+// readCgroupsFile returns the cgroup directories listed in dir, nil when
+// none are; each must be a clean path below /sys/fs/cgroup.
+func readCgroupsFile(dir string) (map[string]string, error) {
 	b, err := os.ReadFile(filepath.Join(dir, cgroupsFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var paths map[string]string
 	if err := json.Unmarshal(b, &paths); err != nil {
-		return fmt.Errorf("reading %s: %w", cgroupsFile, err)
+		return nil, fmt.Errorf("reading %s: %w", cgroupsFile, err)
 	}
 	for _, p := range paths {
 		if filepath.Clean(p) != p || !strings.HasPrefix(p, "/sys/fs/cgroup/") {
-			return fmt.Errorf("%s: %q is not a cgroup directory", cgroupsFile, p)
+			return nil, fmt.Errorf("%s: %q is not a cgroup directory", cgroupsFile, p)
 		}
+	}
+	return paths, nil
+}
+
+// removeRecordedCgroups removes the cgroup directories recordCgroups listed
+// in dir, if they are empty; none listed is not an error.
+func removeRecordedCgroups(dir string) error {
+	paths, err := readCgroupsFile(dir)
+	if err != nil || paths == nil {
+		return err
 	}
 	return cgroups.RemovePaths(paths)
 }
@@ -90,12 +107,8 @@ func removeRecordedCgroups(dir string) error {
 // cgroupsEmpty tells whether the cgroups recorded in dir hold no process
 // (or are gone).
 func cgroupsEmpty(dir string) bool {
-	b, err := os.ReadFile(filepath.Join(dir, cgroupsFile))
+	paths, err := readCgroupsFile(dir)
 	if err != nil {
-		return errors.Is(err, os.ErrNotExist)
-	}
-	var paths map[string]string
-	if json.Unmarshal(b, &paths) != nil {
 		return false
 	}
 	for _, p := range paths {

@@ -119,10 +119,8 @@ func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
 	}()
 	// Where the cgroups will be, before they are made: a supervisor killed
 	// from here on leaves them for the next one's sweep.
-	if b, err := json.Marshal(mgr.GetPaths()); err != nil {
-		return nil, fmt.Errorf("recording the container's cgroups: %w", err)
-	} else if err := os.WriteFile(filepath.Join(dir, cgroupsFile), b, 0o600); err != nil {
-		return nil, fmt.Errorf("recording the container's cgroups: %w", err)
+	if err := writeCgroupsFile(dir, mgr.GetPaths()); err != nil {
+		return nil, err
 	}
 	// Making cgroups is the slowest step of a start (an RCU grace period
 	// per controller on some kernels): it runs while the worker starts.
@@ -192,13 +190,12 @@ func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
 			closeFiles(readers...)
 		}
 	}()
-	cfgFD := 0
 	cfgFile, err := memfd("agent-ctl-jail")
 	if err != nil {
 		return nil, err
 	}
 	toClose = append(toClose, cfgFile)
-	cfgFD = fdOf(cfgFile)
+	cfgFD := fdOf(cfgFile)
 	cfg.Seccomp = fdOf(s.jailFilter)
 	cfg.Sync = fdOf(syncR)
 	cfg.Status = fdOf(statusW)
@@ -311,20 +308,26 @@ func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
 // being cloned takes most of it off the start. Best effort: on failure the
 // worker's own move pays instead.
 func warmMigration() {
-	own, err := cgroups.ParseCgroupFile("/proc/self/cgroup")
-	if err != nil {
-		return
-	}
-	var dir string
-	if cgroups.IsCgroup2UnifiedMode() {
-		dir = filepath.Join("/sys/fs/cgroup", own[""])
-	} else if mnt, err := cgroups.FindCgroupMountpoint("", "pids"); err == nil {
-		dir = filepath.Join(mnt, own["pids"])
-	}
-	if dir != "" {
+	if dir := ownCgroup(); dir != "" {
 		_ = cgroups.WriteCgroupProc(dir, os.Getpid())
 	}
 }
+
+// ownCgroup is the supervisor's own cgroup directory in the pids hierarchy
+// (cgroup v1) or the unified one (v2), found once; empty if unknown.
+var ownCgroup = sync.OnceValue(func() string {
+	own, err := cgroups.ParseCgroupFile("/proc/self/cgroup")
+	if err != nil {
+		return ""
+	}
+	if cgroups.IsCgroup2UnifiedMode() {
+		return filepath.Join("/sys/fs/cgroup", own[""])
+	}
+	if mnt, err := cgroups.FindCgroupMountpoint("", "pids"); err == nil {
+		return filepath.Join(mnt, own["pids"])
+	}
+	return ""
+})
 
 // chownPipes gives the worker's user the pipes it is handed: the worker
 // reopens them through /proc/self/fd/N, which checks the pipe's owner.

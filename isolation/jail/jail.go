@@ -24,9 +24,6 @@ const Env = "_AGENT_CTL_JAIL"
 // refuses a configuration it might misread.
 const magic = "agent-ctl-jail-1"
 
-// ExitStatus is the status of a worker that could not be confined.
-const ExitStatus = 125
-
 // Config is one worker's confinement, as the constructor reads it. Every
 // descriptor is one the worker inherits.
 type Config struct {

@@ -209,16 +209,6 @@ func Dial(ctx context.Context, o *DialOptions) (*Conn, error) {
 	}
 }
 
-// Ping checks that the worker still answers: a prepared worker may have
-// died while it waited for its call.
-func (c *Conn) Ping() error {
-	cp, err := c.client.Client()
-	if err != nil {
-		return err
-	}
-	return cp.Ping()
-}
-
 // Pid is the worker's process ID as the host sees it.
 func (c *Conn) Pid() int {
 	p := c.runner.process()
