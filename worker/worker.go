@@ -175,12 +175,26 @@ func (h *Host) warmWasi() {
 	_ = wasi.SetStdinFile(os.DevNull)
 	_ = wasi.SetStdoutFile(os.DevNull)
 	_ = wasi.SetStderrFile(os.DevNull)
-	for _, d := range h.req.Dirs {
-		_ = wasi.PreopenDir(d.Host, d.Guest, wasmtime.DIR_READ, wasmtime.FILE_READ)
-	}
+	_ = preopen(wasi, h.req.Dirs)
 	store := wasmtime.NewStore(h.engine)
 	store.SetWasi(wasi)
 	store.Close()
+}
+
+// preopen grants the module each directory at its guest path, writable
+// where the grant says so.
+func preopen(wasi *wasmtime.WasiConfig, dirs []protocol.Dir) error {
+	for _, d := range dirs {
+		dirPerms, filePerms := wasmtime.DIR_READ, wasmtime.FILE_READ
+		if d.Writable {
+			dirPerms |= wasmtime.DIR_WRITE
+			filePerms |= wasmtime.FILE_WRITE
+		}
+		if err := wasi.PreopenDir(d.Host, d.Guest, dirPerms, filePerms); err != nil {
+			return fmt.Errorf("preopening %s at %s: %w", d.Host, d.Guest, err)
+		}
+	}
+	return nil
 }
 
 func (h *Host) newStore() *wasmtime.Store {
@@ -324,15 +338,8 @@ func (h *Host) Run(run *protocol.RunArgs, network protocol.Network) (*protocol.R
 			return nil, fmt.Errorf("opening module stdio fd %d: %w", fd, err)
 		}
 	}
-	for _, d := range req.Dirs {
-		dirPerms, filePerms := wasmtime.DIR_READ, wasmtime.FILE_READ
-		if d.Writable {
-			dirPerms |= wasmtime.DIR_WRITE
-			filePerms |= wasmtime.FILE_WRITE
-		}
-		if err := wasi.PreopenDir(d.Host, d.Guest, dirPerms, filePerms); err != nil {
-			return nil, fmt.Errorf("preopening %s at %s: %w", d.Host, d.Guest, err)
-		}
+	if err := preopen(wasi, req.Dirs); err != nil {
+		return nil, err
 	}
 	store.SetWasi(wasi)
 
