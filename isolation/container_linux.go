@@ -30,10 +30,6 @@ import (
 // put the unix socket in; that directory is mounted into the container.
 const pluginSocketDirEnv = "PLUGIN_UNIX_SOCKET_DIR"
 
-// killTimeout bounds how long Kill waits for the worker to be reaped. A
-// SIGKILLed process only lingers while stuck in the kernel.
-const killTimeout = 10 * time.Second
-
 func init() {
 	// Container.Run moves a goroutine's thread into the new container's
 	// mount namespace and lets that goroutine end locked to it, so that Go

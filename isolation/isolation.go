@@ -60,7 +60,8 @@ type Process interface {
 	Stderr() io.ReadCloser
 	// Wait waits for the worker to exit.
 	Wait() error
-	// Kill stops the worker at once; calling it again is harmless.
+	// Kill stops the worker at once and returns once it has exited (at
+	// most a bounded wait); calling it again is harmless.
 	Kill() error
 	// Pid is the worker's process ID on the host.
 	Pid() int

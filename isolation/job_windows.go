@@ -22,10 +22,6 @@ type jobSpawner struct {
 
 func (*jobSpawner) Name() string { return "job object" }
 
-// killTimeout bounds how long Kill waits for a terminated worker to be
-// gone (termination is asynchronous).
-const killTimeout = 10 * time.Second
-
 // killedExitCode is the exit code of a worker ended by Kill.
 const killedExitCode = 1
 

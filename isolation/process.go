@@ -7,7 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"time"
 )
+
+// killTimeout bounds how long Kill waits for a killed worker to be gone. A
+// SIGKILLed process only lingers while stuck in the kernel.
+const killTimeout = 10 * time.Second
 
 // NewProcess returns the spawner for process isolation: the worker is a plain
 // child process with an empty environment apart from what Spec gives it,
@@ -43,7 +48,7 @@ func (processSpawner) Start(s *Spec) (Process, error) {
 	if err2 != nil {
 		return nil, fmt.Errorf("starting worker %s: %w", s.Path, err2)
 	}
-	return &childProcess{cmd: cmd, stdout: stdout, stderr: stderr}, nil
+	return &childProcess{cmd: cmd, stdout: stdout, stderr: stderr, exit: watchExit(cmd.Process.Pid)}, nil
 }
 
 type childProcess struct {
@@ -52,6 +57,7 @@ type childProcess struct {
 
 	mu     sync.Mutex
 	reaped bool // once set, the process group ID may belong to another
+	exit   exitWatch
 }
 
 func (p *childProcess) Stdout() io.ReadCloser { return p.stdout }
@@ -60,20 +66,30 @@ func (p *childProcess) Wait() error {
 	err := p.cmd.Wait()
 	p.mu.Lock()
 	p.reaped = true
+	p.exit.close()
 	p.mu.Unlock()
 	return err
 }
 func (p *childProcess) Pid() int { return p.cmd.Process.Pid }
 
+// Kill kills the worker and its process group and returns once the worker
+// has exited (reaped or not), at most killTimeout later: a caller that
+// removes what the worker used, or exits, right after leaves no process
+// behind.
 func (p *childProcess) Kill() error {
 	p.mu.Lock()
+	var exited func(time.Duration) error
 	if !p.reaped {
 		killGroup(p.cmd.Process.Pid)
+		exited = p.exit.waiter()
 	}
 	p.mu.Unlock()
 	err := p.cmd.Process.Kill()
 	if errors.Is(err, os.ErrProcessDone) {
-		return nil
+		err = nil
+	}
+	if err == nil && exited != nil {
+		err = exited(killTimeout)
 	}
 	return err
 }

@@ -2,7 +2,10 @@
 
 package isolation
 
-import "syscall"
+import (
+	"syscall"
+	"time"
+)
 
 func processAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true}
@@ -11,3 +14,10 @@ func processAttr() *syscall.SysProcAttr {
 func killGroup(pid int) {
 	_ = syscall.Kill(-pid, syscall.SIGKILL)
 }
+
+// exitWatch: Kill does not wait for the worker's exit here.
+type exitWatch struct{}
+
+func watchExit(int) exitWatch                        { return exitWatch{} }
+func (*exitWatch) close()                            {}
+func (*exitWatch) waiter() func(time.Duration) error { return nil }
