@@ -22,8 +22,9 @@ const (
 	// so a 100 MB line without a newline costs no more memory than this.
 	maxLine = 64 << 10
 	// bufSize is the read buffer: larger than maxLine, so that few reads
-	// (host calls) are needed and skipAhead searches large blocks.
-	bufSize = 256 << 10
+	// (host calls, each a hand-off to a WASI thread of wasmtime's and back)
+	// are needed and skipAhead searches large blocks.
+	bufSize = 1 << 20
 	// sniffLen bytes at the start of a file decide whether it is binary (a NUL).
 	sniffLen = 8 << 10
 )
