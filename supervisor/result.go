@@ -59,6 +59,9 @@ const (
 
 // Timings breaks a call down by step.
 type Timings struct {
+	// Wait is how long the call waited for its turn to start a worker
+	// (Options.MaxStarts); zero for a pooled worker.
+	Wait time.Duration
 	// Spawn is starting the worker and completing the handshake.
 	Spawn time.Duration
 	// Load is reading precompiled code, or compiling, inside the worker.

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -64,6 +65,13 @@ type Options struct {
 	// Pool keeps prepared workers ahead of demand (for long-running
 	// front-ends); nil spawns each call's worker when the call comes.
 	Pool *PoolOptions
+	// MaxStarts caps the workers being started at once for calls that
+	// found no prepared worker (spawn, confinement, module load); further
+	// calls wait their turn, first come first served. Zero means two per
+	// CPU. A burst of hundreds of calls otherwise starts hundreds of workers
+	// at once, and each start slows down with every other one in flight.
+	// The pool's background refills are capped apart (PoolOptions.Spawners).
+	MaxStarts int
 }
 
 // Supervisor runs calls. It is safe for concurrent use.
@@ -83,6 +91,9 @@ type Supervisor struct {
 	pool     *pool
 	cleanups sync.WaitGroup
 	digests  digestCache
+
+	starts            chan struct{} // a slot per worker being started for a call
+	starting, waiting atomic.Int32
 }
 
 // DefaultHome is $AGENTCTL_HOME, or ~/.agent-ctl.
@@ -107,6 +118,11 @@ func New(o *Options) (*Supervisor, error) {
 		compileTimeout: o.CompileTimeout, grace: o.Grace,
 		process: isolation.NewProcess(),
 	}
+	n := o.MaxStarts
+	if n <= 0 {
+		n = 2 * runtime.NumCPU()
+	}
+	s.starts = make(chan struct{}, n)
 	var err error
 	if s.home == "" {
 		if s.home, err = DefaultHome(); err != nil {
@@ -177,6 +193,34 @@ func (s *Supervisor) retire(w *warm) {
 		defer s.cleanups.Done()
 		w.close()
 	}()
+}
+
+// startSlot waits for a turn to start a worker (see Options.MaxStarts) and
+// returns its release; false when ctx ended first.
+func (s *Supervisor) startSlot(ctx context.Context) (release func(), ok bool) {
+	select {
+	case s.starts <- struct{}{}:
+	default:
+		s.waiting.Add(1)
+		select {
+		case s.starts <- struct{}{}:
+			s.waiting.Add(-1)
+		case <-ctx.Done():
+			s.waiting.Add(-1)
+			return nil, false
+		}
+	}
+	s.starting.Add(1)
+	return func() {
+		s.starting.Add(-1)
+		<-s.starts
+	}, true
+}
+
+// Starts reports how many workers are being started for calls, and how
+// many calls wait for their turn to start one (see Options.MaxStarts).
+func (s *Supervisor) Starts() (starting, waiting int) {
+	return int(s.starting.Load()), int(s.waiting.Load())
 }
 
 // PoolStats reports how many prepared workers wait, and how many are
@@ -382,7 +426,16 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	if w != nil {
 		res.Pooled = true
 	} else {
+		tw := time.Now()
+		release, ok := s.startSlot(ctx)
+		res.Timings.Wait = time.Since(tw)
+		if !ok { // cancelled while waiting for its turn
+			res.Outcome = Cancelled
+			res.Timings.Total = time.Since(t0)
+			return res, nil
+		}
 		w, err = s.prepare(ctx, t)
+		release()
 		if err != nil {
 			if ctx.Err() != nil { // cancelled while the worker was starting
 				res.Outcome = Cancelled
@@ -418,7 +471,7 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	res.Timings.Total = time.Since(t0)
 	s.log.Debug("call finished", "module", name, "outcome", res.Outcome.String(), "exit_code", res.ExitCode,
 		"worker_pid", res.WorkerPid, "pooled", res.Pooled, "cache_hit", res.CacheHit,
-		"spawn_us", res.Timings.Spawn.Microseconds(), "load_us", res.Timings.Load.Microseconds(),
+		"wait_us", res.Timings.Wait.Microseconds(), "spawn_us", res.Timings.Spawn.Microseconds(), "load_us", res.Timings.Load.Microseconds(),
 		"run_us", res.Timings.Run.Microseconds(), "total_us", res.Timings.Total.Microseconds())
 	return res, nil
 }

@@ -67,7 +67,8 @@ func TestRun(t *testing.T) {
 		{"env not on host", []string{"run", "--env", "AGENTCTL_SURELY_UNSET", hello}, 125, "", "AGENTCTL_SURELY_UNSET is not set on the host"},
 		{"unknown flag", []string{"run", "--frobnicate", hello}, 125, "", "flag provided but not defined"},
 		{"bad log level", []string{"--log-level", "loud", "run", hello}, 125, "", "--log-level"},
-		{"negative pool spawners", []string{"mcp", "--pool-spawners", "-1"}, 125, "", "--pool-spawners: want 0 (the default) or more"},
+		{"negative pool spawners", []string{"mcp", "--pool-spawners", "-1"}, 125, "", "--pool-spawners and --max-starts: want 0 (the default) or more"},
+		{"negative max starts", []string{"serve", "--max-starts", "-2"}, 125, "", "--max-starts: want 0 (the default) or more"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errs := runCLI(t, "", tc.args...)

@@ -39,10 +39,10 @@ func mcpServer(c *cli.Context) (*mcp.Server, *state, error) {
 	} else if n < 0 {
 		return nil, nil, usageError{"--pool: want 0 (no pool) or more"}
 	}
-	if c.Int("pool-total") < 0 || c.Int("pool-spawners") < 0 {
-		return nil, nil, usageError{"--pool-total and --pool-spawners: want 0 (the default) or more"}
+	if c.Int("pool-total") < 0 || c.Int("pool-spawners") < 0 || c.Int("max-starts") < 0 {
+		return nil, nil, usageError{"--pool-total, --pool-spawners and --max-starts: want 0 (the default) or more"}
 	}
-	sup, err := supervisor.New(&supervisor.Options{Home: st.home, Logger: log, Pool: pool})
+	sup, err := supervisor.New(&supervisor.Options{Home: st.home, Logger: log, Pool: pool, MaxStarts: c.Int("max-starts")})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -53,12 +53,14 @@ func mcpServer(c *cli.Context) (*mcp.Server, *state, error) {
 	return mcp.New(cat, sup, &mcp.Options{Version: version, Logger: log}), st, nil
 }
 
-// poolFlags size the warm pool of the long-running front-ends.
+// poolFlags size the warm pool of the long-running front-ends and cap
+// the workers they start at once.
 func poolFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "pool", Usage: "workers prepared ahead for each tool in use (spawned, confined, module loaded; each still serves one call); 0 disables", Value: 2},
 		&cli.IntFlag{Name: "pool-total", Usage: "cap on prepared workers of all tools together", Value: 8},
 		&cli.IntFlag{Name: "pool-spawners", Usage: "workers prepared at once in the background (0: one per two CPUs, at least one)"},
+		&cli.IntFlag{Name: "max-starts", Usage: "workers started at once for calls that find none prepared; more calls wait their turn (0: two per CPU)"},
 	}
 }
 

@@ -109,10 +109,18 @@ func installHelloB(b *testing.B) string {
 }
 
 // BenchmarkServeThroughput saturates `agent-ctl serve` with 8 concurrent
-// TypeScript SDK clients calling hello over Streamable HTTP, every call in a
-// fresh container-confined worker, against 8 concurrent native fork+exec
-// spawners of hello.c in the same run: calls per second.
+// TypeScript SDK clients calling hello over Streamable HTTP, each waiting
+// for its answer before its next call, every call in a fresh
+// container-confined worker, against 8 concurrent native fork+exec spawners
+// of hello.c, each waiting for its child, in the same run: calls per second.
+// "burst" sends each client's calls all at once instead (N calls in flight):
+// the server starts at most --max-starts workers at a time.
 func BenchmarkServeThroughput(b *testing.B) {
+	b.Run("closed", func(b *testing.B) { serveThroughput(b, "serve_throughput_vs_native_spawn", true) })
+	b.Run("burst", func(b *testing.B) { serveThroughput(b, "serve_burst_throughput_vs_native_spawn", false) })
+}
+
+func serveThroughput(b *testing.B, name string, sequential bool) {
 	native := bench.NativeHello(b)
 	home := installHelloB(b)
 	out, err := exec.Command(bin, "--home", home, "token", "create", "bench").Output()
@@ -123,6 +131,9 @@ func BenchmarkServeThroughput(b *testing.B) {
 	args := []string{"--pool", "4", "--pool-total", "8", "--per-token", "1024"}
 	if n := os.Getenv("AGENTCTL_BENCH_SPAWNERS"); n != "" { // to compare refill concurrency
 		args = append(args, "--pool-spawners", n)
+	}
+	if n := os.Getenv("AGENTCTL_BENCH_MAX_STARTS"); n != "" { // to compare start concurrency
+		args = append(args, "--max-starts", n)
 	}
 	url := startServe(b, home, args...)
 	calls := max(b.N/8, 4)
@@ -140,7 +151,7 @@ func BenchmarkServeThroughput(b *testing.B) {
 	spec, _ := json.Marshal(map[string]any{"timeoutMs": 600000,
 		"transport": map[string]any{"type": "http", "url": url, "token": token},
 		"steps": []map[string]any{{"op": "concurrent", "name": "hello", "args": map[string]any{"name": "c{client}"},
-			"clients": 8, "calls": calls}}})
+			"clients": 8, "calls": calls, "sequential": sequential}}})
 	o, err := exec.Command(node, filepath.Join(dir, "client.mjs"), "--spec-json", string(spec)).Output()
 	if jerr := json.Unmarshal(o, &r); jerr != nil || !r.OK || r.Steps[0].Data.OK != 8*calls {
 		b.Fatalf("client: %v %v\n%s", err, jerr, o)
@@ -161,8 +172,8 @@ func BenchmarkServeThroughput(b *testing.B) {
 	nativeRate := float64(8*calls) / time.Since(t0).Seconds()
 	b.StopTimer()
 	if b.N > 1 {
-		fmt.Printf("serve_throughput_vs_native_spawn ratio=%.3f calls_per_s=%.1f baseline_per_s=%.1f n=%d\n",
-			served/nativeRate, served, nativeRate, 8*calls)
+		fmt.Printf("%s ratio=%.3f calls_per_s=%.1f baseline_per_s=%.1f n=%d\n",
+			name, served/nativeRate, served, nativeRate, 8*calls)
 	}
 	b.ReportMetric(served, "calls/s")
 }

@@ -349,7 +349,9 @@ const ops = {
     return {};
   },
 
-  // concurrent makes `calls` calls on each of `clients` connections at once.
+  // concurrent makes `calls` calls on each of `clients` connections at once,
+  // or, with `sequential`, one after another on each connection (a client
+  // that waits for each answer: `clients` calls in flight in all).
   // clients 1 reuses the main connection; more open new ones (for stdio, one
   // server process each), which are closed afterwards.
   async concurrent(conn, step, spec) {
@@ -359,24 +361,29 @@ const ops = {
     try {
       for (let c = 1; c < nClients; c++) conns.push(await connect(spec, `concurrent-${c}`));
       const t0 = now();
+      const one = async (c, k) => {
+        const vars = { i: c * nCalls + k, client: c, call: k };
+        const s = now();
+        try {
+          const result = await callOnce(conns[c], step, spec, fill(step.args ?? {}, vars));
+          return { ms: now() - s, result, vars };
+        } catch (err) {
+          return { ms: now() - s, error: describeError(err), vars };
+        }
+      };
       const jobs = [];
       for (let c = 0; c < nClients; c++) {
-        for (let k = 0; k < nCalls; k++) {
-          const vars = { i: c * nCalls + k, client: c, call: k };
-          jobs.push(
-            (async () => {
-              const s = now();
-              try {
-                const result = await callOnce(conns[c], step, spec, fill(step.args ?? {}, vars));
-                return { ms: now() - s, result, vars };
-              } catch (err) {
-                return { ms: now() - s, error: describeError(err), vars };
-              }
-            })(),
-          );
+        if (step.sequential) {
+          jobs.push((async () => {
+            const mine = [];
+            for (let k = 0; k < nCalls; k++) mine.push(await one(c, k));
+            return mine;
+          })());
+        } else {
+          for (let k = 0; k < nCalls; k++) jobs.push(one(c, k).then((d) => [d]));
         }
       }
-      const done = await Promise.all(jobs);
+      const done = (await Promise.all(jobs)).flat();
       const wallMs = now() - t0;
       const errors = done.filter((d) => d.error).map((d) => d.error);
       const data = {

@@ -1,0 +1,126 @@
+package supervisor_test
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/agent-ctl/agent-ctl/policies"
+	"github.com/agent-ctl/agent-ctl/supervisor"
+	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+)
+
+func newMaxStarts(t *testing.T, iso policies.Isolation, n int) *testSupervisor {
+	t.Helper()
+	s, err := supervisor.New(&supervisor.Options{Home: t.TempDir(), MaxStarts: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return &testSupervisor{s, iso}
+}
+
+// TestMaxStarts: a burst of calls starts at most MaxStarts workers at a
+// time; the others wait their turn, and every call is served.
+func TestMaxStarts(t *testing.T) {
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		const limit, calls = 2, 12
+		s := newMaxStarts(t, iso, limit)
+		var peak, peakWaiting atomic.Int32
+		stop := make(chan struct{})
+		sampled := make(chan struct{})
+		go func() {
+			defer close(sampled)
+			for {
+				st, wt := s.Starts()
+				if int32(st) > peak.Load() {
+					peak.Store(int32(st))
+				}
+				if int32(wt) > peakWaiting.Load() {
+					peakWaiting.Store(int32(wt))
+				}
+				select {
+				case <-stop:
+					return
+				case <-time.After(100 * time.Microsecond):
+				}
+			}
+		}()
+		var wg sync.WaitGroup
+		results := make([]*supervisor.Result, calls)
+		errs := make([]error, calls)
+		outs := make([]syncBuffer, calls)
+		for i := range calls {
+			wg.Go(func() {
+				call := &supervisor.Call{Module: fixtures.Path("hello.wasm"), Stdout: &outs[i], Stderr: &outs[i]}
+				call.Policy.Isolation = iso
+				results[i], errs[i] = s.Invoke(context.Background(), call)
+			})
+		}
+		wg.Wait()
+		close(stop)
+		<-sampled
+		var waited int
+		for i := range calls {
+			if errs[i] != nil || results[i].Outcome != supervisor.Exited || outs[i].String() != "hello, world\n" {
+				t.Fatalf("call %d: %v %+v %q", i, errs[i], results[i], outs[i].String())
+			}
+			if results[i].Timings.Wait > time.Millisecond {
+				waited++
+			}
+		}
+		if p := peak.Load(); p > limit {
+			t.Errorf("%d workers were started at once; the limit is %d", p, limit)
+		}
+		if peakWaiting.Load() == 0 || waited == 0 {
+			t.Errorf("no call of %d waited for its turn (peak waiting %d)", calls, peakWaiting.Load())
+		}
+		if st, wt := s.Starts(); st != 0 || wt != 0 {
+			t.Errorf("after the burst: %d starting, %d waiting", st, wt)
+		}
+	})
+}
+
+// TestMaxStarts_cancelWhileWaiting: a call whose context ends while it
+// waits for its turn returns Cancelled at once and starts no worker.
+func TestMaxStarts_cancelWhileWaiting(t *testing.T) {
+	s := newMaxStarts(t, policies.IsolationProcess, 1)
+	// The first call of a Go module compiles it while it holds the only
+	// turn: about a second.
+	slow := make(chan error, 1)
+	go func() {
+		call := &supervisor.Call{Module: filepath.Join(fixtures.Dir(), "..", "..", "modules", "hello", "hello-go.wasm")}
+		call.Policy.Isolation = policies.IsolationProcess
+		_, err := s.Invoke(context.Background(), call)
+		slow <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if st, _ := s.Starts(); st == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the first call never started a worker")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	t0 := time.Now()
+	call := &supervisor.Call{Module: fixtures.Path("hello.wasm")}
+	call.Policy.Isolation = policies.IsolationProcess
+	res, err := s.Invoke(ctx, call)
+	if err != nil || res.Outcome != supervisor.Cancelled || res.WorkerPid != 0 {
+		t.Fatalf("cancelled while waiting: %v %+v", err, res)
+	}
+	if d := time.Since(t0); d > 2*time.Second {
+		t.Errorf("the cancelled call returned after %s", d)
+	}
+	if _, wt := s.Starts(); wt != 0 {
+		t.Errorf("%d calls still counted as waiting", wt)
+	}
+	if err := <-slow; err != nil {
+		t.Fatal(err)
+	}
+}
