@@ -78,6 +78,9 @@ type Host struct {
 	store          *wasmtime.Store
 	inst           *wasmtime.Instance
 	preInstantiate time.Duration
+	// wasi is the call's WASI configuration with stdio and the granted
+	// directories opened; Run adds the arguments and environment.
+	wasi *wasmtime.WasiConfig
 	// network and deadline serve the agent_ctl functions during Run.
 	network  protocol.Network
 	deadline time.Time
@@ -150,6 +153,11 @@ func (h *Host) ready() error {
 			return fmt.Errorf("defining host functions: %w", err)
 		}
 	}
+	wasi, err := h.newWasi()
+	if err != nil {
+		return err
+	}
+	h.wasi = wasi
 	store := h.newStore()
 	store.SetEpochDeadline(0)
 	t := time.Now()
@@ -161,6 +169,29 @@ func (h *Host) ready() error {
 	h.store, h.inst, h.preInstantiate = store, inst, time.Since(t)
 	h.warmWasi()
 	return nil
+}
+
+// newWasi returns a WASI configuration with the module's stdio and the
+// granted directories opened, without arguments or environment.
+func (h *Host) newWasi() (*wasmtime.WasiConfig, error) {
+	wasi := wasmtime.NewWasiConfig()
+	for fd, set := range map[int]func(string) error{
+		protocol.FDStdin: wasi.SetStdinFile, protocol.FDStdout: wasi.SetStdoutFile, protocol.FDStderr: wasi.SetStderrFile,
+	} {
+		if w := h.output(fd); w != nil {
+			if err := setOutput(wasi, fd == protocol.FDStderr, w); err != nil {
+				return nil, fmt.Errorf("directing module stdio fd %d: %w", fd, err)
+			}
+			continue
+		}
+		if err := set(h.stdioPath(fd)); err != nil {
+			return nil, fmt.Errorf("opening module stdio fd %d: %w", fd, err)
+		}
+	}
+	if err := preopen(wasi, h.req.Dirs); err != nil {
+		return nil, err
+	}
+	return wasi, nil
 }
 
 // warmWasi builds a WASI context like the one Run builds, on a store that
@@ -301,23 +332,34 @@ func (h *Host) Run(run *protocol.RunArgs, network protocol.Network) (*protocol.R
 	if h.module == nil {
 		return nil, errors.New("run before prepare")
 	}
-	req := h.req
-	if h.CloseStdio {
-		// Runs after store.Close below has closed wasmtime's own handles:
-		// the supervisor then sees EOF on the module's output as soon as
-		// this call returns, without waiting for the worker to exit.
-		defer closeStdio()
-	}
-	// The instance made ahead serves this call; a later Run on the same
-	// Host (benchmarks, in process) instantiates afresh.
-	store, inst := h.store, h.inst
-	h.store, h.inst = nil, nil
+	// The instance and WASI configuration made ahead serve this call; a
+	// later Run on the same Host (benchmarks, in process) makes its own.
+	store, inst, wasi := h.store, h.inst, h.wasi
+	h.store, h.inst, h.wasi = nil, nil, nil
 	if store == nil {
 		store = h.newStore()
 	}
-	defer store.Close()
-
-	wasi := wasmtime.NewWasiConfig()
+	if h.CloseStdio {
+		// In a worker, the store is closed (wasmtime's own handles of the
+		// module's stdio with it) and then the worker's copies, after this
+		// returns: the reply goes out meanwhile, and the supervisor sees
+		// EOF on the module's output without waiting for the worker to
+		// exit (0.1 ms off the call).
+		defer func() {
+			go func() {
+				store.Close()
+				closeStdio()
+			}()
+		}()
+	} else {
+		defer store.Close()
+	}
+	if wasi == nil {
+		var err error
+		if wasi, err = h.newWasi(); err != nil {
+			return nil, err
+		}
+	}
 	wasi.SetArgv(run.Args)
 	keys := make([]string, len(run.Env))
 	vals := make([]string, len(run.Env))
@@ -325,22 +367,6 @@ func (h *Host) Run(run *protocol.RunArgs, network protocol.Network) (*protocol.R
 		keys[i], vals[i], _ = strings.Cut(kv, "=")
 	}
 	wasi.SetEnv(keys, vals)
-	for fd, set := range map[int]func(string) error{
-		protocol.FDStdin: wasi.SetStdinFile, protocol.FDStdout: wasi.SetStdoutFile, protocol.FDStderr: wasi.SetStderrFile,
-	} {
-		if w := h.output(fd); w != nil {
-			if err := setOutput(wasi, fd == protocol.FDStderr, w); err != nil {
-				return nil, fmt.Errorf("directing module stdio fd %d: %w", fd, err)
-			}
-			continue
-		}
-		if err := set(h.stdioPath(fd)); err != nil {
-			return nil, fmt.Errorf("opening module stdio fd %d: %w", fd, err)
-		}
-	}
-	if err := preopen(wasi, req.Dirs); err != nil {
-		return nil, err
-	}
 	store.SetWasi(wasi)
 
 	if network == nil {
