@@ -126,3 +126,66 @@ func TestMaxStarts_cancelWhileWaiting(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMaxStarts_poolWhileWaiting: a call that waited for its turn takes a
+// worker the pool prepared meanwhile rather than starting one of its own.
+func TestMaxStarts_poolWhileWaiting(t *testing.T) {
+	s, err := supervisor.New(&supervisor.Options{Home: t.TempDir(), MaxStarts: 1,
+		Pool: &supervisor.PoolOptions{PerTool: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	ts := &testSupervisor{s, policies.IsolationProcess}
+	waitIdle := func() {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			if idle, _ := s.PoolStats(); idle == 1 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the pool prepared no worker")
+			}
+		}
+	}
+	invoke(t, ts, supervisor.Call{Module: "hello.wasm"}) // the pool prepares one
+	waitIdle()
+	// The first call of a Go module compiles it while it holds the only
+	// turn: about a second.
+	slow := make(chan error, 1)
+	go func() {
+		call := &supervisor.Call{Module: filepath.Join(fixtures.Dir(), "..", "..", "modules", "hello", "hello-go.wasm")}
+		call.Policy.Isolation = policies.IsolationProcess
+		_, err := s.Invoke(context.Background(), call)
+		slow <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		if st, _ := s.Starts(); st == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the Go module's call never started a worker")
+		}
+	}
+	// This call takes the prepared worker; the pool starts preparing the
+	// next one as it returns, which takes milliseconds.
+	res, out, _, err := invoke(t, ts, supervisor.Call{Module: "hello.wasm"})
+	if err != nil || !res.Pooled || out != "hello, world\n" {
+		t.Fatalf("second call: %v %+v %q", err, res, out)
+	}
+	// So this one finds the pool empty, waits for the turn the compile
+	// holds, and by then the pool has a worker for it.
+	res, out, _, err = invoke(t, ts, supervisor.Call{Module: "hello.wasm"})
+	if err != nil || out != "hello, world\n" {
+		t.Fatalf("third call: %v %+v %q", err, res, out)
+	}
+	if res.Timings.Wait < 10*time.Millisecond {
+		t.Fatalf("the third call did not wait for its turn (%s): the test did not set up what it checks", res.Timings.Wait)
+	}
+	if !res.Pooled {
+		t.Errorf("after waiting %s the call started its own worker though the pool had one ready", res.Timings.Wait)
+	}
+	if err := <-slow; err != nil {
+		t.Fatal(err)
+	}
+}

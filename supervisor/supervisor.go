@@ -195,6 +195,43 @@ func (s *Supervisor) retire(w *warm) {
 	}()
 }
 
+// obtain returns a worker for t: a prepared one from the pool when there is
+// one (pooled), else one started in its turn (Options.MaxStarts). It
+// returns nil and no error when ctx ends first.
+func (s *Supervisor) obtain(ctx context.Context, t *template, pooled bool, res *Result) (*warm, error) {
+	take := func() *warm {
+		if !pooled {
+			return nil
+		}
+		w := s.pool.take(t.key, t.name)
+		res.Pooled = w != nil
+		return w
+	}
+	if w := take(); w != nil {
+		return w, nil
+	}
+	tw := time.Now()
+	release, ok := s.startSlot(ctx)
+	res.Timings.Wait = time.Since(tw)
+	if !ok {
+		return nil, nil
+	}
+	defer release()
+	// The pool may have filed a worker while this call waited its turn.
+	if w := take(); w != nil {
+		return w, nil
+	}
+	w, err := s.prepare(ctx, t)
+	if err != nil {
+		if ctx.Err() != nil { // cancelled while the worker was starting
+			return nil, nil
+		}
+		return nil, err
+	}
+	res.Timings.Spawn, res.Timings.Load = w.spawn, w.load
+	return w, nil
+}
+
 // startSlot waits for a turn to start a worker (see Options.MaxStarts) and
 // returns its release; false when ctx ended first.
 func (s *Supervisor) startSlot(ctx context.Context) (release func(), ok bool) {
@@ -418,33 +455,18 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	t.key = t.fingerprint()
 
 	res := &Result{Module: name, Isolation: sp.Name()}
-	var w *warm
-	if s.pool != nil && !c.prepareOnly {
-		w = s.pool.take(t.key, name)
+	pooled := s.pool != nil && !c.prepareOnly
+	if pooled {
 		defer s.pool.refill(t)
 	}
-	if w != nil {
-		res.Pooled = true
-	} else {
-		tw := time.Now()
-		release, ok := s.startSlot(ctx)
-		res.Timings.Wait = time.Since(tw)
-		if !ok { // cancelled while waiting for its turn
-			res.Outcome = Cancelled
-			res.Timings.Total = time.Since(t0)
-			return res, nil
-		}
-		w, err = s.prepare(ctx, t)
-		release()
-		if err != nil {
-			if ctx.Err() != nil { // cancelled while the worker was starting
-				res.Outcome = Cancelled
-				res.Timings.Total = time.Since(t0)
-				return res, nil
-			}
-			return nil, err
-		}
-		res.Timings.Spawn, res.Timings.Load = w.spawn, w.load
+	w, err := s.obtain(ctx, t, pooled, res)
+	if err != nil {
+		return nil, err
+	}
+	if w == nil { // cancelled while waiting for its turn or starting
+		res.Outcome = Cancelled
+		res.Timings.Total = time.Since(t0)
+		return res, nil
 	}
 	// The worker is killed and its call directory removed after Invoke
 	// returns: tearing down a container takes milliseconds that the caller
