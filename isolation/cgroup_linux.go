@@ -6,8 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/opencontainers/cgroups"
@@ -21,10 +24,7 @@ func (s *containerSpawner) cgroupConfig(spec *Spec, id string) *cgroups.Cgroup {
 	if mem == 0 {
 		mem = s.o.MemoryLimit
 	}
-	cpus := spec.CPUs
-	if cpus == 0 {
-		cpus = s.o.CPUs
-	}
+	cpus := s.cpus(spec)
 	const cpuPeriod = 100_000 // µs
 	pids := s.o.PidsLimit
 	res := &cgroups.Resources{
@@ -121,4 +121,29 @@ func cgroupsEmpty(dir string) bool {
 		}
 	}
 	return true
+}
+
+// cpus is the worker's CPU quota in cores.
+func (s *containerSpawner) cpus(spec *Spec) float64 {
+	if spec.CPUs != 0 {
+		return spec.CPUs
+	}
+	return s.o.CPUs
+}
+
+// workerEnv is the worker's environment: spec's, and GOMAXPROCS set to its
+// CPU quota rounded up, but at least 2. The Go runtime sizes itself to a
+// cgroup's quota only when it can read the cgroup, and a worker cannot (no
+// /sys): it would run as many threads as the host has CPUs and be
+// throttled by the quota in bursts. Not 1: the worker spends long spells
+// in cgo calls (the module's run, closing its store), and with a single P
+// its RPC goroutines would wait for the runtime to take that P back (up to
+// 10 ms when the worker has been idle).
+func (s *containerSpawner) workerEnv(spec *Spec, extra ...string) []string {
+	env := make([]string, 0, len(spec.Env)+1+len(extra))
+	env = append(env, spec.Env...)
+	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "GOMAXPROCS=") }) {
+		env = append(env, "GOMAXPROCS="+strconv.Itoa(max(2, int(math.Ceil(s.cpus(spec))))))
+	}
+	return append(env, extra...)
 }

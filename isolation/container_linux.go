@@ -266,10 +266,7 @@ func (s *containerSpawner) startLibcontainer(spec *Spec) (Process, error) {
 		closeFiles(outR, outW)
 		return nil, fmt.Errorf("creating worker stderr: %w", err)
 	}
-	env := spec.Env
-	if env == nil {
-		env = []string{}
-	}
+	env := s.workerEnv(spec)
 	proc := &libcontainer.Process{
 		Args:       append([]string{spec.Path}, spec.Args...),
 		Env:        env,

@@ -577,6 +577,11 @@ func TestContainer_walls(t *testing.T) {
 	if limits["memory"] != strconv.Itoa(memLimit) || limits["pids"] != strconv.Itoa(defaultPidsLimit) || limits["cpu"] != "100000" {
 		t.Errorf("cgroup limits %v, want memory %d, pids %d, cpu quota 100000", limits, memLimit, defaultPidsLimit)
 	}
+	// The Go runtime cannot read its cgroup from inside: it is told the
+	// quota (at least 2, see workerEnv).
+	if environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid)); err != nil || !slices.Contains(strings.Split(string(environ), "\x00"), "GOMAXPROCS=2") {
+		t.Errorf("worker environment %q (%v), want GOMAXPROCS=2 for a one-core quota", environ, err)
+	}
 
 	if err := p.Kill(); err != nil {
 		t.Errorf("Kill: %v", err)
@@ -1352,5 +1357,33 @@ func TestContainer_symlinkInGrant(t *testing.T) {
 	t.Logf("Start: %v", err)
 	if ents, _ := os.ReadDir(hostDir); len(ents) != 0 {
 		t.Errorf("the start made %v in the host directory the link points to", ents)
+	}
+}
+
+func TestWorkerEnv(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		optionCPUs float64
+		spec       Spec
+		want       []string
+	}{
+		{"default one core", 1, Spec{Env: []string{"A=b"}}, []string{"A=b", "GOMAXPROCS=2", "X=y"}},
+		{"a core and a half", 1, Spec{CPUs: 1.5}, []string{"GOMAXPROCS=2", "X=y"}},
+		{"options", 3, Spec{}, []string{"GOMAXPROCS=3", "X=y"}},
+		{"two and a half cores", 1, Spec{CPUs: 2.5}, []string{"GOMAXPROCS=3", "X=y"}},
+		{"below one core", 1, Spec{CPUs: 0.25}, []string{"GOMAXPROCS=2", "X=y"}},
+		{"set by the caller", 1, Spec{Env: []string{"GOMAXPROCS=4"}}, []string{"GOMAXPROCS=4", "X=y"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &containerSpawner{o: ContainerOptions{CPUs: tc.optionCPUs}}
+			spec := tc.spec
+			before := slices.Clone(spec.Env)
+			if got := s.workerEnv(&spec, "X=y"); !slices.Equal(got, tc.want) {
+				t.Errorf("workerEnv = %q, want %q", got, tc.want)
+			}
+			if !slices.Equal(spec.Env, before) {
+				t.Errorf("spec.Env changed to %q", spec.Env)
+			}
+		})
 	}
 }

@@ -234,7 +234,7 @@ func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
 		return nil, fmt.Errorf("writing the worker's configuration: %w", err)
 	}
 
-	env := append(append([]string{}, spec.Env...), jail.Env+"="+strconv.Itoa(cfgFD))
+	env := s.workerEnv(spec, jail.Env+"="+strconv.Itoa(cfgFD))
 	cmd := &exec.Cmd{
 		Path: spec.Path, Args: append([]string{spec.Path}, spec.Args...), Env: env, Dir: "/",
 		Stdout: outW, Stderr: errW, ExtraFiles: files,
