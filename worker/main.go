@@ -3,6 +3,7 @@ package worker
 import (
 	"fmt"
 	"os"
+	"runtime"
 
 	"github.com/agent-ctl/agent-ctl/worker/protocol"
 )
@@ -19,6 +20,13 @@ func Main() int {
 	// worker's own stdin is of no use to anyone.
 	os.Stdin.Close()
 	restrictUmask()
+	// The worker spends long spells in cgo calls (the module's run,
+	// closing its store after the reply) while its RPC goroutines must keep
+	// moving: it needs a second P even on a one-CPU host, or they wait
+	// until the runtime takes the P back from the cgo call.
+	if runtime.GOMAXPROCS(0) < 2 {
+		runtime.GOMAXPROCS(2)
+	}
 	h := &Host{CloseStdio: true}
 	if err := openStdio(h); err != nil {
 		fmt.Fprintf(os.Stderr, "worker: opening the module's stdio: %v\n", err)
