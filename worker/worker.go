@@ -70,8 +70,9 @@ type Host struct {
 	// usesHost is set when the module imports agent_ctl functions.
 	usesHost bool
 
-	// Made ready by Prepare, so that a call's Run only configures WASI
-	// and calls _start: the linker, and a store holding an instance made
+	// Made ready by Prepare, so that a call's Run only adds argv and the
+	// environment to WASI and calls _start: the linker, the WASI
+	// configuration (below), and a store holding an instance made
 	// ahead of the call (nil when the module has a start function, which
 	// is module code and so runs only in Run, under the call's limits).
 	linker         *wasmtime.Linker
@@ -137,7 +138,8 @@ func (h *Host) Prepare(req *protocol.Request) (*protocol.Prepared, error) {
 // module without a start function runs no code then (instantiation only
 // lays out memory and tables); one with a start function is interrupted
 // at its first instruction, and is instantiated again in Run, under the
-// call's limits. The store has no WASI context yet: Run sets it.
+// call's limits. The store has no WASI context yet: Run gives it the
+// configuration made here, with the call's argv and environment.
 func (h *Host) ready() error {
 	h.linker = wasmtime.NewLinker(h.engine)
 	if err := h.linker.DefineWasi(); err != nil {
@@ -156,6 +158,9 @@ func (h *Host) ready() error {
 	wasi, err := h.newWasi()
 	if err != nil {
 		return err
+	}
+	if h.wasi != nil { // prepared again without a run (in process)
+		h.wasi.Close()
 	}
 	h.wasi = wasi
 	store := h.newStore()
