@@ -86,12 +86,11 @@ func TestMaxStarts(t *testing.T) {
 	})
 }
 
-// TestMaxStarts_cancelWhileWaiting: a call whose context ends while it
-// waits for its turn returns Cancelled at once and starts no worker.
-func TestMaxStarts_cancelWhileWaiting(t *testing.T) {
-	s := newMaxStarts(t, policies.IsolationProcess, 1)
-	// The first call of a Go module compiles it while it holds the only
-	// turn: about a second.
+// holdTheTurn starts the first call of a Go module, which compiles it
+// (about a second) while it holds the only turn to start a worker, and
+// returns once it holds it; the call's error arrives on the channel.
+func holdTheTurn(t *testing.T, s *supervisor.Supervisor) <-chan error {
+	t.Helper()
 	slow := make(chan error, 1)
 	go func() {
 		call := &supervisor.Call{Module: filepath.Join(fixtures.Dir(), "..", "..", "modules", "hello", "hello-go.wasm")}
@@ -101,12 +100,19 @@ func TestMaxStarts_cancelWhileWaiting(t *testing.T) {
 	}()
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
 		if st, _ := s.Starts(); st == 1 {
-			break
+			return slow
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the first call never started a worker")
+			t.Fatal("the Go module's call never started a worker")
 		}
 	}
+}
+
+// TestMaxStarts_cancelWhileWaiting: a call whose context ends while it
+// waits for its turn returns Cancelled at once and starts no worker.
+func TestMaxStarts_cancelWhileWaiting(t *testing.T) {
+	s := newMaxStarts(t, policies.IsolationProcess, 1)
+	slow := holdTheTurn(t, s.Supervisor)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	t0 := time.Now()
@@ -150,23 +156,7 @@ func TestMaxStarts_poolWhileWaiting(t *testing.T) {
 	}
 	invoke(t, ts, supervisor.Call{Module: "hello.wasm"}) // the pool prepares one
 	waitIdle()
-	// The first call of a Go module compiles it while it holds the only
-	// turn: about a second.
-	slow := make(chan error, 1)
-	go func() {
-		call := &supervisor.Call{Module: filepath.Join(fixtures.Dir(), "..", "..", "modules", "hello", "hello-go.wasm")}
-		call.Policy.Isolation = policies.IsolationProcess
-		_, err := s.Invoke(context.Background(), call)
-		slow <- err
-	}()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		if st, _ := s.Starts(); st == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the Go module's call never started a worker")
-		}
-	}
+	slow := holdTheTurn(t, s)
 	// This call takes the prepared worker; the pool starts preparing the
 	// next one as it returns, which takes milliseconds.
 	res, out, _, err := invoke(t, ts, supervisor.Call{Module: "hello.wasm"})
