@@ -190,3 +190,24 @@ func TestOutput_streams(t *testing.T) {
 		t.Errorf("the writes came within %s, want about 400ms: output is not streamed", gap)
 	}
 }
+
+// TestPrepare_stdioLater: the WASI configuration is made while preparing
+// when the module's stdio can be opened then; when it cannot, Prepare still
+// succeeds (compiling for the cache needs no stdio) and Run says why.
+func TestPrepare_stdioLater(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "absent", "stdio")
+	h := &Host{StdioPath: func(int) string { return missing }}
+	path := fixtures.Path("hello.wasm")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	if _, err := h.Prepare(&protocol.Request{ModulePath: path, Digest: hex.EncodeToString(sum[:]), Memory: 64 << 20}); err != nil {
+		t.Fatalf("Prepare without stdio: %v", err)
+	}
+	_, err = h.Run(&protocol.RunArgs{Args: []string{"hello"}, Timeout: time.Minute}, nil)
+	if err == nil || !strings.Contains(err.Error(), "opening module stdio fd") {
+		t.Fatalf("Run without stdio: %v, want the stdio error", err)
+	}
+}

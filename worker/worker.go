@@ -155,14 +155,15 @@ func (h *Host) ready() error {
 			return fmt.Errorf("defining host functions: %w", err)
 		}
 	}
-	wasi, err := h.newWasi()
-	if err != nil {
-		return err
-	}
 	if h.wasi != nil { // prepared again without a run (in process)
 		h.wasi.Close()
+		h.wasi = nil
 	}
-	h.wasi = wasi
+	// Made ahead when it can be; should the module's stdio not open here,
+	// Run tries again and reports why.
+	if wasi, err := h.newWasi(); err == nil {
+		h.wasi = wasi
+	}
 	store := h.newStore()
 	store.SetEpochDeadline(0)
 	t := time.Now()
