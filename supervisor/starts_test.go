@@ -157,15 +157,24 @@ func TestMaxStarts_poolWhileWaiting(t *testing.T) {
 	invoke(t, ts, supervisor.Call{Module: "hello.wasm"}) // the pool prepares one
 	waitIdle()
 	slow := holdTheTurn(t, s)
+	// Called directly, back to back (invoke would wait for each worker to
+	// be reaped in between, time enough for the pool to refill).
+	hello := func() (*supervisor.Result, string, error) {
+		var out syncBuffer
+		call := &supervisor.Call{Module: fixtures.Path("hello.wasm"), Stdout: &out}
+		call.Policy.Isolation = policies.IsolationProcess
+		res, err := s.Invoke(context.Background(), call)
+		return res, out.String(), err
+	}
 	// This call takes the prepared worker; the pool starts preparing the
 	// next one as it returns, which takes milliseconds.
-	res, out, _, err := invoke(t, ts, supervisor.Call{Module: "hello.wasm"})
+	res, out, err := hello()
 	if err != nil || !res.Pooled || out != "hello, world\n" {
 		t.Fatalf("second call: %v %+v %q", err, res, out)
 	}
 	// So this one finds the pool empty, waits for the turn the compile
 	// holds, and by then the pool has a worker for it.
-	res, out, _, err = invoke(t, ts, supervisor.Call{Module: "hello.wasm"})
+	res, out, err = hello()
 	if err != nil || out != "hello, world\n" {
 		t.Fatalf("third call: %v %+v %q", err, res, out)
 	}
