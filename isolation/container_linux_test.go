@@ -1387,3 +1387,34 @@ func TestWorkerEnv(t *testing.T) {
 		})
 	}
 }
+
+// TestJailCgroupPaths: the jail's cgroup directories, from its parent's
+// found once, are those a cgroup manager finds for the cgroup itself.
+func TestJailCgroupPaths(t *testing.T) {
+	if cgroups.IsCgroup2UnifiedMode() {
+		t.Skip("cgroup v2 host: the jail uses the manager's own paths there")
+	}
+	for _, path := range []string{"agent-ctl-x1", "agent-ctl-parent/agent-ctl-x2", "/agent-ctl-abs/agent-ctl-x3", "a/b/agent-ctl-x4"} {
+		t.Run(path, func(t *testing.T) {
+			for range 2 { // found, then from the cache
+				got, err := jailCgroupPaths(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				mgr, err := manager.New(&cgroups.Cgroup{Path: path, Resources: &cgroups.Resources{}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				all := mgr.GetPaths()
+				if len(got) != len(jailControllers) {
+					t.Fatalf("paths for %v, want %v", got, jailControllers)
+				}
+				for _, c := range jailControllers {
+					if got[c] != all[c] || got[c] == "" {
+						t.Errorf("%s: %q, the manager says %q", c, got[c], all[c])
+					}
+				}
+			}
+		})
+	}
+}
