@@ -72,9 +72,9 @@ test: fixtures modules build vet cross mcp-deps
 	$(MAKE) -s -C modules/scan test
 	$(MAKE) -s -C modules/logs test
 	$(MAKE) -s -C modules/fetch test
-	AGENTCTL_BIN=$(CURDIR)/$(BIN) $(MCP_ENV) $(GOTEST) -race -count=1 ./...
+	AGENTCTL_BIN=$(CURDIR)/$(BIN) $(MCP_ENV) $(GOTEST) -race -count=1 -timeout 30m ./...
 	# the walls again with the other container engine (libcontainer's)
-	AGENT_CTL_CONTAINER_ENGINE=libcontainer $(GOTEST) -race -count=1 ./isolation
+	AGENT_CTL_CONTAINER_ENGINE=libcontainer $(GOTEST) -race -count=1 -timeout 30m ./isolation
 
 ## bench: benchmarks with ratios against baselines measured in the same run
 bench: fixtures modules build mcp-deps
