@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -414,6 +415,9 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The granted directories stay open until the call is done: what was
+	// checked is what its worker, and the pool's workers like it, get.
+	defer pol.Close()
 	// WASI passes arguments as UTF-8, and wasmtime would drop one that is
 	// not, shifting the rest: refuse it instead.
 	for i, a := range c.Args {
@@ -452,6 +456,7 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	for _, d := range pol.Dirs {
 		t.req.Dirs = append(t.req.Dirs, protocol.Dir{Host: d.Host, Guest: d.Guest, Writable: d.Writable})
 	}
+	t.dirs = pol.Dirs
 	t.key = t.fingerprint()
 
 	res := &Result{Module: name, Isolation: sp.Name()}
@@ -508,13 +513,47 @@ type template struct {
 	req         protocol.Request // CompileOut is set per worker
 	memoryLimit int64
 	key         string
+	// dirs are the granted directories as Validate opened them, in the
+	// order of req.Dirs: workers are given these, not the names again.
+	// The call that made the template owns them (see withDirs).
+	dirs []policies.Dir
+}
+
+// withDirs returns a copy of t that holds its own duplicates of the
+// granted directories' descriptors, for a worker prepared after the call
+// that made t has closed its own (the pool's), and their release.
+func (t *template) withDirs() (*template, func(), error) {
+	c := *t
+	c.dirs = slices.Clone(t.dirs)
+	release := func() {
+		for _, d := range c.dirs {
+			if d.File != nil {
+				d.File.Close()
+			}
+		}
+	}
+	for i, d := range c.dirs {
+		if d.File == nil {
+			continue
+		}
+		f, err := dupFile(d.File)
+		if err != nil {
+			c.dirs = c.dirs[:i]
+			release()
+			return nil, nil, fmt.Errorf("%w: holding directory %s: %w", ErrWorker, d.Host, err)
+		}
+		c.dirs[i].File = f
+	}
+	return &c, release, nil
 }
 
 func (t *template) fingerprint() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00%d", t.sp.Name(), t.req.ModulePath, t.req.Digest, t.req.Memory, t.memoryLimit)
-	for _, d := range t.req.Dirs {
-		fmt.Fprintf(h, "\x00%s\x00%s\x00%v", d.Host, d.Guest, d.Writable)
+	for i, d := range t.req.Dirs {
+		// By identity too: a directory replaced under the same name
+		// selects other workers.
+		fmt.Fprintf(h, "\x00%s\x00%s\x00%v\x00%s", d.Host, d.Guest, d.Writable, t.dirs[i].ID)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -590,8 +629,20 @@ func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
 	if _, err := os.Stat(req.CacheFile); err == nil {
 		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: req.CacheFile})
 	}
-	for _, d := range req.Dirs {
-		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: d.Host, Writable: d.Writable})
+	// Under process isolation the worker sees the host: it is handed the
+	// directories themselves, after its stdio (descriptors 3 to 5), and
+	// opens them through /proc/self/fd. In a container they are mounted
+	// from the same descriptors; a container's worker never holds a
+	// descriptor of the host's tree.
+	byFD := t.sp.Name() == string(policies.IsolationProcess)
+	req.Dirs = slices.Clone(req.Dirs)
+	for i, d := range req.Dirs {
+		f := t.dirs[i].File
+		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: d.Host, Writable: d.Writable, File: f})
+		if byFD && f != nil {
+			spec.ExtraFiles = append(spec.ExtraFiles, f)
+			req.Dirs[i].FD = protocol.FDStderr + len(spec.ExtraFiles)
+		}
 	}
 	if err := s.spawn(ctx, t, spec, w); err != nil {
 		w.close()
@@ -650,7 +701,8 @@ func (s *Supervisor) spawn(ctx context.Context, t *template, spec *isolation.Spe
 		Start: func(cmd *exec.Cmd) (protocol.Process, error) {
 			full := *spec
 			full.Path, full.Args = cmd.Path, cmd.Args[1:]
-			full.Env, full.ExtraFiles = append(cmd.Env, pipes.workerEnv()...), pipes.workerFiles()
+			full.Env = append(cmd.Env, pipes.workerEnv()...)
+			full.ExtraFiles = append(pipes.workerFiles(), spec.ExtraFiles...)
 			return t.sp.Start(&full)
 		},
 		Stderr: w.werr,

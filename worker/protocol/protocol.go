@@ -30,6 +30,12 @@ type Dir struct {
 	Host     string
 	Guest    string
 	Writable bool
+	// FD, when not zero, is the directory as the worker inherited it (a
+	// descriptor the supervisor opened and checked, under process
+	// isolation): the worker opens /proc/self/fd/FD, never Host's name
+	// again, which may lead elsewhere by now. Under container isolation it
+	// is zero and Host is the mount the supervisor made from it.
+	FD int
 }
 
 // Request prepares a worker: the module and what confines it, fixed when
