@@ -114,7 +114,7 @@ func (p *pool) refill(t *template) {
 		p.failures[t.key] < 3 {
 		// The call's descriptors close when it returns: the worker
 		// prepared later gets its own copies of the same directories.
-		tc, release, err := t.withDirs()
+		tc, release, err := t.withFiles()
 		if err != nil {
 			p.s.log.Debug("pool: preparing a worker failed", "module", t.name, "err", err)
 			return

@@ -352,29 +352,44 @@ func (s *Supervisor) spawner(iso policies.Isolation) (isolation.Spawner, error) 
 // worker is spawned: it exists, is a regular file within MaxModuleSize, and
 // is a core WebAssembly module (not a component). It returns the hex sha256
 // of its bytes.
-func CheckModule(path string) (digest string, err error) { return loadModule(path) }
-
-// loadModule reads and checks the module file before any worker is spawned.
-func loadModule(path string) (digest string, err error) {
-	f, err := os.Open(path)
+func CheckModule(path string) (digest string, err error) {
+	f, err := openModule(path)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("%w: %s", ErrModuleNotFound, path)
-		}
-		return "", fmt.Errorf("%w: %s: %w", ErrModuleInvalid, path, err)
+		return "", err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
 		return "", fmt.Errorf("%w: %s: %w", ErrModuleInvalid, path, err)
 	}
+	return checkModuleFile(path, f, fi)
+}
+
+// openModule opens a module file for reading. Its name is followed, links
+// and all: the caller names the module (an installed tool's name is a link
+// in the store, which only root writes), and nothing reads it by name after
+// this.
+func openModule(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s", ErrModuleNotFound, path)
+		}
+		return nil, fmt.Errorf("%w: %s: %w", ErrModuleInvalid, path, err)
+	}
+	return f, nil
+}
+
+// checkModuleFile reads and checks the module open as f (fi is its
+// stat) before any worker is spawned, and returns its digest.
+func checkModuleFile(path string, f *os.File, fi os.FileInfo) (digest string, err error) {
 	if !fi.Mode().IsRegular() {
 		return "", fmt.Errorf("%w: %s is not a regular file", ErrModuleInvalid, path)
 	}
 	if fi.Size() > MaxModuleSize {
 		return "", fmt.Errorf("%w: %s is %d bytes, above the %d-byte limit", ErrModuleInvalid, path, fi.Size(), MaxModuleSize)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, MaxModuleSize+1))
+	b, err := io.ReadAll(io.LimitReader(io.NewSectionReader(f, 0, MaxModuleSize+1), MaxModuleSize+1))
 	if err != nil {
 		return "", fmt.Errorf("%w: reading %s: %w", ErrModuleInvalid, path, err)
 	}
@@ -434,10 +449,11 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	digest, err := s.digests.load(c.Module)
+	moduleFile, digest, err := s.digests.open(c.Module)
 	if err != nil {
 		return nil, err
 	}
+	defer moduleFile.Close() // after the pool's refill has its own copy
 	modulePath, err := filepath.Abs(c.Module)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrModuleInvalid, c.Module, err)
@@ -456,7 +472,7 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	for _, d := range pol.Dirs {
 		t.req.Dirs = append(t.req.Dirs, protocol.Dir{Host: d.Host, Guest: d.Guest, Writable: d.Writable})
 	}
-	t.dirs = pol.Dirs
+	t.dirs, t.module = pol.Dirs, moduleFile
 	t.key = t.fingerprint()
 
 	res := &Result{Module: name, Isolation: sp.Name()}
@@ -515,17 +531,25 @@ type template struct {
 	key         string
 	// dirs are the granted directories as Validate opened them, in the
 	// order of req.Dirs: workers are given these, not the names again.
-	// The call that made the template owns them (see withDirs).
+	// The call that made the template owns them (see withFiles).
 	dirs []policies.Dir
+	// module is the module file as the supervisor read and checked it,
+	// owned likewise.
+	module *os.File
 }
 
-// withDirs returns a copy of t that holds its own duplicates of the
-// granted directories' descriptors, for a worker prepared after the call
-// that made t has closed its own (the pool's), and their release.
-func (t *template) withDirs() (*template, func(), error) {
+// withFiles returns a copy of t that holds its own duplicates of the
+// module's and the granted directories' descriptors, for a worker prepared
+// after the call that made t has closed its own (the pool's), and their
+// release.
+func (t *template) withFiles() (*template, func(), error) {
 	c := *t
 	c.dirs = slices.Clone(t.dirs)
+	c.module = nil
 	release := func() {
+		if c.module != nil {
+			c.module.Close()
+		}
 		for _, d := range c.dirs {
 			if d.File != nil {
 				d.File.Close()
@@ -543,6 +567,14 @@ func (t *template) withDirs() (*template, func(), error) {
 			return nil, nil, fmt.Errorf("%w: holding directory %s: %w", ErrWorker, d.Host, err)
 		}
 		c.dirs[i].File = f
+	}
+	if t.module != nil {
+		f, err := dupFile(t.module)
+		if err != nil {
+			release()
+			return nil, nil, fmt.Errorf("%w: holding module %s: %w", ErrWorker, t.req.ModulePath, err)
+		}
+		c.module = f
 	}
 	return &c, release, nil
 }
@@ -621,7 +653,7 @@ func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
 		// What the worker may see if its walls are a container: at the same
 		// paths as on the host, read-only but for what the worker writes.
 		Mounts: []isolation.Mount{
-			{Source: req.ModulePath},
+			{Source: req.ModulePath, File: t.module},
 			{Source: callDir, Writable: true},
 		},
 		MemoryLimit: t.memoryLimit,
@@ -630,11 +662,15 @@ func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
 		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: req.CacheFile})
 	}
 	// Under process isolation the worker sees the host: it is handed the
-	// directories themselves, after its stdio (descriptors 3 to 5), and
-	// opens them through /proc/self/fd. In a container they are mounted
-	// from the same descriptors; a container's worker never holds a
-	// descriptor of the host's tree.
-	byFD := t.sp.Name() == string(policies.IsolationProcess)
+	// module file and the directories themselves, after its stdio
+	// (descriptors 3 to 5), and opens them through /proc/self/fd. In a
+	// container they are mounted from the same descriptors; a container's
+	// worker never holds a descriptor of the host's tree.
+	byFD := t.sp.Name() == string(policies.IsolationProcess) && runtime.GOOS != "windows"
+	if byFD && t.module != nil {
+		spec.ExtraFiles = append(spec.ExtraFiles, t.module)
+		req.ModuleFD = protocol.FDStderr + len(spec.ExtraFiles)
+	}
 	req.Dirs = slices.Clone(req.Dirs)
 	for i, d := range req.Dirs {
 		f := t.dirs[i].File

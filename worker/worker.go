@@ -245,7 +245,11 @@ func (h *Host) newStore() *wasmtime.Store {
 }
 
 func (h *Host) compile(req *protocol.Request) error {
-	wasm, err := os.ReadFile(req.ModulePath)
+	path := req.ModulePath
+	if req.ModuleFD > 0 {
+		path = "/proc/self/fd/" + strconv.Itoa(req.ModuleFD)
+	}
+	wasm, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("reading module: %w", err)
 	}

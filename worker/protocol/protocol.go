@@ -43,6 +43,10 @@ type Dir struct {
 type Request struct {
 	// ModulePath is the module's .wasm file as the worker sees it.
 	ModulePath string
+	// ModuleFD, when not zero, is the module file as the worker inherited
+	// it (process isolation): the worker reads /proc/self/fd/ModuleFD, the
+	// file the supervisor checked, not ModulePath's name again.
+	ModuleFD int
 	// Digest is the hex sha256 of the module bytes the supervisor checked;
 	// the worker refuses bytes that hash differently.
 	Digest string
