@@ -197,7 +197,7 @@ func TestGrant_renameExchange(t *testing.T) {
 		// worker: a refused call (the name was the link) costs
 		// microseconds and proves nothing.
 		var ran, refused, lost int
-		for i := 0; ran < flipRounds && i < 100*flipRounds; i++ {
+		for i := 0; ran < flipRounds && i < 300*flipRounds; i++ {
 			rw := ran%2 == 1
 			module, args := "cat.wasm", []string{"/data/flag"}
 			if rw {
