@@ -545,13 +545,6 @@ func (s *containerSpawner) planMounts(spec *Spec) ([]plannedMount, error) {
 		if w.dst == "/" || under(w.dst, "/proc") || under(w.dst, "/dev") {
 			return nil, fmt.Errorf("mount %s at %s: target is reserved", w.src, w.dst)
 		}
-		if prev, ok := seen[w.dst]; ok {
-			if prev.src == w.src && prev.writable == w.writable && prev.exec == w.exec && prev.idmap == w.idmap && prev.socket == w.socket &&
-				prev.file == w.file {
-				continue
-			}
-			return nil, fmt.Errorf("mount %s at %s: target already mounted from %s", w.src, w.dst, prev.src)
-		}
 		var st unix.Stat_t
 		if w.file != nil {
 			// What was checked is what is mounted, and its owner is
@@ -565,6 +558,15 @@ func (s *containerSpawner) planMounts(spec *Spec) ([]plannedMount, error) {
 		w.dir = st.Mode&unix.S_IFMT == unix.S_IFDIR
 		w.uid, w.gid = st.Uid, st.Gid
 		w.dev, w.ino = uint64(st.Dev), st.Ino
+		if prev, ok := seen[w.dst]; ok {
+			// The same source twice (one directory granted at two guest
+			// paths) is one mount.
+			if prev.src == w.src && prev.dev == w.dev && prev.ino == w.ino && prev.writable == w.writable &&
+				prev.exec == w.exec && prev.idmap == w.idmap && prev.socket == w.socket {
+				continue
+			}
+			return nil, fmt.Errorf("mount %s at %s: target already mounted from %s", w.src, w.dst, prev.src)
+		}
 		seen[w.dst] = w
 		out = append(out, w)
 	}

@@ -287,3 +287,22 @@ func TestModule_openedOnce(t *testing.T) {
 func libcontainerEngine() bool {
 	return os.Getenv(isolation.EngineEnv) == isolation.EngineLibcontainer
 }
+
+// TestGrant_sameDirTwice: one directory granted at two guest paths is
+// opened twice, and still mounted once, from either descriptor.
+func TestGrant_sameDirTwice(t *testing.T) {
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		s := newSupervisor(t, iso)
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "f"), []byte("twice\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, guest := range []string{"/a/f", "/b/f"} {
+			_, out, _, err := invoke(t, s, supervisor.Call{Module: "cat.wasm", Args: []string{guest},
+				Policy: policies.Policy{Dirs: []policies.Dir{{Host: dir, Guest: "/a"}, {Host: dir, Guest: "/b"}}}})
+			if err != nil || out != "twice\n" {
+				t.Errorf("reading %s: %v, %q", guest, err, out)
+			}
+		}
+	})
+}
