@@ -75,6 +75,8 @@ test: fixtures modules build vet cross mcp-deps
 	AGENTCTL_BIN=$(CURDIR)/$(BIN) $(MCP_ENV) $(GOTEST) -race -count=1 -timeout 30m ./...
 	# the walls again with the other container engine (libcontainer's)
 	AGENT_CTL_CONTAINER_ENGINE=libcontainer $(GOTEST) -race -count=1 -timeout 30m ./isolation
+	# and the grant races, where libcontainer mounts by name and checks after
+	AGENT_CTL_CONTAINER_ENGINE=libcontainer $(GOTEST) -race -count=1 -timeout 30m -run 'TestGrant_|TestModule_openedOnce' ./supervisor
 
 ## bench: benchmarks with ratios against baselines measured in the same run
 bench: fixtures modules build mcp-deps

@@ -213,7 +213,7 @@ func (s *containerSpawner) startLibcontainer(spec *Spec) (Process, error) {
 	t0 := time.Now()
 	s.marked("start")
 	id := "agent-ctl-" + randomID()
-	mounts, err := s.mounts(spec)
+	mounts, plan, err := s.mounts(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -296,6 +296,13 @@ func (s *containerSpawner) startLibcontainer(spec *Spec) (Process, error) {
 		_ = c.Destroy()
 		closeFiles(outR, errR)
 		return nil, fmt.Errorf("starting worker %s in a container: %w", spec.Path, err)
+	}
+	if err := checkMounted(pid, plan); err != nil {
+		_ = proc.Signal(unix.SIGKILL)
+		_, _ = proc.Wait()
+		_ = c.Destroy()
+		closeFiles(outR, errR)
+		return nil, err
 	}
 	ok = true
 	p := &containerProcess{
@@ -485,9 +492,11 @@ func deviceRules() []*devices.Rule {
 type plannedMount struct {
 	src, dst              string
 	writable, exec, idmap bool
-	socket                bool   // go-plugin's socket directory
-	dir                   bool   // the source is a directory
-	uid, gid              uint32 // the source's owner, for an ID mapping
+	socket                bool     // go-plugin's socket directory
+	dir                   bool     // the source is a directory
+	uid, gid              uint32   // the source's owner, for an ID mapping
+	file                  *os.File // the source, open (Mount.File); nil: by name
+	dev, ino              uint64   // what the source is, to check the mount against
 }
 
 // planMounts lists the bind mounts of a worker's root, parents before
@@ -523,7 +532,7 @@ func (s *containerSpawner) planMounts(spec *Spec) ([]plannedMount, error) {
 		if dst == "" {
 			dst = m.Source
 		}
-		ws = append(ws, plannedMount{src: m.Source, dst: dst, writable: m.Writable, idmap: true})
+		ws = append(ws, plannedMount{src: m.Source, dst: dst, writable: m.Writable, idmap: true, file: m.File})
 	}
 
 	seen := map[string]plannedMount{}
@@ -536,18 +545,28 @@ func (s *containerSpawner) planMounts(spec *Spec) ([]plannedMount, error) {
 		if w.dst == "/" || under(w.dst, "/proc") || under(w.dst, "/dev") {
 			return nil, fmt.Errorf("mount %s at %s: target is reserved", w.src, w.dst)
 		}
-		if prev, ok := seen[w.dst]; ok {
-			if prev.src == w.src && prev.writable == w.writable && prev.exec == w.exec && prev.idmap == w.idmap && prev.socket == w.socket {
-				continue
-			}
-			return nil, fmt.Errorf("mount %s at %s: target already mounted from %s", w.src, w.dst, prev.src)
-		}
 		var st unix.Stat_t
-		if err := unix.Stat(w.src, &st); err != nil {
+		if w.file != nil {
+			// What was checked is what is mounted, and its owner is
+			// what the mount maps: all from the one descriptor.
+			if err := unix.Fstat(int(w.file.Fd()), &st); err != nil {
+				return nil, fmt.Errorf("mount %s: %w", w.src, &os.PathError{Op: "fstat", Path: w.src, Err: err})
+			}
+		} else if err := unix.Stat(w.src, &st); err != nil {
 			return nil, fmt.Errorf("mount %s: %w", w.src, &os.PathError{Op: "stat", Path: w.src, Err: err})
 		}
 		w.dir = st.Mode&unix.S_IFMT == unix.S_IFDIR
 		w.uid, w.gid = st.Uid, st.Gid
+		w.dev, w.ino = uint64(st.Dev), st.Ino
+		if prev, ok := seen[w.dst]; ok {
+			// The same source twice (one directory granted at two guest
+			// paths) is one mount.
+			if prev.src == w.src && prev.dev == w.dev && prev.ino == w.ino && prev.writable == w.writable &&
+				prev.exec == w.exec && prev.idmap == w.idmap && prev.socket == w.socket {
+				continue
+			}
+			return nil, fmt.Errorf("mount %s at %s: target already mounted from %s", w.src, w.dst, prev.src)
+		}
 		seen[w.dst] = w
 		out = append(out, w)
 	}
@@ -571,10 +590,10 @@ func (w plannedMount) mountAttr() uint64 {
 }
 
 // mounts lists the bind mounts of a worker's root in libcontainer's terms.
-func (s *containerSpawner) mounts(spec *Spec) ([]*configs.Mount, error) {
+func (s *containerSpawner) mounts(spec *Spec) ([]*configs.Mount, []plannedMount, error) {
 	plan, err := s.planMounts(spec)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []*configs.Mount
 	for _, w := range plan {
@@ -585,6 +604,11 @@ func (s *containerSpawner) mounts(spec *Spec) ([]*configs.Mount, error) {
 		if !w.writable {
 			flags |= unix.MS_RDONLY
 		}
+		// By name: libcontainer clones the source from a thread in the
+		// container's mount namespace, where neither our descriptor's
+		// mount nor a detached one may be cloned (EINVAL). What it
+		// mounted is checked against the descriptor once it has (see
+		// checkMounted).
 		m := &configs.Mount{
 			Source: w.src, Destination: w.dst, Device: "bind", Flags: flags,
 			// The same walls on whatever is mounted below the source.
@@ -599,13 +623,56 @@ func (s *containerSpawner) mounts(spec *Spec) ([]*configs.Mount, error) {
 			// HostUID, HostGID) comes as a user namespace.
 			ns, err := s.idmapUserns(w.uid, w.gid)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			m.IDMapping = &configs.MountIDMapping{UserNSPath: ns}
 		}
 		out = append(out, m)
 	}
-	return out, nil
+	return out, plan, nil
+}
+
+// checkMounted checks that each mount of plan made from a descriptor
+// (Mount.File) is, in the root of the started worker pid, the directory or
+// file that descriptor is: libcontainer mounts by name, and the name may
+// have been swapped between the check and the mount. It runs before the
+// worker is given anything to do; on a mismatch the start fails and the
+// worker is killed before it has looked at the mount.
+func checkMounted(pid int, plan []plannedMount) error {
+	var root *os.File
+	defer func() {
+		if root != nil {
+			root.Close()
+		}
+	}()
+	for _, w := range plan {
+		if w.file == nil {
+			continue
+		}
+		if root == nil {
+			var err error
+			if root, err = os.OpenFile(fmt.Sprintf("/proc/%d/root", pid), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0); err != nil {
+				return fmt.Errorf("checking the worker's mounts: %w", err)
+			}
+		}
+		fd, err := unix.Openat2(int(root.Fd()), w.dst, &unix.OpenHow{
+			Flags:   unix.O_PATH | unix.O_CLOEXEC,
+			Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+		})
+		if err != nil {
+			return fmt.Errorf("checking the mount of %s: %w", w.src, &os.PathError{Op: "openat2", Path: w.dst, Err: err})
+		}
+		var st unix.Stat_t
+		err = unix.Fstat(fd, &st)
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("checking the mount of %s: %w", w.src, err)
+		}
+		if uint64(st.Dev) != w.dev || st.Ino != w.ino {
+			return fmt.Errorf("mount %s: %s was replaced while the worker was started (it is no longer what was checked)", w.dst, w.src)
+		}
+	}
+	return nil
 }
 
 func under(p, dir string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }

@@ -1418,3 +1418,79 @@ func TestJailCgroupPaths(t *testing.T) {
 		})
 	}
 }
+
+// TestContainer_mountFromDescriptor: a Mount with a File is mounted from
+// that descriptor and ID-mapped to its owner, even after its name was
+// swapped for a link to a root-only directory (issue 11, items 1 and 2).
+func TestContainer_mountFromDescriptor(t *testing.T) {
+	sp := testSpawner(t, nil)
+	base := t.TempDir()
+	grant, moved, secret := filepath.Join(base, "grant"), filepath.Join(base, "moved"), filepath.Join(base, "secret")
+	for _, d := range []string{grant, secret} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(secret, "key"), []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(grant, 4242, 4343); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(grant, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// The name now leads to the root-only directory.
+	if err := os.Rename(grant, moved); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(secret, grant); err != nil {
+		t.Fatal(err)
+	}
+	spec := &Spec{Mounts: []Mount{{Source: grant, File: f, Writable: true}}}
+	if sp.o.Engine == EngineLibcontainer {
+		// libcontainer mounts by name (it cannot clone our descriptor's
+		// mount from its namespace): the start checks what it mounted and
+		// fails, before the worker does anything.
+		spec.Path, spec.Args = self(t), []string{grant}
+		spec.Env = []string{helperEnv + "=owners"}
+		p, err := sp.Start(spec)
+		if err == nil {
+			_ = p.Kill()
+			t.Fatal("libcontainer started a worker with a mount that is not the descriptor's directory")
+		}
+		if !strings.Contains(err.Error(), "was replaced") {
+			t.Errorf("Start: %v, want the replaced mount named", err)
+		}
+		if ents, _ := os.ReadDir(secret); len(ents) != 1 {
+			t.Errorf("the root-only directory holds %v, want only its key", ents)
+		}
+		// With the name back, the same descriptor mounts.
+		if err := os.Remove(grant); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(moved, grant); err != nil {
+			t.Fatal(err)
+		}
+		moved = grant
+	}
+	p, out := startHelper(t, sp, spec, "owners", grant, filepath.Join(grant, "key"))
+	var got []string
+	for len(got) < 3 && out.Scan() {
+		got = append(got, out.Text())
+	}
+	want := []string{grant + " 0 0", filepath.Join(grant, "key") + " no such file or directory", "made <nil>"}
+	if !slices.Equal(got, want) {
+		t.Errorf("the worker sees\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	_ = p.Kill()
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(moved, "made"), &st); err != nil || st.Uid != 4242 || st.Gid != 4343 {
+		t.Errorf("file made inside: uid %d gid %d (%v), want it in the checked directory as 4242:4343", st.Uid, st.Gid, err)
+	}
+	if ents, _ := os.ReadDir(secret); len(ents) != 1 {
+		t.Errorf("the root-only directory holds %v, want only its key", ents)
+	}
+}

@@ -50,6 +50,12 @@ type Mount struct {
 	Target string
 	// Writable allows writes; the zero value mounts read-only.
 	Writable bool
+	// File, if not nil, is Source already open (an O_PATH descriptor, or
+	// any descriptor of the file): the mount is made from it, and its owner
+	// taken from it, never from Source's name again, which someone may
+	// have swapped since it was checked. Source then only names it in
+	// messages. The caller keeps and closes it once Start has returned.
+	File *os.File
 }
 
 // Process is a started worker.

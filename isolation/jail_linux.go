@@ -402,19 +402,32 @@ func (s *containerSpawner) detachedMount(w plannedMount) (*os.File, error) {
 			return nil, err
 		}
 	}
+	if w.file != nil {
+		return openMountFile(w.src, w.file, w.dir, w.mountAttr(), ns)
+	}
 	return openMount(w.src, w.dir, w.mountAttr(), ns)
 }
 
 // openMount clones the mount tree at src (open_tree) and sets attr on all
 // of it, with the ID mapping of user namespace ns if not nil.
 func openMount(src string, recursive bool, attr uint64, ns *os.File) (*os.File, error) {
-	flags := unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC
+	return openTree(unix.AT_FDCWD, src, src, 0, recursive, attr, ns)
+}
+
+// openMountFile is openMount of the file open as f (named src in
+// messages): the tree is cloned from the descriptor, not by name.
+func openMountFile(src string, f *os.File, recursive bool, attr uint64, ns *os.File) (*os.File, error) {
+	return openTree(int(f.Fd()), "", src, unix.AT_EMPTY_PATH, recursive, attr, ns)
+}
+
+func openTree(dirfd int, path, src string, atFlags int, recursive bool, attr uint64, ns *os.File) (*os.File, error) {
+	flags := unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC | atFlags
 	setFlags := unix.AT_EMPTY_PATH
 	if recursive {
 		flags |= unix.AT_RECURSIVE
 		setFlags |= unix.AT_RECURSIVE
 	}
-	fd, err := unix.OpenTree(unix.AT_FDCWD, src, uint(flags))
+	fd, err := unix.OpenTree(dirfd, path, uint(flags))
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", src, &os.PathError{Op: "open_tree", Path: src, Err: err})
 	}

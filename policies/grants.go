@@ -172,17 +172,18 @@ func (t *ToolGrants) check() error {
 
 // GrantDir adds or replaces (by guest path) a directory grant, refusing one
 // that would hand over the host or expose protected directories. The host
-// path is stored resolved, and resolved again at every call.
+// path is stored absolute and clean; one with a symbolic link in it is
+// refused (on Linux), as it is again at every call.
 func (t *ToolGrants) GrantDir(d Dir, protected ...string) error {
-	r, err := d.resolve()
+	r, err := d.resolve(protected)
 	if err != nil {
 		return err
 	}
-	if err := CheckHostPath(r.Host, protected...); err != nil {
-		return err
+	if r.File != nil {
+		r.File.Close()
 	}
 	t.Dirs = slices.DeleteFunc(t.Dirs, func(x DirGrant) bool { return x.Guest == r.Guest })
-	t.Dirs = append(t.Dirs, DirGrant(r))
+	t.Dirs = append(t.Dirs, DirGrant{Host: r.Host, Guest: r.Guest, Writable: r.Writable})
 	sort.Slice(t.Dirs, func(i, j int) bool { return t.Dirs[i].Guest < t.Dirs[j].Guest })
 	return nil
 }
@@ -348,7 +349,7 @@ func (t *ToolGrants) Policy(req Requested, lookup func(string) (string, bool)) (
 		t = &ToolGrants{}
 	}
 	for _, d := range t.Dirs {
-		p.Dirs = append(p.Dirs, Dir(d))
+		p.Dirs = append(p.Dirs, Dir{Host: d.Host, Guest: d.Guest, Writable: d.Writable})
 	}
 	for _, e := range t.Env {
 		v := e.Value

@@ -52,12 +52,23 @@ const (
 // Dir grants a module access to a host directory at a guest path.
 type Dir struct {
 	// Host is the directory on the host. Validate replaces it with its
-	// absolute, symlink-free form.
+	// absolute, clean form; on Linux a path with a symbolic link in any
+	// component is refused.
 	Host string
 	// Guest is the absolute path the module sees.
 	Guest string
 	// Writable grants write access; the zero value is read-only.
 	Writable bool
+
+	// File is the directory as Validate opened it, once, without following
+	// links (an O_PATH descriptor): what is checked, mounted and handed to
+	// the worker, whatever Host names by then. nil before Validate and
+	// where the platform has no such descriptor (Windows). Policy.Close
+	// closes it.
+	File *os.File
+	// ID is File's identity ("device:inode"), so that a directory replaced
+	// under the same name is told apart; empty where File is nil.
+	ID string
 }
 
 // String renders the grant in the form ParseDir reads.
@@ -175,23 +186,32 @@ func (p Policy) Validate() (Policy, error) {
 		return p, fmt.Errorf("%w: isolation %q: want process or container", ErrInvalid, p.Isolation)
 	}
 
-	dirs := make([]Dir, len(p.Dirs))
+	dirs := make([]Dir, 0, len(p.Dirs))
 	guests := make(map[string]bool, len(p.Dirs))
-	for i, d := range p.Dirs {
-		r, err := d.resolve()
-		if err != nil {
-			return p, err
+	for _, d := range p.Dirs {
+		if guests[d.Guest] {
+			closeDirs(dirs)
+			return p, fmt.Errorf("%w: guest path %s is granted twice", ErrInvalid, d.Guest)
 		}
-		if err := CheckHostPath(r.Host, p.Protected...); err != nil {
+		r, err := d.resolve(p.Protected)
+		if err != nil {
+			closeDirs(dirs)
 			return p, err
 		}
 		if guests[r.Guest] {
+			closeDirs(append(dirs, r))
 			return p, fmt.Errorf("%w: guest path %s is granted twice", ErrInvalid, r.Guest)
 		}
 		guests[r.Guest] = true
-		dirs[i] = r
+		dirs = append(dirs, r)
 	}
 	p.Dirs = dirs
+	ok := false
+	defer func() {
+		if !ok {
+			closeDirs(dirs)
+		}
+	}()
 
 	for _, n := range p.Net {
 		if err := n.check(); err != nil {
@@ -212,41 +232,57 @@ func (p Policy) Validate() (Policy, error) {
 		}
 		seen[e.Key] = true
 	}
+	ok = true
 	return p, nil
 }
 
-func (d Dir) resolve() (Dir, error) {
+// Close releases the directories a validated policy holds open (Dir.File).
+func (p Policy) Close() { closeDirs(p.Dirs) }
+
+func closeDirs(dirs []Dir) {
+	for _, d := range dirs {
+		if d.File != nil {
+			d.File.Close()
+		}
+	}
+}
+
+// resolve opens the host directory once (see openHostDir), checks what it
+// is against the host's and the protected directories, and returns the
+// grant with its clean path and its descriptor.
+func (d Dir) resolve(protected []string) (Dir, error) {
 	if d.Host == "" {
 		return d, fmt.Errorf("%w: directory grant has an empty host path", ErrInvalid)
 	}
 	if strings.IndexByte(d.Host, 0) >= 0 || strings.IndexByte(d.Guest, 0) >= 0 {
 		return d, fmt.Errorf("%w: directory grant %q contains a NUL byte", ErrInvalid, d.Host)
 	}
-	// Symlinks first, then "..": the kernel resolves a/link/.. through the
-	// link, and so must we, or the grant names another directory.
-	linked, err := filepath.EvalSymlinks(d.Host)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return d, fmt.Errorf("%w: directory %s does not exist on the host", ErrInvalid, d.Host)
-		}
-		return d, fmt.Errorf("%w: directory %s: %w", ErrInvalid, d.Host, err)
-	}
-	real, err := filepath.Abs(linked)
-	if err != nil {
-		return d, fmt.Errorf("%w: directory %s: %w", ErrInvalid, d.Host, err)
-	}
-	fi, err := os.Stat(real)
-	if err != nil {
-		return d, fmt.Errorf("%w: directory %s: %w", ErrInvalid, d.Host, err)
-	}
-	if !fi.IsDir() {
-		return d, fmt.Errorf("%w: %s is not a directory", ErrInvalid, d.Host)
-	}
 	guest, err := d.resolveGuest()
 	if err != nil {
 		return d, err
 	}
-	return Dir{Host: real, Guest: guest, Writable: d.Writable}, nil
+	// Not cleaned: "link/.." must reach the kernel as it is, so that the
+	// link in it is seen (and refused) rather than cleaned away.
+	abs := d.Host
+	if !filepath.IsAbs(abs) {
+		wd, err := os.Getwd()
+		if err != nil {
+			return d, fmt.Errorf("%w: directory %s: %w", ErrInvalid, d.Host, err)
+		}
+		abs = wd + "/" + abs
+	}
+	real, f, err := openHostDir(abs)
+	if err != nil {
+		return d, err
+	}
+	id, err := checkHostDir(f, real, protected)
+	if err != nil {
+		if f != nil {
+			f.Close()
+		}
+		return d, err
+	}
+	return Dir{Host: real, Guest: guest, Writable: d.Writable, File: f, ID: id}, nil
 }
 
 func checkEnvKey(k string) error {

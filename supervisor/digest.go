@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"fmt"
 	"os"
 	"sync"
 )
@@ -23,10 +24,28 @@ type digestEntry struct {
 // maxDigests bounds the cache; past it, it starts again empty.
 const maxDigests = 4096
 
-func (c *digestCache) load(path string) (string, error) {
-	fi, err := os.Stat(path)
-	if err != nil || !fi.Mode().IsRegular() {
-		return loadModule(path) // which says what is wrong
+// open opens the module file once and returns it with the digest of its
+// bytes: what was checked is the open file, which the worker is given
+// (mounted from it, or inherited), never the name again.
+func (c *digestCache) open(path string) (*os.File, string, error) {
+	f, err := openModule(path)
+	if err != nil {
+		return nil, "", err
+	}
+	digest, err := c.digest(path, f)
+	if err != nil {
+		f.Close()
+		return nil, "", err
+	}
+	return f, digest, nil
+}
+
+// digest returns the digest of module file f (opened from path, its key),
+// from the cache when its identity has not changed.
+func (c *digestCache) digest(path string, f *os.File) (string, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("%w: %s: %w", ErrModuleInvalid, path, err)
 	}
 	id, ok := identity(fi)
 	if ok {
@@ -37,12 +56,12 @@ func (c *digestCache) load(path string) (string, error) {
 			return e.digest, nil
 		}
 	}
-	digest, err := loadModule(path)
+	digest, err := checkModuleFile(path, f, fi)
 	if err != nil || !ok {
 		return digest, err
 	}
 	// Stat again: the file must not have changed while it was read.
-	if fi2, err := os.Stat(path); err == nil {
+	if fi2, err := f.Stat(); err == nil {
 		if id2, ok2 := identity(fi2); ok2 && id2 == id {
 			c.mu.Lock()
 			if c.m == nil || len(c.m) >= maxDigests {

@@ -112,15 +112,23 @@ func (p *pool) refill(t *template) {
 	defer p.mu.Unlock()
 	for !p.closed && len(p.idle[t.key])+p.pending[t.key] < p.o.PerTool && p.count < p.o.Total &&
 		p.failures[t.key] < 3 {
+		// The call's descriptors close when it returns: the worker
+		// prepared later gets its own copies of the same directories.
+		tc, release, err := t.withFiles()
+		if err != nil {
+			p.s.log.Debug("pool: preparing a worker failed", "module", t.name, "err", err)
+			return
+		}
 		p.pending[t.key]++
 		p.count++
 		p.wg.Add(1)
-		go p.prepare(t)
+		go p.prepare(tc, release)
 	}
 }
 
-func (p *pool) prepare(t *template) {
+func (p *pool) prepare(t *template, release func()) {
 	defer p.wg.Done()
+	defer release()
 	select {
 	case p.sem <- struct{}{}:
 	case <-p.ctx.Done():

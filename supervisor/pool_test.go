@@ -180,6 +180,18 @@ func TestPool_changes(t *testing.T) {
 			t.Fatalf("pooled with the new grant: %v %q", res.Pooled, out)
 		}
 
+		// Another directory under the same name is another grant: the
+		// workers prepared with the one before are not used.
+		e.waitIdle(t, 1)
+		if err := os.Rename(dirB, dirB+".old"); err != nil {
+			t.Fatal(err)
+		}
+		os.Mkdir(dirB, 0o755)
+		os.WriteFile(filepath.Join(dirB, "f"), []byte("C\n"), 0o644)
+		if res, out := call(dirB); res.Pooled || out != "C\n" {
+			t.Fatalf("after the directory was replaced: pooled %v, read %q", res.Pooled, out)
+		}
+
 		// A new module version under the same name.
 		mod := filepath.Join(t.TempDir(), "tool.wasm")
 		copyFile(t, fixtures.Path("hello.wasm"), mod)

@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -351,29 +352,44 @@ func (s *Supervisor) spawner(iso policies.Isolation) (isolation.Spawner, error) 
 // worker is spawned: it exists, is a regular file within MaxModuleSize, and
 // is a core WebAssembly module (not a component). It returns the hex sha256
 // of its bytes.
-func CheckModule(path string) (digest string, err error) { return loadModule(path) }
-
-// loadModule reads and checks the module file before any worker is spawned.
-func loadModule(path string) (digest string, err error) {
-	f, err := os.Open(path)
+func CheckModule(path string) (digest string, err error) {
+	f, err := openModule(path)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return "", fmt.Errorf("%w: %s", ErrModuleNotFound, path)
-		}
-		return "", fmt.Errorf("%w: %s: %w", ErrModuleInvalid, path, err)
+		return "", err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
 		return "", fmt.Errorf("%w: %s: %w", ErrModuleInvalid, path, err)
 	}
+	return checkModuleFile(path, f, fi)
+}
+
+// openModule opens a module file for reading. Its name is followed, links
+// and all: the caller names the module (an installed tool's name is a link
+// in the store, which only root writes), and nothing reads it by name after
+// this.
+func openModule(path string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s", ErrModuleNotFound, path)
+		}
+		return nil, fmt.Errorf("%w: %s: %w", ErrModuleInvalid, path, err)
+	}
+	return f, nil
+}
+
+// checkModuleFile reads and checks the module open as f (fi is its
+// stat) before any worker is spawned, and returns its digest.
+func checkModuleFile(path string, f *os.File, fi os.FileInfo) (digest string, err error) {
 	if !fi.Mode().IsRegular() {
 		return "", fmt.Errorf("%w: %s is not a regular file", ErrModuleInvalid, path)
 	}
 	if fi.Size() > MaxModuleSize {
 		return "", fmt.Errorf("%w: %s is %d bytes, above the %d-byte limit", ErrModuleInvalid, path, fi.Size(), MaxModuleSize)
 	}
-	b, err := io.ReadAll(io.LimitReader(f, MaxModuleSize+1))
+	b, err := io.ReadAll(io.LimitReader(io.NewSectionReader(f, 0, MaxModuleSize+1), MaxModuleSize+1))
 	if err != nil {
 		return "", fmt.Errorf("%w: reading %s: %w", ErrModuleInvalid, path, err)
 	}
@@ -414,6 +430,9 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The granted directories stay open until the call is done: what was
+	// checked is what its worker, and the pool's workers like it, get.
+	defer pol.Close()
 	// WASI passes arguments as UTF-8, and wasmtime would drop one that is
 	// not, shifting the rest: refuse it instead.
 	for i, a := range c.Args {
@@ -430,10 +449,11 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	digest, err := s.digests.load(c.Module)
+	moduleFile, digest, err := s.digests.open(c.Module)
 	if err != nil {
 		return nil, err
 	}
+	defer moduleFile.Close() // after the pool's refill has its own copy
 	modulePath, err := filepath.Abs(c.Module)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrModuleInvalid, c.Module, err)
@@ -452,6 +472,7 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	for _, d := range pol.Dirs {
 		t.req.Dirs = append(t.req.Dirs, protocol.Dir{Host: d.Host, Guest: d.Guest, Writable: d.Writable})
 	}
+	t.dirs, t.module = pol.Dirs, moduleFile
 	t.key = t.fingerprint()
 
 	res := &Result{Module: name, Isolation: sp.Name()}
@@ -508,13 +529,63 @@ type template struct {
 	req         protocol.Request // CompileOut is set per worker
 	memoryLimit int64
 	key         string
+	// dirs are the granted directories as Validate opened them, in the
+	// order of req.Dirs: workers are given these, not the names again.
+	// The call that made the template owns them (see withFiles).
+	dirs []policies.Dir
+	// module is the module file as the supervisor read and checked it,
+	// owned likewise.
+	module *os.File
+}
+
+// withFiles returns a copy of t that holds its own duplicates of the
+// module's and the granted directories' descriptors, for a worker prepared
+// after the call that made t has closed its own (the pool's), and their
+// release.
+func (t *template) withFiles() (*template, func(), error) {
+	c := *t
+	c.dirs = slices.Clone(t.dirs)
+	c.module = nil
+	release := func() {
+		if c.module != nil {
+			c.module.Close()
+		}
+		for _, d := range c.dirs {
+			if d.File != nil {
+				d.File.Close()
+			}
+		}
+	}
+	for i, d := range c.dirs {
+		if d.File == nil {
+			continue
+		}
+		f, err := dupFile(d.File)
+		if err != nil {
+			c.dirs = c.dirs[:i]
+			release()
+			return nil, nil, fmt.Errorf("%w: holding directory %s: %w", ErrWorker, d.Host, err)
+		}
+		c.dirs[i].File = f
+	}
+	if t.module != nil {
+		f, err := dupFile(t.module)
+		if err != nil {
+			release()
+			return nil, nil, fmt.Errorf("%w: holding module %s: %w", ErrWorker, t.req.ModulePath, err)
+		}
+		c.module = f
+	}
+	return &c, release, nil
 }
 
 func (t *template) fingerprint() string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%d\x00%d", t.sp.Name(), t.req.ModulePath, t.req.Digest, t.req.Memory, t.memoryLimit)
-	for _, d := range t.req.Dirs {
-		fmt.Fprintf(h, "\x00%s\x00%s\x00%v", d.Host, d.Guest, d.Writable)
+	for i, d := range t.req.Dirs {
+		// By identity too: a directory replaced under the same name
+		// selects other workers.
+		fmt.Fprintf(h, "\x00%s\x00%s\x00%v\x00%s", d.Host, d.Guest, d.Writable, t.dirs[i].ID)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -582,7 +653,7 @@ func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
 		// What the worker may see if its walls are a container: at the same
 		// paths as on the host, read-only but for what the worker writes.
 		Mounts: []isolation.Mount{
-			{Source: req.ModulePath},
+			{Source: req.ModulePath, File: t.module},
 			{Source: callDir, Writable: true},
 		},
 		MemoryLimit: t.memoryLimit,
@@ -590,8 +661,24 @@ func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
 	if _, err := os.Stat(req.CacheFile); err == nil {
 		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: req.CacheFile})
 	}
-	for _, d := range req.Dirs {
-		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: d.Host, Writable: d.Writable})
+	// Under process isolation the worker sees the host: it is handed the
+	// module file and the directories themselves, after its stdio
+	// (descriptors 3 to 5), and opens them through /proc/self/fd. In a
+	// container they are mounted from the same descriptors; a container's
+	// worker never holds a descriptor of the host's tree.
+	byFD := t.sp.Name() == string(policies.IsolationProcess) && runtime.GOOS != "windows"
+	if byFD && t.module != nil {
+		spec.ExtraFiles = append(spec.ExtraFiles, t.module)
+		req.ModuleFD = protocol.FDStderr + len(spec.ExtraFiles)
+	}
+	req.Dirs = slices.Clone(req.Dirs)
+	for i, d := range req.Dirs {
+		f := t.dirs[i].File
+		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: d.Host, Writable: d.Writable, File: f})
+		if byFD && f != nil {
+			spec.ExtraFiles = append(spec.ExtraFiles, f)
+			req.Dirs[i].FD = protocol.FDStderr + len(spec.ExtraFiles)
+		}
 	}
 	if err := s.spawn(ctx, t, spec, w); err != nil {
 		w.close()
@@ -650,7 +737,8 @@ func (s *Supervisor) spawn(ctx context.Context, t *template, spec *isolation.Spe
 		Start: func(cmd *exec.Cmd) (protocol.Process, error) {
 			full := *spec
 			full.Path, full.Args = cmd.Path, cmd.Args[1:]
-			full.Env, full.ExtraFiles = append(cmd.Env, pipes.workerEnv()...), pipes.workerFiles()
+			full.Env = append(cmd.Env, pipes.workerEnv()...)
+			full.ExtraFiles = append(pipes.workerFiles(), spec.ExtraFiles...)
 			return t.sp.Start(&full)
 		},
 		Stderr: w.werr,

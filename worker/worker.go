@@ -227,7 +227,11 @@ func preopen(wasi *wasmtime.WasiConfig, dirs []protocol.Dir) error {
 			dirPerms |= wasmtime.DIR_WRITE
 			filePerms |= wasmtime.FILE_WRITE
 		}
-		if err := wasi.PreopenDir(d.Host, d.Guest, dirPerms, filePerms); err != nil {
+		host := d.Host
+		if d.FD > 0 {
+			host = "/proc/self/fd/" + strconv.Itoa(d.FD)
+		}
+		if err := wasi.PreopenDir(host, d.Guest, dirPerms, filePerms); err != nil {
 			return fmt.Errorf("preopening %s at %s: %w", d.Host, d.Guest, err)
 		}
 	}
@@ -241,7 +245,11 @@ func (h *Host) newStore() *wasmtime.Store {
 }
 
 func (h *Host) compile(req *protocol.Request) error {
-	wasm, err := os.ReadFile(req.ModulePath)
+	path := req.ModulePath
+	if req.ModuleFD > 0 {
+		path = "/proc/self/fd/" + strconv.Itoa(req.ModuleFD)
+	}
+	wasm, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("reading module: %w", err)
 	}

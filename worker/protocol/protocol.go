@@ -30,6 +30,12 @@ type Dir struct {
 	Host     string
 	Guest    string
 	Writable bool
+	// FD, when not zero, is the directory as the worker inherited it (a
+	// descriptor the supervisor opened and checked, under process
+	// isolation): the worker opens /proc/self/fd/FD, never Host's name
+	// again, which may lead elsewhere by now. Under container isolation it
+	// is zero and Host is the mount the supervisor made from it.
+	FD int
 }
 
 // Request prepares a worker: the module and what confines it, fixed when
@@ -37,6 +43,10 @@ type Dir struct {
 type Request struct {
 	// ModulePath is the module's .wasm file as the worker sees it.
 	ModulePath string
+	// ModuleFD, when not zero, is the module file as the worker inherited
+	// it (process isolation): the worker reads /proc/self/fd/ModuleFD, the
+	// file the supervisor checked, not ModulePath's name again.
+	ModuleFD int
 	// Digest is the hex sha256 of the module bytes the supervisor checked;
 	// the worker refuses bytes that hash differently.
 	Digest string
