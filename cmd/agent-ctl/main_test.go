@@ -8,9 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agent-ctl/agent-ctl/isolation"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 	"github.com/agent-ctl/agent-ctl/tests/loopback"
 	"github.com/agent-ctl/agent-ctl/tests/workertest"
+	"github.com/agent-ctl/agent-ctl/worker"
 )
 
 // asCLI, set in a re-executed test binary's environment, makes it run
@@ -21,7 +23,8 @@ const asCLI = "AGENTCTL_TEST_AS_CLI"
 // TestMain lets the test binary serve as the worker executable, and as
 // agent-ctl itself (asCLI).
 func TestMain(m *testing.M) {
-	if os.Getenv(asCLI) == "1" {
+	if os.Getenv(asCLI) == "1" && !worker.IsWorker(os.Args) {
+		isolation.Init()
 		os.Exit(run(context.Background(), append([]string{"agent-ctl"}, os.Args[1:]...), os.Stdin, os.Stdout, os.Stderr))
 	}
 	workertest.Main(m)

@@ -320,3 +320,49 @@ func TestState_damaged(t *testing.T) {
 		})
 	}
 }
+
+// TestState_grantFollowsVersion: a grant is written only for the version
+// of the tool the command loaded; one replaced or removed meanwhile gets
+// nothing (install --yes must not grant a manifest's asks to another
+// version, nor a grant outlive a remove).
+func TestState_grantFollowsVersion(t *testing.T) {
+	home := t.TempDir()
+	mod := envModule(t, "tool", "ASKED")
+	install := func() {
+		t.Helper()
+		if code, out, errs := runIn(t, home, "", "install", "--isolation", "process", mod); code != 0 {
+			t.Fatalf("install: exit %d\n%s%s", code, out, errs)
+		}
+	}
+	install()
+	st, err := openState(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := st.store.Get("tool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant := func(tg *policies.ToolGrants) error { return tg.GrantEnv("ASKED") }
+	install() // another version
+	if err := st.updateGrants(loaded, grant); err == nil || !strings.Contains(err.Error(), "replaced by another install") {
+		t.Errorf("grant to a replaced version: %v", err)
+	}
+	current, err := st.store.Get("tool")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.store.Remove("tool"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.updateGrants(current, grant); err == nil || !strings.Contains(err.Error(), "removed meanwhile") {
+		t.Errorf("grant to a removed tool: %v", err)
+	}
+	g, err := st.grants()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Tools["tool"] != nil {
+		t.Errorf("grants written: %+v", g.Tools["tool"])
+	}
+}

@@ -64,10 +64,10 @@ func (s *state) updateGrants(t *store.Tool, change func(*policies.ToolGrants) er
 	return policies.UpdateGrants(policyPath(s.home), func(g *policies.Grants) error {
 		v, err := s.store.Version(t.Name())
 		if err != nil {
-			return fmt.Errorf("%s was removed meanwhile: nothing granted", t.Name())
+			return fmt.Errorf("%s was removed meanwhile", t.Name())
 		}
 		if filepath.Join(s.store.Dir(), v) != t.Dir {
-			return fmt.Errorf("%s was replaced by another install meanwhile: nothing granted (run the command again)", t.Name())
+			return fmt.Errorf("%s was replaced by another install meanwhile; run the command again", t.Name())
 		}
 		return change(g.Tool(t.Name()))
 	})
@@ -167,7 +167,7 @@ grant commands that would.`,
 				return nil
 			})
 			if err != nil {
-				return err
+				return fmt.Errorf("%s installed, nothing granted: %w", m.Name, err)
 			}
 			for _, r := range refused {
 				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: not granted: %s\n", r)
