@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/agent-ctl/agent-ctl/policies/statefile"
 )
 
 // Grants is the operator's policy file: what each installed tool is
@@ -63,6 +65,9 @@ type LimitGrants struct {
 	MaxOutput string `json:"maxOutput,omitempty"`
 }
 
+// fixPolicy says how to repair a policy file that does not load.
+const fixPolicy = "fix it by hand, or move it aside to start again from nothing granted"
+
 // maxGrantsFile bounds the policy file agent-ctl reads.
 const maxGrantsFile = 4 << 20
 
@@ -88,7 +93,7 @@ func LoadGrants(path string) (*Grants, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(g); err != nil {
-		return nil, fmt.Errorf("%w: policy file %s: %w", ErrInvalid, path, err)
+		return nil, fmt.Errorf("%w: policy file %s is not valid: %w (%s)", ErrInvalid, path, err, fixPolicy)
 	}
 	if g.Tools == nil {
 		g.Tools = map[string]*ToolGrants{}
@@ -99,41 +104,47 @@ func LoadGrants(path string) (*Grants, error) {
 			continue
 		}
 		if err := t.check(); err != nil {
-			return nil, fmt.Errorf("policy file %s: tool %s: %w", path, name, err)
+			return nil, fmt.Errorf("policy file %s: tool %s: %w (%s)", path, name, err, fixPolicy)
 		}
 	}
 	return g, nil
 }
 
-// Save writes the policy file atomically (a temporary file renamed over
-// it), readable by its owner only.
+// Save writes the policy file atomically and durably (a temporary file
+// synced and renamed over it, the directory synced), readable by its owner
+// only. It takes no lock: to change the file that other agent-ctl
+// processes may change too, use UpdateGrants.
 func (g *Grants) Save(path string) error {
 	b, err := json.MarshalIndent(g, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".policy-*.json")
-	if err != nil {
-		return fmt.Errorf("writing policy file: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(append(b, '\n'))
-	if err == nil {
-		err = tmp.Chmod(0o600)
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
+	if err := statefile.WriteFile(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("writing policy file: %w", err)
 	}
 	return nil
+}
+
+// UpdateGrants changes the policy file at path as one step among the
+// agent-ctl processes that change it: under the file's lock it reads the
+// policy as it is now, lets change edit it and, when change returns nil,
+// writes it back. Without the lock, two concurrent changes each wrote back
+// what they had read, and the one renamed in last undid the other (a
+// revoked grant back in force). change's error is returned as is.
+func UpdateGrants(path string, change func(*Grants) error) error {
+	l, err := statefile.Lock(path)
+	if err != nil {
+		return fmt.Errorf("locking policy file: %w", err)
+	}
+	defer l.Release()
+	g, err := LoadGrants(path)
+	if err != nil {
+		return err
+	}
+	if err := change(g); err != nil {
+		return err
+	}
+	return g.Save(path)
 }
 
 // Tool returns a tool's grants, creating an empty entry.

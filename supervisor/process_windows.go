@@ -1,6 +1,10 @@
 package supervisor
 
-import "golang.org/x/sys/windows"
+import (
+	"os"
+
+	"golang.org/x/sys/windows"
+)
 
 func processExists(pid int) bool {
 	h, err := windows.OpenProcess(windows.PROCESS_QUERY_LIMITED_INFORMATION, false, uint32(pid))
@@ -9,4 +13,12 @@ func processExists(pid int) bool {
 	}
 	windows.CloseHandle(h)
 	return true
+}
+
+// privateDir makes dir if it is missing and reports whether it is a
+// directory: the system's temporary directory is the user's own on Windows.
+func privateDir(dir string) bool {
+	_ = os.Mkdir(dir, 0o700)
+	fi, err := os.Lstat(dir)
+	return err == nil && fi.IsDir()
 }

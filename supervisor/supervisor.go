@@ -95,6 +95,11 @@ type Supervisor struct {
 
 	starts            chan struct{} // a slot per worker being started for a call
 	starting, waiting atomic.Int32
+
+	// socketDir holds go-plugin's socket directories of this supervisor's
+	// workers (see socketDirs); empty means the system's temporary
+	// directory, when the state directory's path is too long for them.
+	socketDir string
 }
 
 // DefaultHome is $AGENTCTL_HOME, or ~/.agent-ctl.
@@ -170,11 +175,63 @@ func New(o *Options) (*Supervisor, error) {
 			return nil, fmt.Errorf("securing state directory: %w", err)
 		}
 	}
+	if s.socketDir = socketDir(s.tmpDir); s.socketDir == "" {
+		s.log.Warn("no short private directory for worker sockets: they go to the system's temporary directory and are not swept after a crash",
+			"state_dir", s.home, "tmp_dir", os.TempDir())
+	}
 	if o.Pool != nil {
 		s.pool = newPool(s, *o.Pool)
 	}
 	return s, nil
 }
+
+// socketDirs numbers the supervisors of this process, each of which has
+// its own directory for go-plugin's socket directories (Close removes it).
+var socketDirs atomic.Int64
+
+// socketDir makes the directory in which go-plugin makes this supervisor's
+// workers' socket directories, named as the call directories are
+// (call-PID-…) so that sweepCallDirs removes those of a supervisor that was
+// killed: go-plugin removes a socket directory when its worker is killed,
+// which a SIGKILL of the supervisor never does. It is under the state
+// directory's tmp when a socket's path fits there, else in a private
+// directory of this user's in the system's temporary directory (swept here
+// too); "" when neither works.
+func socketDir(tmp string) string {
+	name := fmt.Sprintf("call-%d-s%d", os.Getpid(), socketDirs.Add(1))
+	if d := filepath.Join(tmp, name); len(d)+len(socketSuffix) <= maxSocketPath && os.MkdirAll(d, 0o700) == nil {
+		return d
+	}
+	short := filepath.Join(os.TempDir(), fmt.Sprintf("agent-ctl-%d", os.Getuid()))
+	d := filepath.Join(short, name)
+	if len(d)+len(socketSuffix) > maxSocketPath {
+		return ""
+	}
+	// Twice: another supervisor's Close may remove short, empty, between
+	// the check and the Mkdir. Checked again once d is in it: short is then
+	// not empty, and only its owner could rename it in a sticky /tmp.
+	for range 2 {
+		if !privateDir(short) {
+			return ""
+		}
+		sweepCallDirs(short)
+		if os.Mkdir(d, 0o700) == nil {
+			if privateDir(short) {
+				return d
+			}
+			return ""
+		}
+	}
+	return ""
+}
+
+// A unix socket's path holds at most 107 bytes (sun_path is 108 with its
+// NUL), and go-plugin adds at most socketSuffix to socketBase: its
+// directory and socket file, each a prefix and a random uint32.
+const (
+	maxSocketPath = 107
+	socketSuffix  = "/plugin-dir4294967295/plugin4294967295"
+)
 
 // Close kills the prepared workers of the pool, if there is one, and
 // waits until every finished call's worker is gone. Calls in progress are
@@ -184,6 +241,13 @@ func (s *Supervisor) Close() {
 		s.pool.close()
 	}
 	s.cleanups.Wait()
+	if s.socketDir != "" {
+		// Only once empty: a call still in progress keeps its socket.
+		_ = os.Remove(s.socketDir)
+		if parent := filepath.Dir(s.socketDir); parent != s.tmpDir {
+			_ = os.Remove(parent) // the private one in TMPDIR, once no supervisor uses it
+		}
+	}
 }
 
 // retire kills a worker whose call is over and removes its files, in the
@@ -741,7 +805,8 @@ func (s *Supervisor) spawn(ctx context.Context, t *template, spec *isolation.Spe
 			full.ExtraFiles = append(pipes.workerFiles(), spec.ExtraFiles...)
 			return t.sp.Start(&full)
 		},
-		Stderr: w.werr,
+		Stderr:    w.werr,
+		SocketDir: s.socketDir,
 	})
 	pipes.spawned()
 	if err == nil {

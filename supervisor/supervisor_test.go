@@ -18,15 +18,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agent-ctl/agent-ctl/isolation"
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 	"github.com/agent-ctl/agent-ctl/tests/workertest"
+	"github.com/agent-ctl/agent-ctl/worker"
 )
 
 // TestMain lets the test binary serve as the worker executable: the
-// supervisor re-executes it with the hidden worker argument.
-func TestMain(m *testing.M) { workertest.Main(m) }
+// supervisor re-executes it with the hidden worker argument; and as a
+// supervisor holding a worker (holdWorkerEnv).
+func TestMain(m *testing.M) {
+	if home := os.Getenv(holdWorkerEnv); home != "" && !worker.IsWorker(os.Args) {
+		isolation.Init()
+		os.Exit(holdWorker(home, policies.Isolation(os.Getenv(holdIsolationEnv))))
+	}
+	workertest.Main(m)
+}
 
 // testSupervisor runs every call of a test behind one kind of walls.
 type testSupervisor struct {

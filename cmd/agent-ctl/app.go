@@ -37,10 +37,32 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	app := newApp(stdin, stdout, stderr)
 	app.Commands = append(app.Commands, toolCommands(homeFromArgs(args))...)
 	setCompletion(app)
+	// urfave/cli answers an unknown command with its help action, which
+	// hands the name to CommandNotFound (else prints "No help topic"):
+	// the one place that learns a name is neither a command nor a tool.
+	var notFound string
+	app.CommandNotFound = func(c *cli.Context, name string) {
+		if (name == "help" || name == "h") && c.NArg() > 1 {
+			// agent-ctl help NAME: the help command is hidden, and
+			// urfave/cli then looks "help" itself up as the topic.
+			name = c.Args().Get(1)
+			if c.App.Command(name) != nil {
+				_ = cli.ShowCommandHelp(c, name)
+				return
+			}
+		}
+		notFound = name
+		if c.Command != nil && c.Command.Name != c.App.Name {
+			notFound = c.Command.Name + " " + name
+		}
+	}
 	err := app.RunContext(ctx, nameLast(args))
 	var ee exitError
 	var ue usageError
 	switch {
+	case err == nil && notFound != "":
+		fmt.Fprintf(stderr, "agent-ctl: no tool or command named %s (see 'agent-ctl --help'; installed tools: 'agent-ctl list')\n", notFound)
+		return supervisor.ExitNotFound
 	case err == nil:
 		return 0
 	case errors.As(err, &ee):
@@ -49,7 +71,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "agent-ctl: %s\n", ue.msg)
 		return supervisor.ExitInternal
 	default:
-		fmt.Fprintf(stderr, "agent-ctl: %s\n", err)
+		fmt.Fprintf(stderr, "agent-ctl: %s\n", plain(err))
 		return supervisor.ExitInternal
 	}
 }

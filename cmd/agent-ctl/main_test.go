@@ -8,13 +8,27 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agent-ctl/agent-ctl/isolation"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 	"github.com/agent-ctl/agent-ctl/tests/loopback"
 	"github.com/agent-ctl/agent-ctl/tests/workertest"
+	"github.com/agent-ctl/agent-ctl/worker"
 )
 
-// TestMain lets the test binary serve as the worker executable.
-func TestMain(m *testing.M) { workertest.Main(m) }
+// asCLI, set in a re-executed test binary's environment, makes it run
+// agent-ctl's CLI on its arguments instead of the tests: a test that needs
+// many agent-ctl processes at once starts the test binary.
+const asCLI = "AGENTCTL_TEST_AS_CLI"
+
+// TestMain lets the test binary serve as the worker executable, and as
+// agent-ctl itself (asCLI).
+func TestMain(m *testing.M) {
+	if os.Getenv(asCLI) == "1" && !worker.IsWorker(os.Args) {
+		isolation.Init()
+		os.Exit(run(context.Background(), append([]string{"agent-ctl"}, os.Args[1:]...), os.Stdin, os.Stdout, os.Stderr))
+	}
+	workertest.Main(m)
+}
 
 // cli runs agent-ctl in-process with a private home.
 func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {

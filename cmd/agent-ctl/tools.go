@@ -22,10 +22,12 @@ import (
 )
 
 // state is the installed tools and the operator's grants under a home.
+// The grants are read where a command needs them, not here: a damaged
+// policy file must not stop the commands that do not use it (list,
+// install without --yes, token).
 type state struct {
-	home   string
-	store  *store.Store
-	grants *policies.Grants
+	home  string
+	store *store.Store
 }
 
 func policyPath(home string) string { return catalog.PolicyPath(home) }
@@ -48,14 +50,28 @@ func openState(home string) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, err := policies.LoadGrants(policyPath(home))
-	if err != nil {
-		return nil, err
-	}
-	return &state{home: home, store: st, grants: g}, nil
+	return &state{home: home, store: st}, nil
 }
 
-func (s *state) save() error { return s.grants.Save(policyPath(s.home)) }
+// grants reads the operator's grants, for commands that only read them.
+func (s *state) grants() (*policies.Grants, error) { return policies.LoadGrants(policyPath(s.home)) }
+
+// updateGrants changes the tool's grants under the policy file's lock,
+// provided the tool is still installed at the version the command loaded:
+// a grant must not outlive a concurrent remove, nor go to another version
+// than the one whose manifest the operator was shown.
+func (s *state) updateGrants(t *store.Tool, change func(*policies.ToolGrants) error) error {
+	return policies.UpdateGrants(policyPath(s.home), func(g *policies.Grants) error {
+		v, err := s.store.Version(t.Name())
+		if err != nil {
+			return fmt.Errorf("%s was removed meanwhile", t.Name())
+		}
+		if filepath.Join(s.store.Dir(), v) != t.Dir {
+			return fmt.Errorf("%s was replaced by another install meanwhile; run the command again", t.Name())
+		}
+		return change(g.Tool(t.Name()))
+	})
+}
 
 // homeFromArgs finds --home before the command, as the app will parse it,
 // so that installed tools can be offered as commands.
@@ -105,14 +121,14 @@ grant commands that would.`,
 			}
 			m := t.Manifest()
 			w := c.App.Writer
-			fmt.Fprintf(w, "installed %s %s (%s)\n", m.Name, m.Version, t.Digest[:12])
+			fmt.Fprintf(w, "installed %s %s (%s)\n", m.Name, m.Version, short(t.Digest))
 			if err := precompile(c, t.Module); err != nil {
 				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: warning: %s: not precompiled, the first call will compile it: %s\n", m.Name, plain(err))
 			}
 			cmds := grantCommands(m)
 			if len(cmds) == 0 {
 				fmt.Fprintln(w, "it asks for no capabilities")
-				return st.save()
+				return nil
 			}
 			fmt.Fprintln(w, "it asks for:")
 			for _, l := range describeCaps(m) {
@@ -129,24 +145,35 @@ grant commands that would.`,
 				for _, cmd := range cmds {
 					fmt.Fprintln(w, "  "+cmd)
 				}
-				return st.save()
+				return nil
 			}
-			tg := st.grants.Tool(m.Name)
-			for _, f := range m.Capabilities.Files {
-				if err := tg.GrantDir(policies.Dir{Host: f.Host, Guest: f.Guest, Writable: f.Mode == "rw"}, st.home); err != nil {
-					fmt.Fprintf(c.App.ErrWriter, "agent-ctl: not granted: %s\n", plain(err))
+			// Granted under the policy file's lock, after the precompile
+			// and the question: nobody waits for a worker or a person.
+			var refused []string
+			err = st.updateGrants(t, func(tg *policies.ToolGrants) error {
+				for _, f := range m.Capabilities.Files {
+					if err := tg.GrantDir(policies.Dir{Host: f.Host, Guest: f.Guest, Writable: f.Mode == "rw"}, st.home); err != nil {
+						refused = append(refused, plain(err))
+					}
 				}
-			}
-			for _, e := range m.Capabilities.Env {
-				_ = tg.GrantEnv(e)
-			}
-			for _, n := range m.Capabilities.Network {
-				if err := tg.GrantNet(policies.NetGrant{Host: n.Host, Ports: n.Ports}); err != nil {
-					fmt.Fprintf(c.App.ErrWriter, "agent-ctl: not granted: %s\n", plain(err))
+				for _, e := range m.Capabilities.Env {
+					_ = tg.GrantEnv(e)
 				}
+				for _, n := range m.Capabilities.Network {
+					if err := tg.GrantNet(policies.NetGrant{Host: n.Host, Ports: n.Ports}); err != nil {
+						refused = append(refused, plain(err))
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("%s installed, nothing granted: %w", m.Name, err)
+			}
+			for _, r := range refused {
+				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: not granted: %s\n", r)
 			}
 			fmt.Fprintln(w, "granted")
-			return st.save()
+			return nil
 		},
 	}
 }
@@ -289,11 +316,11 @@ func listCommand() *cli.Command {
 				if err := enc.Encode(entries); err != nil {
 					return err
 				}
-			} else if len(entries) == 0 {
+			} else if len(entries) == 0 && lerr == nil {
 				fmt.Fprintln(c.App.Writer, "no tools installed (agent-ctl install DIR)")
 			} else {
 				for _, e := range entries {
-					fmt.Fprintf(c.App.Writer, "%-20s %-10s %-12s %s\n", e.Name, e.Version, e.Digest[:12], e.Description)
+					fmt.Fprintf(c.App.Writer, "%-20s %-10s %-12s %s\n", e.Name, e.Version, short(e.Digest), e.Description)
 				}
 			}
 			if lerr != nil {
@@ -330,7 +357,11 @@ func describeCommand() *cli.Command {
 				return err
 			}
 			m := t.Manifest()
-			g := st.grants.Tools[m.Name]
+			all, err := st.grants()
+			if err != nil {
+				return err
+			}
+			g := all.Tools[m.Name]
 			if g == nil {
 				g = &policies.ToolGrants{}
 			}
@@ -424,14 +455,26 @@ func toolArg(c *cli.Context) (*state, *store.Tool, error) {
 	}
 	t, err := st.store.Get(c.Args().First())
 	if err != nil {
-		if errors.Is(err, store.ErrNotInstalled) {
-			fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", err)
-			return nil, nil, exitError{supervisor.ExitNotFound}
-		}
-		return nil, nil, err
+		return nil, nil, toolErr(c, err)
 	}
 	return st, t, nil
 }
+
+// toolErr reports a tool that cannot be loaded: 127 when it is not
+// installed, 126 when its installed files are damaged.
+func toolErr(c *cli.Context, err error) error {
+	fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", plain(err))
+	switch {
+	case errors.Is(err, store.ErrNotInstalled):
+		return exitError{supervisor.ExitNotFound}
+	case errors.Is(err, store.ErrDamaged):
+		return exitError{supervisor.ExitInvalid}
+	}
+	return exitError{supervisor.ExitInternal}
+}
+
+// short is the start of a digest, as list and install print it.
+func short(digest string) string { return digest[:min(12, len(digest))] }
 
 func removeCommand() *cli.Command {
 	return &cli.Command{
@@ -439,16 +482,32 @@ func removeCommand() *cli.Command {
 		Usage:     "uninstall a tool and forget what it was granted",
 		ArgsUsage: "TOOL",
 		Action: func(c *cli.Context) error {
-			st, t, err := toolArg(c)
+			if c.NArg() != 1 {
+				return usageError{"remove: want exactly one tool name (see 'agent-ctl remove --help')"}
+			}
+			name := c.Args().First()
+			st, err := openState(c.String("home"))
 			if err != nil {
 				return err
 			}
-			if err := st.store.Remove(t.Name()); err != nil {
-				return err
+			// Only the tool's link is needed: a tool whose files are
+			// damaged is removed all the same. The policy file is checked
+			// first so that a damaged one stops the remove before anything
+			// changed, rather than leaving grants behind for the name.
+			if _, err := st.grants(); err != nil {
+				return fmt.Errorf("not removing %s: %w", name, err)
 			}
-			delete(st.grants.Tools, t.Name())
-			fmt.Fprintf(c.App.Writer, "removed %s\n", t.Name())
-			return st.save()
+			if err := st.store.Remove(name); err != nil {
+				return toolErr(c, err)
+			}
+			if err := policies.UpdateGrants(policyPath(st.home), func(g *policies.Grants) error {
+				delete(g.Tools, name)
+				return nil
+			}); err != nil {
+				return fmt.Errorf("removed %s but not its grants: %w", name, err)
+			}
+			fmt.Fprintf(c.App.Writer, "removed %s\n", name)
+			return nil
 		},
 	}
 }
@@ -479,41 +538,45 @@ are refused. A change takes effect at the next call.`,
 			if err != nil {
 				return err
 			}
-			tg := st.grants.Tool(t.Name())
-			for _, s := range c.StringSlice("dir") {
-				d, err := policies.ParseDir(s)
-				if err == nil {
-					err = tg.GrantDir(d, st.home)
-				}
-				if err != nil {
-					return usageError{plain(err)}
-				}
-			}
-			for _, s := range c.StringSlice("env") {
-				if err := tg.GrantEnv(s); err != nil {
-					return usageError{plain(err)}
-				}
-			}
-			for _, s := range c.StringSlice("net") {
-				n, err := policies.ParseNetGrant(s)
-				if err == nil {
-					err = tg.GrantNet(n)
-				}
-				if err != nil {
-					return usageError{plain(err)}
-				}
-			}
-			for flag, dst := range map[string]*string{"memory": &tg.Limits.Memory, "timeout": &tg.Limits.Timeout, "max-output": &tg.Limits.MaxOutput} {
-				if c.IsSet(flag) {
-					*dst = c.String(flag)
-				}
-			}
-			if _, err := tg.Policy(policies.Requested{}, nil); err != nil {
-				return usageError{plain(err)}
-			}
-			return st.save()
+			return st.updateGrants(t, func(tg *policies.ToolGrants) error { return grantFlags(c, st, tg) })
 		},
 	}
+}
+
+// grantFlags applies grant's flags to a tool's grants.
+func grantFlags(c *cli.Context, st *state, tg *policies.ToolGrants) error {
+	for _, s := range c.StringSlice("dir") {
+		d, err := policies.ParseDir(s)
+		if err == nil {
+			err = tg.GrantDir(d, st.home)
+		}
+		if err != nil {
+			return usageError{plain(err)}
+		}
+	}
+	for _, s := range c.StringSlice("env") {
+		if err := tg.GrantEnv(s); err != nil {
+			return usageError{plain(err)}
+		}
+	}
+	for _, s := range c.StringSlice("net") {
+		n, err := policies.ParseNetGrant(s)
+		if err == nil {
+			err = tg.GrantNet(n)
+		}
+		if err != nil {
+			return usageError{plain(err)}
+		}
+	}
+	for flag, dst := range map[string]*string{"memory": &tg.Limits.Memory, "timeout": &tg.Limits.Timeout, "max-output": &tg.Limits.MaxOutput} {
+		if c.IsSet(flag) {
+			*dst = c.String(flag)
+		}
+	}
+	if _, err := tg.Policy(policies.Requested{}, nil); err != nil {
+		return usageError{plain(err)}
+	}
+	return nil
 }
 
 func revokeCommand() *cli.Command {
@@ -533,43 +596,68 @@ func revokeCommand() *cli.Command {
 				return err
 			}
 			if c.Bool("all") {
-				delete(st.grants.Tools, t.Name())
-				return st.save()
+				return policies.UpdateGrants(policyPath(st.home), func(g *policies.Grants) error {
+					delete(g.Tools, t.Name())
+					return nil
+				})
 			}
-			tg := st.grants.Tool(t.Name())
-			for _, g := range c.StringSlice("dir") {
-				if !tg.RevokeDir(g) {
-					return usageError{fmt.Sprintf("revoke: %s has no directory granted at %s", t.Name(), g)}
-				}
-			}
-			for _, k := range c.StringSlice("env") {
-				if !tg.RevokeEnv(k) {
-					return usageError{fmt.Sprintf("revoke: %s has no variable %s granted", t.Name(), k)}
-				}
-			}
-			for _, h := range c.StringSlice("net") {
-				if !tg.RevokeNet(h) {
-					return usageError{fmt.Sprintf("revoke: %s has no network grant for %s", t.Name(), h)}
-				}
-			}
-			return st.save()
+			return st.updateGrants(t, func(tg *policies.ToolGrants) error { return revokeFlags(c, t, tg) })
 		},
 	}
 }
 
+// revokeFlags applies revoke's flags to a tool's grants.
+func revokeFlags(c *cli.Context, t *store.Tool, tg *policies.ToolGrants) error {
+	for _, g := range c.StringSlice("dir") {
+		if !tg.RevokeDir(g) {
+			return usageError{fmt.Sprintf("revoke: %s has no directory granted at %s", t.Name(), g)}
+		}
+	}
+	for _, k := range c.StringSlice("env") {
+		if !tg.RevokeEnv(k) {
+			return usageError{fmt.Sprintf("revoke: %s has no variable %s granted", t.Name(), k)}
+		}
+	}
+	for _, h := range c.StringSlice("net") {
+		if !tg.RevokeNet(h) {
+			return usageError{fmt.Sprintf("revoke: %s has no network grant for %s", t.Name(), h)}
+		}
+	}
+	return nil
+}
+
 // toolCommands makes each installed tool a command whose flags come from
-// its manifest.
+// its manifest. A tool that does not load is still a command, one that
+// reports why (and exits 126), so that its name never reads as unknown;
+// and a state directory that cannot be opened leaves only agent-ctl's own
+// commands, whose errors say why.
 func toolCommands(home string) []*cli.Command {
 	st, err := openState(home)
 	if err != nil {
 		return nil
 	}
-	tools, _ := st.store.List()
+	names, _ := st.store.Names()
 	var cmds []*cli.Command
-	for _, t := range tools {
+	for _, n := range names {
+		t, err := st.store.Get(n)
+		if err != nil {
+			cmds = append(cmds, brokenToolCommand(n, err))
+			continue
+		}
 		cmds = append(cmds, toolCommand(t))
 	}
 	return cmds
+}
+
+// brokenToolCommand stands for an installed tool that does not load.
+func brokenToolCommand(name string, err error) *cli.Command {
+	return &cli.Command{
+		Name:            name,
+		Usage:           "(damaged: see 'agent-ctl " + name + "')",
+		Category:        "installed tools",
+		SkipFlagParsing: true,
+		Action:          func(c *cli.Context) error { return toolErr(c, err) },
+	}
 }
 
 func toolCommand(t *store.Tool) *cli.Command {
@@ -654,10 +742,17 @@ func runTool(c *cli.Context, t *store.Tool) error {
 	if errors.Is(err, catalog.ErrArgs) {
 		return argsError(m.Name, err)
 	}
+	if errors.Is(err, store.ErrNotInstalled) || errors.Is(err, store.ErrDamaged) {
+		return toolErr(c, err)
+	}
 	if err != nil {
 		return err
 	}
-	for _, missing := range ungranted(m, st.grants.Tools[m.Name]) {
+	g, err := cat.Grants(m.Name)
+	if err != nil {
+		return err
+	}
+	for _, missing := range ungranted(m, g) {
 		fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s: not granted: %s\n", m.Name, missing)
 	}
 	return invoke(c, call)

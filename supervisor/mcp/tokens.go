@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agent-ctl/agent-ctl/policies/statefile"
 	"github.com/agent-ctl/agent-ctl/supervisor/catalog"
 )
 
@@ -60,39 +61,59 @@ func (t *Tokens) load() ([]Token, error) {
 	if stamp == t.stamp {
 		return t.list, nil
 	}
-	b, err := os.ReadFile(t.path)
+	list, err := t.read()
 	if err != nil {
-		return nil, fmt.Errorf("reading tokens: %w", err)
-	}
-	var list []Token
-	if err := json.Unmarshal(b, &list); err != nil {
-		return nil, fmt.Errorf("reading tokens: %s: %w", t.path, err)
+		return nil, err
 	}
 	t.list, t.stamp = list, stamp
 	return list, nil
 }
 
-func (t *Tokens) save(list []Token) error {
+// read reads the token file as it is now (missing means none).
+func (t *Tokens) read() ([]Token, error) {
+	b, err := os.ReadFile(t.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading tokens: %w", err)
+	}
+	var list []Token
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("reading tokens: %s is not valid: %w (fix it by hand, or move it aside and create the tokens again)", t.path, err)
+	}
+	return list, nil
+}
+
+// update changes the token file as one step among the agent-ctl processes
+// that change it: under the file's lock it reads the list as it is now
+// (never the cached copy), lets change edit it and writes it back.
+// Without the lock, two concurrent changes each wrote back what they had
+// read, and a revoked token could come back.
+func (t *Tokens) update(change func([]Token) ([]Token, error)) error {
+	if err := os.MkdirAll(filepath.Dir(t.path), 0o700); err != nil {
+		return err
+	}
+	l, err := statefile.Lock(t.path)
+	if err != nil {
+		return fmt.Errorf("locking tokens: %w", err)
+	}
+	defer l.Release()
+	list, err := t.read()
+	if err != nil {
+		return err
+	}
+	if list, err = change(list); err != nil {
+		return err
+	}
 	b, err := json.MarshalIndent(list, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(t.path), 0o700); err != nil {
-		return err
+	if err := statefile.WriteFile(t.path, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("writing tokens: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(t.path), ".tokens-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), t.path)
+	return nil
 }
 
 func hash(secret string) string {
@@ -106,23 +127,25 @@ func (t *Tokens) Create(name string) (string, error) {
 	if !tokenNameRE().MatchString(name) {
 		return "", fmt.Errorf("%w: name %q: use letters, digits, '.', '_' or '-' (at most 64)", ErrToken, name)
 	}
-	list, err := t.load()
-	if err != nil {
-		return "", err
-	}
-	for _, tok := range list {
-		if tok.Name == name {
-			return "", fmt.Errorf("%w: %s exists (revoke it first)", ErrToken, name)
-		}
-	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
 		return "", err
 	}
 	secret := "act_" + base64.RawURLEncoding.EncodeToString(raw)
-	list = append(list, Token{Name: name, Hash: hash(secret), Created: time.Now().UTC().Truncate(time.Second)})
-	sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
-	return secret, t.save(list)
+	err := t.update(func(list []Token) ([]Token, error) {
+		for _, tok := range list {
+			if tok.Name == name {
+				return nil, fmt.Errorf("%w: %s exists (revoke it first)", ErrToken, name)
+			}
+		}
+		list = append(list, Token{Name: name, Hash: hash(secret), Created: time.Now().UTC().Truncate(time.Second)})
+		sort.Slice(list, func(i, j int) bool { return list[i].Name < list[j].Name })
+		return list, nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return secret, nil
 }
 
 // List returns the stored tokens (names and dates; secrets are not kept).
@@ -130,20 +153,18 @@ func (t *Tokens) List() ([]Token, error) { return t.load() }
 
 // Revoke removes a token.
 func (t *Tokens) Revoke(name string) error {
-	list, err := t.load()
-	if err != nil {
-		return err
-	}
-	out := list[:0:0]
-	for _, tok := range list {
-		if tok.Name != name {
-			out = append(out, tok)
+	return t.update(func(list []Token) ([]Token, error) {
+		out := list[:0:0]
+		for _, tok := range list {
+			if tok.Name != name {
+				out = append(out, tok)
+			}
 		}
-	}
-	if len(out) == len(list) {
-		return fmt.Errorf("%w: no token named %q (see agent-ctl token list)", ErrToken, name)
-	}
-	return t.save(out)
+		if len(out) == len(list) {
+			return nil, fmt.Errorf("%w: no token named %q (see agent-ctl token list)", ErrToken, name)
+		}
+		return out, nil
+	})
 }
 
 // Check returns the name of the token whose secret this is. Every stored

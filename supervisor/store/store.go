@@ -20,11 +20,17 @@ import (
 	"time"
 
 	"github.com/agent-ctl/agent-ctl/policies/manifest"
+	"github.com/agent-ctl/agent-ctl/policies/statefile"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 )
 
-// ErrNotInstalled is wrapped when a tool is not installed.
-var ErrNotInstalled = errors.New("tool not installed")
+var (
+	// ErrNotInstalled is wrapped when a tool is not installed.
+	ErrNotInstalled = errors.New("tool not installed")
+	// ErrDamaged is wrapped when an installed tool's files are damaged or
+	// missing; the tool can still be removed.
+	ErrDamaged = errors.New("installed files damaged")
+)
 
 const (
 	manifestFile = "manifest.json"
@@ -38,8 +44,9 @@ const (
 var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`) })
 
 // Store is the directory of installed tools. It is safe for concurrent
-// readers; installs and removals of one store should come from one
-// process at a time (the CLI).
+// use, by goroutines and by processes: installs and removals swap links
+// under the store's lock (the file modules.lock beside it), and readers
+// take no lock.
 type Store struct{ dir string }
 
 // Open returns the store in dir, creating it (0700).
@@ -132,25 +139,59 @@ func (s *Store) Install(src string) (*Tool, error) {
 
 	version := fmt.Sprintf("%s-%s-%s", m.Name, digest[:16], random())
 	vdir := filepath.Join(s.dir, versionsDir, version)
+	if err := statefile.SyncDir(staging); err != nil {
+		return nil, fmt.Errorf("installing %s: %w", m.Name, err)
+	}
 	if err := os.Rename(staging, vdir); err != nil {
 		return nil, fmt.Errorf("installing %s: %w", m.Name, err)
 	}
-	old, _ := os.Readlink(filepath.Join(s.dir, m.Name))
+	if err := s.swap(m.Name, filepath.Join(versionsDir, version)); err != nil {
+		os.RemoveAll(vdir)
+		return nil, fmt.Errorf("installing %s: %w", m.Name, err)
+	}
+	return s.Get(m.Name)
+}
+
+// swap points the tool's link at target under the store's lock, retires
+// the version it pointed at and collects old versions. Without the lock,
+// two installs of one tool could both read the same old version, and the
+// version one of them replaced was never retired: collected at once,
+// under a call still reading it.
+func (s *Store) swap(name, target string) error {
+	l, err := s.lock()
+	if err != nil {
+		return err
+	}
+	defer l.Release()
+	if err := statefile.SyncDir(filepath.Join(s.dir, versionsDir)); err != nil {
+		return err
+	}
+	old, _ := os.Readlink(filepath.Join(s.dir, name))
 	link := filepath.Join(s.dir, ".link-"+random())
-	if err := os.Symlink(filepath.Join(versionsDir, version), link); err != nil {
-		os.RemoveAll(vdir)
-		return nil, fmt.Errorf("installing %s: %w", m.Name, err)
+	if err := os.Symlink(target, link); err != nil {
+		return err
 	}
-	if err := os.Rename(link, filepath.Join(s.dir, m.Name)); err != nil {
+	if err := os.Rename(link, filepath.Join(s.dir, name)); err != nil {
 		os.Remove(link)
-		os.RemoveAll(vdir)
-		return nil, fmt.Errorf("installing %s: %w", m.Name, err)
+		return err
 	}
-	if old != "" && old != filepath.Join(versionsDir, version) {
+	if err := statefile.SyncDir(s.dir); err != nil {
+		return err
+	}
+	if old != "" && old != target {
 		s.retire(old)
 	}
 	s.collect()
-	return s.Get(m.Name)
+	return nil
+}
+
+// lock takes the store's lock.
+func (s *Store) lock() (*statefile.Held, error) {
+	l, err := statefile.Lock(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("locking module store: %w", err)
+	}
+	return l, nil
 }
 
 // Version names the installed version of a tool (its directory in the
@@ -182,7 +223,10 @@ func (s *Store) Names() ([]string, error) {
 	return names, nil
 }
 
-// Get loads an installed tool.
+// Get loads an installed tool. A tool whose installed files are damaged or
+// missing (a manifest that does not parse, a digest that is not one, a
+// missing module) is an error wrapping ErrDamaged that says which file and
+// how to repair it.
 func (s *Store) Get(name string) (*Tool, error) {
 	if !nameRE().MatchString(name) {
 		return nil, fmt.Errorf("%w: %q", ErrNotInstalled, name)
@@ -194,31 +238,45 @@ func (s *Store) Get(name string) (*Tool, error) {
 		}
 		return nil, fmt.Errorf("loading tool %s: %w", name, err)
 	}
+	damaged := func(err error) error {
+		return fmt.Errorf("loading tool %s: %w: %w (reinstall it with 'agent-ctl install DIR', or uninstall it with 'agent-ctl remove %s')", name, ErrDamaged, err, name)
+	}
 	if filepath.IsAbs(target) || strings.Contains(target, "..") {
-		return nil, fmt.Errorf("loading tool %s: its link points outside the store", name)
+		return nil, damaged(errors.New("its link points outside the store"))
 	}
 	dir := filepath.Join(s.dir, target)
 	raw, err := readLimited(filepath.Join(dir, manifestFile), maxManifest)
 	if err != nil {
-		return nil, fmt.Errorf("loading tool %s: %w", name, err)
+		return nil, damaged(err)
 	}
 	m, err := manifest.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("loading tool %s: %w", name, err)
+		return nil, damaged(fmt.Errorf("%s: %w", filepath.Join(dir, manifestFile), err))
 	}
 	if m.Name != name {
-		return nil, fmt.Errorf("loading tool %s: its manifest names %q", name, m.Name)
+		return nil, damaged(fmt.Errorf("%s names %q", filepath.Join(dir, manifestFile), m.Name))
 	}
 	t, err := m.Compile()
 	if err != nil {
-		return nil, fmt.Errorf("loading tool %s: %w", name, err)
+		return nil, damaged(fmt.Errorf("%s: %w", filepath.Join(dir, manifestFile), err))
 	}
 	d, err := readLimited(filepath.Join(dir, digestFile), 128)
 	if err != nil {
-		return nil, fmt.Errorf("loading tool %s: %w", name, err)
+		return nil, damaged(err)
 	}
-	return &Tool{Tool: t, Dir: dir, Module: filepath.Join(dir, m.ModuleFile()), Digest: strings.TrimSpace(string(d))}, nil
+	digest := strings.TrimSpace(string(d))
+	if !digestRE().MatchString(digest) {
+		return nil, damaged(fmt.Errorf("%s holds %q, not a sha256 in hex", filepath.Join(dir, digestFile), digest))
+	}
+	module := filepath.Join(dir, m.ModuleFile())
+	if _, err := os.Stat(module); err != nil {
+		return nil, damaged(err)
+	}
+	return &Tool{Tool: t, Dir: dir, Module: module, Digest: digest}, nil
 }
+
+// Compiled on first use, as nameRE.
+var digestRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{64}$`) })
 
 // List returns the installed tools by name. A tool that fails to load is
 // reported in the error but does not hide the others.
@@ -244,17 +302,26 @@ func (s *Store) List() ([]*Tool, error) {
 	return tools, errors.Join(errs...)
 }
 
-// Remove uninstalls a tool.
+// Remove uninstalls a tool. It needs only the tool's link: a tool whose
+// manifest, digest or module is damaged or gone can always be removed.
 func (s *Store) Remove(name string) error {
 	if !nameRE().MatchString(name) {
 		return fmt.Errorf("%w: %q", ErrNotInstalled, name)
 	}
+	l, err := s.lock()
+	if err != nil {
+		return err
+	}
+	defer l.Release()
 	link := filepath.Join(s.dir, name)
 	target, err := os.Readlink(link)
 	if err != nil {
 		return fmt.Errorf("%w: %s", ErrNotInstalled, name)
 	}
 	if err := os.Remove(link); err != nil {
+		return fmt.Errorf("removing %s: %w", name, err)
+	}
+	if err := statefile.SyncDir(s.dir); err != nil {
 		return fmt.Errorf("removing %s: %w", name, err)
 	}
 	if !filepath.IsAbs(target) && !strings.Contains(target, "..") {

@@ -142,6 +142,11 @@ type DialOptions struct {
 	Stderr io.Writer
 	// StartTimeout bounds spawn plus handshake; zero means 10s.
 	StartTimeout time.Duration
+	// SocketDir is the existing directory in which go-plugin makes the
+	// worker's socket directory (plugin-dir…); empty means os.TempDir().
+	// Kill removes the socket directory; a supervisor killed before it
+	// leaves it behind, so a supervisor gives a directory it sweeps.
+	SocketDir string
 }
 
 // Conn is a connected worker.
@@ -171,6 +176,7 @@ func Dial(ctx context.Context, o *DialOptions) (*Conn, error) {
 		StartTimeout:     timeout,
 		Stderr:           stderr,
 		Logger:           hclog.NewNullLogger(),
+		UnixSocketConfig: &plugin.UnixSocketConfig{TempDir: o.SocketDir},
 		RunnerFunc: func(_ hclog.Logger, cmd *exec.Cmd, socketDir string) (runner.Runner, error) {
 			pr.socketDir = socketDir
 			// With a RunnerFunc, go-plugin's cmd only carries the
