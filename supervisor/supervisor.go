@@ -489,8 +489,11 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	if name == "" {
 		name = filepath.Base(c.Module)
 	}
-	c.Policy.Protected = append(c.Policy.Protected[:len(c.Policy.Protected):len(c.Policy.Protected)], s.home)
-	pol, err := c.Policy.Validate()
+	// The caller's Call is read, never written: one Call may serve many
+	// calls, from many goroutines.
+	pol := c.Policy
+	pol.Protected = append(slices.Clip(pol.Protected), s.home)
+	pol, err := pol.Validate()
 	if err != nil {
 		return nil, err
 	}

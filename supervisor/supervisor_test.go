@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -681,4 +682,40 @@ func TestPrecompile(t *testing.T) {
 			t.Errorf("precompiling a broken module: %v", err)
 		}
 	})
+}
+
+// TestInvoke_sharedCall runs one Call from several goroutines at once, as
+// a benchmark or a server reusing its calls would: Invoke reads the Call
+// and never writes it (it used to append its home to Policy.Protected on
+// every call, a data race and a list that grew).
+func TestInvoke_sharedCall(t *testing.T) {
+	s := newSupervisor(t, policies.IsolationProcess)
+	protected := []string{t.TempDir()}
+	call := &supervisor.Call{
+		Module: fixtures.Path("hello.wasm"),
+		Policy: policies.Policy{Isolation: policies.IsolationProcess, Protected: protected},
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := s.Invoke(context.Background(), call)
+			if err == nil && res.ExitCode != 0 {
+				err = fmt.Errorf("exit code %d", res.ExitCode)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if !slices.Equal(call.Policy.Protected, protected) {
+		t.Errorf("Invoke changed the caller's Policy.Protected: %q, want %q", call.Policy.Protected, protected)
+	}
 }
