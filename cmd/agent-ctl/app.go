@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -35,7 +36,8 @@ func (e usageError) Error() string { return e.msg }
 // runs the command and returns the process exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdin, stdout, stderr)
-	app.Commands = append(app.Commands, toolCommands(homeFromArgs(args))...)
+	home, cmd := globalFlags(app, args)
+	app.Commands = append(app.Commands, toolCommands(home)...)
 	setCompletion(app)
 	// urfave/cli answers an unknown command with its help action, which
 	// hands the name to CommandNotFound (else prints "No help topic"):
@@ -56,7 +58,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			notFound = c.Command.Name + " " + name
 		}
 	}
-	err := app.RunContext(ctx, nameLast(args))
+	err := app.RunContext(ctx, nameLast(args, cmd))
 	var ee exitError
 	var ue usageError
 	switch {
@@ -250,27 +252,44 @@ func plain(err error) string {
 	return strings.Replace(err.Error(), policies.ErrInvalid.Error()+": ", "", 1)
 }
 
+// globalFlags reads the flags before the command with the app's own flag
+// definitions, as the app will when it runs: the --home they give (else
+// $AGENTCTL_HOME, through the flag's own EnvVars), so that installed tools
+// can be offered as commands, and the index in args of the command
+// (len(args) when there is none). On a flag error it gives the environment's
+// home and no command: the app then reports the error itself.
+func globalFlags(app *cli.App, args []string) (home string, cmd int) {
+	fs := flag.NewFlagSet(app.Name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	for _, f := range app.Flags {
+		if err := f.Apply(fs); err != nil {
+			return os.Getenv("AGENTCTL_HOME"), len(args)
+		}
+	}
+	if len(args) < 2 {
+		return os.Getenv("AGENTCTL_HOME"), len(args)
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return os.Getenv("AGENTCTL_HOME"), len(args)
+	}
+	if f := fs.Lookup("home"); f != nil {
+		home = f.Value.String()
+	}
+	return home, len(args) - fs.NArg()
+}
+
 // nameLast lets `agent-ctl grant logs --dir …` be written the natural way:
 // urfave/cli stops reading flags at the first argument, so the tool name
-// that follows these commands is moved behind their flags.
-func nameLast(args []string) []string {
-	for i := 1; i < len(args); i++ {
-		a := args[i]
-		if a == "--home" || a == "--log-level" {
-			i++
-			continue
-		}
-		if strings.HasPrefix(a, "-") {
-			continue
-		}
-		switch a {
-		case "grant", "revoke", "describe", "remove", "install", "new":
-			if i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
-				out := append(append(append([]string{}, args[:i+1]...), args[i+2:]...), args[i+1])
-				return out
-			}
-		}
+// that follows these commands (args[cmd]) is moved behind their flags.
+func nameLast(args []string, cmd int) []string {
+	if cmd >= len(args) {
 		return args
+	}
+	switch args[cmd] {
+	case "grant", "revoke", "describe", "remove", "install", "new":
+		if i := cmd; i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+			return append(append(append([]string{}, args[:i+1]...), args[i+2:]...), args[i+1])
+		}
 	}
 	return args
 }

@@ -73,25 +73,6 @@ func (s *state) updateGrants(t *store.Tool, change func(*policies.ToolGrants) er
 	})
 }
 
-// homeFromArgs finds --home before the command, as the app will parse it,
-// so that installed tools can be offered as commands.
-func homeFromArgs(args []string) string {
-	for i := 1; i < len(args); i++ {
-		a := args[i]
-		switch {
-		case a == "--home" || a == "-home":
-			if i+1 < len(args) {
-				return args[i+1]
-			}
-		case strings.HasPrefix(a, "--home="):
-			return strings.TrimPrefix(a, "--home=")
-		case !strings.HasPrefix(a, "-"):
-			return os.Getenv("AGENTCTL_HOME")
-		}
-	}
-	return os.Getenv("AGENTCTL_HOME")
-}
-
 func installCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "install",

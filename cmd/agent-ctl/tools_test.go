@@ -212,3 +212,30 @@ func TestNetOverlaps(t *testing.T) {
 		}
 	}
 }
+
+// TestTools_globalFlags finds an installed tool whatever global flags come
+// before it, in any of the forms the flag parser takes: the home and the
+// command are read once, with the app's own flag definitions (two argv
+// scans used to disagree: `--log-level debug --home H hello` looked for
+// hello in $AGENTCTL_HOME).
+func TestTools_globalFlags(t *testing.T) {
+	home := t.TempDir()
+	code, out, errs := runIn(t, home, "", "install", repoPath("modules/hello"))
+	expect(t, "install", code, out, errs, 0, "installed hello", "")
+	other := t.TempDir() // $AGENTCTL_HOME below: no tools there
+	for _, args := range [][]string{
+		{"--log-level", "debug", "--home", home, "hello", "--name", "x"},
+		{"--home", home, "--log-level", "debug", "hello", "--name", "x"},
+		{"--log-level=warn", "--home=" + home, "hello", "--name", "x"},
+		{"-home", home, "hello", "--name", "x"},
+		{"--log-level", "debug", "--home", home, "describe", "hello"},
+		{"--log-level", "warn", "--home", home, "grant", "hello", "--memory", "32MiB"},
+	} {
+		code, out, errs := runIn(t, other, "", args...)
+		if code != 0 {
+			t.Errorf("agent-ctl %q: exit %d, stdout %q, stderr %q", args, code, out, errs)
+		}
+	}
+	code, out, errs = runIn(t, other, "", "--log-level", "debug", "hello", "--name", "x")
+	expect(t, "tool not in $AGENTCTL_HOME", code, out, errs, 127, "", "no tool or command named hello")
+}
