@@ -160,6 +160,7 @@ func New(o *Options) (*Supervisor, error) {
 	isolation.CloseInheritedFDs()
 	sweepCallDirs(filepath.Join(s.home, "tmp"))
 	s.cacheDir = filepath.Join(s.home, "cache")
+	sweepPromoteTemps(s.cacheDir)
 	s.tmpDir = filepath.Join(s.home, "tmp")
 	for _, d := range []string{s.home, s.cacheDir, s.tmpDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -577,7 +578,7 @@ func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
 	}
 	w := &warm{key: t.key, callDir: callDir, werr: &tailBuffer{}, born: time.Now()}
 	req := t.req
-	req.CompileOut = filepath.Join(callDir, "compiled.cwasm")
+	req.CompileOut = filepath.Join(callDir, compiledName)
 	spec := &isolation.Spec{
 		// What the worker may see if its walls are a container: at the same
 		// paths as on the host, read-only but for what the worker writes.
@@ -632,7 +633,7 @@ func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
 		s.log.Warn("cache entry not used", "module", t.name, "problem", prep.CacheProblem)
 	}
 	if prep.Compiled {
-		s.promote(&req)
+		s.promote(t, callDir)
 	}
 	return w, nil
 }
@@ -899,23 +900,6 @@ func (r *run) classifyErr(err error) error {
 	r.stop(Exited)
 	r.copies.Wait()
 	return prepareErr(r.res.Module, r.pol.Memory, err, r.werr)
-}
-
-// promote moves freshly compiled code into the cache after checking it.
-func (s *Supervisor) promote(req *protocol.Request) {
-	if err := worker.VerifyCacheEntry(req.CompileOut); err != nil {
-		s.log.Warn("compiled code not cached", "error", err)
-		return
-	}
-	// A good entry that another call put there meanwhile stays: calls
-	// started since may be about to mount it, and a container mounts the
-	// file, not the name, so replacing it would pull it from under them.
-	if worker.VerifyCacheEntry(req.CacheFile) == nil {
-		return
-	}
-	if err := os.Rename(req.CompileOut, req.CacheFile); err != nil {
-		s.log.Warn("compiled code not cached", "error", err)
-	}
 }
 
 // tailBuffer keeps the last few KiB written to it.
