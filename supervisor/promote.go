@@ -37,15 +37,24 @@ func compiledLimit(size int64) int64 {
 const promoteTempPrefix = ".promote-"
 
 // promote copies the code a worker compiled into the cache, after checking
-// it. Failing costs only speed: it is logged and the call goes on.
-func (s *Supervisor) promote(t *template, callDir string) {
-	var size int64
-	if fi, err := os.Stat(t.req.ModulePath); err == nil {
-		size = fi.Size()
+// it; workerProblem is why the worker could not write it, if it could not.
+// Failing costs only speed: it is logged, the call goes on, and Precompile
+// reports it.
+func (s *Supervisor) promote(t *template, callDir, workerProblem string) error {
+	var err error
+	if workerProblem != "" {
+		err = fmt.Errorf("writing compiled code: %s", workerProblem)
+	} else {
+		var size int64
+		if fi, serr := os.Stat(t.req.ModulePath); serr == nil {
+			size = fi.Size()
+		}
+		err = promoteCompiled(callDir, t.req.CacheFile, compiledLimit(size))
 	}
-	if err := promoteCompiled(callDir, t.req.CacheFile, compiledLimit(size)); err != nil {
+	if err != nil {
 		s.log.Warn("compiled code not cached", "module", t.name, "error", err)
 	}
+	return err
 }
 
 // promoteCompiled copies the compiled code in callDir into the cache file,
