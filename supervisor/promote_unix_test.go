@@ -6,7 +6,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -229,5 +231,29 @@ func symlink(t *testing.T, target, link string) {
 	t.Helper()
 	if err := os.Symlink(target, link); err != nil && !errors.Is(err, os.ErrExist) {
 		t.Fatal(err)
+	}
+}
+
+// TestSweepPromoteTemps: a partial entry of a supervisor that died is
+// removed; one of a live supervisor (this one) stays.
+func TestSweepPromoteTemps(t *testing.T) {
+	dir := t.TempDir()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := filepath.Join(dir, fmt.Sprintf("%s%d-123", promoteTempPrefix, cmd.Process.Pid))
+	live := filepath.Join(dir, fmt.Sprintf("%s%d-456", promoteTempPrefix, os.Getpid()))
+	other := filepath.Join(dir, "entry.cwasm")
+	for _, f := range []string{dead, live, other} {
+		if err := os.WriteFile(f, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sweepPromoteTemps(dir)
+	for f, want := range map[string]bool{dead: false, live: true, other: true} {
+		if _, err := os.Stat(f); (err == nil) != want {
+			t.Errorf("%s: exists %v, want %v", filepath.Base(f), err == nil, want)
+		}
 	}
 }
