@@ -70,7 +70,7 @@ func (s *Supervisor) promote(t *template, callDir, workerProblem string) error {
 // bounded size. It is then read once, from that descriptor, and copied into
 // a new file of the supervisor's own in the cache directory while its
 // trailer and checksum are checked (worker.CopyCacheEntry); that copy is
-// synced and renamed into place. A copy rather than a link (linkat through
+// synced and linked into place. A copy rather than a link (linkat through
 // /proc/self/fd): the cache entry is then the supervisor's file, owned by
 // it, holding exactly the bytes it checked, not an inode the worker can
 // still write through a descriptor it kept. It costs one read and one write
@@ -94,7 +94,7 @@ func promoteCompiled(callDir, cacheFile string, limit int64) error {
 	if err != nil {
 		return fmt.Errorf("creating cache entry: %w", err)
 	}
-	defer os.Remove(tmp.Name()) // fails once renamed
+	defer os.Remove(tmp.Name()) // the entry is linked or renamed by then
 	err = worker.CopyCacheEntry(tmp, f, size)
 	if err != nil {
 		err = fmt.Errorf("refusing %s: %w", compiledName, err)
@@ -110,7 +110,18 @@ func promoteCompiled(callDir, cacheFile string, limit int64) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), cacheFile); err != nil {
+	// Into place without replacing an entry that another compile put there
+	// since the check above: a call starting now may have opened that file
+	// to mount it, and a container cannot mount a file that was replaced
+	// (unlinked) after it was opened. Only a corrupt entry is replaced.
+	err = os.Link(tmp.Name(), cacheFile)
+	if errors.Is(err, os.ErrExist) {
+		if worker.VerifyCacheEntry(cacheFile) == nil {
+			return nil
+		}
+		err = os.Rename(tmp.Name(), cacheFile)
+	}
+	if err != nil {
 		return fmt.Errorf("moving cache entry into place: %w", err)
 	}
 	return nil

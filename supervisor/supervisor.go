@@ -540,13 +540,14 @@ type warm struct {
 	callDir  string
 	werr     *tailBuffer
 	cacheHit bool
+	spawn    time.Duration
+	load     time.Duration
+	born     time.Time
+
 	// cacheFile is the cache entry the worker was given, if there was one;
 	// cacheErr says why freshly compiled code was not cached.
 	cacheFile os.FileInfo
 	cacheErr  error
-	spawn     time.Duration
-	load      time.Duration
-	born      time.Time
 
 	mu    sync.Mutex
 	stdio *stdioPipes
