@@ -1,3 +1,5 @@
+//go:build !unix
+
 package supervisor
 
 import (
@@ -11,7 +13,8 @@ import (
 // (Lstat, which does not follow reparse points) and then through the handle
 // opened; the two must be the same file. A Windows worker cannot create
 // symbolic links without the privilege to, nor FIFOs or devices in a
-// directory.
+// directory. The link count is not checked here (os.FileInfo has none): a
+// hard link is read once like any file, and its bytes checked all the same.
 func openCompiled(callDir string) (*os.File, int64, error) {
 	p := filepath.Join(callDir, compiledName)
 	lfi, err := os.Lstat(p)
