@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/agent-ctl/agent-ctl/worker"
 )
 
@@ -255,5 +257,69 @@ func TestSweepPromoteTemps(t *testing.T) {
 		if _, err := os.Stat(f); (err == nil) != want {
 			t.Errorf("%s: exists %v, want %v", filepath.Base(f), err == nil, want)
 		}
+	}
+}
+
+// TestPromoteCompiled_exchanged: the worker flips its output between a
+// sound regular file and a symbolic link to another sound entry
+// (renameat2 RENAME_EXCHANGE) while the supervisor promotes. The cache must
+// only ever get a regular file with the regular file's bytes. The old
+// promote (check by name, then rename by name) put the link into the cache
+// in round 0, 1 or 2 of 5 runs; 200 rounds are far more than that.
+func TestPromoteCompiled_exchanged(t *testing.T) {
+	const rounds = 200
+	mine, theirs := validEntry(t, 4096), validEntry(t, 8192)
+	outside := filepath.Join(t.TempDir(), "theirs.cwasm")
+	if err := os.WriteFile(outside, theirs, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	cacheFile := filepath.Join(home, "cache", "key.cwasm")
+	if err := os.MkdirAll(filepath.Dir(cacheFile), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for i := range rounds {
+		callDir := filepath.Join(home, fmt.Sprintf("call-%d", i))
+		if err := os.Mkdir(callDir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		out, alt := filepath.Join(callDir, compiledName), filepath.Join(callDir, "alt")
+		if err := os.WriteFile(out, mine, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		symlink(t, outside, alt)
+		stop := make(chan struct{})
+		flipped := make(chan struct{})
+		go func() {
+			defer close(flipped)
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if unix.Renameat2(unix.AT_FDCWD, out, unix.AT_FDCWD, alt, unix.RENAME_EXCHANGE) != nil {
+					return // the old promote moved one of them away
+				}
+			}
+		}()
+		err := promoteCompiled(callDir, cacheFile, 1<<20)
+		close(stop)
+		<-flipped
+		fi, lerr := os.Lstat(cacheFile)
+		switch {
+		case lerr != nil:
+			if err == nil {
+				t.Fatalf("round %d: promoted, but no cache entry: %v", i, lerr)
+			}
+		case !fi.Mode().IsRegular():
+			t.Fatalf("round %d: the cache entry is a %v, not a regular file (err %v)", i, fi.Mode().Type(), err)
+		default:
+			if b, _ := os.ReadFile(cacheFile); !bytes.Equal(b, mine) {
+				t.Fatalf("round %d: the cache entry holds the link target's bytes", i)
+			}
+		}
+		os.Remove(cacheFile)
+		os.RemoveAll(callDir)
 	}
 }
