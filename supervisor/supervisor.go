@@ -166,6 +166,7 @@ func New(o *Options) (*Supervisor, error) {
 	isolation.CloseInheritedFDs()
 	sweepCallDirs(filepath.Join(s.home, "tmp"))
 	s.cacheDir = filepath.Join(s.home, "cache")
+	sweepPromoteTemps(s.cacheDir)
 	s.tmpDir = filepath.Join(s.home, "tmp")
 	for _, d := range []string{s.home, s.cacheDir, s.tmpDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -287,6 +288,12 @@ func (s *Supervisor) obtain(ctx context.Context, t *template, pooled bool, res *
 		return w, nil
 	}
 	w, err := s.prepare(ctx, t)
+	if errors.Is(err, errEvicted) && ctx.Err() == nil {
+		// The worker crashed on code from the cache, now evicted: once
+		// more, compiling.
+		s.log.Warn("starting the call again: its worker crashed on code from the cache", "module", t.name)
+		w, err = s.prepare(ctx, t)
+	}
 	if err != nil {
 		if ctx.Err() != nil { // cancelled while the worker was starting
 			return nil, nil
@@ -374,6 +381,9 @@ type Call struct {
 
 	// prepareOnly stops after the module is loaded or compiled: Precompile.
 	prepareOnly bool
+	// replay marks the second run of a call whose worker crashed on code
+	// from the cache (see crashedRunning).
+	replay bool
 }
 
 // Precompile compiles a module into the cache, in a worker behind the
@@ -543,7 +553,7 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	t.key = t.fingerprint()
 
 	res := &Result{Module: name, Isolation: sp.Name()}
-	pooled := s.pool != nil && !c.prepareOnly
+	pooled := s.pool != nil && !c.prepareOnly && !c.replay
 	if pooled {
 		defer s.pool.refill(t)
 	}
@@ -562,6 +572,9 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	defer s.retire(w)
 	res.WorkerPid, res.CacheHit = w.conn.Pid(), w.cacheHit
 	if c.prepareOnly {
+		if w.cacheErr != nil {
+			return nil, fmt.Errorf("caching the compiled code of %s: %w", name, w.cacheErr)
+		}
 		res.Outcome = Exited
 		res.Timings.Total = time.Since(t0)
 		return res, nil
@@ -576,7 +589,7 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	}
 	res, err = r.serve(ctx, args)
 	if err != nil {
-		return nil, err
+		return s.crashedRunning(ctx, c, t, w, r, err)
 	}
 	res.Timings.Total = time.Since(t0)
 	s.log.Debug("call finished", "module", name, "outcome", res.Outcome.String(), "exit_code", res.ExitCode,
@@ -669,6 +682,11 @@ type warm struct {
 	load     time.Duration
 	born     time.Time
 
+	// cacheFile is the cache entry the worker was given, if there was one;
+	// cacheErr says why freshly compiled code was not cached.
+	cacheFile os.FileInfo
+	cacheErr  error
+
 	mu    sync.Mutex
 	stdio *stdioPipes
 }
@@ -713,9 +731,9 @@ func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: creating call directory: %w", ErrWorker, err)
 	}
-	w := &warm{key: t.key, callDir: callDir, werr: &tailBuffer{}, born: time.Now()}
+	w := &warm{key: t.key, callDir: callDir, werr: &tailBuffer{log: s.log}, born: time.Now()}
 	req := t.req
-	req.CompileOut = filepath.Join(callDir, "compiled.cwasm")
+	req.CompileOut = filepath.Join(callDir, compiledName)
 	spec := &isolation.Spec{
 		// What the worker may see if its walls are a container: at the same
 		// paths as on the host, read-only but for what the worker writes.
@@ -725,8 +743,9 @@ func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
 		},
 		MemoryLimit: t.memoryLimit,
 	}
-	if _, err := os.Stat(req.CacheFile); err == nil {
+	if fi, err := os.Stat(req.CacheFile); err == nil {
 		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: req.CacheFile})
+		w.cacheFile = fi
 	}
 	// Under process isolation the worker sees the host: it is handed the
 	// module file and the directories themselves, after its stdio
@@ -779,14 +798,15 @@ func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
 		case "timeout":
 			return nil, fmt.Errorf("%w: loading the module took longer than %s%s", ErrModuleInvalid, s.compileTimeout, w.werr.suffix())
 		}
-		return nil, prepareErr(t.name, t.req.Memory, err, w.werr)
+		settle(w.conn)
+		return nil, s.crashedLoading(t, w, prepareErr(t.name, t.req.Memory, err, w.werr))
 	}
 	w.cacheHit, w.load = prep.CacheHit, prep.LoadTime
 	if prep.CacheProblem != "" {
 		s.log.Warn("cache entry not used", "module", t.name, "problem", prep.CacheProblem)
 	}
 	if prep.Compiled {
-		s.promote(&req)
+		w.cacheErr = s.promote(t, callDir, prep.CacheWriteProblem)
 	}
 	return w, nil
 }
@@ -862,6 +882,9 @@ type run struct {
 
 	overflow atomic.Bool // the module wrote past the output cap
 
+	stdinRead atomic.Int64  // bytes read from the call's stdin
+	stdinDone chan struct{} // closed when the stdin copy ends
+
 	stopOnce sync.Once
 	stopped  Outcome // why the supervisor killed the worker; set once
 	stopCh   chan struct{}
@@ -898,15 +921,18 @@ func (r *run) wasStopped() (Outcome, bool) {
 // attach connects the call's stdio to the worker's pipes.
 func (r *run) attach(p *stdioPipes) {
 	stdin, stdout, stderr := p.stdin(), p.stdout(), p.stderr()
+	r.stdinDone = make(chan struct{})
 	if r.call.Stdin == nil {
 		stdin.Close()
+		close(r.stdinDone)
 	} else {
 		// Not waited for: a reader such as a terminal may block until the
 		// user types. The copy ends on the next write after the worker is
-		// gone.
+		// gone. What it read decides whether a crashed call may run again.
 		go func() {
-			_, _ = io.Copy(stdin, r.call.Stdin)
+			_, _ = io.Copy(stdin, countingReader{r.call.Stdin, &r.stdinRead})
 			stdin.Close()
+			close(r.stdinDone)
 		}()
 	}
 	r.copies.Add(2)
@@ -1054,53 +1080,8 @@ func (r *run) stoppedResult(o Outcome) *Result {
 func (r *run) classifyErr(err error) error {
 	r.stop(Exited)
 	r.copies.Wait()
+	settle(r.conn)
 	return prepareErr(r.res.Module, r.pol.Memory, err, r.werr)
-}
-
-// promote moves freshly compiled code into the cache after checking it.
-func (s *Supervisor) promote(req *protocol.Request) {
-	if err := worker.VerifyCacheEntry(req.CompileOut); err != nil {
-		s.log.Warn("compiled code not cached", "error", err)
-		return
-	}
-	// A good entry that another call put there meanwhile stays: calls
-	// started since may be about to mount it, and a container mounts the
-	// file, not the name, so replacing it would pull it from under them.
-	if worker.VerifyCacheEntry(req.CacheFile) == nil {
-		return
-	}
-	if err := os.Rename(req.CompileOut, req.CacheFile); err != nil {
-		s.log.Warn("compiled code not cached", "error", err)
-	}
-}
-
-// tailBuffer keeps the last few KiB written to it.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-const tailMax = 4 << 10
-
-func (t *tailBuffer) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > tailMax {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailMax:]...)
-	}
-	return len(p), nil
-}
-
-// suffix renders the tail for an error message, or nothing.
-func (t *tailBuffer) suffix() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := string(bytes.TrimSpace(t.buf))
-	if s == "" {
-		return ""
-	}
-	return "; worker said: " + s
 }
 
 // sweepCallDirs removes the call directories of supervisors that died

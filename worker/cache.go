@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -62,6 +63,40 @@ func readCacheEntry(path string) ([]byte, error) {
 // it; the supervisor uses it before moving a worker's output into the cache.
 func VerifyCacheEntry(path string) error {
 	_, err := readCacheEntry(path)
+	return err
+}
+
+// CopyCacheEntry copies an entry of exactly size bytes from src to dst,
+// checking its trailer and checksum on the way, in constant memory. The
+// supervisor uses it to promote a worker's output: it reads the file once,
+// from a descriptor, and what it checked is what it wrote, whatever the
+// worker does to the file meanwhile. On error dst holds a partial copy that
+// the caller must discard.
+func CopyCacheEntry(dst io.Writer, src io.Reader, size int64) error {
+	if size < trailerLen {
+		return fmt.Errorf("%w: %d bytes, shorter than its trailer", errCorrupt, size)
+	}
+	h := sha256.New()
+	if _, err := io.CopyN(io.MultiWriter(dst, h), src, size-trailerLen); err != nil {
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("%w: shorter than its %d bytes", errCorrupt, size)
+		}
+		return err
+	}
+	var trailer [trailerLen]byte
+	if _, err := io.ReadFull(src, trailer[:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("%w: shorter than its %d bytes", errCorrupt, size)
+		}
+		return err
+	}
+	if !bytes.Equal(trailer[sha256.Size:], cacheMagic) {
+		return fmt.Errorf("%w: no valid trailer", errCorrupt)
+	}
+	if !bytes.Equal(h.Sum(nil), trailer[:sha256.Size]) {
+		return fmt.Errorf("%w: fails its checksum", errCorrupt)
+	}
+	_, err := dst.Write(trailer[:])
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -299,5 +300,41 @@ func TestEngineVersionMatchesModuleGraph(t *testing.T) {
 	}
 	if want := "wasmtime-go/v39@" + version; EngineVersion != want {
 		t.Errorf("EngineVersion = %q, but go.mod has %q: bump EngineVersion with wasmtime-go", EngineVersion, want)
+	}
+}
+
+// TestCopyCacheEntry: the streaming check the supervisor promotes with
+// agrees with readCacheEntry on every cut and flipped byte of an entry, and
+// copies exactly the entry when it is sound.
+func TestCopyCacheEntry(t *testing.T) {
+	payload := []byte("serialized module bytes, long enough to cut and flip anywhere")
+	_, b := writeEntry(t, payload)
+	var out bytes.Buffer
+	if err := CopyCacheEntry(&out, bytes.NewReader(b), int64(len(b))); err != nil {
+		t.Fatalf("sound entry: %v", err)
+	}
+	if !bytes.Equal(out.Bytes(), b) {
+		t.Errorf("copied %d bytes, want the %d of the entry", out.Len(), len(b))
+	}
+	for n := 0; n < len(b); n++ {
+		if err := CopyCacheEntry(io.Discard, bytes.NewReader(b[:n]), int64(n)); !errors.Is(err, errCorrupt) {
+			t.Errorf("cut at %d: %v, want errCorrupt", n, err)
+		}
+		// A file that shrinks between fstat and the read.
+		if err := CopyCacheEntry(io.Discard, bytes.NewReader(b[:n]), int64(len(b))); !errors.Is(err, errCorrupt) {
+			t.Errorf("shrunk to %d: %v, want errCorrupt", n, err)
+		}
+	}
+	for i := range b {
+		c := bytes.Clone(b)
+		c[i] ^= 0x80
+		if err := CopyCacheEntry(io.Discard, bytes.NewReader(c), int64(len(c))); !errors.Is(err, errCorrupt) {
+			t.Errorf("byte %d flipped: %v, want errCorrupt", i, err)
+		}
+	}
+	// Bytes past the size (a file that grew) are not read.
+	out.Reset()
+	if err := CopyCacheEntry(&out, bytes.NewReader(append(bytes.Clone(b), "more"...)), int64(len(b))); err != nil || !bytes.Equal(out.Bytes(), b) {
+		t.Errorf("grown file: %v, copied %d bytes; want the %d of the entry", err, out.Len(), len(b))
 	}
 }

@@ -118,10 +118,11 @@ func (h *Host) Prepare(req *protocol.Request) (*protocol.Prepared, error) {
 		}
 	}
 	if h.module == nil {
-		if err := h.compile(req); err != nil {
+		problem, err := h.compile(req)
+		if err != nil {
 			return p, err
 		}
-		p.Compiled = true
+		p.Compiled, p.CacheWriteProblem = true, problem
 	}
 	if err := h.check(); err != nil {
 		return p, err
@@ -244,31 +245,37 @@ func (h *Host) newStore() *wasmtime.Store {
 	return store
 }
 
-func (h *Host) compile(req *protocol.Request) error {
+// compile compiles the module and writes its code to req.CompileOut; a
+// failure to write costs only speed: the call goes on, and cacheProblem
+// says why.
+func (h *Host) compile(req *protocol.Request) (cacheProblem string, err error) {
 	path := req.ModulePath
 	if req.ModuleFD > 0 {
 		path = "/proc/self/fd/" + strconv.Itoa(req.ModuleFD)
 	}
 	wasm, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("reading module: %w", err)
+		return "", fmt.Errorf("reading module: %w", err)
 	}
 	sum := sha256.Sum256(wasm)
 	if hex.EncodeToString(sum[:]) != req.Digest {
-		return invalid("module %s changed while it was being loaded", req.ModulePath)
+		return "", invalid("module %s changed while it was being loaded", req.ModulePath)
 	}
 	m, err := wasmtime.NewModule(h.engine, wasm)
 	if err != nil {
-		return invalid("compiling module: %s", firstLine(err.Error()))
+		return "", invalid("compiling module: %s", firstLine(err.Error()))
 	}
 	h.module = m
 	if req.CompileOut != "" {
-		// A failure to cache costs only speed: the call goes on.
-		if b, err := m.Serialize(); err == nil {
-			_ = writeCacheEntry(req.CompileOut, b)
+		b, err := m.Serialize()
+		if err == nil {
+			err = writeCacheEntry(req.CompileOut, b)
+		}
+		if err != nil {
+			return err.Error(), nil
 		}
 	}
-	return nil
+	return "", nil
 }
 
 // check refuses, before anything runs, a module that imports what agent-ctl

@@ -98,7 +98,7 @@ grant commands that would.`,
 			t, err := st.store.Install(c.Args().First())
 			if err != nil {
 				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", plain(err))
-				return exitError{supervisor.ExitInvalid}
+				return exitError{installExit(c.App.ErrWriter, st.home, err)}
 			}
 			m := t.Manifest()
 			w := c.App.Writer

@@ -31,6 +31,7 @@ type Gate struct {
 	deadline time.Time
 	log      *slog.Logger
 	lookup   func(ctx context.Context, host string) ([]netip.Addr, error)
+	dialer   func(ctx context.Context, network, address string) (net.Conn, error)
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -59,6 +60,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Lookup resolves hostnames; nil uses the system resolver.
 	Lookup func(ctx context.Context, host string) ([]netip.Addr, error)
+	// Dial connects to a checked address ("tcp", "IP:port"); nil uses a
+	// net.Dialer. Tests use it to see what would be dialled without
+	// sending a packet.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
 // New returns a gate that allows exactly what grants allow. The grants must
@@ -67,7 +72,10 @@ func New(grants []policies.NetGrant, o *Options) *Gate {
 	if o == nil {
 		o = &Options{}
 	}
-	g := &Gate{deadline: o.Deadline, log: o.Logger, lookup: o.Lookup, conns: map[int32]net.Conn{}}
+	g := &Gate{deadline: o.Deadline, log: o.Logger, lookup: o.Lookup, dialer: o.Dial, conns: map[int32]net.Conn{}}
+	if g.dialer == nil {
+		g.dialer = (&net.Dialer{}).DialContext
+	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -133,17 +141,6 @@ func (g *Gate) anyPrefixFor(port int) bool {
 	return false
 }
 
-// internal addresses are never reached through a hostname grant: a name
-// that resolves to one is refused unless a prefix grant covers the address
-// (DNS rebinding, cloud metadata).
-func internal(a netip.Addr) bool {
-	return a.IsLoopback() || a.IsPrivate() || a.IsUnspecified() || a.IsLinkLocalUnicast() ||
-		a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() || a.IsMulticast() ||
-		cgnat.Contains(a)
-}
-
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
-
 // resolve checks host and port against the grants and returns the one
 // address to connect to.
 func (g *Gate) resolve(ctx context.Context, host string, port int) (netip.Addr, protocol.Errno) {
@@ -176,13 +173,29 @@ func (g *Gate) resolve(ctx context.Context, host string, port int) (netip.Addr, 
 	if err != nil || len(addrs) == 0 {
 		return netip.Addr{}, protocol.Unreachable
 	}
+	// A name grant reaches only public addresses (publicAddr); a prefix
+	// grant, exactly what it covers.
+	why := ""
 	for _, a := range addrs {
 		a = a.Unmap()
-		if g.addrAllowed(a, port) || (byName && !internal(a)) {
+		if g.addrAllowed(a, port) {
 			return a, protocol.OK
 		}
+		if byName {
+			ok, w := publicAddr(a)
+			if ok {
+				return a, protocol.OK
+			}
+			if why == "" {
+				why = a.String() + ": " + w
+			}
+		}
 	}
-	g.log.Debug("network refused", "host", host, "port", port, "reason", "resolves to no granted address")
+	if why != "" {
+		g.log.Debug("network refused", "host", host, "port", port, "reason", "name resolves to a special-purpose address", "address", why)
+	} else {
+		g.log.Debug("network refused", "host", host, "port", port, "reason", "resolves to no granted address")
+	}
 	return netip.Addr{}, protocol.Denied
 }
 
@@ -222,8 +235,7 @@ func (g *Gate) dial(a netip.Addr, port int, d time.Duration) (net.Conn, protocol
 	}
 	ctx, cancel := context.WithTimeout(g.ctx, d)
 	defer cancel()
-	var dialer net.Dialer
-	c, err := dialer.DialContext(ctx, "tcp", netip.AddrPortFrom(a, uint16(port)).String())
+	c, err := g.dialer(ctx, "tcp", netip.AddrPortFrom(a, uint16(port)).String())
 	if err != nil {
 		return nil, classify(err)
 	}

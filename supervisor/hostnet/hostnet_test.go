@@ -3,9 +3,11 @@ package hostnet_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -60,7 +62,7 @@ func TestGate_names(t *testing.T) {
 				grants = append(grants, g)
 			}
 			var lookups atomic.Int32
-			g := hostnet.New(grants, &hostnet.Options{Lookup: func(_ context.Context, host string) ([]netip.Addr, error) {
+			g := hostnet.New(grants, &hostnet.Options{Dial: loopbackOnly(t), Lookup: func(_ context.Context, host string) ([]netip.Addr, error) {
 				lookups.Add(1)
 				var out []netip.Addr
 				for _, a := range zone[host] {
@@ -84,15 +86,34 @@ func TestGate_names(t *testing.T) {
 			}
 		})
 	}
-	// A public address behind a granted name is not refused by the gate;
-	// this machine has no route out, so the dial itself fails.
+	// A public address behind a granted name passes the gate: it reaches
+	// the dialler, which refuses it without sending a packet.
+	var dialled []string
 	g := hostnet.New([]policies.NetGrant{{Host: "public.example", Ports: []int{port}}}, &hostnet.Options{
 		Lookup: func(context.Context, string) ([]netip.Addr, error) {
-			return []netip.Addr{netip.MustParseAddr("203.0.113.7")}, nil
+			return []netip.Addr{netip.MustParseAddr("8.8.8.8")}, nil
+		},
+		Dial: func(_ context.Context, _, addr string) (net.Conn, error) {
+			dialled = append(dialled, addr)
+			return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
 		}})
 	defer g.Shutdown()
-	if _, e := g.Connect("public.example", port, 300*time.Millisecond); e == protocol.Denied || e == protocol.OK {
-		t.Errorf("public address behind a granted name: %v, want a network error", e)
+	if _, e := g.Connect("public.example", port, 300*time.Millisecond); e != protocol.Refused || len(dialled) != 1 {
+		t.Errorf("public address behind a granted name: %v, dialled %v; want it dialled", e, dialled)
+	}
+}
+
+// loopbackOnly dials 127.0.0.0/8 and fails the test on anything else,
+// before a packet is sent.
+func loopbackOnly(t *testing.T) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ap, err := netip.ParseAddrPort(addr)
+		if err != nil || !netip.MustParsePrefix("127.0.0.0/8").Contains(ap.Addr()) {
+			t.Errorf("the gate dialled %s, outside 127.0.0.0/8", addr)
+			return nil, &net.OpError{Op: "dial", Net: network, Err: syscall.ECONNREFUSED}
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
 	}
 }
 

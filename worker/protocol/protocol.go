@@ -99,7 +99,10 @@ type Prepared struct {
 	Compiled bool
 	// CacheProblem says why an existing cache entry was not used.
 	CacheProblem string
-	LoadTime     time.Duration
+	// CacheWriteProblem says why freshly compiled code could not be
+	// written to CompileOut (a full disk, say).
+	CacheWriteProblem string
+	LoadTime          time.Duration
 }
 
 // Result reports the run.
