@@ -3,7 +3,9 @@
 package isolation
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -358,4 +360,25 @@ func TestCgroup_workerOOMScoreAdj(t *testing.T) {
 	if string(after) != string(before) {
 		t.Errorf("supervisor's oom_score_adj changed from %s to %s", before, after)
 	}
+}
+
+// TestSwapCap_said: a memory controller that cannot cap swap is said at
+// Info level and by doctor, never left unsaid; one that can is not logged.
+func TestSwapCap_said(t *testing.T) {
+	for _, swap := range []bool{false, true} {
+		var buf bytes.Buffer
+		logSwap(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})), swap)
+		c := swapCheck(swap)
+		switch {
+		case !swap && (!strings.Contains(buf.String(), "level=INFO") || !strings.Contains(buf.String(), "cannot cap swap") || !strings.Contains(buf.String(), "swap accounting")):
+			t.Errorf("no swap cap: logged %q, want an Info line saying why", buf.String())
+		case swap && buf.Len() != 0:
+			t.Errorf("swap cap: logged %q, want nothing", buf.String())
+		case c.OK != swap || !strings.Contains(c.Detail, map[bool]string{false: "covers RAM only", true: "memory and swap together"}[swap]):
+			t.Errorf("swap cap %v: doctor says %+v", swap, c)
+		}
+	}
+	// This host's answer, for the record: v1 memsw files or v2's
+	// memory.swap.max.
+	t.Logf("swap accounting here: %v", swapAccounting(""))
 }

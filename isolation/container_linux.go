@@ -172,9 +172,7 @@ func NewContainer(o *ContainerOptions) (Spawner, error) {
 	}
 	s.seccomp = workerSeccomp()
 	s.swapLimit = swapAccounting(s.cgroupParent)
-	if !s.swapLimit {
-		s.log.Info("the memory cgroup controller cannot cap swap here: a worker's memory limit covers RAM only", "reason", noSwapReason())
-	}
+	logSwap(s.log, s.swapLimit)
 	return s, nil
 }
 
@@ -768,6 +766,14 @@ func swapAccounting(parent string) bool {
 	cmdline, _ := os.ReadFile("/proc/cmdline")
 	_, err := os.Stat("/proc/swaps")
 	return err == nil && !slices.Contains(strings.Fields(string(cmdline)), "swapaccount=0")
+}
+
+// logSwap says at Info level when the memory controller cannot cap swap:
+// then swap comes on top of every worker's memory limit.
+func logSwap(log *slog.Logger, swapLimit bool) {
+	if !swapLimit {
+		log.Info("the memory cgroup controller cannot cap swap here: a worker's memory limit covers RAM only", "reason", noSwapReason())
+	}
 }
 
 // noSwapReason says why swapAccounting finds none, and what to do.

@@ -69,13 +69,17 @@ func cgroupChecks() []Check {
 			parent = own
 		}
 	}
-	if swapAccounting(parent) {
-		add("cgroup swap cap", true, "yes: a worker's memory limit covers memory and swap together")
-	} else {
-		add("cgroup swap cap", false, "no: a worker's memory limit covers RAM only, swap comes on top (%s)", noSwapReason())
-	}
+	cs = append(cs, swapCheck(swapAccounting(parent)))
 	add("worker oom_score_adj", true, "%d: the kernel's OOM killer takes workers before the supervisor", workerOOMScoreAdj)
 	return cs
+}
+
+// swapCheck is doctor's line on the swap cap.
+func swapCheck(swapLimit bool) Check {
+	if swapLimit {
+		return Check{Name: "cgroup swap cap", OK: true, Detail: "yes: a worker's memory limit covers memory and swap together"}
+	}
+	return Check{Name: "cgroup swap cap", Detail: "no: a worker's memory limit covers RAM only, swap comes on top (" + noSwapReason() + ")"}
 }
 
 func firstErr(errs ...error) error {

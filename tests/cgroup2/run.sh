@@ -16,6 +16,9 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${CGROUP2_CACHE:-$root/.cache/cgroup2}
 timeout=${CGROUP2_TIMEOUT:-1800}
 tags=${TAGS:-seccomp,urfave_cli_no_docs}
+# Another build's binaries and isolation package (to check the checks
+# against older code): CGROUP2_SRC, a source tree built like this one.
+src=${CGROUP2_SRC:-$root}
 start=$(date +%s)
 mkdir -p "$cache"
 
@@ -34,7 +37,7 @@ loop=$(find "$cache"/kernel/lib/modules -name loop.ko | head -n 1)
 [ -n "$loop" ] || { echo "test-cgroup2: no loop.ko in the kernel package" >&2; exit 1; }
 
 # The isolation package's tests, run inside the VM too.
-GOFLAGS= go test -c -tags "$tags" -o "$cache/isolation.test" "$root/isolation"
+(cd "$src" && GOFLAGS= go test -c -tags "$tags" -o "$cache/isolation.test" ./isolation)
 
 # The initramfs: an uncompressed cpio (TCG decompresses slowly).
 ird=$cache/initramfs
@@ -46,11 +49,11 @@ if ldd "$ird/bin/busybox" >/dev/null 2>&1; then
 	exit 1
 fi
 install -m 0755 "$root/tests/cgroup2/init.sh" "$ird/init"
-cp "$root/bin/agent-ctl" "$root/bin/agent-ctl-worker" "$ird/usr/local/agent-ctl/bin/"
+cp "$src/bin/agent-ctl" "$src/bin/agent-ctl-worker" "$ird/usr/local/agent-ctl/bin/"
 cp "$cache/isolation.test" "$ird/usr/local/agent-ctl/"
 cp "$loop" "$ird/lib/modules/loop.ko"
 for f in hello malloc sleep; do cp "$root/tests/testdata/$f.wasm" "$ird/usr/local/agent-ctl/testdata/"; done
-for lib in $(ldd "$root/bin/agent-ctl" "$root/bin/agent-ctl-worker" "$cache/isolation.test" | awk '/=> \// {print $3} /^\t\// {print $1}' | sort -u); do
+for lib in $(ldd "$src/bin/agent-ctl" "$src/bin/agent-ctl-worker" "$cache/isolation.test" | awk '/=> \// {print $3} /^\t\// {print $1}' | sort -u); do
 	mkdir -p "$ird$(dirname "$lib")"
 	cp -L "$lib" "$ird$lib"
 done
