@@ -154,10 +154,10 @@ unset AGENT_CTL_CONTAINER_ENGINE
 if [ -x /usr/local/agent-ctl/isolation.test ]; then
 	for engine in jail libcontainer; do
 		cd /usr/local/agent-ctl
-		AGENT_CTL_CONTAINER_ENGINE=$engine ./isolation.test -test.count=1 -test.timeout=20m \
+		AGENT_CTL_CONTAINER_ENGINE=$engine ./isolation.test -test.v -test.count=1 -test.timeout=20m \
 			-test.run 'TestContainer_(walls|pidsLimit|memoryLimit|killTakesAll)$|TestCgroup_|TestPlaceWorkers|TestOwnCgroup' >/work/gotest.out 2>&1
 		st=$?
-		grep -E '^(=== RUN|--- |ok|FAIL|PASS)' /work/gotest.out | sed "s/^/cgroup2-test: $engine go test: /"
+		grep -E '^ *--- |^(ok|FAIL|PASS)$' /work/gotest.out | sed "s/^/cgroup2-test: $engine go test: /"
 		if [ $st = 0 ]; then ok "$engine: isolation tests (walls, pids and memory limits, kill, oom_score_adj)"; else fail "$engine: isolation tests" "$(tail -n 30 /work/gotest.out)"; fi
 	done
 fi
