@@ -89,7 +89,7 @@ test: fixtures modules build vet cross mcp-deps
 	AGENTCTL_BIN=$(CURDIR)/$(BIN) $(MCP_ENV) $(GOTEST) -race -count=1 ./...
 	# the walls again with the other container engine (libcontainer's)
 	AGENT_CTL_CONTAINER_ENGINE=libcontainer $(GOTEST) -race -count=1 ./isolation
-	# cgroup v2 on a real kernel, in a VM (these machines mount v1): about 5 minutes under TCG
+	# cgroup v2 on a real kernel, in a VM (these machines mount v1): 2.5-5 minutes under TCG
 	$(MAKE) -s test-cgroup2
 
 ## test-cgroup2: boot Debian's kernel in qemu with only cgroup2 mounted and check the workers' cgroups there (tests/cgroup2)

@@ -51,7 +51,9 @@ var placementMu sync.Mutex
 // placeCgroups decides where this spawner's workers get their cgroups
 // (see placeWorkers) and, on cgroup v2, moves the supervisor into a leaf of
 // its own cgroup to make room for them. Workers that cannot go below the
-// supervisor's cgroup go beside it, said at Warn level.
+// supervisor's cgroup go beside it, said at Info level: every `agent-ctl
+// run` typed in a shell on a cgroup v2 desktop is such a case, and each
+// worker keeps its own limits; doctor says it too.
 func (s *containerSpawner) placeCgroups() error {
 	s.cgroupParent = s.o.CgroupParent
 	if s.cgroupParent != "" || !cgroups.IsCgroup2UnifiedMode() {
@@ -73,7 +75,7 @@ func (s *containerSpawner) placeCgroups() error {
 		s.log.Info("supervisor moved into a leaf of its cgroup, to have its workers' cgroups below it", "cgroup", p.moved, "workers", p.parent)
 	}
 	if p.why != "" {
-		s.log.Warn("worker cgroups go beside the supervisor's cgroup, outside its limits", "reason", p.why)
+		s.log.Info("worker cgroups go beside the supervisor's cgroup, outside its limits", "reason", p.why)
 	}
 	s.cgroupParent = p.parent
 	return nil

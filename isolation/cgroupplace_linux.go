@@ -35,7 +35,7 @@ import (
 // -p Delegate=yes) hands over. Where the supervisor's cgroup holds other
 // processes too (a login shell's scope), it cannot be split that way:
 // workers then go beside it, where they went before, and the supervisor
-// says so (Warn, and `agent-ctl doctor`). In the root cgroup (a VM or a
+// says so (Info, and `agent-ctl doctor`). In the root cgroup (a VM or a
 // container without an init system) nothing needs to move: workers go in
 // /agent-ctl-workers.
 //

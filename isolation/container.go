@@ -36,7 +36,7 @@ type ContainerOptions struct {
 	// v1 directly below it in each hierarchy; on cgroup v2 in
 	// <own>/workers, the supervisor moving itself into <own>/supervisor
 	// (a cgroup holding processes cannot give controllers to children),
-	// or beside it, with a warning, where other processes share its
+	// or beside it (logged at Info), where other processes share its
 	// cgroup. See docs/isolation.md.
 	CgroupParent string
 	// LibraryDirs are mounted read-only for a dynamically linked worker
