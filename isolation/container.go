@@ -29,10 +29,15 @@ type ContainerOptions struct {
 	// MaxOpenFiles is a worker's RLIMIT_NOFILE; zero means 64.
 	MaxOpenFiles uint64
 	// CgroupParent is the cgroup under which each worker gets its own,
-	// absolute (from the cgroup root) or relative. Empty means next to the
-	// supervisor's own cgroup: a child of it on cgroup v1, a child of its
-	// parent on cgroup v2 (where a cgroup holding processes cannot give
-	// controllers to children).
+	// absolute (from the cgroup root) or relative (libcontainer's reading:
+	// below the supervisor's cgroup on v1, below its parent on v2). Empty
+	// means below the supervisor's own cgroup, so that its limits (a
+	// systemd unit's MemoryMax=, TasksMax=) cover its workers: on cgroup
+	// v1 directly below it in each hierarchy; on cgroup v2 in
+	// <own>/workers, the supervisor moving itself into <own>/supervisor
+	// (a cgroup holding processes cannot give controllers to children),
+	// or beside it (logged at Info), where other processes share its
+	// cgroup. See docs/isolation.md.
 	CgroupParent string
 	// LibraryDirs are mounted read-only for a dynamically linked worker
 	// executable. nil means the directories that hold its ELF interpreter

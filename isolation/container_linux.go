@@ -138,6 +138,10 @@ func NewContainer(o *ContainerOptions) (Spawner, error) {
 		// the other default.
 		s.sweep(defaultStateDir)
 	}
+	// Before warmMigration: that moves the supervisor too.
+	if err := s.placeCgroups(); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
 	if s.o.Engine == "" {
 		s.o.Engine = os.Getenv(EngineEnv)
 	}
@@ -167,17 +171,21 @@ func NewContainer(o *ContainerOptions) (Spawner, error) {
 		return nil, fmt.Errorf("container engine %q: want %q or %q", s.o.Engine, EngineJail, EngineLibcontainer)
 	}
 	s.seccomp = workerSeccomp()
-	s.swapLimit = cgroups.IsCgroup2UnifiedMode() || swapAccounting()
+	s.swapLimit = swapAccounting(s.cgroupParent)
+	logSwap(s.log, s.swapLimit)
 	return s, nil
 }
 
 type containerSpawner struct {
-	o           ContainerOptions
-	log         *slog.Logger
-	seccomp     *configs.Seccomp
-	swapLimit   bool     // the memory controller can cap swap too
-	jailFilter  *os.File // the jail engine's seccomp program (see jailFilterFile)
-	landlockABI int      // the kernel's Landlock ABI version; 0 means none
+	o         ContainerOptions
+	log       *slog.Logger
+	seccomp   *configs.Seccomp
+	swapLimit bool // the memory controller can cap swap too
+	// cgroupParent is where workers' cgroups go (see placeCgroups), as
+	// cgroups.Cgroup.Path takes it; empty means libcontainer's default.
+	cgroupParent string
+	jailFilter   *os.File // the jail engine's seccomp program (see jailFilterFile)
+	landlockABI  int      // the kernel's Landlock ABI version; 0 means none
 
 	// For tests and measurements: libcontainer's log level in the init
 	// ("5" is debug), a last change to each configuration, and a mark at
@@ -297,7 +305,15 @@ func (s *containerSpawner) startLibcontainer(spec *Spec) (Process, error) {
 		closeFiles(outR, errR)
 		return nil, fmt.Errorf("starting worker %s in a container: %w", spec.Path, err)
 	}
-	if err := checkMounted(pid, plan); err != nil {
+	// libcontainer mounts grants by name: check that each is what was
+	// opened. And libcontainer's init set the OOM score already, inside
+	// the worker's user namespace: from outside it also becomes a floor
+	// the worker cannot go below.
+	err = checkMounted(pid, plan)
+	if err == nil {
+		err = setOOMScoreAdj(pid)
+	}
+	if err != nil {
 		_ = proc.Signal(unix.SIGKILL)
 		_, _ = proc.Wait()
 		_ = c.Destroy()
@@ -469,9 +485,13 @@ func (s *containerSpawner) config(id, rootfs string, mounts []*configs.Mount, cg
 			{Type: unix.RLIMIT_CORE, Hard: 0, Soft: 0},
 			{Type: unix.RLIMIT_NOFILE, Hard: s.o.MaxOpenFiles, Soft: s.o.MaxOpenFiles},
 		},
-		Cgroups: cg,
+		Cgroups:     cg,
+		OomScoreAdj: &oomScoreAdj,
 	}
 }
+
+// oomScoreAdj is workerOOMScoreAdj, addressable for configs.Config.
+var oomScoreAdj = workerOOMScoreAdj
 
 var workerDevices = []*devices.Device{
 	{Path: "/dev/null", FileMode: 0o666, Rule: devices.Rule{Type: devices.CharDevice, Major: 1, Minor: 3, Permissions: "rwm", Allow: true}},
@@ -779,14 +799,54 @@ func rootSticky(dir string) bool {
 	return st.Mode&0o022 == 0 || st.Mode&unix.S_ISVTX != 0
 }
 
-// swapAccounting tells whether cgroup v1's memory controller limits swap.
-func swapAccounting() bool {
-	mnt, err := cgroups.FindCgroupMountpoint("", "memory")
-	if err != nil {
-		return false
+// swapAccounting tells whether the memory controller can limit swap:
+// cgroup v1's memsw files, cgroup v2's memory.swap.max, which the kernel
+// has only with swap accounting (CONFIG_MEMCG_SWAP, and not booted with
+// swapaccount=0). On v2 the file is in non-root cgroups only: parent (as
+// in cgroups.Cgroup.Path, may be empty) is looked at, else any child of
+// the root.
+func swapAccounting(parent string) bool {
+	if !cgroups.IsCgroup2UnifiedMode() {
+		mnt, err := cgroups.FindCgroupMountpoint("", "memory")
+		if err != nil {
+			return false
+		}
+		_, err = os.Stat(filepath.Join(mnt, "memory.memsw.limit_in_bytes"))
+		return err == nil
 	}
-	_, err = os.Stat(filepath.Join(mnt, "memory.memsw.limit_in_bytes"))
-	return err == nil
+	if parent != "" && filepath.Clean("/"+parent) != "/" {
+		_, err := os.Stat(filepath.Join(cgroupV2Mount, parent, "memory.swap.max"))
+		return err == nil
+	}
+	dirs, _ := filepath.Glob(filepath.Join(cgroupV2Mount, "*", "cgroup.controllers"))
+	for _, f := range dirs {
+		if slices.Contains(readFields(f), "memory") {
+			_, err := os.Stat(filepath.Join(filepath.Dir(f), "memory.swap.max"))
+			return err == nil
+		}
+	}
+	// No cgroup with the memory controller to look at: since Linux 6.1
+	// swap accounting comes with the memory controller and swap support
+	// (/proc/swaps) unless the kernel was booted with swapaccount=0.
+	cmdline, _ := os.ReadFile("/proc/cmdline")
+	_, err := os.Stat("/proc/swaps")
+	return err == nil && !slices.Contains(strings.Fields(string(cmdline)), "swapaccount=0")
+}
+
+// logSwap says at Info level when the memory controller cannot cap swap:
+// then swap comes on top of every worker's memory limit.
+func logSwap(log *slog.Logger, swapLimit bool) {
+	if !swapLimit {
+		log.Info("the memory cgroup controller cannot cap swap here: a worker's memory limit covers RAM only", "reason", noSwapReason())
+	}
+}
+
+// noSwapReason says why swapAccounting finds none, and what to do.
+func noSwapReason() string {
+	if cgroups.IsCgroup2UnifiedMode() {
+		return "no memory.swap.max in the cgroups: the kernel has no swap accounting (CONFIG_MEMCG_SWAP, or booted with swapaccount=0)"
+	}
+	return "no memory.memsw.* files: the kernel was built or booted without swap accounting (boot with swapaccount=1)"
 }
 
 func randomID() string {

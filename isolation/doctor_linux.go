@@ -128,6 +128,7 @@ func Checks() []Check {
 		}
 	}
 	add("cgroup favordynmods", fav == "yes", false, "%s", fav)
+	cs = append(cs, cgroupChecks()...)
 
 	err := CheckContainer(nil)
 	add("container isolation", err == nil, true, "%s", map[bool]string{true: "can run (the default)", false: fmt.Sprint(err)}[err == nil])

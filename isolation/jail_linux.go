@@ -16,6 +16,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -316,6 +317,9 @@ func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
 	if err := mgr.AddPid("", cmd.Process.Pid); err != nil {
 		return fail(fmt.Errorf("moving the worker into its cgroup: %w", err))
 	}
+	if err := setOOMScoreAdj(cmd.Process.Pid); err != nil {
+		return fail(err)
+	}
 	// The write fails if the worker already gave up; either way its status
 	// pipe says whether it is confined.
 	_, _ = syncW.Write([]byte{1})
@@ -355,21 +359,27 @@ func warmMigration() {
 	}
 }
 
+// ownCgroupDir caches ownCgroup; placeCgroups updates it when it moves the
+// supervisor.
+var ownCgroupDir atomic.Pointer[string]
+
 // ownCgroup is the supervisor's own cgroup directory in the pids hierarchy
 // (cgroup v1) or the unified one (v2), found once; empty if unknown.
-var ownCgroup = sync.OnceValue(func() string {
-	own, err := cgroups.ParseCgroupFile("/proc/self/cgroup")
-	if err != nil {
-		return ""
+func ownCgroup() string {
+	if d := ownCgroupDir.Load(); d != nil {
+		return *d
 	}
-	if cgroups.IsCgroup2UnifiedMode() {
-		return filepath.Join("/sys/fs/cgroup", own[""])
+	dir := ""
+	if own, err := cgroups.ParseCgroupFile("/proc/self/cgroup"); err == nil {
+		if cgroups.IsCgroup2UnifiedMode() {
+			dir = filepath.Join("/sys/fs/cgroup", own[""])
+		} else if mnt, err := cgroups.FindCgroupMountpoint("", "pids"); err == nil {
+			dir = filepath.Join(mnt, own["pids"])
+		}
 	}
-	if mnt, err := cgroups.FindCgroupMountpoint("", "pids"); err == nil {
-		return filepath.Join(mnt, own["pids"])
-	}
-	return ""
-})
+	ownCgroupDir.CompareAndSwap(nil, &dir)
+	return *ownCgroupDir.Load()
+}
 
 // chownPipes gives the worker's user the pipes it is handed: the worker
 // reopens them through /proc/self/fd/N, which checks the pipe's owner.

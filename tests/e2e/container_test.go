@@ -123,7 +123,8 @@ func TestDoctor(t *testing.T) {
 		t.Fatalf("doctor exit %d:\n%s", code, strings.Join(lines, "\n"))
 	}
 	all := strings.Join(lines, "\n")
-	for _, want := range []string{"user namespaces", "cgroup memory controller", "seccomp", "container isolation", "webassembly engine"} {
+	for _, want := range []string{"user namespaces", "cgroup memory controller", "seccomp", "container isolation", "webassembly engine",
+		"worker cgroups", "cgroup swap cap", "worker oom_score_adj", "1000: the kernel's OOM killer takes workers"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("doctor does not report %q:\n%s", want, all)
 		}
