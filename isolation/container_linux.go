@@ -98,11 +98,8 @@ func NewContainer(o *ContainerOptions) (Spawner, error) {
 	if s.o.StateDir == "" {
 		stateDirs = defaultStateDirs()
 	}
-	if s.o.HostUID == 0 {
-		s.o.HostUID = defaultHostID
-	}
-	if s.o.HostGID == 0 {
-		s.o.HostGID = defaultHostID
+	if err := s.hostIDs(); err != nil {
+		return nil, err
 	}
 	if s.o.MemoryLimit == 0 {
 		s.o.MemoryLimit = defaultMemoryLimit
@@ -120,8 +117,11 @@ func NewContainer(o *ContainerOptions) (Spawner, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	if s.o.HostUID < 0 || s.o.HostGID < 0 || s.o.MemoryLimit < 0 || s.o.CPUs < 0 || s.o.PidsLimit < 0 {
-		return nil, errors.New("container options: IDs and limits must not be negative")
+	if s.o.MemoryLimit < 0 || s.o.CPUs < 0 || s.o.PidsLimit < 0 {
+		return nil, errors.New("container options: limits must not be negative")
+	}
+	if err := s.requireLandlock(); err != nil {
+		return nil, err
 	}
 	if stateDirs != nil {
 		dir, err := firstStateDir(s.log, stateDirs)
@@ -152,10 +152,6 @@ func NewContainer(o *ContainerOptions) (Spawner, error) {
 		go warmMigration()
 		var ferr, uerr error
 		var wg sync.WaitGroup
-		s.landlockABI = landlockABI()
-		if s.landlockABI == 0 {
-			s.log.Info("landlock is not available in this kernel: jail workers run without this optional wall")
-		}
 		wg.Go(func() { s.jailFilter, ferr = s.cachedJailFilter() })
 		wg.Go(func() { _, uerr = s.idmapUsernsFile(0, 0) })
 		wg.Wait()
@@ -213,7 +209,11 @@ func (s *containerSpawner) startLibcontainer(spec *Spec) (Process, error) {
 	t0 := time.Now()
 	s.marked("start")
 	id := "agent-ctl-" + randomID()
-	mounts, err := s.mounts(spec)
+	mounts, plan, err := s.mounts(spec)
+	if err != nil {
+		return nil, err
+	}
+	confine, err := s.confineEnv(plan)
 	if err != nil {
 		return nil, err
 	}
@@ -266,7 +266,7 @@ func (s *containerSpawner) startLibcontainer(spec *Spec) (Process, error) {
 		closeFiles(outR, outW)
 		return nil, fmt.Errorf("creating worker stderr: %w", err)
 	}
-	env := s.workerEnv(spec)
+	env := s.workerEnv(spec, confine)
 	proc := &libcontainer.Process{
 		Args:       append([]string{spec.Path}, spec.Args...),
 		Env:        env,
@@ -571,10 +571,10 @@ func (w plannedMount) mountAttr() uint64 {
 }
 
 // mounts lists the bind mounts of a worker's root in libcontainer's terms.
-func (s *containerSpawner) mounts(spec *Spec) ([]*configs.Mount, error) {
+func (s *containerSpawner) mounts(spec *Spec) ([]*configs.Mount, []plannedMount, error) {
 	plan, err := s.planMounts(spec)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []*configs.Mount
 	for _, w := range plan {
@@ -599,13 +599,13 @@ func (s *containerSpawner) mounts(spec *Spec) ([]*configs.Mount, error) {
 			// HostUID, HostGID) comes as a user namespace.
 			ns, err := s.idmapUserns(w.uid, w.gid)
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			m.IDMapping = &configs.MountIDMapping{UserNSPath: ns}
 		}
 		out = append(out, m)
 	}
-	return out, nil
+	return out, plan, nil
 }
 
 func under(p, dir string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }
