@@ -399,6 +399,13 @@ func TestContainer_escapeKit(t *testing.T) {
 			if n, _, err := dg.ReadFrom(make([]byte, 64)); err == nil {
 				t.Errorf("the host's datagram socket received %d bytes from a worker", n)
 			}
+			// The constructor's variables are gone from the worker's
+			// environment block, not only from environ.
+			if env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", other.Pid())); err != nil {
+				t.Error(err)
+			} else if bytes.Contains(env, []byte("_AGENT_CTL_")) || !bytes.Contains(env, []byte(helperEnv+"=sleep")) {
+				t.Errorf("the worker's /proc/PID/environ: %q, want its environment without _AGENT_CTL_ variables", env)
+			}
 			// Another worker is still alive: no attempt reached it.
 			if err := unix.Kill(other.Pid(), 0); err != nil {
 				t.Errorf("the other worker: %v", err)
