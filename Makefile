@@ -16,7 +16,7 @@ export AGENTCTL_HOME ?= $(CURDIR)/.cache/home
 APT_NEEDS := clang:clang wasm-ld:lld wat2wasm:wabt wasm-opt:binaryen gcc:gcc pkg-config:pkg-config x86_64-w64-mingw32-gcc:gcc-mingw-w64-x86-64-posix
 APT_FILES := /usr/include/seccomp.h:libseccomp-dev /usr/lib/wasm32-wasi/libc.a:wasi-libc /usr/lib/llvm-14/lib/clang/14.0.6/lib/wasi/libclang_rt.builtins-wasm32.a:libclang-rt-14-dev-wasm32 /usr/bin/rustc:rustc /usr/lib/rustlib/wasm32-wasi/lib/self-contained/crt1-command.o:libstd-rust-dev-wasm32
 
-.PHONY: all build deps fixtures modules test vet cross lint fmt bench demo clean
+.PHONY: all build deps fixtures modules test vet cross lint fmt bench demo clean fuzz-jail
 
 all: build
 
@@ -75,6 +75,20 @@ test: fixtures modules build vet cross mcp-deps
 	AGENTCTL_BIN=$(CURDIR)/$(BIN) $(MCP_ENV) $(GOTEST) -race -count=1 ./...
 	# the walls again with the other container engine (libcontainer's)
 	AGENT_CTL_CONTAINER_ENGINE=libcontainer $(GOTEST) -race -count=1 ./isolation
+
+## fuzz-jail: fuzz the jail constructor's configuration parser (libFuzzer, ASan, UBSan), FUZZ_SECONDS long
+FUZZ_SECONDS ?= 180
+JAIL_FUZZ_CORPUS := isolation/jail/testdata/libfuzzer/corpus
+fuzz-jail: deps
+	@ls /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || \
+	  { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; $$SUDO apt-get install -y -qq libclang-rt-14-dev >/dev/null; }
+	mkdir -p .cache/fuzz-jail/new
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iisolation/jail \
+	  isolation/jail/testdata/libfuzzer/fuzz_parse.c isolation/jail/jail_linux.c -o .cache/fuzz-jail/fuzz_parse
+	.cache/fuzz-jail/fuzz_parse -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  -artifact_prefix=.cache/fuzz-jail/ .cache/fuzz-jail/new $(JAIL_FUZZ_CORPUS)
+	# keep the corpus small: only inputs that add coverage
+	.cache/fuzz-jail/fuzz_parse -merge=1 $(JAIL_FUZZ_CORPUS) .cache/fuzz-jail/new
 
 ## bench: benchmarks with ratios against baselines measured in the same run
 bench: fixtures modules build mcp-deps
