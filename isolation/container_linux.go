@@ -79,9 +79,13 @@ func initContainer() {
 //   - a cgroup (v1 or v2, whichever /sys/fs/cgroup is) with memory, pids and
 //     CPU limits, removed with the worker;
 //   - no capabilities, no_new_privs, RLIMIT_CORE 0, a small RLIMIT_NOFILE and
-//     a seccomp allow-list (socket only for AF_UNIX, no namespaces, no
-//     set-user-ID modes; ptrace, mount, bpf, keyctl, module loading, unshare,
-//     setns, perf_event_open and the like kill the worker).
+//     a seccomp allow-list (unix stream sockets only, no send destinations,
+//     no namespaces, no set-user-ID modes, one ABI; ptrace, mount, bpf,
+//     keyctl, io_uring, module loading, unshare, setns, perf_event_open and
+//     the like kill the worker);
+//   - Landlock where the kernel has it (required unless
+//     ContainerOptions.AllowNoLandlock), and host IDs that no host user,
+//     group or subordinate range has.
 //
 // It needs root, a build with cgo and the seccomp build tag (libseccomp),
 // and main calling Init first. Otherwise it returns an error that wraps
