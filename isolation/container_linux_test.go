@@ -55,6 +55,8 @@ func runHelper(mode string, args []string) int {
 		return escapeHelper(args)
 	case mode == "nolandlock":
 		return noLandlockHelper(args)
+	case mode == "killpid":
+		return killPidHelper(args)
 	case mode == "owners":
 		// The owner of each path as the worker sees it, then a file made
 		// in the first.

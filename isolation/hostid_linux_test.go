@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	libseccomp "github.com/seccomp/libseccomp-golang"
@@ -172,4 +174,55 @@ func BenchmarkNewUserns(b *testing.B) {
 		f.Close()
 		id++
 	}
+}
+
+// TestContainer_hostUserCannotSignal is the reproduction: a process of the
+// host user whose subordinate range useradd starts at 100000 (a rootless
+// container of that user runs as it) sent SIGKILL to workers, which ran as
+// 100000. It must get EPERM, and the worker must live on.
+func TestContainer_hostUserCannotSignal(t *testing.T) {
+	sp := testSpawner(t, nil)
+	p, out := startHelper(t, sp, &Spec{}, "hello")
+	if !out.Scan() {
+		t.Fatal("the worker did not start")
+	}
+	cmd := exec.Command(self(t), strconv.Itoa(p.Pid()), "100000")
+	cmd.Env = []string{helperEnv + "=killpid"}
+	said, err := cmd.Output()
+	if err != nil || string(said) != "operation not permitted\n" {
+		t.Errorf("SIGKILL from host uid 100000: %v, %q; want EPERM", err, said)
+	}
+	if err := unix.Kill(p.Pid(), 0); err != nil {
+		t.Errorf("the worker after SIGKILL from host uid 100000: %v", err)
+	}
+}
+
+// killPidHelper becomes host user and group args[1] (it starts as root:
+// the test binary may sit where others cannot execute it), sends SIGKILL
+// to the PID in args[0] and says what happened.
+func killPidHelper(args []string) int {
+	id, err := strconv.Atoi(args[1])
+	if err == nil {
+		err = syscall.Setgroups(nil)
+	}
+	if err == nil {
+		err = syscall.Setgid(id)
+	}
+	if err == nil {
+		err = syscall.Setuid(id)
+	}
+	if err != nil {
+		fmt.Println("becoming", args[1], err)
+		return 1
+	}
+	pid, err := strconv.Atoi(args[0])
+	if err == nil {
+		err = unix.Kill(pid, unix.SIGKILL)
+	}
+	if err == nil {
+		fmt.Println("delivered")
+	} else {
+		fmt.Println(err)
+	}
+	return 0
 }
