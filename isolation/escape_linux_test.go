@@ -184,7 +184,7 @@ var escapeKit = []escapeAttempt{
 			}
 			return nil
 		},
-		want: both("SIGSYS"), by: both("seccomp: other architectures kill"),
+		want: both("SIGSYS"), by: both("seccomp: other ABIs kill the process"),
 	},
 	{
 		name: "x32 ABI: getpid with the x32 bit",
@@ -433,6 +433,12 @@ func escapeTable(kit []escapeAttempt, engines []string, results map[string]map[s
 	for _, a := range kit {
 		fmt.Fprintf(&b, "| %s |", strings.ReplaceAll(a.name, "|", `\|`))
 		for _, e := range engines {
+			if a.name == i386Attempt {
+				// The one outcome that depends on the host's kernel: the
+				// table says both, the test checks the one seen here.
+				b.WriteString(" SIGSYS (seccomp: other ABIs kill the process) where the kernel has an i386 entry; SIGSEGV (int $0x80 faults before seccomp) where it has none, as on the machines this table was made on |")
+				continue
+			}
 			fmt.Fprintf(&b, " %s (%s) |", results[a.name][e], a.by[e])
 		}
 		b.WriteString("\n")

@@ -492,16 +492,14 @@ static int jail_started_by_supervisor(int cfd) {
 static void jail_scrub_env(const char *name) {
 	extern char **environ;
 	size_t len = strlen(name);
-	for (char **e = environ; e && *e; e++) {
-		if (strncmp(*e, name, len) == 0 && (*e)[len] == '=') {
-			char *s = *e;
-			unsetenv(name);
-			memset(s, 0, strlen(s));
-			e = environ; // unsetenv moved the entries; look again for another
-			if (!*e)
-				break;
-		}
-	}
+	char *found[8];
+	int n = 0;
+	for (char **e = environ; e && *e && n < 8; e++)
+		if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
+			found[n++] = *e;
+	unsetenv(name); // every entry of that name
+	for (int i = 0; i < n; i++)
+		memset(found[i], 0, strlen(found[i]));
 }
 
 // jail_arch_filter adds a seccomp filter that kills the process on any
