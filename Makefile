@@ -20,7 +20,7 @@ APT_FILES := /usr/include/seccomp.h:libseccomp-dev /usr/lib/wasm32-wasi/libc.a:w
 # initramfs (the kernel itself is downloaded by the test, not installed).
 CGROUP2_APT := qemu-system-x86 busybox-static
 
-.PHONY: all build deps cgroup2-deps fixtures modules test test-cgroup2 vet cross lint fmt bench demo clean
+.PHONY: all build deps cgroup2-deps fixtures modules test test-cgroup2 vet cross lint fmt bench demo clean fuzz-jail
 
 all: build
 
@@ -97,6 +97,20 @@ test: fixtures modules build vet cross mcp-deps
 ## test-cgroup2: boot Debian's kernel in qemu with only cgroup2 mounted and check the workers' cgroups there (tests/cgroup2)
 test-cgroup2: build cgroup2-deps
 	TAGS=$(TAGS) tests/cgroup2/run.sh
+
+## fuzz-jail: fuzz the jail constructor's configuration parser (libFuzzer, ASan, UBSan), FUZZ_SECONDS long
+FUZZ_SECONDS ?= 180
+JAIL_FUZZ_CORPUS := isolation/jail/testdata/libfuzzer/corpus
+fuzz-jail: deps
+	@ls /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || \
+	  { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; $$SUDO apt-get install -y -qq libclang-rt-14-dev >/dev/null; }
+	mkdir -p .cache/fuzz-jail/new
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iisolation/jail \
+	  isolation/jail/testdata/libfuzzer/fuzz_parse.c isolation/jail/jail_linux.c -o .cache/fuzz-jail/fuzz_parse
+	.cache/fuzz-jail/fuzz_parse -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  -artifact_prefix=.cache/fuzz-jail/ .cache/fuzz-jail/new $(JAIL_FUZZ_CORPUS)
+	# keep the corpus small: only inputs that add coverage
+	.cache/fuzz-jail/fuzz_parse -merge=1 $(JAIL_FUZZ_CORPUS) .cache/fuzz-jail/new
 
 ## bench: benchmarks with ratios against baselines measured in the same run
 bench: fixtures modules build mcp-deps

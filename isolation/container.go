@@ -14,9 +14,16 @@ type ContainerOptions struct {
 	StateDir string
 	// HostUID and HostGID are the unprivileged host IDs a worker runs as:
 	// the container's root is mapped to them and no other ID is mapped.
-	// Zero means 100000. Pick IDs that no host user and no subordinate
-	// range (/etc/subuid, /etc/subgid) uses.
+	// Zero means $AGENT_CTL_WORKER_ID (WorkerIDEnv) for both, else
+	// DefaultWorkerID. NewContainer refuses IDs that a host user or group
+	// has or that a subordinate range in /etc/subuid or /etc/subgid covers:
+	// whoever holds such an ID could signal the workers.
 	HostUID, HostGID int
+	// AllowNoLandlock lets workers run without Landlock where the kernel
+	// has none; false means $AGENT_CTL_ALLOW_NO_LANDLOCK=1
+	// (AllowNoLandlockEnv) must say so, or NewContainer refuses. Where the
+	// kernel has Landlock, it is always used.
+	AllowNoLandlock bool
 	// MemoryLimit is used when Spec.MemoryLimit is zero, in bytes; zero
 	// means 512 MiB.
 	MemoryLimit int64
@@ -65,8 +72,21 @@ const (
 // empty.
 const EngineEnv = "AGENT_CTL_CONTAINER_ENGINE"
 
+// WorkerIDEnv sets the workers' host user and group ID when
+// ContainerOptions.HostUID and HostGID are zero (agent-ctl --worker-id).
+const WorkerIDEnv = "AGENT_CTL_WORKER_ID"
+
+// AllowNoLandlockEnv, set to 1, lets workers run without Landlock on a
+// kernel that has none (agent-ctl --allow-no-landlock).
+const AllowNoLandlockEnv = "AGENT_CTL_ALLOW_NO_LANDLOCK"
+
+// DefaultWorkerID is the workers' host user and group ID unless
+// configured: above 2^31, where neither useradd nor the subordinate ranges
+// it hands out (from 100000 up, 65536 each) reach, and which systemd
+// leaves unassigned.
+const DefaultWorkerID = 2415919104 // 0x90000000
+
 const (
-	defaultHostID       = 100000
 	defaultStateDir     = "/run/agent-ctl/containers"
 	shmStateDir         = "/dev/shm/agent-ctl-containers" // where /run is not a tmpfs
 	defaultMemoryLimit  = 512 << 20

@@ -79,9 +79,13 @@ func initContainer() {
 //   - a cgroup (v1 or v2, whichever /sys/fs/cgroup is) with memory, pids and
 //     CPU limits, removed with the worker;
 //   - no capabilities, no_new_privs, RLIMIT_CORE 0, a small RLIMIT_NOFILE and
-//     a seccomp allow-list (socket only for AF_UNIX, no namespaces, no
-//     set-user-ID modes; ptrace, mount, bpf, keyctl, module loading, unshare,
-//     setns, perf_event_open and the like kill the worker).
+//     a seccomp allow-list (unix stream sockets only, no send destinations,
+//     no namespaces, no set-user-ID modes, one ABI; ptrace, mount, bpf,
+//     keyctl, io_uring, module loading, unshare, setns, perf_event_open and
+//     the like kill the worker);
+//   - Landlock where the kernel has it (required unless
+//     ContainerOptions.AllowNoLandlock), and host IDs that no host user,
+//     group or subordinate range has.
 //
 // It needs root, a build with cgo and the seccomp build tag (libseccomp),
 // and main calling Init first. Otherwise it returns an error that wraps
@@ -98,11 +102,8 @@ func NewContainer(o *ContainerOptions) (Spawner, error) {
 	if s.o.StateDir == "" {
 		stateDirs = defaultStateDirs()
 	}
-	if s.o.HostUID == 0 {
-		s.o.HostUID = defaultHostID
-	}
-	if s.o.HostGID == 0 {
-		s.o.HostGID = defaultHostID
+	if err := s.hostIDs(); err != nil {
+		return nil, err
 	}
 	if s.o.MemoryLimit == 0 {
 		s.o.MemoryLimit = defaultMemoryLimit
@@ -120,8 +121,11 @@ func NewContainer(o *ContainerOptions) (Spawner, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	if s.o.HostUID < 0 || s.o.HostGID < 0 || s.o.MemoryLimit < 0 || s.o.CPUs < 0 || s.o.PidsLimit < 0 {
-		return nil, errors.New("container options: IDs and limits must not be negative")
+	if s.o.MemoryLimit < 0 || s.o.CPUs < 0 || s.o.PidsLimit < 0 {
+		return nil, errors.New("container options: limits must not be negative")
+	}
+	if err := s.requireLandlock(); err != nil {
+		return nil, err
 	}
 	if stateDirs != nil {
 		dir, err := firstStateDir(s.log, stateDirs)
@@ -156,10 +160,6 @@ func NewContainer(o *ContainerOptions) (Spawner, error) {
 		go warmMigration()
 		var ferr, uerr error
 		var wg sync.WaitGroup
-		s.landlockABI = landlockABI()
-		if s.landlockABI == 0 {
-			s.log.Info("landlock is not available in this kernel: jail workers run without this optional wall")
-		}
 		wg.Go(func() { s.jailFilter, ferr = s.cachedJailFilter() })
 		wg.Go(func() { _, uerr = s.idmapUsernsFile(0, 0) })
 		wg.Wait()
@@ -225,6 +225,10 @@ func (s *containerSpawner) startLibcontainer(spec *Spec) (Process, error) {
 	if err != nil {
 		return nil, err
 	}
+	confine, err := s.confineEnv(plan)
+	if err != nil {
+		return nil, err
+	}
 	cg := s.cgroupConfig(spec, id)
 	dir, rootfs, err := s.callDir()
 	if err != nil {
@@ -274,7 +278,7 @@ func (s *containerSpawner) startLibcontainer(spec *Spec) (Process, error) {
 		closeFiles(outR, outW)
 		return nil, fmt.Errorf("creating worker stderr: %w", err)
 	}
-	env := s.workerEnv(spec)
+	env := s.workerEnv(spec, confine)
 	proc := &libcontainer.Process{
 		Args:       append([]string{spec.Path}, spec.Args...),
 		Env:        env,

@@ -100,15 +100,32 @@ func Checks() []Check {
 	// landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
 	// returns the ABI version where the kernel has Landlock enabled.
 	abi, _, errno := unix.Syscall(unix.SYS_LANDLOCK_CREATE_RULESET, 0, 0, 1)
-	if errno == 0 {
-		add("landlock", true, false, "available (ABI %d): the jail engine confines each worker to its mounts with it", abi)
+	switch {
+	case errno == 0:
+		add("landlock", true, true, "available (ABI %d): each worker is confined to its mounts with it", abi)
+	case os.Getenv(AllowNoLandlockEnv) == "1":
+		add("landlock", false, false, "not available in this kernel (%v): workers run without it, as %s=1 allows", errno, AllowNoLandlockEnv)
+	default:
+		add("landlock", false, true, "not available in this kernel (%v): container isolation refuses to start without it; "+
+			"--allow-no-landlock or %s=1 lets workers run without this wall", errno, AllowNoLandlockEnv)
+	}
+
+	if id, err := WorkerID(); err != nil {
+		add("worker host IDs", false, true, "%v", err)
+	} else if err := checkHostIDs(hostIDFiles, id, id); err != nil {
+		add("worker host IDs", false, true, "%v", err)
 	} else {
-		add("landlock", false, false, "not available in this kernel (%v): an optional extra wall, left out", errno)
+		add("worker host IDs", true, true, "uid and gid %d: no host user, group or subordinate range (/etc/subuid, /etc/subgid) has them", id)
 	}
 
 	engine := os.Getenv(EngineEnv)
 	if engine == "" {
 		engine = EngineJail
+	}
+	if engine == EngineLibcontainer {
+		add("libcontainer gaps", true, false, "walls the jail has and this engine lacks: a procfs with only process "+
+			"directories (here the whole /proc is mounted; Landlock lets the worker read only /proc/1), and execve killed "+
+			"by seccomp (here refused by Landlock, which needs a kernel with Landlock); see docs/isolation.md")
 	}
 	add("container engine", engine == EngineJail || engine == EngineLibcontainer, true,
 		"%s (set %s to %s or %s to choose)", engine, EngineEnv, EngineJail, EngineLibcontainer)

@@ -276,6 +276,11 @@ func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
 	if _, err := cfgFile.Write(cfg.Encode()); err != nil {
 		return nil, fmt.Errorf("writing the worker's configuration: %w", err)
 	}
+	// The constructor acts only on a sealed configuration (see package
+	// jail): nothing can change it once the worker may read it.
+	if err := seal(cfgFile); err != nil {
+		return nil, fmt.Errorf("sealing the worker's configuration: %w", err)
+	}
 
 	env := s.workerEnv(spec, jail.Env+"="+strconv.Itoa(cfgFD))
 	cmd := &exec.Cmd{
@@ -472,7 +477,7 @@ func (s *containerSpawner) cachedJailFilter() (*os.File, error) {
 		return nil, fmt.Errorf("seccomp profile: %w", err)
 	}
 	major, minor, micro := libseccomp.GetLibraryVersion()
-	key := sha256.Sum256(fmt.Appendf(profile, "\x00libseccomp %d.%d.%d %s jail-bpf-1", major, minor, micro, runtime.GOARCH))
+	key := sha256.Sum256(fmt.Appendf(profile, "\x00libseccomp %d.%d.%d %s jail-bpf-2", major, minor, micro, runtime.GOARCH))
 	path := filepath.Join(s.o.StateDir, "seccomp-"+hex.EncodeToString(key[:12])+".bpf")
 	if b, err := os.ReadFile(path); err == nil && len(b) > sha256.Size {
 		prog, sum := b[:len(b)-sha256.Size], b[len(b)-sha256.Size:]
@@ -518,14 +523,18 @@ func sealedProgram(prog []byte) (*os.File, error) {
 		f.Close()
 		return nil, fmt.Errorf("writing the seccomp program: %w", err)
 	}
-	return f, seal(f)
+	if err := seal(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sealing the seccomp program: %w", err)
+	}
+	return f, nil
 }
 
+// seal forbids any change to memfd f's contents, and any further seal.
 func seal(f *os.File) error {
 	const seals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
 	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, seals); err != nil {
-		f.Close()
-		return fmt.Errorf("sealing the seccomp program: %w", err)
+		return fmt.Errorf("fcntl F_ADD_SEALS: %w", err)
 	}
 	return nil
 }
@@ -542,7 +551,8 @@ func jailFilterFile(sc *configs.Seccomp) (*os.File, error) {
 		return nil, err
 	}
 	if err := seal(f); err != nil {
-		return nil, err
+		f.Close()
+		return nil, fmt.Errorf("sealing the seccomp program: %w", err)
 	}
 	return f, nil
 }
@@ -574,6 +584,12 @@ func exportSeccomp(sc *configs.Seccomp, f *os.File) error {
 		return fmt.Errorf("seccomp: %w", err)
 	}
 	defer filter.Release()
+	// A call through another ABI (i386's int $0x80, x32's numbers) kills
+	// the worker: libseccomp's default kills only the thread, which
+	// leaves a Go program stuck.
+	if err := filter.SetBadArchAction(libseccomp.ActKillProcess); err != nil {
+		return fmt.Errorf("seccomp: %w", err)
+	}
 	for _, c := range sc.Syscalls {
 		nr, err := libseccomp.GetSyscallFromName(c.Name)
 		if err != nil {

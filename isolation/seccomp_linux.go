@@ -35,7 +35,7 @@ var workerSyscalls = []string{
 	"mmap", "munmap", "mprotect", "mremap", "madvise", "brk", "msync", "mincore", "membarrier", "memfd_create",
 	"pkey_alloc", "pkey_free", "pkey_mprotect",
 	// threads, signals, processes (clone is in conditionalSyscalls)
-	"futex", "futex_waitv", "set_robust_list", "get_robust_list", "set_tid_address", "rseq", "arch_prctl", "prctl",
+	"futex", "futex_waitv", "set_robust_list", "get_robust_list", "set_tid_address", "rseq", "arch_prctl",
 	"sched_yield", "sched_getaffinity", "getcpu", "exit", "exit_group", "wait4", "waitid", "execve", "execveat",
 	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending", "rt_sigsuspend", "rt_sigtimedwait",
 	"rt_sigqueueinfo", "rt_tgsigqueueinfo", "sigaltstack", "kill", "tgkill", "tkill", "pidfd_open", "pidfd_send_signal",
@@ -48,12 +48,17 @@ var workerSyscalls = []string{
 	"getitimer", "setitimer", "timer_create", "timer_settime", "timer_gettime", "timer_getoverrun", "timer_delete",
 	"timerfd_create", "timerfd_settime", "timerfd_gettime",
 	"getrandom",
+	// confining itself further: a libcontainer worker's constructor adds
+	// Landlock and the ABI filter (package jail); both only take rights away
+	"landlock_create_ruleset", "landlock_add_rule", "landlock_restrict_self", "seccomp",
 	// waiting
 	"epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2",
 	"eventfd", "eventfd2", "poll", "ppoll", "select", "pselect6", "pipe", "pipe2",
-	// sockets (socket and socketpair are in conditionalSyscalls: AF_UNIX only)
+	// sockets: socket and socketpair (unix stream sockets only) and sendto
+	// (no destination) are in workerSeccomp's conditional rules. There is
+	// no connect: go-plugin's server only listens.
 	"bind", "listen", "accept", "accept4", "getsockname", "getpeername", "setsockopt", "getsockopt",
-	"shutdown", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
+	"shutdown", "recvfrom", "sendmsg", "recvmsg", "recvmmsg",
 }
 
 // killSyscalls only serve an escape or an attack on the host: a worker that
@@ -63,6 +68,9 @@ var killSyscalls = []string{
 	"mount", "umount2", "pivot_root", "chroot",
 	"unshare", "setns",
 	"bpf", "perf_event_open", "userfaultfd",
+	// io_uring runs its operations (connect, sendmsg, openat …) in kernel
+	// threads that this filter never sees.
+	"io_uring_setup", "io_uring_enter", "io_uring_register",
 	"keyctl", "add_key", "request_key",
 	"kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
 	"open_by_handle_at", "reboot", "swapon", "swapoff", "acct", "iopl", "ioperm",
@@ -110,7 +118,44 @@ func workerSeccomp() *configs.Seccomp {
 		add(n, configs.Allow, nil, &configs.Arg{Index: modeSyscalls[n], Value: unix.S_ISUID | unix.S_ISGID, ValueTwo: 0, Op: configs.MaskEqualTo})
 	}
 	add("clone", configs.Allow, nil, &configs.Arg{Index: 0, Value: namespaceCloneFlags, ValueTwo: 0, Op: configs.MaskEqualTo})
-	add("socket", configs.Allow, nil, &configs.Arg{Index: 0, Value: unix.AF_UNIX, Op: configs.EqualTo})
-	add("socketpair", configs.Allow, nil, &configs.Arg{Index: 0, Value: unix.AF_UNIX, Op: configs.EqualTo})
+	// Unix stream sockets only, whatever SOCK_CLOEXEC and SOCK_NONBLOCK
+	// say: go-plugin's server (strace of the worker: socket(AF_UNIX,
+	// SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK, 0), nothing else). A
+	// datagram socket could send to any host socket the worker can name
+	// (one in a granted directory) without connect; a stream socket
+	// reaches only what connects to it. The mask covers the whole 64-bit
+	// argument: stray high bits are refused, not ignored.
+	for _, n := range []string{"socket", "socketpair"} {
+		add(n, configs.Allow, nil,
+			&configs.Arg{Index: 0, Value: unix.AF_UNIX, Op: configs.EqualTo},
+			&configs.Arg{Index: 1, Value: socketTypeMask, ValueTwo: unix.SOCK_STREAM, Op: configs.MaskEqualTo})
+	}
+	// sendto only without a destination (its fifth argument, dest_addr,
+	// NULL): a send(2). sendmsg's destination (msg_name) is in a struct the
+	// filter cannot read; on a unix stream socket, the only kind the worker
+	// can have, the kernel refuses one (EOPNOTSUPP, or EISCONN once
+	// connected). sendmmsg is not allowed at all: nothing in the worker
+	// uses it.
+	add("sendto", configs.Allow, nil, &configs.Arg{Index: 4, Value: 0, Op: configs.EqualTo})
+	// prctl only for the options the worker was seen to use (Rust's
+	// thread names, the Go runtime's names for anonymous mappings) and a
+	// few that only read. Refused among others: PR_SET_DUMPABLE (a
+	// dumpable worker can be traced by a host process of its host user),
+	// PR_SET_PTRACER, PR_SET_MM, PR_SET_SPECULATION_CTRL,
+	// PR_SET_CHILD_SUBREAPER.
+	for _, op := range prctlOptions {
+		add("prctl", configs.Allow, nil, &configs.Arg{Index: 0, Value: op, Op: configs.EqualTo})
+	}
 	return sc
+}
+
+// socketTypeMask keeps the socket type of socket(2)'s second argument and
+// drops the two flags it may carry.
+const socketTypeMask = ^uint64(unix.SOCK_CLOEXEC | unix.SOCK_NONBLOCK)
+
+// prctlOptions are the prctl(2) options the worker may use.
+var prctlOptions = []uint64{
+	unix.PR_SET_NAME, unix.PR_GET_NAME, unix.PR_SET_VMA,
+	unix.PR_GET_DUMPABLE, unix.PR_GET_NO_NEW_PRIVS, unix.PR_GET_SECCOMP, unix.PR_CAPBSET_READ,
+	unix.PR_SET_PDEATHSIG, unix.PR_GET_PDEATHSIG,
 }

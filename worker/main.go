@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 
+	"github.com/agent-ctl/agent-ctl/isolation/jail"
 	"github.com/agent-ctl/agent-ctl/worker/protocol"
 )
 
@@ -16,6 +17,13 @@ func IsWorker(args []string) bool {
 // Main serves one call as a worker process and returns its exit code. The
 // engine is built while go-plugin completes its handshake.
 func Main() int {
+	// The jail's constructor removes its variable once it has confined
+	// the worker. Still there means it did not act (see package jail):
+	// a worker the supervisor meant to confine must not serve unconfined.
+	if os.Getenv(jail.Env) != "" {
+		fmt.Fprintf(os.Stderr, "worker: %s is set but the worker is not confined: refusing to serve\n", jail.Env)
+		return 125
+	}
 	// The module's stdio arrives as fds 3-5 (named pipes on Windows); the
 	// worker's own stdin is of no use to anyone.
 	os.Stdin.Close()

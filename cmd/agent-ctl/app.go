@@ -8,11 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/agent-ctl/agent-ctl/isolation"
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 )
@@ -96,6 +98,21 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "home", Usage: "state directory (installed tools, policy, compiled-module cache)", EnvVars: []string{"AGENTCTL_HOME"}, DefaultText: "~/.agent-ctl"},
 			&cli.StringFlag{Name: "log-level", Usage: "log level on stderr: debug, info, warn, error", Value: "warn"},
+			&cli.StringFlag{Name: "worker-id", Usage: "host user and group `ID` container workers run as; no host user, group or subordinate range (/etc/subuid, /etc/subgid) may have it",
+				EnvVars: []string{isolation.WorkerIDEnv}, DefaultText: strconv.Itoa(isolation.DefaultWorkerID)},
+			&cli.BoolFlag{Name: "allow-no-landlock", Usage: "let container workers run without Landlock where the kernel has none (without it, container isolation refuses to start there)",
+				EnvVars: []string{isolation.AllowNoLandlockEnv}},
+		},
+		// Container isolation reads both from the environment, as doctor
+		// does: a flag given on the command line is put there.
+		Before: func(c *cli.Context) error {
+			if c.IsSet("worker-id") {
+				os.Setenv(isolation.WorkerIDEnv, c.String("worker-id"))
+			}
+			if c.Bool("allow-no-landlock") {
+				os.Setenv(isolation.AllowNoLandlockEnv, "1")
+			}
+			return nil
 		},
 		Commands: []*cli.Command{runCommand(), installCommand(), listCommand(), describeCommand(),
 			removeCommand(), grantCommand(), revokeCommand(), newCommand(), mcpCommand(), serveCommand(), tokenCommand(),

@@ -13,7 +13,9 @@
 package jail
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Env names the environment variable that carries the configuration's
@@ -120,4 +122,36 @@ func (c *Config) Encode() []byte {
 	}
 	f("userns", n(c.Userns), "seccomp", n(c.Seccomp), "sync", n(c.Sync), "status", n(c.Status), "end")
 	return b
+}
+
+// ConfineEnv names the variable with which a worker that another engine
+// (libcontainer) started confines itself further, from the same
+// constructor, before the Go runtime starts: Landlock to its mounts, and a
+// seccomp filter that kills the process on a call through another ABI
+// (i386, x32). Setting it can only take rights away, so the constructor
+// honours it in any process.
+const ConfineEnv = "_AGENT_CTL_CONFINE"
+
+// Confinement returns ConfineEnv's value: Landlock (when landlock) to the
+// given mounts as their Access allows and /proc read-only (when proc),
+// and the ABI filter always. Mounts' FD fields are not used; a target
+// with a newline cannot be said and is an error.
+func Confinement(landlock, proc bool, mounts []Mount) (string, error) {
+	var b strings.Builder
+	if landlock {
+		b.WriteString("landlock\n")
+	}
+	if proc {
+		b.WriteString("proc\n")
+	}
+	for _, m := range mounts {
+		if strings.ContainsAny(m.Target, "\n\x00") || !strings.HasPrefix(m.Target, "/") {
+			return "", fmt.Errorf("confinement of mount %q: not an absolute path on one line", m.Target)
+		}
+		b.WriteByte("rws"[m.Access])
+		b.WriteByte(map[bool]byte{true: 'd', false: 'f'}[m.Dir])
+		b.WriteString(m.Target)
+		b.WriteByte('\n')
+	}
+	return b.String(), nil
 }

@@ -9,21 +9,32 @@
 // gives up every privilege and loads the seccomp filter. Only then does Go
 // code run.
 //
-// Every step either succeeds or ends the process with status 125 and one
-// line on stderr naming the step: a worker never runs half-confined.
+// It acts only in a process that the supervisor started so: PID 1 of a
+// PID namespace nobody has set up yet (its /proc is still an ancestor's),
+// in a mount namespace of its own, with its configuration on a sealed
+// memfd. Anywhere else (the variable set by accident or by someone else,
+// agent-ctl run as a container's init) it returns at once and the program
+// runs as if the constructor were not there.
+//
+// Once it acts, every step either succeeds or ends the process with status
+// 125 and one line on stderr naming the step: a worker never runs
+// half-confined.
 
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/audit.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/types.h>
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,16 +56,19 @@
 #define SYS_landlock_add_rule 445
 #define SYS_landlock_restrict_self 446
 #endif
+#ifndef F_GET_SEALS
+#define F_GET_SEALS 1034
+#define F_SEAL_SEAL 0x0001
+#define F_SEAL_SHRINK 0x0002
+#define F_SEAL_GROW 0x0004
+#define F_SEAL_WRITE 0x0008
+#endif
 #ifndef PR_CAP_AMBIENT
 #define PR_CAP_AMBIENT 47
 #define PR_CAP_AMBIENT_CLEAR_ALL 4
 #endif
 
-#define JAIL_ENV "_AGENT_CTL_JAIL"
-#define JAIL_MAGIC "agent-ctl-jail-1"
-#define JAIL_MAX_CONFIG (256 * 1024)
-#define JAIL_MAX_MOUNTS 256
-#define JAIL_MAX_RLIMITS 8
+#include "jail_config.h"
 
 static void jail_die(const char *fmt, ...) {
 	int e = errno;
@@ -67,47 +81,29 @@ static void jail_die(const char *fmt, ...) {
 	_exit(125);
 }
 
-struct jail_mount {
-	int fd;
-	const char *target;
-	int dir;
-	int access; // JAIL_RO, JAIL_RW or JAIL_SOCKETS
-};
-
-enum { JAIL_RO, JAIL_RW, JAIL_SOCKETS };
-
-struct jail_rlimit {
-	int resource;
-	struct rlimit lim;
-};
-
-struct jail_config {
-	const char *root;
-	const char *hostname;
-	int proc;
-	int seccomp_fd;
-	int sync_fd;
-	int userns_fd;
-	int status_fd;
-	int landlock;
-	int nmounts, nrlimits;
-	struct jail_mount mounts[JAIL_MAX_MOUNTS];
-	struct jail_rlimit rlimits[JAIL_MAX_RLIMITS];
-};
-
 // The configuration is a list of NUL-terminated fields: the magic, then
-// records of an operation name and its arguments, then "end".
+// records of an operation name and its arguments, then "end". The parser
+// trusts nothing in it: a malformed configuration is an error, never a
+// read outside buf (FuzzParse in jail_test.go runs it on arbitrary bytes).
 struct jail_reader {
 	char *p, *end;
+	jmp_buf fail;
+	char err[128];
 };
+
+static void jail_bad(struct jail_reader *r, const char *fmt, ...) {
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->err, sizeof r->err, fmt, ap);
+	va_end(ap);
+	longjmp(r->fail, 1);
+}
 
 static const char *jail_field(struct jail_reader *r) {
 	char *s = r->p;
-	char *nul = memchr(s, 0, r->end - s);
-	if (!nul) {
-		errno = 0;
-		jail_die("configuration: truncated");
-	}
+	char *nul = r->end > s ? memchr(s, 0, r->end - s) : NULL;
+	if (!nul)
+		jail_bad(r, "configuration: truncated");
 	r->p = nul + 1;
 	return s;
 }
@@ -117,81 +113,98 @@ static long long jail_number(struct jail_reader *r, long long min, long long max
 	char *e;
 	errno = 0;
 	long long v = strtoll(s, &e, 10);
-	if (errno || e == s || *e || v < min || v > max) {
-		errno = 0;
-		jail_die("configuration: bad number %.32s", s);
-	}
+	if (errno || e == s || *e || v < min || v > max)
+		jail_bad(r, "configuration: bad number %.32s", s);
 	return v;
 }
 
 static const char *jail_path(struct jail_reader *r) {
 	const char *s = jail_field(r);
-	if (s[0] != '/' || strlen(s) >= PATH_MAX / 2) {
-		errno = 0;
-		jail_die("configuration: bad path %.64s", s);
-	}
+	if (s[0] != '/' || strlen(s) >= PATH_MAX / 2)
+		jail_bad(r, "configuration: bad path %.64s", s);
 	return s;
 }
 
-static void jail_parse(char *buf, size_t n, struct jail_config *c) {
-	struct jail_reader r = {buf, buf + n};
-	memset(c, 0, sizeof *c);
-	c->seccomp_fd = c->sync_fd = c->userns_fd = c->status_fd = -1;
-	if (strcmp(jail_field(&r), JAIL_MAGIC) != 0) {
-		errno = 0;
-		jail_die("configuration: not from this version of agent-ctl");
-	}
+// jail_parse_fields parses with r->fail set; it declares no local that
+// lives across a longjmp.
+static void jail_parse_fields(struct jail_reader *r, struct jail_config *c) {
+	if (strcmp(jail_field(r), JAIL_MAGIC) != 0)
+		jail_bad(r, "configuration: not from this version of agent-ctl");
 	for (;;) {
-		const char *op = jail_field(&r);
+		const char *op = jail_field(r);
 		if (!strcmp(op, "end"))
 			break;
-		errno = 0;
 		if (!strcmp(op, "root")) {
-			c->root = jail_path(&r);
+			c->root = jail_path(r);
 		} else if (!strcmp(op, "mount")) {
 			if (c->nmounts == JAIL_MAX_MOUNTS)
-				jail_die("configuration: too many mounts");
+				jail_bad(r, "configuration: too many mounts");
 			struct jail_mount *m = &c->mounts[c->nmounts++];
-			m->fd = (int)jail_number(&r, 3, INT_MAX);
-			m->target = jail_path(&r);
-			m->dir = (int)jail_number(&r, 0, 1);
-			m->access = (int)jail_number(&r, JAIL_RO, JAIL_SOCKETS);
+			m->fd = (int)jail_number(r, 3, INT_MAX);
+			m->target = jail_path(r);
+			m->dir = (int)jail_number(r, 0, 1);
+			m->access = (int)jail_number(r, JAIL_RO, JAIL_SOCKETS);
 		} else if (!strcmp(op, "proc")) {
 			c->proc = 1;
 		} else if (!strcmp(op, "hostname")) {
-			c->hostname = jail_field(&r);
+			c->hostname = jail_field(r);
+			if (strlen(c->hostname) > 64)
+				jail_bad(r, "configuration: host name too long");
 		} else if (!strcmp(op, "rlimit")) {
 			if (c->nrlimits == JAIL_MAX_RLIMITS)
-				jail_die("configuration: too many rlimits");
+				jail_bad(r, "configuration: too many rlimits");
 			struct jail_rlimit *l = &c->rlimits[c->nrlimits++];
-			l->resource = (int)jail_number(&r, 0, RLIM_NLIMITS - 1);
-			l->lim.rlim_cur = (rlim_t)jail_number(&r, 0, LLONG_MAX);
-			l->lim.rlim_max = (rlim_t)jail_number(&r, 0, LLONG_MAX);
+			l->resource = (int)jail_number(r, 0, RLIM_NLIMITS - 1);
+			l->lim.rlim_cur = (rlim_t)jail_number(r, 0, LLONG_MAX);
+			l->lim.rlim_max = (rlim_t)jail_number(r, 0, LLONG_MAX);
 		} else if (!strcmp(op, "seccomp")) {
-			c->seccomp_fd = (int)jail_number(&r, 3, INT_MAX);
+			c->seccomp_fd = (int)jail_number(r, 3, INT_MAX);
 		} else if (!strcmp(op, "status")) {
-			c->status_fd = (int)jail_number(&r, 3, INT_MAX);
+			c->status_fd = (int)jail_number(r, 3, INT_MAX);
 		} else if (!strcmp(op, "landlock")) {
 			c->landlock = 1;
 		} else if (!strcmp(op, "userns")) {
-			c->userns_fd = (int)jail_number(&r, 3, INT_MAX);
+			c->userns_fd = (int)jail_number(r, 3, INT_MAX);
 		} else if (!strcmp(op, "sync")) {
-			c->sync_fd = (int)jail_number(&r, 3, INT_MAX);
+			c->sync_fd = (int)jail_number(r, 3, INT_MAX);
 		} else {
-			jail_die("configuration: unknown operation %.32s", op);
+			jail_bad(r, "configuration: unknown operation %.32s", op);
 		}
 	}
-	errno = 0;
+	if (r->p != r->end)
+		jail_bad(r, "configuration: bytes after the end");
 	if (!c->root)
-		jail_die("configuration: no root");
+		jail_bad(r, "configuration: no root");
 	if (c->seccomp_fd < 0)
-		jail_die("configuration: no seccomp filter");
+		jail_bad(r, "configuration: no seccomp filter");
 	if (c->sync_fd < 0)
-		jail_die("configuration: no sync descriptor");
+		jail_bad(r, "configuration: no sync descriptor");
 	if (c->userns_fd < 0)
-		jail_die("configuration: no user namespace");
+		jail_bad(r, "configuration: no user namespace");
 	if (c->status_fd < 0)
-		jail_die("configuration: no status descriptor");
+		jail_bad(r, "configuration: no status descriptor");
+}
+
+int agent_ctl_jail_parse(char *buf, size_t n, struct jail_config *c, char *err, size_t errlen) {
+	struct jail_reader *r = malloc(sizeof *r);
+	if (!r) {
+		snprintf(err, errlen, "configuration: out of memory");
+		return -1;
+	}
+	r->p = buf;
+	r->end = buf + n;
+	r->err[0] = 0;
+	memset(c, 0, sizeof *c);
+	c->seccomp_fd = c->sync_fd = c->userns_fd = c->status_fd = -1;
+	int ok = 0;
+	if (setjmp(r->fail) == 0)
+		jail_parse_fields(r, c);
+	else
+		ok = -1;
+	if (ok < 0)
+		snprintf(err, errlen, "%s", r->err);
+	free(r);
+	return ok;
 }
 
 static char *jail_read_all(int fd, size_t max, size_t *n) {
@@ -418,7 +431,151 @@ static void jail_seccomp(int fd) {
 	free(prog);
 }
 
+// jail_proc_parent returns this process's parent as the mounted /proc
+// numbers it, or -1; and in self, how that /proc numbers this process.
+static long jail_proc_parent(long *self) {
+	char buf[512], *e;
+	ssize_t n = readlink("/proc/self", buf, sizeof buf - 1);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	*self = strtol(buf, &e, 10);
+	if (*e || *self <= 0)
+		return -1;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	// pid (comm) state ppid …; comm may hold anything but ends at the last ')'.
+	char *p = strrchr(buf, ')'), state;
+	long ppid;
+	if (!p || sscanf(p + 1, " %c %ld", &state, &ppid) != 2 || ppid <= 0)
+		return -1;
+	return ppid;
+}
+
+// jail_started_by_supervisor tells whether this process is one the
+// supervisor cloned to be a worker, with its configuration on descriptor
+// cfd: PID 1 of a new PID namespace (its parent outside it) that nobody
+// has set up (the /proc it sees is still an ancestor's, where it has
+// another number), in a mount namespace other than its parent's, and a
+// configuration the supervisor sealed (a memfd that takes no more writes
+// or seals). A process that merely inherited the variable fails one of
+// these, whoever set it: agent-ctl run by hand, as a container's init, or
+// by `unshare --pid --fork` in the host's mount namespace.
+static int jail_started_by_supervisor(int cfd) {
+	if (getpid() != 1 || getppid() != 0)
+		return 0;
+	long self;
+	long parent = jail_proc_parent(&self);
+	if (parent < 0 || self == 1)
+		return 0;
+	char path[64];
+	struct stat mine, theirs;
+	snprintf(path, sizeof path, "/proc/%ld/ns/mnt", parent);
+	if (stat("/proc/self/ns/mnt", &mine) < 0 || stat(path, &theirs) < 0)
+		return 0;
+	if (mine.st_dev == theirs.st_dev && mine.st_ino == theirs.st_ino)
+		return 0;
+	const int want = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+	int seals = fcntl(cfd, F_GET_SEALS);
+	return seals >= 0 && (seals & want) == want;
+}
+
+// jail_scrub_env removes the variable from the environment and wipes its
+// bytes where execve put them (the initial stack, which
+// /proc/PID/environ shows): unsetenv only drops the pointer.
+static void jail_scrub_env(const char *name) {
+	extern char **environ;
+	size_t len = strlen(name);
+	char *found[8];
+	int n = 0;
+	for (char **e = environ; e && *e && n < 8; e++)
+		if (strncmp(*e, name, len) == 0 && (*e)[len] == '=')
+			found[n++] = *e;
+	unsetenv(name); // every entry of that name
+	for (int i = 0; i < n; i++)
+		memset(found[i], 0, strlen(found[i]));
+}
+
+// jail_arch_filter adds a seccomp filter that kills the process on any
+// call through another ABI than its own (i386's int $0x80, x32's numbers
+// on x86-64). Filters stack and the strictest answer wins: where the other
+// filter only kills the thread for these (libseccomp's default, which
+// leaves a Go program stuck), this one kills the process.
+static void jail_arch_filter(void) {
+#if defined(__x86_64__)
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000 /* __X32_SYSCALL_BIT */, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+#elif defined(__aarch64__)
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_AARCH64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+#else
+#error "jail: no ABI filter for this architecture"
+#endif
+	struct sock_fprog prog = {sizeof f / sizeof f[0], f};
+	if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) < 0)
+		jail_die("loading the ABI filter");
+}
+
+// jail_confine_self is the libcontainer engine's worker confining itself
+// further, where runc has no such wall: Landlock to its mounts, and the
+// ABI filter. runc's init has built the root and loaded the seccomp filter
+// (which allows these calls) and no_new_privs is set. The variable lists
+// what to do, one item a line: "landlock", "proc" (read /proc), then
+// mounts as access (r, w or s: also sockets), kind (d or f) and path.
+// Acting on it anywhere is harmless: it only ever takes rights away.
+static void jail_confine_self(const char *v) {
+	static struct jail_config c;
+	char *list = strdup(v), *save = NULL;
+	if (!list)
+		jail_die("reading %s", CONFINE_ENV);
+	int landlock = 0;
+	for (char *l = strtok_r(list, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		if (!strcmp(l, "landlock")) {
+			landlock = 1;
+		} else if (!strcmp(l, "proc")) {
+			c.proc = 1;
+		} else if (strlen(l) > 2 && strchr("rws", l[0]) && strchr("df", l[1]) && l[2] == '/') {
+			if (c.nmounts == JAIL_MAX_MOUNTS) {
+				errno = 0;
+				jail_die("%s: too many mounts", CONFINE_ENV);
+			}
+			struct jail_mount *m = &c.mounts[c.nmounts++];
+			m->access = l[0] == 'r' ? JAIL_RO : l[0] == 'w' ? JAIL_RW : JAIL_SOCKETS;
+			m->dir = l[1] == 'd';
+			m->target = l + 2;
+		} else {
+			errno = 0;
+			jail_die("%s: bad item %.64s", CONFINE_ENV, l);
+		}
+	}
+	if (landlock)
+		jail_landlock(&c);
+	jail_arch_filter();
+	jail_scrub_env(CONFINE_ENV);
+	// list stays: the mount paths point into it, and this runs once.
+}
+
 __attribute__((constructor)) static void agent_ctl_jail(void) {
+	const char *confine = getenv(CONFINE_ENV);
+	if (confine)
+		jail_confine_self(confine);
 	const char *v = getenv(JAIL_ENV);
 	if (!v)
 		return;
@@ -426,12 +583,19 @@ __attribute__((constructor)) static void agent_ctl_jail(void) {
 	errno = 0;
 	long cfd = strtol(v, &e, 10);
 	if (errno || e == v || *e || cfd < 3 || cfd > INT_MAX)
-		jail_die("%s=%.16s: not a descriptor", JAIL_ENV, v);
+		return;
+	if (!jail_started_by_supervisor((int)cfd))
+		return;
+	jail_scrub_env(JAIL_ENV);
 
 	size_t n;
 	char *buf = jail_read_all((int)cfd, JAIL_MAX_CONFIG, &n);
 	struct jail_config c;
-	jail_parse(buf, n, &c);
+	char err[160];
+	if (agent_ctl_jail_parse(buf, n, &c, err, sizeof err) < 0) {
+		errno = 0;
+		jail_die("%s", err);
+	}
 	close((int)cfd);
 
 	jail_build_root(&c);
@@ -492,5 +656,4 @@ __attribute__((constructor)) static void agent_ctl_jail(void) {
 		jail_die("reporting to the supervisor");
 	close(c.status_fd);
 	free(buf);
-	unsetenv(JAIL_ENV);
 }

@@ -1,0 +1,197 @@
+//go:build linux && cgo
+
+package jail
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// helperEnv makes the test binary print "ran" and exit: it is how the
+// tests see whether the constructor (which runs before TestMain) let the
+// program run.
+const helperEnv = "AGENT_CTL_JAIL_TEST_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(helperEnv) != "" {
+		os.Stdout.WriteString("ran\n")
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// configMemfd returns a memfd holding b, sealed if asked.
+func configMemfd(t *testing.T, b []byte, sealed bool) *os.File {
+	t.Helper()
+	fd, err := unix.MemfdCreate("test-config", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "test-config")
+	t.Cleanup(func() { f.Close() })
+	if _, err := f.Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if sealed {
+		if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_SEAL|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_WRITE); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+// TestConstructor_actsOnlyWhenStartedAsWorker runs this test binary (which
+// links the constructor) with the variable set in situations where the
+// constructor must stay out of the way, and in the one where it must act.
+// The configuration is garbage: a constructor that acts says so and exits
+// 125 before it changes anything.
+func TestConstructor_actsOnlyWhenStartedAsWorker(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("needs root: the cases clone new PID and mount namespaces")
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	garbage := []byte("not a configuration\x00")
+	tests := []struct {
+		name     string
+		value    string
+		config   []byte // on fd 3 when not nil
+		sealed   bool
+		clone    uintptr
+		viaInit  bool // started by unshare(1) with its own /proc, as a container's init
+		wantActs bool
+	}{
+		{name: "no descriptor", value: "3"},
+		{name: "not a number", value: "three"},
+		{name: "sealed, not PID 1", value: "3", config: garbage, sealed: true},
+		{name: "PID 1, configuration not sealed", value: "3", config: garbage, clone: unix.CLONE_NEWPID | unix.CLONE_NEWNS},
+		{name: "PID 1 in the host's mount namespace", value: "3", config: garbage, sealed: true, clone: unix.CLONE_NEWPID},
+		{name: "PID 1 of a namespace with its own /proc", value: "3", config: garbage, sealed: true, viaInit: true},
+		{name: "PID 1 of a new namespace, sealed", value: "3", config: garbage, sealed: true,
+			clone: unix.CLONE_NEWPID | unix.CLONE_NEWNS, wantActs: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(exe)
+			if tt.viaInit {
+				cmd = exec.Command("unshare", "--pid", "--fork", "--mount", "--mount-proc", exe)
+			}
+			cmd.Env = []string{Env + "=" + tt.value, helperEnv + "=1"}
+			if tt.config != nil {
+				cmd.ExtraFiles = []*os.File{configMemfd(t, tt.config, tt.sealed)}
+			}
+			cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: tt.clone}
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			if tt.wantActs {
+				if cmd.ProcessState.ExitCode() != 125 || !strings.Contains(stderr.String(), "not from this version") {
+					t.Errorf("the constructor did not act: %v, stdout %q, stderr %q", err, stdout.String(), stderr.String())
+				}
+				return
+			}
+			if err != nil || stdout.String() != "ran\n" {
+				t.Errorf("the program did not run as without the constructor: %v, stdout %q, stderr %q", err, stdout.String(), stderr.String())
+			}
+		})
+	}
+}
+
+func TestParse_roundTrip(t *testing.T) {
+	c := &Config{
+		Root:     "/run/x/root",
+		Mounts:   []Mount{{FD: 7, Target: "/a b", Dir: true, Access: Sockets}, {FD: 8, Target: "/f", Access: ReadWrite}},
+		Proc:     true,
+		Landlock: true,
+		Hostname: "agent-ctl",
+		Rlimits:  []Rlimit{{Resource: 4}, {Resource: 7, Soft: 64, Hard: 64}},
+		Seccomp:  5, Sync: 6, Userns: 9, Status: 10,
+	}
+	got, err := parse(c.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &parsed{root: c.Root, hostname: c.Hostname, proc: true, landlock: true, seccomp: 5, sync: 6, userns: 9,
+		status: 10, mounts: c.Mounts, rlimits: c.Rlimits}
+	if !reflect.DeepEqual(want, got) {
+		t.Errorf("parse(Encode()) = %+v, want %+v", got, want)
+	}
+}
+
+func TestParse_errors(t *testing.T) {
+	valid := (&Config{Root: "/r", Seccomp: 3, Sync: 4, Userns: 5, Status: 6}).Encode()
+	tests := map[string][]byte{ // the message → the configuration
+		"truncated":                valid[:len(valid)-1],
+		"not from this version":    []byte("agent-ctl-jail-0\x00end\x00"),
+		"bytes after the end":      append(append([]byte(nil), valid...), 'x'),
+		"bad path":                 []byte("agent-ctl-jail-1\x00root\x00r\x00end\x00"),
+		"bad number 2":             []byte("agent-ctl-jail-1\x00seccomp\x002\x00end\x00"),
+		"bad number 99999999999":   []byte("agent-ctl-jail-1\x00sync\x0099999999999\x00end\x00"),
+		"bad number 1x":            []byte("agent-ctl-jail-1\x00mount\x001x\x00"),
+		"unknown operation mknod":  []byte("agent-ctl-jail-1\x00mknod\x00end\x00"),
+		"no root":                  []byte("agent-ctl-jail-1\x00end\x00"),
+		"no seccomp filter":        []byte("agent-ctl-jail-1\x00root\x00/r\x00end\x00"),
+		"host name too long":       []byte("agent-ctl-jail-1\x00hostname\x00" + strings.Repeat("h", 65) + "\x00end\x00"),
+		"too many rlimits":         bytes.Repeat([]byte("rlimit\x000\x000\x000\x00"), 9),
+		"configuration: truncated": nil,
+	}
+	tests["too many rlimits"] = append([]byte("agent-ctl-jail-1\x00"), tests["too many rlimits"]...)
+	mounts := []byte("agent-ctl-jail-1\x00")
+	for range 257 {
+		mounts = append(mounts, "mount\x003\x00/m\x001\x000\x00"...)
+	}
+	tests["too many mounts"] = mounts
+	for want, b := range tests {
+		t.Run(want, func(t *testing.T) {
+			_, err := parse(b)
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("parse: %v, want an error saying %q", err, want)
+			}
+		})
+	}
+}
+
+// FuzzParse runs the constructor's parser (C, through cgo) on arbitrary
+// bytes: it must return a configuration or an error, never crash or read
+// past the input (run it under -asan to have the C side checked too). A
+// configuration it accepts must say no more than its input: every string
+// it returns is in the input.
+func FuzzParse(f *testing.F) {
+	f.Add((&Config{Root: "/r", Seccomp: 3, Sync: 4, Userns: 5, Status: 6}).Encode())
+	f.Add((&Config{
+		Root: "/run/agent-ctl/containers/call-1/root", Proc: true, Landlock: true, Hostname: "agent-ctl",
+		Mounts:  []Mount{{FD: 11, Target: "/tmp/plugin1", Dir: true, Access: Sockets}, {FD: 12, Target: "/dev/null"}},
+		Rlimits: []Rlimit{{Resource: 4}, {Resource: 7, Soft: 64, Hard: 64}},
+		Seccomp: 7, Sync: 8, Userns: 10, Status: 9,
+	}).Encode())
+	f.Add([]byte("agent-ctl-jail-1\x00"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := parse(b)
+		if err != nil {
+			return
+		}
+		for _, s := range []string{p.root, p.hostname} {
+			if !bytes.Contains(b, []byte(s)) {
+				t.Errorf("parsed %q, which is not in the input", s)
+			}
+		}
+		if !strings.HasPrefix(p.root, "/") {
+			t.Errorf("accepted root %q", p.root)
+		}
+		for _, m := range p.mounts {
+			if m.FD < 3 || !strings.HasPrefix(m.Target, "/") {
+				t.Errorf("accepted mount %+v", m)
+			}
+		}
+	})
+}
