@@ -20,9 +20,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
+	"github.com/agent-ctl/agent-ctl/supervisor/catalog"
 	agentmcp "github.com/agent-ctl/agent-ctl/supervisor/mcp"
 	"github.com/agent-ctl/agent-ctl/tests/mcptest"
 	"github.com/agent-ctl/agent-ctl/tests/procfs"
@@ -343,6 +346,9 @@ func TestHTTP_deleteCancelsCalls(t *testing.T) {
 		t.Errorf("DELETE: %d, want 204", got)
 	}
 	t.Logf("DELETE answered in %s", time.Since(start))
+	if el := time.Since(start); el > 10*time.Second {
+		t.Errorf("DELETE took %s with a call in flight", el)
+	}
 	select {
 	case err := <-settled:
 		if err == nil && !res.IsError {
@@ -353,8 +359,8 @@ func TestHTTP_deleteCancelsCalls(t *testing.T) {
 		} else {
 			t.Logf("call settled after %s: %v", time.Since(start), err)
 		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("the client's call did not settle after DELETE")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the client's call did not settle within 10s of DELETE")
 	}
 	waitDead(t, pid, 10*time.Second)
 	if got := status(t, s.raw(context.Background(), t, "POST", "Bearer "+tok, cs.ID(), `{"jsonrpc":"2.0","id":9,"method":"ping"}`)); got != http.StatusNotFound {
@@ -642,4 +648,87 @@ func serverSockets(t *testing.T, url string) int {
 		}
 	}
 	return n
+}
+
+// TestRemovedToolIsUnknown: a tool removed from the store before the
+// server noticed (it polls) answers -32602 like any unknown tool, not a
+// JSON-RPC error with code 0.
+func TestRemovedToolIsUnknown(t *testing.T) {
+	e := setup(t)
+	sup, err := supervisor.New(&supervisor.Options{Home: e.home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv = agentmcp.New(e.cat, sup, &agentmcp.Options{Poll: time.Hour}) // never re-reads the store
+	cs := connect(t, e, nil)
+	if err := e.cat.Store().Remove("hello"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"hello", "never-installed"} {
+		_, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: name})
+		var werr *jsonrpc.Error
+		if !errors.As(err, &werr) || werr.Code != jsonrpc.CodeInvalidParams {
+			t.Errorf("%s: %v (%#v), want JSON-RPC error -32602", name, err, werr)
+		}
+	}
+}
+
+// TestOutputBudget: the output held by all calls in flight stays within
+// MaxBufferedOutput: floods keep only their tails, and a successful call
+// whose output does not fit fails saying so, while one that fits returns
+// all of it.
+func TestOutputBudget(t *testing.T) {
+	e := setup(t)
+	big := filepath.Join(t.TempDir(), "big")
+	os.MkdirAll(big, 0o755)
+	payload := strings.Repeat("0123456789abcdef", 64<<10) // 1 MiB
+	os.WriteFile(filepath.Join(big, "out.txt"), []byte(payload), 0o644)
+	for _, tool := range []struct{ name, wasm, extra string }{
+		{"flood16", "flood.wasm", `"inputSchema": {"type": "object"}, "limits": {"maxOutput": "16MiB"}`},
+		{"big", "cat.wasm", `"inputSchema": {"type": "object", "properties": {"file": {"type": "string"}}}, "args": {"positional": ["file"]}, "limits": {"maxOutput": "16MiB"}`},
+	} {
+		if _, err := e.cat.Store().Install(fixtureTool(t, tool.name, tool.wasm, tool.extra)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g, _ := policies.LoadGrants(catalog.PolicyPath(e.home))
+	g.Tool("big").GrantDir(policies.Dir{Host: big, Guest: "/big"})
+	g.Save(catalog.PolicyPath(e.home))
+	sup, err := supervisor.New(&supervisor.Options{Home: e.home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const budget = 8 << 20
+	e.srv = agentmcp.New(e.cat, sup, &agentmcp.Options{MaxBufferedOutput: budget})
+	cs := connect(t, e, nil)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "flood16"})
+			if err != nil || !r.IsError || !strings.Contains(mcptest.Text(r), "output limit of 16MiB") {
+				t.Errorf("flood: %v %.300q", err, mcptest.Text(r))
+			}
+		}()
+	}
+	wg.Wait()
+	_, peak := e.srv.BufferedOutput()
+	t.Logf("8 floods of 16 MiB: at most %d MiB held at once (budget %d MiB)", peak>>20, budget>>20)
+	if peak > budget {
+		t.Errorf("%d bytes held at once, budget %d", peak, budget)
+	}
+	if now, _ := e.srv.BufferedOutput(); now != 0 {
+		t.Errorf("%d bytes still counted after the calls", now)
+	}
+	r, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "big", Arguments: map[string]any{"file": "/big/out.txt"}})
+	if err != nil || r.IsError || mcptest.Text(r) != payload {
+		t.Fatalf("1 MiB of output within the budget: %v isError=%v len=%d", err, r.IsError, len(mcptest.Text(r)))
+	}
+	e.srv = agentmcp.New(e.cat, sup, &agentmcp.Options{MaxBufferedOutput: 256 << 10})
+	cs = connect(t, e, nil)
+	r, err = cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "big", Arguments: map[string]any{"file": "/big/out.txt"}})
+	if err != nil || !r.IsError || !strings.Contains(mcptest.Text(r), "did not fit") || !strings.HasSuffix(mcptest.Text(r), payload[len(payload)-100:]) {
+		t.Errorf("1 MiB of output with a 256 KiB budget: %v %.300q", err, mcptest.Text(r))
+	}
 }
