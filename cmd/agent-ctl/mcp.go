@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -108,22 +110,43 @@ connected clients as notifications/tools/list_changed. Logs go to stderr.
 }
 
 // clientConfigs are the config snippets `agent-ctl mcp config` prints.
-var clientConfigs = map[string]struct{ file, key string }{
-	"claude": {"claude_desktop_config.json (Claude Desktop) or .mcp.json (Claude Code)", "mcpServers"},
-	"cursor": {"~/.cursor/mcp.json or .cursor/mcp.json", "mcpServers"},
-	"vscode": {".vscode/mcp.json", "servers"},
+var clientConfigs = map[string]struct{ file, httpFile, key string }{
+	"claude": {"claude_desktop_config.json (Claude Desktop) or .mcp.json (Claude Code)", ".mcp.json (Claude Code; Claude Desktop adds remote servers as connectors in its settings, not in a file)", "mcpServers"},
+	"cursor": {"~/.cursor/mcp.json or .cursor/mcp.json", "~/.cursor/mcp.json or .cursor/mcp.json", "mcpServers"},
+	"vscode": {".vscode/mcp.json", ".vscode/mcp.json", "servers"},
 }
+
+// tokenEnv is the environment variable the HTTP snippets read the token
+// from: a snippet never holds the secret itself.
+const tokenEnv = "AGENT_CTL_TOKEN"
 
 func mcpConfigCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "config",
 		Usage:     "print the JSON to add to an MCP client's configuration",
-		ArgsUsage: "claude|vscode|cursor",
+		ArgsUsage: "[--http [--url URL]] claude|vscode|cursor",
+		Description: `Without --http: the client starts 'agent-ctl mcp' itself (stdio).
+With --http: the client connects to 'agent-ctl serve' at --url and sends
+'Authorization: Bearer TOKEN', the token read from $` + tokenEnv + ` (VS Code
+prompts for it once and stores it as a secret).`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "http", Usage: "print the form for a running 'agent-ctl serve' (Streamable HTTP) instead of stdio"},
+			&cli.StringFlag{Name: "url", Usage: "`URL` of serve's MCP endpoint, with --http", Value: "http://127.0.0.1:8765/mcp"},
+		},
 		Action: func(c *cli.Context) error {
 			client := c.Args().First()
 			cc, ok := clientConfigs[client]
+			if c.NArg() > 1 && strings.HasPrefix(c.Args().Get(1), "-") {
+				return usageError{fmt.Sprintf("mcp config: flags go before the client: agent-ctl mcp config %s %s", strings.Join(c.Args().Tail(), " "), client)}
+			}
 			if !ok || c.NArg() != 1 {
 				return usageError{"mcp config: name one client: claude, vscode or cursor"}
+			}
+			if c.Bool("http") {
+				return printHTTPConfig(c, client, cc.httpFile, cc.key)
+			}
+			if c.IsSet("url") {
+				return usageError{"mcp config: --url goes with --http"}
 			}
 			exe, err := os.Executable()
 			if err != nil {
@@ -147,6 +170,37 @@ func mcpConfigCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// printHTTPConfig prints the snippet for a client that connects to serve,
+// each in the syntax its config file has for a secret from elsewhere.
+func printHTTPConfig(c *cli.Context, client, file, key string) error {
+	u, err := url.Parse(c.String("url"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usageError{fmt.Sprintf("mcp config: --url %q: want http(s)://HOST:PORT/mcp", c.String("url"))}
+	}
+	if u.Scheme == "http" && !mcp.IsLoopback(u.Host) && u.Hostname() != "localhost" {
+		return usageError{fmt.Sprintf("mcp config: --url %q: serve answers plain http only on loopback; use https", c.String("url"))}
+	}
+	server := map[string]any{"type": "http", "url": u.String()}
+	doc := map[string]any{key: map[string]any{"agent-ctl": server}}
+	switch client {
+	case "claude": // Claude Code expands ${VAR} in .mcp.json
+		server["headers"] = map[string]string{"Authorization": "Bearer ${" + tokenEnv + "}"}
+	case "cursor": // Cursor expands ${env:VAR}
+		server["headers"] = map[string]string{"Authorization": "Bearer ${env:" + tokenEnv + "}"}
+	case "vscode": // VS Code prompts for an input once and keeps it as a secret
+		server["headers"] = map[string]string{"Authorization": "Bearer ${input:agent-ctl-token}"}
+		doc["inputs"] = []map[string]any{{"type": "promptString", "id": "agent-ctl-token",
+			"description": "agent-ctl token ('agent-ctl token create NAME')", "password": true}}
+	}
+	b, _ := json.MarshalIndent(doc, "", "  ")
+	fmt.Fprintf(c.App.ErrWriter, "# add to %s\n", file)
+	if client != "vscode" {
+		fmt.Fprintf(c.App.ErrWriter, "# the token comes from $%s: 'agent-ctl token create NAME' prints one\n", tokenEnv)
+	}
+	fmt.Fprintln(c.App.Writer, string(b))
+	return nil
 }
 
 func serveCommand() *cli.Command {
