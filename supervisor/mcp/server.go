@@ -378,10 +378,14 @@ func (s *Server) result(call *supervisor.Call, res *supervisor.Result, ob *outBu
 			"(--max-buffered-output %s); the last %d bytes:\n%s", call.Name, policies.FormatSize(ob.n),
 			policies.FormatSize(s.budget.max), tailSize, sanitize(ob.tail.bytes())), nil
 	}
+	// A failed call's answer quotes only the tail of its output.
 	var out []byte
-	if ob.spilled {
+	switch {
+	case ob.spilled:
 		out = ob.tail.bytes()
-	} else {
+	case failed:
+		out = ob.last(tailSize + utf8.UTFMax)
+	default:
 		out = ob.bytes()
 	}
 	ob.free()
@@ -675,7 +679,7 @@ func (o *outBuf) Write(p []byte) (int, error) {
 				return len(p), nil
 			}
 			o.held += outChunk
-			o.chunks = append(o.chunks, make([]byte, 0, outChunk))
+			o.chunks = append(o.chunks, (*chunkPool.Get().(*[]byte))[:0])
 		}
 		last := &o.chunks[len(o.chunks)-1]
 		k := min(len(rest), outChunk-len(*last))
@@ -693,18 +697,28 @@ func (o *outBuf) spill(rest []byte) {
 		_, _ = o.tail.Write(c)
 	}
 	_, _ = o.tail.Write(rest)
+	o.release()
+}
+
+// release hands the chunks back for other calls' output (a flood would
+// otherwise leave garbage faster than the collector frees it) and gives
+// the budget back.
+func (o *outBuf) release() {
+	for _, c := range o.chunks {
+		c = c[:0]
+		chunkPool.Put(&c)
+	}
 	o.chunks = nil
 	o.b.give(o.held)
 	o.held = 0
 }
 
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, outChunk); return &b }}
+
 // bytes returns the output held, in one slice.
 func (o *outBuf) bytes() []byte {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.chunks) == 1 {
-		return o.chunks[0]
-	}
 	b := make([]byte, 0, o.n)
 	for _, c := range o.chunks {
 		b = append(b, c...)
@@ -712,13 +726,25 @@ func (o *outBuf) bytes() []byte {
 	return b
 }
 
-// free gives the budget back.
+// last returns the last n bytes held (or fewer).
+func (o *outBuf) last(n int) []byte {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var b []byte
+	for i := len(o.chunks) - 1; i >= 0 && len(b) < n; i-- {
+		b = append(slices.Clone(o.chunks[i]), b...)
+	}
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return b
+}
+
+// free gives the memory and the budget back.
 func (o *outBuf) free() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.chunks = nil
-	o.b.give(o.held)
-	o.held = 0
+	o.release()
 }
 
 // RunStdio serves one client on r and w (the process's stdin and stdout
