@@ -53,7 +53,7 @@ func TestMCPConfig(t *testing.T) {
 		{"--http", "--url", "http://192.0.2.1:8765/mcp", "claude"}, // plain http off loopback: serve refuses it
 		{"--http", "--url", "ftp://127.0.0.1/mcp", "claude"},
 		{"--url", "http://127.0.0.1:1/mcp", "claude"}, // --url without --http
-		{"claude", "--http"},                          // flag after the client
+		{"claude", "--http"}, // flag after the client
 	} {
 		if code, _, errs := runCLI(t, "", append([]string{"mcp", "config"}, bad...)...); code != 125 {
 			t.Errorf("%v: exit %d (%s), want 125", bad, code, errs)
