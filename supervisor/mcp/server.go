@@ -305,17 +305,21 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 		// Over HTTP the call lives no longer than its request: a client
 		// that drops it (or whose token is revoked) cancels the call. Its
 		// per-token slot is held until the worker is gone.
-		if req.Extra != nil && req.Extra.Header != nil {
-			if v, ok := s.reqs.Load(req.Extra.Header.Get(requestHeader)); ok {
-				lr := v.(*liveReq)
-				release, ok := lr.claim()
-				if !ok {
-					return failure("too many tool calls in flight for this token"), nil
-				}
-				defer release()
-				stop := context.AfterFunc(lr.ctx, func() { cancel(context.Cause(lr.ctx)) })
-				defer stop()
+		if id := requestID(req); id != "" {
+			// The gate sets the id on every HTTP request: one it no longer
+			// holds has ended before its call started.
+			v, ok := s.reqs.Load(id)
+			if !ok {
+				return failure("%s: %v", name, errDropped), nil
 			}
+			lr := v.(*liveReq)
+			release, ok := lr.claim()
+			if !ok {
+				return failure("too many tool calls in flight for this token"), nil
+			}
+			defer release()
+			stop := context.AfterFunc(lr.ctx, func() { cancel(context.Cause(lr.ctx)) })
+			defer stop()
 		}
 		if !s.begin(c) {
 			return failure("%s: %v", name, errShuttingDown), nil
@@ -366,6 +370,15 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 		}
 		return s.result(call, res, out, errs.String())
 	}
+}
+
+// requestID is the id the gate gave the HTTP request carrying a call; ""
+// over stdio.
+func requestID(req *mcp.CallToolRequest) string {
+	if req.Extra == nil || req.Extra.Header == nil {
+		return ""
+	}
+	return req.Extra.Header.Get(requestHeader)
 }
 
 // result turns a finished call into a tools/call result: its output as
