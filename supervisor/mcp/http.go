@@ -247,7 +247,10 @@ func (c *challenge) Flush() {
 
 func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name := TokenName(r.Context())
-	if g.s.closing.Load() {
+	// While stopping, no new session or event stream; a session's other
+	// requests go on (a cancellation, say), and its new calls are answered
+	// "server shutting down".
+	if g.s.closing.Load() && (r.Method == http.MethodGet || r.Header.Get("Mcp-Session-Id") == "") {
 		w.Header().Set("Connection", "close")
 		g.refuse(w, r, http.StatusServiceUnavailable, "server shutting down")
 		return
