@@ -63,7 +63,6 @@ func (p *pidLog) WithAttrs([]slog.Attr) slog.Handler       { return p }
 func (p *pidLog) WithGroup(string) slog.Handler            { return p }
 func (p *pidLog) count() int                               { p.mu.Lock(); defer p.mu.Unlock(); return len(p.pids) }
 func (p *pidLog) all() []int                               { p.mu.Lock(); defer p.mu.Unlock(); return append([]int(nil), p.pids...) }
-func (p *pidLog) last() int                                { p.mu.Lock(); defer p.mu.Unlock(); return p.pids[len(p.pids)-1] }
 func (p *pidLog) String() string                           { return fmt.Sprint(p.all()) }
 func (p *pidLog) waitFor(t *testing.T, n int) []int {
 	t.Helper()
