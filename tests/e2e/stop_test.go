@@ -21,6 +21,7 @@ import (
 
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 	"github.com/agent-ctl/agent-ctl/tests/mcptest"
+	"github.com/agent-ctl/agent-ctl/tests/procfs"
 )
 
 // installFixture installs a test fixture as a tool into home.
@@ -151,6 +152,18 @@ func TestServeStop(t *testing.T) {
 		short <- answer{r, err}
 	}()
 	workers := waitDescendants(t, pid, 2)
+	var cgroups []string
+	for _, w := range workers {
+		dirs, _ := procfs.CgroupDirs(w)
+		for _, d := range dirs {
+			if strings.Contains(d, "agent-ctl") {
+				cgroups = append(cgroups, d)
+			}
+		}
+	}
+	if len(cgroups) == 0 {
+		t.Fatal("the workers have no cgroups of their own to check")
+	}
 	took := stop(pid)
 	t.Logf("stop with 2 calls in flight (grace 3s) took %s", took)
 	if took > 15*time.Second {
@@ -165,6 +178,11 @@ func TestServeStop(t *testing.T) {
 	for _, w := range workers {
 		if syscall.Kill(w, 0) == nil && !zombie(w) {
 			t.Errorf("worker %d outlived serve", w)
+		}
+	}
+	for _, d := range cgroups {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("cgroup %s left behind", d)
 		}
 	}
 	if left, _ := filepath.Glob(filepath.Join(home, "tmp", "call-*")); len(left) > 0 {
