@@ -1,16 +1,16 @@
 package main
 
 import (
-	"context"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -50,7 +50,14 @@ func mcpServer(c *cli.Context) (*mcp.Server, *state, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return mcp.New(cat, sup, &mcp.Options{Version: version, Logger: log}), st, nil
+	buffered, err := policies.ParseSize(c.String("max-buffered-output"))
+	if err != nil || buffered <= 0 {
+		return nil, nil, usageError{fmt.Sprintf("--max-buffered-output %q: want a positive size such as 256MiB", c.String("max-buffered-output"))}
+	}
+	if c.Duration("shutdown-grace") < 0 {
+		return nil, nil, usageError{"--shutdown-grace: want 0 or more"}
+	}
+	return mcp.New(cat, sup, &mcp.Options{Version: version, Logger: log, MaxBufferedOutput: buffered}), st, nil
 }
 
 // poolFlags size the warm pool of the long-running front-ends and cap
@@ -61,6 +68,8 @@ func poolFlags() []cli.Flag {
 		&cli.IntFlag{Name: "pool-total", Usage: "cap on prepared workers of all tools together", Value: 8},
 		&cli.IntFlag{Name: "pool-spawners", Usage: "workers prepared at once in the background (0: one per two CPUs, at least one)"},
 		&cli.IntFlag{Name: "max-starts", Usage: "workers started at once for calls that find none prepared; more calls wait their turn (0: two per CPU)"},
+		&cli.StringFlag{Name: "max-buffered-output", Usage: "cap on the module output held by all calls in flight together (`SIZE`); a call whose output does not fit fails and says so", Value: "256MiB"},
+		&cli.DurationFlag{Name: "shutdown-grace", Usage: "on SIGTERM (or stdin's end for mcp), how long calls in flight may take to finish before they are cancelled", Value: 10 * time.Second},
 	}
 }
 
@@ -90,32 +99,54 @@ connected clients as notifications/tools/list_changed. Logs go to stderr.
 			if err != nil {
 				return err
 			}
-			defer srv.Close()
-			ctx, cancel := context.WithCancel(c.Context)
-			defer cancel()
+			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+			defer stop()
 			go srv.Watch(ctx)
-			return srv.RunStdio(ctx, io.NopCloser(c.App.Reader), nopWriteCloser{c.App.Writer})
+			// RunStdio stops gracefully at stdin's end or a signal: calls
+			// in flight get --shutdown-grace, then workers are removed.
+			return srv.RunStdio(ctx, io.NopCloser(c.App.Reader), nopWriteCloser{c.App.Writer}, c.Duration("shutdown-grace"))
 		},
 	}
 }
 
 // clientConfigs are the config snippets `agent-ctl mcp config` prints.
-var clientConfigs = map[string]struct{ file, key string }{
-	"claude": {"claude_desktop_config.json (Claude Desktop) or .mcp.json (Claude Code)", "mcpServers"},
-	"cursor": {"~/.cursor/mcp.json or .cursor/mcp.json", "mcpServers"},
-	"vscode": {".vscode/mcp.json", "servers"},
+var clientConfigs = map[string]struct{ file, httpFile, key string }{
+	"claude": {"claude_desktop_config.json (Claude Desktop) or .mcp.json (Claude Code)", ".mcp.json (Claude Code; Claude Desktop adds remote servers as connectors in its settings, not in a file)", "mcpServers"},
+	"cursor": {"~/.cursor/mcp.json or .cursor/mcp.json", "~/.cursor/mcp.json or .cursor/mcp.json", "mcpServers"},
+	"vscode": {".vscode/mcp.json", ".vscode/mcp.json", "servers"},
 }
+
+// tokenEnv is the environment variable the HTTP snippets read the token
+// from: a snippet never holds the secret itself.
+const tokenEnv = "AGENT_CTL_TOKEN"
 
 func mcpConfigCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "config",
 		Usage:     "print the JSON to add to an MCP client's configuration",
-		ArgsUsage: "claude|vscode|cursor",
+		ArgsUsage: "[--http [--url URL]] claude|vscode|cursor",
+		Description: `Without --http: the client starts 'agent-ctl mcp' itself (stdio).
+With --http: the client connects to 'agent-ctl serve' at --url and sends
+'Authorization: Bearer TOKEN', the token read from $` + tokenEnv + ` (VS Code
+prompts for it once and stores it as a secret).`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "http", Usage: "print the form for a running 'agent-ctl serve' (Streamable HTTP) instead of stdio"},
+			&cli.StringFlag{Name: "url", Usage: "`URL` of serve's MCP endpoint, with --http", Value: "http://127.0.0.1:8765/mcp"},
+		},
 		Action: func(c *cli.Context) error {
 			client := c.Args().First()
 			cc, ok := clientConfigs[client]
+			if c.NArg() > 1 && strings.HasPrefix(c.Args().Get(1), "-") {
+				return usageError{fmt.Sprintf("mcp config: flags go before the client: agent-ctl mcp config %s %s", strings.Join(c.Args().Tail(), " "), client)}
+			}
 			if !ok || c.NArg() != 1 {
 				return usageError{"mcp config: name one client: claude, vscode or cursor"}
+			}
+			if c.Bool("http") {
+				return printHTTPConfig(c, client, cc.httpFile, cc.key)
+			}
+			if c.IsSet("url") {
+				return usageError{"mcp config: --url goes with --http"}
 			}
 			exe, err := os.Executable()
 			if err != nil {
@@ -141,6 +172,37 @@ func mcpConfigCommand() *cli.Command {
 	}
 }
 
+// printHTTPConfig prints the snippet for a client that connects to serve,
+// each in the syntax its config file has for a secret from elsewhere.
+func printHTTPConfig(c *cli.Context, client, file, key string) error {
+	u, err := url.Parse(c.String("url"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return usageError{fmt.Sprintf("mcp config: --url %q: want http(s)://HOST:PORT/mcp", c.String("url"))}
+	}
+	if u.Scheme == "http" && !mcp.IsLoopback(u.Host) && u.Hostname() != "localhost" {
+		return usageError{fmt.Sprintf("mcp config: --url %q: serve answers plain http only on loopback; use https", c.String("url"))}
+	}
+	server := map[string]any{"type": "http", "url": u.String()}
+	doc := map[string]any{key: map[string]any{"agent-ctl": server}}
+	switch client {
+	case "claude": // Claude Code expands ${VAR} in .mcp.json
+		server["headers"] = map[string]string{"Authorization": "Bearer ${" + tokenEnv + "}"}
+	case "cursor": // Cursor expands ${env:VAR}
+		server["headers"] = map[string]string{"Authorization": "Bearer ${env:" + tokenEnv + "}"}
+	case "vscode": // VS Code prompts for an input once and keeps it as a secret
+		server["headers"] = map[string]string{"Authorization": "Bearer ${input:agent-ctl-token}"}
+		doc["inputs"] = []map[string]any{{"type": "promptString", "id": "agent-ctl-token",
+			"description": "agent-ctl token ('agent-ctl token create NAME')", "password": true}}
+	}
+	b, _ := json.MarshalIndent(doc, "", "  ")
+	fmt.Fprintf(c.App.ErrWriter, "# add to %s\n", file)
+	if client != "vscode" {
+		fmt.Fprintf(c.App.ErrWriter, "# the token comes from $%s: 'agent-ctl token create NAME' prints one\n", tokenEnv)
+	}
+	fmt.Fprintln(c.App.Writer, string(b))
+	return nil
+}
+
 func serveCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
@@ -157,6 +219,10 @@ accepted only on a loopback address, and says so.`,
 			&cli.StringSliceFlag{Name: "allow-origin", Usage: "browser `ORIGIN` allowed to call (scheme://host[:port]; repeatable); any other Origin is refused"},
 			&cli.IntFlag{Name: "per-token", Usage: "tool calls one token may have in flight (each holds a worker)", Value: 16},
 			&cli.StringFlag{Name: "max-body", Usage: "cap on a request body (`SIZE`)", Value: "4MiB"},
+			&cli.DurationFlag{Name: "read-timeout", Usage: "time a request body may take to arrive (not a limit on the call: its answer still streams)", Value: 30 * time.Second},
+			&cli.DurationFlag{Name: "idle-timeout", Usage: "close a keep-alive connection idle this long", Value: 60 * time.Second},
+			&cli.IntFlag{Name: "max-conns", Usage: "open connections at most; past it the longest idle one is closed, or the new one if none is idle", Value: 512},
+			&cli.DurationFlag{Name: "session-idle", Usage: "end an MCP session without requests for this long (0: never)", Value: 30 * time.Minute},
 		),
 		Action: serveAction,
 	}
@@ -180,39 +246,44 @@ func serveAction(c *cli.Context) error {
 	if err != nil || maxBody <= 0 {
 		return usageError{fmt.Sprintf("serve: --max-body %q: want a positive size such as 4MiB", c.String("max-body"))}
 	}
+	if c.Duration("read-timeout") <= 0 || c.Duration("idle-timeout") <= 0 || c.Int("max-conns") <= 0 || c.Duration("session-idle") < 0 {
+		return usageError{"serve: --read-timeout, --idle-timeout and --max-conns: want more than 0; --session-idle: 0 or more"}
+	}
 	srv, st, err := mcpServer(c)
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
-	opts := &mcp.HTTPOptions{MaxBody: maxBody, PerToken: c.Int("per-token"), AllowedOrigins: c.StringSlice("allow-origin")}
+	idle := c.Duration("session-idle")
+	if idle == 0 {
+		idle = -1 // never
+	}
+	opts := &mcp.HTTPOptions{MaxBody: maxBody, PerToken: c.Int("per-token"), AllowedOrigins: c.StringSlice("allow-origin"),
+		BodyTimeout: c.Duration("read-timeout"), IdleTimeout: c.Duration("idle-timeout"), MaxConns: c.Int("max-conns"), SessionIdle: idle}
 	if c.Bool("no-auth") {
 		fmt.Fprintln(c.App.ErrWriter, "agent-ctl: warning: --no-auth: anyone who can reach "+addr+" can run the installed tools")
 	} else {
 		opts.Tokens = mcp.OpenTokens(mcp.TokensPath(st.home))
 		if list, err := opts.Tokens.List(); err != nil {
+			srv.Close()
 			return err
 		} else if len(list) == 0 {
 			fmt.Fprintln(c.App.ErrWriter, "agent-ctl: note: no tokens yet: every request will be refused until 'agent-ctl token create NAME'")
 		}
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("serve: %w", err)
-	}
-	hs := &http.Server{
-		Handler:           srv.HTTPHandler(opts),
-		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-	}
 	if useTLS {
 		pair, err := tls.LoadX509KeyPair(cert, key)
 		if err != nil {
-			ln.Close()
+			srv.Close()
 			return fmt.Errorf("serve: loading TLS certificate: %w", err)
 		}
-		hs.TLSConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
+		opts.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		srv.Close()
+		return fmt.Errorf("serve: %w", err)
+	}
+	hs := srv.NewHTTPServer(opts)
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go srv.Watch(ctx)
@@ -222,20 +293,18 @@ func serveAction(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.ErrWriter, "agent-ctl: serving MCP at %s://%s/mcp\n", scheme, ln.Addr())
 	errc := make(chan error, 1)
-	go func() {
-		if useTLS {
-			errc <- hs.ServeTLS(ln, "", "")
-		} else {
-			errc <- hs.Serve(ln)
-		}
-	}()
+	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
+		srv.Shutdown(0)
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = hs.Shutdown(sctx)
+		// Stop accepting, end event streams, let calls finish for the
+		// grace, cancel the rest, remove every worker, then exit.
+		grace := c.Duration("shutdown-grace")
+		fmt.Fprintf(c.App.ErrWriter, "agent-ctl: stopping (calls in flight have %s to finish)\n", grace)
+		hs.Shutdown(grace)
+		<-errc
 		return nil
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/agent-ctl/agent-ctl/policies"
@@ -42,7 +43,17 @@ type Options struct {
 	// Progress is the interval of progress notifications to a quiet call
 	// that asked for them; zero means 500ms. Output also sends them.
 	Progress time.Duration
+	// MaxBufferedOutput caps the module output held by all calls in flight
+	// together (a call's stdout is its result, so it is held until the call
+	// ends); zero means 256 MiB. A call whose output does not fit keeps only
+	// its tail, and a successful one then fails saying so.
+	MaxBufferedOutput int64
 }
+
+// ProtocolVersions are the MCP protocol versions the server negotiates,
+// newest first. 2026-07-28 is left out: the go-sdk v1.8.0 serves it only on
+// stateless HTTP, without the sessions agent-ctl binds to tokens.
+var ProtocolVersions = []string{"2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
 
 // Server publishes a catalog's tools and runs their calls.
 type Server struct {
@@ -54,6 +65,21 @@ type Server struct {
 
 	mu    sync.Mutex
 	known map[string]string // tool name → fingerprint of what was published
+	gates []*gate           // HTTP front-ends
+
+	reqs    sync.Map // HTTP request id → *liveReq
+	budget  budget   // module output held by the calls in flight
+	closing atomic.Bool
+
+	callsMu sync.Mutex
+	calls   map[*inflight]struct{}
+	idle    *sync.Cond // signalled when calls empties
+}
+
+// inflight is a tool call being served.
+type inflight struct {
+	session, token string
+	cancel         context.CancelCauseFunc
 }
 
 // New returns a server publishing what is installed in cat now; Watch
@@ -72,9 +98,15 @@ func New(cat *catalog.Catalog, sup *supervisor.Supervisor, o *Options) *Server {
 	if opts.Progress == 0 {
 		opts.Progress = 500 * time.Millisecond
 	}
-	s := &Server{cat: cat, sup: sup, log: opts.Logger, opts: opts, known: map[string]string{}}
+	if opts.MaxBufferedOutput == 0 {
+		opts.MaxBufferedOutput = 256 << 20
+	}
+	s := &Server{cat: cat, sup: sup, log: opts.Logger, opts: opts, known: map[string]string{}, calls: map[*inflight]struct{}{}}
+	s.idle = sync.NewCond(&s.callsMu)
+	s.budget.max = opts.MaxBufferedOutput
 	s.srv = mcp.NewServer(&mcp.Implementation{Name: "agent-ctl", Version: opts.Version}, &mcp.ServerOptions{
-		Logger: opts.Logger,
+		Logger:                    opts.Logger,
+		SupportedProtocolVersions: ProtocolVersions,
 		Instructions: "Each tool is a WebAssembly module that agent-ctl runs in a fresh sandboxed worker " +
 			"with only what the operator granted it.",
 		Capabilities: &mcp.ServerCapabilities{
@@ -92,6 +124,69 @@ func New(cat *catalog.Catalog, sup *supervisor.Supervisor, o *Options) *Server {
 
 // Close releases the supervisor's prepared workers.
 func (s *Server) Close() { s.sup.Close() }
+
+// Shutdown stops the server gracefully: new calls are refused, the calls
+// in flight get up to grace to finish, the rest are cancelled (each
+// answers an isError "server shutting down"), and once their handlers have
+// returned the supervisor is closed: every worker killed, its cgroup and
+// call directory removed.
+func (s *Server) Shutdown(grace time.Duration) {
+	s.closing.Store(true)
+	timer := time.AfterFunc(grace, func() {
+		s.callsMu.Lock()
+		n := len(s.calls)
+		for c := range s.calls {
+			c.cancel(errShuttingDown)
+		}
+		s.callsMu.Unlock()
+		if n > 0 {
+			s.log.Warn("calls cancelled at shutdown", "calls", n, "grace", grace)
+		}
+	})
+	s.callsMu.Lock()
+	for len(s.calls) > 0 {
+		s.idle.Wait()
+	}
+	s.callsMu.Unlock()
+	timer.Stop()
+	s.sup.Close()
+}
+
+// begin records a call in flight; nil when the server is shutting down.
+func (s *Server) begin(c *inflight) bool {
+	s.callsMu.Lock()
+	defer s.callsMu.Unlock()
+	if s.closing.Load() {
+		return false
+	}
+	s.calls[c] = struct{}{}
+	return true
+}
+
+func (s *Server) end(c *inflight) {
+	s.callsMu.Lock()
+	defer s.callsMu.Unlock()
+	delete(s.calls, c)
+	if len(s.calls) == 0 {
+		s.idle.Broadcast()
+	}
+}
+
+// cancelSession cancels the calls in flight in a session, of the given
+// token only.
+func (s *Server) cancelSession(session, token string, cause error) {
+	s.callsMu.Lock()
+	defer s.callsMu.Unlock()
+	for c := range s.calls {
+		if c.session == session && c.token == token {
+			c.cancel(cause)
+		}
+	}
+}
+
+// BufferedOutput reports the module output the calls in flight hold now
+// and the most they held at once (see Options.MaxBufferedOutput).
+func (s *Server) BufferedOutput() (now, peak int64) { return s.budget.stats() }
 
 // MCP is the underlying go-sdk server.
 func (s *Server) MCP() *mcp.Server { return s.srv }
@@ -198,6 +293,38 @@ const tailSize = 2 << 10
 
 func (s *Server) handler(name string) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		ctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		c := &inflight{cancel: cancel}
+		if req.Session != nil {
+			c.session = req.Session.ID()
+		}
+		if req.Extra != nil && req.Extra.TokenInfo != nil {
+			c.token = req.Extra.TokenInfo.UserID
+		}
+		// Over HTTP the call lives no longer than its request: a client
+		// that drops it (or whose token is revoked) cancels the call. Its
+		// per-token slot is held until the worker is gone.
+		if id := requestID(req); id != "" {
+			// The gate sets the id on every HTTP request: one it no longer
+			// holds has ended before its call started.
+			v, ok := s.reqs.Load(id)
+			if !ok {
+				return failure("%s: %v", name, errDropped), nil
+			}
+			lr := v.(*liveReq)
+			release, ok := lr.claim()
+			if !ok {
+				return failure("too many tool calls in flight for this token"), nil
+			}
+			defer release()
+			stop := context.AfterFunc(lr.ctx, func() { cancel(context.Cause(lr.ctx)) })
+			defer stop()
+		}
+		if !s.begin(c) {
+			return failure("%s: %v", name, errShuttingDown), nil
+		}
+		defer s.end(c)
 		args := map[string]any{}
 		if raw := req.Params.Arguments; len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
 			dec := json.NewDecoder(bytes.NewReader(raw))
@@ -211,35 +338,72 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 		case errors.Is(err, catalog.ErrArgs):
 			return failure("invalid arguments: %s", strings.TrimPrefix(err.Error(), catalog.ErrArgs.Error()+": ")), nil
 		case errors.Is(err, store.ErrNotInstalled):
-			// Removed between tools/list and this call.
-			return nil, fmt.Errorf("unknown tool %q", name)
+			// Removed between tools/list and this call: the same protocol
+			// error as any unknown tool.
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown tool %q", name)}
 		case err != nil:
 			return failure("%s: %v", name, err), nil
 		}
-		var out bytes.Buffer
+		out := &outBuf{b: &s.budget}
+		defer out.free()
 		var errs tail
 		tee, stop := s.progress(ctx, req)
 		logs := &logLines{ctx: ctx, session: req.Session, logger: name}
 		call.Stdin = bytes.NewReader(nil)
-		call.Stdout, call.Stderr = io.MultiWriter(&out, tee), io.MultiWriter(&errs, logs)
+		call.Stdout, call.Stderr = io.MultiWriter(out, tee), io.MultiWriter(&errs, logs)
 		res, err := s.sup.Invoke(ctx, call)
 		stop()
 		logs.flush()
 		if err != nil {
+			if cause := context.Cause(ctx); ctx.Err() != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+				return failure("%s: cancelled: %v", name, cause), nil
+			}
 			s.log.Info("call refused", "tool", name, "err", err)
 			return failure("%s: %s", name, plain(err)), nil
 		}
 		s.log.Debug("call finished", "tool", name, "outcome", res.Outcome.String(), "exit_code", res.ExitCode)
-		return s.result(call, res, out.Bytes(), errs.String())
+		if res.Outcome == supervisor.Cancelled {
+			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+				s.log.Info("call cancelled", "tool", name, "why", cause)
+				return failure("%s cancelled: %v; the module was stopped", name, cause), nil
+			}
+		}
+		return s.result(call, res, out, errs.String())
 	}
+}
+
+// requestID is the id the gate gave the HTTP request carrying a call; ""
+// over stdio.
+func requestID(req *mcp.CallToolRequest) string {
+	if req.Extra == nil || req.Extra.Header == nil {
+		return ""
+	}
+	return req.Extra.Header.Get(requestHeader)
 }
 
 // result turns a finished call into a tools/call result: its output as
 // text, JSON output as structured content too, and every failure as an
 // isError result that says why.
-func (s *Server) result(call *supervisor.Call, res *supervisor.Result, out []byte, stderr string) (*mcp.CallToolResult, error) {
+func (s *Server) result(call *supervisor.Call, res *supervisor.Result, ob *outBuf, stderr string) (*mcp.CallToolResult, error) {
+	failed := res.Describe() != "" || res.Outcome != supervisor.Exited || res.ExitCode != 0
+	if ob.spilled && !failed {
+		return failure("%s: its output (%s) did not fit in what the server buffers for all calls in flight "+
+			"(--max-buffered-output %s); the last %d bytes:\n%s", call.Name, policies.FormatSize(ob.n),
+			policies.FormatSize(s.budget.max), tailSize, sanitize(ob.tail.bytes())), nil
+	}
+	// A failed call's answer quotes only the tail of its output.
+	var out []byte
+	switch {
+	case ob.spilled:
+		out = ob.tail.bytes()
+	case failed:
+		out = ob.last(tailSize + utf8.UTFMax)
+	default:
+		out = ob.bytes()
+	}
+	ob.free()
 	text := sanitize(out)
-	if msg := res.Describe(); msg != "" || res.Outcome != supervisor.Exited || res.ExitCode != 0 {
+	if msg := res.Describe(); failed {
 		if msg == "" {
 			msg = fmt.Sprintf("exit code %d", res.ExitCode)
 		}
@@ -458,12 +622,246 @@ func (t *tail) String() string {
 	return lastBytes(string(t.buf), tailSize)
 }
 
+func (t *tail) bytes() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.buf) > tailSize {
+		return slices.Clone(t.buf[len(t.buf)-tailSize:])
+	}
+	return slices.Clone(t.buf)
+}
+
+// budget is the module output all calls in flight may hold together.
+type budget struct {
+	mu              sync.Mutex
+	max, used, peak int64
+}
+
+func (b *budget) take(n int64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.used+n > b.max {
+		return false
+	}
+	b.used += n
+	b.peak = max(b.peak, b.used)
+	return true
+}
+
+func (b *budget) give(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.used -= n
+}
+
+func (b *budget) stats() (now, peak int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.used, b.peak
+}
+
+// outChunk is the unit in which a call's output is held and counted:
+// chunks, not one growing slice, so that holding N bytes costs N (a
+// doubling slice costs up to twice that and copies as it grows).
+const outChunk = 64 << 10
+
+// outBuf holds a call's stdout within the server's budget. When the
+// budget has no room, it drops what it held and keeps only the tail: the
+// call fails (an error result quotes only the tail anyway).
+type outBuf struct {
+	b       *budget
+	mu      sync.Mutex
+	chunks  [][]byte
+	held    int64 // taken from the budget
+	n       int64 // bytes written
+	spilled bool
+	tail    tail
+}
+
+func (o *outBuf) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.n += int64(len(p))
+	if o.spilled {
+		return o.tail.Write(p)
+	}
+	for rest := p; len(rest) > 0; {
+		if len(o.chunks) == 0 || len(o.chunks[len(o.chunks)-1]) == outChunk {
+			if !o.b.take(outChunk) {
+				o.spill(rest)
+				return len(p), nil
+			}
+			o.held += outChunk
+			o.chunks = append(o.chunks, (*chunkPool.Get().(*[]byte))[:0])
+		}
+		last := &o.chunks[len(o.chunks)-1]
+		k := min(len(rest), outChunk-len(*last))
+		*last = append(*last, rest[:k]...)
+		rest = rest[k:]
+	}
+	return len(p), nil
+}
+
+// spill keeps the tail of what is held and of rest, and gives the rest of
+// the memory back.
+func (o *outBuf) spill(rest []byte) {
+	o.spilled = true
+	for _, c := range o.chunks[max(0, len(o.chunks)-2):] {
+		_, _ = o.tail.Write(c)
+	}
+	_, _ = o.tail.Write(rest)
+	o.release()
+}
+
+// release hands the chunks back for other calls' output (a flood would
+// otherwise leave garbage faster than the collector frees it) and gives
+// the budget back.
+func (o *outBuf) release() {
+	for _, c := range o.chunks {
+		c = c[:0]
+		chunkPool.Put(&c)
+	}
+	o.chunks = nil
+	o.b.give(o.held)
+	o.held = 0
+}
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, outChunk); return &b }}
+
+// bytes returns the output held, in one slice.
+func (o *outBuf) bytes() []byte {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	b := make([]byte, 0, o.n)
+	for _, c := range o.chunks {
+		b = append(b, c...)
+	}
+	return b
+}
+
+// last returns the last n bytes held (or fewer).
+func (o *outBuf) last(n int) []byte {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var b []byte
+	for i := len(o.chunks) - 1; i >= 0 && len(b) < n; i-- {
+		b = append(slices.Clone(o.chunks[i]), b...)
+	}
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return b
+}
+
+// free gives the memory and the budget back.
+func (o *outBuf) free() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.release()
+}
+
 // RunStdio serves one client on r and w (the process's stdin and stdout
-// for `agent-ctl mcp`) until it disconnects or ctx ends.
-func (s *Server) RunStdio(ctx context.Context, r io.ReadCloser, w io.WriteCloser) error {
-	err := s.srv.Run(ctx, &mcp.IOTransport{Reader: r, Writer: w})
+// for `agent-ctl mcp`) until it disconnects (r ends) or ctx ends, then
+// stops gracefully (Shutdown): the calls in flight get grace to finish and
+// their answers are written before it returns.
+func (s *Server) RunStdio(ctx context.Context, r io.ReadCloser, w io.WriteCloser, grace time.Duration) error {
+	eof, release := make(chan struct{}), make(chan struct{})
+	qw := &quietWriter{w: w}
+	runCtx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		errc <- s.srv.Run(runCtx, &mcp.IOTransport{Reader: &eofReader{r: r, eof: eof, release: release}, Writer: qw})
+	}()
+	var err error
+	select {
+	case <-ctx.Done():
+	case <-eof:
+	case err = <-errc:
+		errc <- err
+	}
+	// The session stays open until the calls have answered; only then is
+	// it closed.
+	s.Shutdown(grace)
+	// The SDK writes no answer once its reader has ended or its session is
+	// closing, and it writes a call's answer just after the call returns:
+	// the answers are out when the writer has been quiet for a moment.
+	qw.waitQuiet(200*time.Millisecond, 5*time.Second)
+	// Then the end of input reaches the SDK, which closes the session once
+	// the answers are written; a client that has not closed its end is
+	// disconnected.
+	close(release)
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		cancel()
+		err = <-errc
+	case <-time.After(5 * time.Second):
+		cancel()
+		err = <-errc
+	}
 	if err != nil && (errors.Is(err, io.EOF) || errors.Is(err, context.Canceled)) {
 		return nil
 	}
 	return err
+}
+
+// eofReader closes eof when its reader ends, and holds the end back from
+// the SDK until release is closed: the SDK drops the answers of calls in
+// flight once its reader has ended.
+type eofReader struct {
+	r       io.ReadCloser
+	eof     chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (e *eofReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err != nil {
+		e.once.Do(func() { close(e.eof) })
+		if n == 0 {
+			<-e.release
+		}
+	}
+	return n, err
+}
+
+func (e *eofReader) Close() error { return e.r.Close() }
+
+// quietWriter tells when nothing has been written for a while.
+type quietWriter struct {
+	w       io.WriteCloser
+	mu      sync.Mutex
+	writing int
+	last    time.Time
+}
+
+func (q *quietWriter) Write(p []byte) (int, error) {
+	q.mu.Lock()
+	q.writing++
+	q.mu.Unlock()
+	n, err := q.w.Write(p)
+	q.mu.Lock()
+	q.writing--
+	q.last = time.Now()
+	q.mu.Unlock()
+	return n, err
+}
+
+func (q *quietWriter) Close() error { return q.w.Close() }
+
+// waitQuiet waits until no write is in progress and none ended in the last
+// quiet, for at most limit.
+func (q *quietWriter) waitQuiet(quiet, limit time.Duration) {
+	start := time.Now()
+	for time.Since(start) < limit {
+		q.mu.Lock()
+		busy := q.writing > 0 || time.Since(q.last) < quiet
+		q.mu.Unlock()
+		if !busy && time.Since(start) >= quiet {
+			return
+		}
+		time.Sleep(quiet / 10)
+	}
 }

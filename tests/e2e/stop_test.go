@@ -1,0 +1,246 @@
+//go:build linux
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+	"github.com/agent-ctl/agent-ctl/tests/mcptest"
+	"github.com/agent-ctl/agent-ctl/tests/procfs"
+)
+
+// installFixture installs a test fixture as a tool into home.
+func installFixture(tb testing.TB, home, name, wasm, extra string) {
+	tb.Helper()
+	dir := filepath.Join(tb.TempDir(), name)
+	os.MkdirAll(dir, 0o755)
+	b, err := os.ReadFile(fixtures.Path(wasm))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, wasm), b, 0o644)
+	m := fmt.Sprintf(`{"name": %q, "version": "1.0.0", "description": "test tool", "module": %q, %s}`, name, wasm, extra)
+	os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(m), 0o644)
+	if out, err := exec.Command(bin, "--home", home, "install", "--yes", dir).CombinedOutput(); err != nil {
+		tb.Fatalf("install %s: %v\n%s", name, err, out)
+	}
+}
+
+const sleepTool = `"inputSchema": {"type": "object", "properties": {"ms": {"type": "integer"}}}, "args": {"positional": ["ms"]}, "limits": {"timeout": "5m"}`
+
+// descendants lists the processes below pid (its workers).
+func descendants(pid int) []int {
+	parent := map[int]int{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		if len(f) > 1 && f[0] != "Z" {
+			parent[p], _ = strconv.Atoi(f[1])
+		}
+	}
+	var out []int
+	for p := range parent {
+		for q := parent[p]; q > 1; q = parent[q] {
+			if q == pid {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func waitDescendants(t *testing.T, pid, n int) []int {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if d := descendants(pid); len(d) >= n {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve %d has %d descendants, want %d", pid, len(descendants(pid)), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestServeStop: SIGTERM lets a short call finish, cancels a long one at
+// --shutdown-grace with an isError "server shutting down", kills the
+// workers and leaves no call directory; an idle connected client does
+// not make a stop wait.
+func TestServeStop(t *testing.T) {
+	home := t.TempDir()
+	installFixture(t, home, "sleep", "sleep.wasm", sleepTool)
+	tok, err := exec.Command(bin, "--home", home, "token", "create", "stop").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(tok))
+	connect := func(url string) *mcp.ClientSession {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e"}, nil).Connect(ctx, &mcp.StreamableClientTransport{
+			Endpoint: url, HTTPClient: &http.Client{Transport: mcptest.Bearer{Token: token}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cs.Close() })
+		return cs
+	}
+	stop := func(pid int) time.Duration {
+		start := time.Now()
+		syscall.Kill(pid, syscall.SIGTERM)
+		for deadline := time.Now().Add(30 * time.Second); syscall.Kill(pid, 0) == nil && !zombie(pid); {
+			if time.Now().After(deadline) {
+				t.Fatal("serve did not exit within 30s of SIGTERM")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		return time.Since(start)
+	}
+
+	// An idle client only: the stop is prompt.
+	url, pid := startServePid(t, home, "--shutdown-grace", "20s")
+	idle := connect(url)
+	if _, err := idle.ListTools(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	if took := stop(pid); took > 5*time.Second {
+		t.Errorf("stop with an idle client (grace 20s) took %s", took)
+	}
+
+	// Calls in flight.
+	url, pid = startServePid(t, home, "--shutdown-grace", "3s")
+	connect(url) // idle, its event stream open
+	cs := connect(url)
+	type answer struct {
+		r   *mcp.CallToolResult
+		err error
+	}
+	long, short := make(chan answer, 1), make(chan answer, 1)
+	go func() {
+		r, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": 120000}})
+		long <- answer{r, err}
+	}()
+	waitDescendants(t, pid, 1)
+	go func() {
+		r, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": 1000}})
+		short <- answer{r, err}
+	}()
+	workers := waitDescendants(t, pid, 2)
+	var cgroups []string
+	for _, w := range workers {
+		dirs, _ := procfs.CgroupDirs(w)
+		for _, d := range dirs {
+			if strings.Contains(d, "agent-ctl") {
+				cgroups = append(cgroups, d)
+			}
+		}
+	}
+	if len(cgroups) == 0 {
+		t.Fatal("the workers have no cgroups of their own to check")
+	}
+	took := stop(pid)
+	t.Logf("stop with 2 calls in flight (grace 3s) took %s", took)
+	if took > 15*time.Second {
+		t.Errorf("stop took %s, grace 3s", took)
+	}
+	if a := <-short; a.err != nil || a.r.IsError || mcptest.Text(a.r) != "sleeping\nawake\n" {
+		t.Errorf("the call that ends within the grace: %v %+v", a.err, a.r)
+	}
+	if a := <-long; a.err != nil || !a.r.IsError || !strings.Contains(mcptest.Text(a.r), "server shutting down") {
+		t.Errorf("the call cancelled at the grace: %v %+v", a.err, a.r)
+	}
+	for _, w := range workers {
+		if syscall.Kill(w, 0) == nil && !zombie(w) {
+			t.Errorf("worker %d outlived serve", w)
+		}
+	}
+	for _, d := range cgroups {
+		if _, err := os.Stat(d); err == nil {
+			t.Errorf("cgroup %s left behind", d)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(home, "tmp", "call-*")); len(left) > 0 {
+		t.Errorf("call directories left behind: %v", left)
+	}
+}
+
+func zombie(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	return err != nil || strings.Contains(string(b), ") Z ")
+}
+
+// TestMCPStop: `agent-ctl mcp` at stdin's end, and on SIGTERM, answers the
+// call in flight "server shutting down" at --shutdown-grace, then exits
+// with its workers gone.
+func TestMCPStop(t *testing.T) {
+	home := t.TempDir()
+	installFixture(t, home, "sleep", "sleep.wasm", sleepTool)
+	for _, how := range []string{"eof", "sigterm"} {
+		t.Run(how, func(t *testing.T) {
+			cmd := exec.Command(bin, "--home", home, "mcp", "--shutdown-grace", "2s")
+			in, _ := cmd.StdinPipe()
+			outp, _ := cmd.StdoutPipe()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			out := bufio.NewReader(outp)
+			fmt.Fprintln(in, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}}`)
+			if _, err := out.ReadString('\n'); err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintln(in, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+			fmt.Fprintln(in, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":120000}}}`)
+			workers := waitDescendants(t, cmd.Process.Pid, 1)
+			start := time.Now()
+			if how == "eof" {
+				in.Close()
+			} else {
+				cmd.Process.Signal(syscall.SIGTERM)
+			}
+			rest, _ := io.ReadAll(out)
+			err := cmd.Wait()
+			t.Logf("exited %s after %s (%v)", how, time.Since(start), err)
+			if err != nil {
+				t.Errorf("exit: %v", err)
+			}
+			if !strings.Contains(string(rest), `"id":2`) || !strings.Contains(string(rest), "server shutting down") {
+				t.Errorf("the call in flight was not answered \"server shutting down\":\n%s", rest)
+			}
+			for _, w := range workers {
+				if syscall.Kill(w, 0) == nil && !zombie(w) {
+					t.Errorf("worker %d outlived agent-ctl mcp", w)
+				}
+			}
+			if left, _ := filepath.Glob(filepath.Join(home, "tmp", "call-*")); len(left) > 0 {
+				t.Errorf("call directories left behind: %v", left)
+			}
+		})
+	}
+}
