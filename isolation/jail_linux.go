@@ -256,14 +256,7 @@ func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
 			return nil, err
 		}
 		toClose = append(toClose, f)
-		access := jail.ReadOnly
-		switch {
-		case w.socket:
-			access = jail.Sockets
-		case w.writable:
-			access = jail.ReadWrite
-		}
-		cfg.Mounts = append(cfg.Mounts, jail.Mount{FD: fdOf(f), Target: w.dst, Dir: w.dir, Access: access})
+		cfg.Mounts = append(cfg.Mounts, jail.Mount{FD: fdOf(f), Target: w.dst, Dir: w.dir, Access: w.access()})
 	}
 	for d, access := range map[string]jail.Access{"/dev/null": jail.ReadWrite, "/dev/urandom": jail.ReadOnly} {
 		f, err := openMount(d, false, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC, nil)
@@ -405,6 +398,17 @@ func (s *containerSpawner) chownPipes(spec *Spec) error {
 		}
 	}
 	return nil
+}
+
+// access is what Landlock lets the worker do below planned mount w.
+func (w plannedMount) access() jail.Access {
+	switch {
+	case w.socket:
+		return jail.Sockets
+	case w.writable:
+		return jail.ReadWrite
+	}
+	return jail.ReadOnly
 }
 
 // detachedMount makes planned mount w as a detached mount tree, with its

@@ -18,14 +18,7 @@ func (s *containerSpawner) confineEnv(plan []plannedMount) (string, error) {
 		if w.exec && !w.dir {
 			continue // the worker executable: already running, never read again
 		}
-		access := jail.ReadOnly
-		switch {
-		case w.socket:
-			access = jail.Sockets
-		case w.writable:
-			access = jail.ReadWrite
-		}
-		ms = append(ms, jail.Mount{Target: w.dst, Dir: w.dir, Access: access})
+		ms = append(ms, jail.Mount{Target: w.dst, Dir: w.dir, Access: w.access()})
 	}
 	// Of /proc (runc's init needs all of it: subset=pid fails it), only
 	// the worker's own directory: it is PID 1 of its namespace.

@@ -169,30 +169,7 @@ func TestGrant_renameExchange(t *testing.T) {
 		if err := os.Symlink(home, other); err != nil {
 			t.Fatal(err)
 		}
-		stop := make(chan struct{})
-		var flips atomic.Int64
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if err := unix.Renameat2(unix.AT_FDCWD, name, unix.AT_FDCWD, other, unix.RENAME_EXCHANGE); err != nil {
-					t.Errorf("renameat2: %v", err)
-					return
-				}
-				flips.Add(1)
-				// Each state is held about as long as a worker takes
-				// from the check to the use of the name in the code that
-				// resolved grants by name (milliseconds): a check then
-				// sees the directory half the time, and the use that
-				// follows meets the link half of those. (A pace for the
-				// attacker, not a wait for the test.)
-				time.Sleep(flipHold)
-			}
-		})
+		stopFlipper := exchangeLoop(t, name, other)
 		// Rounds count the calls that passed the check and started a
 		// worker: a refused call (the name was the link) costs
 		// microseconds and proves nothing.
@@ -223,11 +200,10 @@ func TestGrant_renameExchange(t *testing.T) {
 				homeBefore = after
 			}
 		}
-		close(stop)
-		wg.Wait()
-		t.Logf("%d calls ran, %d lost; %d refused by the check; %d exchanges", ran, lost, refused, flips.Load())
-		if ran < flipRounds || flips.Load() < int64(flipRounds) {
-			t.Errorf("%d calls ran during %d exchanges, want %d during as many: the race was not run", ran, flips.Load(), flipRounds)
+		n := stopFlipper()
+		t.Logf("%d calls ran, %d lost; %d refused by the check; %d exchanges", ran, lost, refused, n)
+		if ran < flipRounds || n < int64(flipRounds) {
+			t.Errorf("%d calls ran during %d exchanges, want %d during as many: the race was not run", ran, n, flipRounds)
 		}
 	})
 }
@@ -245,23 +221,8 @@ func TestModule_openedOnce(t *testing.T) {
 		name, other := filepath.Join(dir, "tool.wasm"), filepath.Join(dir, "other.wasm")
 		copyFile(t, fixtures.Path("hello.wasm"), name)
 		copyFile(t, fixtures.Path("stdout_stderr.wasm"), other)
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if err := unix.Renameat2(unix.AT_FDCWD, name, unix.AT_FDCWD, other, unix.RENAME_EXCHANGE); err != nil {
-					t.Errorf("renameat2: %v", err)
-					return
-				}
-				time.Sleep(flipHold) // a pace for the attacker
-			}
-		})
-		defer func() { close(stop); wg.Wait() }()
+		stopFlipper := exchangeLoop(t, name, other)
+		defer stopFlipper()
 		for i := range 15 {
 			// A fresh home each time: the worker compiles, so it reads
 			// the module (a cached one it would not).
@@ -304,5 +265,39 @@ func TestGrant_sameDirTwice(t *testing.T) {
 				t.Errorf("reading %s: %v, %q", guest, err, out)
 			}
 		}
+	})
+}
+
+// exchangeLoop swaps the names a and b (renameat2 RENAME_EXCHANGE) in a
+// loop, holding each state flipHold: about as long as a worker took from
+// the check to the use of a name in the code that resolved grants and
+// modules by name (milliseconds), so that a check sees one state half the
+// time and the use that follows meets the other half of those. (A pace for
+// the attacker, not a wait for the test.) stop ends the loop and returns
+// the number of exchanges made.
+func exchangeLoop(t *testing.T, a, b string) (stop func() int64) {
+	t.Helper()
+	var flips atomic.Int64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if err := unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE); err != nil {
+				t.Errorf("renameat2: %v", err)
+				return
+			}
+			flips.Add(1)
+			time.Sleep(flipHold)
+		}
+	})
+	return sync.OnceValue(func() int64 {
+		close(done)
+		wg.Wait()
+		return flips.Load()
 	})
 }
