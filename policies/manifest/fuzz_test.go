@@ -27,6 +27,16 @@ func FuzzParse(f *testing.F) {
 			checkInvalid(t, err)
 			return
 		}
+		// The MCP face: its input schema is JSON, its arguments are
+		// arguments of the tool.
+		if !json.Valid(tool.MCPInputSchema()) {
+			t.Fatalf("MCP input schema is not JSON: %s", tool.MCPInputSchema())
+		}
+		if args, err := tool.WithMCPArguments(map[string]any{}); err != nil {
+			checkArgs(t, err)
+		} else if _, err := tool.Argv(args); err != nil {
+			checkArgs(t, err)
+		}
 		params := tool.Params()
 		if len(params) > manifest.MaxProperties {
 			t.Fatalf("%d params", len(params))
