@@ -107,3 +107,65 @@ func TestFace_errors(t *testing.T) {
 		})
 	}
 }
+
+// TestObjectParam: an object-typed parameter is one JSON text on the
+// command line, checked against its schema throughout, and read back by
+// ParseFlags to the same argv.
+func TestObjectParam(t *testing.T) {
+	m, err := manifest.Parse(edit(t, func(m map[string]any) {
+		props(m)["opts"] = raw(`{"type": "object", "properties": {"n": {"type": "integer", "maximum": 10}, "tags": {"type": "array", "items": {"type": "string"}}},
+			"required": ["n"]}`)
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tool, err := m.Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opts map[string]any
+	dec := json.NewDecoder(strings.NewReader(`{"n": 3, "tags": ["a", "<b>&"], "x": {"y": 1.5, "z": null}}`))
+	dec.UseNumber()
+	if err := dec.Decode(&opts); err != nil {
+		t.Fatal(err)
+	}
+	argv, err := tool.Argv(map[string]any{"file": "f", "opts": opts})
+	want := []string{"--opts", `{"n":3,"tags":["a","<b>&"],"x":{"y":1.5,"z":null}}`, "f"}
+	if err != nil || !reflect.DeepEqual(argv, want) {
+		t.Fatalf("argv %q %v, want %q", argv, err, want)
+	}
+	back, err := tool.ParseFlags(map[string][]string{"file": {"f"}, "opts": {argv[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := tool.Argv(back); err != nil || !reflect.DeepEqual(again, want) {
+		t.Errorf("round trip: %q %v", again, err)
+	}
+	deep := strings.Repeat(`{"a":`, 40) + "1" + strings.Repeat("}", 40)
+	for _, tc := range []struct {
+		name string
+		flag string
+		want string
+	}{
+		{"schema violation inside", `{"n": 11}`, "--opts"},
+		{"required inside", `{}`, "--opts: n: required but not given"},
+		{"not JSON", `n=3`, "expected a JSON object"},
+		{"an array", `[1]`, "expected a JSON object"},
+		{"two objects", `{"n": 1} {"n": 2}`, "expected one JSON object"},
+		{"nested too deep", deep, "nested deeper than 32"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args, err := tool.ParseFlags(map[string][]string{"file": {"f"}, "opts": {tc.flag}})
+			if err == nil {
+				err = tool.Validate(args)
+			}
+			if !errors.Is(err, manifest.ErrArgs) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an argument error with %q", err, tc.want)
+			}
+		})
+	}
+	// Over MCP a client sends the object itself; a string is refused.
+	if err := tool.Validate(map[string]any{"file": "f", "opts": `{"n": 3}`}); !errors.Is(err, manifest.ErrArgs) {
+		t.Errorf("a string for an object: %v", err)
+	}
+}

@@ -41,7 +41,8 @@ type Tool struct {
 type Param struct {
 	// Name is the property name, ^[a-z][a-z0-9_-]{0,62}$.
 	Name string
-	// Type is "string", "integer", "number", "boolean" or "array".
+	// Type is "string", "integer", "number", "boolean", "array" or
+	// "object" (one JSON text on the command line).
 	Type string
 	// ItemType is the type of an array's items: "string", "integer" or
 	// "number"; empty for other types.
@@ -217,7 +218,7 @@ func (c *schema) resolve(s *jsonschema.Schema) (*jsonschema.Schema, error) {
 	return s, nil
 }
 
-var simpleTypes = []string{"string", "integer", "number", "boolean", "array"}
+var simpleTypes = []string{"string", "integer", "number", "boolean", "array", "object"}
 
 // fromSchema fills in the parameter from its property schema, which must
 // have (or $ref to) one simple type, optionally with null.
