@@ -233,6 +233,9 @@ func (a *OAuth) getJSON(ctx context.Context, u string, v any) (bool, error) {
 // it does nothing if another caller has replaced that set meanwhile, or
 // if prev is younger than RefreshMin and not yet MaxAge old.
 func (a *OAuth) refresh(ctx context.Context, prev *keySet) error {
+	// A client that hangs up does not cancel the fetch: a cancelled fetch
+	// would hold back the next one for RefreshMin.
+	ctx = context.WithoutCancel(ctx)
 	a.fetchMu.Lock()
 	defer a.fetchMu.Unlock()
 	cur := a.keys.Load()
@@ -248,7 +251,8 @@ func (a *OAuth) refresh(ctx context.Context, prev *keySet) error {
 	}
 	if err != nil {
 		if cur != nil {
-			// Keep the keys we have; try again after RefreshMin.
+			// Keep the keys we have: a kid they lack is tried again after
+			// RefreshMin, the whole set after MaxAge.
 			a.keys.Store(&keySet{byKid: cur.byKid, fetched: time.Now()})
 		}
 		a.opts.Logger.Warn("fetching the issuer's keys failed", "jwks_uri", a.jwksURI, "err", err)

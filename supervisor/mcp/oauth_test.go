@@ -322,3 +322,27 @@ func TestNewOAuth(t *testing.T) {
 		})
 	}
 }
+
+// TestNewOAuth_oidcDiscovery: an issuer with a path that publishes only
+// OpenID Connect discovery metadata (at issuer + /.well-known/...).
+func TestNewOAuth_oidcDiscovery(t *testing.T) {
+	as := newAuthServer(t) // its /jwks serves the keys
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	as.publish("ec-1", k)
+	mux := http.NewServeMux()
+	var oidc *httptest.Server
+	mux.HandleFunc("GET /tenant/.well-known/openid-configuration", func(w http.ResponseWriter, _ *http.Request) {
+		json.NewEncoder(w).Encode(map[string]any{"issuer": oidc.URL + "/tenant", "jwks_uri": as.URL + "/jwks"})
+	})
+	oidc = httptest.NewServer(mux)
+	defer oidc.Close()
+	ctx := context.Background()
+	oa, err := agentmcp.NewOAuth(ctx, agentmcp.OAuthOptions{Issuer: oidc.URL + "/tenant", Audience: "https://mcp.example/mcp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := mint(t, "ec-1", k, jwt.MapClaims{"iss": oidc.URL + "/tenant", "aud": "https://mcp.example/mcp", "sub": "a", "exp": time.Now().Add(time.Minute).Unix()})
+	if _, err := oa.Verify(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+}
