@@ -210,7 +210,12 @@ func serveCommand() *cli.Command {
 		Description: `Every request to /mcp needs a bearer token ('agent-ctl token create NAME'),
 on loopback too: other local users and web pages can reach loopback. A
 non-loopback address also needs TLS (--tls-cert, --tls-key). --no-auth is
-accepted only on a loopback address, and says so.`,
+accepted only on a loopback address, and says so.
+
+With --oauth-issuer and --audience, JWT access tokens of that OAuth
+authorization server for this server are accepted too (signature by the
+issuer's published keys, issuer, audience, expiry checked), and
+/.well-known/oauth-protected-resource tells clients where to get one.`,
 		Flags: append(poolFlags(),
 			&cli.StringFlag{Name: "listen", Usage: "`ADDR` to listen on", Value: "127.0.0.1:8765"},
 			&cli.StringFlag{Name: "tls-cert", Usage: "TLS certificate `FILE` (PEM)"},
@@ -223,6 +228,8 @@ accepted only on a loopback address, and says so.`,
 			&cli.DurationFlag{Name: "idle-timeout", Usage: "close a keep-alive connection idle this long", Value: 60 * time.Second},
 			&cli.IntFlag{Name: "max-conns", Usage: "open connections at most; past it the longest idle one is closed, or the new one if none is idle", Value: 512},
 			&cli.DurationFlag{Name: "session-idle", Usage: "end an MCP session without requests for this long (0: never)", Value: 30 * time.Minute},
+			&cli.StringFlag{Name: "oauth-issuer", Usage: "also accept JWT access tokens of the OAuth authorization server whose issuer is `URL` (https; its metadata names its keys)"},
+			&cli.StringFlag{Name: "audience", Usage: "with --oauth-issuer: this server's resource identifier (`URI`, normally its https://.../mcp URL), required in a token's aud"},
 		),
 		Action: serveAction,
 	}
@@ -238,6 +245,12 @@ func serveAction(c *cli.Context) error {
 	useTLS := cert != ""
 	if !loopback && !useTLS {
 		return usageError{fmt.Sprintf("serve: %s is not a loopback address: refusing to serve without TLS (give --tls-cert and --tls-key)", addr)}
+	}
+	if (c.String("oauth-issuer") == "") != (c.String("audience") == "") {
+		return usageError{"serve: --oauth-issuer and --audience go together"}
+	}
+	if c.Bool("no-auth") && c.String("oauth-issuer") != "" {
+		return usageError{"serve: --no-auth and --oauth-issuer contradict each other"}
 	}
 	if c.Bool("no-auth") && !loopback {
 		return usageError{fmt.Sprintf("serve: --no-auth is accepted only on a loopback address, not %s", addr)}
@@ -266,9 +279,20 @@ func serveAction(c *cli.Context) error {
 		if list, err := opts.Tokens.List(); err != nil {
 			srv.Close()
 			return err
-		} else if len(list) == 0 {
+		} else if len(list) == 0 && c.String("oauth-issuer") == "" {
 			fmt.Fprintln(c.App.ErrWriter, "agent-ctl: note: no tokens yet: every request will be refused until 'agent-ctl token create NAME'")
 		}
+	}
+	if issuer := c.String("oauth-issuer"); issuer != "" {
+		// The issuer's metadata and keys are fetched now: a server that
+		// could verify no token does not start.
+		log, _ := newLogger(c) // its flag was checked by mcpServer
+		oa, err := mcp.NewOAuth(c.Context, mcp.OAuthOptions{Issuer: issuer, Audience: c.String("audience"), Logger: log})
+		if err != nil {
+			srv.Close()
+			return fmt.Errorf("serve: %w", err)
+		}
+		opts.OAuth = oa
 	}
 	if useTLS {
 		pair, err := tls.LoadX509KeyPair(cert, key)

@@ -1,9 +1,11 @@
 package manifest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/big"
 	"reflect"
@@ -136,6 +138,12 @@ func valueSize(v any) int {
 			n += valueSize(e)
 		}
 		return n
+	case map[string]any:
+		n := 16
+		for k, e := range v {
+			n += 16 + len(k) + valueSize(e)
+		}
+		return n
 	}
 	return 16
 }
@@ -159,6 +167,9 @@ func (t *Tool) labelOf(name string) string {
 func normalizeArg(p *Param, v any) (any, error) {
 	if v == nil {
 		return nil, nil
+	}
+	if _, ok := v.(map[string]any); ok && p.Type == "object" {
+		return normalizeJSON(v, 0)
 	}
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Slice {
@@ -361,8 +372,18 @@ func (t *Tool) Argv(args map[string]any) ([]string, error) {
 	return argv, nil
 }
 
-// values renders one argument as argv strings: one, or one per item.
+// values renders one argument as argv strings: one, or one per item; an
+// object as one JSON text.
 func values(p *Param, v any) ([]string, error) {
+	if obj, ok := v.(map[string]any); ok && p.Type == "object" {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(obj); err != nil {
+			return nil, fmt.Errorf("%w: %s: %s", ErrArgs, p.Flag(), err)
+		}
+		return []string{strings.TrimSuffix(b.String(), "\n")}, nil
+	}
 	if p.Type != "array" {
 		s, err := formatScalar(v)
 		if err != nil {
@@ -468,6 +489,21 @@ func (t *Tool) ParseFlags(values map[string][]string) (map[string]any, error) {
 
 func parseScalar(typ, s string) (any, error) {
 	switch typ {
+	case "object":
+		// A JSON object, as MCP would send it.
+		dec := json.NewDecoder(strings.NewReader(s))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return nil, fmt.Errorf("expected a JSON object, got %q: %s", printable(s), err)
+		}
+		if _, err := dec.Token(); err != io.EOF {
+			return nil, fmt.Errorf("expected one JSON object, got %q", printable(s))
+		}
+		if _, ok := v.(map[string]any); !ok {
+			return nil, fmt.Errorf("expected a JSON object, got %q", printable(s))
+		}
+		return normalizeJSON(v, 0)
 	case "integer":
 		i, err := strconv.ParseInt(s, 10, 64)
 		if errors.Is(err, strconv.ErrRange) {
@@ -496,4 +532,47 @@ func parseScalar(typ, s string) (any, error) {
 		return nil, errors.New("contains a NUL byte")
 	}
 	return s, nil
+}
+
+// maxObjectDepth bounds the nesting of an object argument.
+const maxObjectDepth = 32
+
+// normalizeJSON normalizes an object argument throughout: numbers become
+// int64 when whole, float64 otherwise (as a parameter of type integer
+// would), so that what is validated is what Argv writes and ParseFlags
+// reads back.
+func normalizeJSON(v any, depth int) (any, error) {
+	if depth > maxObjectDepth {
+		return nil, fmt.Errorf("nested deeper than %d", maxObjectDepth)
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			n, err := normalizeJSON(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[k] = n
+		}
+		return out, nil
+	case []any:
+		if len(x) > MaxItems {
+			return nil, fmt.Errorf("an array of %d items, more than the %d allowed", len(x), MaxItems)
+		}
+		out := make([]any, len(x))
+		for i, e := range x {
+			n, err := normalizeJSON(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = n
+		}
+		return out, nil
+	case nil, bool, string:
+		return x, nil
+	case json.Number, float64, float32, int, int64:
+		return normalizeScalar(x, "integer")
+	}
+	return nil, fmt.Errorf("unsupported value of Go type %T", v)
 }

@@ -489,6 +489,22 @@ func (t *Tool) explain(inst map[string]any, formats bool) (string, bool) {
 
 // render writes a violation in one line, naming the argument.
 func (t *Tool) render(v violation) string {
+	if len(v.loc) > 0 && v.kind != violationValue {
+		// Inside an object argument: its properties are not arguments.
+		where := t.labelOf(v.loc[0])
+		if len(v.loc) > 1 {
+			where += ": at " + printable(strings.Join(v.loc[1:], "/"))
+		}
+		names := printable(strings.Join(v.names, ", "))
+		switch v.kind {
+		case violationRequired:
+			return fmt.Sprintf("%s: %s: required but not given", where, names)
+		case violationDependent:
+			return fmt.Sprintf("%s: %s: required when %s is given", where, names, printable(v.prop))
+		case violationAdditional:
+			return fmt.Sprintf("%s: %s: not allowed", where, names)
+		}
+	}
 	switch v.kind {
 	case violationRequired:
 		return t.labels(v.names) + ": required but not given"

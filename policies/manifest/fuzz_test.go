@@ -27,6 +27,16 @@ func FuzzParse(f *testing.F) {
 			checkInvalid(t, err)
 			return
 		}
+		// The MCP face: its input schema is JSON, its arguments are
+		// arguments of the tool.
+		if !json.Valid(tool.MCPInputSchema()) {
+			t.Fatalf("MCP input schema is not JSON: %s", tool.MCPInputSchema())
+		}
+		if args, err := tool.WithMCPArguments(map[string]any{}); err != nil {
+			checkArgs(t, err)
+		} else if _, err := tool.Argv(args); err != nil {
+			checkArgs(t, err)
+		}
 		params := tool.Params()
 		if len(params) > manifest.MaxProperties {
 			t.Fatalf("%d params", len(params))
@@ -45,6 +55,8 @@ func FuzzParse(f *testing.F) {
 				args[p.Name] = true
 			case "array":
 				args[p.Name] = []any{}
+			case "object":
+				args[p.Name] = map[string]any{}
 			default:
 				t.Fatalf("param %s has type %q", p.Name, p.Type)
 			}
@@ -90,7 +102,19 @@ func checkInvalid(t *testing.T, err error) {
 func FuzzArgv(f *testing.F) {
 	f.Add([]byte(`{"file": "syslog", "filter": "error", "max": 20, "json": true}`))
 	f.Add([]byte(`{"target": "a", "hosts": ["b"], "ports": [80, 443], "ratio": 0.5, "weights": [1e21]}`))
+	f.Add([]byte(`{"opts": {"a": [1, 2.5, "x", 1e400], "b": {"c": null, "d": "<&>"}}, "pos": {"k": "-v"}}`))
 	tools := []*manifest.Tool{compile(f, "testdata/valid.json"), compile(f, "testdata/probe.json")}
+	// Object parameters, a flag and a positional one.
+	obj, err := manifest.Parse([]byte(`{"name": "obj", "version": "1.0.0", "description": "d", "inputSchema": {"type": "object",
+		"properties": {"opts": {"type": "object"}, "pos": {"type": ["object", "null"], "properties": {"k": {"type": "string"}}}}}, "args": {"positional": ["pos"]}}`))
+	if err != nil {
+		f.Fatal(err)
+	}
+	objTool, err := obj.Compile()
+	if err != nil {
+		f.Fatal(err)
+	}
+	tools = append(tools, objTool)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, useNumber := range []bool{false, true} {
 			dec := json.NewDecoder(bytes.NewReader(data))

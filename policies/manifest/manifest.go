@@ -80,6 +80,13 @@ type Manifest struct {
 	Limits Limits `json:"limits,omitzero"`
 	// Output is "text" (the default when empty) or "json".
 	Output string `json:"output,omitempty"`
+	// Title is an optional name for people (MCP's tool title); at most
+	// MaxTitle bytes, no control characters.
+	Title string `json:"title,omitempty"`
+	// Icons are optional icons for the clients that show them.
+	Icons []Icon `json:"icons,omitempty"`
+	// MCP says how the tool's MCP face differs from its command line.
+	MCP MCPFace `json:"mcp,omitzero"`
 }
 
 // ArgStyle says how arguments are laid out on the module's command line.
@@ -237,6 +244,9 @@ func (m *Manifest) validate() error {
 	case "", "text", "json":
 	default:
 		return fmt.Errorf("output %q: want text or json", printable(m.Output))
+	}
+	if err := m.validateFace(); err != nil {
+		return err
 	}
 	if err := m.validateSchemas(); err != nil {
 		return err

@@ -264,10 +264,9 @@ func TestParse_errors(t *testing.T) {
 			props(m)["file"] = raw(`{"$ref": "https://json-schema.org/draft/2020-12/schema"}`)
 		})},
 		{`inputSchema: at the top level: the schema refers to itself`, edit(t, func(m map[string]any) { schema(m)["$ref"] = "#" })},
-		{`inputSchema.properties.file: $ref to the top level: type "object"`, edit(t, func(m map[string]any) { props(m)["file"] = raw(`{"$ref": "#"}`) })},
-		{`inputSchema.properties.file: $ref to #/$defs/tree: type "object"`, edit(t, func(m map[string]any) {
-			schema(m)["$defs"] = raw(`{"tree": {"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/tree"}}}}}`)
-			props(m)["file"] = raw(`{"$ref": "#/$defs/tree"}`)
+		{`inputSchema.properties.file: $ref to #/$defs/pair: more than one type`, edit(t, func(m map[string]any) {
+			schema(m)["$defs"] = raw(`{"pair": {"type": ["object", "string"]}}`)
+			props(m)["file"] = raw(`{"$ref": "#/$defs/pair"}`)
 		})},
 		{`$ref does not resolve to a simple type within 16 hops`, edit(t, func(m map[string]any) {
 			d := map[string]any{}
@@ -297,7 +296,7 @@ func TestParse_errors(t *testing.T) {
 		{`inputSchema.properties.file: no "type"`, edit(t, func(m map[string]any) {
 			props(m)["file"] = raw(`{"anyOf": [{"type": "string"}, {"type": "integer"}]}`)
 		})},
-		{`inputSchema.properties.file: type "object"`, edit(t, func(m map[string]any) { props(m)["file"] = raw(`{"type": "object"}`) })},
+		{`inputSchema.properties.file: type "": want "type" string, integer, number, boolean, array or object`, edit(t, func(m map[string]any) { props(m)["file"] = raw(`{"type": "null"}`) })},
 		{`inputSchema.properties.file: more than one type`, edit(t, func(m map[string]any) { props(m)["file"] = raw(`{"type": ["string", "integer"]}`) })},
 		{`inputSchema.properties.tags: an array needs "items"`, edit(t, func(m map[string]any) { props(m)["tags"] = raw(`{"type": "array"}`) })},
 		{`inputSchema.properties.tags: items: type "boolean"`, edit(t, func(m map[string]any) { props(m)["tags"] = raw(`{"type": "array", "items": {"type": "boolean"}}`) })},
@@ -351,6 +350,12 @@ func TestCompile_accepts(t *testing.T) {
 		})},
 		{"recursion through items", edit(t, func(m map[string]any) {
 			props(m)["ids"] = raw(`{"type": "array", "items": {"type": "integer"}, "contains": {"$ref": "#/properties/ids/items"}}`)
+		})},
+		{"object parameter", edit(t, func(m map[string]any) { props(m)["file"] = raw(`{"type": "object"}`) })},
+		{"object parameter: $ref to the top level", edit(t, func(m map[string]any) { props(m)["file"] = raw(`{"$ref": "#"}`) })},
+		{"object parameter: recursive $defs", edit(t, func(m map[string]any) {
+			schema(m)["$defs"] = raw(`{"tree": {"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/tree"}}}}}`)
+			props(m)["file"] = raw(`{"$ref": "#/$defs/tree"}`)
 		})},
 		{"nullable type", edit(t, func(m map[string]any) { props(m)["since"] = raw(`{"type": ["string", "null"]}`) })},
 		{"draft-07 by $schema", edit(t, func(m map[string]any) { schema(m)["$schema"] = "http://json-schema.org/draft-07/schema#" })},

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -29,6 +30,10 @@ type Tool struct {
 	// weight is, per parameter, the weight of the schema nodes that
 	// validation may apply to one of its values.
 	weight map[string]int
+	// mcpArgs are the arguments the MCP face sets (normalized), and
+	// mcpInput the input schema it publishes, without them.
+	mcpArgs  map[string]any
+	mcpInput json.RawMessage
 }
 
 // Param is one parameter of a tool: a top-level property of its input
@@ -36,7 +41,8 @@ type Tool struct {
 type Param struct {
 	// Name is the property name, ^[a-z][a-z0-9_-]{0,62}$.
 	Name string
-	// Type is "string", "integer", "number", "boolean" or "array".
+	// Type is "string", "integer", "number", "boolean", "array" or
+	// "object" (one JSON text on the command line).
 	Type string
 	// ItemType is the type of an array's items: "string", "integer" or
 	// "number"; empty for other types.
@@ -112,6 +118,9 @@ func (m *Manifest) compile() (*Tool, error) {
 	}
 	t := &Tool{m: m.clone(), input: in, byName: map[string]*Param{}, weight: map[string]int{}}
 	if err := t.deriveParams(); err != nil {
+		return nil, err
+	}
+	if err := t.compileFace(); err != nil {
 		return nil, err
 	}
 	return t, nil
@@ -209,7 +218,7 @@ func (c *schema) resolve(s *jsonschema.Schema) (*jsonschema.Schema, error) {
 	return s, nil
 }
 
-var simpleTypes = []string{"string", "integer", "number", "boolean", "array"}
+var simpleTypes = []string{"string", "integer", "number", "boolean", "array", "object"}
 
 // fromSchema fills in the parameter from its property schema, which must
 // have (or $ref to) one simple type, optionally with null.
@@ -368,6 +377,11 @@ func (m *Manifest) clone() *Manifest {
 	c.InputSchema = slices.Clone(m.InputSchema)
 	c.OutputSchema = slices.Clone(m.OutputSchema)
 	c.Args.Positional = slices.Clone(m.Args.Positional)
+	c.Icons = slices.Clone(m.Icons)
+	for i := range c.Icons {
+		c.Icons[i].Sizes = slices.Clone(c.Icons[i].Sizes)
+	}
+	c.MCP.Arguments = maps.Clone(m.MCP.Arguments)
 	c.Capabilities.Files = slices.Clone(m.Capabilities.Files)
 	c.Capabilities.Env = slices.Clone(m.Capabilities.Env)
 	c.Capabilities.Network = slices.Clone(m.Capabilities.Network)

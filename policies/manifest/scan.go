@@ -44,6 +44,10 @@ var manifestShape = &shape{fields: map[string]*shape{
 		}}},
 	}},
 	"limits": {fields: map[string]*shape{"memory": str, "timeout": str, "maxOutput": str}},
+	"title":  str,
+	"icons":  {elem: &shape{fields: map[string]*shape{"src": str, "mimeType": str, "sizes": strList}}},
+	// The values of mcp.arguments are arguments, of any JSON type.
+	"mcp": {fields: map[string]*shape{"arguments": nil, "output": str}},
 }}
 
 // kind names what the shape wants, for errors.

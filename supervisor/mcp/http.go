@@ -27,6 +27,9 @@ type HTTPOptions struct {
 	// Tokens are the accepted bearer tokens; nil disables authentication
 	// (agent-ctl allows that only on a loopback address).
 	Tokens *Tokens
+	// OAuth, if set, also accepts JWT access tokens of its issuer for this
+	// server, and serves /.well-known/oauth-protected-resource.
+	OAuth *OAuth
 	// MaxBody caps a request body in bytes; zero means 4 MiB.
 	MaxBody int64
 	// PerToken caps the tool calls one token has in flight, each counted
@@ -105,13 +108,21 @@ func (s *Server) newGate(opts HTTPOptions) *gate {
 	})
 	g := &gate{s: s, opts: opts, next: stream, inflight: map[string]int{}, live: map[*liveReq]struct{}{}}
 	var h http.Handler = g
-	if opts.Tokens != nil {
+	if opts.Tokens != nil || opts.OAuth != nil {
 		// The SDK's own middleware puts the token's name on the request as
 		// its user: a session is then bound to the token that opened it
 		// (the SDK refuses another token's requests in it with 403).
-		h = auth.RequireBearerToken(g.verify, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})(g)
+		ro := &auth.RequireBearerTokenOptions{AllowMissingExpiration: true}
+		if opts.OAuth != nil {
+			ro.ClockSkew = opts.OAuth.opts.Leeway
+		}
+		h = auth.RequireBearerToken(g.verify, ro)(g)
 	}
 	mux := http.NewServeMux()
+	if opts.OAuth != nil {
+		mux.Handle(metadataPath(opts.OAuth.opts.Audience), opts.OAuth.metadataHandler())
+		mux.Handle("/.well-known/oauth-protected-resource", opts.OAuth.metadataHandler())
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -190,19 +201,29 @@ func TokenName(ctx context.Context) string {
 func (g *gate) refuse(w http.ResponseWriter, r *http.Request, code int, why string) {
 	g.s.log.Warn("http request refused", "status", code, "reason", why, "remote", r.RemoteAddr, "method", r.Method)
 	if code == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="agent-ctl"`)
+		w.Header().Set("WWW-Authenticate", g.challengeHeader(r))
 	}
 	http.Error(w, why, code)
 }
 
 // verify is the SDK middleware's token check. Its scheme match is
 // case-insensitive, as RFC 9110 says.
-func (g *gate) verify(_ context.Context, secret string, _ *http.Request) (*auth.TokenInfo, error) {
-	name, ok := g.opts.Tokens.Check(secret)
-	if !ok {
-		return nil, fmt.Errorf("%w: invalid token", auth.ErrInvalidToken)
+func (g *gate) verify(ctx context.Context, secret string, _ *http.Request) (*auth.TokenInfo, error) {
+	if g.opts.Tokens != nil {
+		if name, ok := g.opts.Tokens.Check(secret); ok {
+			return &auth.TokenInfo{UserID: name}, nil
+		}
 	}
-	return &auth.TokenInfo{UserID: name}, nil
+	if g.opts.OAuth != nil {
+		ti, err := g.opts.OAuth.Verify(ctx, secret)
+		if err != nil {
+			// Which check failed is for the log, not for the client.
+			g.s.log.Info("oauth token refused", "err", err)
+			return nil, fmt.Errorf("%w: invalid token", auth.ErrInvalidToken)
+		}
+		return ti, nil
+	}
+	return nil, fmt.Errorf("%w: invalid token", auth.ErrInvalidToken)
 }
 
 // challenge logs the SDK middleware's refusals and adds the realm to its
@@ -219,7 +240,7 @@ func (c *challenge) WriteHeader(code int) {
 		switch code {
 		case http.StatusUnauthorized:
 			if c.Header().Get("WWW-Authenticate") == "" {
-				c.Header().Set("WWW-Authenticate", `Bearer realm="agent-ctl"`)
+				c.Header().Set("WWW-Authenticate", c.g.challengeHeader(c.r))
 			}
 			c.g.s.log.Warn("http request refused", "status", code, "reason", "no valid bearer token", "remote", c.r.RemoteAddr, "method", c.r.Method)
 		case http.StatusForbidden:
@@ -365,7 +386,7 @@ func (g *gate) watchRevocations() {
 		var revoked []*liveReq
 		if err == nil {
 			for lr := range g.live {
-				if !names[lr.token] {
+				if !names[lr.token] && !strings.HasPrefix(lr.token, oauthUserPrefix) {
 					revoked = append(revoked, lr)
 				}
 			}

@@ -270,12 +270,17 @@ func describe(t *store.Tool, g *policies.ToolGrants) (*mcp.Tool, error) {
 	m := t.Manifest()
 	tool := &mcp.Tool{
 		Name:        m.Name,
+		Title:       m.Title,
 		Description: m.Description,
-		InputSchema: json.RawMessage(m.InputSchema),
+		// Without the parameters the manifest's MCP face sets itself.
+		InputSchema: t.MCPInputSchema(),
+	}
+	for _, ic := range m.Icons {
+		tool.Icons = append(tool.Icons, mcp.Icon{Source: ic.Src, MIMEType: ic.MIMEType, Sizes: ic.Sizes})
 	}
 	// An outputSchema promises structured content on every call, which
-	// only a tool whose output is always JSON can keep.
-	if len(m.OutputSchema) > 0 && m.Output == "json" {
+	// only a tool whose output over MCP is always JSON can keep.
+	if len(m.OutputSchema) > 0 && m.MCPOutput() == "json" {
 		tool.OutputSchema = json.RawMessage(m.OutputSchema)
 	}
 	writes := slices.ContainsFunc(g.Dirs, func(d policies.DirGrant) bool { return d.Writable })
@@ -333,7 +338,7 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 				return failure("invalid arguments: want a JSON object: %v", err), nil
 			}
 		}
-		call, err := s.cat.Call(name, args)
+		call, err := s.callOverMCP(name, args)
 		switch {
 		case errors.Is(err, catalog.ErrArgs):
 			return failure("invalid arguments: %s", strings.TrimPrefix(err.Error(), catalog.ErrArgs.Error()+": ")), nil
@@ -419,7 +424,7 @@ func (s *Server) result(call *supervisor.Call, res *supervisor.Result, ob *outBu
 	}
 	r := &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}
 	t, err := s.cat.Tool(call.Name)
-	if err == nil && t.Manifest().Output == "json" {
+	if err == nil && t.Manifest().MCPOutput() == "json" {
 		var v any
 		if err := json.Unmarshal(out, &v); err != nil {
 			return failure("%s printed output that is not the JSON its manifest promises: %v\nstdout:\n%s",
@@ -864,4 +869,18 @@ func (q *quietWriter) waitQuiet(quiet, limit time.Duration) {
 		}
 		time.Sleep(quiet / 10)
 	}
+}
+
+// callOverMCP prepares a call with the arguments the tool's MCP face
+// sets added to the client's (e.g. --json, for JSON output MCP clients
+// can rely on).
+func (s *Server) callOverMCP(name string, args map[string]any) (*supervisor.Call, error) {
+	t, err := s.cat.Tool(name)
+	if err != nil {
+		return nil, err
+	}
+	if args, err = t.WithMCPArguments(args); err != nil {
+		return nil, err
+	}
+	return s.cat.Call(name, args)
 }
