@@ -112,6 +112,7 @@ type served struct {
 func serve(t *testing.T, ho *agentmcp.HTTPOptions, mo *agentmcp.Options) *served {
 	t.Helper()
 	e := setup(t)
+	e.closeSup() // this server has a supervisor of its own
 	pids := newPidLog()
 	sup, err := supervisor.New(&supervisor.Options{Home: e.home, Logger: slog.New(pids)})
 	if err != nil {

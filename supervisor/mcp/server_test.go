@@ -52,6 +52,10 @@ type env struct {
 	cat  *catalog.Catalog
 	srv  *agentmcp.Server
 	data string // granted to the json tool at /data
+	// closeSup closes srv's supervisor (once; also at the test's end): a
+	// test that serves with a supervisor of its own closes this one first,
+	// so that what the test finds left behind is its own supervisor's.
+	closeSup func()
 }
 
 func setup(t *testing.T) *env {
@@ -93,8 +97,10 @@ func setup(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	closeSup := sync.OnceFunc(sup.Close)
+	t.Cleanup(closeSup)
 	srv := agentmcp.New(cat, sup, &agentmcp.Options{Version: "test", Poll: 50 * time.Millisecond, Progress: 100 * time.Millisecond})
-	return &env{home: home, cat: cat, srv: srv, data: data}
+	return &env{home: home, cat: cat, srv: srv, data: data, closeSup: closeSup}
 }
 
 // connect returns a client session over the SDK's in-memory transports.
