@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -504,8 +506,13 @@ func grantCommand() *cli.Command {
   agent-ctl grant logs --env TZ=UTC
   agent-ctl grant scan --net 10.0.0.0/24:22,80,443
   agent-ctl grant logs --memory 64MiB --timeout 10s   (can only lower the manifest's limits)
-Grants that would hand over the host (/, /proc, /sys, /dev, agent-ctl's own state)
-are refused. A change takes effect at the next call.`,
+Prints the tool's grants as they now are. A directory the manifest does not ask
+for (another guest path, or rw where it asks ro) and a limit above the
+manifest's (or, where it sets none, the default) are refused unless --force; a
+variable, host or port it does not ask for is granted with a note on stderr
+(the network and the environment are the operator's to choose). Grants that would hand over the host (/, /proc, /sys,
+/dev, agent-ctl's own state) are refused even then. A change takes effect at
+the next call.`,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "dir", Usage: "`HOST:GUEST[:ro|rw]`"},
 			&cli.StringSliceFlag{Name: "env", Usage: "`KEY` or KEY=VALUE"},
@@ -513,20 +520,51 @@ are refused. A change takes effect at the next call.`,
 			&cli.StringFlag{Name: "memory", Usage: "memory limit `SIZE` (only lowers)"},
 			&cli.StringFlag{Name: "timeout", Usage: "time limit `DURATION` (only lowers)"},
 			&cli.StringFlag{Name: "max-output", Usage: "output limit `SIZE` (only lowers)"},
+			&cli.BoolFlag{Name: "force", Usage: "grant a directory or a limit the manifest does not ask for"},
+			&cli.BoolFlag{Name: "json", Usage: "print the resulting grants as JSON"},
 		},
 		Action: func(c *cli.Context) error {
+			if !slices.ContainsFunc([]string{"dir", "env", "net", "memory", "timeout", "max-output"}, c.IsSet) {
+				return usageError{"grant: nothing to grant: give --dir, --env, --net, --memory, --timeout or --max-output (see 'agent-ctl grant --help')"}
+			}
 			st, t, err := toolArg(c)
 			if err != nil {
 				return err
 			}
-			return st.updateGrants(t, func(tg *policies.ToolGrants) error { return grantFlags(c, st, tg) })
+			var now policies.ToolGrants
+			var notes []string
+			if err := st.updateGrants(t, func(tg *policies.ToolGrants) error {
+				notes = nil
+				if err := grantFlags(c, st, t.Manifest(), tg, &notes); err != nil {
+					return err
+				}
+				now = cloneGrants(tg)
+				return nil
+			}); err != nil {
+				return err
+			}
+			for _, n := range notes {
+				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: note: %s\n", n)
+			}
+			return printGrants(c, t.Name(), &now)
 		},
 	}
 }
 
-// grantFlags applies grant's flags to a tool's grants.
-func grantFlags(c *cli.Context, st *state, tg *policies.ToolGrants) error {
+// grantFlags applies grant's flags to a tool's grants. What its manifest m
+// does not ask for is refused, unless --force, where the manifest is
+// exact: a directory's guest path and mode (the module opens that path)
+// and a limit above the manifest's (a grant only lowers). A variable or a
+// network grant beyond the manifest's gets a note: the operator's network
+// and environment are the operator's to choose (docs: grant scan --net
+// 10.0.0.0/24:22 for a manifest that names 127.0.0.1/32).
+func grantFlags(c *cli.Context, st *state, m *manifest.Manifest, tg *policies.ToolGrants, notes *[]string) error {
+	force := c.Bool("force")
+	unasked := func(format string, a ...any) error {
+		return usageError{fmt.Sprintf("grant: "+format+"; --force grants it anyway", a...)}
+	}
 	for _, s := range c.StringSlice("dir") {
+		// What would hand over the host is refused first, and always.
 		d, err := policies.ParseDir(s)
 		if err == nil {
 			err = tg.GrantDir(d, st.home)
@@ -534,14 +572,30 @@ func grantFlags(c *cli.Context, st *state, tg *policies.ToolGrants) error {
 		if err != nil {
 			return usageError{plain(err)}
 		}
+		if !force {
+			if err := askedDir(m, d); err != nil {
+				return unasked("%s", err)
+			}
+		}
 	}
 	for _, s := range c.StringSlice("env") {
+		k, _, _ := strings.Cut(s, "=")
+		if !force && !slices.Contains(m.Capabilities.Env, k) {
+			*notes = append(*notes, fmt.Sprintf("%s's manifest does not ask for the variable %s (it asks for: %s); granted all the same", m.Name, k, orDefault(strings.Join(m.Capabilities.Env, ", "), "none")))
+		}
 		if err := tg.GrantEnv(s); err != nil {
 			return usageError{plain(err)}
 		}
 	}
 	for _, s := range c.StringSlice("net") {
 		n, err := policies.ParseNetGrant(s)
+		if err == nil && !force && !askedNet(m, n) {
+			var asked []string
+			for _, a := range m.Capabilities.Network {
+				asked = append(asked, a.Host+":"+joinInts(a.Ports))
+			}
+			*notes = append(*notes, fmt.Sprintf("%s's manifest does not ask for %s (it asks for: %s); granted all the same", m.Name, s, orDefault(strings.Join(asked, ", "), "no network")))
+		}
 		if err == nil {
 			err = tg.GrantNet(n)
 		}
@@ -549,10 +603,17 @@ func grantFlags(c *cli.Context, st *state, tg *policies.ToolGrants) error {
 			return usageError{plain(err)}
 		}
 	}
-	for flag, dst := range map[string]*string{"memory": &tg.Limits.Memory, "timeout": &tg.Limits.Timeout, "max-output": &tg.Limits.MaxOutput} {
-		if c.IsSet(flag) {
-			*dst = c.String(flag)
+	for _, l := range limitFlags(m) {
+		if !c.IsSet(l.flag) {
+			continue
 		}
+		v := c.String(l.flag)
+		if !force {
+			if n, err := l.parse(v); err == nil && n > l.cap {
+				return unasked("--%s %s is above %s's %s", l.flag, v, m.Name, l.capText)
+			}
+		}
+		*l.dst(tg) = v
 	}
 	if _, err := tg.Policy(policies.Requested{}, nil); err != nil {
 		return usageError{plain(err)}
@@ -560,50 +621,291 @@ func grantFlags(c *cli.Context, st *state, tg *policies.ToolGrants) error {
 	return nil
 }
 
+// askedDir says how a directory grant goes beyond what m asks for: a guest
+// path it does not ask for, or write access where it asks read-only.
+func askedDir(m *manifest.Manifest, d policies.Dir) error {
+	var asked []string
+	guest := path.Clean(d.Guest)
+	for _, f := range m.Capabilities.Files {
+		mode := orDefault(f.Mode, "ro")
+		if f.Guest == guest {
+			if d.Writable && mode != "rw" {
+				return fmt.Errorf("%s's manifest asks for %s read-only, not rw", m.Name, guest)
+			}
+			return nil
+		}
+		asked = append(asked, f.Guest+" ("+mode+")")
+	}
+	return fmt.Errorf("%s's manifest asks for no directory at %s (it asks for: %s)", m.Name, guest, orDefault(strings.Join(asked, ", "), "none"))
+}
+
+// askedNet reports whether m asks for every address and port of n.
+func askedNet(m *manifest.Manifest, n policies.NetGrant) bool {
+	pn, errn := hostPrefix(n.Host)
+	for _, port := range n.Ports {
+		ok := slices.ContainsFunc(m.Capabilities.Network, func(a manifest.NetCap) bool {
+			if !slices.Contains(a.Ports, port) {
+				return false
+			}
+			pa, erra := hostPrefix(a.Host)
+			if errn != nil || erra != nil {
+				return strings.EqualFold(strings.TrimSuffix(a.Host, "."), strings.TrimSuffix(n.Host, "."))
+			}
+			return pa.Contains(pn.Addr()) && pa.Bits() <= pn.Bits()
+		})
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// limitFlag is one of the limits an operator can lower: its flag, the
+// manifest's cap (or the default where the manifest sets none) and where
+// the grant keeps it.
+type limitFlag struct {
+	flag, capText string
+	cap           int64
+	parse         func(string) (int64, error)
+	dst           func(*policies.ToolGrants) *string
+}
+
+func limitFlags(m *manifest.Manifest) []limitFlag {
+	capOf := func(n, def int64, text, defText string) (int64, string) {
+		if n == 0 {
+			return def, "default of " + defText + " (its manifest sets none)"
+		}
+		return n, "manifest cap of " + text + " (a grant only lowers it: it would have no effect)"
+	}
+	mem, memText := capOf(m.MemoryLimit(), policies.DefaultMemory, m.Limits.Memory, policies.FormatSize(policies.DefaultMemory))
+	tmo, tmoText := capOf(int64(m.TimeoutLimit()), int64(policies.DefaultTimeout), m.Limits.Timeout, policies.DefaultTimeout.String())
+	out, outText := capOf(m.OutputLimit(), policies.DefaultMaxOutput, m.Limits.MaxOutput, policies.FormatSize(policies.DefaultMaxOutput))
+	duration := func(s string) (int64, error) {
+		d, err := time.ParseDuration(s)
+		return int64(d), err
+	}
+	return []limitFlag{
+		{"memory", memText, mem, policies.ParseSize, func(g *policies.ToolGrants) *string { return &g.Limits.Memory }},
+		{"timeout", tmoText, tmo, duration, func(g *policies.ToolGrants) *string { return &g.Limits.Timeout }},
+		{"max-output", outText, out, policies.ParseSize, func(g *policies.ToolGrants) *string { return &g.Limits.MaxOutput }},
+	}
+}
+
+// cloneGrants copies a tool's grants out of the policy file's lock.
+func cloneGrants(g *policies.ToolGrants) policies.ToolGrants {
+	out := policies.ToolGrants{Dirs: slices.Clone(g.Dirs), Env: slices.Clone(g.Env), Limits: g.Limits}
+	for _, n := range g.Net {
+		out.Net = append(out.Net, policies.NetGrant{Host: n.Host, Ports: slices.Clone(n.Ports)})
+	}
+	return out
+}
+
+// masked is a tool's grants as agent-ctl shows them: a fixed environment
+// value may be a secret, so only its presence is shown.
+func masked(g *policies.ToolGrants) policies.ToolGrants {
+	out := cloneGrants(g)
+	for i := range out.Env {
+		if !out.Env[i].FromHost {
+			out.Env[i].Value = maskedValue
+		}
+	}
+	return out
+}
+
+// grantsOut is a tool's grants in --json: every list present, empty or
+// not, so that scripts need not tell a missing key from an empty list.
+type grantsOut struct {
+	Dirs   []policies.DirGrant  `json:"dirs"`
+	Env    []policies.EnvGrant  `json:"env"`
+	Net    []policies.NetGrant  `json:"net"`
+	Limits policies.LimitGrants `json:"limits"`
+}
+
+func grantsJSON(g *policies.ToolGrants) grantsOut {
+	m := masked(g)
+	return grantsOut{Dirs: append([]policies.DirGrant{}, m.Dirs...), Env: append([]policies.EnvGrant{}, m.Env...),
+		Net: append([]policies.NetGrant{}, m.Net...), Limits: m.Limits}
+}
+
+// maskedValue stands for a fixed environment value in what agent-ctl prints.
+const maskedValue = "***"
+
+// grantLines renders a tool's grants, one a line; none when nothing is
+// granted.
+func grantLines(g *policies.ToolGrants) []string {
+	var out []string
+	for _, d := range g.Dirs {
+		mode := "ro"
+		if d.Writable {
+			mode = "rw"
+		}
+		out = append(out, fmt.Sprintf("files: %s at %s (%s)", d.Host, d.Guest, mode))
+	}
+	for _, e := range g.Env {
+		if e.FromHost {
+			out = append(out, fmt.Sprintf("env: %s (the host's value)", e.Key))
+		} else {
+			out = append(out, fmt.Sprintf("env: %s=%s", e.Key, maskedValue))
+		}
+	}
+	for _, nt := range g.Net {
+		out = append(out, fmt.Sprintf("network: %s ports %s", nt.Host, joinInts(nt.Ports)))
+	}
+	for _, l := range []struct{ name, v string }{{"memory", g.Limits.Memory}, {"timeout", g.Limits.Timeout}, {"output", g.Limits.MaxOutput}} {
+		if l.v != "" {
+			out = append(out, fmt.Sprintf("limit: %s %s", l.name, l.v))
+		}
+	}
+	return out
+}
+
+// printGrants prints what grant and revoke leave a tool with.
+func printGrants(c *cli.Context, name string, g *policies.ToolGrants) error {
+	if c.Bool("json") {
+		return writeJSON(c, grantsJSON(g))
+	}
+	w := c.App.Writer
+	lines := grantLines(g)
+	if len(lines) == 0 {
+		fmt.Fprintf(w, "%s is granted nothing\n", name)
+		return nil
+	}
+	fmt.Fprintf(w, "%s is granted:\n", name)
+	for _, l := range lines {
+		fmt.Fprintln(w, "  "+l)
+	}
+	return nil
+}
+
+// writeJSON prints v as indented JSON, as every --json does.
+func writeJSON(c *cli.Context, v any) error {
+	enc := json.NewEncoder(c.App.Writer)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 func revokeCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "revoke",
 		Usage:     "take back what a tool was granted",
 		ArgsUsage: "TOOL",
+		Description: `Takes back grants, written as grant takes them or by what names them:
+  agent-ctl revoke logs --dir /var/log:/logs:ro   (or --dir /logs: the guest path)
+  agent-ctl revoke logs --env TZ                  (TZ=UTC works too)
+  agent-ctl revoke scan --net 10.0.0.0/24:22      (or --net 10.0.0.0/24: the host)
+  agent-ctl revoke logs --memory --timeout        (back to the manifest's limits)
+  agent-ctl revoke logs --all
+Where --dir gives the host path or the mode, they must match the grant. Each
+revocation must find something to take back, or nothing changes. Prints the
+tool's grants as they now are.`,
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "dir", Usage: "the `GUEST` path of a directory grant"},
-			&cli.StringSliceFlag{Name: "env", Usage: "a variable `KEY`"},
-			&cli.StringSliceFlag{Name: "net", Usage: "a network grant's `HOST`"},
+			&cli.StringSliceFlag{Name: "dir", Usage: "a directory grant: `HOST:GUEST[:ro|rw]` or its GUEST path"},
+			&cli.StringSliceFlag{Name: "env", Usage: "a variable `KEY` (or KEY=VALUE)"},
+			&cli.StringSliceFlag{Name: "net", Usage: "a network grant's `HOST` (or HOST:PORT[,PORT...])"},
+			&cli.BoolFlag{Name: "memory", Usage: "the memory limit granted"},
+			&cli.BoolFlag{Name: "timeout", Usage: "the time limit granted"},
+			&cli.BoolFlag{Name: "max-output", Usage: "the output limit granted"},
 			&cli.BoolFlag{Name: "all", Usage: "everything"},
+			&cli.BoolFlag{Name: "json", Usage: "print the resulting grants as JSON"},
 		},
 		Action: func(c *cli.Context) error {
+			if !slices.ContainsFunc([]string{"dir", "env", "net", "memory", "timeout", "max-output", "all"}, c.IsSet) {
+				return usageError{"revoke: nothing to revoke: give --dir, --env, --net, --memory, --timeout, --max-output or --all (see 'agent-ctl revoke --help')"}
+			}
 			st, t, err := toolArg(c)
 			if err != nil {
 				return err
 			}
 			if c.Bool("all") {
-				return policies.UpdateGrants(policyPath(st.home), func(g *policies.Grants) error {
+				if err := policies.UpdateGrants(policyPath(st.home), func(g *policies.Grants) error {
 					delete(g.Tools, t.Name())
 					return nil
-				})
+				}); err != nil {
+					return err
+				}
+				return printGrants(c, t.Name(), &policies.ToolGrants{})
 			}
-			return st.updateGrants(t, func(tg *policies.ToolGrants) error { return revokeFlags(c, t, tg) })
+			var now policies.ToolGrants
+			if err := st.updateGrants(t, func(tg *policies.ToolGrants) error {
+				if err := revokeFlags(c, t, tg); err != nil {
+					return err
+				}
+				now = cloneGrants(tg)
+				return nil
+			}); err != nil {
+				return err
+			}
+			return printGrants(c, t.Name(), &now)
 		},
 	}
 }
 
 // revokeFlags applies revoke's flags to a tool's grants.
 func revokeFlags(c *cli.Context, t *store.Tool, tg *policies.ToolGrants) error {
-	for _, g := range c.StringSlice("dir") {
-		if !tg.RevokeDir(g) {
-			return usageError{fmt.Sprintf("revoke: %s has no directory granted at %s", t.Name(), g)}
+	for _, s := range c.StringSlice("dir") {
+		if err := revokeDir(tg, s); err != nil {
+			return usageError{fmt.Sprintf("revoke: %s %s", t.Name(), err)}
 		}
 	}
-	for _, k := range c.StringSlice("env") {
+	for _, s := range c.StringSlice("env") {
+		k, _, _ := strings.Cut(s, "=")
 		if !tg.RevokeEnv(k) {
 			return usageError{fmt.Sprintf("revoke: %s has no variable %s granted", t.Name(), k)}
 		}
 	}
-	for _, h := range c.StringSlice("net") {
+	for _, s := range c.StringSlice("net") {
+		h := s
+		if n, err := policies.ParseNetGrant(s); err == nil {
+			h = n.Host
+		}
 		if !tg.RevokeNet(h) {
 			return usageError{fmt.Sprintf("revoke: %s has no network grant for %s", t.Name(), h)}
 		}
 	}
+	for _, l := range limitFlags(t.Manifest()) {
+		if !c.Bool(l.flag) {
+			continue
+		}
+		dst := l.dst(tg)
+		if *dst == "" {
+			return usageError{fmt.Sprintf("revoke: %s has no %s limit granted", t.Name(), l.flag)}
+		}
+		*dst = ""
+	}
+	return nil
+}
+
+// revokeDir takes back the directory grant s names: its guest path alone,
+// or HOST:GUEST[:ro|rw] as grant takes it, whose host and mode must match.
+func revokeDir(tg *policies.ToolGrants, s string) error {
+	d, err := policies.ParseDir(s)
+	if err != nil {
+		return fmt.Errorf("%s", plain(err))
+	}
+	rest, hasMode := strings.CutSuffix(s, ":ro")
+	if !hasMode {
+		rest, hasMode = strings.CutSuffix(s, ":rw")
+	}
+	guest := path.Clean(d.Guest)
+	i := slices.IndexFunc(tg.Dirs, func(x policies.DirGrant) bool { return x.Guest == guest })
+	if i < 0 {
+		return fmt.Errorf("has no directory granted at %s", guest)
+	}
+	g := tg.Dirs[i]
+	if strings.Contains(rest, ":") {
+		host, err := filepath.Abs(d.Host)
+		if err != nil || host != g.Host {
+			return fmt.Errorf("has %s granted from %s, not from %s", guest, g.Host, d.Host)
+		}
+	}
+	if hasMode && d.Writable != g.Writable {
+		mode := "ro"
+		if g.Writable {
+			mode = "rw"
+		}
+		return fmt.Errorf("has %s granted %s, not %s", guest, mode, s[len(rest)+1:])
+	}
+	tg.RevokeDir(guest)
 	return nil
 }
 

@@ -239,3 +239,50 @@ func TestTools_globalFlags(t *testing.T) {
 	code, out, errs = runIn(t, other, "", "--log-level", "debug", "hello", "--name", "x")
 	expect(t, "tool not in $AGENTCTL_HOME", code, out, errs, 127, "", "no tool or command named hello")
 }
+
+// TestTools_grantRevoke: grant and revoke print the grants they leave, refuse
+// to do nothing, refuse a directory or a limit the manifest does not ask for
+// unless --force, and revoke takes the grant syntax and single limits. The
+// steps run in order on one home.
+func TestTools_grantRevoke(t *testing.T) {
+	home, data, other := t.TempDir(), t.TempDir(), t.TempDir()
+	code, out, errs := runIn(t, home, "", "install", "--isolation", "process", catModule(t, data))
+	expect(t, "install", code, out, errs, 0, "installed catdata", "")
+	for _, tc := range []struct {
+		args           []string
+		code           int
+		stdout, errs   string
+		notOut, notErr string
+	}{
+		{args: []string{"grant", "catdata"}, code: 125, errs: "grant: nothing to grant"},
+		{args: []string{"grant", "catdata", "--json"}, code: 125, errs: "grant: nothing to grant"},
+		{args: []string{"revoke", "catdata"}, code: 125, errs: "revoke: nothing to revoke"},
+		{args: []string{"grant", "catdata", "--dir", other + ":/etc"}, code: 125, errs: "catdata's manifest asks for no directory at /etc (it asks for: /data (ro)); --force"},
+		{args: []string{"grant", "catdata", "--dir", data + ":/data:rw"}, code: 125, errs: "asks for /data read-only, not rw"},
+		{args: []string{"grant", "catdata", "--memory", "1GiB"}, code: 125, errs: "--memory 1GiB is above catdata's default of 128MiB (its manifest sets none)"},
+		{args: []string{"grant", "catdata", "--timeout", "1h"}, code: 125, errs: "--timeout 1h is above"},
+		{args: []string{"grant", "catdata", "--dir", "/:/host", "--force"}, code: 125, errs: "hand over the host"},
+		{args: []string{"describe", "catdata"}, stdout: "granted:\n  nothing"},
+		{args: []string{"grant", "catdata", "--dir", data + ":/data"}, stdout: "catdata is granted:\n  files: " + data + " at /data (ro)\n"},
+		{args: []string{"grant", "catdata", "--memory", "64MiB", "--env", "TOKEN=s3cret"}, stdout: "  env: TOKEN=***\n  limit: memory 64MiB\n",
+			errs: "note: catdata's manifest does not ask for the variable TOKEN", notOut: "s3cret"},
+		{args: []string{"grant", "catdata", "--json", "--net", "127.0.0.1:8080"}, stdout: `"key": "TOKEN",
+      "value": "***"`, notOut: "s3cret"},
+		{args: []string{"grant", "catdata", "--force", "--dir", other + ":/etc:rw", "--timeout", "1h"}, stdout: "files: " + other + " at /etc (rw)\n", notErr: "note"},
+		{args: []string{"revoke", "catdata", "--dir", data + ":/wrong"}, code: 125, errs: "catdata has no directory granted at /wrong"},
+		{args: []string{"revoke", "catdata", "--dir", other + ":/data"}, code: 125, errs: "has /data granted from " + data + ", not from " + other},
+		{args: []string{"revoke", "catdata", "--dir", data + ":/data:rw"}, code: 125, errs: "has /data granted ro, not rw"},
+		{args: []string{"revoke", "catdata", "--max-output"}, code: 125, errs: "catdata has no max-output limit granted"},
+		{args: []string{"revoke", "catdata", "--dir", data + ":/data:ro", "--memory", "--net", "127.0.0.1:8080", "--env", "TOKEN=x"},
+			stdout: "catdata is granted:\n  files: " + other + " at /etc (rw)\n  limit: timeout 1h\n"},
+		{args: []string{"revoke", "catdata", "--memory"}, code: 125, errs: "catdata has no memory limit granted"},
+		{args: []string{"revoke", "catdata", "--timeout", "--dir", "/etc"}, stdout: "catdata is granted nothing\n"},
+		{args: []string{"revoke", "catdata", "--all", "--json"}, stdout: `"dirs": [],`},
+	} {
+		code, out, errs := runIn(t, home, "", tc.args...)
+		expect(t, strings.Join(tc.args, " "), code, out, errs, tc.code, tc.stdout, tc.errs)
+		if tc.notOut != "" && strings.Contains(out, tc.notOut) || tc.notErr != "" && strings.Contains(errs, tc.notErr) {
+			t.Fatalf("%q: stdout %q stderr %q shows %q%q", tc.args, out, errs, tc.notOut, tc.notErr)
+		}
+	}
+}
