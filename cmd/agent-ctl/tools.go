@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path"
@@ -105,23 +106,31 @@ grant commands that would.`,
 			m := t.Manifest()
 			w := c.App.Writer
 			fmt.Fprintf(w, "installed %s %s (%s)\n", m.Name, m.Version, short(t.Digest))
-			if err := precompile(c, t.Module); err != nil {
-				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: warning: %s: not precompiled, the first call will compile it: %s\n", m.Name, plain(err))
-			}
+			// The question comes before the compile (seconds, for a Go
+			// module), so that the operator answers and can walk away.
 			cmds := grantCommands(m)
+			grant := c.Bool("yes")
 			if len(cmds) == 0 {
 				fmt.Fprintln(w, "it asks for no capabilities")
+			} else {
+				fmt.Fprintln(w, "it asks for:")
+				for _, l := range describeCaps(m) {
+					fmt.Fprintln(w, "  "+l)
+				}
+				if !grant && isTerminal(c.App.Reader) {
+					fmt.Fprint(w, "grant all of these? [y/N] ")
+					line, _ := bufio.NewReader(c.App.Reader).ReadString('\n')
+					grant = strings.EqualFold(strings.TrimSpace(line), "y") || strings.EqualFold(strings.TrimSpace(line), "yes")
+				}
+			}
+			done := progress(c.App.ErrWriter, "compiling "+m.Name)
+			err = precompile(c, t.Module)
+			done()
+			if err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: warning: %s: not precompiled, the first call will compile it: %s\n", m.Name, plain(err))
+			}
+			if len(cmds) == 0 {
 				return nil
-			}
-			fmt.Fprintln(w, "it asks for:")
-			for _, l := range describeCaps(m) {
-				fmt.Fprintln(w, "  "+l)
-			}
-			grant := c.Bool("yes")
-			if !grant && isTerminal(c.App.Reader) {
-				fmt.Fprint(w, "grant all of these? [y/N] ")
-				line, _ := bufio.NewReader(c.App.Reader).ReadString('\n')
-				grant = strings.EqualFold(strings.TrimSpace(line), "y") || strings.EqualFold(strings.TrimSpace(line), "yes")
 			}
 			if !grant {
 				fmt.Fprintln(w, "nothing granted; to grant, run:")
@@ -158,6 +167,40 @@ grant commands that would.`,
 			fmt.Fprintln(w, "granted")
 			return nil
 		},
+	}
+}
+
+// progress shows on w that what is under way: on a terminal a spinner and
+// the elapsed time, redrawn in place; elsewhere (a log, a pipe) one line
+// when it starts and one with the time it took. The function it returns
+// ends it.
+func progress(w io.Writer, what string) (done func()) {
+	start := time.Now()
+	f, ok := w.(*os.File)
+	if !ok || !isTerminal(f) {
+		fmt.Fprintf(w, "agent-ctl: %s...\n", what)
+		return func() {
+			fmt.Fprintf(w, "agent-ctl: %s: done in %s\n", what, time.Since(start).Round(100*time.Millisecond))
+		}
+	}
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			fmt.Fprintf(w, "\r%c %s %s ", `|/-\`[i%4], what, time.Since(start).Truncate(time.Second))
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-stopped
+		fmt.Fprintf(w, "\r\x1b[K%s: done in %s\n", what, time.Since(start).Round(100*time.Millisecond))
 	}
 }
 
