@@ -358,17 +358,44 @@ func listCommand() *cli.Command {
 	}
 }
 
-// describeOut is `describe --json`.
+// describeOut is `describe --json`, in camelCase like every --json.
 type describeOut struct {
 	Name        string                `json:"name"`
 	Version     string                `json:"version"`
 	Description string                `json:"description"`
 	Digest      string                `json:"digest"`
 	InputSchema json.RawMessage       `json:"inputSchema"`
-	Params      []manifest.Param      `json:"params"`
+	Params      []paramOut            `json:"params"`
 	Requested   manifest.Capabilities `json:"requested"`
-	Granted     *policies.ToolGrants  `json:"granted"`
+	Granted     grantsOut             `json:"granted"`
 	Limits      manifest.Limits       `json:"limits"`
+}
+
+// paramOut is one parameter in `describe --json`: position is the index
+// among the positional arguments, absent for a flag.
+type paramOut struct {
+	Name        string   `json:"name"`
+	Type        string   `json:"type"`
+	ItemType    string   `json:"itemType,omitempty"`
+	Description string   `json:"description,omitempty"`
+	Enum        []string `json:"enum,omitempty"`
+	Default     any      `json:"default,omitempty"`
+	Required    bool     `json:"required"`
+	Nullable    bool     `json:"nullable,omitempty"`
+	Position    *int     `json:"position,omitempty"`
+}
+
+func paramsJSON(ps []manifest.Param) []paramOut {
+	out := []paramOut{}
+	for _, p := range ps {
+		o := paramOut{Name: p.Name, Type: p.Type, ItemType: p.ItemType, Description: p.Description, Enum: p.Enum,
+			Default: p.Default, Required: p.Required, Nullable: p.Nullable}
+		if p.Position >= 0 {
+			o.Position = &p.Position
+		}
+		out = append(out, o)
+	}
+	return out
 }
 
 func describeCommand() *cli.Command {
@@ -394,7 +421,7 @@ func describeCommand() *cli.Command {
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
-				return enc.Encode(describeOut{m.Name, m.Version, m.Description, t.Digest, m.InputSchema, t.Params(), m.Capabilities, g, m.Limits})
+				return enc.Encode(describeOut{m.Name, m.Version, m.Description, t.Digest, m.InputSchema, paramsJSON(t.Params()), m.Capabilities, grantsJSON(g), m.Limits})
 			}
 			w := c.App.Writer
 			fmt.Fprintf(w, "%s %s — %s\ndigest: %s\n\nparameters:\n", m.Name, m.Version, m.Description, t.Digest)
@@ -410,25 +437,12 @@ func describeCommand() *cli.Command {
 				}
 			}
 			fmt.Fprintln(w, "\ngranted:")
-			n := 0
-			for _, d := range g.Dirs {
-				mode := "ro"
-				if d.Writable {
-					mode = "rw"
-				}
-				fmt.Fprintf(w, "  files: %s at %s (%s)\n", d.Host, d.Guest, mode)
-				n++
-			}
-			for _, e := range g.Env {
-				fmt.Fprintf(w, "  env: %s\n", e.Key)
-				n++
-			}
-			for _, nt := range g.Net {
-				fmt.Fprintf(w, "  network: %s ports %s\n", nt.Host, joinInts(nt.Ports))
-				n++
-			}
-			if n == 0 {
+			lines := grantLines(g)
+			if len(lines) == 0 {
 				fmt.Fprintln(w, "  nothing")
+			}
+			for _, l := range lines {
+				fmt.Fprintln(w, "  "+l)
 			}
 			fmt.Fprintf(w, "\nlimits: memory %s, timeout %s, output %s\n", orDefault(m.Limits.Memory, policies.FormatSize(policies.DefaultMemory)),
 				orDefault(m.Limits.Timeout, policies.DefaultTimeout.String()), orDefault(m.Limits.MaxOutput, policies.FormatSize(policies.DefaultMaxOutput)))

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -284,5 +286,76 @@ func TestTools_grantRevoke(t *testing.T) {
 		if tc.notOut != "" && strings.Contains(out, tc.notOut) || tc.notErr != "" && strings.Contains(errs, tc.notErr) {
 			t.Fatalf("%q: stdout %q stderr %q shows %q%q", tc.args, out, errs, tc.notOut, tc.notErr)
 		}
+	}
+}
+
+// camelKeys lists the JSON object keys in v, outside a tool's own input
+// schema, that are not camelCase.
+func camelKeys(v any, path string) []string {
+	var bad []string
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if k == "inputSchema" {
+				continue
+			}
+			if !regexp.MustCompile(`^[a-z][a-zA-Z0-9]*$`).MatchString(k) {
+				bad = append(bad, path+"."+k)
+			}
+			bad = append(bad, camelKeys(e, path+"."+k)...)
+		}
+	case []any:
+		for _, e := range x {
+			bad = append(bad, camelKeys(e, path+"[]")...)
+		}
+	}
+	return bad
+}
+
+// TestJSON: every --json prints camelCase keys, and no fixed environment
+// value shows, in JSON or in text.
+func TestJSON(t *testing.T) {
+	home := t.TempDir()
+	code, out, errs := runIn(t, home, "", "install", "--isolation", "process", repoPath("modules/hello"))
+	expect(t, "install", code, out, errs, 0, "installed hello", "")
+	code, out, errs = runIn(t, home, "", "grant", "hello", "--env", "API_TOKEN=s3cret-value", "--env", "TZ")
+	expect(t, "grant", code, out, errs, 0, "env: API_TOKEN=***", "")
+	for _, tc := range []struct {
+		args []string
+		want string // a key the output must have
+	}{
+		{[]string{"list", "--json"}, `"digest"`},
+		{[]string{"describe", "hello", "--json"}, `"name": "shout"`},
+		{[]string{"describe", "hello", "--json"}, `"fromHost": true`},
+		{[]string{"doctor", "--json"}, `"defaultIsolation"`},
+		{[]string{"grant", "hello", "--json", "--memory", "64MiB"}, `"memory": "64MiB"`},
+		{[]string{"revoke", "hello", "--json", "--memory"}, `"fromHost": true`},
+		{[]string{"describe", "hello"}, "env: API_TOKEN=***\n  env: TZ (the host's value)"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, out, errs := runIn(t, home, "", tc.args...)
+			if code != 0 && !(tc.args[0] == "doctor" && code == 1) {
+				t.Fatalf("exit %d, stderr %q", code, errs)
+			}
+			if strings.Contains(out, "s3cret") {
+				t.Errorf("shows a fixed env value:\n%s", out)
+			}
+			if !slices.Contains(tc.args, "--json") {
+				if !strings.Contains(out, tc.want) {
+					t.Errorf("stdout lacks %q:\n%s", tc.want, out)
+				}
+				return
+			}
+			var v any
+			if err := json.Unmarshal([]byte(out), &v); err != nil {
+				t.Fatalf("not JSON: %v\n%s", err, out)
+			}
+			if bad := camelKeys(v, ""); len(bad) > 0 {
+				t.Errorf("keys not in camelCase: %v", bad)
+			}
+			if !strings.Contains(out, tc.want) {
+				t.Errorf("stdout lacks %q:\n%s", tc.want, out)
+			}
+		})
 	}
 }
