@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -67,4 +68,41 @@ func TestInstall_asksBeforeCompiling(t *testing.T) {
 	}
 	code, out, errs := runIn(t, home, "", "describe", "catdata")
 	expect(t, "granted by the answer", code, out, errs, 0, "files: "+data+" at /data (ro)", "")
+}
+
+// TestList_width: list has a header row; on a terminal each line is cut to
+// its width, and elsewhere (a pipe, a file) lines stay whole.
+func TestList_width(t *testing.T) {
+	home := t.TempDir()
+	code, out, errs := runIn(t, home, "", "install", "--isolation", "process", catModule(t, t.TempDir()))
+	expect(t, "install", code, out, errs, 0, "installed catdata", "")
+	const row = "catdata              0.1.0      "
+	code, out, errs = runIn(t, home, "", "list")
+	expect(t, "list to a pipe", code, out, errs, 0, "NAME                 VERSION    DIGEST       DESCRIPTION\n"+row, "")
+	if !strings.Contains(out, " prints a file of the granted /data\n") {
+		t.Errorf("list to a pipe cut a line:\n%s", out)
+	}
+
+	tty, term := openPTY(t)
+	if err := unix.IoctlSetWinsize(int(tty.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 24, Col: 60}); err != nil {
+		t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	if code := run(context.Background(), []string{"agent-ctl", "list"}, strings.NewReader(""), tty, &errb); code != 0 {
+		t.Fatalf("list on a terminal: exit %d, stderr %q", code, errb.String())
+	}
+	buf := make([]byte, 4096)
+	term.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var got []byte
+	for strings.Count(string(got), "\n") < 2 {
+		n, err := term.Read(buf)
+		if err != nil {
+			t.Fatalf("reading the terminal: %v (so far %q)", err, got)
+		}
+		got = append(got, buf[:n]...)
+	}
+	lines := strings.Split(strings.ReplaceAll(string(got), "\r\n", "\n"), "\n")
+	if want := "catdata              0.1.0      "; !strings.HasPrefix(lines[1], want) || !strings.HasSuffix(lines[1], " prints a file …") || len([]rune(lines[1])) != 60 {
+		t.Errorf("list on a 60-column terminal: line %q (%d columns), want it cut to 60 ending in …", lines[1], len([]rune(lines[1])))
+	}
 }

@@ -320,6 +320,25 @@ type listEntry struct {
 	Digest      string `json:"digest"`
 }
 
+// fitWidth cuts a line to width columns, ending it with "…"; width 0 (not
+// a terminal: a pipe or a file keeps whole lines) leaves it whole.
+func fitWidth(line string, width int) string {
+	r := []rune(line)
+	if width <= 0 || len(r) <= width {
+		return line
+	}
+	return string(r[:max(width-1, 0)]) + "…"
+}
+
+// termWidth is the width of the terminal w is, or 0 when it is none.
+func termWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	return terminalWidth(f)
+}
+
 func listCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "list",
@@ -345,8 +364,9 @@ func listCommand() *cli.Command {
 			} else if len(entries) == 0 && lerr == nil {
 				fmt.Fprintln(c.App.Writer, "no tools installed (agent-ctl install DIR)")
 			} else {
-				for _, e := range entries {
-					fmt.Fprintf(c.App.Writer, "%-20s %-10s %-12s %s\n", e.Name, e.Version, short(e.Digest), e.Description)
+				width := termWidth(c.App.Writer)
+				for _, e := range append([]listEntry{{"NAME", "VERSION", "DESCRIPTION", "DIGEST"}}, entries...) {
+					fmt.Fprintln(c.App.Writer, fitWidth(fmt.Sprintf("%-20s %-10s %-12s %s", e.Name, e.Version, short(e.Digest), e.Description), width))
 				}
 			}
 			if lerr != nil {
