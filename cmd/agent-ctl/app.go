@@ -42,7 +42,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	home, cmd := globalFlags(app, args)
 	strict(app.Commands, "")
 	app.Commands = append(app.Commands, toolCommands(home)...)
-	setCompletion(app)
+	setCompletion(app, args)
 	// urfave/cli answers an unknown command with its help action, which
 	// hands the name to CommandNotFound (else prints "No help topic"):
 	// the one place that learns a name is neither a command nor a tool.
@@ -349,7 +349,8 @@ func globalFlags(app *cli.App, args []string) (home string, cmd int) {
 // urfave/cli stops reading flags at the first argument, so the tool name
 // that follows these commands (args[cmd]) is moved behind their flags.
 func nameLast(args []string, cmd int) []string {
-	if cmd >= len(args) {
+	if cmd >= len(args) || args[len(args)-1] == "--generate-bash-completion" {
+		// Completing: what is typed stays in order.
 		return args
 	}
 	switch args[cmd] {

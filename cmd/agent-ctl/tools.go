@@ -1009,12 +1009,16 @@ func toolCommands(home string) []*cli.Command {
 	return cmds
 }
 
+// toolCategory groups the installed tools in help and tells them from
+// agent-ctl's own commands.
+const toolCategory = "installed tools"
+
 // brokenToolCommand stands for an installed tool that does not load.
 func brokenToolCommand(name string, err error) *cli.Command {
 	return &cli.Command{
 		Name:            name,
 		Usage:           "(damaged: see 'agent-ctl " + name + "')",
-		Category:        "installed tools",
+		Category:        toolCategory,
 		SkipFlagParsing: true,
 		Action:          func(c *cli.Context) error { return toolErr(c, err) },
 	}
@@ -1042,7 +1046,7 @@ func toolCommand(t *store.Tool) *cli.Command {
 	return &cli.Command{
 		Name:      m.Name,
 		Usage:     m.Description,
-		Category:  "installed tools",
+		Category:  toolCategory,
 		ArgsUsage: strings.Join(positional, " "),
 		Flags:     flags,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {

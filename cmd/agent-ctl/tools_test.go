@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agent-ctl/agent-ctl/modules"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 )
 
@@ -186,8 +187,27 @@ func TestCompletion(t *testing.T) {
 			t.Errorf("completion lacks %q:\n%s", c, out)
 		}
 	}
-	code, out, errs = runIn(t, home, "", "hello", "-", "--generate-bash-completion")
-	expect(t, "tool flags", code, out, errs, 0, "--name\n", "")
+	for _, tc := range []struct {
+		args []string
+		want string // the whole output
+	}{
+		{[]string{"hello", "-"}, "--name\n--shout\n--help\n"},
+		{[]string{"grant"}, "hello\n"},
+		{[]string{"revoke"}, "hello\n"},
+		{[]string{"describe"}, "hello\n"},
+		{[]string{"remove"}, "hello\n"},
+		{[]string{"list"}, ""},
+		{[]string{"grant", "hello"}, ""},
+		{[]string{"grant", "hello", "-"}, "--dir\n--env\n--net\n--memory\n--timeout\n--max-output\n--force\n--json\n--help\n"},
+		{[]string{"new", "--lang"}, strings.Join(modules.LanguageNames(), "\n") + "\n"},
+		{[]string{"run", "--isolation"}, "container\nprocess\n"},
+		{[]string{"install", "--isolation"}, "container\nprocess\n"},
+	} {
+		code, out, errs := runIn(t, home, "", append(tc.args, "--generate-bash-completion")...)
+		if code != 0 || out != tc.want {
+			t.Errorf("completing after %q: exit %d stdout %q stderr %q, want %q", tc.args, code, out, errs, tc.want)
+		}
+	}
 	for _, sh := range []string{"bash", "zsh", "fish"} {
 		code, out, errs = runIn(t, home, "", "completion", sh)
 		expect(t, sh, code, out, errs, 0, "--generate-bash-completion", "")
