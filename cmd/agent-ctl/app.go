@@ -141,7 +141,7 @@ exit codes 124-143 (see docs/exit-codes.md): 124 time limit, 125 agent-ctl error
 137 memory limit, 141 output limit.
 
 Examples:
-  agent-ctl run hello.wasm -- world
+  agent-ctl run modules/hello/hello.wasm -- --name world
   agent-ctl run --dir ./logs:/logs:ro --env TZ=UTC grep.wasm -- ERROR /logs/app.log
   agent-ctl run --memory 64MiB --timeout 5s --max-output 1MiB tool.wasm`,
 		Flags: []cli.Flag{

@@ -187,3 +187,22 @@ func TestUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestHelp_runExample runs the first example of 'run --help' as printed
+// (from the repository's root): an example that fails teaches nothing.
+func TestHelp_runExample(t *testing.T) {
+	_, help, _ := runCLI(t, "", "run", "--help")
+	var example []string
+	for _, l := range strings.Split(help, "\n") {
+		if f := strings.Fields(l); len(f) > 2 && f[0] == "agent-ctl" && f[1] == "run" && strings.HasSuffix(f[2], ".wasm") {
+			example = f[2:]
+			break
+		}
+	}
+	if len(example) == 0 || !strings.HasPrefix(example[0], "modules/") {
+		t.Fatalf("run --help has no example running a module of the repository:\n%s", help)
+	}
+	example[0] = repoPath(example[0])
+	code, out, errs := runCLI(t, "", append([]string{"run", "--isolation", "process"}, example...)...)
+	expect(t, "agent-ctl run "+strings.Join(example, " "), code, out, errs, 0, "hello, world\n", "")
+}
