@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -39,8 +40,9 @@ func (e usageError) Error() string { return e.msg }
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdin, stdout, stderr)
 	home, cmd := globalFlags(app, args)
+	strict(app.Commands, "")
 	app.Commands = append(app.Commands, toolCommands(home)...)
-	setCompletion(app)
+	setCompletion(app, args)
 	// urfave/cli answers an unknown command with its help action, which
 	// hands the name to CommandNotFound (else prints "No help topic"):
 	// the one place that learns a name is neither a command nor a tool.
@@ -72,7 +74,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case errors.As(err, &ee):
 		return ee.code
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "agent-ctl: %s\n", ue.msg)
+		fmt.Fprintf(stderr, "agent-ctl: %s\n", asTyped(ue.msg, args))
 		return supervisor.ExitInternal
 	default:
 		fmt.Fprintf(stderr, "agent-ctl: %s\n", plain(err))
@@ -106,6 +108,11 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		// Container isolation reads both from the environment, as doctor
 		// does: a flag given on the command line is put there.
 		Before: func(c *cli.Context) error {
+			// Checked here, for every command, not only where a
+			// supervisor is made: a bad value must never pass silently.
+			if _, err := newLogger(c); err != nil {
+				return err
+			}
 			if c.IsSet("worker-id") {
 				os.Setenv(isolation.WorkerIDEnv, c.String("worker-id"))
 			}
@@ -134,12 +141,9 @@ exit codes 124-143 (see docs/exit-codes.md): 124 time limit, 125 agent-ctl error
 137 memory limit, 141 output limit.
 
 Examples:
-  agent-ctl run hello.wasm -- world
+  agent-ctl run modules/hello/hello.wasm -- --name world
   agent-ctl run --dir ./logs:/logs:ro --env TZ=UTC grep.wasm -- ERROR /logs/app.log
   agent-ctl run --memory 64MiB --timeout 5s --max-output 1MiB tool.wasm`,
-		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
-			return usageError{err.Error() + " (see 'agent-ctl run --help')"}
-		},
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "dir", Usage: "grant a host directory at a guest path: `HOST:GUEST[:ro|rw]` (ro when the mode is left out; repeatable)"},
 			&cli.StringSliceFlag{Name: "env", Usage: "set `KEY=VALUE`, or pass the host's value of KEY (repeatable)"},
@@ -269,6 +273,52 @@ func plain(err error) string {
 	return strings.Replace(err.Error(), policies.ErrInvalid.Error()+": ", "", 1)
 }
 
+// strict makes agent-ctl's own commands (path: their parent's names) answer
+// bad input with one line on stderr and exit 125: a flag error names the
+// command and points at its help (urfave/cli would print the whole help to
+// stdout), and a command that takes no arguments refuses any.
+func strict(cmds []*cli.Command, path string) {
+	for _, cmd := range cmds {
+		name := strings.TrimSpace(path + " " + cmd.Name)
+		if cmd.OnUsageError == nil {
+			cmd.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+				return usageError{fmt.Sprintf("%s: %s (see 'agent-ctl %s --help')", name, err, name)}
+			}
+		}
+		strict(cmd.Subcommands, name)
+		if act := cmd.Action; act != nil && cmd.ArgsUsage == "" && len(cmd.Subcommands) == 0 && !cmd.SkipFlagParsing {
+			cmd.Action = func(c *cli.Context) error {
+				if c.Args().Present() {
+					return usageError{fmt.Sprintf("%s: unexpected argument %q: it takes none (see 'agent-ctl %s --help')", name, c.Args().First(), name)}
+				}
+				return act(c)
+			}
+		}
+	}
+}
+
+// typedFlag finds the flag names in Go's flag package errors, which it
+// writes with one dash whatever the user typed.
+var typedFlag = regexp.MustCompile(`((?:defined|argument): |for flag )-([A-Za-z0-9][A-Za-z0-9_.-]*)`)
+
+// asTyped shows the flags a message names as args wrote them: --bogus for
+// --bogus, not the -bogus of Go's flag package.
+func asTyped(msg string, args []string) string {
+	return typedFlag.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := typedFlag.FindStringSubmatch(m)
+		long := "--" + sub[2]
+		for _, a := range args {
+			if a == "--" {
+				break
+			}
+			if a == long || strings.HasPrefix(a, long+"=") {
+				return sub[1] + long
+			}
+		}
+		return m
+	})
+}
+
 // globalFlags reads the flags before the command with the app's own flag
 // definitions, as the app will when it runs: the --home they give (else
 // $AGENTCTL_HOME, through the flag's own EnvVars), so that installed tools
@@ -299,7 +349,8 @@ func globalFlags(app *cli.App, args []string) (home string, cmd int) {
 // urfave/cli stops reading flags at the first argument, so the tool name
 // that follows these commands (args[cmd]) is moved behind their flags.
 func nameLast(args []string, cmd int) []string {
-	if cmd >= len(args) {
+	if cmd >= len(args) || args[len(args)-1] == "--generate-bash-completion" {
+		// Completing: what is typed stays in order.
 		return args
 	}
 	switch args[cmd] {

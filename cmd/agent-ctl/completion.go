@@ -2,9 +2,12 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/agent-ctl/agent-ctl/modules"
 )
 
 // Each script asks agent-ctl itself for the words that may follow what is
@@ -56,9 +59,16 @@ Installed tools and their flags complete too.`,
 }
 
 // setCompletion makes completion independent of os.Args (urfave/cli's
-// default reads it): the app completes command names, each command its
-// flags once the word being completed starts with "-".
-func setCompletion(app *cli.App) {
+// default reads it; args are the command line, ending with
+// --generate-bash-completion when completing): the app completes command
+// names; each command its flags once the word being completed starts with
+// "-", the values of the flags that have a fixed set, and, for the
+// commands that take a tool, the installed tools' names.
+func setCompletion(app *cli.App, args []string) {
+	var prev string
+	if n := len(args); n >= 2 && args[n-1] == "--generate-bash-completion" {
+		prev = args[n-2]
+	}
 	app.BashComplete = func(c *cli.Context) {
 		for _, cmd := range app.Commands {
 			if !cmd.Hidden {
@@ -69,8 +79,21 @@ func setCompletion(app *cli.App) {
 	for _, cmd := range app.Commands {
 		cmd := cmd
 		cmd.BashComplete = func(c *cli.Context) {
+			if vs, ok := flagValues[prev]; ok && slices.ContainsFunc(cmd.Flags, func(f cli.Flag) bool { return slices.Contains(f.Names(), prev[2:]) }) {
+				for _, v := range vs() {
+					fmt.Fprintln(c.App.Writer, v)
+				}
+				return
+			}
 			args := c.Args().Slice()
 			if len(args) == 0 || !strings.HasPrefix(args[len(args)-1], "-") {
+				if len(args) == 0 && slices.Contains(takesTool, cmd.Name) {
+					for _, t := range app.Commands {
+						if t.Category == toolCategory {
+							fmt.Fprintln(c.App.Writer, t.Name)
+						}
+					}
+				}
 				return
 			}
 			for _, f := range cmd.Flags {
@@ -82,4 +105,13 @@ func setCompletion(app *cli.App) {
 			}
 		}
 	}
+}
+
+// takesTool are the commands whose argument is an installed tool's name.
+var takesTool = []string{"grant", "revoke", "describe", "remove"}
+
+// flagValues are the values the flags with a fixed set of them complete to.
+var flagValues = map[string]func() []string{
+	"--lang":      modules.LanguageNames,
+	"--isolation": func() []string { return []string{"container", "process"} },
 }

@@ -153,3 +153,56 @@ func TestHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestUsageErrors: bad input on any command is one line on stderr that
+// names the command and its help, nothing on stdout, and exit 125.
+func TestUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"list", "--bogus"}, "agent-ctl: list: flag provided but not defined: --bogus (see 'agent-ctl list --help')"},
+		{[]string{"list", "-bogus"}, "list: flag provided but not defined: -bogus"},
+		{[]string{"list", "--bogus=1"}, "list: flag provided but not defined: --bogus"},
+		{[]string{"describe", "hello", "--bogus"}, "describe: flag provided but not defined: --bogus"},
+		{[]string{"grant", "hello", "--bogus"}, "grant: flag provided but not defined: --bogus"},
+		{[]string{"revoke", "hello", "--bogus"}, "revoke: flag provided but not defined: --bogus"},
+		{[]string{"doctor", "--bogus"}, "doctor: flag provided but not defined: --bogus (see 'agent-ctl doctor --help')"},
+		{[]string{"install", "--bogus", "dir"}, "install: flag provided but not defined: --bogus"},
+		{[]string{"mcp", "config", "--bogus", "claude"}, "mcp config: flag provided but not defined: --bogus (see 'agent-ctl mcp config --help')"},
+		{[]string{"run", "--frobnicate", "x.wasm"}, "run: flag provided but not defined: --frobnicate (see 'agent-ctl run --help')"},
+		{[]string{"run", "--dir"}, "run: flag needs an argument: --dir"},
+		{[]string{"list", "extra-arg"}, `list: unexpected argument "extra-arg"`},
+		{[]string{"doctor", "extra-arg"}, `doctor: unexpected argument "extra-arg"`},
+		{[]string{"token", "list", "extra-arg"}, `token list: unexpected argument "extra-arg"`},
+		{[]string{"--log-level", "loud", "list"}, `--log-level "loud": want debug, info, warn or error`},
+		{[]string{"--log-level", "loud", "doctor"}, `--log-level "loud"`},
+		{[]string{"--log-level", "loud", "describe", "hello"}, `--log-level "loud"`},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, out, errs := runCLI(t, "", tc.args...)
+			if code != 125 || out != "" || !strings.Contains(errs, tc.want) || strings.Count(errs, "\n") != 1 {
+				t.Fatalf("agent-ctl %q: exit %d\nstdout %q\nstderr %q\nwant exit 125, no stdout, one line containing %q", tc.args, code, out, errs, tc.want)
+			}
+		})
+	}
+}
+
+// TestHelp_runExample runs the first example of 'run --help' as printed
+// (from the repository's root): an example that fails teaches nothing.
+func TestHelp_runExample(t *testing.T) {
+	_, help, _ := runCLI(t, "", "run", "--help")
+	var example []string
+	for _, l := range strings.Split(help, "\n") {
+		if f := strings.Fields(l); len(f) > 2 && f[0] == "agent-ctl" && f[1] == "run" && strings.HasSuffix(f[2], ".wasm") {
+			example = f[2:]
+			break
+		}
+	}
+	if len(example) == 0 || !strings.HasPrefix(example[0], "modules/") {
+		t.Fatalf("run --help has no example running a module of the repository:\n%s", help)
+	}
+	example[0] = repoPath(example[0])
+	code, out, errs := runCLI(t, "", append([]string{"run", "--isolation", "process"}, example...)...)
+	expect(t, "agent-ctl run "+strings.Join(example, " "), code, out, errs, 0, "hello, world\n", "")
+}

@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -103,23 +106,31 @@ grant commands that would.`,
 			m := t.Manifest()
 			w := c.App.Writer
 			fmt.Fprintf(w, "installed %s %s (%s)\n", m.Name, m.Version, short(t.Digest))
-			if err := precompile(c, t.Module); err != nil {
-				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: warning: %s: not precompiled, the first call will compile it: %s\n", m.Name, plain(err))
-			}
+			// The question comes before the compile (seconds, for a Go
+			// module), so that the operator answers and can walk away.
 			cmds := grantCommands(m)
+			grant := c.Bool("yes")
 			if len(cmds) == 0 {
 				fmt.Fprintln(w, "it asks for no capabilities")
+			} else {
+				fmt.Fprintln(w, "it asks for:")
+				for _, l := range describeCaps(m) {
+					fmt.Fprintln(w, "  "+l)
+				}
+				if !grant && isTerminal(c.App.Reader) {
+					fmt.Fprint(w, "grant all of these? [y/N] ")
+					line, _ := bufio.NewReader(c.App.Reader).ReadString('\n')
+					grant = strings.EqualFold(strings.TrimSpace(line), "y") || strings.EqualFold(strings.TrimSpace(line), "yes")
+				}
+			}
+			done := progress(c.App.ErrWriter, "compiling "+m.Name)
+			err = precompile(c, t.Module)
+			done()
+			if err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: warning: %s: not precompiled, the first call will compile it: %s\n", m.Name, plain(err))
+			}
+			if len(cmds) == 0 {
 				return nil
-			}
-			fmt.Fprintln(w, "it asks for:")
-			for _, l := range describeCaps(m) {
-				fmt.Fprintln(w, "  "+l)
-			}
-			grant := c.Bool("yes")
-			if !grant && isTerminal(c.App.Reader) {
-				fmt.Fprint(w, "grant all of these? [y/N] ")
-				line, _ := bufio.NewReader(c.App.Reader).ReadString('\n')
-				grant = strings.EqualFold(strings.TrimSpace(line), "y") || strings.EqualFold(strings.TrimSpace(line), "yes")
 			}
 			if !grant {
 				fmt.Fprintln(w, "nothing granted; to grant, run:")
@@ -156,6 +167,40 @@ grant commands that would.`,
 			fmt.Fprintln(w, "granted")
 			return nil
 		},
+	}
+}
+
+// progress shows on w that what is under way: on a terminal a spinner and
+// the elapsed time, redrawn in place; elsewhere (a log, a pipe) one line
+// when it starts and one with the time it took. The function it returns
+// ends it.
+func progress(w io.Writer, what string) (done func()) {
+	start := time.Now()
+	f, ok := w.(*os.File)
+	if !ok || !isTerminal(f) {
+		fmt.Fprintf(w, "agent-ctl: %s...\n", what)
+		return func() {
+			fmt.Fprintf(w, "agent-ctl: %s: done in %s\n", what, time.Since(start).Round(100*time.Millisecond))
+		}
+	}
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ; i++ {
+			fmt.Fprintf(w, "\r%c %s %s ", `|/-\`[i%4], what, time.Since(start).Truncate(time.Second))
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-stopped
+		fmt.Fprintf(w, "\r\x1b[K%s: done in %s\n", what, time.Since(start).Round(100*time.Millisecond))
 	}
 }
 
@@ -275,6 +320,25 @@ type listEntry struct {
 	Digest      string `json:"digest"`
 }
 
+// fitWidth cuts a line to width columns, ending it with "…"; width 0 (not
+// a terminal: a pipe or a file keeps whole lines) leaves it whole.
+func fitWidth(line string, width int) string {
+	r := []rune(line)
+	if width <= 0 || len(r) <= width {
+		return line
+	}
+	return string(r[:max(width-1, 0)]) + "…"
+}
+
+// termWidth is the width of the terminal w is, or 0 when it is none.
+func termWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	return terminalWidth(f)
+}
+
 func listCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "list",
@@ -300,8 +364,9 @@ func listCommand() *cli.Command {
 			} else if len(entries) == 0 && lerr == nil {
 				fmt.Fprintln(c.App.Writer, "no tools installed (agent-ctl install DIR)")
 			} else {
-				for _, e := range entries {
-					fmt.Fprintf(c.App.Writer, "%-20s %-10s %-12s %s\n", e.Name, e.Version, short(e.Digest), e.Description)
+				width := termWidth(c.App.Writer)
+				for _, e := range append([]listEntry{{"NAME", "VERSION", "DESCRIPTION", "DIGEST"}}, entries...) {
+					fmt.Fprintln(c.App.Writer, fitWidth(fmt.Sprintf("%-20s %-10s %-12s %s", e.Name, e.Version, short(e.Digest), e.Description), width))
 				}
 			}
 			if lerr != nil {
@@ -313,17 +378,44 @@ func listCommand() *cli.Command {
 	}
 }
 
-// describeOut is `describe --json`.
+// describeOut is `describe --json`, in camelCase like every --json.
 type describeOut struct {
 	Name        string                `json:"name"`
 	Version     string                `json:"version"`
 	Description string                `json:"description"`
 	Digest      string                `json:"digest"`
 	InputSchema json.RawMessage       `json:"inputSchema"`
-	Params      []manifest.Param      `json:"params"`
+	Params      []paramOut            `json:"params"`
 	Requested   manifest.Capabilities `json:"requested"`
-	Granted     *policies.ToolGrants  `json:"granted"`
+	Granted     grantsOut             `json:"granted"`
 	Limits      manifest.Limits       `json:"limits"`
+}
+
+// paramOut is one parameter in `describe --json`: position is the index
+// among the positional arguments, absent for a flag.
+type paramOut struct {
+	Name        string   `json:"name"`
+	Type        string   `json:"type"`
+	ItemType    string   `json:"itemType,omitempty"`
+	Description string   `json:"description,omitempty"`
+	Enum        []string `json:"enum,omitempty"`
+	Default     any      `json:"default,omitempty"`
+	Required    bool     `json:"required"`
+	Nullable    bool     `json:"nullable,omitempty"`
+	Position    *int     `json:"position,omitempty"`
+}
+
+func paramsJSON(ps []manifest.Param) []paramOut {
+	out := []paramOut{}
+	for _, p := range ps {
+		o := paramOut{Name: p.Name, Type: p.Type, ItemType: p.ItemType, Description: p.Description, Enum: p.Enum,
+			Default: p.Default, Required: p.Required, Nullable: p.Nullable}
+		if p.Position >= 0 {
+			o.Position = &p.Position
+		}
+		out = append(out, o)
+	}
+	return out
 }
 
 func describeCommand() *cli.Command {
@@ -349,7 +441,7 @@ func describeCommand() *cli.Command {
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
-				return enc.Encode(describeOut{m.Name, m.Version, m.Description, t.Digest, m.InputSchema, t.Params(), m.Capabilities, g, m.Limits})
+				return enc.Encode(describeOut{m.Name, m.Version, m.Description, t.Digest, m.InputSchema, paramsJSON(t.Params()), m.Capabilities, grantsJSON(g), m.Limits})
 			}
 			w := c.App.Writer
 			fmt.Fprintf(w, "%s %s — %s\ndigest: %s\n\nparameters:\n", m.Name, m.Version, m.Description, t.Digest)
@@ -365,25 +457,12 @@ func describeCommand() *cli.Command {
 				}
 			}
 			fmt.Fprintln(w, "\ngranted:")
-			n := 0
-			for _, d := range g.Dirs {
-				mode := "ro"
-				if d.Writable {
-					mode = "rw"
-				}
-				fmt.Fprintf(w, "  files: %s at %s (%s)\n", d.Host, d.Guest, mode)
-				n++
-			}
-			for _, e := range g.Env {
-				fmt.Fprintf(w, "  env: %s\n", e.Key)
-				n++
-			}
-			for _, nt := range g.Net {
-				fmt.Fprintf(w, "  network: %s ports %s\n", nt.Host, joinInts(nt.Ports))
-				n++
-			}
-			if n == 0 {
+			lines := grantLines(g)
+			if len(lines) == 0 {
 				fmt.Fprintln(w, "  nothing")
+			}
+			for _, l := range lines {
+				fmt.Fprintln(w, "  "+l)
 			}
 			fmt.Fprintf(w, "\nlimits: memory %s, timeout %s, output %s\n", orDefault(m.Limits.Memory, policies.FormatSize(policies.DefaultMemory)),
 				orDefault(m.Limits.Timeout, policies.DefaultTimeout.String()), orDefault(m.Limits.MaxOutput, policies.FormatSize(policies.DefaultMaxOutput)))
@@ -504,8 +583,13 @@ func grantCommand() *cli.Command {
   agent-ctl grant logs --env TZ=UTC
   agent-ctl grant scan --net 10.0.0.0/24:22,80,443
   agent-ctl grant logs --memory 64MiB --timeout 10s   (can only lower the manifest's limits)
-Grants that would hand over the host (/, /proc, /sys, /dev, agent-ctl's own state)
-are refused. A change takes effect at the next call.`,
+Prints the tool's grants as they now are. A directory the manifest does not ask
+for (another guest path, or rw where it asks ro) and a limit above the
+manifest's (or, where it sets none, the default) are refused unless --force; a
+variable, host or port it does not ask for is granted with a note on stderr
+(the network and the environment are the operator's to choose). Grants that would hand over the host (/, /proc, /sys,
+/dev, agent-ctl's own state) are refused even then. A change takes effect at
+the next call.`,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "dir", Usage: "`HOST:GUEST[:ro|rw]`"},
 			&cli.StringSliceFlag{Name: "env", Usage: "`KEY` or KEY=VALUE"},
@@ -513,20 +597,51 @@ are refused. A change takes effect at the next call.`,
 			&cli.StringFlag{Name: "memory", Usage: "memory limit `SIZE` (only lowers)"},
 			&cli.StringFlag{Name: "timeout", Usage: "time limit `DURATION` (only lowers)"},
 			&cli.StringFlag{Name: "max-output", Usage: "output limit `SIZE` (only lowers)"},
+			&cli.BoolFlag{Name: "force", Usage: "grant a directory or a limit the manifest does not ask for"},
+			&cli.BoolFlag{Name: "json", Usage: "print the resulting grants as JSON"},
 		},
 		Action: func(c *cli.Context) error {
+			if !slices.ContainsFunc([]string{"dir", "env", "net", "memory", "timeout", "max-output"}, c.IsSet) {
+				return usageError{"grant: nothing to grant: give --dir, --env, --net, --memory, --timeout or --max-output (see 'agent-ctl grant --help')"}
+			}
 			st, t, err := toolArg(c)
 			if err != nil {
 				return err
 			}
-			return st.updateGrants(t, func(tg *policies.ToolGrants) error { return grantFlags(c, st, tg) })
+			var now policies.ToolGrants
+			var notes []string
+			if err := st.updateGrants(t, func(tg *policies.ToolGrants) error {
+				notes = nil
+				if err := grantFlags(c, st, t.Manifest(), tg, &notes); err != nil {
+					return err
+				}
+				now = cloneGrants(tg)
+				return nil
+			}); err != nil {
+				return err
+			}
+			for _, n := range notes {
+				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: note: %s\n", n)
+			}
+			return printGrants(c, t.Name(), &now)
 		},
 	}
 }
 
-// grantFlags applies grant's flags to a tool's grants.
-func grantFlags(c *cli.Context, st *state, tg *policies.ToolGrants) error {
+// grantFlags applies grant's flags to a tool's grants. What its manifest m
+// does not ask for is refused, unless --force, where the manifest is
+// exact: a directory's guest path and mode (the module opens that path)
+// and a limit above the manifest's (a grant only lowers). A variable or a
+// network grant beyond the manifest's gets a note: the operator's network
+// and environment are the operator's to choose (docs: grant scan --net
+// 10.0.0.0/24:22 for a manifest that names 127.0.0.1/32).
+func grantFlags(c *cli.Context, st *state, m *manifest.Manifest, tg *policies.ToolGrants, notes *[]string) error {
+	force := c.Bool("force")
+	unasked := func(format string, a ...any) error {
+		return usageError{fmt.Sprintf("grant: "+format+"; --force grants it anyway", a...)}
+	}
 	for _, s := range c.StringSlice("dir") {
+		// What would hand over the host is refused first, and always.
 		d, err := policies.ParseDir(s)
 		if err == nil {
 			err = tg.GrantDir(d, st.home)
@@ -534,14 +649,30 @@ func grantFlags(c *cli.Context, st *state, tg *policies.ToolGrants) error {
 		if err != nil {
 			return usageError{plain(err)}
 		}
+		if !force {
+			if err := askedDir(m, d); err != nil {
+				return unasked("%s", err)
+			}
+		}
 	}
 	for _, s := range c.StringSlice("env") {
+		k, _, _ := strings.Cut(s, "=")
+		if !force && !slices.Contains(m.Capabilities.Env, k) {
+			*notes = append(*notes, fmt.Sprintf("%s's manifest does not ask for the variable %s (it asks for: %s); granted all the same", m.Name, k, orDefault(strings.Join(m.Capabilities.Env, ", "), "none")))
+		}
 		if err := tg.GrantEnv(s); err != nil {
 			return usageError{plain(err)}
 		}
 	}
 	for _, s := range c.StringSlice("net") {
 		n, err := policies.ParseNetGrant(s)
+		if err == nil && !force && !askedNet(m, n) {
+			var asked []string
+			for _, a := range m.Capabilities.Network {
+				asked = append(asked, a.Host+":"+joinInts(a.Ports))
+			}
+			*notes = append(*notes, fmt.Sprintf("%s's manifest does not ask for %s (it asks for: %s); granted all the same", m.Name, s, orDefault(strings.Join(asked, ", "), "no network")))
+		}
 		if err == nil {
 			err = tg.GrantNet(n)
 		}
@@ -549,10 +680,17 @@ func grantFlags(c *cli.Context, st *state, tg *policies.ToolGrants) error {
 			return usageError{plain(err)}
 		}
 	}
-	for flag, dst := range map[string]*string{"memory": &tg.Limits.Memory, "timeout": &tg.Limits.Timeout, "max-output": &tg.Limits.MaxOutput} {
-		if c.IsSet(flag) {
-			*dst = c.String(flag)
+	for _, l := range limitFlags(m) {
+		if !c.IsSet(l.flag) {
+			continue
 		}
+		v := c.String(l.flag)
+		if !force {
+			if n, err := l.parse(v); err == nil && n > l.cap {
+				return unasked("--%s %s is above %s's %s", l.flag, v, m.Name, l.capText)
+			}
+		}
+		*l.dst(tg) = v
 	}
 	if _, err := tg.Policy(policies.Requested{}, nil); err != nil {
 		return usageError{plain(err)}
@@ -560,50 +698,291 @@ func grantFlags(c *cli.Context, st *state, tg *policies.ToolGrants) error {
 	return nil
 }
 
+// askedDir says how a directory grant goes beyond what m asks for: a guest
+// path it does not ask for, or write access where it asks read-only.
+func askedDir(m *manifest.Manifest, d policies.Dir) error {
+	var asked []string
+	guest := path.Clean(d.Guest)
+	for _, f := range m.Capabilities.Files {
+		mode := orDefault(f.Mode, "ro")
+		if f.Guest == guest {
+			if d.Writable && mode != "rw" {
+				return fmt.Errorf("%s's manifest asks for %s read-only, not rw", m.Name, guest)
+			}
+			return nil
+		}
+		asked = append(asked, f.Guest+" ("+mode+")")
+	}
+	return fmt.Errorf("%s's manifest asks for no directory at %s (it asks for: %s)", m.Name, guest, orDefault(strings.Join(asked, ", "), "none"))
+}
+
+// askedNet reports whether m asks for every address and port of n.
+func askedNet(m *manifest.Manifest, n policies.NetGrant) bool {
+	pn, errn := hostPrefix(n.Host)
+	for _, port := range n.Ports {
+		ok := slices.ContainsFunc(m.Capabilities.Network, func(a manifest.NetCap) bool {
+			if !slices.Contains(a.Ports, port) {
+				return false
+			}
+			pa, erra := hostPrefix(a.Host)
+			if errn != nil || erra != nil {
+				return strings.EqualFold(strings.TrimSuffix(a.Host, "."), strings.TrimSuffix(n.Host, "."))
+			}
+			return pa.Contains(pn.Addr()) && pa.Bits() <= pn.Bits()
+		})
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// limitFlag is one of the limits an operator can lower: its flag, the
+// manifest's cap (or the default where the manifest sets none) and where
+// the grant keeps it.
+type limitFlag struct {
+	flag, capText string
+	cap           int64
+	parse         func(string) (int64, error)
+	dst           func(*policies.ToolGrants) *string
+}
+
+func limitFlags(m *manifest.Manifest) []limitFlag {
+	capOf := func(n, def int64, text, defText string) (int64, string) {
+		if n == 0 {
+			return def, "default of " + defText + " (its manifest sets none)"
+		}
+		return n, "manifest cap of " + text + " (a grant only lowers it: it would have no effect)"
+	}
+	mem, memText := capOf(m.MemoryLimit(), policies.DefaultMemory, m.Limits.Memory, policies.FormatSize(policies.DefaultMemory))
+	tmo, tmoText := capOf(int64(m.TimeoutLimit()), int64(policies.DefaultTimeout), m.Limits.Timeout, policies.DefaultTimeout.String())
+	out, outText := capOf(m.OutputLimit(), policies.DefaultMaxOutput, m.Limits.MaxOutput, policies.FormatSize(policies.DefaultMaxOutput))
+	duration := func(s string) (int64, error) {
+		d, err := time.ParseDuration(s)
+		return int64(d), err
+	}
+	return []limitFlag{
+		{"memory", memText, mem, policies.ParseSize, func(g *policies.ToolGrants) *string { return &g.Limits.Memory }},
+		{"timeout", tmoText, tmo, duration, func(g *policies.ToolGrants) *string { return &g.Limits.Timeout }},
+		{"max-output", outText, out, policies.ParseSize, func(g *policies.ToolGrants) *string { return &g.Limits.MaxOutput }},
+	}
+}
+
+// cloneGrants copies a tool's grants out of the policy file's lock.
+func cloneGrants(g *policies.ToolGrants) policies.ToolGrants {
+	out := policies.ToolGrants{Dirs: slices.Clone(g.Dirs), Env: slices.Clone(g.Env), Limits: g.Limits}
+	for _, n := range g.Net {
+		out.Net = append(out.Net, policies.NetGrant{Host: n.Host, Ports: slices.Clone(n.Ports)})
+	}
+	return out
+}
+
+// masked is a tool's grants as agent-ctl shows them: a fixed environment
+// value may be a secret, so only its presence is shown.
+func masked(g *policies.ToolGrants) policies.ToolGrants {
+	out := cloneGrants(g)
+	for i := range out.Env {
+		if !out.Env[i].FromHost {
+			out.Env[i].Value = maskedValue
+		}
+	}
+	return out
+}
+
+// grantsOut is a tool's grants in --json: every list present, empty or
+// not, so that scripts need not tell a missing key from an empty list.
+type grantsOut struct {
+	Dirs   []policies.DirGrant  `json:"dirs"`
+	Env    []policies.EnvGrant  `json:"env"`
+	Net    []policies.NetGrant  `json:"net"`
+	Limits policies.LimitGrants `json:"limits"`
+}
+
+func grantsJSON(g *policies.ToolGrants) grantsOut {
+	m := masked(g)
+	return grantsOut{Dirs: append([]policies.DirGrant{}, m.Dirs...), Env: append([]policies.EnvGrant{}, m.Env...),
+		Net: append([]policies.NetGrant{}, m.Net...), Limits: m.Limits}
+}
+
+// maskedValue stands for a fixed environment value in what agent-ctl prints.
+const maskedValue = "***"
+
+// grantLines renders a tool's grants, one a line; none when nothing is
+// granted.
+func grantLines(g *policies.ToolGrants) []string {
+	var out []string
+	for _, d := range g.Dirs {
+		mode := "ro"
+		if d.Writable {
+			mode = "rw"
+		}
+		out = append(out, fmt.Sprintf("files: %s at %s (%s)", d.Host, d.Guest, mode))
+	}
+	for _, e := range g.Env {
+		if e.FromHost {
+			out = append(out, fmt.Sprintf("env: %s (the host's value)", e.Key))
+		} else {
+			out = append(out, fmt.Sprintf("env: %s=%s", e.Key, maskedValue))
+		}
+	}
+	for _, nt := range g.Net {
+		out = append(out, fmt.Sprintf("network: %s ports %s", nt.Host, joinInts(nt.Ports)))
+	}
+	for _, l := range []struct{ name, v string }{{"memory", g.Limits.Memory}, {"timeout", g.Limits.Timeout}, {"output", g.Limits.MaxOutput}} {
+		if l.v != "" {
+			out = append(out, fmt.Sprintf("limit: %s %s", l.name, l.v))
+		}
+	}
+	return out
+}
+
+// printGrants prints what grant and revoke leave a tool with.
+func printGrants(c *cli.Context, name string, g *policies.ToolGrants) error {
+	if c.Bool("json") {
+		return writeJSON(c, grantsJSON(g))
+	}
+	w := c.App.Writer
+	lines := grantLines(g)
+	if len(lines) == 0 {
+		fmt.Fprintf(w, "%s is granted nothing\n", name)
+		return nil
+	}
+	fmt.Fprintf(w, "%s is granted:\n", name)
+	for _, l := range lines {
+		fmt.Fprintln(w, "  "+l)
+	}
+	return nil
+}
+
+// writeJSON prints v as indented JSON, as every --json does.
+func writeJSON(c *cli.Context, v any) error {
+	enc := json.NewEncoder(c.App.Writer)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 func revokeCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "revoke",
 		Usage:     "take back what a tool was granted",
 		ArgsUsage: "TOOL",
+		Description: `Takes back grants, written as grant takes them or by what names them:
+  agent-ctl revoke logs --dir /var/log:/logs:ro   (or --dir /logs: the guest path)
+  agent-ctl revoke logs --env TZ                  (TZ=UTC works too)
+  agent-ctl revoke scan --net 10.0.0.0/24:22      (or --net 10.0.0.0/24: the host)
+  agent-ctl revoke logs --memory --timeout        (back to the manifest's limits)
+  agent-ctl revoke logs --all
+Where --dir gives the host path or the mode, they must match the grant. Each
+revocation must find something to take back, or nothing changes. Prints the
+tool's grants as they now are.`,
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "dir", Usage: "the `GUEST` path of a directory grant"},
-			&cli.StringSliceFlag{Name: "env", Usage: "a variable `KEY`"},
-			&cli.StringSliceFlag{Name: "net", Usage: "a network grant's `HOST`"},
+			&cli.StringSliceFlag{Name: "dir", Usage: "a directory grant: `HOST:GUEST[:ro|rw]` or its GUEST path"},
+			&cli.StringSliceFlag{Name: "env", Usage: "a variable `KEY` (or KEY=VALUE)"},
+			&cli.StringSliceFlag{Name: "net", Usage: "a network grant's `HOST` (or HOST:PORT[,PORT...])"},
+			&cli.BoolFlag{Name: "memory", Usage: "the memory limit granted"},
+			&cli.BoolFlag{Name: "timeout", Usage: "the time limit granted"},
+			&cli.BoolFlag{Name: "max-output", Usage: "the output limit granted"},
 			&cli.BoolFlag{Name: "all", Usage: "everything"},
+			&cli.BoolFlag{Name: "json", Usage: "print the resulting grants as JSON"},
 		},
 		Action: func(c *cli.Context) error {
+			if !slices.ContainsFunc([]string{"dir", "env", "net", "memory", "timeout", "max-output", "all"}, c.IsSet) {
+				return usageError{"revoke: nothing to revoke: give --dir, --env, --net, --memory, --timeout, --max-output or --all (see 'agent-ctl revoke --help')"}
+			}
 			st, t, err := toolArg(c)
 			if err != nil {
 				return err
 			}
 			if c.Bool("all") {
-				return policies.UpdateGrants(policyPath(st.home), func(g *policies.Grants) error {
+				if err := policies.UpdateGrants(policyPath(st.home), func(g *policies.Grants) error {
 					delete(g.Tools, t.Name())
 					return nil
-				})
+				}); err != nil {
+					return err
+				}
+				return printGrants(c, t.Name(), &policies.ToolGrants{})
 			}
-			return st.updateGrants(t, func(tg *policies.ToolGrants) error { return revokeFlags(c, t, tg) })
+			var now policies.ToolGrants
+			if err := st.updateGrants(t, func(tg *policies.ToolGrants) error {
+				if err := revokeFlags(c, t, tg); err != nil {
+					return err
+				}
+				now = cloneGrants(tg)
+				return nil
+			}); err != nil {
+				return err
+			}
+			return printGrants(c, t.Name(), &now)
 		},
 	}
 }
 
 // revokeFlags applies revoke's flags to a tool's grants.
 func revokeFlags(c *cli.Context, t *store.Tool, tg *policies.ToolGrants) error {
-	for _, g := range c.StringSlice("dir") {
-		if !tg.RevokeDir(g) {
-			return usageError{fmt.Sprintf("revoke: %s has no directory granted at %s", t.Name(), g)}
+	for _, s := range c.StringSlice("dir") {
+		if err := revokeDir(tg, s); err != nil {
+			return usageError{fmt.Sprintf("revoke: %s %s", t.Name(), err)}
 		}
 	}
-	for _, k := range c.StringSlice("env") {
+	for _, s := range c.StringSlice("env") {
+		k, _, _ := strings.Cut(s, "=")
 		if !tg.RevokeEnv(k) {
 			return usageError{fmt.Sprintf("revoke: %s has no variable %s granted", t.Name(), k)}
 		}
 	}
-	for _, h := range c.StringSlice("net") {
+	for _, s := range c.StringSlice("net") {
+		h := s
+		if n, err := policies.ParseNetGrant(s); err == nil {
+			h = n.Host
+		}
 		if !tg.RevokeNet(h) {
 			return usageError{fmt.Sprintf("revoke: %s has no network grant for %s", t.Name(), h)}
 		}
 	}
+	for _, l := range limitFlags(t.Manifest()) {
+		if !c.Bool(l.flag) {
+			continue
+		}
+		dst := l.dst(tg)
+		if *dst == "" {
+			return usageError{fmt.Sprintf("revoke: %s has no %s limit granted", t.Name(), l.flag)}
+		}
+		*dst = ""
+	}
+	return nil
+}
+
+// revokeDir takes back the directory grant s names: its guest path alone,
+// or HOST:GUEST[:ro|rw] as grant takes it, whose host and mode must match.
+func revokeDir(tg *policies.ToolGrants, s string) error {
+	d, err := policies.ParseDir(s)
+	if err != nil {
+		return fmt.Errorf("%s", plain(err))
+	}
+	rest, hasMode := strings.CutSuffix(s, ":ro")
+	if !hasMode {
+		rest, hasMode = strings.CutSuffix(s, ":rw")
+	}
+	guest := path.Clean(d.Guest)
+	i := slices.IndexFunc(tg.Dirs, func(x policies.DirGrant) bool { return x.Guest == guest })
+	if i < 0 {
+		return fmt.Errorf("has no directory granted at %s", guest)
+	}
+	g := tg.Dirs[i]
+	if strings.Contains(rest, ":") {
+		host, err := filepath.Abs(d.Host)
+		if err != nil || host != g.Host {
+			return fmt.Errorf("has %s granted from %s, not from %s", guest, g.Host, d.Host)
+		}
+	}
+	if hasMode && d.Writable != g.Writable {
+		mode := "ro"
+		if g.Writable {
+			mode = "rw"
+		}
+		return fmt.Errorf("has %s granted %s, not %s", guest, mode, s[len(rest)+1:])
+	}
+	tg.RevokeDir(guest)
 	return nil
 }
 
@@ -630,12 +1009,16 @@ func toolCommands(home string) []*cli.Command {
 	return cmds
 }
 
+// toolCategory groups the installed tools in help and tells them from
+// agent-ctl's own commands.
+const toolCategory = "installed tools"
+
 // brokenToolCommand stands for an installed tool that does not load.
 func brokenToolCommand(name string, err error) *cli.Command {
 	return &cli.Command{
 		Name:            name,
 		Usage:           "(damaged: see 'agent-ctl " + name + "')",
-		Category:        "installed tools",
+		Category:        toolCategory,
 		SkipFlagParsing: true,
 		Action:          func(c *cli.Context) error { return toolErr(c, err) },
 	}
@@ -663,7 +1046,7 @@ func toolCommand(t *store.Tool) *cli.Command {
 	return &cli.Command{
 		Name:      m.Name,
 		Usage:     m.Description,
-		Category:  "installed tools",
+		Category:  toolCategory,
 		ArgsUsage: strings.Join(positional, " "),
 		Flags:     flags,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {

@@ -4,9 +4,12 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/agent-ctl/agent-ctl/modules"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 )
 
@@ -184,8 +187,27 @@ func TestCompletion(t *testing.T) {
 			t.Errorf("completion lacks %q:\n%s", c, out)
 		}
 	}
-	code, out, errs = runIn(t, home, "", "hello", "-", "--generate-bash-completion")
-	expect(t, "tool flags", code, out, errs, 0, "--name\n", "")
+	for _, tc := range []struct {
+		args []string
+		want string // the whole output
+	}{
+		{[]string{"hello", "-"}, "--name\n--shout\n--help\n"},
+		{[]string{"grant"}, "hello\n"},
+		{[]string{"revoke"}, "hello\n"},
+		{[]string{"describe"}, "hello\n"},
+		{[]string{"remove"}, "hello\n"},
+		{[]string{"list"}, ""},
+		{[]string{"grant", "hello"}, ""},
+		{[]string{"grant", "hello", "-"}, "--dir\n--env\n--net\n--memory\n--timeout\n--max-output\n--force\n--json\n--help\n"},
+		{[]string{"new", "--lang"}, strings.Join(modules.LanguageNames(), "\n") + "\n"},
+		{[]string{"run", "--isolation"}, "container\nprocess\n"},
+		{[]string{"install", "--isolation"}, "container\nprocess\n"},
+	} {
+		code, out, errs := runIn(t, home, "", append(tc.args, "--generate-bash-completion")...)
+		if code != 0 || out != tc.want {
+			t.Errorf("completing after %q: exit %d stdout %q stderr %q, want %q", tc.args, code, out, errs, tc.want)
+		}
+	}
 	for _, sh := range []string{"bash", "zsh", "fish"} {
 		code, out, errs = runIn(t, home, "", "completion", sh)
 		expect(t, sh, code, out, errs, 0, "--generate-bash-completion", "")
@@ -238,4 +260,122 @@ func TestTools_globalFlags(t *testing.T) {
 	}
 	code, out, errs = runIn(t, other, "", "--log-level", "debug", "hello", "--name", "x")
 	expect(t, "tool not in $AGENTCTL_HOME", code, out, errs, 127, "", "no tool or command named hello")
+}
+
+// TestTools_grantRevoke: grant and revoke print the grants they leave, refuse
+// to do nothing, refuse a directory or a limit the manifest does not ask for
+// unless --force, and revoke takes the grant syntax and single limits. The
+// steps run in order on one home.
+func TestTools_grantRevoke(t *testing.T) {
+	home, data, other := t.TempDir(), t.TempDir(), t.TempDir()
+	code, out, errs := runIn(t, home, "", "install", "--isolation", "process", catModule(t, data))
+	expect(t, "install", code, out, errs, 0, "installed catdata", "")
+	for _, tc := range []struct {
+		args           []string
+		code           int
+		stdout, errs   string
+		notOut, notErr string
+	}{
+		{args: []string{"grant", "catdata"}, code: 125, errs: "grant: nothing to grant"},
+		{args: []string{"grant", "catdata", "--json"}, code: 125, errs: "grant: nothing to grant"},
+		{args: []string{"revoke", "catdata"}, code: 125, errs: "revoke: nothing to revoke"},
+		{args: []string{"grant", "catdata", "--dir", other + ":/etc"}, code: 125, errs: "catdata's manifest asks for no directory at /etc (it asks for: /data (ro)); --force"},
+		{args: []string{"grant", "catdata", "--dir", data + ":/data:rw"}, code: 125, errs: "asks for /data read-only, not rw"},
+		{args: []string{"grant", "catdata", "--memory", "1GiB"}, code: 125, errs: "--memory 1GiB is above catdata's default of 128MiB (its manifest sets none)"},
+		{args: []string{"grant", "catdata", "--timeout", "1h"}, code: 125, errs: "--timeout 1h is above"},
+		{args: []string{"grant", "catdata", "--dir", "/:/host", "--force"}, code: 125, errs: "hand over the host"},
+		{args: []string{"describe", "catdata"}, stdout: "granted:\n  nothing"},
+		{args: []string{"grant", "catdata", "--dir", data + ":/data"}, stdout: "catdata is granted:\n  files: " + data + " at /data (ro)\n"},
+		{args: []string{"grant", "catdata", "--memory", "64MiB", "--env", "TOKEN=s3cret"}, stdout: "  env: TOKEN=***\n  limit: memory 64MiB\n",
+			errs: "note: catdata's manifest does not ask for the variable TOKEN", notOut: "s3cret"},
+		{args: []string{"grant", "catdata", "--json", "--net", "127.0.0.1:8080"}, stdout: `"key": "TOKEN",
+      "value": "***"`, notOut: "s3cret"},
+		{args: []string{"grant", "catdata", "--force", "--dir", other + ":/etc:rw", "--timeout", "1h"}, stdout: "files: " + other + " at /etc (rw)\n", notErr: "note"},
+		{args: []string{"revoke", "catdata", "--dir", data + ":/wrong"}, code: 125, errs: "catdata has no directory granted at /wrong"},
+		{args: []string{"revoke", "catdata", "--dir", other + ":/data"}, code: 125, errs: "has /data granted from " + data + ", not from " + other},
+		{args: []string{"revoke", "catdata", "--dir", data + ":/data:rw"}, code: 125, errs: "has /data granted ro, not rw"},
+		{args: []string{"revoke", "catdata", "--max-output"}, code: 125, errs: "catdata has no max-output limit granted"},
+		{args: []string{"revoke", "catdata", "--dir", data + ":/data:ro", "--memory", "--net", "127.0.0.1:8080", "--env", "TOKEN=x"},
+			stdout: "catdata is granted:\n  files: " + other + " at /etc (rw)\n  limit: timeout 1h\n"},
+		{args: []string{"revoke", "catdata", "--memory"}, code: 125, errs: "catdata has no memory limit granted"},
+		{args: []string{"revoke", "catdata", "--timeout", "--dir", "/etc"}, stdout: "catdata is granted nothing\n"},
+		{args: []string{"revoke", "catdata", "--all", "--json"}, stdout: `"dirs": [],`},
+	} {
+		code, out, errs := runIn(t, home, "", tc.args...)
+		expect(t, strings.Join(tc.args, " "), code, out, errs, tc.code, tc.stdout, tc.errs)
+		if tc.notOut != "" && strings.Contains(out, tc.notOut) || tc.notErr != "" && strings.Contains(errs, tc.notErr) {
+			t.Fatalf("%q: stdout %q stderr %q shows %q%q", tc.args, out, errs, tc.notOut, tc.notErr)
+		}
+	}
+}
+
+// camelKeys lists the JSON object keys in v, outside a tool's own input
+// schema, that are not camelCase.
+func camelKeys(v any, path string) []string {
+	var bad []string
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			if k == "inputSchema" {
+				continue
+			}
+			if !regexp.MustCompile(`^[a-z][a-zA-Z0-9]*$`).MatchString(k) {
+				bad = append(bad, path+"."+k)
+			}
+			bad = append(bad, camelKeys(e, path+"."+k)...)
+		}
+	case []any:
+		for _, e := range x {
+			bad = append(bad, camelKeys(e, path+"[]")...)
+		}
+	}
+	return bad
+}
+
+// TestJSON: every --json prints camelCase keys, and no fixed environment
+// value shows, in JSON or in text.
+func TestJSON(t *testing.T) {
+	home := t.TempDir()
+	code, out, errs := runIn(t, home, "", "install", "--isolation", "process", repoPath("modules/hello"))
+	expect(t, "install", code, out, errs, 0, "installed hello", "")
+	code, out, errs = runIn(t, home, "", "grant", "hello", "--env", "API_TOKEN=s3cret-value", "--env", "TZ")
+	expect(t, "grant", code, out, errs, 0, "env: API_TOKEN=***", "")
+	for _, tc := range []struct {
+		args []string
+		want string // a key the output must have
+	}{
+		{[]string{"list", "--json"}, `"digest"`},
+		{[]string{"describe", "hello", "--json"}, `"name": "shout"`},
+		{[]string{"describe", "hello", "--json"}, `"fromHost": true`},
+		{[]string{"doctor", "--json"}, `"defaultIsolation"`},
+		{[]string{"grant", "hello", "--json", "--memory", "64MiB"}, `"memory": "64MiB"`},
+		{[]string{"revoke", "hello", "--json", "--memory"}, `"fromHost": true`},
+		{[]string{"describe", "hello"}, "env: API_TOKEN=***\n  env: TZ (the host's value)"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, out, errs := runIn(t, home, "", tc.args...)
+			if code != 0 && !(tc.args[0] == "doctor" && code == 1) {
+				t.Fatalf("exit %d, stderr %q", code, errs)
+			}
+			if strings.Contains(out, "s3cret") {
+				t.Errorf("shows a fixed env value:\n%s", out)
+			}
+			if !slices.Contains(tc.args, "--json") {
+				if !strings.Contains(out, tc.want) {
+					t.Errorf("stdout lacks %q:\n%s", tc.want, out)
+				}
+				return
+			}
+			var v any
+			if err := json.Unmarshal([]byte(out), &v); err != nil {
+				t.Fatalf("not JSON: %v\n%s", err, out)
+			}
+			if bad := camelKeys(v, ""); len(bad) > 0 {
+				t.Errorf("keys not in camelCase: %v", bad)
+			}
+			if !strings.Contains(out, tc.want) {
+				t.Errorf("stdout lacks %q:\n%s", tc.want, out)
+			}
+		})
+	}
 }
