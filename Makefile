@@ -140,6 +140,9 @@ demo: fixtures modules build
 	$(BIN) run --dir $(DEMO_DIR)/data:/data:ro $(TESTDATA)/escape.wasm
 	@echo; echo "== reading outside the grant is refused"
 	$(BIN) run --dir $(DEMO_DIR)/data:/data:ro $(TESTDATA)/cat.wasm -- /data/../../etc/passwd; echo "exit code $$?"
+	@echo; echo "== a grant through a symbolic link is refused (root never follows a link it did not check)"
+	@ln -sfn $(DEMO_DIR)/data $(DEMO_DIR)/data-link
+	$(BIN) run --dir $(DEMO_DIR)/data-link:/data:ro $(TESTDATA)/cat.wasm -- /data/notes.txt; echo "exit code $$?"
 	@echo; echo "== changing the read-only grant is refused, and nothing changes"
 	@printf 'original\n' > $(DEMO_DIR)/data/existing.txt; : > $(DEMO_DIR)/data/victim.txt; mkdir -p $(DEMO_DIR)/data/subdir
 	$(BIN) run --dir $(DEMO_DIR)/data:/data:ro $(TESTDATA)/fsops.wasm
