@@ -297,10 +297,11 @@ var rootKit = []rootAttempt{
 var workerIDWall = fmt.Sprintf("kill(2): the worker's host ID is %d, nobody else's", isolation.DefaultWorkerID)
 
 // tableFlipRounds is how many calls the table's exchange row runs past the
-// check per column. TestGrant_renameExchange runs 60, enough to have
-// caught the old code with a chance of failing by luck of 6e-5; 20 here
-// (old code: lost 6 to 14 of 40) pass by luck with a chance of 4e-2 per
-// column, so that a regression shows in the table as well.
+// check per column. TestGrant_renameExchange runs the 60 that measure the
+// race. With grants used by name after the check (Dir.File dropped), 4, 3
+// and 7 of these 20 read or changed $AGENTCTL_HOME (process, jail,
+// libcontainer); at the lowest rate seen, 0.15, one column passes by luck
+// with a chance of 4e-2, all three with 6e-5.
 const tableFlipRounds = 20
 
 var exchangedOK = fmt.Sprintf("%d calls ran: none read or changed $AGENTCTL_HOME; each read the checked directory or was refused", tableFlipRounds)
