@@ -29,11 +29,18 @@ import (
 
 // TestMain lets the test binary serve as the worker executable: the
 // supervisor re-executes it with the hidden worker argument; and as a
-// supervisor holding a worker (holdWorkerEnv).
+// supervisor holding a worker (holdWorkerEnv); and as the root-side
+// table's helpers (rootSideHelpers).
 func TestMain(m *testing.M) {
 	if home := os.Getenv(holdWorkerEnv); home != "" && !worker.IsWorker(os.Args) {
 		isolation.Init()
 		os.Exit(holdWorker(home, policies.Isolation(os.Getenv(holdIsolationEnv))))
+	}
+	for env, helper := range rootSideHelpers {
+		if v := os.Getenv(env); v != "" && !worker.IsWorker(os.Args) {
+			isolation.Init()
+			os.Exit(helper(v))
+		}
 	}
 	workertest.Main(m)
 }
