@@ -263,7 +263,7 @@ func checkName(name string) error {
 		return fmt.Errorf("name %q: must not contain \"/\", \"\\\" or \"..\"", printable(name))
 	}
 	if !nameRE().MatchString(name) {
-		return fmt.Errorf("name %q: want a lower-case letter, then up to 62 lower-case letters, digits or \"-\"", printable(name))
+		return fmt.Errorf("name %q: want a lower-case letter, then up to 62 lower-case letters, digits, \"_\" or \"-\"", printable(name))
 	}
 	if slices.Contains(ReservedNames, name) {
 		return fmt.Errorf("name %q: is reserved by the agent-ctl command line", name)

@@ -158,7 +158,7 @@ func TestParse_errors(t *testing.T) {
 		{`name "../etc": must not contain "/"`, edit(t, func(m map[string]any) { m["name"] = "../etc" })},
 		{`name "a/b": must not contain "/"`, edit(t, func(m map[string]any) { m["name"] = "a/b" })},
 		{`name "a..b": must not contain`, edit(t, func(m map[string]any) { m["name"] = "a..b" })},
-		{`name "Logs": want a lower-case letter`, edit(t, func(m map[string]any) { m["name"] = "Logs" })},
+		{`name "Logs": want a lower-case letter, then up to 62 lower-case letters, digits, "_" or "-"`, edit(t, func(m map[string]any) { m["name"] = "Logs" })},
 		{`name "": want a lower-case letter`, edit(t, func(m map[string]any) { m["name"] = "" })},
 		{`name "-rf": want`, edit(t, func(m map[string]any) { m["name"] = "-rf" })},
 		{`want a lower-case letter`, edit(t, func(m map[string]any) { m["name"] = strings.Repeat("a", 64) })},
@@ -405,5 +405,15 @@ func TestValidate_programmatic(t *testing.T) {
 	m.InputSchema = json.RawMessage(`{"type": "object"}`)
 	if _, err := m.Compile(); err != nil {
 		t.Errorf("Compile() = %v, want no error", err)
+	}
+}
+
+// TestParse_names takes the names the rule and its message allow: "_" and
+// "-" after the first letter (the message used to leave "_" out).
+func TestParse_names(t *testing.T) {
+	for _, name := range []string{"my_tool", "my-tool", "a", "t0", "a" + strings.Repeat("_", 62)} {
+		if _, err := manifest.Parse(edit(t, func(m map[string]any) { m["name"] = name })); err != nil {
+			t.Errorf("name %q: %v", name, err)
+		}
 	}
 }
