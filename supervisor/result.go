@@ -21,6 +21,10 @@ var (
 	ErrWorker = errors.New("worker failed")
 )
 
+// errLoadTimeout is the cause of a call's context when its time limit ran
+// out before its module was loaded (Call.TimeoutCoversLoad).
+var errLoadTimeout = errors.New("time limit reached before the module was loaded")
+
 // Outcome is how a call ended. Only Exited carries the module's own exit
 // code; the rest are agent-ctl stopping the module.
 type Outcome int

@@ -378,6 +378,13 @@ type Call struct {
 	// Stdout and Stderr receive the module's output as it is written; nil
 	// discards it.
 	Stdout, Stderr io.Writer
+	// TimeoutCoversLoad makes the policy's Timeout bound the whole call:
+	// waiting for a start, starting the worker and loading or compiling
+	// the module as well as running it, as `timeout 2s wasmtime run`
+	// would. It is what `agent-ctl run` asks for. False (installed tools,
+	// compiled at install): loading has the supervisor's CompileTimeout,
+	// and Timeout bounds the run alone.
+	TimeoutCoversLoad bool
 
 	// prepareOnly stops after the module is loaded or compiled: Precompile.
 	prepareOnly bool
@@ -557,12 +564,21 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	if pooled {
 		defer s.pool.refill(t)
 	}
-	w, err := s.obtain(ctx, t, pooled, res)
+	octx := ctx
+	if c.TimeoutCoversLoad && !c.prepareOnly {
+		var cancel context.CancelFunc
+		octx, cancel = context.WithDeadlineCause(ctx, t0.Add(pol.Timeout), errLoadTimeout)
+		defer cancel()
+	}
+	w, err := s.obtain(octx, t, pooled, res)
 	if err != nil {
 		return nil, err
 	}
 	if w == nil { // cancelled while waiting for its turn or starting
 		res.Outcome = Cancelled
+		if ctx.Err() == nil && errors.Is(context.Cause(octx), errLoadTimeout) {
+			res.Outcome, res.Limit = TimedOut, pol.Timeout.String()
+		}
 		res.Timings.Total = time.Since(t0)
 		return res, nil
 	}
@@ -580,10 +596,16 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 		return res, nil
 	}
 
-	r := &run{s: s, call: c, pol: pol, res: res, conn: w.conn, werr: w.werr, stopCh: make(chan struct{})}
+	r := &run{s: s, call: c, pol: pol, res: res, conn: w.conn, werr: w.werr, stopCh: make(chan struct{}),
+		timeout: pol.Timeout}
+	if c.TimeoutCoversLoad {
+		// What the start and the load left of the call's time, at
+		// least a millisecond: the worker's own deadline says when.
+		r.timeout = max(pol.Timeout-time.Since(t0), time.Millisecond)
+	}
 	r.remaining.Store(pol.MaxOutput)
 	r.attach(w.takeStdio())
-	args := &protocol.RunArgs{Args: append([]string{name}, c.Args...), Timeout: pol.Timeout}
+	args := &protocol.RunArgs{Args: append([]string{name}, c.Args...), Timeout: r.timeout}
 	for _, e := range pol.Env {
 		args.Env = append(args.Env, e.Key+"="+e.Value)
 	}
@@ -874,6 +896,9 @@ type run struct {
 	call *Call
 	pol  policies.Policy
 	res  *Result
+	// timeout bounds the run: the policy's Timeout, or what is left of
+	// it (Call.TimeoutCoversLoad). Results report the policy's.
+	timeout time.Duration
 
 	conn      *protocol.Conn
 	remaining atomic.Int64 // output bytes still allowed
@@ -992,11 +1017,11 @@ func (r *run) serve(ctx context.Context, args *protocol.RunArgs) (*Result, error
 	defer close(done)
 	phase := make(chan time.Duration, 1)
 	go r.watch(ctx, phase, done)
-	phase <- r.pol.Timeout + r.s.grace
+	phase <- r.timeout + r.s.grace
 
 	if len(r.pol.Net) > 0 {
 		gate := hostnet.New(r.pol.Net, &hostnet.Options{
-			Deadline: time.Now().Add(r.pol.Timeout),
+			Deadline: time.Now().Add(r.timeout),
 			Logger:   r.s.log.With("module", res.Module),
 		})
 		defer gate.Shutdown()

@@ -726,3 +726,39 @@ func TestInvoke_sharedCall(t *testing.T) {
 		t.Errorf("Invoke changed the caller's Policy.Protected: %q, want %q", call.Policy.Protected, protected)
 	}
 }
+
+// TestInvoke_timeoutCoversLoad: with Call.TimeoutCoversLoad (agent-ctl
+// run), the time limit bounds compiling too, as `timeout 2s wasmtime run`
+// would; a Go module takes about a second to compile, far past 50ms.
+// Without it (installed tools, compiled at install), compiling has its own
+// limit and the call's bounds the run alone.
+func TestInvoke_timeoutCoversLoad(t *testing.T) {
+	goHello := filepath.Join(fixtures.Dir(), "..", "..", "modules", "hello", "hello-go.wasm")
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		s := newSupervisor(t, iso)
+		// Not invoke(): the worker is killed while it loads, so the
+		// result names none.
+		res, err := s.Invoke(context.Background(), &supervisor.Call{Module: goHello,
+			Policy: policies.Policy{Isolation: iso, Timeout: 50 * time.Millisecond}, TimeoutCoversLoad: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Outcome != supervisor.TimedOut || res.Limit != "50ms" || supervisor.ExitCode(res, nil) != supervisor.ExitTimeout {
+			t.Errorf("a 50ms call that must compile first: %v, limit %q, exit %d; want timed out at 50ms, exit %d",
+				res.Outcome, res.Limit, supervisor.ExitCode(res, nil), supervisor.ExitTimeout)
+		}
+		if !strings.Contains(res.Describe(), "time limit of 50ms reached") {
+			t.Errorf("message %q", res.Describe())
+		}
+
+		res, out, _, err := invoke(t, s, supervisor.Call{Module: goHello, Args: []string{"--name", "go"},
+			Policy: policies.Policy{Timeout: time.Second}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Outcome != supervisor.Exited || res.CacheHit || !strings.Contains(out, "go") {
+			t.Errorf("a 1s call that compiles under its own limit: %v (cache hit %v), output %q; want exited after compiling", res.Outcome, res.CacheHit, out)
+		}
+		t.Logf("compiled in %s", res.Timings.Load)
+	})
+}

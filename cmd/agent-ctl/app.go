@@ -149,7 +149,7 @@ Examples:
 			&cli.StringSliceFlag{Name: "env", Usage: "set `KEY=VALUE`, or pass the host's value of KEY (repeatable)"},
 			&cli.StringSliceFlag{Name: "net", Usage: "allow connections through the agent_ctl host functions to `HOST:PORT[,PORT...]` (HOST: a CIDR, an address or a hostname; repeatable)"},
 			&cli.StringFlag{Name: "memory", Usage: "cap on the module's linear memory (`SIZE`, e.g. 64MiB, 1GiB)", Value: policies.FormatSize(policies.DefaultMemory)},
-			&cli.StringFlag{Name: "timeout", Usage: "wall-clock limit of the module's run (`DURATION`, e.g. 500ms, 30s, 2m)", Value: policies.DefaultTimeout.String()},
+			&cli.StringFlag{Name: "timeout", Usage: "wall-clock limit of the whole call: starting the worker, loading or compiling the module, and its run (`DURATION`, e.g. 500ms, 30s, 2m)", Value: policies.DefaultTimeout.String()},
 			&cli.StringFlag{Name: "max-output", Usage: "cap on stdout and stderr bytes together (`SIZE`)", Value: policies.FormatSize(policies.DefaultMaxOutput)},
 			&cli.StringFlag{Name: "isolation", Usage: "walls around the worker (`KIND`): container (namespaces, cgroups, seccomp) or process (the WASM sandbox alone)", DefaultText: "container"},
 		},
@@ -234,7 +234,7 @@ func runAction(c *cli.Context) error {
 	if pol.Isolation == policies.IsolationProcess {
 		fmt.Fprintln(stderr, "agent-ctl: note: --isolation process: no kernel confinement; the WASM sandbox is the only wall")
 	}
-	return invoke(c, &supervisor.Call{Module: module, Args: modArgs, Policy: pol})
+	return invoke(c, &supervisor.Call{Module: module, Args: modArgs, Policy: pol, TimeoutCoversLoad: true})
 }
 
 // invoke runs a call with the CLI's stdio and turns its outcome into

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -205,4 +206,21 @@ func TestHelp_runExample(t *testing.T) {
 	example[0] = repoPath(example[0])
 	code, out, errs := runCLI(t, "", append([]string{"run", "--isolation", "process"}, example...)...)
 	expect(t, "agent-ctl run "+strings.Join(example, " "), code, out, errs, 0, "hello, world\n", "")
+}
+
+// TestRun_timeoutCoversCompile: `run --timeout` bounds the whole call, as
+// `timeout 2s wasmtime run` would: a Go module that compiles for about a
+// second in a fresh home stops at 200ms with 124, while it compiles, so no
+// compiled code reaches the cache (with the limit on the run alone, the
+// compile finished and was cached before the run began).
+func TestRun_timeoutCoversCompile(t *testing.T) {
+	home := t.TempDir()
+	code, out, errs := runIn(t, home, "", "run", "--isolation", "process", "--timeout", "200ms",
+		repoPath("modules/hello/hello-go.wasm"))
+	if code != 124 || out != "" || !strings.Contains(errs, "time limit of 200ms reached") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 124 and the time limit named", code, out, errs)
+	}
+	if cached, _ := filepath.Glob(filepath.Join(home, "cache", "*.cwasm")); len(cached) > 0 {
+		t.Errorf("the compile went on past the time limit: %v cached", cached)
+	}
 }
