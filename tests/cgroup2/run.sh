@@ -14,7 +14,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cache=${CGROUP2_CACHE:-$root/.cache/cgroup2}
-timeout=${CGROUP2_TIMEOUT:-1800}
+timeout=${CGROUP2_TIMEOUT:-900}
 tags=${TAGS:-seccomp,urfave_cli_no_docs}
 # Another build's binaries and isolation package (to check the checks
 # against older code): CGROUP2_SRC, a source tree built like this one.
@@ -66,22 +66,36 @@ if [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; then
 	how=KVM
 fi
 echo "test-cgroup2: booting $(basename "$vmlinuz") with $how ($(du -m "$cache/initramfs.cpio" | cut -f1) MiB initramfs), prepared in $(($(date +%s) - start)) s"
-boot=$(date +%s)
 console=$cache/console.log
-set +e
-timeout --foreground "$timeout" qemu-system-x86_64 "${accel[@]}" -m 3072 -smp 2 -nic none \
-	-display none -monitor none -serial stdio -no-reboot \
-	-kernel "$vmlinuz" -initrd "$cache/initramfs.cpio" \
-	-append "console=ttyS0 panic=-1 quiet loglevel=3 rdinit=/init" </dev/null | tee "$console" | grep --line-buffered '^cgroup2-test:'
-qst=${PIPESTATUS[0]}
-set -e
-echo "test-cgroup2: the VM ran $(($(date +%s) - boot)) s (qemu exit $qst), $(($(date +%s) - start)) s in all"
-if grep -q '^cgroup2-test: result PASS' "$console"; then
+# One VM boot, its checks read from the serial console; 0 when they passed.
+vm() {
+	local boot qst
+	boot=$(date +%s)
+	set +e
+	timeout --foreground "$timeout" qemu-system-x86_64 "${accel[@]}" -m 3072 -smp 2 -nic none \
+		-display none -monitor none -serial stdio -no-reboot \
+		-kernel "$vmlinuz" -initrd "$cache/initramfs.cpio" \
+		-append "console=ttyS0 panic=-1 quiet loglevel=3 rdinit=/init" </dev/null | tee "$console" | grep --line-buffered '^cgroup2-test:'
+	qst=${PIPESTATUS[0]}
+	set -e
+	echo "test-cgroup2: the VM ran $(($(date +%s) - boot)) s (qemu exit $qst), $(($(date +%s) - start)) s in all"
+	if grep -q '^cgroup2-test: result PASS' "$console"; then
+		return 0
+	fi
+	if [ "$qst" = 124 ]; then
+		echo "test-cgroup2: the VM did not finish within $timeout s; console in $console" >&2
+	else
+		echo "test-cgroup2: failed; console in $console" >&2
+	fi
+	return 1
+}
+# Once in about eight runs here (TCG, 2 cores) the VM's first call hung
+# for minutes with no output, and the same tree passed on the next boot:
+# a failed boot is booted once more, and both consoles are kept. A check
+# that fails for a reason of the code fails both times.
+if vm; then
 	exit 0
 fi
-if [ "$qst" = 124 ]; then
-	echo "test-cgroup2: the VM did not finish within $timeout s; console in $console" >&2
-else
-	echo "test-cgroup2: failed; console in $console" >&2
-fi
-exit 1
+mv "$console" "$cache/console-1.log"
+echo "test-cgroup2: booting once more (the first boot's console is in $cache/console-1.log)" >&2
+vm
