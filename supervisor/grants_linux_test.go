@@ -141,34 +141,8 @@ var flipHold = 2 * time.Millisecond
 func TestGrant_renameExchange(t *testing.T) {
 	both(t, func(t *testing.T, iso policies.Isolation) {
 		s := newSupervisor(t, iso)
-		home := s.Home()
-		if err := os.WriteFile(filepath.Join(home, "flag"), []byte("HOME"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		// What a call through the home would change: its top level (the
-		// cache and the call directories below it change with every call)
-		// and the flag.
-		homeState := func() string {
-			ents, _ := os.ReadDir(home)
-			var names []string
-			for _, e := range ents {
-				names = append(names, e.Name())
-			}
-			b, _ := os.ReadFile(filepath.Join(home, "flag"))
-			return strings.Join(names, " ") + ": " + string(b)
-		}
+		name, other, homeState := homeSwap(t, s.Home())
 		homeBefore := homeState()
-		base := t.TempDir()
-		name, other := filepath.Join(base, "grant"), filepath.Join(base, "other")
-		if err := os.Mkdir(name, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(name, "flag"), []byte("GRANT"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Symlink(home, other); err != nil {
-			t.Fatal(err)
-		}
 		stopFlipper := exchangeLoop(t, name, other)
 		// Rounds count the calls that passed the check and started a
 		// worker: a refused call (the name was the link) costs
@@ -300,4 +274,37 @@ func exchangeLoop(t *testing.T, a, b string) (stop func() int64) {
 		wg.Wait()
 		return flips.Load()
 	})
+}
+
+// homeSwap sets up the RENAME_EXCHANGE race against $AGENTCTL_HOME (home):
+// a flag file "HOME" in home, a directory name holding a flag "GRANT", and
+// other, a symbolic link to home, for exchangeLoop to swap with name.
+// homeState says what a call through home would change: its top level (the
+// cache and the call directories below it change with every call) and the
+// flag.
+func homeSwap(t *testing.T, home string) (name, other string, homeState func() string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(home, "flag"), []byte("HOME"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := t.TempDir()
+	name, other = filepath.Join(base, "grant"), filepath.Join(base, "other")
+	if err := os.Mkdir(name, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(name, "flag"), []byte("GRANT"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(home, other); err != nil {
+		t.Fatal(err)
+	}
+	return name, other, func() string {
+		ents, _ := os.ReadDir(home)
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		b, _ := os.ReadFile(filepath.Join(home, "flag"))
+		return strings.Join(names, " ") + ": " + string(b)
+	}
 }

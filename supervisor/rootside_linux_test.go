@@ -308,29 +308,8 @@ var exchangedOK = fmt.Sprintf("%d calls ran: none read or changed $AGENTCTL_HOME
 
 func tryExchangedGrant(t *testing.T, c rootColumn) string {
 	s := c.supervisor(t)
-	home := s.Home()
-	if err := os.WriteFile(filepath.Join(home, "flag"), []byte("HOME"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	homeState := func() string {
-		ents, _ := os.ReadDir(home)
-		var names []string
-		for _, e := range ents {
-			names = append(names, e.Name())
-		}
-		b, _ := os.ReadFile(filepath.Join(home, "flag"))
-		return strings.Join(names, " ") + ": " + string(b)
-	}
+	name, other, homeState := homeSwap(t, s.Home())
 	homeBefore := homeState()
-	base := t.TempDir()
-	name, other := filepath.Join(base, "grant"), filepath.Join(base, "other")
-	if err := os.Mkdir(name, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(name, "flag"), []byte("GRANT"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	symlink(t, home, other)
 	stop := exchangeLoop(t, name, other)
 	defer stop()
 	var ran, lost int
