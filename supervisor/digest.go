@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"sync"
+
+	"github.com/agent-ctl/agent-ctl/modules/wasmfile"
 )
 
 // digestCache remembers the checked digest of each module file by the
@@ -28,7 +30,7 @@ const maxDigests = 4096
 // bytes: what was checked is the open file, which the worker is given
 // (mounted from it, or inherited), never the name again.
 func (c *digestCache) open(path string) (*os.File, string, error) {
-	f, err := openModule(path)
+	f, err := wasmfile.Open(path)
 	if err != nil {
 		return nil, "", err
 	}
@@ -56,7 +58,7 @@ func (c *digestCache) digest(path string, f *os.File) (string, error) {
 			return e.digest, nil
 		}
 	}
-	digest, err := checkModuleFile(path, f, fi)
+	digest, err := wasmfile.CheckFile(path, f, fi)
 	if err != nil || !ok {
 		return digest, err
 	}

@@ -7,16 +7,17 @@ import (
 	"time"
 
 	"github.com/agent-ctl/agent-ctl/isolation"
+	"github.com/agent-ctl/agent-ctl/modules/wasmfile"
 	"github.com/agent-ctl/agent-ctl/policies"
 )
 
 // Errors that Invoke wraps; classify with errors.Is.
 var (
 	// ErrModuleNotFound: the module file does not exist.
-	ErrModuleNotFound = errors.New("module not found")
+	ErrModuleNotFound = wasmfile.ErrNotFound
 	// ErrModuleInvalid: the file is not a runnable WASI preview-1 command
 	// module (not wasm, a component, does not compile, unknown imports).
-	ErrModuleInvalid = errors.New("module invalid")
+	ErrModuleInvalid = wasmfile.ErrInvalid
 	// ErrWorker: the worker process failed for a reason of its own.
 	ErrWorker = errors.New("worker failed")
 )

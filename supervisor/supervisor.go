@@ -7,7 +7,6 @@
 package supervisor
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -27,6 +26,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/agent-ctl/agent-ctl/isolation"
+	"github.com/agent-ctl/agent-ctl/modules/wasmfile"
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor/hostnet"
 	"github.com/agent-ctl/agent-ctl/worker"
@@ -34,7 +34,7 @@ import (
 )
 
 // MaxModuleSize bounds the module files agent-ctl reads.
-const MaxModuleSize = 256 << 20
+const MaxModuleSize = wasmfile.MaxSize
 
 // workerOverhead is what a worker needs beyond the module's linear memory
 // (Go runtime, wasmtime, compiled code, compiling a large module): the
@@ -430,71 +430,9 @@ func (s *Supervisor) spawner(iso policies.Isolation) (isolation.Spawner, error) 
 }
 
 // CheckModule reads and checks a module file as Invoke does before any
-// worker is spawned: it exists, is a regular file within MaxModuleSize, and
-// is a core WebAssembly module (not a component). It returns the hex sha256
-// of its bytes.
-func CheckModule(path string) (digest string, err error) {
-	f, err := openModule(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("%w: %s: %w", ErrModuleInvalid, path, err)
-	}
-	return checkModuleFile(path, f, fi)
-}
-
-// openModule opens a module file for reading. Its name is followed, links
-// and all: the caller names the module (an installed tool's name is a link
-// in the store, which only root writes), and nothing reads it by name after
-// this.
-func openModule(path string) (*os.File, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s", ErrModuleNotFound, path)
-		}
-		return nil, fmt.Errorf("%w: %s: %w", ErrModuleInvalid, path, err)
-	}
-	return f, nil
-}
-
-// checkModuleFile reads and checks the module open as f (fi is its
-// stat) before any worker is spawned, and returns its digest.
-func checkModuleFile(path string, f *os.File, fi os.FileInfo) (digest string, err error) {
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("%w: %s is not a regular file", ErrModuleInvalid, path)
-	}
-	if fi.Size() > MaxModuleSize {
-		return "", fmt.Errorf("%w: %s is %d bytes, above the %d-byte limit", ErrModuleInvalid, path, fi.Size(), MaxModuleSize)
-	}
-	b, err := io.ReadAll(io.LimitReader(io.NewSectionReader(f, 0, MaxModuleSize+1), MaxModuleSize+1))
-	if err != nil {
-		return "", fmt.Errorf("%w: reading %s: %w", ErrModuleInvalid, path, err)
-	}
-	if err := checkHeader(b); err != nil {
-		return "", fmt.Errorf("%w: %s %w", ErrModuleInvalid, path, err)
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), nil
-}
-
-var wasmMagic = []byte("\x00asm")
-
-func checkHeader(b []byte) error {
-	if len(b) < 8 || !bytes.Equal(b[:4], wasmMagic) {
-		return errors.New("is not a WebAssembly module")
-	}
-	switch {
-	case bytes.Equal(b[4:8], []byte{1, 0, 0, 0}):
-		return nil
-	case b[6] == 1 && b[7] == 0:
-		return errors.New("is a WebAssembly component: the component model is not supported; build a core WASI preview-1 module (e.g. --target wasm32-wasip1)")
-	}
-	return fmt.Errorf("has unsupported WebAssembly binary version %x", b[4:8])
-}
+// worker is spawned (see package wasmfile) and returns the hex sha256 of
+// its bytes.
+func CheckModule(path string) (digest string, err error) { return wasmfile.Check(path) }
 
 // Invoke runs one call in a fresh worker. It returns an error for what
 // keeps the module from starting (not found, invalid, bad policy, no

@@ -17,10 +17,10 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/agent-ctl/agent-ctl/cmd/internal/mcp"
+	"github.com/agent-ctl/agent-ctl/modules/catalog"
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
-	"github.com/agent-ctl/agent-ctl/supervisor/catalog"
-	"github.com/agent-ctl/agent-ctl/supervisor/mcp"
 )
 
 // mcpServer builds the MCP server over the installed tools of --home.

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agent-ctl/agent-ctl/policies/manifest"
+	"github.com/agent-ctl/agent-ctl/modules/manifest"
 	"github.com/agent-ctl/agent-ctl/tests/loopback"
 )
 

@@ -13,10 +13,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/agent-ctl/agent-ctl/cmd/internal/mcp"
+	"github.com/agent-ctl/agent-ctl/modules/catalog"
+	"github.com/agent-ctl/agent-ctl/modules/store"
 	"github.com/agent-ctl/agent-ctl/policies"
-	"github.com/agent-ctl/agent-ctl/supervisor/catalog"
-	"github.com/agent-ctl/agent-ctl/supervisor/mcp"
-	"github.com/agent-ctl/agent-ctl/supervisor/store"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 )
 

@@ -17,11 +17,11 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/agent-ctl/agent-ctl/modules"
+	"github.com/agent-ctl/agent-ctl/modules/catalog"
+	"github.com/agent-ctl/agent-ctl/modules/manifest"
+	"github.com/agent-ctl/agent-ctl/modules/store"
 	"github.com/agent-ctl/agent-ctl/policies"
-	"github.com/agent-ctl/agent-ctl/policies/manifest"
 	"github.com/agent-ctl/agent-ctl/supervisor"
-	"github.com/agent-ctl/agent-ctl/supervisor/catalog"
-	"github.com/agent-ctl/agent-ctl/supervisor/store"
 )
 
 // state is the installed tools and the operator's grants under a home.
@@ -1102,7 +1102,7 @@ func runTool(c *cli.Context, t *store.Tool) error {
 	if err != nil {
 		return err
 	}
-	call, err := cat.Call(m.Name, typed)
+	p, err := cat.Call(m.Name, typed)
 	if errors.Is(err, catalog.ErrArgs) {
 		return argsError(m.Name, err)
 	}
@@ -1119,7 +1119,7 @@ func runTool(c *cli.Context, t *store.Tool) error {
 	for _, missing := range ungranted(m, g) {
 		fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s: not granted: %s\n", m.Name, missing)
 	}
-	return invoke(c, call)
+	return invoke(c, &supervisor.Call{Module: p.Module, Name: p.Name, Args: p.Args, Policy: p.Policy})
 }
 
 // argsError words a refused argument for the command line.

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/agent-ctl/agent-ctl/policies/manifest"
+	"github.com/agent-ctl/agent-ctl/modules/manifest"
 )
 
 func compile(t testing.TB, file string) *manifest.Tool {

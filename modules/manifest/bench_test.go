@@ -4,7 +4,7 @@ import (
 	"os"
 	"testing"
 
-	"github.com/agent-ctl/agent-ctl/policies/manifest"
+	"github.com/agent-ctl/agent-ctl/modules/manifest"
 )
 
 // BenchmarkCompile is the cold path of a one-shot CLI call: parse a

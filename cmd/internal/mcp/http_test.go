@@ -16,8 +16,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	agentmcp "github.com/agent-ctl/agent-ctl/cmd/internal/mcp"
 	"github.com/agent-ctl/agent-ctl/supervisor"
-	agentmcp "github.com/agent-ctl/agent-ctl/supervisor/mcp"
 	"github.com/agent-ctl/agent-ctl/tests/mcptest"
 )
 

@@ -24,10 +24,10 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/agent-ctl/agent-ctl/modules/catalog"
+	"github.com/agent-ctl/agent-ctl/modules/store"
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
-	"github.com/agent-ctl/agent-ctl/supervisor/catalog"
-	"github.com/agent-ctl/agent-ctl/supervisor/store"
 )
 
 // Options configures a Server.
@@ -882,5 +882,9 @@ func (s *Server) callOverMCP(name string, args map[string]any) (*supervisor.Call
 	if args, err = t.WithMCPArguments(args); err != nil {
 		return nil, err
 	}
-	return s.cat.Call(name, args)
+	p, err := s.cat.Call(name, args)
+	if err != nil {
+		return nil, err
+	}
+	return &supervisor.Call{Module: p.Module, Name: p.Name, Args: p.Args, Policy: p.Policy}, nil
 }

@@ -28,8 +28,8 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	agentmcp "github.com/agent-ctl/agent-ctl/cmd/internal/mcp"
 	"github.com/agent-ctl/agent-ctl/supervisor"
-	agentmcp "github.com/agent-ctl/agent-ctl/supervisor/mcp"
 	"github.com/agent-ctl/agent-ctl/tests/mcptest"
 )
 

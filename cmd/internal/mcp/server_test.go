@@ -15,10 +15,10 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	agentmcp "github.com/agent-ctl/agent-ctl/cmd/internal/mcp"
+	"github.com/agent-ctl/agent-ctl/modules/catalog"
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
-	"github.com/agent-ctl/agent-ctl/supervisor/catalog"
-	agentmcp "github.com/agent-ctl/agent-ctl/supervisor/mcp"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 	"github.com/agent-ctl/agent-ctl/tests/mcptest"
 	"github.com/agent-ctl/agent-ctl/tests/workertest"

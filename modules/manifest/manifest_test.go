@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agent-ctl/agent-ctl/policies/manifest"
+	"github.com/agent-ctl/agent-ctl/modules/manifest"
 )
 
 func readValid(t testing.TB) []byte {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/agent-ctl/agent-ctl/policies/manifest"
+	"github.com/agent-ctl/agent-ctl/modules/manifest"
 )
 
 // withFace is testdata/valid.json with a title, an icon and an MCP face

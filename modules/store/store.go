@@ -19,9 +19,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/agent-ctl/agent-ctl/policies/manifest"
+	"github.com/agent-ctl/agent-ctl/modules/manifest"
+	"github.com/agent-ctl/agent-ctl/modules/wasmfile"
 	"github.com/agent-ctl/agent-ctl/policies/statefile"
-	"github.com/agent-ctl/agent-ctl/supervisor"
 )
 
 var (
@@ -113,7 +113,7 @@ func (s *Store) Install(src string) (*Tool, error) {
 	if !wfi.Mode().IsRegular() {
 		return nil, fmt.Errorf("installing %s: module %s is not a regular file", src, m.ModuleFile())
 	}
-	digest, err := supervisor.CheckModule(wasm)
+	digest, err := wasmfile.Check(wasm)
 	if err != nil {
 		return nil, fmt.Errorf("installing %s: %w", src, err)
 	}
@@ -130,7 +130,7 @@ func (s *Store) Install(src string) (*Tool, error) {
 		return nil, fmt.Errorf("installing %s: %w", m.Name, err)
 	}
 	// The copy is what runs: check it hashes as checked.
-	if got, err := supervisor.CheckModule(filepath.Join(staging, m.ModuleFile())); err != nil || got != digest {
+	if got, err := wasmfile.Check(filepath.Join(staging, m.ModuleFile())); err != nil || got != digest {
 		return nil, fmt.Errorf("installing %s: module %s changed while it was being copied", m.Name, m.ModuleFile())
 	}
 	if err := writeFile(filepath.Join(staging, digestFile), []byte(digest+"\n")); err != nil {
@@ -412,7 +412,7 @@ func copyFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	_, err = io.Copy(out, io.LimitReader(in, supervisor.MaxModuleSize+1))
+	_, err = io.Copy(out, io.LimitReader(in, wasmfile.MaxSize+1))
 	if err == nil {
 		err = out.Sync()
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/agent-ctl/agent-ctl/policies/manifest"
+	"github.com/agent-ctl/agent-ctl/modules/manifest"
 )
 
 func ExampleParse() {

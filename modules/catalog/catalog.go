@@ -14,10 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agent-ctl/agent-ctl/modules/manifest"
+	"github.com/agent-ctl/agent-ctl/modules/store"
 	"github.com/agent-ctl/agent-ctl/policies"
-	"github.com/agent-ctl/agent-ctl/policies/manifest"
-	"github.com/agent-ctl/agent-ctl/supervisor"
-	"github.com/agent-ctl/agent-ctl/supervisor/store"
 )
 
 // ErrArgs is wrapped by the errors of arguments that a tool's schema
@@ -161,11 +160,25 @@ func StampOf(path string) Stamp {
 	return Stamp{exists: true, size: fi.Size(), mtime: fi.ModTime(), ino: inode(fi)}
 }
 
+// Prepared is a checked call of an installed tool: what a front-end hands
+// to supervisor.Invoke. The catalog sits below the supervisor, so it
+// returns the parts of the call rather than the supervisor's own type.
+type Prepared struct {
+	// Module is the path of the tool's module file in the store.
+	Module string
+	// Name is the tool's name, as its manifest gives it.
+	Name string
+	// Args is the argv the module receives after its name.
+	Args []string
+	// Policy is what the operator granted the tool.
+	Policy policies.Policy
+}
+
 // Call checks args (as decoded from JSON, or as the CLI parsed its flags)
 // against the tool's schema and returns the call to hand to
 // supervisor.Invoke: the module, its argv and the policy the operator
 // granted. An argument error wraps ErrArgs.
-func (c *Catalog) Call(name string, args map[string]any) (*supervisor.Call, error) {
+func (c *Catalog) Call(name string, args map[string]any) (*Prepared, error) {
 	t, err := c.Tool(name)
 	if err != nil {
 		return nil, err
@@ -186,5 +199,5 @@ func (c *Catalog) Call(name string, args map[string]any) (*supervisor.Call, erro
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return &supervisor.Call{Module: t.Module, Name: m.Name, Args: argv, Policy: pol}, nil
+	return &Prepared{Module: t.Module, Name: m.Name, Args: argv, Policy: pol}, nil
 }

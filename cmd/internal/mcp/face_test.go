@@ -18,10 +18,10 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	agentmcp "github.com/agent-ctl/agent-ctl/cmd/internal/mcp"
+	"github.com/agent-ctl/agent-ctl/modules/catalog"
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
-	"github.com/agent-ctl/agent-ctl/supervisor/catalog"
-	agentmcp "github.com/agent-ctl/agent-ctl/supervisor/mcp"
 	"github.com/agent-ctl/agent-ctl/tests/loopback"
 	"github.com/agent-ctl/agent-ctl/tests/mcptest"
 )
@@ -36,7 +36,7 @@ func TestMCPFace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, dir := range []string{"../../modules/scan", raisedMemory(t, "../../modules/fetch")} {
+	for _, dir := range []string{"../../../modules/scan", raisedMemory(t, "../../../modules/fetch")} {
 		if _, err := cat.Store().Install(dir); err != nil {
 			t.Fatal(err)
 		}

@@ -16,8 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/agent-ctl/agent-ctl/modules/catalog"
 	"github.com/agent-ctl/agent-ctl/policies/statefile"
-	"github.com/agent-ctl/agent-ctl/supervisor/catalog"
 )
 
 // Tokens are the bearer tokens `agent-ctl serve` accepts, stored only as
