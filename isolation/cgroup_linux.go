@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -218,4 +219,54 @@ func (s *containerSpawner) workerEnv(spec *Spec, extra ...string) []string {
 		env = append(env, "GOMAXPROCS="+strconv.Itoa(max(2, int(math.Ceil(s.cpus(spec))))))
 	}
 	return append(env, extra...)
+}
+
+// swapAccounting tells whether the memory controller can limit swap:
+// cgroup v1's memsw files, cgroup v2's memory.swap.max, which the kernel
+// has only with swap accounting (CONFIG_MEMCG_SWAP, and not booted with
+// swapaccount=0). On v2 the file is in non-root cgroups only: parent (as
+// in cgroups.Cgroup.Path, may be empty) is looked at, else any child of
+// the root.
+func swapAccounting(parent string) bool {
+	if !cgroups.IsCgroup2UnifiedMode() {
+		mnt, err := cgroups.FindCgroupMountpoint("", "memory")
+		if err != nil {
+			return false
+		}
+		_, err = os.Stat(filepath.Join(mnt, "memory.memsw.limit_in_bytes"))
+		return err == nil
+	}
+	if parent != "" && filepath.Clean("/"+parent) != "/" {
+		_, err := os.Stat(filepath.Join(cgroupV2Mount, parent, "memory.swap.max"))
+		return err == nil
+	}
+	dirs, _ := filepath.Glob(filepath.Join(cgroupV2Mount, "*", "cgroup.controllers"))
+	for _, f := range dirs {
+		if slices.Contains(readFields(f), "memory") {
+			_, err := os.Stat(filepath.Join(filepath.Dir(f), "memory.swap.max"))
+			return err == nil
+		}
+	}
+	// No cgroup with the memory controller to look at: since Linux 6.1
+	// swap accounting comes with the memory controller and swap support
+	// (/proc/swaps) unless the kernel was booted with swapaccount=0.
+	cmdline, _ := os.ReadFile("/proc/cmdline")
+	_, err := os.Stat("/proc/swaps")
+	return err == nil && !slices.Contains(strings.Fields(string(cmdline)), "swapaccount=0")
+}
+
+// logSwap says at Info level when the memory controller cannot cap swap:
+// then swap comes on top of every worker's memory limit.
+func logSwap(log *slog.Logger, swapLimit bool) {
+	if !swapLimit {
+		log.Info("the memory cgroup controller cannot cap swap here: a worker's memory limit covers RAM only", "reason", noSwapReason())
+	}
+}
+
+// noSwapReason says why swapAccounting finds none, and what to do.
+func noSwapReason() string {
+	if cgroups.IsCgroup2UnifiedMode() {
+		return "no memory.swap.max in the cgroups: the kernel has no swap accounting (CONFIG_MEMCG_SWAP, or booted with swapaccount=0)"
+	}
+	return "no memory.memsw.* files: the kernel was built or booted without swap accounting (boot with swapaccount=1)"
 }
