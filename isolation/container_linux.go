@@ -186,6 +186,9 @@ type containerSpawner struct {
 	logLevel   string
 	configHook func(*configs.Config)
 	mark       func(step string)
+	// stageHook, if set, is called after each stage of a jail start
+	// (see startJail); an error fails the start there.
+	stageHook func(stage string, j *jailStart) error
 
 	mu     sync.Mutex
 	libs   map[string]libCacheEntry // executable path → library directories

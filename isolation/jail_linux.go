@@ -49,143 +49,308 @@ const confineTimeout = 10 * time.Second
 // jailWorkerFile, in a jail's directory, says that its worker was started.
 const jailWorkerFile = "worker"
 
-// startJail starts one worker with the jail engine.
-func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
+// startJail starts one worker with the jail engine, in five stages:
+//
+//	plan     what the worker's root holds and where its cgroup goes; acquires nothing
+//	cgroup   the call's directory, and in it the worker's cgroup, made while the next stages run
+//	files    the worker's descriptors: pipes, detached mounts, its sealed configuration
+//	launch   the worker, cloned straight into its namespaces
+//	release  the worker moved into its cgroup, let go and confined
+//
+// Each stage owns what it opens: if it fails, it releases what it opened
+// itself and returns nothing. What the stages returned is kept in a
+// jailStart, whose undo releases exactly that, last first, when a later
+// stage fails.
+func (s *containerSpawner) startJail(spec *Spec) (Process, error) {
 	t0 := time.Now()
 	s.marked("start")
-	plan, err := s.planMounts(spec)
-	if err != nil {
+	j := &jailStart{}
+	var err error
+	if j.plan, err = s.planJail(spec); err != nil {
 		return nil, err
+	}
+	if err := s.stageDone("plan", j); err != nil {
+		return nil, j.undo(err)
+	}
+	if j.dir, j.root, err = s.callDir(); err != nil {
+		return nil, err
+	}
+	if j.cgroup, err = s.startJailCgroup(j.plan, j.dir); err != nil {
+		return nil, j.undo(err)
+	}
+	if err := s.stageDone("cgroup", j); err != nil {
+		return nil, j.undo(err)
+	}
+	if j.files, err = s.jailFiles(spec, j.plan, j.root); err != nil {
+		return nil, j.undo(err)
+	}
+	if err := s.stageDone("files", j); err != nil {
+		return nil, j.undo(err)
+	}
+	s.marked("prepared")
+	tRun := time.Now()
+	if j.cmd, err = launchJail(spec, s.workerEnv(spec, jail.Env+"="+strconv.Itoa(j.files.cfgFD)), j.files); err != nil {
+		return nil, j.undo(err)
+	}
+	s.marked("ran")
+	if err := s.stageDone("launch", j); err != nil {
+		return nil, j.undo(err)
+	}
+	if err := s.releaseJail(j); err != nil {
+		return nil, j.undo(err)
+	}
+	if err := s.stageDone("release", j); err != nil {
+		return nil, j.undo(err)
+	}
+	s.marked("released")
+	p := &jailProcess{
+		containerEnd: newContainerEnd(j.plan.id, j.cmd.Process.Pid, s.log, j.files.outR, j.files.errR,
+			containerTimings{Prepare: tRun.Sub(t0), Run: time.Since(tRun)}),
+		cmd: j.cmd, mgr: j.cgroup.mgr, dir: j.dir, lifeline: j.files.syncW,
+	}
+	j.files.closeStatus()
+	go p.reap()
+	s.log.Debug("container started", "engine", EngineJail, "container_id", j.plan.id, "worker_pid", j.cmd.Process.Pid,
+		"prepare_us", p.timings.Prepare.Microseconds(), "run_us", p.timings.Run.Microseconds())
+	return p, nil
+}
+
+// stageDone calls the test hook that may fail a start after stage.
+func (s *containerSpawner) stageDone(stage string, j *jailStart) error {
+	if s.stageHook == nil {
+		return nil
+	}
+	return s.stageHook(stage, j)
+}
+
+// jailStart is what the stages of one jail start acquired so far.
+type jailStart struct {
+	plan   jailPlan
+	dir    string     // the call's directory (cgroup stage)
+	root   string     // the worker's root, in dir
+	cgroup *jailGroup // cgroup stage
+	files  *jailFiles // files stage
+	cmd    *exec.Cmd  // launch stage
+}
+
+// undo releases what the start acquired, last first, and returns err, with
+// what a launched worker said on stderr on its way out (a worker that could
+// not confine itself says why there).
+func (j *jailStart) undo(err error) error {
+	if j.cmd != nil {
+		_ = j.cmd.Process.Kill()
+		_ = j.cmd.Wait()
+		// The worker's copy of the pipe died with it, ours was closed at
+		// launch: this reads to the end of what it wrote.
+		if b, _ := io.ReadAll(io.LimitReader(j.files.errR, 4096)); len(b) > 0 {
+			err = fmt.Errorf("%w; the worker said: %s", err, bytes.TrimSpace(b))
+		}
+	}
+	if j.files != nil {
+		j.files.close()
+	}
+	if j.cgroup != nil {
+		// Nothing is in it: a failed start's worker is dead and reaped.
+		_ = j.cgroup.remove()
+	}
+	if j.dir != "" {
+		_ = os.RemoveAll(j.dir)
+	}
+	return err
+}
+
+// jailPlan is what a jail start will make.
+type jailPlan struct {
+	id     string
+	mounts []plannedMount
+	cg     *cgroups.Cgroup
+	mgr    cgroups.Manager // cg's manager; made, not applied
+}
+
+// planJail is the plan stage: it checks spec and says what the worker gets.
+func (s *containerSpawner) planJail(spec *Spec) (jailPlan, error) {
+	mounts, err := s.planMounts(spec)
+	if err != nil {
+		return jailPlan{}, err
 	}
 	id := "agent-ctl-" + randomID()
 	cg := s.cgroupConfig(spec, id)
 	mgr, err := jailCgroup(cg)
 	if err != nil {
-		return nil, fmt.Errorf("cgroup: %w", err)
+		return jailPlan{}, fmt.Errorf("cgroup: %w", err)
 	}
-	dir, root, err := s.callDir()
-	if err != nil {
+	return jailPlan{id: id, mounts: mounts, cg: cg, mgr: mgr}, nil
+}
+
+// jailGroup is a worker's cgroup, being made.
+type jailGroup struct {
+	mgr  cgroups.Manager
+	done chan error // the result of making it; read once by wait
+	err  func() error
+}
+
+// startJailCgroup is the cgroup stage, once the call's directory dir is
+// made: it records in dir where the worker's cgroups will be, before they
+// are made (a supervisor killed from here on leaves them to the next one's
+// sweep), then starts making them. That is the slowest part of a start (an RCU
+// grace period per controller on some kernels): it runs while the worker
+// is prepared and cloned.
+func (s *containerSpawner) startJailCgroup(plan jailPlan, dir string) (*jailGroup, error) {
+	if err := writeCgroupsFile(dir, plan.mgr.GetPaths()); err != nil {
 		return nil, err
 	}
-	var toClose []*os.File
-	defer func() { closeFiles(toClose...) }()
-	cgDone := make(chan error, 1)
-	cgResult := sync.OnceValue(func() error { return <-cgDone })
-	cgStarted := false
-	defer func() {
-		if err != nil {
-			if cgStarted {
-				_ = cgResult()
-				_ = mgr.Destroy()
-			}
-			_ = os.RemoveAll(dir)
-		}
-	}()
-	// Where the cgroups will be, before they are made: a supervisor killed
-	// from here on leaves them for the next one's sweep.
-	if err := writeCgroupsFile(dir, mgr.GetPaths()); err != nil {
-		return nil, err
-	}
-	// Making cgroups is the slowest step of a start (an RCU grace period
-	// per controller on some kernels): it runs while the worker starts.
-	cgStarted = true
+	g := &jailGroup{mgr: plan.mgr, done: make(chan error, 1)}
+	g.err = sync.OnceValue(func() error { return <-g.done })
 	go func() {
 		warmMigration()
-		err := mgr.Apply(-1)
+		err := g.mgr.Apply(-1)
 		if err == nil {
 			// The v1 manager's controllers are package-level values, and
 			// its blkio controller caches a file name in one on first use
 			// without a lock (opencontainers/cgroups v0.1.0): one Set at a
-			// time. A Set takes 0.3 ms.
+			// time.
 			cgroupSetMu.Lock()
-			err = mgr.Set(cg.Resources)
+			err = g.mgr.Set(plan.cg.Resources)
 			cgroupSetMu.Unlock()
 		}
-		cgDone <- err
+		g.done <- err
 	}()
+	return g, nil
+}
 
+// wait returns once the cgroup is made, with what went wrong making it.
+func (g *jailGroup) wait() error { return g.err() }
+
+// remove waits for the cgroup to be made (or to fail) and removes it.
+func (g *jailGroup) remove() error {
+	_ = g.wait()
+	return g.mgr.Destroy()
+}
+
+// jailFiles are the descriptors of one jail start: the worker's, handed to
+// it at launch, and the supervisor's ends of its pipes.
+type jailFiles struct {
+	// extra are the worker's descriptors from 3 on: the Spec's first,
+	// then the configuration, the seccomp program, the sync and status
+	// pipes, the user namespace and the mounts. Only those in child are
+	// this start's to close.
+	extra  []*os.File
+	cfgFD  int        // the configuration's number in the worker
+	child  []*os.File // the worker's copies: closed once it is launched
+	outW   *os.File   // the worker's stdout and stderr (in child)
+	errW   *os.File
+	outR   *os.File // the supervisor's ends
+	errR   *os.File
+	syncW  *os.File // kept open while the worker lives: its lifeline
+	status *os.File // read once, when the worker says it is confined
+}
+
+// close closes every descriptor of the start: the worker, if it was
+// launched, is dead or going (it reads end of file on the sync pipe and
+// gives up).
+func (f *jailFiles) close() {
+	f.closeChild()
+	closeFiles(f.outR, f.errR, f.syncW)
+	f.closeStatus()
+}
+
+// closeChild closes the supervisor's copies of the worker's descriptors:
+// once it is launched, the worker has its own, and ours would keep the
+// readers of its output from ever seeing end of file.
+func (f *jailFiles) closeChild() {
+	closeFiles(f.child...)
+	f.child = nil
+}
+
+func (f *jailFiles) closeStatus() {
+	if f.status != nil {
+		_ = f.status.Close()
+		f.status = nil
+	}
+}
+
+// jailFiles is the files stage: it gives the Spec's pipes to the worker's
+// user and opens, writes and seals everything the worker is handed, the
+// configuration that tells it what each is last.
+func (s *containerSpawner) jailFiles(spec *Spec, plan jailPlan, root string) (_ *jailFiles, err error) {
 	if err := s.chownPipes(spec); err != nil {
 		return nil, err
 	}
-	// The worker's descriptors: the Spec's first (3, 4, …), then the
-	// configuration, the seccomp program, the sync and status pipes, the
-	// user namespace and the mounts.
-	files := append([]*os.File(nil), spec.ExtraFiles...)
-	fdOf := func(f *os.File) int {
-		files = append(files, f)
-		return 2 + len(files)
+	f := &jailFiles{extra: append([]*os.File(nil), spec.ExtraFiles...)}
+	defer func() {
+		if err != nil {
+			f.close()
+		}
+	}()
+	fdOf := func(file *os.File) int {
+		f.extra = append(f.extra, file)
+		return 2 + len(f.extra)
 	}
+	pipe := func(what string) (r, w *os.File, err error) {
+		r, w, err = os.Pipe()
+		if err != nil {
+			return nil, nil, fmt.Errorf("creating the worker's %s pipe: %w", what, err)
+		}
+		return r, w, nil
+	}
+	var syncR, statusW *os.File
+	if syncR, f.syncW, err = pipe("sync"); err != nil {
+		return nil, err
+	}
+	f.child = append(f.child, syncR)
+	if f.status, statusW, err = pipe("status"); err != nil {
+		return nil, err
+	}
+	f.child = append(f.child, statusW)
+	if f.outR, f.outW, err = pipe("stdout"); err != nil {
+		return nil, err
+	}
+	f.child = append(f.child, f.outW)
+	if f.errR, f.errW, err = pipe("stderr"); err != nil {
+		return nil, err
+	}
+	f.child = append(f.child, f.errW)
+	cfgFile, err := memfd("agent-ctl-jail")
+	if err != nil {
+		return nil, err
+	}
+	f.child = append(f.child, cfgFile)
 	cfg := jail.Config{Root: root, Proc: true, Hostname: "agent-ctl", Landlock: s.landlockABI > 0,
 		Rlimits: []jail.Rlimit{
 			{Resource: unix.RLIMIT_CORE},
 			{Resource: unix.RLIMIT_NOFILE, Soft: s.o.MaxOpenFiles, Hard: s.o.MaxOpenFiles},
 		},
 	}
-	syncR, syncW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("creating the sync pipe: %w", err)
-	}
-	toClose = append(toClose, syncR)
-	statusR, statusW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("creating the status pipe: %w", err)
-	}
-	toClose = append(toClose, statusW)
-	defer closeFiles(statusR)
-	defer func() {
-		if err != nil {
-			closeFiles(syncW) // the worker reads end of file and gives up
-		}
-	}()
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("creating worker stdout: %w", err)
-	}
-	toClose = append(toClose, outW)
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		closeFiles(outR)
-		return nil, fmt.Errorf("creating worker stderr: %w", err)
-	}
-	toClose = append(toClose, errW)
-	readers := []*os.File{outR, errR}
-	defer func() {
-		if err != nil {
-			closeFiles(readers...)
-		}
-	}()
-	cfgFile, err := memfd("agent-ctl-jail")
-	if err != nil {
-		return nil, err
-	}
-	toClose = append(toClose, cfgFile)
-	cfgFD := fdOf(cfgFile)
-	cfg.Seccomp = fdOf(s.jailFilter)
+	f.cfgFD = fdOf(cfgFile)
+	cfg.Seccomp = fdOf(s.jailFilter) // the spawner's
 	cfg.Sync = fdOf(syncR)
 	cfg.Status = fdOf(statusW)
 	// The worker's user namespace maps its root to the worker's host IDs:
 	// the same mapping as an ID-mapped mount of root's files, so the same
-	// namespace serves.
+	// namespace (the spawner's) serves.
 	userns, err := s.idmapUsernsFile(0, 0)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Userns = fdOf(userns)
-	for _, w := range plan {
-		f, err := s.detachedMount(w)
+	for _, w := range plan.mounts {
+		m, err := s.detachedMount(w)
 		if err != nil {
 			return nil, err
 		}
-		toClose = append(toClose, f)
-		cfg.Mounts = append(cfg.Mounts, jail.Mount{FD: fdOf(f), Target: w.dst, Dir: w.dir, Access: w.access()})
+		f.child = append(f.child, m)
+		cfg.Mounts = append(cfg.Mounts, jail.Mount{FD: fdOf(m), Target: w.dst, Dir: w.dir, Access: w.access()})
 	}
-	for d, access := range map[string]jail.Access{"/dev/null": jail.ReadWrite, "/dev/urandom": jail.ReadOnly} {
-		f, err := openMount(d, false, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC, nil)
+	for _, d := range []struct {
+		path   string
+		access jail.Access
+	}{{"/dev/null", jail.ReadWrite}, {"/dev/urandom", jail.ReadOnly}} {
+		m, err := openMount(d.path, false, unix.MOUNT_ATTR_NOSUID|unix.MOUNT_ATTR_NOEXEC, nil)
 		if err != nil {
 			return nil, err
 		}
-		toClose = append(toClose, f)
-		cfg.Mounts = append(cfg.Mounts, jail.Mount{FD: fdOf(f), Target: d, Access: access})
+		f.child = append(f.child, m)
+		cfg.Mounts = append(cfg.Mounts, jail.Mount{FD: fdOf(m), Target: d.path, Access: d.access})
 	}
 	if _, err := cfgFile.Write(cfg.Encode()); err != nil {
 		return nil, fmt.Errorf("writing the worker's configuration: %w", err)
@@ -195,11 +360,16 @@ func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
 	if err := seal(cfgFile); err != nil {
 		return nil, fmt.Errorf("sealing the worker's configuration: %w", err)
 	}
+	return f, nil
+}
 
-	env := s.workerEnv(spec, jail.Env+"="+strconv.Itoa(cfgFD))
+// launchJail is the launch stage: it clones the worker into its namespaces
+// with files, then closes the supervisor's copies of the worker's
+// descriptors. On failure there is no worker.
+func launchJail(spec *Spec, env []string, f *jailFiles) (*exec.Cmd, error) {
 	cmd := &exec.Cmd{
 		Path: spec.Path, Args: append([]string{spec.Path}, spec.Args...), Env: env, Dir: "/",
-		Stdout: outW, Stderr: errW, ExtraFiles: files,
+		Stdout: f.outW, Stderr: f.errW, ExtraFiles: f.extra,
 		SysProcAttr: &syscall.SysProcAttr{
 			// No new user namespace here: the worker enters one last,
 			// from its constructor. Without it Go clones with CLONE_VM and
@@ -212,57 +382,45 @@ func (s *containerSpawner) startJail(spec *Spec) (_ Process, err error) {
 			Pdeathsig:  syscall.SIGKILL,
 		},
 	}
-	s.marked("prepared")
-	tRun := time.Now()
+	var err error
 	onSpawnThread(func() { err = cmd.Start() })
 	if err != nil {
 		return nil, fmt.Errorf("starting worker %s in a container: %w", spec.Path, err)
 	}
-	s.marked("ran")
-	closeFiles(toClose...) // the worker has its own copies; keep syncW
-	toClose = nil
-	fail := func(err error) (Process, error) {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		// A worker that could not confine itself said why on stderr.
-		if b, _ := io.ReadAll(io.LimitReader(errR, 4096)); len(b) > 0 {
-			err = fmt.Errorf("%w; the worker said: %s", err, bytes.TrimSpace(b))
-		}
-		return nil, err
+	f.closeChild()
+	return cmd, nil
+}
+
+// releaseJail is the release stage: it waits for the worker's cgroup, moves
+// the worker into it, lets the worker go on (its constructor waits on the
+// sync pipe) and waits for it to say it is confined. It acquires nothing:
+// on failure, undo kills the worker.
+func (s *containerSpawner) releaseJail(j *jailStart) error {
+	pid := j.cmd.Process.Pid
+	if err := j.cgroup.wait(); err != nil {
+		return fmt.Errorf("creating the worker's cgroup: %w", err)
 	}
-	if err := cgResult(); err != nil {
-		return fail(fmt.Errorf("creating the worker's cgroup: %w", err))
+	if err := j.cgroup.mgr.AddPid("", pid); err != nil {
+		return fmt.Errorf("moving the worker into its cgroup: %w", err)
 	}
-	if err := mgr.AddPid("", cmd.Process.Pid); err != nil {
-		return fail(fmt.Errorf("moving the worker into its cgroup: %w", err))
-	}
-	if err := setOOMScoreAdj(cmd.Process.Pid); err != nil {
-		return fail(err)
+	if err := setOOMScoreAdj(pid); err != nil {
+		return err
 	}
 	// The write fails if the worker already gave up; either way its status
 	// pipe says whether it is confined.
-	_, _ = syncW.Write([]byte{1})
-	_ = statusR.SetReadDeadline(time.Now().Add(confineTimeout))
-	if n, err := statusR.Read(make([]byte, 1)); n != 1 {
+	_, _ = j.files.syncW.Write([]byte{1})
+	_ = j.files.status.SetReadDeadline(time.Now().Add(confineTimeout))
+	if n, err := j.files.status.Read(make([]byte, 1)); n != 1 {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return fail(fmt.Errorf("the worker was not confined within %s", confineTimeout))
+			return fmt.Errorf("the worker was not confined within %s", confineTimeout)
 		}
-		return fail(errors.New("the worker ended while it was being confined"))
+		return errors.New("the worker ended while it was being confined")
 	}
-	s.marked("released")
 	// From now on an empty cgroup means a dead worker (see sweep).
-	if err := os.WriteFile(filepath.Join(dir, jailWorkerFile), []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
-		return fail(fmt.Errorf("recording the worker: %w", err))
+	if err := os.WriteFile(filepath.Join(j.dir, jailWorkerFile), []byte(strconv.Itoa(pid)), 0o600); err != nil {
+		return fmt.Errorf("recording the worker: %w", err)
 	}
-	p := &jailProcess{
-		containerEnd: newContainerEnd(id, cmd.Process.Pid, s.log, outR, errR,
-			containerTimings{Prepare: tRun.Sub(t0), Run: time.Since(tRun)}),
-		cmd: cmd, mgr: mgr, dir: dir, lifeline: syncW,
-	}
-	go p.reap()
-	s.log.Debug("container started", "engine", EngineJail, "container_id", id, "worker_pid", cmd.Process.Pid,
-		"prepare_us", p.timings.Prepare.Microseconds(), "run_us", p.timings.Run.Microseconds())
-	return p, nil
+	return nil
 }
 
 type jailProcess struct {
