@@ -376,7 +376,7 @@ func testStateBase(t testing.TB) string {
 	if b := os.Getenv("AGENT_CTL_TEST_STATE_BASE"); b != "" {
 		return b
 	}
-	base := filepath.Dir(DefaultStateDir())
+	base := filepath.Dir(defaultStateDirs()[0])
 	if err := os.MkdirAll(base, 0o711); err != nil {
 		t.Fatal(err)
 	}
@@ -1021,18 +1021,46 @@ func spawnTimed(t testing.TB, sp *containerSpawner, spec Spec) (time.Duration, c
 
 // TestDefaultStateDir checks that the default state directory is on a
 // tmpfs wherever the host has one that only root controls, and that a
-// default that cannot be used gives way to the next.
+// default that cannot be used gives way to the next. What is expected is
+// written out by hand, and this host's file systems are read from its
+// mount table, not with the code under test.
 func TestDefaultStateDir(t *testing.T) {
-	dirs := defaultStateDirs()
-	if dirs[len(dirs)-1] != defaultStateDir {
-		t.Errorf("defaults %v do not end with %s", dirs, defaultStateDir)
+	for _, tt := range []struct {
+		runTmpfs, shmRootTmpfs bool
+		want                   []string
+	}{
+		{runTmpfs: true, shmRootTmpfs: true, want: []string{"/run/agent-ctl/containers"}},
+		{runTmpfs: true, shmRootTmpfs: false, want: []string{"/run/agent-ctl/containers"}},
+		{runTmpfs: false, shmRootTmpfs: true, want: []string{"/dev/shm/agent-ctl-containers", "/run/agent-ctl/containers"}},
+		{runTmpfs: false, shmRootTmpfs: false, want: []string{"/run/agent-ctl/containers"}},
+	} {
+		if got := stateDirsFor(tt.runTmpfs, tt.shmRootTmpfs); !slices.Equal(got, tt.want) {
+			t.Errorf("stateDirsFor(/run tmpfs %v, /dev/shm root's tmpfs %v) = %q, want %q", tt.runTmpfs, tt.shmRootTmpfs, got, tt.want)
+		}
 	}
-	want := defaultStateDir
-	if !isTmpfs("/run") && isTmpfs("/dev/shm") && rootSticky("/dev/shm") {
-		want = shmStateDir
+
+	// This host, by its mount table.
+	scratch := t.TempDir()
+	fsType := map[string]string{}
+	for _, dir := range []string{"/run", "/dev/shm", "/", "/proc", scratch} {
+		fsType[dir] = mountedFSType(t, dir)
+		want := fsType[dir] == "tmpfs" || fsType[dir] == "ramfs"
+		if got := isTmpfs(dir); got != want {
+			t.Errorf("isTmpfs(%s) = %v, but the mount table says %s", dir, got, fsType[dir])
+		}
 	}
-	if got := DefaultStateDir(); got != want {
-		t.Errorf("default state directory %s, want %s (/run on a tmpfs: %v)", got, want, isTmpfs("/run"))
+	var shm unix.Stat_t
+	if err := unix.Stat("/dev/shm", &shm); err != nil {
+		t.Fatal(err)
+	}
+	shmRoot := shm.Uid == 0 && (shm.Mode&0o022 == 0 || shm.Mode&unix.S_ISVTX != 0)
+	want := []string{"/run/agent-ctl/containers"}
+	if fsType["/run"] != "tmpfs" && fsType["/dev/shm"] == "tmpfs" && shmRoot {
+		want = []string{"/dev/shm/agent-ctl-containers", "/run/agent-ctl/containers"}
+	}
+	if got := defaultStateDirs(); !slices.Equal(got, want) {
+		t.Errorf("default state directories %q, want %q (/run is %s, /dev/shm is %s, mode %o, uid %d)",
+			got, want, fsType["/run"], fsType["/dev/shm"], shm.Mode&0o7777, shm.Uid)
 	}
 
 	// Someone else's directory where the first default would be.
@@ -1506,4 +1534,32 @@ func TestContainer_mountFromDescriptor(t *testing.T) {
 	if ents, _ := os.ReadDir(secret); len(ents) != 1 {
 		t.Errorf("the root-only directory holds %v, want only its key", ents)
 	}
+}
+
+// mountedFSType is the type of the file system path is on, from the last
+// mount in /proc/self/mountinfo whose mount point is path or above it.
+func mountedFSType(t *testing.T, path string) string {
+	t.Helper()
+	path, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	best, fs := "", ""
+	for line := range strings.Lines(string(b)) {
+		// ID parent major:minor root mount-point options [optional...] - type source super-options
+		pre, post, ok := strings.Cut(line, " - ")
+		fields, postFields := strings.Fields(pre), strings.Fields(post)
+		if !ok || len(fields) < 5 || len(postFields) < 1 {
+			t.Fatalf("mountinfo line %q", line)
+		}
+		mnt := fields[4]
+		if (mnt == "/" || path == mnt || strings.HasPrefix(path, mnt+"/")) && len(mnt) >= len(best) {
+			best, fs = mnt, postFields[0]
+		}
+	}
+	return fs
 }

@@ -40,16 +40,23 @@ func prepareStateDir(dir string) error {
 	return nil
 }
 
-// defaultStateDirs lists the default state directory and what it falls
-// back to. A start creates and removes a few dozen files and directories
-// in the state directory: mount points in the worker's root, libcontainer's
-// state and exec FIFO, the call's directory. On a tmpfs each costs
-// microseconds; on ext4 on these machines' virtual disk 0.1-0.2 ms, and
-// about a millisecond while other jobs write to it. /run is a tmpfs on most
-// hosts; where it is not, /dev/shm (a tmpfs nearly everywhere) is used if
-// only root can rename what root puts in it.
+// defaultStateDirs lists the state directories NewContainer tries when
+// ContainerOptions.StateDir is empty, first to last (see stateDirsFor).
 func defaultStateDirs() []string {
-	if isTmpfs("/run") || !isTmpfs("/dev/shm") || !rootSticky("/dev/shm") {
+	return stateDirsFor(isTmpfs("/run"), isTmpfs("/dev/shm") && rootSticky("/dev/shm"))
+}
+
+// stateDirsFor lists the default state directory and what it falls back
+// to, given whether /run is a tmpfs and whether /dev/shm is a tmpfs that
+// only root controls. A start creates and removes a few dozen files and
+// directories in the state directory (mount points in the worker's root,
+// libcontainer's state and exec FIFO, the call's directory): microseconds
+// each on a tmpfs, far more on a disk file system (docs/isolation.md,
+// "Cleanup and the stale-state sweep"). /run is a tmpfs on most hosts;
+// where it is not, /dev/shm (a tmpfs nearly everywhere) is used if only
+// root can rename what root puts in it.
+func stateDirsFor(runTmpfs, shmRootTmpfs bool) []string {
+	if runTmpfs || !shmRootTmpfs {
 		return []string{defaultStateDir}
 	}
 	return []string{shmStateDir, defaultStateDir}
