@@ -100,8 +100,8 @@ func readOwnCgroupV2() (string, error) {
 // (1000, the most), before the supervisor. Written by root from outside,
 // it also becomes the worker's floor: without CAP_SYS_RESOURCE it cannot
 // lower it again.
-// It costs an open, a write and a close in procfs: 15-90 µs on these
-// loaded machines, against a start of milliseconds.
+// It costs an open, a write and a close in procfs, little against a
+// start.
 func setOOMScoreAdj(pid int) error {
 	f, err := os.OpenFile("/proc/"+strconv.Itoa(pid)+"/oom_score_adj", os.O_WRONLY, 0)
 	if err == nil {

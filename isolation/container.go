@@ -12,8 +12,8 @@ type ContainerOptions struct {
 	// only root controls, else /run/agent-ctl/containers anyway. It is
 	// created if missing and must be a directory owned by root that others
 	// cannot write. Put it on a tmpfs: every start creates and removes a
-	// few dozen files and directories there, 0.1-1 ms each on a disk file
-	// system.
+	// few dozen files and directories there, each far slower on a disk
+	// file system (docs/isolation.md).
 	StateDir string
 	// HostUID and HostGID are the unprivileged host IDs a worker runs as:
 	// the container's root is mapped to them and no other ID is mapped.

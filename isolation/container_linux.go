@@ -145,11 +145,11 @@ func NewContainer(o *ContainerOptions) (Spawner, error) {
 	switch s.o.Engine {
 	case "", EngineJail:
 		s.o.Engine = EngineJail
-		// The seccomp program (from the state directory's cache; compiling
-		// it takes libseccomp 1.5 ms, 4-13 ms in a process that just
-		// started) and the workers' user namespace (a clone stopped at its
-		// exec: 2-9 ms) side by side, and the cgroup migration's grace
-		// period (see warmMigration) meanwhile.
+		// The seccomp program (from the state directory's cache: libseccomp
+		// compiling it is slowest in a process that just started) and the
+		// workers' user namespace (a clone stopped at its exec) side by
+		// side, and the cgroup migration's grace period (see
+		// warmMigration) meanwhile.
 		go warmMigration()
 		var ferr, uerr error
 		var wg sync.WaitGroup

@@ -18,8 +18,9 @@ type idmapKey struct{ uid, gid uint32 }
 // to the worker's host IDs, for an ID-mapped mount (MOUNT_ATTR_IDMAP takes
 // the mapping from a user namespace). The kernel only makes a user
 // namespace for a process, so given mappings libcontainer starts a dummy
-// process for each one on every container start (2-3 ms here: a clone of
-// the supervisor, stopped at its exec). The spawner keeps one namespace per
+// process for each one on every container start (a clone of the
+// supervisor, stopped at its exec; docs/isolation.md, "ID-mapped mounts",
+// has its cost). The spawner keeps one namespace per
 // owner instead, open for its lifetime; no process stays in it. The path
 // names the supervisor's own descriptor, which libcontainer opens from its
 // mount thread, a thread of the supervisor that still sees the host's

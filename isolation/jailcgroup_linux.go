@@ -15,8 +15,8 @@ import (
 
 // jailControllers are the cgroup v1 controllers a jail worker joins: those
 // its limits are set in. Making, joining and removing a cgroup in each of
-// the others (ten hierarchies on these machines) would cost kernel time on
-// every start and limit nothing.
+// the others (a cgroup v1 host may mount a dozen hierarchies) would cost
+// kernel time on every start and limit nothing.
 var jailControllers = []string{"memory", "pids", "cpu", "devices"}
 
 // jailCgroup returns the manager of a jail worker's cgroup: on cgroup v1,
@@ -36,8 +36,8 @@ func jailCgroup(cg *cgroups.Cgroup) (cgroups.Manager, error) {
 // cgroups.Cgroup.Path) in the hierarchies of jailControllers: those of its
 // parent, found once per parent and kept, joined with its name. Finding
 // them is what a manager does on creation, for every hierarchy, by reading
-// /proc/self/cgroup and the mount table each time: 7% of a busy
-// supervisor's CPU.
+// /proc/self/cgroup and the mount table each time: a noticeable share of
+// a busy supervisor's CPU.
 func jailCgroupPaths(path string) (map[string]string, error) {
 	parent, name := filepath.Split(path)
 	if parent == "" {
@@ -86,8 +86,9 @@ var cgroupSetMu sync.Mutex
 // warmMigration moves the supervisor into the cgroup it is already in. That
 // changes nothing, but it is a cgroup migration: on kernels where
 // cgroup_threadgroup_rwsem favours readers (no favordynmods), the first
-// migration after a quiet spell waits an RCU grace period (9 ms measured
-// here) and the ones right after it do not. Paying it while the worker is
+// migration after a quiet spell waits an RCU grace period (the biggest step
+// of a jail start: docs/isolation.md, "What it costs") and the ones right
+// after it do not. Paying it while the worker is
 // being cloned takes most of it off the start. Best effort: on failure the
 // worker's own move pays instead.
 func warmMigration() {
