@@ -20,7 +20,7 @@ APT_FILES := /usr/include/seccomp.h:libseccomp-dev /usr/lib/wasm32-wasi/libc.a:w
 # initramfs (the kernel itself is downloaded by the test, not installed).
 CGROUP2_APT := qemu-system-x86 busybox-static
 
-.PHONY: all build deps cgroup2-deps fixtures modules test test-cgroup2 vet cross lint fmt bench demo clean fuzz-jail
+.PHONY: all build deps cgroup2-deps fixtures modules test test-cgroup2 vet cross lint fmt bench demo clean fuzz-jail fuzz-jail-quick fuzz-deps
 
 all: build
 
@@ -91,6 +91,8 @@ test: fixtures modules build vet cross mcp-deps
 	AGENT_CTL_CONTAINER_ENGINE=libcontainer $(GOTEST) -race -count=1 -timeout 30m ./isolation
 	# and the grant races, where libcontainer mounts by name and checks after
 	AGENT_CTL_CONTAINER_ENGINE=libcontainer $(GOTEST) -race -count=1 -timeout 30m -run 'TestGrant_|TestModule_openedOnce' ./supervisor
+	# the jail constructor's configuration parser, fuzzed for a bounded time (16 s)
+	$(MAKE) -s fuzz-jail-quick
 	# cgroup v2 on a real kernel, in a VM (these machines mount v1): 2.5-5 minutes under TCG
 	$(MAKE) -s test-cgroup2
 
@@ -98,19 +100,31 @@ test: fixtures modules build vet cross mcp-deps
 test-cgroup2: build cgroup2-deps
 	TAGS=$(TAGS) tests/cgroup2/run.sh
 
-## fuzz-jail: fuzz the jail constructor's configuration parser (libFuzzer, ASan, UBSan), FUZZ_SECONDS long
+## fuzz-jail: fuzz the jail constructor's configuration parser (libFuzzer, ASan, UBSan; then Go's FuzzParseRecords), FUZZ_SECONDS each
 FUZZ_SECONDS ?= 180
-JAIL_FUZZ_CORPUS := isolation/jail/testdata/libfuzzer/corpus
-fuzz-jail: deps
+JAIL_FUZZ_DIR := isolation/jail/testdata/libfuzzer
+JAIL_FUZZ_CORPUS := $(JAIL_FUZZ_DIR)/corpus
+# the format's own fields (jail.dict), so that mutations build records
+JAIL_FUZZ = .cache/fuzz-jail/fuzz_parse -max_len=4096 -dict=$(JAIL_FUZZ_DIR)/jail.dict \
+	  -artifact_prefix=.cache/fuzz-jail/ .cache/fuzz-jail/new $(JAIL_FUZZ_CORPUS)
+fuzz-jail: fuzz-deps
+	$(JAIL_FUZZ) -max_total_time=$(FUZZ_SECONDS)
+	# keep the corpus small: only inputs that add coverage
+	.cache/fuzz-jail/fuzz_parse -merge=1 $(JAIL_FUZZ_CORPUS) .cache/fuzz-jail/new
+	$(GOTEST) -run '^$$' -fuzz '^FuzzParseRecords$$' -fuzztime $(FUZZ_SECONDS)s ./isolation/jail
+
+## fuzz-jail-quick: fuzz-jail for 8 s each, leaving the committed corpus as it is (make test)
+fuzz-jail-quick: fuzz-deps
+	$(JAIL_FUZZ) -max_total_time=8 2>.cache/fuzz-jail/quick.log || { tail -40 .cache/fuzz-jail/quick.log; exit 1; }
+	$(GOTEST) -run '^$$' -fuzz '^FuzzParseRecords$$' -fuzztime 8s ./isolation/jail
+
+# the libFuzzer harness (isolation/jail/testdata/libfuzzer/fuzz_parse.c), built with ASan and UBSan
+fuzz-deps: deps
 	@ls /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || \
 	  { if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; $$SUDO apt-get install -y -qq libclang-rt-14-dev >/dev/null; }
 	mkdir -p .cache/fuzz-jail/new
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Iisolation/jail \
-	  isolation/jail/testdata/libfuzzer/fuzz_parse.c isolation/jail/jail_linux.c -o .cache/fuzz-jail/fuzz_parse
-	.cache/fuzz-jail/fuzz_parse -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-	  -artifact_prefix=.cache/fuzz-jail/ .cache/fuzz-jail/new $(JAIL_FUZZ_CORPUS)
-	# keep the corpus small: only inputs that add coverage
-	.cache/fuzz-jail/fuzz_parse -merge=1 $(JAIL_FUZZ_CORPUS) .cache/fuzz-jail/new
+	  $(JAIL_FUZZ_DIR)/fuzz_parse.c isolation/jail/jail_linux.c -o .cache/fuzz-jail/fuzz_parse
 
 ## bench: benchmarks with ratios against baselines measured in the same run
 bench: fixtures modules build mcp-deps

@@ -84,7 +84,8 @@ static void jail_die(const char *fmt, ...) {
 // The configuration is a list of NUL-terminated fields: the magic, then
 // records of an operation name and its arguments, then "end". The parser
 // trusts nothing in it: a malformed configuration is an error, never a
-// read outside buf (FuzzParse in jail_test.go runs it on arbitrary bytes).
+// read outside buf (FuzzParse and FuzzParseRecords in jail_linux_test.go run it on
+// arbitrary and on crafted configurations).
 struct jail_reader {
 	char *p, *end;
 	jmp_buf fail;
@@ -108,12 +109,15 @@ static const char *jail_field(struct jail_reader *r) {
 	return s;
 }
 
+// jail_number reads a decimal number in [min, max], written as Encode
+// writes it: digits only (strtoll alone would also take leading blanks and
+// a sign).
 static long long jail_number(struct jail_reader *r, long long min, long long max) {
 	const char *s = jail_field(r);
 	char *e;
 	errno = 0;
 	long long v = strtoll(s, &e, 10);
-	if (errno || e == s || *e || v < min || v > max)
+	if (s[0] < '0' || s[0] > '9' || errno || e == s || *e || v < min || v > max)
 		jail_bad(r, "configuration: bad number %.32s", s);
 	return v;
 }

@@ -4,9 +4,11 @@ package jail
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"os/exec"
 	"reflect"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -143,6 +145,23 @@ func TestParse_errors(t *testing.T) {
 		"host name too long":       []byte("agent-ctl-jail-1\x00hostname\x00" + strings.Repeat("h", 65) + "\x00end\x00"),
 		"too many rlimits":         bytes.Repeat([]byte("rlimit\x000\x000\x000\x00"), 9),
 		"configuration: truncated": nil,
+		// Each field of a record checked against its range.
+		"bad number 2 ":                  []byte("agent-ctl-jail-1\x00mount\x002\x00/m\x001\x000\x00end\x00"),
+		"bad number 3 ":                  []byte("agent-ctl-jail-1\x00mount\x003\x00/m\x001\x003\x00end\x00"),
+		"bad number 2\x00":               []byte("agent-ctl-jail-1\x00mount\x003\x00/m\x002\x000\x00end\x00"),
+		"bad number -1":                  []byte("agent-ctl-jail-1\x00rlimit\x004\x00-1\x000\x00end\x00"),
+		"bad number 16":                  []byte("agent-ctl-jail-1\x00rlimit\x0016\x000\x000\x00end\x00"),
+		"bad number 9223372036854775808": []byte("agent-ctl-jail-1\x00rlimit\x004\x000\x009223372036854775808\x00end\x00"),
+		"bad number  3":                  []byte("agent-ctl-jail-1\x00userns\x00 3\x00end\x00"),
+		"bad number \x00":                []byte("agent-ctl-jail-1\x00status\x00\x00end\x00"),
+		"bad path m":                     []byte("agent-ctl-jail-1\x00mount\x003\x00m\x001\x000\x00end\x00"),
+		"bad path /xxxx":                 []byte("agent-ctl-jail-1\x00root\x00/" + strings.Repeat("x", 2047) + "\x00end\x00"),
+		"no sync descriptor":             []byte("agent-ctl-jail-1\x00root\x00/r\x00seccomp\x003\x00end\x00"),
+		"no user namespace":              []byte("agent-ctl-jail-1\x00root\x00/r\x00seccomp\x003\x00sync\x004\x00end\x00"),
+		"no status descriptor":           []byte("agent-ctl-jail-1\x00root\x00/r\x00seccomp\x003\x00sync\x004\x00userns\x005\x00end\x00"),
+		"truncated ":                     []byte("agent-ctl-jail-1\x00root\x00/r"),
+		"truncated  ":                    []byte("agent-ctl-jail-1"),
+		"bad number +3":                  []byte("agent-ctl-jail-1\x00sync\x00+3\x00end\x00"),
 	}
 	tests["too many rlimits"] = append([]byte("agent-ctl-jail-1\x00"), tests["too many rlimits"]...)
 	mounts := []byte("agent-ctl-jail-1\x00")
@@ -151,6 +170,8 @@ func TestParse_errors(t *testing.T) {
 	}
 	tests["too many mounts"] = mounts
 	for want, b := range tests {
+		// A trailing space or NUL only tells two cases of one message apart.
+		want := strings.TrimRight(want, " \x00")
 		t.Run(want, func(t *testing.T) {
 			_, err := parse(b)
 			if err == nil || !strings.Contains(err.Error(), want) {
@@ -194,4 +215,114 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// fuzzFields are what FuzzParseRecords builds configurations from: the
+// format's own operations, numbers at and past each range's ends, paths
+// good and bad, host names at and past their limit.
+var fuzzFields = []string{
+	"agent-ctl-jail-1", "end", "root", "mount", "proc", "landlock", "hostname", "rlimit",
+	"userns", "seccomp", "sync", "status", "mknod",
+	"0", "1", "2", "3", "4", "15", "16", "-1", "+3", " 3", "3 ", "1x", "0x10", "",
+	"2147483647", "2147483648", "9223372036854775807", "9223372036854775808", "18446744073709551615",
+	"/", "/r", "r", "/a b", "/dev/null", "/" + strings.Repeat("x", 2046), "/" + strings.Repeat("x", 2047),
+	strings.Repeat("h", 64), strings.Repeat("h", 65), "\xff\xfe",
+}
+
+// recordsConfig turns a fuzzer's script into a configuration: each byte
+// picks a field of fuzzFields (or, past them, the free string), each field
+// ends with a NUL, and the magic comes first unless the script starts with
+// 0xff. A last byte 0xfe drops the final NUL.
+func recordsConfig(script []byte, free string) []byte {
+	var b []byte
+	if len(script) == 0 || script[0] != 0xff {
+		b = append(b, "agent-ctl-jail-1\x00"...)
+	}
+	for _, c := range script {
+		if int(c) < len(fuzzFields) {
+			b = append(b, fuzzFields[c]...)
+		} else {
+			b = append(b, free...)
+		}
+		b = append(b, 0)
+	}
+	if len(script) > 0 && script[len(script)-1] == 0xfe {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// FuzzParseRecords feeds the constructor's parser configurations made of
+// the format's own fields in any order and number, with values at and past
+// each limit: the fuzzer sees no coverage of the C code (cgo), so it would
+// rarely get past the magic with arbitrary bytes alone (FuzzParse). The
+// parser must not crash; what it refuses it must say why; what it accepts
+// must keep to the format's limits and read back the same once encoded
+// again. Run by make test for a few seconds (Makefile, fuzz-jail-quick).
+func FuzzParseRecords(f *testing.F) {
+	ops := func(names ...string) []byte {
+		var s []byte
+		for _, n := range names {
+			s = append(s, byte(slices.Index(fuzzFields, n)))
+		}
+		return s
+	}
+	f.Add(ops("root", "/r", "seccomp", "3", "sync", "4", "userns", "3", "status", "4", "end"), "")
+	f.Add(ops("root", "/r", "mount", "3", "/a b", "1", "2", "proc", "landlock", "hostname", "", "rlimit", "4", "0", "0",
+		"seccomp", "3", "sync", "4", "userns", "3", "status", "4", "end"), "")
+	f.Add(ops("root", "/r", "mount", "3", "/dev/null", "0", "0", "hostname", "seccomp", "3", "end"), "/free")
+	f.Add(append([]byte{0xff}, ops("root", "/r", "end")...), "x")
+	f.Fuzz(func(t *testing.T, script []byte, free string) {
+		b := recordsConfig(script, free)
+		p, err := parse(b)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "configuration: ") {
+				t.Errorf("refused with %q", err)
+			}
+			return
+		}
+		checkParsed(t, b, p)
+		c := &Config{Root: p.root, Mounts: p.mounts, Proc: p.proc, Landlock: p.landlock, Hostname: p.hostname,
+			Rlimits: p.rlimits, Seccomp: p.seccomp, Sync: p.sync, Userns: p.userns, Status: p.status}
+		q, err := parse(c.Encode())
+		if err != nil {
+			t.Fatalf("accepted %q, but not once encoded again: %v", b, err)
+		}
+		if !reflect.DeepEqual(p, q) {
+			t.Errorf("accepted %q as %+v, encoded again it reads %+v", b, p, q)
+		}
+	})
+}
+
+// checkParsed checks a configuration the parser accepted from b against
+// the format's limits.
+func checkParsed(t *testing.T, b []byte, p *parsed) {
+	t.Helper()
+	if !bytes.HasSuffix(b, []byte("end\x00")) {
+		t.Errorf("accepted %q, which does not end with end", b)
+	}
+	if !strings.HasPrefix(p.root, "/") || len(p.root) >= 2048 {
+		t.Errorf("accepted root %q", p.root)
+	}
+	if len(p.hostname) > 64 {
+		t.Errorf("accepted host name %q", p.hostname)
+	}
+	for _, fd := range []int{p.seccomp, p.sync, p.userns, p.status} {
+		if fd < 3 {
+			t.Errorf("accepted descriptor %d", fd)
+		}
+	}
+	if len(p.mounts) > 256 || len(p.rlimits) > 8 {
+		t.Errorf("accepted %d mounts and %d rlimits", len(p.mounts), len(p.rlimits))
+	}
+	for _, m := range p.mounts {
+		if m.FD < 3 || !strings.HasPrefix(m.Target, "/") || len(m.Target) >= 2048 || m.Access < ReadOnly || m.Access > Sockets {
+			t.Errorf("accepted mount %+v", m)
+		}
+	}
+	for _, r := range p.rlimits {
+		if r.Resource < 0 || r.Resource > 15 || r.Soft > math.MaxInt64 || r.Hard > math.MaxInt64 {
+			t.Errorf("accepted rlimit %+v", r)
+		}
+	}
 }
