@@ -7,7 +7,10 @@ import "log/slog"
 type ContainerOptions struct {
 	// StateDir holds each worker's container state and its private root
 	// while the worker runs; a worker's part is removed when the worker is
-	// gone. Empty means DefaultStateDir(). It is created if missing and
+	// gone. Empty means /run/agent-ctl/containers where /run is a tmpfs
+	// (as on most hosts), else /dev/shm/agent-ctl-containers where
+	// /dev/shm is a tmpfs that only root controls, else
+	// /run/agent-ctl/containers anyway. It is created if missing and
 	// must be a directory owned by root that others cannot write. Put it
 	// on a tmpfs: every start creates and removes a few dozen files and
 	// directories there, 0.1-1 ms each on a disk file system.
@@ -94,10 +97,3 @@ const (
 	defaultPidsLimit    = 64
 	defaultMaxOpenFiles = 64
 )
-
-// DefaultStateDir is the state directory NewContainer uses when
-// ContainerOptions.StateDir is empty: /run/agent-ctl/containers where /run
-// is a tmpfs (as on most hosts), else /dev/shm/agent-ctl-containers where
-// /dev/shm is a tmpfs that only root controls, else
-// /run/agent-ctl/containers anyway.
-func DefaultStateDir() string { return defaultStateDirs()[0] }

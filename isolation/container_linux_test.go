@@ -376,7 +376,7 @@ func testStateBase(t testing.TB) string {
 	if b := os.Getenv("AGENT_CTL_TEST_STATE_BASE"); b != "" {
 		return b
 	}
-	base := filepath.Dir(DefaultStateDir())
+	base := filepath.Dir(defaultStateDirs()[0])
 	if err := os.MkdirAll(base, 0o711); err != nil {
 		t.Fatal(err)
 	}
@@ -1031,7 +1031,7 @@ func TestDefaultStateDir(t *testing.T) {
 	if !isTmpfs("/run") && isTmpfs("/dev/shm") && rootSticky("/dev/shm") {
 		want = shmStateDir
 	}
-	if got := DefaultStateDir(); got != want {
+	if got := defaultStateDirs()[0]; got != want {
 		t.Errorf("default state directory %s, want %s (/run on a tmpfs: %v)", got, want, isTmpfs("/run"))
 	}
 
