@@ -1,9 +1,21 @@
-// Package supervisor is the one dispatch entry point of agent-ctl: the CLI,
-// and later the MCP and fleet front-ends, all call Invoke. Each call gets a
-// fresh worker process behind the walls its policy asks for; the supervisor
-// streams the module's stdio through pipes, enforces the output cap and a
-// time-limit backstop from outside the worker, and reports how the call
-// ended.
+// Package supervisor is the one dispatch entry point of agent-ctl: every
+// front-end (the CLI in cmd/agent-ctl, the MCP server in cmd/internal/mcp,
+// later the fleet) builds a Call and passes it to Invoke. Each call gets a
+// fresh worker process behind the walls its policy asks for (package
+// isolation); the supervisor streams the module's stdio through pipes,
+// enforces the output cap and a time-limit backstop from outside the
+// worker, and reports how the call ended.
+//
+// The files follow a call: supervisor.go (Options, New, Call, Invoke),
+// start.go (obtaining a worker: the pool, the start gate, spawn, load),
+// run.go (the call in its worker), crash.go and tail.go (a worker that
+// crashed), promote.go (compiled code into the cache), pool.go, dirs.go.
+//
+// The package does not link wasmtime: it speaks to the worker through
+// worker/protocol and checks cache entries with worker/cache. Of the module
+// formats under modules/ it uses only wasmfile (the checks of a module file
+// before any worker is spawned); the manifest, the store and the catalog
+// sit above it and call Invoke.
 package supervisor
 
 import (

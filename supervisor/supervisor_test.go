@@ -99,17 +99,8 @@ func assertReaped(t testing.TB, pid int) {
 	if pid <= 0 {
 		t.Fatalf("result has no worker pid")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := syscall.Kill(pid, 0)
-		if errors.Is(err, syscall.ESRCH) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("worker %d still exists 5s after Invoke returned (kill 0: %v)", pid, err)
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !testutil.Eventually(t, 5*time.Second, func() bool { return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) }) {
+		t.Errorf("worker %d still exists 5s after Invoke returned (kill 0: %v)", pid, syscall.Kill(pid, 0))
 	}
 }
 
