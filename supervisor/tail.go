@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/agent-ctl/agent-ctl/supervisor/tail"
 )
 
 // tailBuffer receives a worker's own stderr. It keeps the last few KiB, for
@@ -18,8 +20,9 @@ type tailBuffer struct {
 	// discards it.
 	log *slog.Logger
 
+	tail tail.Buffer // the last tail.DefaultMax bytes, for messages
+
 	mu     sync.Mutex
-	buf    []byte
 	line   []byte // the line being written, up to lineMax bytes
 	long   bool   // the line being written is longer than lineMax
 	crash  string // what crashed the worker, from the crash's header
@@ -27,10 +30,9 @@ type tailBuffer struct {
 	logged bool
 }
 
-const (
-	tailMax = 4 << 10
-	lineMax = 256
-)
+// lineMax bounds the line kept for the crash scan: a crash's header is
+// short, and a longer line is not one.
+const lineMax = 256
 
 // Go runtime crash headers: "SIGSEGV: segmentation violation" (a signal in
 // non-Go code, e.g. compiled wasm), "[signal SIGSEGV: segmentation
@@ -41,12 +43,9 @@ var (
 )
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
+	_, _ = t.tail.Write(p)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > tailMax {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailMax:]...)
-	}
 	if t.signal == "" { // past the signal, nothing more to learn
 		for rest := p; len(rest) > 0; {
 			chunk, after, nl := bytes.Cut(rest, []byte{'\n'})
@@ -104,11 +103,11 @@ func (t *tailBuffer) suffix() string {
 	if crash != "" {
 		if !t.logged && t.log != nil {
 			t.logged = true
-			t.log.Debug("worker crashed", "crash", crash, "stderr_tail", string(t.buf))
+			t.log.Debug("worker crashed", "crash", crash, "stderr_tail", string(t.tail.Bytes()))
 		}
 		return "; the worker crashed (" + crash + "; its stack trace is in the debug log: --log-level debug)"
 	}
-	s := string(bytes.TrimSpace(t.buf))
+	s := string(bytes.TrimSpace(t.tail.Bytes()))
 	if s == "" {
 		return ""
 	}
