@@ -19,7 +19,7 @@ package isolation
 //
 //	func main() {
 //		isolation.Init()
-//		if worker.IsWorker(os.Args) {
+//		if protocol.IsWorker(os.Args) {
 //			os.Exit(worker.Main())
 //		}
 //		…

@@ -19,8 +19,8 @@ import (
 //go:embed hello/hello.c hello/rust/main.rs hello/go/main.go hello/as/assembly/index.ts hello/as/package.json hello/as/package-lock.json
 var hello embed.FS
 
-// Languages maps each language `agent-ctl new` knows to its hello source.
-var Languages = map[string]string{
+// languages maps each language `agent-ctl new` knows to its hello source.
+var languages = map[string]string{
 	"c":              "hello/hello.c",
 	"rust":           "hello/rust/main.rs",
 	"go":             "hello/go/main.go",
@@ -30,7 +30,7 @@ var Languages = map[string]string{
 // LanguageNames lists the languages, sorted.
 func LanguageNames() []string {
 	var out []string
-	for l := range Languages {
+	for l := range languages {
 		out = append(out, l)
 	}
 	sort.Strings(out)
@@ -47,7 +47,7 @@ func Scaffold(dir, name, lang string) error {
 	if !nameRE().MatchString(name) {
 		return fmt.Errorf("tool name %q: want lower-case letters, digits and dashes, starting with a letter", name)
 	}
-	src, ok := Languages[lang]
+	src, ok := languages[lang]
 	if !ok {
 		return fmt.Errorf("language %q: want one of %s", lang, strings.Join(LanguageNames(), ", "))
 	}

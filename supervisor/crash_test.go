@@ -13,9 +13,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
+
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
-	"github.com/agent-ctl/agent-ctl/worker"
+	"github.com/agent-ctl/agent-ctl/worker/cache"
 )
 
 // poison rewrites the cache entry at path so that its compiled code is
@@ -43,7 +45,7 @@ func poison(t *testing.T, path string) []byte {
 	if err := os.WriteFile(path, out, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := worker.VerifyCacheEntry(path); err != nil {
+	if err := cache.Verify(path); err != nil {
 		t.Fatalf("poisoned entry fails its trailer check: %v", err)
 	}
 	return out
@@ -51,10 +53,10 @@ func poison(t *testing.T, path string) []byte {
 
 // crashSupervisor returns a supervisor whose debug log the test reads, and
 // the one cache entry a first call of module left.
-func crashSupervisor(t *testing.T, iso policies.Isolation, module string) (*testSupervisor, *syncBuffer, string) {
+func crashSupervisor(t *testing.T, iso policies.Isolation, module string) (*testSupervisor, *testutil.SyncBuffer, string) {
 	t.Helper()
 	home := t.TempDir()
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	sup, err := supervisor.New(&supervisor.Options{Home: home,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
@@ -74,7 +76,7 @@ func crashSupervisor(t *testing.T, iso policies.Isolation, module string) (*test
 
 // checkCrashMessage: a crashed worker's error names the crash, not its
 // goroutine dump, which is in the debug log.
-func checkCrashMessage(t *testing.T, err error, logs *syncBuffer) {
+func checkCrashMessage(t *testing.T, err error, logs *testutil.SyncBuffer) {
 	t.Helper()
 	msg := err.Error()
 	if !errors.Is(err, supervisor.ErrWorker) || !strings.Contains(msg, "the worker crashed (SIG") {
@@ -108,7 +110,7 @@ func TestCache_crashingEntry(t *testing.T) {
 			if res.CacheHit {
 				t.Error("the call that ran again reports a cache hit; want a compile")
 			}
-			if b, _ := os.ReadFile(entry); bytes.Equal(b, bad) || worker.VerifyCacheEntry(entry) != nil {
+			if b, _ := os.ReadFile(entry); bytes.Equal(b, bad) || cache.Verify(entry) != nil {
 				t.Error("the crashing entry is still in the cache")
 			}
 			if l := logs.String(); !strings.Contains(l, "cache entry evicted") || !strings.Contains(l, "running the call again") {

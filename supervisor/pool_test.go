@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
+
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
@@ -67,16 +69,9 @@ func newPooled(t *testing.T, iso policies.Isolation, o supervisor.PoolOptions) *
 // waitIdle waits until the pool holds n prepared workers.
 func (e *poolEnv) waitIdle(t *testing.T, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	if !testutil.Eventually(t, 10*time.Second, func() bool { idle, pending := e.PoolStats(); return idle == n && pending == 0 }) {
 		idle, pending := e.PoolStats()
-		if idle == n && pending == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pool holds %d idle, %d pending; want %d idle", idle, pending, n)
-		}
-		time.Sleep(5 * time.Millisecond)
+		t.Fatalf("pool holds %d idle, %d pending; want %d idle", idle, pending, n)
 	}
 }
 
@@ -90,13 +85,9 @@ func gone(pid int) bool { return syscall.Kill(pid, 0) == syscall.ESRCH }
 
 func waitGone(t *testing.T, pids ...int) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
 	for _, pid := range pids {
-		for !gone(pid) {
-			if time.Now().After(deadline) {
-				t.Fatalf("prepared worker %d still alive", pid)
-			}
-			time.Sleep(5 * time.Millisecond)
+		if !testutil.Eventually(t, 5*time.Second, func() bool { return gone(pid) }) {
+			t.Fatalf("prepared worker %d still alive", pid)
 		}
 	}
 }
@@ -227,10 +218,8 @@ func TestPool_lifecycle(t *testing.T) {
 	both(t, func(t *testing.T, iso policies.Isolation) {
 		e := newPooled(t, iso, supervisor.PoolOptions{PerTool: 2, Idle: 300 * time.Millisecond})
 		invoke(t, e.testSupervisor, supervisor.Call{Module: "hello.wasm"})
-		for deadline := time.Now().Add(10 * time.Second); len(e.ready()) < 2; time.Sleep(5 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatal("the pool prepared fewer than 2 workers")
-			}
+		if !testutil.Eventually(t, 10*time.Second, func() bool { return len(e.ready()) >= 2 }) {
+			t.Fatal("the pool prepared fewer than 2 workers")
 		}
 		first := e.ready()
 		waitGone(t, first...) // retired after Idle

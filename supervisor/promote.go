@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/agent-ctl/agent-ctl/worker"
+	"github.com/agent-ctl/agent-ctl/worker/cache"
 )
 
 // compiledName is the file a compiling worker writes in its call directory
@@ -69,7 +69,7 @@ func (s *Supervisor) promote(t *template, callDir, workerProblem string) error {
 // links (openCompiled), and must be a regular file with a single link and a
 // bounded size. It is then read once, from that descriptor, and copied into
 // a new file of the supervisor's own in the cache directory while its
-// trailer and checksum are checked (worker.CopyCacheEntry); that copy is
+// trailer and checksum are checked (cache.Copy); that copy is
 // synced and linked into place. A copy rather than a link (linkat through
 // /proc/self/fd): the cache entry is then the supervisor's file, owned by
 // it, holding exactly the bytes it checked, not an inode the worker can
@@ -87,7 +87,7 @@ func promoteCompiled(callDir, cacheFile string, limit int64) error {
 	// A good entry that another call put there meanwhile stays: calls
 	// started since may be about to mount it, and a container mounts the
 	// file, not the name, so replacing it would pull it from under them.
-	if worker.VerifyCacheEntry(cacheFile) == nil {
+	if cache.Verify(cacheFile) == nil {
 		return nil
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(cacheFile), fmt.Sprintf("%s%d-*", promoteTempPrefix, os.Getpid()))
@@ -95,7 +95,7 @@ func promoteCompiled(callDir, cacheFile string, limit int64) error {
 		return fmt.Errorf("creating cache entry: %w", err)
 	}
 	defer os.Remove(tmp.Name()) // the entry is linked or renamed by then
-	err = worker.CopyCacheEntry(tmp, f, size)
+	err = cache.Copy(tmp, f, size)
 	if err != nil {
 		err = fmt.Errorf("refusing %s: %w", compiledName, err)
 	}
@@ -116,7 +116,7 @@ func promoteCompiled(callDir, cacheFile string, limit int64) error {
 	// (unlinked) after it was opened. Only a corrupt entry is replaced.
 	err = os.Link(tmp.Name(), cacheFile)
 	if errors.Is(err, os.ErrExist) {
-		if worker.VerifyCacheEntry(cacheFile) == nil {
+		if cache.Verify(cacheFile) == nil {
 			return nil
 		}
 		err = os.Rename(tmp.Name(), cacheFile)

@@ -17,7 +17,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/agent-ctl/agent-ctl/worker"
+	"github.com/agent-ctl/agent-ctl/worker/cache"
 )
 
 // validEntry returns a sound cache entry (payload, its SHA-256, the magic
@@ -31,7 +31,7 @@ func validEntry(t *testing.T, n int) []byte {
 	if err := os.WriteFile(p, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := worker.VerifyCacheEntry(p); err != nil {
+	if err := cache.Verify(p); err != nil {
 		t.Fatalf("test entry is not sound: %v", err)
 	}
 	return b

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agent-ctl/agent-ctl/isolation"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
+
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
@@ -25,23 +28,51 @@ func newMaxStarts(t *testing.T, iso policies.Isolation, n int) *testSupervisor {
 	return &testSupervisor{s, iso}
 }
 
+// startCounter wraps a Spawner and counts its Start calls in flight: the
+// number of workers being started at once, counted by the spawner the
+// supervisor calls rather than by the supervisor's own gauge.
+type startCounter struct {
+	isolation.Spawner
+	// hold keeps each Start in flight a little longer, so that starts
+	// that the gate failed to keep apart overlap where the count sees
+	// them. It widens the window; it synchronises nothing.
+	hold           time.Duration
+	inFlight, peak atomic.Int32
+	started        atomic.Int32
+}
+
+func (c *startCounter) Start(spec *isolation.Spec) (isolation.Process, error) {
+	n := c.inFlight.Add(1)
+	defer c.inFlight.Add(-1)
+	for p := c.peak.Load(); n > p && !c.peak.CompareAndSwap(p, n); p = c.peak.Load() {
+	}
+	c.started.Add(1)
+	time.Sleep(c.hold)
+	return c.Spawner.Start(spec)
+}
+
 // TestMaxStarts: a burst of calls starts at most MaxStarts workers at a
 // time; the others wait their turn, and every call is served.
 func TestMaxStarts(t *testing.T) {
 	both(t, func(t *testing.T, iso policies.Isolation) {
 		const limit, calls = 2, 12
 		s := newMaxStarts(t, iso, limit)
-		var peak, peakWaiting atomic.Int32
+		counters := map[string]*startCounter{}
+		if err := s.WrapSpawners(func(sp isolation.Spawner) isolation.Spawner {
+			c := &startCounter{Spawner: sp, hold: 20 * time.Millisecond}
+			counters[sp.Name()] = c
+			return c
+		}); err != nil {
+			t.Fatal(err)
+		}
+		counter := counters[string(iso)]
+		var peakWaiting atomic.Int32
 		stop := make(chan struct{})
 		sampled := make(chan struct{})
 		go func() {
 			defer close(sampled)
 			for {
-				st, wt := s.Starts()
-				if int32(st) > peak.Load() {
-					peak.Store(int32(st))
-				}
-				if int32(wt) > peakWaiting.Load() {
+				if _, wt := s.Starts(); int32(wt) > peakWaiting.Load() {
 					peakWaiting.Store(int32(wt))
 				}
 				select {
@@ -54,7 +85,7 @@ func TestMaxStarts(t *testing.T) {
 		var wg sync.WaitGroup
 		results := make([]*supervisor.Result, calls)
 		errs := make([]error, calls)
-		outs := make([]syncBuffer, calls)
+		outs := make([]testutil.SyncBuffer, calls)
 		for i := range calls {
 			wg.Go(func() {
 				call := &supervisor.Call{Module: fixtures.Path("hello.wasm"), Stdout: &outs[i], Stderr: &outs[i]}
@@ -74,7 +105,10 @@ func TestMaxStarts(t *testing.T) {
 				waited++
 			}
 		}
-		if p := peak.Load(); p > limit {
+		if n := counter.started.Load(); n != calls {
+			t.Errorf("the %s spawner started %d workers for %d calls", iso, n, calls)
+		}
+		if p := counter.peak.Load(); p > limit {
 			t.Errorf("%d workers were started at once; the limit is %d", p, limit)
 		}
 		if peakWaiting.Load() == 0 || waited == 0 {
@@ -98,14 +132,10 @@ func holdTheTurn(t *testing.T, s *supervisor.Supervisor) <-chan error {
 		_, err := s.Invoke(context.Background(), call)
 		slow <- err
 	}()
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
-		if st, _ := s.Starts(); st == 1 {
-			return slow
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the Go module's call never started a worker")
-		}
+	if !testutil.Eventually(t, 10*time.Second, func() bool { st, _ := s.Starts(); return st == 1 }) {
+		t.Fatal("the Go module's call never started a worker")
 	}
+	return slow
 }
 
 // TestMaxStarts_cancelWhileWaiting: a call whose context ends while it
@@ -145,13 +175,8 @@ func TestMaxStarts_poolWhileWaiting(t *testing.T) {
 	ts := &testSupervisor{s, policies.IsolationProcess}
 	waitIdle := func() {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-			if idle, _ := s.PoolStats(); idle == 1 {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the pool prepared no worker")
-			}
+		if !testutil.Eventually(t, 10*time.Second, func() bool { idle, _ := s.PoolStats(); return idle == 1 }) {
+			t.Fatal("the pool prepared no worker")
 		}
 	}
 	invoke(t, ts, supervisor.Call{Module: "hello.wasm"}) // the pool prepares one
@@ -160,7 +185,7 @@ func TestMaxStarts_poolWhileWaiting(t *testing.T) {
 	// Called directly, back to back (invoke would wait for each worker to
 	// be reaped in between, time enough for the pool to refill).
 	hello := func() (*supervisor.Result, string, error) {
-		var out syncBuffer
+		var out testutil.SyncBuffer
 		call := &supervisor.Call{Module: fixtures.Path("hello.wasm"), Stdout: &out}
 		call.Policy.Isolation = policies.IsolationProcess
 		res, err := s.Invoke(context.Background(), call)

@@ -14,9 +14,10 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 
 	"golang.org/x/sys/windows"
 
@@ -235,23 +236,6 @@ func TestStdioPipes_security(t *testing.T) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestInvoke_windows runs whole calls through real workers (this test
 // binary): stdin, stdout and stderr through the named pipes, the exit
 // code, the output cap, and no worker left after.
@@ -264,7 +248,7 @@ func TestInvoke_windows(t *testing.T) {
 			}
 			invoke := func(module string, stdin io.Reader, pol policies.Policy, args ...string) (*Result, string, string) {
 				t.Helper()
-				var out, errb syncBuffer
+				var out, errb testutil.SyncBuffer
 				pol.Isolation = iso
 				res, err := s.Invoke(context.Background(), &Call{Module: fixtures.Path(module), Args: args, Policy: pol,
 					Stdin: stdin, Stdout: &out, Stderr: &errb})

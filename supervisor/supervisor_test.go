@@ -19,12 +19,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
+
 	"github.com/agent-ctl/agent-ctl/isolation"
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 	"github.com/agent-ctl/agent-ctl/tests/workertest"
-	"github.com/agent-ctl/agent-ctl/worker"
+	"github.com/agent-ctl/agent-ctl/worker/protocol"
 )
 
 // TestMain lets the test binary serve as the worker executable: the
@@ -32,12 +34,12 @@ import (
 // supervisor holding a worker (holdWorkerEnv); and as the root-side
 // table's helpers (rootSideHelpers).
 func TestMain(m *testing.M) {
-	if home := os.Getenv(holdWorkerEnv); home != "" && !worker.IsWorker(os.Args) {
+	if home := os.Getenv(holdWorkerEnv); home != "" && !protocol.IsWorker(os.Args) {
 		isolation.Init()
 		os.Exit(holdWorker(home, policies.Isolation(os.Getenv(holdIsolationEnv))))
 	}
 	for env, helper := range rootSideHelpers {
-		if v := os.Getenv(env); v != "" && !worker.IsWorker(os.Args) {
+		if v := os.Getenv(env); v != "" && !protocol.IsWorker(os.Args) {
 			isolation.Init()
 			os.Exit(helper(v))
 		}
@@ -74,7 +76,7 @@ func both(t *testing.T, f func(t *testing.T, iso policies.Isolation)) {
 // invoke runs a fixture and returns what it wrote.
 func invoke(t testing.TB, s *testSupervisor, call supervisor.Call) (*supervisor.Result, string, string, error) {
 	t.Helper()
-	var out, errb syncBuffer
+	var out, errb testutil.SyncBuffer
 	call.Stdout, call.Stderr = &out, &errb
 	if call.Policy.Isolation == "" {
 		call.Policy.Isolation = s.iso
@@ -97,35 +99,9 @@ func assertReaped(t testing.TB, pid int) {
 	if pid <= 0 {
 		t.Fatalf("result has no worker pid")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := syscall.Kill(pid, 0)
-		if errors.Is(err, syscall.ESRCH) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("worker %d still exists 5s after Invoke returned (kill 0: %v)", pid, err)
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !testutil.Eventually(t, 5*time.Second, func() bool { return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) }) {
+		t.Errorf("worker %d still exists 5s after Invoke returned (kill 0: %v)", pid, syscall.Kill(pid, 0))
 	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func TestInvoke_hello(t *testing.T) {

@@ -23,6 +23,8 @@ import (
 	"unsafe"
 
 	"github.com/bytecodealliance/wasmtime-go/v39"
+
+	"github.com/agent-ctl/agent-ctl/worker/cache"
 )
 
 // The module's stdout and stderr as a writer instead of a path.
@@ -42,7 +44,7 @@ import (
 var wasiConfigLayout = func() error {
 	t := reflect.TypeFor[wasmtime.WasiConfig]()
 	if t.NumField() != 1 || t.Field(0).Name != "_ptr" || t.Field(0).Type.Kind() != reflect.Pointer || t.Field(0).Offset != 0 {
-		return fmt.Errorf("wasmtime.WasiConfig of this wasmtime-go (%s) is not a single C pointer: custom module output is not available", EngineVersion)
+		return fmt.Errorf("wasmtime.WasiConfig of this wasmtime-go (%s) is not a single C pointer: custom module output is not available", cache.EngineVersion)
 	}
 	return nil
 }()

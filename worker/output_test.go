@@ -14,29 +14,13 @@ import (
 	"time"
 
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 	"github.com/agent-ctl/agent-ctl/worker/protocol"
 )
 
 // The Windows path of the module's output (wasmtime's custom output, see
 // output.go) is platform-neutral: these tests run it here, on a real
 // module, with stdin still a path.
-
-type safeBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *safeBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *safeBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 type failingWriter struct{ err error }
 
@@ -81,7 +65,7 @@ func runWithOutput(t *testing.T, module, stdin string, stdout, stderr io.Writer,
 }
 
 func TestOutput(t *testing.T) {
-	var out, errb safeBuffer
+	var out, errb testutil.SyncBuffer
 	res := runWithOutput(t, "stdout_stderr.wasm", os.DevNull, &out, &errb)
 	if res.Outcome != protocol.Exited || res.ExitCode != 7 {
 		t.Errorf("outcome %v, exit code %d; want exited with 7", res.Outcome, res.ExitCode)
@@ -94,10 +78,8 @@ func TestOutput(t *testing.T) {
 	}
 	// wasmtime hands a writer to a task of its own, which lets it go
 	// shortly after the store is closed, on a thread of its own.
-	for deadline := time.Now().Add(5 * time.Second); liveOutputs.Load() != 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d output writers still held by wasmtime 5s after Run", liveOutputs.Load())
-		}
+	if !testutil.Eventually(t, 5*time.Second, func() bool { return liveOutputs.Load() == 0 }) {
+		t.Fatalf("%d output writers still held by wasmtime 5s after Run", liveOutputs.Load())
 	}
 }
 
@@ -109,7 +91,7 @@ func TestOutput_stdin(t *testing.T) {
 	if err := os.WriteFile(stdin, in, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var out, errb safeBuffer
+	var out, errb testutil.SyncBuffer
 	res := runWithOutput(t, "cat.wasm", stdin, &out, &errb)
 	if res.Outcome != protocol.Exited || res.ExitCode != 0 {
 		t.Fatalf("outcome %v, exit code %d, stderr %q; want exited with 0", res.Outcome, res.ExitCode, errb.String())
@@ -126,7 +108,7 @@ func TestOutput_writeError(t *testing.T) {
 	if err := os.WriteFile(stdin, []byte("hello\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var errb safeBuffer
+	var errb testutil.SyncBuffer
 	res := runWithOutput(t, "cat.wasm", stdin, failingWriter{syscall.EPIPE}, &errb)
 	if res.Outcome != protocol.Exited || res.ExitCode != 1 {
 		t.Errorf("outcome %v, exit code %d; want exited with 1", res.Outcome, res.ExitCode)
@@ -174,7 +156,7 @@ func (w *timedWriter) Write(p []byte) (int, error) {
 // it, not when it ends.
 func TestOutput_streams(t *testing.T) {
 	var out timedWriter
-	var errb safeBuffer
+	var errb testutil.SyncBuffer
 	res := runWithOutput(t, "stream.wasm", os.DevNull, &out, &errb, "3", "200")
 	if res.Outcome != protocol.Exited || res.ExitCode != 0 {
 		t.Fatalf("outcome %v, exit code %d, stderr %q; want exited with 0", res.Outcome, res.ExitCode, errb.String())

@@ -20,6 +20,7 @@ import (
 
 	"github.com/bytecodealliance/wasmtime-go/v39"
 
+	"github.com/agent-ctl/agent-ctl/worker/cache"
 	"github.com/agent-ctl/agent-ctl/worker/protocol"
 )
 
@@ -40,7 +41,7 @@ func newEngine() *wasmtime.Engine {
 	cfg.SetEpochInterruption(true)
 	cfg.SetConsumeFuel(false)
 	cfg.SetCraneliftOptLevel(wasmtime.OptLevelSpeed)
-	cfg.SetMaxWasmStack(maxWasmStack)
+	cfg.SetMaxWasmStack(cache.MaxWasmStack)
 	cfg.SetWasmThreads(false)
 	return wasmtime.NewEngineWithConfig(cfg)
 }
@@ -105,7 +106,7 @@ func (h *Host) Prepare(req *protocol.Request) (*protocol.Prepared, error) {
 	h.req = req
 	p := &protocol.Prepared{}
 	if req.CacheFile != "" {
-		payload, err := readCacheEntry(req.CacheFile)
+		payload, err := cache.Read(req.CacheFile)
 		if err == nil {
 			m, derr := wasmtime.NewModuleDeserialize(h.engine, payload)
 			if derr == nil {
@@ -269,7 +270,7 @@ func (h *Host) compile(req *protocol.Request) (cacheProblem string, err error) {
 	if req.CompileOut != "" {
 		b, err := m.Serialize()
 		if err == nil {
-			err = writeCacheEntry(req.CompileOut, b)
+			err = cache.Write(req.CompileOut, b)
 		}
 		if err != nil {
 			return err.Error(), nil

@@ -7,7 +7,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/agent-ctl/agent-ctl/isolation"
-	"github.com/agent-ctl/agent-ctl/worker"
+	"github.com/agent-ctl/agent-ctl/worker/cache"
 )
 
 func doctorCommand() *cli.Command {
@@ -28,7 +28,7 @@ the default isolation (container; on Windows a job object) cannot run here.`,
 				failed = failed || (!ch.OK && ch.Required)
 			}
 			checks = append(checks, checkOut{"webassembly engine", true, true,
-				fmt.Sprintf("%s on %s/%s (epoch interruption, no fuel)", worker.EngineVersion, runtime.GOOS, runtime.GOARCH)})
+				fmt.Sprintf("%s on %s/%s (epoch interruption, no fuel)", cache.EngineVersion, runtime.GOOS, runtime.GOARCH)})
 			w := c.App.Writer
 			if c.Bool("json") {
 				if err := writeJSON(c, doctorOut{checks, !failed}); err != nil {

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 
 	"golang.org/x/sys/unix"
 )
@@ -37,18 +38,6 @@ func openPTY(t *testing.T) (tty, typist *os.File) {
 	return s, m
 }
 
-// lockedBuffer takes stdout and stderr both, in the order they were written.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
 // TestInstall_asksBeforeCompiling: on a terminal, install asks its question
 // before it compiles, so the operator answers and can walk away; the
 // compile shows a progress line on stderr, and the answer is then applied.
@@ -59,9 +48,9 @@ func TestInstall_asksBeforeCompiling(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("AGENTCTL_HOME", home)
-	var both lockedBuffer
+	var both testutil.SyncBuffer
 	code := run(context.Background(), []string{"agent-ctl", "install", "--isolation", "process", catModule(t, data)}, tty, &both, &both)
-	out := both.b.String()
+	out := both.String()
 	ask, compile, granted := strings.Index(out, "grant all of these? [y/N]"), strings.Index(out, "agent-ctl: compiling catdata...\n"), strings.Index(out, "\ngranted\n")
 	if code != 0 || ask < 0 || compile < 0 || granted < 0 || !(ask < compile && compile < granted) || !strings.Contains(out, "agent-ctl: compiling catdata: done in ") {
 		t.Fatalf("install on a terminal: exit %d, want the question, then the compile's progress, then the grant:\n%s", code, out)

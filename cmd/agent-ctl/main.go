@@ -7,15 +7,19 @@ import (
 
 	"github.com/agent-ctl/agent-ctl/isolation"
 	"github.com/agent-ctl/agent-ctl/worker"
+	"github.com/agent-ctl/agent-ctl/worker/protocol"
 )
 
 func main() {
 	// libcontainer re-executes this binary as each container's init; that
 	// must be caught before anything else runs.
 	isolation.Init()
-	if worker.IsWorker(os.Args) {
+	if protocol.IsWorker(os.Args) {
 		os.Exit(worker.Main())
 	}
+	// Before any worker is spawned: no worker may inherit a descriptor
+	// that this process was started with and did not mean to pass on.
+	isolation.CloseInheritedFDs()
 	ctx, stop := signalContext()
 	code := run(ctx, os.Args, os.Stdin, os.Stdout, os.Stderr)
 	stop()

@@ -13,7 +13,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 	"github.com/agent-ctl/agent-ctl/tests/loopback"
 	"github.com/agent-ctl/agent-ctl/tests/workertest"
-	"github.com/agent-ctl/agent-ctl/worker"
+	"github.com/agent-ctl/agent-ctl/worker/protocol"
 )
 
 // asCLI, set in a re-executed test binary's environment, makes it run
@@ -24,8 +24,9 @@ const asCLI = "AGENTCTL_TEST_AS_CLI"
 // TestMain lets the test binary serve as the worker executable, and as
 // agent-ctl itself (asCLI).
 func TestMain(m *testing.M) {
-	if os.Getenv(asCLI) == "1" && !worker.IsWorker(os.Args) {
+	if os.Getenv(asCLI) == "1" && !protocol.IsWorker(os.Args) {
 		isolation.Init()
+		isolation.CloseInheritedFDs() // as main does
 		os.Exit(run(context.Background(), append([]string{"agent-ctl"}, os.Args[1:]...), os.Stdin, os.Stdout, os.Stderr))
 	}
 	workertest.Main(m)

@@ -137,7 +137,7 @@ func readTrim(path string) string {
 }
 
 // stateLeft reports container directories left for a container ID, in
-// either default state directory (isolation.DefaultStateDir): libcontainer's
+// either default state directory (see isolation.ContainerOptions.StateDir): libcontainer's
 // state for the ID, or a call directory whose recorded cgroups are the ID's
 // (the jail's, and libcontainer's before its state is saved).
 func stateLeft(id string) []string {

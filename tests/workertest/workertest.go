@@ -9,6 +9,7 @@ import (
 
 	"github.com/agent-ctl/agent-ctl/isolation"
 	"github.com/agent-ctl/agent-ctl/worker"
+	"github.com/agent-ctl/agent-ctl/worker/protocol"
 )
 
 // Main is a TestMain body: the supervisor re-executes the test binary as
@@ -16,7 +17,7 @@ import (
 // the tests run.
 func Main(m *testing.M) {
 	isolation.Init()
-	if worker.IsWorker(os.Args) {
+	if protocol.IsWorker(os.Args) {
 		os.Exit(worker.Main())
 	}
 	os.Exit(m.Run())

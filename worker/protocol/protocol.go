@@ -25,6 +25,13 @@ const (
 // act as a worker instead of a CLI.
 const WorkerArg = "__agent-ctl-worker"
 
+// IsWorker reports whether args (os.Args) start this binary as a worker.
+// It is here, not in package worker, so that a main can ask without the
+// question alone linking wasmtime.
+func IsWorker(args []string) bool {
+	return len(args) > 1 && args[1] == WorkerArg
+}
+
 // Dir is a preopened directory as the worker sees it.
 type Dir struct {
 	Host     string

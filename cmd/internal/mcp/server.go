@@ -28,6 +28,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/modules/store"
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
+	"github.com/agent-ctl/agent-ctl/supervisor/tail"
 )
 
 // Options configures a Server.
@@ -349,9 +350,9 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 		case err != nil:
 			return failure("%s: %v", name, err), nil
 		}
-		out := &outBuf{b: &s.budget}
+		out := &outBuf{b: &s.budget, tail: tail.Buffer{Max: tailSize}}
 		defer out.free()
-		var errs tail
+		errs := tail.Buffer{Max: tailSize}
 		tee, stop := s.progress(ctx, req)
 		logs := &logLines{ctx: ctx, session: req.Session, logger: name}
 		call.Stdin = bytes.NewReader(nil)
@@ -394,13 +395,13 @@ func (s *Server) result(call *supervisor.Call, res *supervisor.Result, ob *outBu
 	if ob.spilled && !failed {
 		return failure("%s: its output (%s) did not fit in what the server buffers for all calls in flight "+
 			"(--max-buffered-output %s); the last %d bytes:\n%s", call.Name, policies.FormatSize(ob.n),
-			policies.FormatSize(s.budget.max), tailSize, sanitize(ob.tail.bytes())), nil
+			policies.FormatSize(s.budget.max), tailSize, sanitize(ob.tail.Bytes())), nil
 	}
 	// A failed call's answer quotes only the tail of its output.
 	var out []byte
 	switch {
 	case ob.spilled:
-		out = ob.tail.bytes()
+		out = ob.tail.Bytes()
 	case failed:
 		out = ob.last(tailSize + utf8.UTFMax)
 	default:
@@ -418,7 +419,7 @@ func (s *Server) result(call *supervisor.Call, res *supervisor.Result, ob *outBu
 			fmt.Fprintf(&b, "\nstderr:\n%s", t)
 		}
 		if text != "" {
-			fmt.Fprintf(&b, "\nstdout:\n%s", lastBytes(text, tailSize))
+			fmt.Fprintf(&b, "\nstdout:\n%s", tail.Last(text, tailSize))
 		}
 		return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: b.String()}}}, nil
 	}
@@ -428,7 +429,7 @@ func (s *Server) result(call *supervisor.Call, res *supervisor.Result, ob *outBu
 		var v any
 		if err := json.Unmarshal(out, &v); err != nil {
 			return failure("%s printed output that is not the JSON its manifest promises: %v\nstdout:\n%s",
-				call.Name, err, lastBytes(text, tailSize)), nil
+				call.Name, err, tail.Last(text, tailSize)), nil
 		}
 		if len(t.Manifest().OutputSchema) > 0 {
 			if err := t.Manifest().ValidateOutput(out); err != nil {
@@ -594,48 +595,6 @@ func sanitize(b []byte) string {
 	return strings.ToValidUTF8(string(b), "\uFFFD")
 }
 
-func lastBytes(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	s = s[len(s)-n:]
-	for len(s) > 0 && !utf8.RuneStart(s[0]) {
-		s = s[1:]
-	}
-	return "…" + s
-}
-
-// tail keeps the last tailSize bytes written to it.
-type tail struct {
-	mu  sync.Mutex
-	buf []byte
-}
-
-func (t *tail) Write(p []byte) (int, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	if len(t.buf) > 2*tailSize {
-		t.buf = append(t.buf[:0], t.buf[len(t.buf)-tailSize:]...)
-	}
-	return len(p), nil
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return lastBytes(string(t.buf), tailSize)
-}
-
-func (t *tail) bytes() []byte {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if len(t.buf) > tailSize {
-		return slices.Clone(t.buf[len(t.buf)-tailSize:])
-	}
-	return slices.Clone(t.buf)
-}
-
 // budget is the module output all calls in flight may hold together.
 type budget struct {
 	mu              sync.Mutex
@@ -680,7 +639,7 @@ type outBuf struct {
 	held    int64 // taken from the budget
 	n       int64 // bytes written
 	spilled bool
-	tail    tail
+	tail    tail.Buffer
 }
 
 func (o *outBuf) Write(p []byte) (int, error) {

@@ -1,4 +1,11 @@
-package worker
+// Package cache is the format of agent-ctl's compiled-code cache: the name
+// of an entry (Key), and its trailer, written by a worker that compiled a
+// module (Write), checked by the worker that loads it (Read) and by the
+// supervisor that promotes a worker's output into the cache (Copy, Verify).
+//
+// It is cgo-free and imports no wasmtime, so that the supervisor can check
+// entries without linking the engine: only the worker links wasmtime.
+package cache
 
 import (
 	"bytes"
@@ -18,16 +25,18 @@ import (
 // wasmtime would refuse anyway).
 const EngineVersion = "wasmtime-go/v39@v39.0.1"
 
-// maxWasmStack is the guest stack size; part of the engine fingerprint.
-const maxWasmStack = 512 << 10
+// MaxWasmStack is the guest stack size the worker's engine is configured
+// with. It is here because it is part of the engine fingerprint: code
+// compiled for another stack size must not be loaded.
+const MaxWasmStack = 512 << 10
 
 // fingerprint names everything that makes compiled code incompatible.
 var fingerprint = fmt.Sprintf("%s;%s/%s;epoch=1;fuel=0;opt=speed;stack=%d",
-	EngineVersion, runtime.GOOS, runtime.GOARCH, maxWasmStack)
+	EngineVersion, runtime.GOOS, runtime.GOARCH, MaxWasmStack)
 
-// CacheKey returns the file name, inside the cache directory, of the
+// Key returns the file name, inside the cache directory, of the
 // precompiled code for a module whose bytes hash to digest (hex sha256).
-func CacheKey(digest string) string {
+func Key(digest string) string {
 	h := sha256.Sum256([]byte(fingerprint + "\n" + digest))
 	return hex.EncodeToString(h[:]) + ".cwasm"
 }
@@ -40,70 +49,73 @@ var cacheMagic = []byte("agent-ctl.cwasm1")
 
 const trailerLen = sha256.Size + 16
 
-var errCorrupt = errors.New("cache entry is corrupt")
+// ErrCorrupt marks an entry whose trailer or checksum is wrong: it is
+// recompiled, never executed.
+var ErrCorrupt = errors.New("cache entry is corrupt")
 
-// readCacheEntry returns the verified serialized module in path.
-func readCacheEntry(path string) ([]byte, error) {
+// Read returns the verified serialized module in path. A missing entry is
+// an error that wraps os.ErrNotExist, not ErrCorrupt.
+func Read(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	if len(b) < trailerLen || !bytes.Equal(b[len(b)-len(cacheMagic):], cacheMagic) {
-		return nil, fmt.Errorf("%w: %s has no valid trailer", errCorrupt, filepath.Base(path))
+		return nil, fmt.Errorf("%w: %s has no valid trailer", ErrCorrupt, filepath.Base(path))
 	}
 	payload := b[:len(b)-trailerLen]
 	sum := sha256.Sum256(payload)
 	if !bytes.Equal(sum[:], b[len(payload):len(payload)+sha256.Size]) {
-		return nil, fmt.Errorf("%w: %s fails its checksum", errCorrupt, filepath.Base(path))
+		return nil, fmt.Errorf("%w: %s fails its checksum", ErrCorrupt, filepath.Base(path))
 	}
 	return payload, nil
 }
 
-// VerifyCacheEntry checks an entry's trailer and checksum without loading
+// Verify checks an entry's trailer and checksum without loading
 // it; the supervisor uses it before moving a worker's output into the cache.
-func VerifyCacheEntry(path string) error {
-	_, err := readCacheEntry(path)
+func Verify(path string) error {
+	_, err := Read(path)
 	return err
 }
 
-// CopyCacheEntry copies an entry of exactly size bytes from src to dst,
+// Copy copies an entry of exactly size bytes from src to dst,
 // checking its trailer and checksum on the way, in constant memory. The
 // supervisor uses it to promote a worker's output: it reads the file once,
 // from a descriptor, and what it checked is what it wrote, whatever the
 // worker does to the file meanwhile. On error dst holds a partial copy that
 // the caller must discard.
-func CopyCacheEntry(dst io.Writer, src io.Reader, size int64) error {
+func Copy(dst io.Writer, src io.Reader, size int64) error {
 	if size < trailerLen {
-		return fmt.Errorf("%w: %d bytes, shorter than its trailer", errCorrupt, size)
+		return fmt.Errorf("%w: %d bytes, shorter than its trailer", ErrCorrupt, size)
 	}
 	h := sha256.New()
 	if _, err := io.CopyN(io.MultiWriter(dst, h), src, size-trailerLen); err != nil {
 		if errors.Is(err, io.EOF) {
-			return fmt.Errorf("%w: shorter than its %d bytes", errCorrupt, size)
+			return fmt.Errorf("%w: shorter than its %d bytes", ErrCorrupt, size)
 		}
 		return err
 	}
 	var trailer [trailerLen]byte
 	if _, err := io.ReadFull(src, trailer[:]); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return fmt.Errorf("%w: shorter than its %d bytes", errCorrupt, size)
+			return fmt.Errorf("%w: shorter than its %d bytes", ErrCorrupt, size)
 		}
 		return err
 	}
 	if !bytes.Equal(trailer[sha256.Size:], cacheMagic) {
-		return fmt.Errorf("%w: no valid trailer", errCorrupt)
+		return fmt.Errorf("%w: no valid trailer", ErrCorrupt)
 	}
 	if !bytes.Equal(h.Sum(nil), trailer[:sha256.Size]) {
-		return fmt.Errorf("%w: fails its checksum", errCorrupt)
+		return fmt.Errorf("%w: fails its checksum", ErrCorrupt)
 	}
 	_, err := dst.Write(trailer[:])
 	return err
 }
 
-// writeCacheEntry writes payload and its trailer to path, which must not
+// Write writes payload and its trailer to path, which must not
 // be visible to readers until complete: callers write to a private file and
 // rename it into place.
-func writeCacheEntry(path string, payload []byte) error {
+func Write(path string, payload []byte) error {
 	sum := sha256.Sum256(payload)
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {

@@ -1,4 +1,4 @@
-package worker
+package cache
 
 import (
 	"bytes"
@@ -19,8 +19,8 @@ const wasmtimeModule = "github.com/bytecodealliance/wasmtime-go/v39"
 func writeEntry(t *testing.T, payload []byte) (string, []byte) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "entry.cwasm")
-	if err := writeCacheEntry(path, payload); err != nil {
-		t.Fatalf("writeCacheEntry: %v", err)
+	if err := Write(path, payload); err != nil {
+		t.Fatalf("Write: %v", err)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -45,15 +45,15 @@ func TestCacheEntry_roundTrip(t *testing.T) {
 			if want := len(payload) + trailerLen; len(b) != want {
 				t.Errorf("entry is %d bytes, want payload %d + trailer %d", len(b), len(payload), trailerLen)
 			}
-			got, err := readCacheEntry(path)
+			got, err := Read(path)
 			if err != nil {
-				t.Fatalf("readCacheEntry: %v", err)
+				t.Fatalf("Read: %v", err)
 			}
 			if !bytes.Equal(got, payload) {
-				t.Errorf("readCacheEntry returned %d bytes, want the %d written", len(got), len(payload))
+				t.Errorf("Read returned %d bytes, want the %d written", len(got), len(payload))
 			}
-			if err := VerifyCacheEntry(path); err != nil {
-				t.Errorf("VerifyCacheEntry: %v", err)
+			if err := Verify(path); err != nil {
+				t.Errorf("Verify: %v", err)
 			}
 			if fi, err := os.Stat(path); err != nil {
 				t.Fatal(err)
@@ -65,31 +65,31 @@ func TestCacheEntry_roundTrip(t *testing.T) {
 }
 
 // checkCorrupt asserts that the entry in b is refused as corrupt, by both
-// readCacheEntry and VerifyCacheEntry, and that no payload leaks out.
+// Read and Verify, and that no payload leaks out.
 func checkCorrupt(t *testing.T, b []byte, wantMsg string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "entry.cwasm")
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	got, err := readCacheEntry(path)
+	got, err := Read(path)
 	if err == nil {
-		t.Fatalf("readCacheEntry accepted a corrupt entry and returned %d bytes", len(got))
+		t.Fatalf("Read accepted a corrupt entry and returned %d bytes", len(got))
 	}
 	if got != nil {
-		t.Errorf("readCacheEntry returned %d bytes with its error, want none", len(got))
+		t.Errorf("Read returned %d bytes with its error, want none", len(got))
 	}
-	if !errors.Is(err, errCorrupt) {
-		t.Errorf("readCacheEntry error %v does not wrap errCorrupt", err)
+	if !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Read error %v does not wrap ErrCorrupt", err)
 	}
 	if errors.Is(err, os.ErrNotExist) {
-		t.Errorf("readCacheEntry error %v claims the entry does not exist: it would not be reported", err)
+		t.Errorf("Read error %v claims the entry does not exist: it would not be reported", err)
 	}
 	if !strings.Contains(err.Error(), wantMsg) {
-		t.Errorf("readCacheEntry error %q, want it to contain %q", err, wantMsg)
+		t.Errorf("Read error %q, want it to contain %q", err, wantMsg)
 	}
-	if err := VerifyCacheEntry(path); !errors.Is(err, errCorrupt) {
-		t.Errorf("VerifyCacheEntry error %v, want errCorrupt", err)
+	if err := Verify(path); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("Verify error %v, want ErrCorrupt", err)
 	}
 }
 
@@ -121,8 +121,8 @@ func TestCacheEntry_truncated(t *testing.T) {
 		if err := os.WriteFile(path, b[:n], 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if got, err := readCacheEntry(path); !errors.Is(err, errCorrupt) || got != nil {
-			t.Errorf("cut at %d of %d: readCacheEntry = %d bytes, %v; want nil, errCorrupt", n, len(b), len(got), err)
+		if got, err := Read(path); !errors.Is(err, ErrCorrupt) || got != nil {
+			t.Errorf("cut at %d of %d: Read = %d bytes, %v; want nil, ErrCorrupt", n, len(b), len(got), err)
 		}
 	}
 }
@@ -180,26 +180,26 @@ func TestCacheEntry_wrongMagic(t *testing.T) {
 
 func TestCacheEntry_missing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "missing.cwasm")
-	got, err := readCacheEntry(path)
+	got, err := Read(path)
 	if !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("readCacheEntry(missing) error %v, want os.ErrNotExist", err)
+		t.Errorf("Read(missing) error %v, want os.ErrNotExist", err)
 	}
-	if errors.Is(err, errCorrupt) {
-		t.Errorf("readCacheEntry(missing) error %v wraps errCorrupt: a cache miss is not a problem", err)
+	if errors.Is(err, ErrCorrupt) {
+		t.Errorf("Read(missing) error %v wraps ErrCorrupt: a cache miss is not a problem", err)
 	}
 	if got != nil {
-		t.Errorf("readCacheEntry(missing) returned %d bytes", len(got))
+		t.Errorf("Read(missing) returned %d bytes", len(got))
 	}
-	if err := VerifyCacheEntry(path); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("VerifyCacheEntry(missing) error %v, want os.ErrNotExist", err)
+	if err := Verify(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Verify(missing) error %v, want os.ErrNotExist", err)
 	}
 }
 
 func TestWriteCacheEntry_noOverwrite(t *testing.T) {
 	path, before := writeEntry(t, []byte("first"))
-	err := writeCacheEntry(path, []byte("second"))
+	err := Write(path, []byte("second"))
 	if !errors.Is(err, os.ErrExist) {
-		t.Fatalf("writeCacheEntry over an existing entry: error %v, want os.ErrExist", err)
+		t.Fatalf("Write over an existing entry: error %v, want os.ErrExist", err)
 	}
 	after, rerr := os.ReadFile(path)
 	if rerr != nil {
@@ -208,8 +208,8 @@ func TestWriteCacheEntry_noOverwrite(t *testing.T) {
 	if !bytes.Equal(after, before) {
 		t.Error("a refused write changed the existing entry")
 	}
-	if got, err := readCacheEntry(path); err != nil || string(got) != "first" {
-		t.Errorf("readCacheEntry = %q, %v; want %q", got, err, "first")
+	if got, err := Read(path); err != nil || string(got) != "first" {
+		t.Errorf("Read = %q, %v; want %q", got, err, "first")
 	}
 }
 
@@ -222,48 +222,48 @@ func TestWriteCacheEntry_noOverwriteSymlink(t *testing.T) {
 	if err := os.Symlink(target, link); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeCacheEntry(link, []byte("payload")); !errors.Is(err, os.ErrExist) {
-		t.Errorf("writeCacheEntry through a symlink: error %v, want os.ErrExist", err)
+	if err := Write(link, []byte("payload")); !errors.Is(err, os.ErrExist) {
+		t.Errorf("Write through a symlink: error %v, want os.ErrExist", err)
 	}
 	if _, err := os.Lstat(target); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("writeCacheEntry created the symlink's target (Lstat: %v)", err)
+		t.Errorf("Write created the symlink's target (Lstat: %v)", err)
 	}
 }
 
 func TestWriteCacheEntry_missingDir(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "no", "such", "dir", "entry.cwasm")
-	if err := writeCacheEntry(path, []byte("payload")); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("writeCacheEntry into a missing directory: error %v, want os.ErrNotExist", err)
+	if err := Write(path, []byte("payload")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Write into a missing directory: error %v, want os.ErrNotExist", err)
 	}
 }
 
-func TestCacheKey(t *testing.T) {
+func TestKey(t *testing.T) {
 	d1 := strings.Repeat("ab", sha256.Size)
 	d2 := strings.Repeat("cd", sha256.Size)
 
-	k1 := CacheKey(d1)
-	if again := CacheKey(d1); again != k1 {
-		t.Errorf("CacheKey is not deterministic: %s then %s", k1, again)
+	k1 := Key(d1)
+	if again := Key(d1); again != k1 {
+		t.Errorf("Key is not deterministic: %s then %s", k1, again)
 	}
-	if k2 := CacheKey(d2); k2 == k1 {
-		t.Errorf("CacheKey(%s) == CacheKey(%s) == %s", d1, d2, k1)
+	if k2 := Key(d2); k2 == k1 {
+		t.Errorf("Key(%s) == Key(%s) == %s", d1, d2, k1)
 	}
-	if CacheKey("") == CacheKey("a") {
-		t.Error("CacheKey ignores its digest")
+	if Key("") == Key("a") {
+		t.Error("Key ignores its digest")
 	}
 
 	for _, d := range []string{d1, d2, "", "../../etc/passwd", "a/b\x00c"} {
-		k := CacheKey(d)
+		k := Key(d)
 		name, ok := strings.CutSuffix(k, ".cwasm")
 		if !ok {
-			t.Errorf("CacheKey(%q) = %q, want a .cwasm name", d, k)
+			t.Errorf("Key(%q) = %q, want a .cwasm name", d, k)
 			continue
 		}
 		if b, err := hex.DecodeString(name); err != nil || len(b) != sha256.Size || name != strings.ToLower(name) {
-			t.Errorf("CacheKey(%q) = %q, want 64 lower-case hex digits before .cwasm", d, k)
+			t.Errorf("Key(%q) = %q, want 64 lower-case hex digits before .cwasm", d, k)
 		}
 		if filepath.Base(k) != k {
-			t.Errorf("CacheKey(%q) = %q is not a plain file name", d, k)
+			t.Errorf("Key(%q) = %q is not a plain file name", d, k)
 		}
 	}
 
@@ -274,14 +274,14 @@ func TestCacheKey(t *testing.T) {
 	}
 	sum := sha256.Sum256([]byte(d1))
 	if k1 == hex.EncodeToString(sum[:])+".cwasm" {
-		t.Error("CacheKey is the digest's own hash: it ignores the engine fingerprint")
+		t.Error("Key is the digest's own hash: it ignores the engine fingerprint")
 	}
 }
 
 // TestEngineVersionMatchesModuleGraph reads go.mod, because test binaries
 // carry no module dependencies in their build info (golang/go#76926).
 func TestEngineVersionMatchesModuleGraph(t *testing.T) {
-	b, err := os.ReadFile("../go.mod")
+	b, err := os.ReadFile("../../go.mod")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,38 +303,38 @@ func TestEngineVersionMatchesModuleGraph(t *testing.T) {
 	}
 }
 
-// TestCopyCacheEntry: the streaming check the supervisor promotes with
-// agrees with readCacheEntry on every cut and flipped byte of an entry, and
+// TestCopy: the streaming check the supervisor promotes with
+// agrees with Read on every cut and flipped byte of an entry, and
 // copies exactly the entry when it is sound.
-func TestCopyCacheEntry(t *testing.T) {
+func TestCopy(t *testing.T) {
 	payload := []byte("serialized module bytes, long enough to cut and flip anywhere")
 	_, b := writeEntry(t, payload)
 	var out bytes.Buffer
-	if err := CopyCacheEntry(&out, bytes.NewReader(b), int64(len(b))); err != nil {
+	if err := Copy(&out, bytes.NewReader(b), int64(len(b))); err != nil {
 		t.Fatalf("sound entry: %v", err)
 	}
 	if !bytes.Equal(out.Bytes(), b) {
 		t.Errorf("copied %d bytes, want the %d of the entry", out.Len(), len(b))
 	}
 	for n := 0; n < len(b); n++ {
-		if err := CopyCacheEntry(io.Discard, bytes.NewReader(b[:n]), int64(n)); !errors.Is(err, errCorrupt) {
-			t.Errorf("cut at %d: %v, want errCorrupt", n, err)
+		if err := Copy(io.Discard, bytes.NewReader(b[:n]), int64(n)); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("cut at %d: %v, want ErrCorrupt", n, err)
 		}
 		// A file that shrinks between fstat and the read.
-		if err := CopyCacheEntry(io.Discard, bytes.NewReader(b[:n]), int64(len(b))); !errors.Is(err, errCorrupt) {
-			t.Errorf("shrunk to %d: %v, want errCorrupt", n, err)
+		if err := Copy(io.Discard, bytes.NewReader(b[:n]), int64(len(b))); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("shrunk to %d: %v, want ErrCorrupt", n, err)
 		}
 	}
 	for i := range b {
 		c := bytes.Clone(b)
 		c[i] ^= 0x80
-		if err := CopyCacheEntry(io.Discard, bytes.NewReader(c), int64(len(c))); !errors.Is(err, errCorrupt) {
-			t.Errorf("byte %d flipped: %v, want errCorrupt", i, err)
+		if err := Copy(io.Discard, bytes.NewReader(c), int64(len(c))); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("byte %d flipped: %v, want ErrCorrupt", i, err)
 		}
 	}
 	// Bytes past the size (a file that grew) are not read.
 	out.Reset()
-	if err := CopyCacheEntry(&out, bytes.NewReader(append(bytes.Clone(b), "more"...)), int64(len(b))); err != nil || !bytes.Equal(out.Bytes(), b) {
+	if err := Copy(&out, bytes.NewReader(append(bytes.Clone(b), "more"...)), int64(len(b))); err != nil || !bytes.Equal(out.Bytes(), b) {
 		t.Errorf("grown file: %v, copied %d bytes; want the %d of the entry", err, out.Len(), len(b))
 	}
 }
