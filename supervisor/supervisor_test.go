@@ -23,6 +23,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 	"github.com/agent-ctl/agent-ctl/tests/workertest"
 	"github.com/agent-ctl/agent-ctl/worker"
 )
@@ -97,17 +98,12 @@ func assertReaped(t testing.TB, pid int) {
 	if pid <= 0 {
 		t.Fatalf("result has no worker pid")
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		err := syscall.Kill(pid, 0)
-		if errors.Is(err, syscall.ESRCH) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("worker %d still exists 5s after Invoke returned (kill 0: %v)", pid, err)
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
+	var err error
+	if !testutil.Poll(5*time.Second, func() bool {
+		err = syscall.Kill(pid, 0)
+		return errors.Is(err, syscall.ESRCH)
+	}) {
+		t.Errorf("worker %d still exists 5s after Invoke returned (kill 0: %v)", pid, err)
 	}
 }
 

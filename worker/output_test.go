@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 	"github.com/agent-ctl/agent-ctl/worker/protocol"
 )
 
@@ -94,10 +95,8 @@ func TestOutput(t *testing.T) {
 	}
 	// wasmtime hands a writer to a task of its own, which lets it go
 	// shortly after the store is closed, on a thread of its own.
-	for deadline := time.Now().Add(5 * time.Second); liveOutputs.Load() != 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d output writers still held by wasmtime 5s after Run", liveOutputs.Load())
-		}
+	if !testutil.Poll(5*time.Second, func() bool { return liveOutputs.Load() == 0 }) {
+		t.Fatalf("%d output writers still held by wasmtime 5s after Run", liveOutputs.Load())
 	}
 }
 
