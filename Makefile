@@ -20,7 +20,7 @@ APT_FILES := /usr/include/seccomp.h:libseccomp-dev /usr/lib/wasm32-wasi/libc.a:w
 # initramfs (the kernel itself is downloaded by the test, not installed).
 CGROUP2_APT := qemu-system-x86 busybox-static
 
-.PHONY: all build deps cgroup2-deps fixtures modules test test-cgroup2 vet cross lint fmt bench demo clean fuzz-jail fuzz-jail-quick fuzz-deps
+.PHONY: all build deps cgroup2-deps fixtures modules check-wasm test test-cgroup2 vet cross lint fmt bench demo clean fuzz-jail fuzz-jail-quick fuzz-deps
 
 all: build
 
@@ -64,6 +64,12 @@ modules: deps
 	$(MAKE) -s -C modules/logs
 	$(MAKE) -s -C modules/fetch
 
+## check-wasm: rebuild every committed .wasm from source (-B: whatever the timestamps say) and fail if one differs
+check-wasm:
+	$(MAKE) -B modules fixtures
+	@git diff --exit-code --stat -- '*.wasm' || { echo "these committed .wasm files differ from a rebuild from their sources: commit the rebuilt ones, or make their build reproducible"; exit 1; }
+	@out=$$(git status --porcelain --untracked-files=all -- '*.wasm'); if [ -n "$$out" ]; then echo "built .wasm files not committed:"; echo "$$out"; exit 1; fi
+
 vet:
 	$(GO) vet $(if $(TAGS),-tags $(TAGS)) ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -86,7 +92,7 @@ test: fixtures modules build vet cross mcp-deps
 	$(MAKE) -s -C modules/scan test
 	$(MAKE) -s -C modules/logs test
 	$(MAKE) -s -C modules/fetch test
-	AGENTCTL_BIN=$(CURDIR)/$(BIN) $(MCP_ENV) $(GOTEST) -race -count=1 -timeout 30m ./...
+	AGENTCTL_BIN=$(CURDIR)/$(BIN) AGENTCTL_TEST_LARGE=1 $(MCP_ENV) $(GOTEST) -race -count=1 -timeout 30m ./...
 	# the walls again with the other container engine (libcontainer's)
 	AGENT_CTL_CONTAINER_ENGINE=libcontainer $(GOTEST) -race -count=1 -timeout 30m ./isolation
 	# and the grant races, where libcontainer mounts by name and checks after

@@ -18,6 +18,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/tests/bench"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 	"github.com/agent-ctl/agent-ctl/tests/procfs"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 	"github.com/agent-ctl/agent-ctl/worker"
 	"github.com/agent-ctl/agent-ctl/worker/protocol"
 )
@@ -51,81 +52,71 @@ var helloRun = &protocol.RunArgs{Args: []string{"hello"}, Timeout: time.Minute}
 // against a native fork+exec of the same program (hello.c by gcc), and the
 // instantiate+run step inside the worker against the same step in process.
 func BenchmarkInvoke(b *testing.B) {
-	native := bench.NativeHello(b)
+	native := bench.Native(bench.NativeHello(b))
 	s, err := supervisor.New(&supervisor.Options{Home: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
 	call := &supervisor.Call{Module: fixtures.Path("hello.wasm"), Stdout: io.Discard,
 		Policy: policies.Policy{Isolation: policies.IsolationProcess}}
-	if _, err := s.Invoke(context.Background(), call); err != nil { // fill the cache
-		b.Fatal(err)
-	}
-	h := inProcess(b)
-	var invoke, nat, inWorker, inProc, spawn, load, wi, wr, pi, pr []time.Duration
-	b.ResetTimer()
-	for range b.N {
-		nat = append(nat, bench.ForkExec(b, native))
+	invoke := func(b *testing.B) supervisor.Timings {
 		res, err := s.Invoke(context.Background(), call)
 		if err != nil || !res.CacheHit {
 			b.Fatalf("invoke: %v (cache hit %v)", err, res != nil && res.CacheHit)
 		}
-		invoke = append(invoke, res.Timings.Total)
-		spawn = append(spawn, res.Timings.Spawn)
-		load = append(load, res.Timings.Load)
-		inWorker = append(inWorker, res.Timings.Instantiate+res.Timings.Run)
-		wi = append(wi, res.Timings.Instantiate)
-		wr = append(wr, res.Timings.Run)
+		return res.Timings
+	}
+	if _, err := s.Invoke(context.Background(), call); err != nil { // fill the cache
+		b.Fatal(err)
+	}
+	h := inProcess(b)
+	inProc := func(b *testing.B) *protocol.Result {
 		r, err := h.Run(helloRun, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		inProc = append(inProc, r.InstantiateTime+r.RunTime)
-		pi = append(pi, r.InstantiateTime)
-		pr = append(pr, r.RunTime)
+		return r
 	}
-	b.StopTimer()
-	bench.Report(b, "worker_instantiate_vs_inprocess", wi, pi)
-	bench.Report(b, "worker_start_vs_inprocess", wr, pr)
-	bench.Report(b, "invoke_process_vs_native", invoke, nat)
-	bench.Report(b, "worker_run_vs_inprocess", inWorker, inProc)
-	bench.Report(b, "invoke_spawn_step_vs_native", spawn, nat)
-	bench.Report(b, "invoke_load_step_vs_native", load, nat)
+	bench.Compare(b, "invoke_process_vs_native", func(b *testing.B) time.Duration { return invoke(b).Total }, native)
+	bench.Compare(b, "invoke_spawn_step_vs_native", func(b *testing.B) time.Duration { return invoke(b).Spawn }, native)
+	bench.Compare(b, "invoke_load_step_vs_native", func(b *testing.B) time.Duration { return invoke(b).Load }, native)
+	bench.Compare(b, "worker_run_vs_inprocess",
+		func(b *testing.B) time.Duration { t := invoke(b); return t.Instantiate + t.Run },
+		func(b *testing.B) time.Duration { r := inProc(b); return r.InstantiateTime + r.RunTime })
+	bench.Compare(b, "worker_instantiate_vs_inprocess",
+		func(b *testing.B) time.Duration { return invoke(b).Instantiate },
+		func(b *testing.B) time.Duration { return inProc(b).InstantiateTime })
+	bench.Compare(b, "worker_start_vs_inprocess",
+		func(b *testing.B) time.Duration { return invoke(b).Run },
+		func(b *testing.B) time.Duration { return inProc(b).RunTime })
 }
 
 // BenchmarkInvokeContainer measures a whole cached call behind the default
 // container walls against the same call with process isolation and against
 // a native fork+exec, with the per-step timings of the confined call.
 func BenchmarkInvokeContainer(b *testing.B) {
-	native := bench.NativeHello(b)
+	native := bench.Native(bench.NativeHello(b))
 	s, err := supervisor.New(&supervisor.Options{Home: b.TempDir()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	call := func(iso policies.Isolation) *supervisor.Result {
-		res, err := s.Invoke(context.Background(), &supervisor.Call{Module: fixtures.Path("hello.wasm"), Stdout: io.Discard,
-			Policy: policies.Policy{Isolation: iso}})
-		if err != nil {
-			b.Fatal(err)
+	call := func(iso policies.Isolation) func(*testing.B) supervisor.Timings {
+		return func(b *testing.B) supervisor.Timings {
+			res, err := s.Invoke(context.Background(), &supervisor.Call{Module: fixtures.Path("hello.wasm"), Stdout: io.Discard,
+				Policy: policies.Policy{Isolation: iso}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return res.Timings
 		}
-		return res
 	}
-	call(policies.IsolationContainer) // fill the cache
-	var cont, proc, nat, spawn, load []time.Duration
-	b.ResetTimer()
-	for range b.N {
-		nat = append(nat, bench.ForkExec(b, native))
-		proc = append(proc, call(policies.IsolationProcess).Timings.Total)
-		r := call(policies.IsolationContainer)
-		cont = append(cont, r.Timings.Total)
-		spawn = append(spawn, r.Timings.Spawn)
-		load = append(load, r.Timings.Load)
-	}
-	b.StopTimer()
-	bench.Report(b, "invoke_container_vs_native", cont, nat)
-	bench.Report(b, "invoke_container_vs_process", cont, proc)
-	bench.Report(b, "invoke_container_spawn_step_vs_native", spawn, nat)
-	bench.Report(b, "invoke_container_load_step_vs_native", load, nat)
+	cont, proc := call(policies.IsolationContainer), call(policies.IsolationProcess)
+	cont(b) // fill the cache
+	bench.Compare(b, "invoke_container_vs_native", func(b *testing.B) time.Duration { return cont(b).Total }, native)
+	bench.Compare(b, "invoke_container_vs_process", func(b *testing.B) time.Duration { return cont(b).Total },
+		func(b *testing.B) time.Duration { return proc(b).Total })
+	bench.Compare(b, "invoke_container_spawn_step_vs_native", func(b *testing.B) time.Duration { return cont(b).Spawn }, native)
+	bench.Compare(b, "invoke_container_load_step_vs_native", func(b *testing.B) time.Duration { return cont(b).Load }, native)
 }
 
 // BenchmarkCompile measures a cold compile and a cached load of hello.wasm
@@ -133,40 +124,44 @@ func BenchmarkInvokeContainer(b *testing.B) {
 func BenchmarkCompile(b *testing.B) {
 	dir := b.TempDir()
 	digest := sha256File(b, fixtures.Path("hello.wasm"))
-	req := func(i int, cacheFile string) *protocol.Request {
+	var seq int
+	req := func(cacheFile string) *protocol.Request {
+		seq++
 		return &protocol.Request{ModulePath: fixtures.Path("hello.wasm"), Digest: digest, CacheFile: cacheFile,
-			CompileOut: filepath.Join(dir, "out-"+itoa(i)), Memory: policies.DefaultMemory}
+			CompileOut: filepath.Join(dir, "out-"+itoa(seq)), Memory: policies.DefaultMemory}
 	}
 	// One compile to produce a cache entry.
-	if _, err := (&worker.Host{}).Prepare(req(-1, "")); err != nil {
+	first := req("")
+	if _, err := (&worker.Host{}).Prepare(first); err != nil {
 		b.Fatal(err)
 	}
-	cached := filepath.Join(dir, "out--1")
+	cached := first.CompileOut
 	h := inProcess(b)
-	var cold, warm, run []time.Duration
-	b.ResetTimer()
-	for i := range b.N {
-		t := time.Now()
-		if _, err := (&worker.Host{}).Prepare(req(i, "")); err != nil {
-			b.Fatal(err)
-		}
-		cold = append(cold, time.Since(t))
-		os.Remove(filepath.Join(dir, "out-"+itoa(i)))
-		t = time.Now()
-		p, err := (&worker.Host{}).Prepare(req(i, cached))
-		if err != nil || !p.CacheHit {
-			b.Fatalf("cached load: %v, hit %v", err, p != nil && p.CacheHit)
-		}
-		warm = append(warm, time.Since(t))
+	run := func(b *testing.B) time.Duration {
 		r, err := h.Run(helloRun, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
-		run = append(run, r.InstantiateTime+r.RunTime)
+		return r.InstantiateTime + r.RunTime
 	}
-	b.StopTimer()
-	bench.Report(b, "compile_cold_vs_inprocess_run", cold, run)
-	bench.Report(b, "load_cached_vs_inprocess_run", warm, run)
+	bench.Compare(b, "compile_cold_vs_inprocess_run", func(b *testing.B) time.Duration {
+		r := req("")
+		t := time.Now()
+		if _, err := (&worker.Host{}).Prepare(r); err != nil {
+			b.Fatal(err)
+		}
+		d := time.Since(t)
+		os.Remove(r.CompileOut)
+		return d
+	}, run)
+	bench.Compare(b, "load_cached_vs_inprocess_run", func(b *testing.B) time.Duration {
+		t := time.Now()
+		p, err := (&worker.Host{}).Prepare(req(cached))
+		if err != nil || !p.CacheHit {
+			b.Fatalf("cached load: %v, hit %v", err, p != nil && p.CacheHit)
+		}
+		return time.Since(t)
+	}, run)
 }
 
 // BenchmarkInvokePooled measures a whole call that takes a prepared worker
@@ -176,7 +171,7 @@ func BenchmarkCompile(b *testing.B) {
 // hello behind container walls, each also on its first call (compiled
 // module cached, as after install, but no prepared worker yet).
 func BenchmarkInvokePooled(b *testing.B) {
-	native := bench.NativeHello(b)
+	native := bench.Native(bench.NativeHello(b))
 	hello := func(name string) string { return filepath.Join(fixtures.Dir(), "..", "..", "modules", "hello", name) }
 	for _, tc := range []struct {
 		name   string
@@ -199,44 +194,55 @@ func BenchmarkInvokePooled(b *testing.B) {
 			if _, err := pre.Precompile(context.Background(), tc.module, tc.iso); err != nil {
 				b.Fatal(err)
 			}
-			s, err := supervisor.New(&supervisor.Options{Home: home, Pool: &supervisor.PoolOptions{PerTool: 1}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			ready := func() {
-				for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Microsecond) {
-					if idle, _ := s.PoolStats(); idle == 1 {
-						return
-					}
-					if time.Now().After(deadline) {
-						b.Fatal("pool not refilled")
-					}
+			pooled := func(b *testing.B) *supervisor.Supervisor {
+				s, err := supervisor.New(&supervisor.Options{Home: home, Pool: &supervisor.PoolOptions{PerTool: 1}})
+				if err != nil {
+					b.Fatal(err)
 				}
+				return s
 			}
-			first, err := s.Invoke(context.Background(), call)
-			if err != nil || first.Pooled || !first.CacheHit || first.ExitCode != 0 {
+			s := pooled(b)
+			defer s.Close()
+			if first, err := s.Invoke(context.Background(), call); err != nil || first.Pooled || !first.CacheHit || first.ExitCode != 0 {
 				b.Fatalf("first call: %v %+v", err, first)
 			}
-			var pooled, nat, run []time.Duration
-			b.ResetTimer()
-			for range b.N {
-				b.StopTimer()
-				ready()
-				b.StartTimer()
-				nat = append(nat, bench.ForkExec(b, native))
+			// The refill is waited for outside the timing, as an agent's
+			// pace allows.
+			ready := func(b *testing.B) {
+				if !testutil.Poll(20*time.Second, func() bool { idle, _ := s.PoolStats(); return idle == 1 }) {
+					b.Fatal("pool not refilled")
+				}
+			}
+			pooledCall := func(b *testing.B) supervisor.Timings {
 				res, err := s.Invoke(context.Background(), call)
 				if err != nil || !res.Pooled || res.ExitCode != 0 {
 					b.Fatalf("invoke: %v (pooled %v)", err, res != nil && res.Pooled)
 				}
-				pooled = append(pooled, res.Timings.Total)
-				run = append(run, res.Timings.Instantiate+res.Timings.Run)
+				return res.Timings
 			}
-			b.StopTimer()
 			name := strings.ReplaceAll(tc.name, "/", "_")
-			bench.Report(b, "invoke_pooled_"+name+"_vs_native", pooled, nat)
-			bench.Report(b, "invoke_first_call_"+name+"_vs_native", []time.Duration{first.Timings.Total}, nat)
-			bench.Report(b, "invoke_pooled_"+name+"_run_step_vs_whole", run, pooled)
+			bench.CompareAfter(b, "invoke_pooled_"+name+"_vs_native", ready, func(b *testing.B) time.Duration { return pooledCall(b).Total }, native)
+			bench.CompareAfter(b, "invoke_pooled_"+name+"_run_step_vs_whole", ready,
+				func(b *testing.B) time.Duration { t := pooledCall(b); return t.Instantiate + t.Run },
+				func(b *testing.B) time.Duration { ready(b); return pooledCall(b).Total })
+			// The first call of a fresh supervisor (module cached, no
+			// prepared worker yet); starting and closing it are not timed.
+			var fresh *supervisor.Supervisor
+			closeFresh := func() {
+				if fresh != nil {
+					fresh.Close()
+					fresh = nil
+				}
+			}
+			defer closeFresh()
+			bench.CompareAfter(b, "invoke_first_call_"+name+"_vs_native", func(b *testing.B) { closeFresh(); fresh = pooled(b) },
+				func(b *testing.B) time.Duration {
+					res, err := fresh.Invoke(context.Background(), call)
+					if err != nil || res.Pooled || res.ExitCode != 0 {
+						b.Fatalf("first call: %v %+v", err, res)
+					}
+					return res.Timings.Total
+				}, native)
 		})
 	}
 }
@@ -291,7 +297,7 @@ func BenchmarkInvokeGrant(b *testing.B) {
 	if err := os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644); err != nil {
 		b.Fatal(err)
 	}
-	call := func(grant bool) time.Duration {
+	call := func(b *testing.B, grant bool) time.Duration {
 		c := &supervisor.Call{Module: fixtures.Path("cat.wasm"), Args: []string{"/data/f"}, Stdout: io.Discard, Stderr: io.Discard,
 			Policy: policies.Policy{Isolation: policies.IsolationContainer}}
 		if grant {
@@ -306,13 +312,7 @@ func BenchmarkInvokeGrant(b *testing.B) {
 		}
 		return res.Timings.Total
 	}
-	call(true) // fill the cache
-	var with, without []time.Duration
-	b.ResetTimer()
-	for range b.N {
-		with = append(with, call(true))
-		without = append(without, call(false))
-	}
-	b.StopTimer()
-	bench.Report(b, "invoke_container_grant_vs_none", with, without)
+	call(b, true) // fill the cache
+	bench.Compare(b, "invoke_container_grant_vs_none", func(b *testing.B) time.Duration { return call(b, true) },
+		func(b *testing.B) time.Duration { return call(b, false) })
 }

@@ -15,12 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agent-ctl/agent-ctl/tests/testutil"
-
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 	"github.com/agent-ctl/agent-ctl/tests/procfs"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
 
 // readyPids records the workers the pool reports ready, from its log.
@@ -69,8 +68,11 @@ func newPooled(t *testing.T, iso policies.Isolation, o supervisor.PoolOptions) *
 // waitIdle waits until the pool holds n prepared workers.
 func (e *poolEnv) waitIdle(t *testing.T, n int) {
 	t.Helper()
-	if !testutil.Eventually(t, 10*time.Second, func() bool { idle, pending := e.PoolStats(); return idle == n && pending == 0 }) {
-		idle, pending := e.PoolStats()
+	var idle, pending int
+	if !testutil.Poll(10*time.Second, func() bool {
+		idle, pending = e.PoolStats()
+		return idle == n && pending == 0
+	}) {
 		t.Fatalf("pool holds %d idle, %d pending; want %d idle", idle, pending, n)
 	}
 }
@@ -86,9 +88,7 @@ func gone(pid int) bool { return syscall.Kill(pid, 0) == syscall.ESRCH }
 func waitGone(t *testing.T, pids ...int) {
 	t.Helper()
 	for _, pid := range pids {
-		if !testutil.Eventually(t, 5*time.Second, func() bool { return gone(pid) }) {
-			t.Fatalf("prepared worker %d still alive", pid)
-		}
+		testutil.Eventually(t, 5*time.Second, func() bool { return gone(pid) }, "prepared worker %d still alive", pid)
 	}
 }
 
@@ -218,9 +218,7 @@ func TestPool_lifecycle(t *testing.T) {
 	both(t, func(t *testing.T, iso policies.Isolation) {
 		e := newPooled(t, iso, supervisor.PoolOptions{PerTool: 2, Idle: 300 * time.Millisecond})
 		invoke(t, e.testSupervisor, supervisor.Call{Module: "hello.wasm"})
-		if !testutil.Eventually(t, 10*time.Second, func() bool { return len(e.ready()) >= 2 }) {
-			t.Fatal("the pool prepared fewer than 2 workers")
-		}
+		testutil.Eventually(t, 10*time.Second, func() bool { return len(e.ready()) >= 2 }, "the pool prepared fewer than 2 workers")
 		first := e.ready()
 		waitGone(t, first...) // retired after Idle
 		if idle, _ := e.PoolStats(); idle != 0 {

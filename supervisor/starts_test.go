@@ -132,7 +132,7 @@ func holdTheTurn(t *testing.T, s *supervisor.Supervisor) <-chan error {
 		_, err := s.Invoke(context.Background(), call)
 		slow <- err
 	}()
-	if !testutil.Eventually(t, 10*time.Second, func() bool { st, _ := s.Starts(); return st == 1 }) {
+	if !testutil.Poll(10*time.Second, func() bool { st, _ := s.Starts(); return st == 1 }) {
 		t.Fatal("the Go module's call never started a worker")
 	}
 	return slow
@@ -175,7 +175,7 @@ func TestMaxStarts_poolWhileWaiting(t *testing.T) {
 	ts := &testSupervisor{s, policies.IsolationProcess}
 	waitIdle := func() {
 		t.Helper()
-		if !testutil.Eventually(t, 10*time.Second, func() bool { idle, _ := s.PoolStats(); return idle == 1 }) {
+		if !testutil.Poll(10*time.Second, func() bool { idle, _ := s.PoolStats(); return idle == 1 }) {
 			t.Fatal("the pool prepared no worker")
 		}
 	}

@@ -19,12 +19,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/agent-ctl/agent-ctl/tests/testutil"
-
 	"github.com/agent-ctl/agent-ctl/isolation"
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 	"github.com/agent-ctl/agent-ctl/tests/workertest"
 	"github.com/agent-ctl/agent-ctl/worker/protocol"
 )
@@ -99,8 +98,12 @@ func assertReaped(t testing.TB, pid int) {
 	if pid <= 0 {
 		t.Fatalf("result has no worker pid")
 	}
-	if !testutil.Eventually(t, 5*time.Second, func() bool { return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) }) {
-		t.Errorf("worker %d still exists 5s after Invoke returned (kill 0: %v)", pid, syscall.Kill(pid, 0))
+	var err error
+	if !testutil.Poll(5*time.Second, func() bool {
+		err = syscall.Kill(pid, 0)
+		return errors.Is(err, syscall.ESRCH)
+	}) {
+		t.Errorf("worker %d still exists 5s after Invoke returned (kill 0: %v)", pid, err)
 	}
 }
 

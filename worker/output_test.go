@@ -78,7 +78,7 @@ func TestOutput(t *testing.T) {
 	}
 	// wasmtime hands a writer to a task of its own, which lets it go
 	// shortly after the store is closed, on a thread of its own.
-	if !testutil.Eventually(t, 5*time.Second, func() bool { return liveOutputs.Load() == 0 }) {
+	if !testutil.Poll(5*time.Second, func() bool { return liveOutputs.Load() == 0 }) {
 		t.Fatalf("%d output writers still held by wasmtime 5s after Run", liveOutputs.Load())
 	}
 }

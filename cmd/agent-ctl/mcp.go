@@ -221,7 +221,7 @@ issuer's published keys, issuer, audience, expiry checked), and
 			&cli.StringFlag{Name: "tls-cert", Usage: "TLS certificate `FILE` (PEM)"},
 			&cli.StringFlag{Name: "tls-key", Usage: "TLS private key `FILE` (PEM)"},
 			&cli.BoolFlag{Name: "no-auth", Usage: "accept requests without a token (loopback addresses only)"},
-			&cli.StringSliceFlag{Name: "allow-origin", Usage: "browser `ORIGIN` allowed to call (scheme://host[:port]; repeatable); any other Origin is refused"},
+			&cli.StringSliceFlag{Name: "allow-origin", Usage: "browser `ORIGIN` allowed to call (scheme://host[:port]; repeatable); other cross-origin browser requests are refused"},
 			&cli.IntFlag{Name: "per-token", Usage: "tool calls one token may have in flight (each holds a worker)", Value: 16},
 			&cli.StringFlag{Name: "max-body", Usage: "cap on a request body (`SIZE`)", Value: "4MiB"},
 			&cli.DurationFlag{Name: "read-timeout", Usage: "time a request body may take to arrive (not a limit on the call: its answer still streams)", Value: 30 * time.Second},

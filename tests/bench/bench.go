@@ -29,16 +29,67 @@ func Percentile(ds []time.Duration, p float64) time.Duration {
 // Us renders a duration in microseconds with one decimal.
 func Us(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Nanoseconds())/1e3) }
 
-// Report prints the summary line and records the metrics on b. It prints
-// only for the real run, not go test's one-iteration probe.
+// Compare runs one comparison as its own sub-benchmark of b, named name:
+// each of its b.N rounds runs measure, which returns the duration compared
+// (a call's own total, say), then, with the timer stopped, baseline; both
+// get the sub-benchmark's b, to fail on (a parent's b must not be failed
+// from a sub-benchmark's goroutine). The
+// benchmark's time per op is measure's alone; p50_us and ratio (the p50
+// of measure's durations over baseline's) are this comparison's only, so
+// that benchstat sees every comparison (a benchmark holds one value per
+// unit: several comparisons on one b overwrote each other). Running the
+// baseline in the same rounds, interleaved, keeps drift on a loaded
+// machine out of the ratio.
+func Compare(b *testing.B, name string, measure, baseline func(*testing.B) time.Duration) {
+	b.Helper()
+	CompareAfter(b, name, nil, measure, baseline)
+}
+
+// CompareAfter is Compare with ready, if not nil, run before each round
+// with the timer stopped (to wait for a pool's refill, say).
+func CompareAfter(b *testing.B, name string, ready func(*testing.B), measure, baseline func(*testing.B) time.Duration) {
+	b.Helper()
+	b.Run(name, func(b *testing.B) {
+		got, base := make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)
+		b.ResetTimer()
+		for range b.N {
+			if ready != nil {
+				b.StopTimer()
+				ready(b)
+				b.StartTimer()
+			}
+			got = append(got, measure(b))
+			b.StopTimer()
+			base = append(base, baseline(b))
+			b.StartTimer()
+		}
+		b.StopTimer()
+		report(b, name, "", got, base)
+	})
+}
+
+// Report records a comparison on b whose series the benchmark collected
+// itself, several from one loop. Its metrics are named for the
+// comparison (name_p50_us, name_ratio), so that one benchmark can hold
+// several; Compare is the simpler form for one. It prints the summary
+// line only for the real run, not go test's one-iteration probe.
 func Report(b *testing.B, name string, got, baseline []time.Duration) {
+	report(b, name, name+"_", got, baseline)
+}
+
+func report(b *testing.B, name, unitPrefix string, got, baseline []time.Duration) {
 	p50, p99, base := Percentile(got, 50), Percentile(got, 99), Percentile(baseline, 50)
 	ratio := float64(p50) / float64(base)
-	b.ReportMetric(float64(p50.Microseconds()), "p50_us")
-	b.ReportMetric(ratio, "ratio")
+	b.ReportMetric(float64(p50.Microseconds()), unitPrefix+"p50_us")
+	b.ReportMetric(ratio, unitPrefix+"ratio")
 	if b.N > 1 {
 		fmt.Printf("%s ratio=%.2f p50_us=%s p99_us=%s baseline_us=%s n=%d\n", name, ratio, Us(p50), Us(p99), Us(base), len(got))
 	}
+}
+
+// Native is Compare's baseline of a native fork+exec of path.
+func Native(path string) func(*testing.B) time.Duration {
+	return func(b *testing.B) time.Duration { return ForkExec(b, path) }
 }
 
 // NativeHello returns the gcc build of tests/testdata/hello.c, building it

@@ -17,9 +17,9 @@ import (
 // container isolation) and with --isolation process, against a native
 // fork+exec of the same program built by gcc, all in the same run.
 func BenchmarkCLIRun(b *testing.B) {
-	native := bench.NativeHello(b)
+	native := bench.Native(bench.NativeHello(b))
 	home := b.TempDir()
-	run := func(iso string) time.Duration {
+	run := func(b *testing.B, iso string) time.Duration {
 		t := time.Now()
 		cmd := exec.Command(bin, "run", "--isolation", iso, fixtures.Path("hello.wasm"))
 		cmd.Env = append(os.Environ(), "AGENTCTL_HOME="+home)
@@ -28,16 +28,10 @@ func BenchmarkCLIRun(b *testing.B) {
 		}
 		return time.Since(t)
 	}
-	run("process") // fill the cache
-	var proc, cont, nat []time.Duration
-	b.ResetTimer()
-	for range b.N {
-		nat = append(nat, bench.ForkExec(b, native))
-		proc = append(proc, run("process"))
-		cont = append(cont, run("container"))
-	}
-	b.StopTimer()
-	bench.Report(b, "cli_run_process_vs_native", proc, nat)
-	bench.Report(b, "cli_run_container_vs_native", cont, nat)
-	bench.Report(b, "cli_run_container_vs_process", cont, proc)
+	run(b, "process") // fill the cache
+	proc := func(b *testing.B) time.Duration { return run(b, "process") }
+	cont := func(b *testing.B) time.Duration { return run(b, "container") }
+	bench.Compare(b, "cli_run_process_vs_native", proc, native)
+	bench.Compare(b, "cli_run_container_vs_native", cont, native)
+	bench.Compare(b, "cli_run_container_vs_process", cont, proc)
 }

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
 
 var bin string
@@ -134,17 +135,13 @@ func (s *started) exitCode(t *testing.T) int {
 // process whose parent is not this test).
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	testutil.Eventually(t, 10*time.Second, func() bool {
 		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
-			return
+			return true
 		}
-		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && strings.Contains(string(b), ") Z ") {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("worker %d is still running", pid)
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		return err == nil && strings.Contains(string(b), ") Z ")
+	}, "worker %d is still running", pid)
 }
 
 func TestSignals(t *testing.T) {

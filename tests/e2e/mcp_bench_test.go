@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/agent-ctl/agent-ctl/tests/bench"
 	"github.com/agent-ctl/agent-ctl/tests/procfs"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
 
 // latencyStats is the latency step's report (client-side milliseconds).
@@ -178,9 +180,12 @@ func serveThroughput(b *testing.B, name string, sequential bool) {
 	b.ReportMetric(served, "calls/s")
 }
 
-// BenchmarkMemory reads resident memory from /proc: agent-ctl serve idle
-// with its pool full (and each prepared worker), against the minimal
-// in-process go-sdk server idle, measured in the same run.
+// BenchmarkMemory reads resident memory from /proc: agent-ctl serve with
+// its pool full (and each prepared worker), against the minimal in-process
+// go-sdk server idle, measured in the same run. Each op is one tools/call
+// over HTTP; after it, with the timer stopped, the pool's refill is waited
+// for and the memory sampled, so that the medians are those of a server
+// that has served b.N calls, not of one moment after a fixed sleep.
 func BenchmarkMemory(b *testing.B) {
 	home := installHelloB(b)
 	inproc := filepath.Join(b.TempDir(), "inproc")
@@ -193,50 +198,67 @@ func BenchmarkMemory(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer func() { stdin.Close(); base.Process.Kill(); base.Wait() }()
-	url, servePid := startServePid(b, home, "--no-auth", "--pool", "2")
-	// One call fills the pool.
-	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"b","version":"1"}}}`
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sid := res.Header.Get("Mcp-Session-Id")
-	res.Body.Close()
-	for _, m := range []string{`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
-		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"hello","arguments":{}}}`} {
-		req, _ := http.NewRequest("POST", url, strings.NewReader(m))
+	const pool = 2
+	url, servePid := startServePid(b, home, "--no-auth", "--pool", strconv.Itoa(pool))
+	post := func(sid, body string) string {
+		req, _ := http.NewRequest("POST", url, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("Mcp-Session-Id", sid)
+		if sid != "" {
+			req.Header.Set("Mcp-Session-Id", sid)
+		}
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			b.Fatal(err)
 		}
 		io.Copy(io.Discard, res.Body)
 		res.Body.Close()
+		return res.Header.Get("Mcp-Session-Id")
 	}
-	time.Sleep(3 * time.Second) // the pool refills; the runtime settles
+	sid := post("", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"b","version":"1"}}}`)
+	post(sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	call := func(i int) { // the first call fills the pool
+		post(sid, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"hello","arguments":{}}}`, i+2))
+	}
+	var serveRSS, baseRSS, workerRSS, workerPSS, workerPrivate []int
 	b.ResetTimer()
-	serveRSS, baseRSS := procfs.KiB(b, servePid, "VmRSS"), procfs.KiB(b, base.Process.Pid, "VmRSS")
-	var workers [][3]int // RSS, PSS, private (KiB)
-	for _, p := range children(servePid) {
-		workers = append(workers, [3]int{procfs.KiB(b, p, "VmRSS"), smapsKiB(b, p, "Pss"), smapsKiB(b, p, "Private_Clean") + smapsKiB(b, p, "Private_Dirty")})
+	for i := range b.N {
+		call(i)
+		b.StopTimer()
+		// The worker the call used may linger a moment as a zombie (no
+		// memory to read): only the live ones count.
+		var workers []int
+		if !testutil.Poll(30*time.Second, func() bool {
+			workers = slices.DeleteFunc(children(servePid), func(p int) bool {
+				st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p))
+				return err != nil || !strings.Contains(string(st), "VmRSS:")
+			})
+			return len(workers) == pool
+		}) {
+			b.Fatalf("the pool holds %d workers, want %d", len(workers), pool)
+		}
+		serveRSS = append(serveRSS, procfs.KiB(b, servePid, "VmRSS"))
+		baseRSS = append(baseRSS, procfs.KiB(b, base.Process.Pid, "VmRSS"))
+		for _, p := range workers {
+			workerRSS = append(workerRSS, procfs.KiB(b, p, "VmRSS"))
+			workerPSS = append(workerPSS, smapsKiB(b, p, "Pss"))
+			workerPrivate = append(workerPrivate, smapsKiB(b, p, "Private_Clean")+smapsKiB(b, p, "Private_Dirty"))
+		}
+		b.StartTimer()
 	}
 	b.StopTimer()
+	mib := func(kib []int) float64 { return float64(slices.Sorted(slices.Values(kib))[len(kib)/2]) / 1024 }
 	if b.N > 1 {
-		fmt.Printf("serve_idle_rss_vs_inprocess_mcp_server ratio=%.2f rss_mib=%.1f baseline_mib=%.1f n=1\n",
-			float64(serveRSS)/float64(baseRSS), float64(serveRSS)/1024, float64(baseRSS)/1024)
+		fmt.Printf("serve_idle_rss_vs_inprocess_mcp_server ratio=%.2f rss_mib=%.1f baseline_mib=%.1f n=%d\n",
+			mib(serveRSS)/mib(baseRSS), mib(serveRSS), mib(baseRSS), b.N)
 		// A worker's RSS is mostly the worker binary's text, shared by
 		// every worker: its own memory is the private part.
-		for _, w := range workers {
-			fmt.Printf("warm_worker_rss_vs_inprocess_mcp_server ratio=%.2f rss_mib=%.1f pss_mib=%.1f private_mib=%.1f baseline_mib=%.1f n=1\n",
-				float64(w[0])/float64(baseRSS), float64(w[0])/1024, float64(w[1])/1024, float64(w[2])/1024, float64(baseRSS)/1024)
-		}
+		fmt.Printf("warm_worker_rss_vs_inprocess_mcp_server ratio=%.2f rss_mib=%.1f pss_mib=%.1f private_mib=%.1f baseline_mib=%.1f n=%d\n",
+			mib(workerRSS)/mib(baseRSS), mib(workerRSS), mib(workerPSS), mib(workerPrivate), mib(baseRSS), len(workerRSS))
 	}
-	b.ReportMetric(float64(serveRSS)/1024, "serve_rss_MiB")
+	b.ReportMetric(mib(serveRSS), "serve_rss_MiB")
+	b.ReportMetric(mib(workerPrivate), "worker_private_MiB")
+	b.ReportMetric(mib(baseRSS), "baseline_rss_MiB")
 }
 
 // smapsKiB reads one field of /proc/PID/smaps_rollup.

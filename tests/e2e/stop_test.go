@@ -22,6 +22,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 	"github.com/agent-ctl/agent-ctl/tests/mcptest"
 	"github.com/agent-ctl/agent-ctl/tests/procfs"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
 
 // installFixture installs a test fixture as a tool into home.
@@ -76,16 +77,11 @@ func descendants(pid int) []int {
 
 func waitDescendants(t *testing.T, pid, n int) []int {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if d := descendants(pid); len(d) >= n {
-			return d
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve %d has %d descendants, want %d", pid, len(descendants(pid)), n)
-		}
-		time.Sleep(20 * time.Millisecond)
+	var d []int
+	if !testutil.Poll(60*time.Second, func() bool { d = descendants(pid); return len(d) >= n }) {
+		t.Fatalf("serve %d has %d descendants, want %d", pid, len(d), n)
 	}
+	return d
 }
 
 // TestServeStop: SIGTERM lets a short call finish, cancels a long one at
@@ -114,12 +110,8 @@ func TestServeStop(t *testing.T) {
 	stop := func(pid int) time.Duration {
 		start := time.Now()
 		syscall.Kill(pid, syscall.SIGTERM)
-		for deadline := time.Now().Add(30 * time.Second); syscall.Kill(pid, 0) == nil && !zombie(pid); {
-			if time.Now().After(deadline) {
-				t.Fatal("serve did not exit within 30s of SIGTERM")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		testutil.Eventually(t, 30*time.Second, func() bool { return syscall.Kill(pid, 0) != nil || zombie(pid) },
+			"serve did not exit after SIGTERM")
 		return time.Since(start)
 	}
 

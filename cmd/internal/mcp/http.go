@@ -1,16 +1,13 @@
 package mcp
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -19,6 +16,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -36,8 +34,9 @@ type HTTPOptions struct {
 	// until its worker is gone; zero means 16.
 	PerToken int
 	// AllowedOrigins are the browser origins (scheme://host[:port]) allowed
-	// to call; a request with any other Origin header is refused. Clients
-	// that are not browsers send none.
+	// to call from another site; a browser's cross-origin request from any
+	// other is refused (see originCheck). Clients that are not browsers
+	// send no Origin.
 	AllowedOrigins []string
 	// BodyTimeout bounds reading one request's body; zero means 30s. It is
 	// not a limit on the request: a long call's response still streams.
@@ -97,14 +96,16 @@ func (s *Server) HTTPHandler(o *HTTPOptions) http.Handler {
 	return s.newGate(o.defaults()).mux
 }
 
+// newGate builds the /mcp chain, outermost first: the standard library's
+// cross-origin protection, the refusal log (reply), the SDK's bearer
+// middleware, the gate, and the SDK's Streamable HTTP handler, which caps
+// the body (413). The per-token cap on tool calls is the MCP server's
+// receiving middleware (limitCalls), where calls are messages, not bodies.
 func (s *Server) newGate(opts HTTPOptions) *gate {
-	idle := opts.SessionIdle
-	if idle < 0 {
-		idle = 0
-	}
 	stream := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s.srv }, &mcp.StreamableHTTPOptions{
-		Logger:         s.log,
-		SessionTimeout: idle,
+		Logger:              s.log,
+		SessionTimeout:      max(opts.SessionIdle, 0),
+		MaxRequestBodyBytes: opts.MaxBody,
 	})
 	g := &gate{s: s, opts: opts, next: stream, inflight: map[string]int{}, live: map[*liveReq]struct{}{}}
 	var h http.Handler = g
@@ -116,7 +117,7 @@ func (s *Server) newGate(opts HTTPOptions) *gate {
 		if opts.OAuth != nil {
 			ro.ClockSkew = opts.OAuth.opts.Leeway
 		}
-		h = auth.RequireBearerToken(g.verify, ro)(g)
+		h = auth.RequireBearerToken(g.verify, ro)(h)
 	}
 	mux := http.NewServeMux()
 	if opts.OAuth != nil {
@@ -127,13 +128,13 @@ func (s *Server) newGate(opts HTTPOptions) *gate {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.Handle("/mcp", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if origin := r.Header.Get("Origin"); origin != "" && !g.originAllowed(origin, r.Host) {
-			g.refuse(w, r, http.StatusForbidden, "origin not allowed")
-			return
+	mux.Handle("/mcp", g.originCheck().Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rep := &reply{ResponseWriter: w, g: g, r: r}
+		if r.Method == http.MethodPost {
+			r.Body = rep.bound(r.Body)
 		}
-		h.ServeHTTP(&challenge{ResponseWriter: w, g: g, r: r}, r)
-	}))
+		h.ServeHTTP(rep, r)
+	})))
 	g.mux = mux
 	s.mu.Lock()
 	s.gates = append(s.gates, g)
@@ -141,10 +142,35 @@ func (s *Server) newGate(opts HTTPOptions) *gate {
 	return g
 }
 
-// gate checks every /mcp request before the MCP handler sees it: origin,
-// token, body size and read time, and the token's concurrency. It keeps
-// the requests in flight, to end them when their token is revoked or the
-// server stops.
+// originCheck is the standard library's check against cross-site requests
+// (CSRF, DNS rebinding pages): a browser's request is refused (403) unless
+// its Sec-Fetch-Site says same-origin, its Origin matches its Host, or its
+// Origin is listed. Clients that are not browsers send neither header. On
+// a loopback listener the SDK refuses a non-loopback Host, so that a
+// rebinding page (whose Origin and Host are its own name) gets no further;
+// elsewhere agent-ctl requires a token, which a page does not have. GET
+// passes as a safe method: a cross-site page cannot set the session or
+// token headers an event stream needs without a preflight we do not
+// answer.
+func (g *gate) originCheck() *http.CrossOriginProtection {
+	c := http.NewCrossOriginProtection()
+	for _, o := range g.opts.AllowedOrigins {
+		if err := c.AddTrustedOrigin(o); err != nil {
+			// Not trusted, so refused: the safe side of a typo.
+			g.s.log.Warn("allowed origin ignored", "origin", o, "err", err)
+		}
+	}
+	c.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.refuse(w, r, http.StatusForbidden, "origin not allowed")
+	}))
+	return c
+}
+
+// gate sees every authenticated /mcp request before the MCP handler: it
+// refuses new sessions while stopping, and keeps the requests in flight,
+// to end them when their client drops them, their token is revoked or the
+// server stops. It counts the tool calls in flight per token (limitCalls
+// takes and gives the slots).
 type gate struct {
 	s    *Server
 	opts HTTPOptions
@@ -165,15 +191,11 @@ type liveReq struct {
 	method string
 	ctx    context.Context
 	cancel context.CancelCauseFunc
-
-	mu       sync.Mutex
-	reserved int  // per-token slots taken for its tool calls, not yet claimed by one
-	done     bool // the HTTP handler returned
 }
 
-// requestHeader carries a request's id from the gate to the tool handler
-// (the SDK hands the handler the HTTP request's headers). Any value a
-// client sends is replaced.
+// requestHeader carries a request's id from the gate to limitCalls (the
+// SDK hands the MCP server the HTTP request's headers). Any value a client
+// sends is replaced.
 const requestHeader = "Agent-Ctl-Request"
 
 var reqSeq atomic.Uint64
@@ -186,17 +208,9 @@ var (
 	errShuttingDown = errors.New("server shutting down")
 )
 
-type tokenKey struct{}
-
-// TokenName is the name of the token a request over HTTP authenticated
-// with, or "" (stdio, or --no-auth).
-func TokenName(ctx context.Context) string {
-	if ti := auth.TokenInfoFromContext(ctx); ti != nil {
-		return ti.UserID
-	}
-	n, _ := ctx.Value(tokenKey{}).(string)
-	return n
-}
+// codeBusy is the JSON-RPC error code of a tools/call refused for its
+// token's cap (-32000 to -32099 are the server's own).
+const codeBusy = -32029
 
 func (g *gate) refuse(w http.ResponseWriter, r *http.Request, code int, why string) {
 	g.s.log.Warn("http request refused", "status", code, "reason", why, "remote", r.RemoteAddr, "method", r.Method)
@@ -226,48 +240,104 @@ func (g *gate) verify(ctx context.Context, secret string, _ *http.Request) (*aut
 	return nil, fmt.Errorf("%w: invalid token", auth.ErrInvalidToken)
 }
 
-// challenge logs the SDK middleware's refusals and adds the realm to its
-// 401s.
-type challenge struct {
+// reply logs the refusals of the handlers it wraps (the SDK's middleware
+// and handler write their own), adds the realm to their 401s, and turns
+// the SDK's answer to a body that did not arrive in time into a 408.
+type reply struct {
 	http.ResponseWriter
 	g     *gate
 	r     *http.Request
+	body  *slowBody
 	wrote bool
+	mute  bool // the answer was replaced: drop what the handler writes
 }
 
-func (c *challenge) WriteHeader(code int) {
-	if !c.wrote {
-		switch code {
-		case http.StatusUnauthorized:
-			if c.Header().Get("WWW-Authenticate") == "" {
-				c.Header().Set("WWW-Authenticate", c.g.challengeHeader(c.r))
-			}
-			c.g.s.log.Warn("http request refused", "status", code, "reason", "no valid bearer token", "remote", c.r.RemoteAddr, "method", c.r.Method)
-		case http.StatusForbidden:
-			c.g.s.log.Warn("http request refused", "status", code, "reason", "forbidden (another token's session, or a non-loopback Host)", "remote", c.r.RemoteAddr, "method", c.r.Method)
-		}
+func (c *reply) WriteHeader(code int) {
+	if c.wrote {
+		c.ResponseWriter.WriteHeader(code)
+		return
 	}
 	c.wrote = true
+	switch {
+	case c.body != nil && c.body.timedOut && code == http.StatusBadRequest:
+		// The SDK says only "failed to read body".
+		c.mute = true
+		c.Header().Set("Connection", "close")
+		c.g.s.log.Warn("http request refused", "status", http.StatusRequestTimeout, "reason", "body too slow", "remote", c.r.RemoteAddr, "method", c.r.Method)
+		c.ResponseWriter.WriteHeader(http.StatusRequestTimeout)
+		fmt.Fprintf(c.ResponseWriter, "request body not received within %s\n", c.g.opts.BodyTimeout)
+		return
+	case code == http.StatusUnauthorized:
+		if c.Header().Get("WWW-Authenticate") == "" {
+			c.Header().Set("WWW-Authenticate", c.g.challengeHeader(c.r))
+		}
+		c.g.s.log.Warn("http request refused", "status", code, "reason", "no valid bearer token", "remote", c.r.RemoteAddr, "method", c.r.Method)
+	case code == http.StatusForbidden:
+		c.g.s.log.Warn("http request refused", "status", code, "reason", "forbidden (another token's session, or a non-loopback Host)", "remote", c.r.RemoteAddr, "method", c.r.Method)
+	case code == http.StatusRequestEntityTooLarge:
+		c.g.s.log.Warn("http request refused", "status", code, "reason", "request body too large", "remote", c.r.RemoteAddr, "method", c.r.Method)
+	}
 	c.ResponseWriter.WriteHeader(code)
 }
 
-func (c *challenge) Write(p []byte) (int, error) {
-	c.wrote = true
+func (c *reply) Write(p []byte) (int, error) {
+	if !c.wrote {
+		c.WriteHeader(http.StatusOK)
+	}
+	if c.mute {
+		return len(p), nil
+	}
 	return c.ResponseWriter.Write(p)
 }
 
 // Unwrap lets http.ResponseController reach the connection (deadlines,
 // flushes for event streams).
-func (c *challenge) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+func (c *reply) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
-func (c *challenge) Flush() {
+func (c *reply) Flush() {
 	if f, ok := c.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
 }
 
+// bound gives a POST body BodyTimeout to arrive: a slow body holds a
+// connection and a goroutine. The deadline is lifted once the body is in,
+// so that a long call's response still streams (http.Server's ReadTimeout
+// would cut it).
+func (c *reply) bound(body io.ReadCloser) io.ReadCloser {
+	rc := http.NewResponseController(c.ResponseWriter)
+	_ = rc.SetReadDeadline(time.Now().Add(c.g.opts.BodyTimeout))
+	c.body = &slowBody{ReadCloser: body, rc: rc}
+	return c.body
+}
+
+// slowBody is a request body read under a deadline.
+type slowBody struct {
+	io.ReadCloser
+	rc       *http.ResponseController
+	timedOut bool
+}
+
+func (b *slowBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	switch {
+	case err == io.EOF:
+		_ = b.rc.SetReadDeadline(time.Time{})
+	case err != nil:
+		var ne net.Error
+		b.timedOut = errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)
+		// The server's own drain of what is left of the body must not
+		// wait on a slow client either.
+		_ = b.rc.SetReadDeadline(time.Now())
+	}
+	return n, err
+}
+
 func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	name := TokenName(r.Context())
+	name := ""
+	if ti := auth.TokenInfoFromContext(r.Context()); ti != nil {
+		name = ti.UserID
+	}
 	// While stopping, no new session or event stream; a session's other
 	// requests go on (a cancellation, say), and its new calls are answered
 	// "server shutting down".
@@ -277,6 +347,7 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.ContentLength > g.opts.MaxBody {
+		// Refused before reading it (the SDK caps what it reads, 413 too).
 		g.refuse(w, r, http.StatusRequestEntityTooLarge, "request body too large")
 		return
 	}
@@ -285,48 +356,6 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer lr.cancel(errDropped)
 	r.Header.Del(requestHeader)
 	r.Header.Set(requestHeader, lr.id)
-	if r.Method == http.MethodPost {
-		// The body gets BodyTimeout to arrive (a slow body holds a
-		// connection and a goroutine); the deadline is lifted once it has,
-		// so that a long call's response still streams.
-		rc := http.NewResponseController(w)
-		_ = rc.SetReadDeadline(time.Now().Add(g.opts.BodyTimeout))
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.opts.MaxBody))
-		if err != nil {
-			// Past deadline: the server's own drain of what is left of the
-			// body must not wait on a slow client either.
-			_ = rc.SetReadDeadline(time.Now())
-			var tooLarge *http.MaxBytesError
-			var ne net.Error
-			switch {
-			case errors.As(err, &tooLarge):
-				g.refuse(w, r, http.StatusRequestEntityTooLarge, "request body too large")
-			case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
-				w.Header().Set("Connection", "close")
-				g.refuse(w, r, http.StatusRequestTimeout, fmt.Sprintf("request body not received within %s", g.opts.BodyTimeout))
-			default:
-				g.refuse(w, r, http.StatusBadRequest, "reading request body failed")
-			}
-			return
-		}
-		_ = rc.SetReadDeadline(time.Time{})
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		// Only tool calls count against the token's limit: they hold
-		// workers. The protocol's own messages (initialize, notifications,
-		// lists) must never be refused for it. The slots are handed to the
-		// calls, which hold them until their workers are gone, whether or
-		// not the client still waits.
-		if n := countToolCalls(body); n > 0 {
-			if !g.acquire(name, n) {
-				w.Header().Set("Retry-After", "1")
-				g.refuse(w, r, http.StatusTooManyRequests, "too many tool calls in flight for this token")
-				return
-			}
-			lr.reserved = n
-		}
-	} else {
-		r.Body = http.MaxBytesReader(w, r.Body, g.opts.MaxBody)
-	}
 	if r.Method == http.MethodDelete {
 		// Deleting a session ends its calls at once (the SDK's close
 		// would wait for them). Only calls of the same token: the SDK
@@ -337,7 +366,57 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	g.track(lr)
 	defer g.untrack(lr)
-	g.next.ServeHTTP(w, r.WithContext(context.WithValue(lr.ctx, tokenKey{}, name)))
+	g.next.ServeHTTP(w, r.WithContext(lr.ctx))
+}
+
+// limitCalls is the MCP server's receiving middleware for calls over
+// HTTP: each tools/call takes one of its token's PerToken slots (or is
+// refused with a JSON-RPC error, codeBusy) and holds it until its handler
+// returns, that is until its worker is gone, whether or not the client
+// still waits. Only calls count: they hold workers; the protocol's own
+// messages (initialize, notifications, lists) are never refused for it.
+// The call lives no longer than its HTTP request: a client that drops it,
+// or whose token is revoked, cancels the call. Every method's context
+// carries the token's name (caller).
+func (s *Server) limitCalls(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		extra := req.GetExtra()
+		if extra == nil || extra.Header == nil {
+			return next(ctx, method, req) // stdio
+		}
+		if extra.TokenInfo != nil {
+			ctx = context.WithValue(ctx, callerKey{}, extra.TokenInfo.UserID)
+		}
+		id := extra.Header.Get(requestHeader)
+		if method != "tools/call" || id == "" {
+			return next(ctx, method, req)
+		}
+		// The gate sets the id on every HTTP request: one it no longer
+		// holds has ended before its call started.
+		v, ok := s.reqs.Load(id)
+		if !ok {
+			return failure("%s: %v", req.(*mcp.CallToolRequest).Params.Name, errDropped), nil
+		}
+		lr := v.(*liveReq)
+		if !lr.g.acquire(lr.token, 1) {
+			return nil, &jsonrpc.Error{Code: codeBusy, Message: "too many tool calls in flight for this token"}
+		}
+		defer lr.g.release(lr.token, 1)
+		ctx, cancel := context.WithCancelCause(ctx)
+		defer cancel(nil)
+		stop := context.AfterFunc(lr.ctx, func() { cancel(context.Cause(lr.ctx)) })
+		defer stop()
+		return next(ctx, method, req)
+	}
+}
+
+type callerKey struct{}
+
+// caller is the name of the token a request over HTTP authenticated with
+// (an OAuth subject has oauthUserPrefix), or "" (stdio, or --no-auth).
+func caller(ctx context.Context) string {
+	name, _ := ctx.Value(callerKey{}).(string)
+	return name
 }
 
 // track records a request in flight; a goroutine watches for the
@@ -355,14 +434,8 @@ func (g *gate) track(lr *liveReq) {
 
 func (g *gate) untrack(lr *liveReq) {
 	g.s.reqs.Delete(lr.id)
-	lr.mu.Lock()
-	lr.done = true
-	unclaimed := lr.reserved
-	lr.reserved = 0
-	lr.mu.Unlock()
 	g.mu.Lock()
 	delete(g.live, lr)
-	g.inflight[lr.token] -= unclaimed
 	g.mu.Unlock()
 }
 
@@ -411,75 +484,6 @@ func (g *gate) endStreams(cause error) {
 	}
 }
 
-// claim hands one of the request's reserved per-token slots to a tool
-// call, or takes a new one (a call the gate did not count), and returns
-// its release; false when the token has none left.
-func (lr *liveReq) claim() (func(), bool) {
-	lr.mu.Lock()
-	if lr.reserved > 0 {
-		lr.reserved--
-		lr.mu.Unlock()
-	} else {
-		lr.mu.Unlock()
-		if !lr.g.acquire(lr.token, 1) {
-			return nil, false
-		}
-	}
-	var once sync.Once
-	return func() { once.Do(func() { lr.g.release(lr.token, 1) }) }, true
-}
-
-// countToolCalls counts the tools/call requests in a JSON-RPC message or
-// batch. Anything unreadable is left to the MCP handler to refuse (and a
-// call the count missed takes its slot when it starts).
-func countToolCalls(body []byte) int {
-	type msg struct {
-		Method string `json:"method"`
-	}
-	body = bytes.TrimSpace(body)
-	if len(body) > 0 && body[0] == '[' {
-		var batch []msg
-		if json.Unmarshal(body, &batch) != nil {
-			return 0
-		}
-		n := 0
-		for _, m := range batch {
-			if m.Method == "tools/call" {
-				n++
-			}
-		}
-		return n
-	}
-	var m msg
-	if json.Unmarshal(body, &m) == nil && m.Method == "tools/call" {
-		return 1
-	}
-	return 0
-}
-
-// originAllowed admits the listed origins and same-origin requests on a
-// loopback name: a page can only have origin http://localhost:PORT if this
-// server (which serves no pages) or another local program on that port
-// served it. A rebinding page has its own name as origin and Host, and
-// the SDK refuses a non-loopback Host on a loopback listener.
-func (g *gate) originAllowed(origin, host string) bool {
-	for _, o := range g.opts.AllowedOrigins {
-		if strings.EqualFold(o, origin) {
-			return true
-		}
-	}
-	u, err := url.Parse(origin)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !strings.EqualFold(u.Host, host) {
-		return false
-	}
-	h := u.Hostname()
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
-
 func (g *gate) acquire(name string, n int) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -509,179 +513,4 @@ func (s *Server) InFlight(token string) int {
 		g.mu.Unlock()
 	}
 	return n
-}
-
-// HTTPServer is `agent-ctl serve`: the HTTP front-end on a listener, with
-// its connection limit and timeouts, and a graceful stop.
-type HTTPServer struct {
-	s    *Server
-	g    *gate
-	hs   *http.Server
-	conn *connLimit
-}
-
-// NewHTTPServer returns the HTTP front-end of s; Serve starts it.
-func (s *Server) NewHTTPServer(o *HTTPOptions) *HTTPServer {
-	opts := o.defaults()
-	g := s.newGate(opts)
-	cl := &connLimit{max: opts.MaxConns, idle: map[net.Conn]time.Time{}, log: s}
-	hs := &http.Server{
-		Handler:           g.mux,
-		ReadHeaderTimeout: opts.HeaderTimeout,
-		IdleTimeout:       opts.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
-		TLSConfig:         opts.TLS,
-		ConnState:         cl.state,
-		// Not ReadTimeout: it would also cut a long call's response
-		// stream. The gate bounds the body instead.
-	}
-	return &HTTPServer{s: s, g: g, hs: hs, conn: cl}
-}
-
-// Serve accepts connections on ln until Shutdown.
-func (h *HTTPServer) Serve(ln net.Listener) error {
-	l := &limitListener{Listener: ln, c: h.conn}
-	var err error
-	if h.hs.TLSConfig != nil {
-		err = h.hs.ServeTLS(l, "", "")
-	} else {
-		err = h.hs.Serve(l)
-	}
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
-}
-
-// Conns reports the open connections, and how many were refused at the
-// limit or closed idle to make room.
-func (h *HTTPServer) Conns() (open, refused, evicted int64) {
-	return h.conn.open.Load(), h.conn.refused.Load(), h.conn.evicted.Load()
-}
-
-// Shutdown stops gracefully: it stops accepting, ends the event streams,
-// lets the calls in flight finish for up to grace, then cancels the rest
-// (each answers an isError "server shutting down"), waits until their
-// workers are gone (cgroups and call directories removed), and closes the
-// connections once the answers are written.
-func (h *HTTPServer) Shutdown(grace time.Duration) {
-	h.s.closing.Store(true)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		ctx, cancel := context.WithTimeout(context.Background(), grace+5*time.Second)
-		defer cancel()
-		if h.hs.Shutdown(ctx) != nil {
-			_ = h.hs.Close()
-		}
-	}()
-	h.g.endStreams(errShuttingDown)
-	h.s.Shutdown(grace)
-	// The answers of the cancelled calls are written when their handlers
-	// return; then every request ends and Shutdown above returns.
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		_ = h.hs.Close()
-		<-done
-	}
-}
-
-// connLimit counts the open connections and knows the idle ones.
-type connLimit struct {
-	max                    int
-	open, refused, evicted atomic.Int64
-	log                    *Server
-
-	mu   sync.Mutex
-	idle map[net.Conn]time.Time // keep-alive connections between requests
-}
-
-func (c *connLimit) state(conn net.Conn, st http.ConnState) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if st == http.StateIdle {
-		c.idle[conn] = time.Now()
-	} else {
-		delete(c.idle, conn)
-	}
-}
-
-// evictIdle closes the longest idle keep-alive connection, if any.
-func (c *connLimit) evictIdle() bool {
-	c.mu.Lock()
-	var oldest net.Conn
-	var at time.Time
-	for conn, t := range c.idle {
-		if oldest == nil || t.Before(at) {
-			oldest, at = conn, t
-		}
-	}
-	if oldest != nil {
-		delete(c.idle, oldest)
-	}
-	c.mu.Unlock()
-	if oldest == nil {
-		return false
-	}
-	c.evicted.Add(1)
-	_ = oldest.Close()
-	return true
-}
-
-// limitListener enforces connLimit: past the limit an idle connection
-// makes room, else the new one is closed at once (with a reset, so that
-// it holds no descriptor in TIME_WAIT here), so that a flood of idle
-// connections can neither exhaust descriptors nor lock clients out.
-type limitListener struct {
-	net.Listener
-	c *connLimit
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	for {
-		conn, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		if l.c.open.Add(1) > int64(l.c.max) && !l.c.evictIdle() {
-			l.c.open.Add(-1)
-			if n := l.c.refused.Add(1); n == 1 || n%1000 == 0 {
-				l.c.log.log.Warn("connection refused: at the connection limit (--max-conns)", "limit", l.c.max, "refused", n)
-			}
-			if tc, ok := conn.(*net.TCPConn); ok {
-				_ = tc.SetLinger(0)
-			}
-			_ = conn.Close()
-			continue
-		}
-		return &limitConn{Conn: conn, c: l.c}, nil
-	}
-}
-
-type limitConn struct {
-	net.Conn
-	c    *connLimit
-	once sync.Once
-}
-
-func (c *limitConn) Close() error {
-	err := c.Conn.Close()
-	c.once.Do(func() { c.c.open.Add(-1) })
-	return err
-}
-
-// IsLoopback reports whether a listen address (host:port) is on loopback
-// only: 127.0.0.0/8, ::1 or localhost. An empty host (all interfaces) is
-// not.
-func IsLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -5,6 +5,7 @@ package mcp_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -19,6 +20,7 @@ import (
 	agentmcp "github.com/agent-ctl/agent-ctl/cmd/internal/mcp"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/tests/mcptest"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
 
 // countCalls counts the calls the server ran, from its log.
@@ -59,27 +61,42 @@ func TestHTTP(t *testing.T) {
 	const initialize = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`
 	const call = `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"hello","arguments":{}}}`
 	for _, tc := range []struct {
-		name   string
-		header map[string]string
-		body   string
-		status int
+		name    string
+		header  map[string]string
+		body    string
+		status  int
+		chunked bool // no Content-Length: only reading the body finds it too large
 	}{
-		{"no token", nil, call, http.StatusUnauthorized},
-		{"wrong token", map[string]string{"Authorization": "Bearer act_wrong"}, call, http.StatusUnauthorized},
-		{"not bearer", map[string]string{"Authorization": "Basic " + good}, call, http.StatusUnauthorized},
-		{"revoked token", map[string]string{"Authorization": "Bearer " + revoked}, call, http.StatusUnauthorized},
-		{"bad origin", map[string]string{"Authorization": "Bearer " + good, "Origin": "https://evil.example"}, call, http.StatusForbidden},
+		{"no token", nil, call, http.StatusUnauthorized, false},
+		{"wrong token", map[string]string{"Authorization": "Bearer act_wrong"}, call, http.StatusUnauthorized, false},
+		{"not bearer", map[string]string{"Authorization": "Basic " + good}, call, http.StatusUnauthorized, false},
+		{"revoked token", map[string]string{"Authorization": "Bearer " + revoked}, call, http.StatusUnauthorized, false},
+		{"bad origin", map[string]string{"Authorization": "Bearer " + good, "Origin": "https://evil.example"}, call, http.StatusForbidden, false},
 		{"oversized body", map[string]string{"Authorization": "Bearer " + good},
 			`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"hello","arguments":{"name":"` + strings.Repeat("x", 70<<10) + `"}}}`,
-			http.StatusRequestEntityTooLarge},
-		{"rebinding host", map[string]string{"Authorization": "Bearer " + good, "Host": "evil.example"}, initialize, http.StatusForbidden},
-		{"allowed origin", map[string]string{"Authorization": "Bearer " + good, "Origin": "https://ok.example"}, initialize, http.StatusOK},
-		{"same origin on loopback", map[string]string{"Authorization": "Bearer " + good, "Origin": ts.URL}, initialize, http.StatusOK},
-		{"loopback origin, other port", map[string]string{"Authorization": "Bearer " + good, "Origin": "http://127.0.0.1:1"}, initialize, http.StatusForbidden},
-		{"rebinding origin and host", map[string]string{"Authorization": "Bearer " + good, "Origin": "http://evil.example", "Host": "evil.example"}, initialize, http.StatusForbidden},
+			http.StatusRequestEntityTooLarge, false},
+		{"oversized chunked body", map[string]string{"Authorization": "Bearer " + good},
+			`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"hello","arguments":{"name":"` + strings.Repeat("x", 70<<10) + `"}}}`,
+			http.StatusRequestEntityTooLarge, true},
+		{"cross-site fetch without Origin", map[string]string{"Authorization": "Bearer " + good, "Sec-Fetch-Site": "cross-site"}, call, http.StatusForbidden, false},
+		{"bad origin on DELETE", map[string]string{"Authorization": "Bearer " + good, "Origin": "https://evil.example", "Mcp-Session-Id": "x"}, "", http.StatusForbidden, false},
+		{"same-origin fetch", map[string]string{"Authorization": "Bearer " + good, "Sec-Fetch-Site": "same-origin"}, initialize, http.StatusOK, false},
+		{"rebinding host", map[string]string{"Authorization": "Bearer " + good, "Host": "evil.example"}, initialize, http.StatusForbidden, false},
+		{"allowed origin", map[string]string{"Authorization": "Bearer " + good, "Origin": "https://ok.example"}, initialize, http.StatusOK, false},
+		{"same origin on loopback", map[string]string{"Authorization": "Bearer " + good, "Origin": ts.URL}, initialize, http.StatusOK, false},
+		{"loopback origin, other port", map[string]string{"Authorization": "Bearer " + good, "Origin": "http://127.0.0.1:1"}, initialize, http.StatusForbidden, false},
+		{"rebinding origin and host", map[string]string{"Authorization": "Bearer " + good, "Origin": "http://evil.example", "Host": "evil.example"}, initialize, http.StatusForbidden, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			req, _ := http.NewRequest("POST", ts.URL+"/mcp", strings.NewReader(tc.body))
+			method := "POST"
+			if tc.body == "" {
+				method = "DELETE"
+			}
+			var body io.Reader = strings.NewReader(tc.body)
+			if tc.chunked {
+				body = io.MultiReader(body)
+			}
+			req, _ := http.NewRequest(method, ts.URL+"/mcp", body)
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Accept", "application/json, text/event-stream")
 			for k, v := range tc.header {
@@ -140,8 +157,9 @@ func TestHTTP(t *testing.T) {
 	}
 }
 
-// TestHTTP_perToken: one token may have at most PerToken requests in
-// flight; the next is refused with 429 while another token still gets in.
+// TestHTTP_perToken: one token may have at most PerToken tool calls in
+// flight; the next is refused (a JSON-RPC error) while another token still
+// gets in.
 func TestHTTP_perToken(t *testing.T) {
 	e := setup(t)
 	sup, err := supervisor.New(&supervisor.Options{Home: e.home})
@@ -171,9 +189,9 @@ func TestHTTP_perToken(t *testing.T) {
 		_, err := a.CallTool(ctx, &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": 1500}})
 		done <- err
 	}()
-	time.Sleep(500 * time.Millisecond) // the slow call holds the token's one slot
-	if _, err := a.CallTool(ctx, &mcp.CallToolParams{Name: "hello"}); err == nil || !strings.Contains(err.Error(), "429") && !strings.Contains(err.Error(), "Too Many") && !strings.Contains(err.Error(), "too many") {
-		t.Errorf("second request of a busy token: %v, want 429", err)
+	testutil.Eventually(t, 20*time.Second, func() bool { return srv.InFlight("busy") == 1 }, "the slow call holds no slot")
+	if _, err := a.CallTool(ctx, &mcp.CallToolParams{Name: "hello"}); err == nil || !strings.Contains(err.Error(), "too many tool calls in flight for this token") {
+		t.Errorf("second call of a busy token: %v, want too many tool calls", err)
 	}
 	if r, err := b.CallTool(ctx, &mcp.CallToolParams{Name: "hello"}); err != nil || mcptest.Text(r) != "hello, world\n" {
 		t.Errorf("another token while the first is busy: %v", err)

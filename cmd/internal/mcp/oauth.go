@@ -3,7 +3,6 @@ package mcp
 import (
 	"context"
 	"crypto"
-	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -330,11 +329,12 @@ func parseJWK(raw json.RawMessage) (string, jwk, error) {
 		if err := errors.Join(err1, err2); err != nil || len(x) != 32 || len(y) != 32 {
 			return k.Kid, jwk{}, errors.New("bad P-256 point")
 		}
-		// crypto/ecdh checks the point is on the curve.
-		if _, err := ecdh.P256().NewPublicKey(append(append([]byte{4}, x...), y...)); err != nil {
+		// It checks that the point is on the curve.
+		pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), append(append([]byte{4}, x...), y...))
+		if err != nil {
 			return k.Kid, jwk{}, fmt.Errorf("bad P-256 point: %w", err)
 		}
-		out = jwk{alg: "ES256", key: &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}}
+		out = jwk{alg: "ES256", key: pub}
 	case "OKP":
 		x, err := b64(k.X)
 		if k.Crv != "Ed25519" || err != nil || len(x) != ed25519.PublicKeySize {

@@ -62,8 +62,13 @@ func newAuthServer(t *testing.T) *authServer {
 				keys = append(keys, map[string]string{"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
 					"n": b64(pub.N.Bytes()), "e": b64(big.NewInt(int64(pub.E)).Bytes())})
 			case *ecdsa.PublicKey:
+				point, err := pub.Bytes() // 0x04, then X and Y
+				if err != nil {
+					t.Error(err)
+					continue
+				}
 				keys = append(keys, map[string]string{"kty": "EC", "kid": kid, "crv": "P-256",
-					"x": b64(pub.X.FillBytes(make([]byte, 32))), "y": b64(pub.Y.FillBytes(make([]byte, 32)))})
+					"x": b64(point[1:33]), "y": b64(point[33:])})
 			case ed25519.PublicKey:
 				keys = append(keys, map[string]string{"kty": "OKP", "kid": kid, "crv": "Ed25519", "x": b64(pub)})
 			}

@@ -29,6 +29,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/tests/mcptest"
 	"github.com/agent-ctl/agent-ctl/tests/procfs"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
 
 // pidLog records the worker pids the supervisor logs as it starts them.
@@ -89,13 +90,7 @@ func alive(pid int) bool {
 
 func waitDead(t *testing.T, pid int, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for alive(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("worker %d still runs after %s", pid, within)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.Eventually(t, within, func() bool { return !alive(pid) }, "worker %d still runs", pid)
 }
 
 // served is an HTTPServer on a loopback port with the test tools.
@@ -414,18 +409,8 @@ func TestHTTP_droppedRequest(t *testing.T) {
 			t.Errorf("round %d: %d calls in flight for the token, want 2", round, n)
 		}
 		cancel() // the client goes away
-		deadline := time.Now().Add(20 * time.Second)
-		for s.srv.InFlight("a") > 0 {
-			for _, pid := range pids {
-				if !alive(pid) {
-					continue
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("round %d: worker %d of a dropped request still runs", round, pid)
-				}
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		testutil.Eventually(t, 20*time.Second, func() bool { return s.srv.InFlight("a") == 0 },
+			"round %d: the slots of a dropped request are still taken", round)
 		// The slots are free only once the workers are gone.
 		for _, pid := range pids {
 			if alive(pid) {

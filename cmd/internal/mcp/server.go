@@ -119,6 +119,7 @@ func New(cat *catalog.Catalog, sup *supervisor.Supervisor, o *Options) *Server {
 			Logging: &mcp.LoggingCapabilities{},
 		},
 	})
+	s.srv.AddReceivingMiddleware(s.limitCalls)
 	s.Sync()
 	return s
 }
@@ -305,28 +306,7 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 		if req.Session != nil {
 			c.session = req.Session.ID()
 		}
-		if req.Extra != nil && req.Extra.TokenInfo != nil {
-			c.token = req.Extra.TokenInfo.UserID
-		}
-		// Over HTTP the call lives no longer than its request: a client
-		// that drops it (or whose token is revoked) cancels the call. Its
-		// per-token slot is held until the worker is gone.
-		if id := requestID(req); id != "" {
-			// The gate sets the id on every HTTP request: one it no longer
-			// holds has ended before its call started.
-			v, ok := s.reqs.Load(id)
-			if !ok {
-				return failure("%s: %v", name, errDropped), nil
-			}
-			lr := v.(*liveReq)
-			release, ok := lr.claim()
-			if !ok {
-				return failure("too many tool calls in flight for this token"), nil
-			}
-			defer release()
-			stop := context.AfterFunc(lr.ctx, func() { cancel(context.Cause(lr.ctx)) })
-			defer stop()
-		}
+		c.token = caller(ctx)
 		if !s.begin(c) {
 			return failure("%s: %v", name, errShuttingDown), nil
 		}
@@ -376,15 +356,6 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 		}
 		return s.result(call, res, out, errs.String())
 	}
-}
-
-// requestID is the id the gate gave the HTTP request carrying a call; ""
-// over stdio.
-func requestID(req *mcp.CallToolRequest) string {
-	if req.Extra == nil || req.Extra.Header == nil {
-		return ""
-	}
-	return req.Extra.Header.Get(requestHeader)
 }
 
 // result turns a finished call into a tools/call result: its output as
@@ -593,241 +564,6 @@ func sanitize(b []byte) string {
 		return string(b)
 	}
 	return strings.ToValidUTF8(string(b), "\uFFFD")
-}
-
-// budget is the module output all calls in flight may hold together.
-type budget struct {
-	mu              sync.Mutex
-	max, used, peak int64
-}
-
-func (b *budget) take(n int64) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.used+n > b.max {
-		return false
-	}
-	b.used += n
-	b.peak = max(b.peak, b.used)
-	return true
-}
-
-func (b *budget) give(n int64) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.used -= n
-}
-
-func (b *budget) stats() (now, peak int64) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.used, b.peak
-}
-
-// outChunk is the unit in which a call's output is held and counted:
-// chunks, not one growing slice, so that holding N bytes costs N (a
-// doubling slice costs up to twice that and copies as it grows).
-const outChunk = 64 << 10
-
-// outBuf holds a call's stdout within the server's budget. When the
-// budget has no room, it drops what it held and keeps only the tail: the
-// call fails (an error result quotes only the tail anyway).
-type outBuf struct {
-	b       *budget
-	mu      sync.Mutex
-	chunks  [][]byte
-	held    int64 // taken from the budget
-	n       int64 // bytes written
-	spilled bool
-	tail    tail.Buffer
-}
-
-func (o *outBuf) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.n += int64(len(p))
-	if o.spilled {
-		return o.tail.Write(p)
-	}
-	for rest := p; len(rest) > 0; {
-		if len(o.chunks) == 0 || len(o.chunks[len(o.chunks)-1]) == outChunk {
-			if !o.b.take(outChunk) {
-				o.spill(rest)
-				return len(p), nil
-			}
-			o.held += outChunk
-			o.chunks = append(o.chunks, (*chunkPool.Get().(*[]byte))[:0])
-		}
-		last := &o.chunks[len(o.chunks)-1]
-		k := min(len(rest), outChunk-len(*last))
-		*last = append(*last, rest[:k]...)
-		rest = rest[k:]
-	}
-	return len(p), nil
-}
-
-// spill keeps the tail of what is held and of rest, and gives the rest of
-// the memory back.
-func (o *outBuf) spill(rest []byte) {
-	o.spilled = true
-	for _, c := range o.chunks[max(0, len(o.chunks)-2):] {
-		_, _ = o.tail.Write(c)
-	}
-	_, _ = o.tail.Write(rest)
-	o.release()
-}
-
-// release hands the chunks back for other calls' output (a flood would
-// otherwise leave garbage faster than the collector frees it) and gives
-// the budget back.
-func (o *outBuf) release() {
-	for _, c := range o.chunks {
-		c = c[:0]
-		chunkPool.Put(&c)
-	}
-	o.chunks = nil
-	o.b.give(o.held)
-	o.held = 0
-}
-
-var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, outChunk); return &b }}
-
-// bytes returns the output held, in one slice.
-func (o *outBuf) bytes() []byte {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	b := make([]byte, 0, o.n)
-	for _, c := range o.chunks {
-		b = append(b, c...)
-	}
-	return b
-}
-
-// last returns the last n bytes held (or fewer).
-func (o *outBuf) last(n int) []byte {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var b []byte
-	for i := len(o.chunks) - 1; i >= 0 && len(b) < n; i-- {
-		b = append(slices.Clone(o.chunks[i]), b...)
-	}
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return b
-}
-
-// free gives the memory and the budget back.
-func (o *outBuf) free() {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.release()
-}
-
-// RunStdio serves one client on r and w (the process's stdin and stdout
-// for `agent-ctl mcp`) until it disconnects (r ends) or ctx ends, then
-// stops gracefully (Shutdown): the calls in flight get grace to finish and
-// their answers are written before it returns.
-func (s *Server) RunStdio(ctx context.Context, r io.ReadCloser, w io.WriteCloser, grace time.Duration) error {
-	eof, release := make(chan struct{}), make(chan struct{})
-	qw := &quietWriter{w: w}
-	runCtx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	errc := make(chan error, 1)
-	go func() {
-		errc <- s.srv.Run(runCtx, &mcp.IOTransport{Reader: &eofReader{r: r, eof: eof, release: release}, Writer: qw})
-	}()
-	var err error
-	select {
-	case <-ctx.Done():
-	case <-eof:
-	case err = <-errc:
-		errc <- err
-	}
-	// The session stays open until the calls have answered; only then is
-	// it closed.
-	s.Shutdown(grace)
-	// The SDK writes no answer once its reader has ended or its session is
-	// closing, and it writes a call's answer just after the call returns:
-	// the answers are out when the writer has been quiet for a moment.
-	qw.waitQuiet(200*time.Millisecond, 5*time.Second)
-	// Then the end of input reaches the SDK, which closes the session once
-	// the answers are written; a client that has not closed its end is
-	// disconnected.
-	close(release)
-	select {
-	case err = <-errc:
-	case <-ctx.Done():
-		cancel()
-		err = <-errc
-	case <-time.After(5 * time.Second):
-		cancel()
-		err = <-errc
-	}
-	if err != nil && (errors.Is(err, io.EOF) || errors.Is(err, context.Canceled)) {
-		return nil
-	}
-	return err
-}
-
-// eofReader closes eof when its reader ends, and holds the end back from
-// the SDK until release is closed: the SDK drops the answers of calls in
-// flight once its reader has ended.
-type eofReader struct {
-	r       io.ReadCloser
-	eof     chan struct{}
-	release chan struct{}
-	once    sync.Once
-}
-
-func (e *eofReader) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err != nil {
-		e.once.Do(func() { close(e.eof) })
-		if n == 0 {
-			<-e.release
-		}
-	}
-	return n, err
-}
-
-func (e *eofReader) Close() error { return e.r.Close() }
-
-// quietWriter tells when nothing has been written for a while.
-type quietWriter struct {
-	w       io.WriteCloser
-	mu      sync.Mutex
-	writing int
-	last    time.Time
-}
-
-func (q *quietWriter) Write(p []byte) (int, error) {
-	q.mu.Lock()
-	q.writing++
-	q.mu.Unlock()
-	n, err := q.w.Write(p)
-	q.mu.Lock()
-	q.writing--
-	q.last = time.Now()
-	q.mu.Unlock()
-	return n, err
-}
-
-func (q *quietWriter) Close() error { return q.w.Close() }
-
-// waitQuiet waits until no write is in progress and none ended in the last
-// quiet, for at most limit.
-func (q *quietWriter) waitQuiet(quiet, limit time.Duration) {
-	start := time.Now()
-	for time.Since(start) < limit {
-		q.mu.Lock()
-		busy := q.writing > 0 || time.Since(q.last) < quiet
-		q.mu.Unlock()
-		if !busy && time.Since(start) >= quiet {
-			return
-		}
-		time.Sleep(quiet / 10)
-	}
 }
 
 // callOverMCP prepares a call with the arguments the tool's MCP face
