@@ -118,7 +118,13 @@ func (b *builder) build(v any, in place, at string) (*jsonschema.Schema, error) 
 	}
 	s := &jsonschema.Schema{}
 	before := b.insts
+	// "type" first: it says what the other keywords may be, and a
+	// parameter of a type no flag holds is better told so than that
+	// its "properties" are not supported.
 	keys := sortedKeys(obj)
+	if i := slices.Index(keys, "type"); i > 0 {
+		keys = slices.Insert(slices.Delete(keys, i, i+1), 0, "type")
+	}
 	for _, k := range keys {
 		kw := lookup(k)
 		if kw == nil || kw.in&in == 0 {
