@@ -166,7 +166,7 @@ func setNumber(f func(*jsonschema.Schema) **float64) func(*builder, *jsonschema.
 		if err != nil {
 			return fmt.Errorf("%s is out of range", printable(string(n)))
 		}
-		if f(s) == &s.MultipleOf && x <= 0 {
+		if x <= 0 && f(s) == &s.MultipleOf { // the one that must be positive
 			return errors.New("want a number more than 0")
 		}
 		*f(s) = &x

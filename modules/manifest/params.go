@@ -50,7 +50,8 @@ type Param struct {
 	Type string
 	// ItemType is the type of an array's items: "string", "integer" or
 	// "number"; empty for other types.
-	ItemType    string
+	ItemType string
+	// Title and Description are the schema's, for help and MCP.
 	Title       string
 	Description string
 	// Format is the schema's "format" (see docs/modules.md), asserted on
@@ -61,7 +62,8 @@ type Param struct {
 	Enum []string
 	// Default is the schema's default (int64, float64, string, bool or
 	// []any of those), or nil. It is documentation: Argv never injects it.
-	Default  any
+	Default any
+	// Required is true when the input schema's "required" lists it.
 	Required bool
 	// Nullable is true when the schema also allows null, which Argv
 	// treats as an omitted argument.
