@@ -1,11 +1,9 @@
 package manifest
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"math/big"
 	"reflect"
@@ -14,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/google/jsonschema-go/jsonschema"
 )
 
 // Bounds on one call's arguments.
@@ -76,33 +76,111 @@ func (t *Tool) check(args map[string]any) (map[string]any, error) {
 }
 
 // validate checks normalized arguments against the input schema. The
-// library decides; the explainer says why it refused, and asserts the
-// formats of a draft-07 schema, which the library does not.
+// library decides; the parameters' keywords then say why it refused, in
+// one line about the first parameter refused. "format", which the library
+// does not assert, is asserted here.
 func (t *Tool) validate(inst map[string]any) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: arguments: %s: %s", ErrArgs, errLibrary, shorten(sanitize(fmt.Sprint(r))))
 		}
 	}()
-	lerr := t.input.resolved.Validate(inst)
-	if lerr == nil && !t.input.formats {
+	lerr := t.input.Validate(inst)
+	if lerr == nil && !t.formats {
 		return nil
 	}
-	msg, found := t.explain(inst, t.input.formats)
-	switch {
-	case lerr == nil && !found:
-		return nil
-	case lerr == nil:
-		if _, other := t.explain(inst, false); other {
-			// The explainer sees a failure that the library does not:
-			// the library decides.
-			return nil
+	for i := range t.params {
+		p := &t.params[i]
+		v, given := inst[p.Name]
+		var r string
+		switch {
+		case !given && p.Required && lerr != nil:
+			r = "required but not given"
+		case given:
+			r = why(p, t.schema[p.Name], v, lerr != nil)
 		}
-		return fmt.Errorf("%w: %s", ErrArgs, msg)
-	case !found:
-		return fmt.Errorf("%w: arguments: do not match the input schema: %s", ErrArgs, shorten(sanitize(lerr.Error())))
+		if r != "" {
+			return fmt.Errorf("%w: %s: %s", ErrArgs, p.Flag(), r)
+		}
 	}
-	return fmt.Errorf("%w: %s", ErrArgs, msg)
+	if lerr == nil {
+		return nil
+	}
+	// The library refused what no keyword explains: say what it said.
+	return fmt.Errorf("%w: arguments: do not match the input schema: %s", ErrArgs, shorten(sanitize(lerr.Error())))
+}
+
+// why says why v, a normalized value of parameter p, breaks p's schema s,
+// or "" when it does not. With all false, it asserts "format" only.
+func why(p *Param, s *jsonschema.Schema, v any, all bool) string {
+	if v == nil {
+		if p.Nullable || !all {
+			return ""
+		}
+		return fmt.Sprintf("expected %s, got null", p.Type)
+	}
+	if r := whyValue(s, p.Type, v, all); r != "" {
+		return r
+	}
+	items, ok := v.([]any)
+	if !ok || s.Items == nil {
+		return ""
+	}
+	for i, e := range items {
+		if r := whyValue(s.Items, p.ItemType, e, all); r != "" {
+			return fmt.Sprintf("item %d: %s", i, r)
+		}
+	}
+	return ""
+}
+
+// whyValue is the first keyword of s, in the table's order, that refuses
+// v, a value of type typ.
+func whyValue(s *jsonschema.Schema, typ string, v any, all bool) string {
+	if all {
+		if got := jsonType(v); got != typ && (typ != "number" || got != "integer") {
+			return fmt.Sprintf("expected %s, got %s", typ, typeName(v))
+		}
+	}
+	for _, k := range keywords {
+		if k.why != nil && (all || k.name == "format") {
+			if r := k.why(s, v); r != "" {
+				return r
+			}
+		}
+	}
+	return ""
+}
+
+// jsonType is the JSON Schema type of a normalized value, integers being
+// whole numbers, as the library sees it.
+func jsonType(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	case string:
+		return "string"
+	case int64:
+		return "integer"
+	case float64:
+		if v == math.Trunc(v) {
+			return "integer"
+		}
+		return "number"
+	case []any:
+		return "array"
+	}
+	return "object"
+}
+
+// typeName names a value's type in a message: every number is a number.
+func typeName(v any) string {
+	if t := jsonType(v); t != "integer" {
+		return t
+	}
+	return "number"
 }
 
 // maxWork bounds the work of validating one set of arguments, in weight
@@ -138,12 +216,6 @@ func valueSize(v any) int {
 			n += valueSize(e)
 		}
 		return n
-	case map[string]any:
-		n := 16
-		for k, e := range v {
-			n += 16 + len(k) + valueSize(e)
-		}
-		return n
 	}
 	return 16
 }
@@ -167,9 +239,6 @@ func (t *Tool) labelOf(name string) string {
 func normalizeArg(p *Param, v any) (any, error) {
 	if v == nil {
 		return nil, nil
-	}
-	if _, ok := v.(map[string]any); ok && p.Type == "object" {
-		return normalizeJSON(v, 0)
 	}
 	rv := reflect.ValueOf(v)
 	if rv.Kind() != reflect.Slice {
@@ -372,18 +441,8 @@ func (t *Tool) Argv(args map[string]any) ([]string, error) {
 	return argv, nil
 }
 
-// values renders one argument as argv strings: one, or one per item; an
-// object as one JSON text.
+// values renders one argument as argv strings: one, or one per item.
 func values(p *Param, v any) ([]string, error) {
-	if obj, ok := v.(map[string]any); ok && p.Type == "object" {
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(obj); err != nil {
-			return nil, fmt.Errorf("%w: %s: %s", ErrArgs, p.Flag(), err)
-		}
-		return []string{strings.TrimSuffix(b.String(), "\n")}, nil
-	}
 	if p.Type != "array" {
 		s, err := formatScalar(v)
 		if err != nil {
@@ -489,21 +548,6 @@ func (t *Tool) ParseFlags(values map[string][]string) (map[string]any, error) {
 
 func parseScalar(typ, s string) (any, error) {
 	switch typ {
-	case "object":
-		// A JSON object, as MCP would send it.
-		dec := json.NewDecoder(strings.NewReader(s))
-		dec.UseNumber()
-		var v any
-		if err := dec.Decode(&v); err != nil {
-			return nil, fmt.Errorf("expected a JSON object, got %q: %s", printable(s), err)
-		}
-		if _, err := dec.Token(); err != io.EOF {
-			return nil, fmt.Errorf("expected one JSON object, got %q", printable(s))
-		}
-		if _, ok := v.(map[string]any); !ok {
-			return nil, fmt.Errorf("expected a JSON object, got %q", printable(s))
-		}
-		return normalizeJSON(v, 0)
 	case "integer":
 		i, err := strconv.ParseInt(s, 10, 64)
 		if errors.Is(err, strconv.ErrRange) {
@@ -532,47 +576,4 @@ func parseScalar(typ, s string) (any, error) {
 		return nil, errors.New("contains a NUL byte")
 	}
 	return s, nil
-}
-
-// maxObjectDepth bounds the nesting of an object argument.
-const maxObjectDepth = 32
-
-// normalizeJSON normalizes an object argument throughout: numbers become
-// int64 when whole, float64 otherwise (as a parameter of type integer
-// would), so that what is validated is what Argv writes and ParseFlags
-// reads back.
-func normalizeJSON(v any, depth int) (any, error) {
-	if depth > maxObjectDepth {
-		return nil, fmt.Errorf("nested deeper than %d", maxObjectDepth)
-	}
-	switch x := v.(type) {
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			n, err := normalizeJSON(e, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out[k] = n
-		}
-		return out, nil
-	case []any:
-		if len(x) > MaxItems {
-			return nil, fmt.Errorf("an array of %d items, more than the %d allowed", len(x), MaxItems)
-		}
-		out := make([]any, len(x))
-		for i, e := range x {
-			n, err := normalizeJSON(e, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			out[i] = n
-		}
-		return out, nil
-	case nil, bool, string:
-		return x, nil
-	case json.Number, float64, float32, int, int64:
-		return normalizeScalar(x, "integer")
-	}
-	return nil, fmt.Errorf("unsupported value of Go type %T", v)
 }

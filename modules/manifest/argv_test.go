@@ -228,11 +228,10 @@ func TestTool_Validate_errors(t *testing.T) {
 		{"--ports: item 0: expected integer, got object", probe, `{"target": "a", "ports": [{}]}`},
 		{"--ports: expected array, got number", probe, `{"target": "a", "ports": 80}`},
 		{"--ratio: must be more than 0, got 0", probe, `{"target": "a", "ratio": 0}`},
-		{`--level: must be one of debug, info, warn; got "trace"`, probe, `{"target": "a", "level": "trace"}`},
+		{`--level: must be one of "debug", "info", "warn", got "trace"`, probe, `{"target": "a", "level": "trace"}`},
 		{"--retries: must be at least 0, got -1", probe, `{"target": "a", "retries": -1}`},
-		{`--label: "A" does not match the pattern "^[a-z]*$"`, probe, `{"target": "a", "label": "A"}`},
-		{"--weights: want at most 4 items, got 5", probe, `{"target": "a", "ports": [1], "weights": [1, 2, 3, 4, 5]}`},
-		{"--ports: required when --weights is given", probe, `{"target": "a", "weights": [1]}`},
+		{`--label: must match the pattern "^[a-z]*$", got "A"`, probe, `{"target": "a", "label": "A"}`},
+		{"--weights: must have at most 4 items, got 5", probe, `{"target": "a", "ports": [1], "weights": [1, 2, 3, 4, 5]}`},
 	}
 	for _, tt := range tests {
 		for _, useNumber := range []bool{false, true} {
@@ -325,7 +324,8 @@ func TestTool_Argv_errors(t *testing.T) {
 	// A missing required positional is refused first by the schema; to
 	// reach the gap check the schema must allow it, so drop "required".
 	data, _ := os.ReadFile("testdata/probe.json")
-	data = bytes.Replace(data, []byte(`"required": ["target"],`), nil, 1)
+	data = bytes.Replace(data, []byte(`,
+    "required": ["target"]`), nil, 1)
 	m, err := manifest.Parse(data)
 	if err != nil {
 		t.Fatal(err)
@@ -433,39 +433,4 @@ func TestTool_concurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-}
-
-// TestTool_Validate_costBounded checks that a small schema that applies
-// many patterns to each array item cannot be made to validate for long by
-// a big argument: the argument is refused before validation.
-func TestTool_Validate_costBounded(t *testing.T) {
-	pattern := `{"$ref": "#/$defs/s"}`
-	many := func(ref string, n int) string {
-		return strings.TrimSuffix(strings.Repeat(ref+",", n), ",")
-	}
-	data := []byte(`{"name": "t", "version": "1.0.0", "description": "d", "inputSchema": {"type": "object",
-		"$defs": {"s": {"type": "string", "pattern": "^(a|b|c|d|e)*[a-z]{0,100}x?$"}, "t": {"allOf": [` + many(pattern, 50) + `]}},
-		"properties": {"a": {"type": "array", "items": {"type": "string", "allOf": [` + many(`{"$ref": "#/$defs/t"}`, 30) + `]}}}}}`)
-	m, err := manifest.Parse(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tool, err := m.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	items := make([]any, manifest.MaxItems)
-	for i := range items {
-		items[i] = strings.Repeat("a", 200)
-	}
-	err = tool.Validate(map[string]any{"a": items})
-	if err == nil {
-		t.Fatal("Validate succeeded, want a too large error")
-	}
-	checkArgsError(t, err, "--a: too large to check against this tool's schema")
-	if err := tool.Validate(map[string]any{"a": items[:2]}); err != nil {
-		t.Errorf("Validate(2 items): %v", err)
-	}
-	err = tool.Validate(map[string]any{"a": make([]any, manifest.MaxItems+1)})
-	checkArgsError(t, err, "--a: 1025 items, more than the 1024 allowed")
 }

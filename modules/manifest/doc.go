@@ -26,15 +26,18 @@
 //		return err // wraps ErrArgs, e.g. "--max: expected integer, got string"
 //	}
 //
-// The schemas are JSON Schema draft 2020-12, or draft-07 by $schema, and
-// are validated with github.com/google/jsonschema-go, the library the MCP
-// go-sdk uses. Compile builds the library's schema itself, checking every
-// keyword against the draft's meta-schema and resolving every $ref inside
-// the document, and keeps it: a Tool never compiles again. When the
-// library refuses arguments, its one-string error does not say which
-// argument, so the package walks the schema over them to name it and say
-// why; that walk also asserts draft-07's "format", which the library
-// ignores.
+// The schemas are JSON Schema draft 2020-12 (or draft-07 by $schema,
+// which means the same for the keywords allowed) and are validated with
+// github.com/google/jsonschema-go, the library the MCP go-sdk uses.
+// A parameter is a flag, so a manifest may write only the keywords a flag
+// can express and the annotations MCP shows (the table in keyword.go,
+// listed in docs/modules.md); any other keyword is refused, naming the
+// parameter and the keyword. Compile builds the library's schema from
+// that table and resolves it once. The library decides whether arguments
+// are valid; when it refuses them, the same table's keywords say which
+// argument and why in one line ("--port: must be at most 65535, got
+// 70000"). "format" is asserted by this package, for the formats a flag's
+// value can be checked against.
 //
 // Each top-level property of the input schema is a parameter (Param): a
 // flag --name, or a positional argument when Args.Positional lists it. A

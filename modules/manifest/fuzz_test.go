@@ -102,19 +102,22 @@ func checkInvalid(t *testing.T, err error) {
 func FuzzArgv(f *testing.F) {
 	f.Add([]byte(`{"file": "syslog", "filter": "error", "max": 20, "json": true}`))
 	f.Add([]byte(`{"target": "a", "hosts": ["b"], "ports": [80, 443], "ratio": 0.5, "weights": [1e21]}`))
-	f.Add([]byte(`{"opts": {"a": [1, 2.5, "x", 1e400], "b": {"c": null, "d": "<&>"}}, "pos": {"k": "-v"}}`))
+	f.Add([]byte(`{"at": "2024-01-02T03:04:05Z", "n": 1.5, "ids": ["123e4567-e89b-12d3-a456-426614174000", "-v"]}`))
 	tools := []*manifest.Tool{compile(f, "testdata/valid.json"), compile(f, "testdata/probe.json")}
-	// Object parameters, a flag and a positional one.
-	obj, err := manifest.Parse([]byte(`{"name": "obj", "version": "1.0.0", "description": "d", "inputSchema": {"type": "object",
-		"properties": {"opts": {"type": "object"}, "pos": {"type": ["object", "null"], "properties": {"k": {"type": "string"}}}}}, "args": {"positional": ["pos"]}}`))
+	// Nullable, formatted and constrained parameters, a flag and a
+	// positional one.
+	more, err := manifest.Parse([]byte(`{"name": "more", "version": "1.0.0", "description": "d", "inputSchema": {"type": "object",
+		"properties": {"at": {"type": ["string", "null"], "format": "date-time"}, "n": {"type": "number", "multipleOf": 0.5, "enum": [1, 1.5, 2]},
+		"ids": {"type": "array", "items": {"type": "string", "format": "uuid", "pattern": "^[0-9a-f-]+$"}, "uniqueItems": true, "maxItems": 3}}},
+		"args": {"positional": ["ids"]}}`))
 	if err != nil {
 		f.Fatal(err)
 	}
-	objTool, err := obj.Compile()
+	moreTool, err := more.Compile()
 	if err != nil {
 		f.Fatal(err)
 	}
-	tools = append(tools, objTool)
+	tools = append(tools, moreTool)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, useNumber := range []bool{false, true} {
 			dec := json.NewDecoder(bytes.NewReader(data))

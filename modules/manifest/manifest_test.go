@@ -117,13 +117,6 @@ func TestParse_errors(t *testing.T) {
 	for i := range 257 {
 		many[fmt.Sprintf("p%d", i)] = map[string]any{"type": "string"}
 	}
-	// Each $def refers twice to the one before: 2^40 nodes expanded.
-	defs := map[string]any{"d0": map[string]any{"type": "string"}}
-	for i := 1; i <= 40; i++ {
-		ref := map[string]any{"$ref": fmt.Sprintf("#/$defs/d%d", i-1)}
-		defs[fmt.Sprintf("d%d", i)] = map[string]any{"allOf": []any{ref, ref}}
-	}
-
 	tests := []struct {
 		want string
 		data []byte
@@ -255,59 +248,27 @@ func TestParse_errors(t *testing.T) {
 		{`limits.timeout "48h": outside`, edit(t, func(m map[string]any) { m["limits"].(map[string]any)["timeout"] = "48h" })},
 		{`limits.maxOutput "0": must be more than zero`, edit(t, func(m map[string]any) { m["limits"].(map[string]any)["maxOutput"] = "0" })},
 
-		// Compile: references.
-		{`reference to "https://example.com/s.json" leaves the manifest`, edit(t, func(m map[string]any) { props(m)["file"] = raw(`{"$ref": "https://example.com/s.json"}`) })},
-		{`reference to "file:///etc/passwd" leaves the manifest`, edit(t, func(m map[string]any) { props(m)["file"] = raw(`{"$ref": "file:///etc/passwd"}`) })},
-		{`reference to "manifest:///other.json" leaves the manifest`, edit(t, func(m map[string]any) { props(m)["file"] = raw(`{"$ref": "other.json"}`) })},
-		{`leaves the manifest`, edit(t, func(m map[string]any) { schema(m)["$schema"] = "https://example.com/my-dialect" })},
-		{`reference to the meta-schema`, edit(t, func(m map[string]any) {
-			props(m)["file"] = raw(`{"$ref": "https://json-schema.org/draft/2020-12/schema"}`)
-		})},
-		{`inputSchema: at the top level: the schema refers to itself`, edit(t, func(m map[string]any) { schema(m)["$ref"] = "#" })},
-		{`inputSchema.properties.file: $ref to #/$defs/pair: more than one type`, edit(t, func(m map[string]any) {
-			schema(m)["$defs"] = raw(`{"pair": {"type": ["object", "string"]}}`)
-			props(m)["file"] = raw(`{"$ref": "#/$defs/pair"}`)
-		})},
-		{`$ref does not resolve to a simple type within 16 hops`, edit(t, func(m map[string]any) {
-			d := map[string]any{}
-			for i := range 20 {
-				d[fmt.Sprintf("r%d", i)] = map[string]any{"$ref": fmt.Sprintf("#/$defs/r%d", i+1)}
-			}
-			d["r20"] = map[string]any{"type": "string"}
-			schema(m)["$defs"] = d
-			props(m)["file"] = raw(`{"$ref": "#/$defs/r0"}`)
-		})},
-		{`#/$defs/nope`, edit(t, func(m map[string]any) { props(m)["file"] = raw(`{"$ref": "#/$defs/nope"}`) })},
-		{`inputSchema: too complex`, edit(t, func(m map[string]any) {
-			schema(m)["$defs"] = defs
-			props(m)["file"] = raw(`{"$ref": "#/$defs/d40"}`)
-		})},
-		{`$dynamicRef and $recursiveRef are not supported`, edit(t, func(m map[string]any) {
-			schema(m)["$defs"] = raw(`{"node": {"$dynamicAnchor": "node", "type": "string"}}`)
-			props(m)["file"] = raw(`{"$dynamicRef": "#node"}`)
-		})},
-
 		// Compile: schema validity and parameters.
-		{`inputSchema: not a valid JSON Schema: at /properties/max/minimum`, edit(t, func(m map[string]any) { props(m)["max"].(map[string]any)["minimum"] = "one" })},
-		{`not a valid JSON Schema`, edit(t, func(m map[string]any) { props(m)["regex"].(map[string]any)["pattern"] = "(" })},
+		{`inputSchema.properties.max: minimum: want a number`, edit(t, func(m map[string]any) { props(m)["max"].(map[string]any)["minimum"] = "one" })},
+		{`inputSchema.properties.regex: pattern: "(" is not a valid regular expression`, edit(t, func(m map[string]any) { props(m)["regex"].(map[string]any)["pattern"] = "(" })},
 		{`inputSchema.required: "nope" is not a property`, edit(t, func(m map[string]any) { schema(m)["required"] = []any{"file", "nope"} })},
 		{`inputSchema.properties.file: no "type"`, edit(t, func(m map[string]any) { props(m)["file"] = raw(`{"description": "any"}`) })},
-		{`inputSchema.properties.file: no "type"`, edit(t, func(m map[string]any) { props(m)["file"] = raw(`true`) })},
-		{`inputSchema.properties.file: no "type"`, edit(t, func(m map[string]any) {
+		{`inputSchema.properties.file: want a schema: a JSON object`, edit(t, func(m map[string]any) { props(m)["file"] = raw(`true`) })},
+		{`inputSchema.properties.file: keyword "anyOf" is not supported on a parameter`, edit(t, func(m map[string]any) {
 			props(m)["file"] = raw(`{"anyOf": [{"type": "string"}, {"type": "integer"}]}`)
 		})},
-		{`inputSchema.properties.file: type "": want "type" string, integer, number, boolean, array or object`, edit(t, func(m map[string]any) { props(m)["file"] = raw(`{"type": "null"}`) })},
-		{`inputSchema.properties.file: more than one type`, edit(t, func(m map[string]any) { props(m)["file"] = raw(`{"type": ["string", "integer"]}`) })},
+		{`inputSchema.properties.file: type: "null": want one of string, integer, number, boolean, array`, edit(t, func(m map[string]any) { props(m)["file"] = raw(`{"type": "null"}`) })},
+		{`inputSchema.properties.file: type: want one of`, edit(t, func(m map[string]any) { props(m)["file"] = raw(`{"type": ["string", "integer"]}`) })},
 		{`inputSchema.properties.tags: an array needs "items"`, edit(t, func(m map[string]any) { props(m)["tags"] = raw(`{"type": "array"}`) })},
-		{`inputSchema.properties.tags: items: type "boolean"`, edit(t, func(m map[string]any) { props(m)["tags"] = raw(`{"type": "array", "items": {"type": "boolean"}}`) })},
-		{`inputSchema.properties.tags: items: type "array"`, edit(t, func(m map[string]any) {
+		{`inputSchema.properties.tags.items: type: "boolean": want one of string, integer, number`, edit(t, func(m map[string]any) { props(m)["tags"] = raw(`{"type": "array", "items": {"type": "boolean"}}`) })},
+		{`inputSchema.properties.tags.items: type: "array": want one of string, integer, number`, edit(t, func(m map[string]any) {
 			props(m)["tags"] = raw(`{"type": "array", "items": {"type": "array", "items": {"type": "string"}}}`)
 		})},
 		{`inputSchema.properties.json: a boolean defaulting to true`, edit(t, func(m map[string]any) { props(m)["json"].(map[string]any)["default"] = true })},
 		{`inputSchema.properties.filter: description: control character U+001B`, edit(t, func(m map[string]any) {
 			props(m)["filter"].(map[string]any)["description"] = "\x1b]0;pwned\x07"
 		})},
-		{`outputSchema: reference to "https://example.com/out.json" leaves the manifest`, edit(t, func(m map[string]any) {
+		{`outputSchema.properties.x: keyword "$ref" is not supported in outputSchema`, edit(t, func(m map[string]any) {
 			m["outputSchema"] = raw(`{"type": "object", "properties": {"x": {"$ref": "https://example.com/out.json"}}}`)
 		})},
 	}
@@ -341,22 +302,6 @@ func TestCompile_accepts(t *testing.T) {
 		name string
 		data []byte
 	}{
-		{"property $ref to a simple type", edit(t, func(m map[string]any) {
-			schema(m)["$defs"] = raw(`{"path": {"type": "string", "description": "A path."}}`)
-			props(m)["file"] = raw(`{"$ref": "#/$defs/path"}`)
-		})},
-		{"recursive $defs that no property uses", edit(t, func(m map[string]any) {
-			schema(m)["$defs"] = raw(`{"tree": {"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/tree"}}}}}`)
-		})},
-		{"recursion through items", edit(t, func(m map[string]any) {
-			props(m)["ids"] = raw(`{"type": "array", "items": {"type": "integer"}, "contains": {"$ref": "#/properties/ids/items"}}`)
-		})},
-		{"object parameter", edit(t, func(m map[string]any) { props(m)["file"] = raw(`{"type": "object"}`) })},
-		{"object parameter: $ref to the top level", edit(t, func(m map[string]any) { props(m)["file"] = raw(`{"$ref": "#"}`) })},
-		{"object parameter: recursive $defs", edit(t, func(m map[string]any) {
-			schema(m)["$defs"] = raw(`{"tree": {"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/tree"}}}}}`)
-			props(m)["file"] = raw(`{"$ref": "#/$defs/tree"}`)
-		})},
 		{"nullable type", edit(t, func(m map[string]any) { props(m)["since"] = raw(`{"type": ["string", "null"]}`) })},
 		{"draft-07 by $schema", edit(t, func(m map[string]any) { schema(m)["$schema"] = "http://json-schema.org/draft-07/schema#" })},
 		{"output schema", edit(t, func(m map[string]any) {

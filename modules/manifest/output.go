@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 )
 
 // ErrOutput is wrapped by every error of ValidateOutput.
@@ -33,13 +32,12 @@ func (m *Manifest) ValidateOutput(out []byte) (err error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
-	sch, err := compileSchema("outputSchema", outputURL, raw)
+	_, _, rs, err := compileSchema("outputSchema", raw, inOutput)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	if err := sch.resolved.Validate(doc); err != nil {
-		msg := strings.ReplaceAll(oneLine(sanitize(err.Error())), outputURL, "")
-		return fmt.Errorf("%w: %s", ErrOutput, shorten(msg))
+	if err := rs.Validate(doc); err != nil {
+		return fmt.Errorf("%w: %s", ErrOutput, shorten(sanitize(err.Error())))
 	}
 	return nil
 }

@@ -22,14 +22,19 @@ import (
 // safe for concurrent use.
 type Tool struct {
 	m *Manifest
-	// input is the input schema, compiled once: every call validates
-	// with it.
-	input  *schema
+	// input is the input schema as the library resolved it, once: every
+	// call validates with it.
+	input  *jsonschema.Resolved
 	params []Param
 	byName map[string]*Param
-	// weight is, per parameter, the weight of the schema nodes that
-	// validation may apply to one of its values.
+	// schema is each parameter's schema, whose keywords explain a
+	// refusal.
+	schema map[string]*jsonschema.Schema
+	// weight is, per parameter, what checking one byte of its value may
+	// cost: one, plus the instructions of its patterns.
 	weight map[string]int
+	// formats is true when some parameter has a "format" to assert.
+	formats bool
 	// mcpArgs are the arguments the MCP face sets (normalized), and
 	// mcpInput the input schema it publishes, without them.
 	mcpArgs  map[string]any
@@ -41,23 +46,34 @@ type Tool struct {
 type Param struct {
 	// Name is the property name, ^[a-z][a-z0-9_-]{0,62}$.
 	Name string
-	// Type is "string", "integer", "number", "boolean", "array" or
-	// "object" (one JSON text on the command line).
+	// Type is "string", "integer", "number", "boolean" or "array".
 	Type string
 	// ItemType is the type of an array's items: "string", "integer" or
 	// "number"; empty for other types.
-	ItemType    string
+	ItemType string
+	// Title and Description are the schema's, for help and MCP.
+	Title       string
 	Description string
+	// Format is the schema's "format" (see docs/modules.md), asserted on
+	// the value or on each item; empty when none.
+	Format string
 	// Enum holds the allowed values in string form; nil when any value of
 	// the type is allowed.
 	Enum []string
 	// Default is the schema's default (int64, float64, string, bool or
 	// []any of those), or nil. It is documentation: Argv never injects it.
-	Default  any
+	Default any
+	// Required is true when the input schema's "required" lists it.
 	Required bool
 	// Nullable is true when the schema also allows null, which Argv
 	// treats as an omitted argument.
 	Nullable bool
+	// WriteOnly is the schema's "writeOnly": the value is a secret the
+	// tool takes but never shows, so whatever records a call (the audit
+	// log) writes it redacted.
+	WriteOnly bool
+	// Deprecated is the schema's "deprecated": help may say so.
+	Deprecated bool
 	// Position is the index in Args.Positional, or -1 for a flag.
 	Position int
 }
@@ -90,11 +106,10 @@ func (t *Tool) Params() []Param {
 }
 
 // Compile validates the manifest, compiles its schemas (JSON Schema draft
-// 2020-12, or draft-07 when a schema's $schema says so; no other draft)
-// and derives the parameters. Schemas are compiled in memory only: a $ref
-// or $schema that leaves the document is refused, never fetched. The Tool
-// keeps the compiled input schema, so a call never compiles it again.
-// Every error wraps ErrInvalid and names the field.
+// 2020-12, or draft-07 when a schema's $schema says so, with the keywords
+// docs/modules.md lists) and derives the parameters. The Tool keeps the
+// compiled input schema, so a call never compiles it again. Every error
+// wraps ErrInvalid and names the field.
 func (m *Manifest) Compile() (*Tool, error) {
 	if err := m.Validate(); err != nil {
 		return nil, err
@@ -107,17 +122,17 @@ func (m *Manifest) Compile() (*Tool, error) {
 }
 
 func (m *Manifest) compile() (*Tool, error) {
-	in, err := compileSchema("inputSchema", inputURL, m.InputSchema)
+	b, root, in, err := compileSchema("inputSchema", m.InputSchema, inRoot)
 	if err != nil {
 		return nil, err
 	}
 	if out := bytes.TrimSpace(m.OutputSchema); len(out) > 0 && string(out) != "null" {
-		if _, err := compileSchema("outputSchema", outputURL, m.OutputSchema); err != nil {
+		if _, _, _, err := compileSchema("outputSchema", m.OutputSchema, inOutput); err != nil {
 			return nil, err
 		}
 	}
-	t := &Tool{m: m.clone(), input: in, byName: map[string]*Param{}, weight: map[string]int{}}
-	if err := t.deriveParams(); err != nil {
+	t := &Tool{m: m.clone(), input: in, byName: map[string]*Param{}, schema: root.Properties, weight: map[string]int{}}
+	if err := t.deriveParams(b, root); err != nil {
 		return nil, err
 	}
 	if err := t.compileFace(); err != nil {
@@ -126,47 +141,30 @@ func (m *Manifest) compile() (*Tool, error) {
 	return t, nil
 }
 
-func (t *Tool) deriveParams() error {
-	in := t.input
-	props, required := in.root.Properties, in.root.Required
-	if in.draft == draft7 && in.root.Ref != "" {
-		// Draft-07 ignores the siblings of $ref, so the properties
-		// Validate saw in the raw schema are not the tool's parameters.
-		props, required = nil, nil
-	}
-	for _, name := range required {
-		if _, ok := props[name]; !ok {
+func (t *Tool) deriveParams(b *builder, root *jsonschema.Schema) error {
+	for _, name := range root.Required {
+		if _, ok := root.Properties[name]; !ok {
 			return fmt.Errorf("inputSchema.required: %q is not a property", printable(name))
 		}
 	}
-	// Top-level keywords other than properties (allOf, if, ...) may apply
-	// to any argument as well.
-	rest, err := in.weigh("inputSchema", in.root, in.root)
-	if err != nil {
-		return err
-	}
 	pos := map[string]int{}
 	for i, name := range t.m.Args.Positional {
-		if _, ok := props[name]; !ok {
-			return fmt.Errorf("args.positional[%d]: %q is not a property of inputSchema", i, name)
-		}
 		pos[name] = i
 	}
 	// Sorted, so that the first bad property is always the same.
-	for _, name := range sortedKeys(props) {
-		prop := props[name]
-		p := Param{Name: name, Position: -1, Required: slices.Contains(required, name)}
+	for _, name := range sortedKeys(root.Properties) {
+		s := root.Properties[name]
+		p := Param{Name: name, Position: -1, Required: slices.Contains(root.Required, name)}
 		if i, ok := pos[name]; ok {
 			p.Position = i
 		}
-		if err := p.fromSchema(in, prop); err != nil {
+		if err := t.fromSchema(&p, s); err != nil {
 			return fmt.Errorf("inputSchema.properties.%s: %w", name, err)
 		}
-		w, err := in.weigh("inputSchema.properties."+name, prop, nil)
-		if err != nil {
-			return err
+		t.weight[name] = 1 + b.cost[s]
+		if s.Items != nil {
+			t.weight[name] += b.cost[s.Items]
 		}
-		t.weight[name] = rest + w
 		t.params = append(t.params, p)
 	}
 	slices.SortFunc(t.params, func(a, b Param) int {
@@ -203,111 +201,54 @@ func (t *Tool) deriveParams() error {
 	return nil
 }
 
-// maxRefHops bounds a chain of $ref from a property to its type.
-const maxRefHops = 16
-
-// resolve follows a schema's $ref while the schema itself has no type (in
-// draft-07, whenever it has a $ref, since its siblings are ignored).
-func (c *schema) resolve(s *jsonschema.Schema) (*jsonschema.Schema, error) {
-	for hops := 0; s.Ref != "" && (c.draft == draft7 || s.Type == "" && s.Types == nil); hops++ {
-		if hops == maxRefHops {
-			return nil, fmt.Errorf("$ref does not resolve to a simple type within %d hops", maxRefHops)
+// fromSchema fills in the parameter from its schema, which the builder
+// made of one type (optionally with null) and the keywords it may have.
+func (t *Tool) fromSchema(p *Param, s *jsonschema.Schema) error {
+	p.Type, p.Nullable = mainType(s)
+	if s.Items != nil {
+		p.ItemType, _ = mainType(s.Items)
+		if s.Items.Format != "" {
+			p.Format = s.Items.Format
 		}
-		s = c.ref[s]
 	}
-	return s, nil
-}
-
-var simpleTypes = []string{"string", "integer", "number", "boolean", "array", "object"}
-
-// fromSchema fills in the parameter from its property schema, which must
-// have (or $ref to) one simple type, optionally with null.
-func (p *Param) fromSchema(c *schema, prop *jsonschema.Schema) error {
-	s, err := c.resolve(prop)
-	if err != nil {
+	p.Title, p.Description = s.Title, s.Description
+	p.WriteOnly, p.Deprecated = s.WriteOnly, s.Deprecated
+	p.Format = cmp.Or(s.Format, p.Format)
+	t.formats = t.formats || p.Format != ""
+	if err := checkParamText("title", p.Title); err != nil {
 		return err
 	}
-	typ, nullable, err := simpleType(s, simpleTypes)
-	if err != nil {
-		if s != prop {
-			return fmt.Errorf("$ref to %s: %w", fragment(c.loc[s]), err)
-		}
-		return err
-	}
-	p.Type, p.Nullable = typ, nullable
-	p.Description = cmp.Or(prop.Description, s.Description)
 	if err := checkParamText("description", p.Description); err != nil {
 		return err
 	}
-	def, ok := c.deflt[prop]
-	if !ok {
-		def, ok = c.deflt[s]
-	}
-	if ok {
-		p.Default = normalize(def)
-	}
-	if typ == "boolean" && p.Default == true {
-		return errors.New("a boolean defaulting to true could never be turned off: a flag is only passed when true")
-	}
-	enum, ok := c.enum[prop]
-	if !ok {
-		enum, ok = c.enum[s]
-	}
-	if ok {
-		for i, v := range enum {
-			e := enumString(v)
-			if err := checkParamText(fmt.Sprintf("enum[%d]", i), e); err != nil {
-				return err
-			}
-			p.Enum = append(p.Enum, e)
+	for i, v := range s.Enum {
+		e := enumString(v)
+		if err := checkParamText(fmt.Sprintf("enum[%d]", i), e); err != nil {
+			return err
 		}
+		p.Enum = append(p.Enum, e)
 	}
-	if typ != "array" {
+	if s.Default == nil {
 		return nil
 	}
-	// Draft-07's "items": [...] is a tuple, which has no one item type.
-	if s.Items == nil {
-		return errors.New("an array needs \"items\" of type string, integer or number")
+	dec := json.NewDecoder(bytes.NewReader(s.Default))
+	dec.UseNumber()
+	var def any
+	if err := dec.Decode(&def); err != nil {
+		return fmt.Errorf("default: %w", err)
 	}
-	is, err := c.resolve(s.Items)
+	nd, err := normalizeArg(p, def)
 	if err != nil {
-		return fmt.Errorf("items: %w", err)
+		return fmt.Errorf("default: %w", err)
 	}
-	it, _, err := simpleType(is, []string{"string", "integer", "number"})
-	if err != nil {
-		return fmt.Errorf("items: %w", err)
+	if r := why(p, s, nd, true); r != "" {
+		return fmt.Errorf("default: %s", r)
 	}
-	p.ItemType = it
+	p.Default = normalize(def)
+	if p.Type == "boolean" && p.Default == true {
+		return errors.New("a boolean defaulting to true could never be turned off: a flag is only passed when true")
+	}
 	return nil
-}
-
-// simpleType reads the schema's one type among allowed, plus whether it
-// also allows null.
-func simpleType(s *jsonschema.Schema, allowed []string) (string, bool, error) {
-	want := fmt.Sprintf("want \"type\" %s or %s", strings.Join(allowed[:len(allowed)-1], ", "), allowed[len(allowed)-1])
-	types := s.Types
-	if s.Type != "" {
-		types = []string{s.Type}
-	}
-	if types == nil {
-		return "", false, fmt.Errorf("no \"type\": %s", want)
-	}
-	var typ string
-	nullable := false
-	for _, t := range types {
-		switch {
-		case t == "null":
-			nullable = true
-		case typ != "":
-			return "", false, fmt.Errorf("more than one type: %s", want)
-		default:
-			typ = t
-		}
-	}
-	if !slices.Contains(allowed, typ) {
-		return "", false, fmt.Errorf("type %q: %s", typ, want)
-	}
-	return typ, nullable, nil
 }
 
 // normalize turns decoded JSON numbers into int64 when whole, float64
@@ -354,22 +295,15 @@ func checkParamText(field, s string) error {
 	return nil
 }
 
+// enumString writes an enum value as a flag would hold it.
 func enumString(v any) string {
-	switch v := v.(type) {
-	case string:
-		return v
-	case nil:
+	if v == nil {
 		return "null"
-	case json.Number:
-		return string(v)
-	case bool:
-		return strconv.FormatBool(v)
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
+	if s, err := formatScalar(v); err == nil {
+		return s
 	}
-	return string(b)
+	return fmt.Sprint(v)
 }
 
 func (m *Manifest) clone() *Manifest {

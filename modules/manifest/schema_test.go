@@ -2,7 +2,7 @@ package manifest_test
 
 import (
 	"errors"
-	"reflect"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -14,268 +14,320 @@ func withSchema(s string) []byte {
 	return []byte(`{"name": "t", "version": "1.0.0", "description": "d", "inputSchema": ` + s + `}`)
 }
 
-// TestCompile_schemaErrors covers what compile checks itself, since the
-// library checks no keyword's value and resolves references its own way:
-// each schema must be refused with an error that wraps ErrInvalid, fits
-// on one line and contains the key.
-func TestCompile_schemaErrors(t *testing.T) {
-	tests := []struct {
-		want   string
-		schema string
-	}{
-		// Drafts the library does not validate are refused, not validated
-		// by the rules of another.
-		{`$schema "http://json-schema.org/draft-04/schema#": only JSON Schema draft 2020-12 and draft-07 are supported`,
-			`{"$schema": "http://json-schema.org/draft-04/schema#", "type": "object"}`},
-		{`only JSON Schema draft 2020-12 and draft-07 are supported`,
-			`{"$schema": "https://json-schema.org/draft/2019-09/schema", "type": "object"}`},
-		{`at /properties/a/$schema: $schema is only allowed at the top level`,
-			`{"type": "object", "properties": {"a": {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "string"}}}`},
-		{`at /$schema: want a string`, `{"$schema": 7, "type": "object"}`},
-
-		// Identifiers and anchors.
-		{`at /properties/a/$id: $id is only supported at the top level`,
-			`{"type": "object", "properties": {"a": {"$id": "https://example.com/a", "type": "string"}}}`},
-		{`at /$id: "https://example.com/t#x": an $id must not have a fragment`,
-			`{"$id": "https://example.com/t#x", "type": "object"}`},
-		{`at /$defs/b/$anchor: anchor "x" is defined twice`,
-			`{"type": "object", "$defs": {"a": {"$anchor": "x"}, "b": {"$anchor": "x"}}}`},
-		{`at /$defs/a/$anchor: "1x" is not an anchor name`, `{"type": "object", "$defs": {"a": {"$anchor": "1x"}}}`},
-		{`at /properties/a: $ref "#nope" does not refer to a schema in the manifest`,
-			`{"type": "object", "properties": {"a": {"$ref": "#nope"}}}`},
-		{`at /properties/a: $ref "#/properties/a/type" does not refer to a schema in the manifest`,
-			`{"type": "object", "properties": {"a": {"type": "string", "$ref": "#/properties/a/type"}}}`},
-		{`at /properties/a/$ref: "%zz" is not a URI reference`, `{"type": "object", "properties": {"a": {"$ref": "%zz"}}}`},
-		{`reference to "https://example.com/other.json" leaves the manifest`,
-			`{"$id": "https://example.com/t.json", "type": "object", "properties": {"a": {"$ref": "other.json"}}}`},
-
-		// A cycle of references that never descends into a member: the
-		// library would follow it until the stack overflows.
-		{`inputSchema: at #/$defs/a: the schema refers to itself without descending`,
-			`{"type": "object", "properties": {"a": {"type": "string", "allOf": [{"$ref": "#/$defs/a"}]}},
-			 "$defs": {"a": {"anyOf": [{"$ref": "#/$defs/b"}]}, "b": {"not": {"$ref": "#/$defs/a"}}}}`},
-		{`inputSchema: at #/$defs/b: the schema refers to itself without descending`,
-			`{"type": "object", "if": {"$ref": "#/$defs/b"}, "$defs": {"b": {"then": {"$ref": "#/$defs/b"}}}}`},
-
-		// Keywords the manifest does not take.
-		{`at /$vocabulary: $vocabulary is not supported`, `{"type": "object", "$vocabulary": {}}`},
-		{`at /dependencies: dependencies is draft-07: in draft 2020-12 write dependentRequired or dependentSchemas`,
-			`{"type": "object", "dependencies": {"a": ["b"]}}`},
-		{`at the top level: both $defs and definitions: keep one`, `{"type": "object", "$defs": {}, "definitions": {}}`},
-
-		// Values the draft's meta-schema refuses.
-		{`not a valid JSON Schema: at /properties/a/type: "text" is not a type`, `{"type": "object", "properties": {"a": {"type": "text"}}}`},
-		{`at /properties/a/type: want a type name or an array of unique type names`,
-			`{"type": "object", "properties": {"a": {"type": ["string", "string"]}}}`},
-		{`at /properties/a/type: want at least one type`, `{"type": "object", "properties": {"a": {"type": []}}}`},
-		{`not a valid JSON Schema: at /required: "a" is listed twice`,
-			`{"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a", "a"]}`},
-		{`at /required: want an array of strings`, `{"type": "object", "required": "a"}`},
-		{`at /properties/a/minLength: want a non-negative integer`, `{"type": "object", "properties": {"a": {"type": "string", "minLength": -1}}}`},
-		{`at /properties/a/maxLength: want a non-negative integer`, `{"type": "object", "properties": {"a": {"type": "string", "maxLength": 1.5}}}`},
-		{`at /properties/a/multipleOf: want a number more than 0`, `{"type": "object", "properties": {"a": {"type": "integer", "multipleOf": 0}}}`},
-		{`at /properties/a/maximum: 1e999 is out of range`, `{"type": "object", "properties": {"a": {"type": "integer", "maximum": 1e999}}}`},
-		{`at /allOf: want a non-empty array of schemas`, `{"type": "object", "allOf": []}`},
-		{`at /anyOf/1: want a schema: an object or a boolean`, `{"type": "object", "anyOf": [{}, 5]}`},
-		{`at /properties/a/items: want a schema: an object or a boolean`,
-			`{"type": "object", "properties": {"a": {"type": "array", "items": [{"type": "string"}]}}}`},
-		{`at /properties/a/enum: want an array`, `{"type": "object", "properties": {"a": {"type": "string", "enum": "x"}}}`},
-		{`at /properties/a/uniqueItems: want a boolean`, `{"type": "object", "properties": {"a": {"type": "array", "uniqueItems": "yes"}}}`},
-		{`at /properties/a/description: want a string`, `{"type": "object", "properties": {"a": {"type": "string", "description": 5}}}`},
-		{`at /patternProperties: "(" is not a valid regular expression: missing closing )`,
-			`{"type": "object", "patternProperties": {"(": {}}}`},
-		{`at /dependentRequired/a: want an array of strings`, `{"type": "object", "dependentRequired": {"a": "b"}}`},
-		{`at /properties/a/not: want a schema`, `{"type": "object", "properties": {"a": {"type": "string", "not": null}}}`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.want, func(t *testing.T) {
-			m, err := manifest.Parse(withSchema(tt.schema))
-			if err == nil {
-				_, err = m.Compile()
-			}
-			if err == nil {
-				t.Fatalf("Parse and Compile succeeded, want an error containing %q", tt.want)
-			}
-			if !errors.Is(err, manifest.ErrInvalid) {
-				t.Errorf("error %q does not wrap ErrInvalid", err)
-			}
-			if msg := err.Error(); !strings.Contains(msg, tt.want) {
-				t.Errorf("error %q does not contain %q", msg, tt.want)
-			} else if strings.ContainsAny(msg, "\r\n") || len(msg) > 400 {
-				t.Errorf("error is not one short line: %q", msg)
-			}
-		})
-	}
+// withParam is a manifest with one parameter "p" of schema s.
+func withParam(s string) []byte {
+	return withSchema(`{"type": "object", "properties": {"p": ` + s + `}}`)
 }
 
-// TestCompile_schemaAccepts covers references, drafts and keywords that
-// compile reads differently from the library's own decoding, and the
-// parameters they give.
-func TestCompile_schemaAccepts(t *testing.T) {
-	str := []manifest.Param{{Name: "a", Type: "string", Position: -1}}
-	tests := []struct {
-		name   string
-		schema string
-		want   []manifest.Param
-	}{
-		{"$ref to an $anchor", `{"type": "object", "properties": {"a": {"$ref": "#s"}}, "$defs": {"s": {"$anchor": "s", "type": "string"}}}`, str},
-		{"$ref to a $dynamicAnchor, lexically", `{"type": "object", "properties": {"a": {"$ref": "#s"}}, "$defs": {"s": {"$dynamicAnchor": "s", "type": "string"}}}`, str},
-		{"$ref through an escaped pointer", `{"type": "object", "properties": {"a": {"$ref": "#/$defs/a~1b%25"}}, "$defs": {"a/b%": {"type": "string"}}}`, str},
-		{"$ref to the document by name", `{"type": "object", "properties": {"a": {"$ref": "inputSchema.json#/$defs/s"}}, "$defs": {"s": {"type": "string"}}}`, str},
-		{"$ref against the root $id", `{"$id": "https://example.com/t.json", "type": "object",
-			"properties": {"a": {"$ref": "t.json#/$defs/s"}}, "$defs": {"s": {"type": "string"}}}`, str},
-		{"draft-07 $id anchor", `{"$schema": "http://json-schema.org/draft-07/schema", "type": "object",
-			"properties": {"a": {"$ref": "#s"}}, "definitions": {"s": {"$id": "#s", "type": "string"}}}`, str},
-		{"draft-07 $ref hides its siblings", `{"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
-			"properties": {"a": {"$ref": "#/definitions/s", "type": "integer"}}, "definitions": {"s": {"type": "string"}}}`, str},
-		{"draft-07 $ref at the top hides the properties", `{"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
-			"$ref": "#/definitions/args", "properties": {"a": {"type": "string"}}, "definitions": {"args": {"type": "object"}}}`, nil},
-		{"2020-12 $schema with an empty fragment", `{"$schema": "https://json-schema.org/draft/2020-12/schema#", "type": "object", "properties": {"a": {"type": "string"}}}`, str},
-		// Keywords are case-sensitive: the library's own decoding would
-		// take "Properties" for "properties".
-		{"keywords match exactly", `{"type": "object", "properties": {"a": {"type": "string"}}, "Properties": {"-rf": {"type": "boolean"}}, "MinLength": "x"}`, str},
-		{"unknown keywords are annotations", `{"type": "object", "properties": {"a": {"type": "string", "x-order": 1, "$recursiveRef": "#"}}}`, str},
-		{"keywords of the other draft are ignored", `{"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
-			"properties": {"a": {"type": "string", "prefixItems": 5, "$anchor": 7}}}`, str},
-		{"recursion through an unused $defs cycle", `{"type": "object", "properties": {"a": {"type": "string"}},
-			"$defs": {"x": {"$ref": "#/$defs/y"}, "y": {"$ref": "#/$defs/x"}}}`, str},
-		{"large bounds", `{"type": "object", "properties": {"a": {"type": "string", "maxLength": 1e30}}}`, str},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			m, err := manifest.Parse(withSchema(tt.schema))
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			tool, err := m.Compile()
-			if err != nil {
-				t.Fatalf("Compile: %v", err)
-			}
-			if got := tool.Params(); !reflect.DeepEqual(got, tt.want) && (len(got) != 0 || len(tt.want) != 0) {
-				t.Errorf("Params() mismatch (-want +got):\n-%+v\n+%+v", tt.want, got)
-			}
-		})
-	}
-}
-
-// TestTool_Validate_keywords checks, keyword by keyword, that the library
-// and the explanation agree: each set of arguments is refused with a
-// message that names the argument and the keyword's reason.
-func TestTool_Validate_keywords(t *testing.T) {
-	tool := compile(t, "testdata/keywords.json")
-	ok := []string{
-		`{}`,
-		`{"mode": "slow", "n": 10, "id": "abc", "one": 20, "no": "ok", "tags": ["main", "x"], "level": 2, "k": "x"}`,
-		`{"id": "123", "one": -1, "pair": [1, -5]}`,
-	}
-	for _, a := range ok {
-		for _, useNumber := range []bool{false, true} {
-			if err := tool.Validate(args(t, a, useNumber)); err != nil {
-				t.Errorf("Validate(%s): %v", a, err)
-			}
-		}
-	}
-	tests := []struct {
-		want string
-		args string
-	}{
-		{`--mode: must be one of fast, slow; got "turbo"`, `{"mode": "turbo"}`},
-		{"--n: must be a multiple of 5, got 7", `{"n": 7}`},
-		{`--id: "A-1" does not match the pattern "^[0-9]+$"`, `{"id": "A-1"}`},
-		{"--one: matches more than one of the oneOf schemas (0 and 1)", `{"one": 5}`},
-		{`--no: matches the schema under "not"`, `{"no": "root"}`},
-		{"--no: must have at most 4 characters, got 7", `{"no": "toolong"}`},
-		{`--tags: no item matches the schema under "contains"`, `{"tags": ["a"]}`},
-		{`--tags: want at most 1 items that match "contains", got 2`, `{"tags": ["main", "main"]}`},
-		{"--pair: item 0: must be at least 1, got 0", `{"pair": [0]}`},
-		{"--pair: item 1: expected integer, got string", `{"pair": [1, "x"]}`},
-		{"--pair: want at most 2 items, got 3", `{"pair": [1, 2, 3]}`},
-		{"--n: required but not given", `{"mode": "slow"}`},
-		{"--level: must be at most 3, got 5", `{"level": 5}`},
-		{"--level: must be at least 0, got -1", `{"level": -1}`},
-		{`--k: must be "x"; got "y"`, `{"k": "y"}`},
-		{"arguments: want at most 8 arguments, got 9",
-			`{"mode": "fast", "n": 10, "id": "abc", "one": 20, "no": "ok", "tags": ["main"], "pair": [1], "level": 2, "k": "x"}`},
-	}
-	for _, tt := range tests {
-		for _, useNumber := range []bool{false, true} {
-			t.Run(tt.want, func(t *testing.T) {
-				err := tool.Validate(args(t, tt.args, useNumber))
-				if err == nil {
-					t.Fatalf("Validate(%s) succeeded, want an error containing %q", tt.args, tt.want)
-				}
-				checkArgsError(t, err, tt.want)
-			})
-		}
-	}
-}
-
-// TestTool_Validate_draft07 checks what draft-07 keeps from before: format
-// is asserted (the library ignores it, so the explainer checks it), $ref
-// hides its siblings, dependencies, and no 2019+ keyword applies.
-func TestTool_Validate_draft07(t *testing.T) {
-	tool := compile(t, "testdata/draft07.json")
-	want := []manifest.Param{
-		{Name: "a", Type: "string", Position: -1},
-		{Name: "b", Type: "string", Position: -1},
-		{Name: "c", Type: "string", Position: -1},
-		{Name: "d", Type: "string", Position: -1},
-		{Name: "host", Type: "string", Position: -1},
-		{Name: "id", Type: "string", Position: -1},
-		{Name: "ips", Type: "array", ItemType: "string", Position: -1},
-		{Name: "when", Type: "string", Position: -1},
-	}
-	if got := tool.Params(); !reflect.DeepEqual(got, want) {
-		t.Errorf("Params() mismatch (-want +got):\n-%+v\n+%+v", want, got)
-	}
-	ok := `{"when": "2016-12-31T23:59:60Z", "host": "example.com", "ips": ["10.0.0.1"], "a": "x1", "b": "z", "c": "ab", "d": "cd",
-		"id": "123e4567-e89b-12d3-a456-426614174000"}`
-	for _, useNumber := range []bool{false, true} {
-		if err := tool.Validate(args(t, ok, useNumber)); err != nil {
-			t.Errorf("Validate(%s): %v", ok, err)
-		}
-	}
-	if err := tool.Validate(map[string]any{"id": "none"}); err != nil {
-		t.Errorf("Validate(id none): %v", err)
-	}
-	tests := []struct {
-		want string
-		args string
-	}{
-		{`--when: "2024-02-30T00:00:00Z" is not a valid date-time: want YYYY-MM-DD`, `{"when": "2024-02-30T00:00:00Z"}`},
-		{`--when: "2024-01-01T12:00:60Z" is not a valid date-time: a leap second only at 23:59:60 UTC`, `{"when": "2024-01-01T12:00:60Z"}`},
-		{`--host: "-bad" is not a valid hostname`, `{"host": "-bad"}`},
-		{`--ips: item 1: "1.2.3.256" is not a valid ipv4`, `{"ips": ["1.2.3.4", "1.2.3.256"]}`},
-		// Either branch of anyOf fails; the library, which ignores format,
-		// would take the first.
-		{`--id: "x" is not a valid uuid: want five groups`, `{"id": "x"}`},
-		{`--b: required when --a is given`, `{"a": "x"}`},
-		{`--a: "q" does not match the pattern "^x"`, `{"b": "y", "a": "q"}`},
-		{`--c: must have at least 2 characters, got 1`, `{"c": "1"}`},
-		{`--c: expected string, got number`, `{"c": 12}`},
-		{`--d: must have at least 2 characters, got 1`, `{"d": "1"}`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.want, func(t *testing.T) {
-			err := tool.Validate(args(t, tt.args, true))
-			if err == nil {
-				t.Fatalf("Validate(%s) succeeded, want an error containing %q", tt.args, tt.want)
-			}
-			checkArgsError(t, err, tt.want)
-		})
-	}
-
-	// Draft 2020-12 makes format an annotation.
-	data := withSchema(`{"type": "object", "properties": {"when": {"type": "string", "format": "date-time"}}}`)
+func compileData(t testing.TB, data []byte) (*manifest.Tool, error) {
+	t.Helper()
 	m, err := manifest.Parse(data)
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	later, err := m.Compile()
+	return m.Compile()
+}
+
+func mustCompile(t testing.TB, data []byte) *manifest.Tool {
+	t.Helper()
+	tool, err := compileData(t, data)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("Compile: %v", err)
 	}
-	if err := later.Validate(map[string]any{"when": "yesterday"}); err != nil {
-		t.Errorf("2020-12 asserted format: %v", err)
+	return tool
+}
+
+func checkInvalidError(t *testing.T, err error, want string) {
+	t.Helper()
+	if !errors.Is(err, manifest.ErrInvalid) {
+		t.Fatalf("error %v does not wrap ErrInvalid", err)
+	}
+	if msg := err.Error(); !strings.Contains(msg, want) {
+		t.Errorf("error %q does not contain %q", msg, want)
+	} else if strings.ContainsAny(msg, "\r\n") {
+		t.Errorf("error is not one line: %q", msg)
+	}
+}
+
+// TestKeywords_accepted: every keyword a parameter may write, with an
+// argument it accepts and one it refuses, and the one-line reason, which
+// names the flag.
+func TestKeywords_accepted(t *testing.T) {
+	tests := []struct {
+		keyword, schema string
+		ok              string // JSON of an argument the schema accepts
+		bad             string // JSON of one it refuses
+		want            string // the reason, after "--p: "
+	}{
+		{"type", `{"type": "integer"}`, `3`, `"3"`, "expected integer, got string"},
+		{"type null", `{"type": ["string", "null"]}`, `null`, `3`, "expected string, got number"},
+		{"enum", `{"type": "string", "enum": ["GET", "HEAD"]}`, `"HEAD"`, `"PUT"`, `must be one of "GET", "HEAD", got "PUT"`},
+		{"enum numbers", `{"type": "number", "enum": [1, 2.5]}`, `1.0`, `2`, `must be one of 1, 2.5, got 2`},
+		{"const", `{"type": "string", "const": "x"}`, `"x"`, `"y"`, `must be "x", got "y"`},
+		{"minimum", `{"type": "integer", "minimum": 1}`, `1`, `0`, "must be at least 1, got 0"},
+		{"maximum", `{"type": "integer", "maximum": 65535}`, `65535`, `65536`, "must be at most 65535, got 65536"},
+		{"exclusiveMinimum", `{"type": "number", "exclusiveMinimum": 0}`, `0.5`, `0`, "must be more than 0, got 0"},
+		{"exclusiveMaximum", `{"type": "number", "exclusiveMaximum": 1}`, `0.5`, `1`, "must be less than 1, got 1"},
+		{"multipleOf", `{"type": "integer", "multipleOf": 5}`, `10`, `12`, "must be a multiple of 5, got 12"},
+		{"minLength", `{"type": "string", "minLength": 2}`, `"ab"`, `"a"`, "must have at least 2 characters, got 1"},
+		{"maxLength", `{"type": "string", "maxLength": 2}`, `"éé"`, `"abc"`, "must have at most 2 characters, got 3"},
+		{"pattern", `{"type": "string", "pattern": "^[a-z]+$"}`, `"abc"`, `"aB"`, `must match the pattern "^[a-z]+$", got "aB"`},
+		{"format", `{"type": "string", "format": "ipv4"}`, `"192.0.2.1"`, `"01.2.3.4"`, `must be an IPv4 address such as 192.0.2.1, got "01.2.3.4"`},
+		{"items", `{"type": "array", "items": {"type": "integer", "maximum": 9}}`, `[1, 9]`, `[1, 10]`, "item 1: must be at most 9, got 10"},
+		{"items format", `{"type": "array", "items": {"type": "string", "format": "uuid"}}`, `["123e4567-e89b-12d3-a456-426614174000"]`, `["x"]`, `item 0: must be a UUID`},
+		{"minItems", `{"type": "array", "items": {"type": "string"}, "minItems": 1}`, `["a"]`, `[]`, "must have at least 1 items, got 0"},
+		{"maxItems", `{"type": "array", "items": {"type": "string"}, "maxItems": 1}`, `["a"]`, `["a", "b"]`, "must have at most 1 items, got 2"},
+		{"uniqueItems", `{"type": "array", "items": {"type": "number"}, "uniqueItems": true}`, `[1, 2]`, `[1, 2, 1.0]`, "items 0 and 2 are the same"},
+		// Annotations refuse nothing; the argument is refused by type.
+		{"title", `{"type": "string", "title": "P"}`, `"x"`, `1`, "expected string, got number"},
+		{"description", `{"type": "string", "description": "d"}`, `"x"`, `1`, "expected string, got number"},
+		{"default", `{"type": "integer", "default": 3}`, `4`, `"x"`, "expected integer, got string"},
+		{"examples", `{"type": "integer", "examples": [3, 4]}`, `4`, `"x"`, "expected integer, got string"},
+		{"writeOnly", `{"type": "string", "writeOnly": true}`, `"s3cret"`, `1`, "expected string, got number"},
+		{"readOnly", `{"type": "string", "readOnly": true}`, `"x"`, `1`, "expected string, got number"},
+		{"deprecated", `{"type": "string", "deprecated": true}`, `"x"`, `1`, "expected string, got number"},
+		{"$comment", `{"type": "string", "$comment": "c"}`, `"x"`, `1`, "expected string, got number"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.keyword, func(t *testing.T) {
+			tool := mustCompile(t, withParam(tt.schema))
+			for _, useNumber := range []bool{false, true} {
+				if err := tool.Validate(args(t, `{"p": `+tt.ok+`}`, useNumber)); err != nil {
+					t.Errorf("Validate(%s): %v", tt.ok, err)
+				}
+				err := tool.Validate(args(t, `{"p": `+tt.bad+`}`, useNumber))
+				if err == nil {
+					t.Fatalf("Validate(%s) succeeded", tt.bad)
+				}
+				checkArgsError(t, err, "invalid arguments: --p: "+tt.want)
+			}
+		})
+	}
+}
+
+// TestKeywords_root: the keywords of the top level.
+func TestKeywords_root(t *testing.T) {
+	tool := mustCompile(t, withSchema(`{"$schema": "https://json-schema.org/draft/2020-12/schema", "$comment": "c",
+		"title": "T", "description": "D", "type": "object", "properties": {"a": {"type": "string"}},
+		"required": ["a"], "additionalProperties": false}`))
+	checkArgsError(t, tool.Validate(map[string]any{}), "--a: required but not given")
+	checkArgsError(t, tool.Validate(map[string]any{"a": "x", "b": "y"}), "--b: unknown argument")
+	if err := tool.Validate(map[string]any{"a": "x"}); err != nil {
+		t.Error(err)
+	}
+	// draft-07 means the same for these keywords.
+	mustCompile(t, withSchema(`{"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+		"properties": {"a": {"type": "integer", "exclusiveMinimum": 0}}}`))
+}
+
+// notKeywords are JSON Schema keywords (2020-12 and draft-07) that no
+// parameter may write: none is something a flag expresses.
+var notKeywords = []string{
+	"$id", "$ref", "$defs", "definitions", "$anchor", "$dynamicAnchor", "$dynamicRef", "$recursiveRef", "$vocabulary",
+	"allOf", "anyOf", "oneOf", "not", "if", "then", "else", "dependentSchemas", "dependentRequired", "dependencies",
+	"prefixItems", "additionalItems", "unevaluatedItems", "unevaluatedProperties", "contains", "minContains", "maxContains",
+	"properties", "patternProperties", "additionalProperties", "propertyNames", "required", "minProperties", "maxProperties",
+	"contentEncoding", "contentMediaType", "contentSchema", "$schema", "nullable", "Maximum", "MAXLENGTH", "x-extra",
+}
+
+// TestKeywords_refused: every other keyword is refused, on a parameter, on
+// its items and at the top level, with the parameter and keyword named;
+// keys match exactly, so "Maximum" is not "maximum".
+func TestKeywords_refused(t *testing.T) {
+	for _, k := range notKeywords {
+		t.Run(k, func(t *testing.T) {
+			v := `{}`
+			_, err := compileData(t, withParam(fmt.Sprintf(`{"type": "string", %q: %s}`, k, v)))
+			checkInvalidError(t, err, fmt.Sprintf(`inputSchema.properties.p: keyword %q is not supported on a parameter`, k))
+			_, err = compileData(t, withParam(fmt.Sprintf(`{"type": "array", "items": {"type": "string", %q: %s}}`, k, v)))
+			checkInvalidError(t, err, fmt.Sprintf(`inputSchema.properties.p.items: keyword %q is not supported`, k))
+			if k == "$schema" || k == "properties" || k == "required" || k == "additionalProperties" {
+				return
+			}
+			_, err = compileData(t, withSchema(fmt.Sprintf(`{"type": "object", %q: %s}`, k, v)))
+			checkInvalidError(t, err, fmt.Sprintf(`inputSchema: keyword %q is not supported at the top level`, k))
+		})
+	}
+}
+
+// TestKeywords_invalid: a keyword a parameter may write, with a value the
+// keyword does not take or on a type it does not apply to.
+func TestKeywords_invalid(t *testing.T) {
+	tests := []struct{ want, schema string }{
+		{`inputSchema.properties.p: type: "object": want one of string, integer, number, boolean, array`, `{"type": "object"}`},
+		{`inputSchema.properties.p: type: want one of`, `{"type": ["string", "integer"]}`},
+		{`inputSchema.properties.p: no "type"`, `{"description": "d"}`},
+		{`inputSchema.properties.p: no "type"`, `{"type": ["null"]}`},
+		{`inputSchema.properties.p.items: type: "array": want one of string, integer, number`, `{"type": "array", "items": {"type": "array"}}`},
+		{`inputSchema.properties.p: an array needs "items"`, `{"type": "array"}`},
+		{`inputSchema.properties.p: items: want one schema`, `{"type": "array", "items": [{"type": "string"}]}`},
+		{`inputSchema.properties.p: keyword "maxLength" applies to string, not integer`, `{"type": "integer", "maxLength": 3}`},
+		{`inputSchema.properties.p: keyword "minimum" applies to integer or number, not string`, `{"type": "string", "minimum": 3}`},
+		{`inputSchema.properties.p: keyword "items" applies to array, not string`, `{"type": "string", "items": {"type": "string"}}`},
+		{`inputSchema.properties.p.items: keyword "maxItems" is not supported on the items`, `{"type": "array", "items": {"type": "string", "maxItems": 1}}`},
+		{`inputSchema.properties.p: maximum: want a number`, `{"type": "integer", "maximum": "9"}`},
+		{`inputSchema.properties.p: multipleOf: want a number more than 0`, `{"type": "integer", "multipleOf": 0}`},
+		{`inputSchema.properties.p: maxLength: want a non-negative integer`, `{"type": "string", "maxLength": 1.5}`},
+		{`inputSchema.properties.p: minLength: want a non-negative integer`, `{"type": "string", "minLength": -1}`},
+		{`inputSchema.properties.p: pattern: "(" is not a valid regular expression: missing closing )`, `{"type": "string", "pattern": "("}`},
+		{`inputSchema.properties.p: format: "regex" is not a format a flag can check`, `{"type": "string", "format": "regex"}`},
+		{`inputSchema.properties.p: enum: want a non-empty array`, `{"type": "string", "enum": []}`},
+		{`inputSchema.properties.p: enum: want scalars`, `{"type": "string", "enum": [["a"]]}`},
+		{`inputSchema.properties.p: const: want scalars`, `{"type": "string", "const": {"a": 1}}`},
+		{`inputSchema.properties.p: writeOnly: want a boolean`, `{"type": "string", "writeOnly": "yes"}`},
+		{`inputSchema.properties.p: examples: want an array`, `{"type": "string", "examples": "x"}`},
+		{`inputSchema.properties.p: description: want a string`, `{"type": "string", "description": 5}`},
+		{`inputSchema.properties.p: default: must be at most 3, got 4`, `{"type": "integer", "maximum": 3, "default": 4}`},
+		{`inputSchema.properties.p: default: expected integer, got string`, `{"type": "integer", "default": "4"}`},
+		{`inputSchema.properties.p: a boolean defaulting to true`, `{"type": "boolean", "default": true}`},
+		{`inputSchema.properties.p: description: control character U+001B`, `{"type": "string", "description": "\u001b[2J"}`},
+		{`inputSchema.properties.p: enum[0]: control character U+202E`, `{"type": "string", "enum": ["\u202e"]}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			_, err := compileData(t, withParam(tt.schema))
+			checkInvalidError(t, err, tt.want)
+		})
+	}
+	for _, tt := range []struct{ want, schema string }{
+		{`inputSchema: $schema: "http://json-schema.org/draft-04/schema#": want JSON Schema draft 2020-12 or draft-07`,
+			`{"$schema": "http://json-schema.org/draft-04/schema#", "type": "object"}`},
+		{`inputSchema: $schema: "https://example.com/s": want JSON Schema`, `{"$schema": "https://example.com/s", "type": "object"}`},
+		{`inputSchema: additionalProperties: want a boolean`, `{"type": "object", "additionalProperties": {"type": "string"}}`},
+		{`inputSchema.required: "x" is not a property`, `{"type": "object", "required": ["x"]}`},
+		{`inputSchema: required: "a" is listed twice`, `{"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a", "a"]}`},
+	} {
+		t.Run(tt.want, func(t *testing.T) {
+			_, err := compileData(t, withSchema(tt.schema))
+			checkInvalidError(t, err, tt.want)
+		})
+	}
+}
+
+// TestParam_annotations: what a parameter's annotations become; writeOnly
+// is what the audit log redacts by.
+func TestParam_annotations(t *testing.T) {
+	tool := mustCompile(t, withSchema(`{"type": "object", "properties": {
+		"token": {"type": "string", "writeOnly": true, "title": "Token", "deprecated": true},
+		"at": {"type": "string", "format": "date-time"},
+		"ips": {"type": "array", "items": {"type": "string", "format": "ipv6"}},
+		"n": {"type": "integer"}}}`))
+	got := map[string]manifest.Param{}
+	for _, p := range tool.Params() {
+		got[p.Name] = p
+	}
+	if p := got["token"]; !p.WriteOnly || !p.Deprecated || p.Title != "Token" {
+		t.Errorf("token: %+v, want WriteOnly, Deprecated, Title Token", p)
+	}
+	if p := got["n"]; p.WriteOnly || p.Deprecated || p.Format != "" {
+		t.Errorf("n: %+v, want no annotations", p)
+	}
+	if got["at"].Format != "date-time" || got["ips"].Format != "ipv6" {
+		t.Errorf("formats: at %q, ips %q", got["at"].Format, got["ips"].Format)
+	}
+}
+
+// TestFormats: each format a parameter may assert, with values it takes
+// and refuses. The library does not assert "format": these are ours.
+func TestFormats(t *testing.T) {
+	tests := []struct {
+		format   string
+		ok, fail []string
+	}{
+		{"date-time", []string{`2024-02-29T12:00:00Z`, `2024-02-29t12:00:00.5-05:30`}, []string{`2024-02-29 12:00:00Z`, `2024-02-30T12:00:00Z`, `yesterday`}},
+		{"date", []string{`2024-02-29`}, []string{`2023-02-29`, `2024-1-1`, `2024-01-01T00:00:00Z`}},
+		{"time", []string{`23:59:59Z`, `12:00:00.123+02:00`}, []string{`12:00:00`, `24:00:00Z`, `12:00`}},
+		{"email", []string{`joe@example.com`}, []string{`joe`, `Joe <joe@example.com>`, `@example.com`}},
+		{"hostname", []string{`example.com`, `a-b.example.com.`, `localhost`}, []string{`-a.com`, `a..com`, `a_b.com`, ``, strings.Repeat("a.", 130)}},
+		{"ipv4", []string{`0.0.0.0`, `192.168.1.255`}, []string{`1.2.3`, `1.2.3.256`, `01.2.3.4`, `::1`}},
+		{"ipv6", []string{`::1`, `2001:db8::8a2e:370:7334`}, []string{`1.2.3.4`, `fe80::1%eth0`, `2001:db8:::1`}},
+		{"uri", []string{`https://example.com/a?b#c`, `urn:isbn:0451450523`}, []string{`/relative`, `https://exa mple.com`, "https://e.com/\u00e4"}},
+		{"uuid", []string{`123e4567-e89b-12d3-a456-426614174000`, `ABCDEF00-0000-0000-0000-000000000000`}, []string{`123e4567e89b12d3a456426614174000`, `123e4567-e89b-12d3-a456-42661417400g`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.format, func(t *testing.T) {
+			tool := mustCompile(t, withParam(`{"type": "string", "format": "`+tt.format+`"}`))
+			for _, s := range tt.ok {
+				if err := tool.Validate(map[string]any{"p": s}); err != nil {
+					t.Errorf("%q: %v", s, err)
+				}
+			}
+			for _, s := range tt.fail {
+				checkArgsError(t, tool.Validate(map[string]any{"p": s}), "--p: must be ")
+			}
+		})
+	}
+}
+
+// TestCompile_hostile: manifests built to make compiling or validating
+// expensive are refused, or bounded.
+func TestCompile_hostile(t *testing.T) {
+	enum := func(n int) string {
+		vs := make([]string, n)
+		for i := range vs {
+			vs[i] = fmt.Sprintf(`"v%d"`, i)
+		}
+		return `{"type": "string", "enum": [` + strings.Join(vs, ",") + `]}`
+	}
+	many := func(n int, schema string) string {
+		ps := make([]string, n)
+		for i := range ps {
+			ps[i] = fmt.Sprintf(`"p%d": %s`, i, schema)
+		}
+		return `{"type": "object", "properties": {` + strings.Join(ps, ",") + `}}`
+	}
+	tests := []struct{ want, schema string }{
+		{"enum: 1025 values, more than the 1024 allowed", `{"type": "object", "properties": {"p": ` + enum(1025) + `}}`},
+		{"more than 16384 instructions", many(64, `{"type": "string", "pattern": "^[a-z]{0,300}$"}`)},
+		{"invalid repeat count", `{"type": "object", "properties": {"p": {"type": "string", "pattern": "a{1001}"}}}`},
+		{"invalid repeat count", `{"type": "object", "properties": {"p": {"type": "string", "pattern": "((a{100}){100}){100}"}}}`},
+		{"more than 16384 instructions", `{"type": "object", "properties": {"p": {"type": "string", "pattern": "` + strings.Repeat("a{1000}", 17) + `"}}}`},
+		{"257 properties, more than the 256 allowed", many(257, `{"type": "string"}`)},
+		{"JSON nested deeper than 64", `{"type": "object", "properties": {"p": {"type": "string", "examples": ` + strings.Repeat("[", 70) + strings.Repeat("]", 70) + `}}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			_, err := compileData(t, withSchema(tt.schema))
+			checkInvalidError(t, err, tt.want)
+		})
+	}
+
+	// At the bounds: compiles, and a refused argument is explained.
+	tool := mustCompile(t, withSchema(`{"type": "object", "properties": {"p": `+enum(1024)+`}}`))
+	checkArgsError(t, tool.Validate(map[string]any{"p": "x"}), `--p: must be one of "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", …, got "x"`)
+}
+
+// TestOutputSchema: the output schema may nest objects and arrays, and is
+// held to the same table otherwise.
+func TestOutputSchema(t *testing.T) {
+	out := func(s string) []byte {
+		return []byte(`{"name": "t", "version": "1.0.0", "description": "d", "inputSchema": {"type": "object"}, "outputSchema": ` + s + `}`)
+	}
+	tool := mustCompile(t, out(`{"type": "object", "properties": {"open": {"type": "array", "items": {"type": "object",
+		"properties": {"port": {"type": "integer", "maximum": 65535}}, "required": ["port"], "additionalProperties": false}}},
+		"required": ["open"]}`))
+	if err := tool.Manifest().ValidateOutput([]byte(`{"open": [{"port": 22}]}`)); err != nil {
+		t.Error(err)
+	}
+	if err := tool.Manifest().ValidateOutput([]byte(`{"open": [{"port": 70000}]}`)); !errors.Is(err, manifest.ErrOutput) {
+		t.Errorf("ValidateOutput: %v, want ErrOutput", err)
+	}
+	for _, k := range []string{"$ref", "allOf", "anyOf", "if", "patternProperties", "$defs"} {
+		_, err := compileData(t, out(fmt.Sprintf(`{"type": "object", "properties": {"a": {%q: {}}}}`, k)))
+		checkInvalidError(t, err, fmt.Sprintf(`outputSchema.properties.a: keyword %q is not supported in outputSchema`, k))
+	}
+}
+
+// TestTool_Validate_patternCost: a big pattern meets a big argument:
+// the argument is refused before validation, by the work it would cost.
+func TestTool_Validate_patternCost(t *testing.T) {
+	tool := mustCompile(t, withParam(`{"type": "array", "items": {"type": "string", "pattern": "^(a|b|c|d|e)*[a-z]{0,1000}x?$"}}`))
+	items := make([]any, manifest.MaxItems)
+	for i := range items {
+		items[i] = strings.Repeat("a", 200)
+	}
+	checkArgsError(t, tool.Validate(map[string]any{"p": items}), "--p: too large to check against this tool's schema")
+	if err := tool.Validate(map[string]any{"p": items[:2]}); err != nil {
+		t.Errorf("Validate(2 items): %v", err)
 	}
 }

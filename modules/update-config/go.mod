@@ -2,4 +2,4 @@ module updateconfig
 
 go 1.26
 
-require gopkg.in/yaml.v3 v3.0.1
+require go.yaml.in/yaml/v3 v3.0.6
