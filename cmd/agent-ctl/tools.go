@@ -469,6 +469,9 @@ func describeCommand() *cli.Command {
 				}
 			}
 			fmt.Fprintln(w, "\ngranted:")
+			if g.HeldFrom(t.Digest) {
+				fmt.Fprintf(w, "  (held: given for another module, sha256 %s; calls are refused until 'agent-ctl grant %s --confirm')\n", short(g.Digest), m.Name)
+			}
 			lines := grantLines(g)
 			if len(lines) == 0 {
 				fmt.Fprintln(w, "  nothing")
