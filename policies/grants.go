@@ -27,8 +27,20 @@ type Grants struct {
 	Tools map[string]*ToolGrants `json:"tools"`
 }
 
-// ToolGrants is what one tool may use.
+// ToolGrants is what one tool may use, pinned to the version it was
+// granted for.
 type ToolGrants struct {
+	// Digest is the hex sha256 of the module these grants were given for:
+	// they apply to calls of that module only, and another version's calls
+	// are refused until the operator confirms them for it. Empty (a file
+	// written before grants were pinned) means the version installed now,
+	// and the next install pins them to it.
+	Digest string `json:"digest,omitempty"`
+	// Signer is the key the granted version was signed with, as the store
+	// recorded it; empty means unsigned. A new version signed by the same
+	// key that asks for nothing beyond these grants keeps them.
+	Signer string `json:"signer,omitempty"`
+
 	Dirs []DirGrant `json:"dirs,omitempty"`
 	Env  []EnvGrant `json:"env,omitempty"`
 	Net  []NetGrant `json:"net,omitempty"`
@@ -157,8 +169,24 @@ func (g *Grants) Tool(name string) *ToolGrants {
 	return t
 }
 
+// Empty reports whether nothing is granted (whatever the version pinned).
+func (t *ToolGrants) Empty() bool {
+	return t == nil || len(t.Dirs) == 0 && len(t.Env) == 0 && len(t.Net) == 0 && t.Limits == (LimitGrants{})
+}
+
+// HeldFrom reports whether these grants are held from a version whose
+// module's digest is digest: given for another module, they must not
+// apply until the operator confirms them. Grants pinned to no digest
+// (written before grants were pinned) apply to the version installed.
+func (t *ToolGrants) HeldFrom(digest string) bool {
+	return !t.Empty() && t.Digest != "" && t.Digest != digest
+}
+
 // check validates what a hand-edited file may contain.
 func (t *ToolGrants) check() error {
+	if t.Digest != "" && !isHexDigest(t.Digest) {
+		return fmt.Errorf("%w: digest %q: want the module's sha256 in hex", ErrInvalid, t.Digest)
+	}
 	for _, d := range t.Dirs {
 		if !filepath.IsAbs(d.Host) {
 			return fmt.Errorf("%w: directory grant %q: host path must be absolute", ErrInvalid, d.Host)
@@ -395,6 +423,10 @@ func lowest(a, b int64) int64 {
 		return a
 	}
 	return min(a, b)
+}
+
+func isHexDigest(s string) bool {
+	return len(s) == 64 && strings.Trim(s, "0123456789abcdef") == ""
 }
 
 // resolveGuest checks a guest path without touching the host.

@@ -20,6 +20,10 @@ var (
 	ErrModuleInvalid = wasmfile.ErrInvalid
 	// ErrWorker: the worker process failed for a reason of its own.
 	ErrWorker = errors.New("worker failed")
+	// ErrModuleChanged: the module file no longer hashes to the digest the
+	// call expects (Call.Digest: the store's record of it). It wraps
+	// ErrModuleInvalid.
+	ErrModuleChanged = fmt.Errorf("%w: module file changed since it was installed", ErrModuleInvalid)
 )
 
 // errLoadTimeout is the cause of a call's context when its time limit ran

@@ -251,6 +251,13 @@ type Call struct {
 	// compiled at install): loading has the supervisor's CompileTimeout,
 	// and Timeout bounds the run alone.
 	TimeoutCoversLoad bool
+	// Digest, when set, is the hex sha256 the module file must have (an
+	// installed tool's, as the store recorded it): a file that hashes
+	// otherwise, changed on disk after install, is refused with an error
+	// wrapping ErrModuleChanged before it is compiled or loaded from the
+	// cache. The check costs a comparison: the digest is computed anyway,
+	// and cached while the file is unchanged.
+	Digest string
 
 	// prepareOnly stops after the module is loaded or compiled: Precompile.
 	prepareOnly bool
@@ -266,6 +273,12 @@ type Call struct {
 // which it was.
 func (s *Supervisor) Precompile(ctx context.Context, module string, iso policies.Isolation) (*Result, error) {
 	return s.Invoke(ctx, &Call{Module: module, Policy: policies.Policy{Isolation: iso}, prepareOnly: true})
+}
+
+// PrecompileDigest is Precompile of a module that must hash to digest
+// (see Call.Digest).
+func (s *Supervisor) PrecompileDigest(ctx context.Context, module, digest string, iso policies.Isolation) (*Result, error) {
+	return s.Invoke(ctx, &Call{Module: module, Digest: digest, Policy: policies.Policy{Isolation: iso}, prepareOnly: true})
 }
 
 // Prewarm starts setting up the walls of iso in the background, so that a
@@ -342,6 +355,9 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 		return nil, err
 	}
 	defer moduleFile.Close() // after the pool's refill has its own copy
+	if c.Digest != "" && digest != c.Digest {
+		return nil, fmt.Errorf("%w: %s hashes to sha256 %s, not the %s installed: it was changed on disk; install the tool again, or remove it", ErrModuleChanged, c.Module, short(digest), short(c.Digest))
+	}
 	modulePath, err := filepath.Abs(c.Module)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrModuleInvalid, c.Module, err)
@@ -424,3 +440,6 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 		"run_us", res.Timings.Run.Microseconds(), "total_us", res.Timings.Total.Microseconds())
 	return res, nil
 }
+
+// short is the start of a digest, as messages show it.
+func short(digest string) string { return digest[:min(12, len(digest))] }

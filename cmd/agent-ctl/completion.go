@@ -108,7 +108,7 @@ func setCompletion(app *cli.App, args []string) {
 }
 
 // takesTool are the commands whose argument is an installed tool's name.
-var takesTool = []string{"grant", "revoke", "describe", "remove"}
+var takesTool = []string{"grant", "revoke", "describe", "remove", "history", "rollback"}
 
 // flagValues are the values the flags with a fixed set of them complete to.
 var flagValues = map[string]func() []string{

@@ -89,6 +89,7 @@ grant commands that would.`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "grant every capability the manifest asks for"},
 			&cli.StringFlag{Name: "isolation", Usage: "walls around the worker that precompiles the module (`KIND`)", DefaultText: "container"},
+			keepFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -98,13 +99,15 @@ grant commands that would.`,
 			if err != nil {
 				return err
 			}
-			t, err := st.store.Install(c.Args().First())
+			ch, err := installWith(st, c.Args().First(), &store.InstallOptions{Keep: c.Int("keep")})
 			if err != nil {
 				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", plain(err))
 				return exitError{installExit(c.App.ErrWriter, st.home, err)}
 			}
+			t := ch.Tool
 			m := t.Manifest()
 			w := c.App.Writer
+			printReplacing(w, ch)
 			fmt.Fprintf(w, "installed %s %s (%s)\n", m.Name, m.Version, short(t.Digest))
 			// The question comes before the compile (seconds, for a Go
 			// module), so that the operator answers and can walk away.
@@ -117,25 +120,31 @@ grant commands that would.`,
 				for _, l := range describeCaps(m) {
 					fmt.Fprintln(w, "  "+l)
 				}
-				if !grant && isTerminal(c.App.Reader) {
-					fmt.Fprint(w, "grant all of these? [y/N] ")
-					line, _ := bufio.NewReader(c.App.Reader).ReadString('\n')
-					grant = strings.EqualFold(strings.TrimSpace(line), "y") || strings.EqualFold(strings.TrimSpace(line), "yes")
-				}
+			}
+			printGrantsChange(w, ch)
+			if !grant && (len(cmds) > 0 || ch.Held) && isTerminal(c.App.Reader) {
+				fmt.Fprint(w, grantQuestion(len(cmds) > 0, ch.Held))
+				line, _ := bufio.NewReader(c.App.Reader).ReadString('\n')
+				grant = strings.EqualFold(strings.TrimSpace(line), "y") || strings.EqualFold(strings.TrimSpace(line), "yes")
 			}
 			done := progress(c.App.ErrWriter, "compiling "+m.Name)
-			err = precompile(c, t.Module)
+			err = precompile(c, t.Module, t.Digest)
 			done()
 			if err != nil {
 				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: warning: %s: not precompiled, the first call will compile it: %s\n", m.Name, plain(err))
 			}
-			if len(cmds) == 0 {
+			if len(cmds) == 0 && !ch.Held {
 				return nil
 			}
 			if !grant {
-				fmt.Fprintln(w, "nothing granted; to grant, run:")
-				for _, cmd := range cmds {
-					fmt.Fprintln(w, "  "+cmd)
+				if len(cmds) > 0 {
+					fmt.Fprintln(w, "nothing granted; to grant, run:")
+					for _, cmd := range cmds {
+						fmt.Fprintln(w, "  "+cmd)
+					}
+				}
+				if ch.Held {
+					fmt.Fprintf(w, "grants held; to confirm them for %s %s, run:\n  agent-ctl grant %s --confirm\n", m.Name, m.Version, m.Name)
 				}
 				return nil
 			}
@@ -156,6 +165,9 @@ grant commands that would.`,
 						refused = append(refused, plain(err))
 					}
 				}
+				// What the operator said yes to is this version: held
+				// grants are confirmed for it, new ones pinned to it.
+				tg.Digest, tg.Signer = t.Digest, t.Signer
 				return nil
 			})
 			if err != nil {
@@ -206,7 +218,7 @@ func progress(w io.Writer, what string) (done func()) {
 
 // precompile fills the compiled-module cache at install, in a worker behind
 // the default walls, so no call of the tool compiles.
-func precompile(c *cli.Context, module string) error {
+func precompile(c *cli.Context, module, digest string) error {
 	sup, err := newSupervisor(c)
 	if err != nil {
 		return err
@@ -216,7 +228,7 @@ func precompile(c *cli.Context, module string) error {
 	if err != nil {
 		return err
 	}
-	_, err = sup.Precompile(c.Context, module, iso)
+	_, err = sup.PrecompileDigest(c.Context, module, digest, iso)
 	return err
 }
 
@@ -457,6 +469,9 @@ func describeCommand() *cli.Command {
 				}
 			}
 			fmt.Fprintln(w, "\ngranted:")
+			if g.HeldFrom(t.Digest) {
+				fmt.Fprintf(w, "  (held: given for another module, sha256 %s; calls are refused until 'agent-ctl grant %s --confirm')\n", short(g.Digest), m.Name)
+			}
 			lines := grantLines(g)
 			if len(lines) == 0 {
 				fmt.Fprintln(w, "  nothing")
@@ -527,7 +542,7 @@ func toolErr(c *cli.Context, err error) error {
 	switch {
 	case errors.Is(err, store.ErrNotInstalled):
 		return exitError{supervisor.ExitNotFound}
-	case errors.Is(err, store.ErrDamaged):
+	case errors.Is(err, store.ErrDamaged), errors.Is(err, catalog.ErrGrantsHeld):
 		return exitError{supervisor.ExitInvalid}
 	}
 	return exitError{supervisor.ExitInternal}
@@ -598,10 +613,11 @@ the next call.`,
 			&cli.StringFlag{Name: "timeout", Usage: "time limit `DURATION` (only lowers)"},
 			&cli.StringFlag{Name: "max-output", Usage: "output limit `SIZE` (only lowers)"},
 			&cli.BoolFlag{Name: "force", Usage: "grant a directory or a limit the manifest does not ask for"},
+			confirmFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "print the resulting grants as JSON"},
 		},
 		Action: func(c *cli.Context) error {
-			if !slices.ContainsFunc([]string{"dir", "env", "net", "memory", "timeout", "max-output"}, c.IsSet) {
+			if !slices.ContainsFunc([]string{"dir", "env", "net", "memory", "timeout", "max-output", "confirm"}, c.IsSet) {
 				return usageError{"grant: nothing to grant: give --dir, --env, --net, --memory, --timeout or --max-output (see 'agent-ctl grant --help')"}
 			}
 			st, t, err := toolArg(c)
@@ -612,6 +628,9 @@ the next call.`,
 			var notes []string
 			if err := st.updateGrants(t, func(tg *policies.ToolGrants) error {
 				notes = nil
+				if err := confirmGrants(c, st, t, tg, &notes); err != nil {
+					return err
+				}
 				if err := grantFlags(c, st, t.Manifest(), tg, &notes); err != nil {
 					return err
 				}
@@ -769,13 +788,7 @@ func limitFlags(m *manifest.Manifest) []limitFlag {
 }
 
 // cloneGrants copies a tool's grants out of the policy file's lock.
-func cloneGrants(g *policies.ToolGrants) policies.ToolGrants {
-	out := policies.ToolGrants{Dirs: slices.Clone(g.Dirs), Env: slices.Clone(g.Env), Limits: g.Limits}
-	for _, n := range g.Net {
-		out.Net = append(out.Net, policies.NetGrant{Host: n.Host, Ports: slices.Clone(n.Ports)})
-	}
-	return out
-}
+func cloneGrants(g *policies.ToolGrants) policies.ToolGrants { return catalog.Clone(g) }
 
 // masked is a tool's grants as agent-ctl shows them: a fixed environment
 // value may be a secret, so only its presence is shown.
@@ -1106,7 +1119,7 @@ func runTool(c *cli.Context, t *store.Tool) error {
 	if errors.Is(err, catalog.ErrArgs) {
 		return argsError(m.Name, err)
 	}
-	if errors.Is(err, store.ErrNotInstalled) || errors.Is(err, store.ErrDamaged) {
+	if errors.Is(err, store.ErrNotInstalled) || errors.Is(err, store.ErrDamaged) || errors.Is(err, catalog.ErrGrantsHeld) {
 		return toolErr(c, err)
 	}
 	if err != nil {
@@ -1119,7 +1132,7 @@ func runTool(c *cli.Context, t *store.Tool) error {
 	for _, missing := range ungranted(m, g) {
 		fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s: not granted: %s\n", m.Name, missing)
 	}
-	return invoke(c, &supervisor.Call{Module: p.Module, Name: p.Name, Args: p.Args, Policy: p.Policy})
+	return invoke(c, &supervisor.Call{Module: p.Module, Name: p.Name, Args: p.Args, Policy: p.Policy, Digest: p.Digest})
 }
 
 // argsError words a refused argument for the command line.

@@ -19,9 +19,15 @@ import (
 	"github.com/agent-ctl/agent-ctl/policies"
 )
 
-// ErrArgs is wrapped by the errors of arguments that a tool's schema
-// refuses; the message names the argument and why.
-var ErrArgs = manifest.ErrArgs
+var (
+	// ErrArgs is wrapped by the errors of arguments that a tool's schema
+	// refuses; the message names the argument and why.
+	ErrArgs = manifest.ErrArgs
+	// ErrGrantsHeld is wrapped when a tool's grants were given for another
+	// version of it than the one installed: its calls are refused until the
+	// operator confirms them (the message says how).
+	ErrGrantsHeld = errors.New("grants held")
+)
 
 // Catalog is the installed tools and grants under one home. It is safe
 // for concurrent use and sees installs, removals and grant changes made by
@@ -172,6 +178,9 @@ type Prepared struct {
 	Args []string
 	// Policy is what the operator granted the tool.
 	Policy policies.Policy
+	// Digest is the module's hex sha256 as the store recorded it at
+	// install: the call must refuse a module file that no longer hashes so.
+	Digest string
 }
 
 // Call checks args (as decoded from JSON, or as the CLI parsed its flags)
@@ -194,10 +203,13 @@ func (c *Catalog) Call(name string, args map[string]any) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
+	if g.HeldFrom(t.Digest) {
+		return nil, c.held(t, g)
+	}
 	m := t.Manifest()
 	pol, err := g.Policy(policies.Requested{Memory: m.MemoryLimit(), Timeout: m.TimeoutLimit(), MaxOutput: m.OutputLimit()}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return &Prepared{Module: t.Module, Name: m.Name, Args: argv, Policy: pol}, nil
+	return &Prepared{Module: t.Module, Name: m.Name, Args: argv, Policy: pol, Digest: t.Digest}, nil
 }

@@ -8,6 +8,7 @@ package store
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -70,6 +71,12 @@ type Tool struct {
 	// Module is the path of its .wasm file; Digest its hex sha256.
 	Module string
 	Digest string
+	// Signer names the key the version was signed with, as the install
+	// that verified it recorded it; empty means unsigned.
+	Signer string
+	// Installed is when this version was installed; zero for a version
+	// installed before agent-ctl recorded it.
+	Installed time.Time
 }
 
 // Name is the tool's name.
@@ -78,111 +85,165 @@ func (t *Tool) Name() string { return t.Manifest().Name }
 // Install validates the module directory src (manifest.json and the .wasm
 // it names), or a .tar.gz of one, and installs it, replacing an installed
 // version of the same name. Nothing changes unless everything checks out.
+// It is InstallWith without options.
 func (s *Store) Install(src string) (*Tool, error) {
+	t, _, err := s.InstallWith(src, nil)
+	return t, err
+}
+
+// InstallOptions are how a version is installed; nil means the zero value
+// of every field.
+type InstallOptions struct {
+	// Signer is recorded as the name of the key whose signature the caller
+	// verified over the manifest and the module; empty records "unsigned".
+	// The store records it, it does not check it.
+	Signer string
+	// Keep is how many versions of the tool the store keeps (the current
+	// one among them) from this install on; 0 means DefaultKeep.
+	Keep int
+}
+
+// InstallWith is Install with options. It returns the new version and the
+// version it replaced (nil when there was none, or when the replaced one
+// does not load).
+func (s *Store) InstallWith(src string, o *InstallOptions) (installed, replaced *Tool, err error) {
+	if o == nil {
+		o = &InstallOptions{}
+	}
+	if o.Keep < 0 || o.Keep > maxKeep {
+		return nil, nil, fmt.Errorf("installing %s: keep %d versions: want 1 to %d", src, o.Keep, maxKeep)
+	}
+	t, old, err := s.install(src, o)
+	if err != nil {
+		return nil, nil, err
+	}
+	if old != "" {
+		replaced, _ = s.load(t.Name(), old)
+	}
+	return t, replaced, nil
+}
+
+func (s *Store) install(src string, o *InstallOptions) (*Tool, string, error) {
 	if isArchive(src) {
 		root, dir, err := unpack(src, s.dir)
 		if err != nil {
-			return nil, fmt.Errorf("installing %s: %w", src, err)
+			return nil, "", fmt.Errorf("installing %s: %w", src, err)
 		}
 		defer os.RemoveAll(root)
 		src = dir
 	}
 	fi, err := os.Stat(src)
 	if err != nil {
-		return nil, fmt.Errorf("installing %s: %w", src, err)
+		return nil, "", fmt.Errorf("installing %s: %w", src, err)
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("installing %s: not a module directory or .tar.gz (want %s and the .wasm it names)", src, manifestFile)
+		return nil, "", fmt.Errorf("installing %s: not a module directory or .tar.gz (want %s and the .wasm it names)", src, manifestFile)
 	}
 	raw, err := readLimited(filepath.Join(src, manifestFile), maxManifest)
 	if err != nil {
-		return nil, fmt.Errorf("installing %s: %w", src, err)
+		return nil, "", fmt.Errorf("installing %s: %w", src, err)
 	}
 	m, err := manifest.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("installing %s: %w", src, err)
+		return nil, "", fmt.Errorf("installing %s: %w", src, err)
 	}
 	if _, err := m.Compile(); err != nil {
-		return nil, fmt.Errorf("installing %s: %w", src, err)
+		return nil, "", fmt.Errorf("installing %s: %w", src, err)
 	}
 	wasm := filepath.Join(src, m.ModuleFile())
 	wfi, err := os.Lstat(wasm)
 	if err != nil {
-		return nil, fmt.Errorf("installing %s: the manifest names module %s: %w", src, m.ModuleFile(), err)
+		return nil, "", fmt.Errorf("installing %s: the manifest names module %s: %w", src, m.ModuleFile(), err)
 	}
 	if !wfi.Mode().IsRegular() {
-		return nil, fmt.Errorf("installing %s: module %s is not a regular file", src, m.ModuleFile())
+		return nil, "", fmt.Errorf("installing %s: module %s is not a regular file", src, m.ModuleFile())
 	}
 	digest, err := wasmfile.Check(wasm)
 	if err != nil {
-		return nil, fmt.Errorf("installing %s: %w", src, err)
+		return nil, "", fmt.Errorf("installing %s: %w", src, err)
 	}
 
 	staging, err := os.MkdirTemp(s.dir, ".staging-")
 	if err != nil {
-		return nil, fmt.Errorf("installing %s: %w", m.Name, err)
+		return nil, "", fmt.Errorf("installing %s: %w", m.Name, err)
 	}
 	defer os.RemoveAll(staging) // a no-op once renamed
 	if err := writeFile(filepath.Join(staging, manifestFile), raw); err != nil {
-		return nil, fmt.Errorf("installing %s: %w", m.Name, err)
+		return nil, "", fmt.Errorf("installing %s: %w", m.Name, err)
 	}
 	if err := copyFile(wasm, filepath.Join(staging, m.ModuleFile())); err != nil {
-		return nil, fmt.Errorf("installing %s: %w", m.Name, err)
+		return nil, "", fmt.Errorf("installing %s: %w", m.Name, err)
 	}
 	// The copy is what runs: check it hashes as checked.
 	if got, err := wasmfile.Check(filepath.Join(staging, m.ModuleFile())); err != nil || got != digest {
-		return nil, fmt.Errorf("installing %s: module %s changed while it was being copied", m.Name, m.ModuleFile())
+		return nil, "", fmt.Errorf("installing %s: module %s changed while it was being copied", m.Name, m.ModuleFile())
 	}
 	if err := writeFile(filepath.Join(staging, digestFile), []byte(digest+"\n")); err != nil {
-		return nil, fmt.Errorf("installing %s: %w", m.Name, err)
+		return nil, "", fmt.Errorf("installing %s: %w", m.Name, err)
+	}
+	rec, err := json.Marshal(record{Name: m.Name, Version: m.Version, Digest: digest, Installed: time.Now().UTC(), Signer: o.Signer, Keep: o.Keep})
+	if err != nil {
+		return nil, "", fmt.Errorf("installing %s: %w", m.Name, err)
+	}
+	if err := writeFile(filepath.Join(staging, recordFile), append(rec, '\n')); err != nil {
+		return nil, "", fmt.Errorf("installing %s: %w", m.Name, err)
 	}
 
 	version := fmt.Sprintf("%s-%s-%s", m.Name, digest[:16], random())
 	vdir := filepath.Join(s.dir, versionsDir, version)
 	if err := statefile.SyncDir(staging); err != nil {
-		return nil, fmt.Errorf("installing %s: %w", m.Name, err)
+		return nil, "", fmt.Errorf("installing %s: %w", m.Name, err)
 	}
 	if err := os.Rename(staging, vdir); err != nil {
-		return nil, fmt.Errorf("installing %s: %w", m.Name, err)
+		return nil, "", fmt.Errorf("installing %s: %w", m.Name, err)
 	}
-	if err := s.swap(m.Name, filepath.Join(versionsDir, version)); err != nil {
+	old, err := s.swap(m.Name, filepath.Join(versionsDir, version), nil)
+	if err != nil {
 		os.RemoveAll(vdir)
-		return nil, fmt.Errorf("installing %s: %w", m.Name, err)
+		return nil, "", fmt.Errorf("installing %s: %w", m.Name, err)
 	}
-	return s.Get(m.Name)
+	t, err := s.Get(m.Name)
+	return t, old, err
 }
 
 // swap points the tool's link at target under the store's lock, retires
 // the version it pointed at and collects old versions. Without the lock,
 // two installs of one tool could both read the same old version, and the
 // version one of them replaced was never retired: collected at once,
-// under a call still reading it.
-func (s *Store) swap(name, target string) error {
+// under a call still reading it. check, when not nil, runs under the lock
+// first and can refuse the swap (rollback checks its target there, where
+// no collect can remove it). swap returns the link's old target.
+func (s *Store) swap(name, target string, check func() error) (string, error) {
 	l, err := s.lock()
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer l.Release()
+	if check != nil {
+		if err := check(); err != nil {
+			return "", err
+		}
+	}
 	if err := statefile.SyncDir(filepath.Join(s.dir, versionsDir)); err != nil {
-		return err
+		return "", err
 	}
 	old, _ := os.Readlink(filepath.Join(s.dir, name))
 	link := filepath.Join(s.dir, ".link-"+random())
 	if err := os.Symlink(target, link); err != nil {
-		return err
+		return "", err
 	}
 	if err := os.Rename(link, filepath.Join(s.dir, name)); err != nil {
 		os.Remove(link)
-		return err
+		return "", err
 	}
 	if err := statefile.SyncDir(s.dir); err != nil {
-		return err
+		return "", err
 	}
 	if old != "" && old != target {
 		s.retire(old)
 	}
 	s.collect()
-	return nil
+	return old, nil
 }
 
 // lock takes the store's lock.
@@ -238,6 +299,11 @@ func (s *Store) Get(name string) (*Tool, error) {
 		}
 		return nil, fmt.Errorf("loading tool %s: %w", name, err)
 	}
+	return s.load(name, target)
+}
+
+// load loads the version of tool name at target (relative to the store).
+func (s *Store) load(name, target string) (*Tool, error) {
 	damaged := func(err error) error {
 		return fmt.Errorf("loading tool %s: %w: %w (reinstall it with 'agent-ctl install DIR', or uninstall it with 'agent-ctl remove %s')", name, ErrDamaged, err, name)
 	}
@@ -272,7 +338,18 @@ func (s *Store) Get(name string) (*Tool, error) {
 	if _, err := os.Stat(module); err != nil {
 		return nil, damaged(err)
 	}
-	return &Tool{Tool: t, Dir: dir, Module: module, Digest: digest}, nil
+	rec, err := readRecord(dir)
+	if err != nil {
+		return nil, damaged(err)
+	}
+	if rec != nil && (rec.Digest != digest || rec.Name != name) {
+		return nil, damaged(fmt.Errorf("%s does not match the version's digest and name", filepath.Join(dir, recordFile)))
+	}
+	tool := &Tool{Tool: t, Dir: dir, Module: module, Digest: digest}
+	if rec != nil {
+		tool.Signer, tool.Installed = rec.Signer, rec.Installed
+	}
+	return tool, nil
 }
 
 // Compiled on first use, as nameRE.
@@ -340,29 +417,6 @@ const retireAge = time.Minute
 func (s *Store) retire(target string) {
 	now := time.Now()
 	_ = os.Chtimes(filepath.Join(s.dir, target), now, now)
-}
-
-// collect removes versions that no tool links to and that were retired
-// more than retireAge ago.
-func (s *Store) collect() {
-	current := map[string]bool{}
-	entries, _ := os.ReadDir(s.dir)
-	for _, e := range entries {
-		if e.Type()&os.ModeSymlink != 0 {
-			if t, err := os.Readlink(filepath.Join(s.dir, e.Name())); err == nil {
-				current[filepath.Base(t)] = true
-			}
-		}
-	}
-	versions, _ := os.ReadDir(filepath.Join(s.dir, versionsDir))
-	for _, v := range versions {
-		if current[v.Name()] {
-			continue
-		}
-		if fi, err := v.Info(); err == nil && time.Since(fi.ModTime()) > retireAge {
-			_ = os.RemoveAll(filepath.Join(s.dir, versionsDir, v.Name()))
-		}
-	}
 }
 
 func random() string {

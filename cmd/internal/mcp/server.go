@@ -581,5 +581,5 @@ func (s *Server) callOverMCP(name string, args map[string]any) (*supervisor.Call
 	if err != nil {
 		return nil, err
 	}
-	return &supervisor.Call{Module: p.Module, Name: p.Name, Args: p.Args, Policy: p.Policy}, nil
+	return &supervisor.Call{Module: p.Module, Name: p.Name, Args: p.Args, Policy: p.Policy, Digest: p.Digest}, nil
 }
