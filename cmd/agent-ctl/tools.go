@@ -98,14 +98,23 @@ grant commands that would.`,
 			if err != nil {
 				return err
 			}
-			t, err := st.store.Install(c.Args().First())
+			src := c.Args().First()
+			dir, signed, cleanup, err := verifiedSource(st.home, src)
+			defer cleanup()
 			if err != nil {
-				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", plain(err))
+				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", refusal(src, err))
+				return exitError{installExit(c.App.ErrWriter, st.home, err)}
+			}
+			t, err := st.store.Install(dir)
+			if err != nil {
+				// Name the operator's path, not the private copy's.
+				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", strings.ReplaceAll(plain(err), dir, src))
 				return exitError{installExit(c.App.ErrWriter, st.home, err)}
 			}
 			m := t.Manifest()
 			w := c.App.Writer
 			fmt.Fprintf(w, "installed %s %s (%s)\n", m.Name, m.Version, short(t.Digest))
+			reportSigner(c, signed)
 			// The question comes before the compile (seconds, for a Go
 			// module), so that the operator answers and can walk away.
 			cmds := grantCommands(m)
