@@ -281,8 +281,10 @@ func TestStage(t *testing.T) {
 	}
 
 	linked := signed(t, alice)
-	os.Rename(filepath.Join(linked, "hello.wasm"), filepath.Join(t.TempDir(), "elsewhere"))
-	if err := os.Symlink(filepath.Join(src, "hello.wasm"), filepath.Join(linked, "hello.wasm")); err != nil {
+	// The link names the very module signed: only the link is wrong.
+	elsewhere := filepath.Join(t.TempDir(), "elsewhere")
+	os.Rename(filepath.Join(linked, "hello.wasm"), elsewhere)
+	if err := os.Symlink(elsewhere, filepath.Join(linked, "hello.wasm")); err != nil {
 		t.Fatal(err)
 	}
 	_, _, cleanup, err = Stage(home, linked)
