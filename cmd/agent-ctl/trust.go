@@ -306,21 +306,14 @@ func trustHome(c *cli.Context) (string, error) {
 	return st.home, nil
 }
 
-// readSmall reads a key or password file of at most maxKeyFile bytes; "-"
-// is stdin.
+// readSmall reads a key or password file of at most maxKeyFile bytes.
 func readSmall(path string) ([]byte, error) {
-	var r io.Reader
-	if path == "-" {
-		r = os.Stdin
-	} else {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
 	}
-	b, err := io.ReadAll(io.LimitReader(r, maxKeyFile+1))
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
 	if err != nil {
 		return nil, err
 	}
