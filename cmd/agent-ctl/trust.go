@@ -72,12 +72,13 @@ func keyCommand() *cli.Command {
 		Subcommands: []*cli.Command{{
 			Name:  "generate",
 			Usage: "write a new minisign key pair",
-			Description: `Writes a minisign secret key and its public key, as 'minisign -G' does. The
+			Description: `Writes a minisign secret key and its public key, as 'minisign -G' does, by
+default where minisign does (~/.minisign/minisign.key and ./minisign.pub). The
 secret key is encrypted with a password (asked twice on a terminal, or the first
 line of --password-file) unless --no-password is given. Existing files are kept
 unless --force is given.`,
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: "secret", Usage: "secret key `FILE`", Value: "minisign.key"},
+				&cli.StringFlag{Name: "secret", Usage: "secret key `FILE`", DefaultText: "~/.minisign/minisign.key, as minisign's"},
 				&cli.StringFlag{Name: "public", Usage: "public key `FILE`", Value: "minisign.pub"},
 				&cli.StringFlag{Name: "password-file", Usage: "read the password from the first line of `FILE` (- for stdin)"},
 				&cli.BoolFlag{Name: "no-password", Usage: "leave the secret key unencrypted (minisign -W)"},
@@ -88,6 +89,14 @@ unless --force is given.`,
 					return usageError{"key generate: takes no arguments (see 'agent-ctl key generate --help')"}
 				}
 				sec, pub := c.String("secret"), c.String("public")
+				if sec == "" {
+					// minisign's own default, where minisign -S looks.
+					h, err := os.UserHomeDir()
+					if err != nil {
+						return fmt.Errorf("finding the home directory for the secret key (give --secret): %w", err)
+					}
+					sec = filepath.Join(h, ".minisign", "minisign.key")
+				}
 				if !c.Bool("force") {
 					for _, f := range []string{sec, pub} {
 						if _, err := os.Lstat(f); err == nil {
@@ -185,7 +194,7 @@ base64 string 'minisign -P' takes). --name defaults to the key ID.`,
 					}
 					k, err := trust.ParsePublicKey(text)
 					if err != nil {
-						return err
+						return fmt.Errorf("%s is neither a public key file nor a public key: %w", arg, err)
 					}
 					k.Name = c.String("name")
 					if k.Name == "" {

@@ -61,6 +61,13 @@ func TestTrust_keysRoundTrip(t *testing.T) {
 	}
 	code, out, errs = runIn(t, home, "", "key", "generate", "--secret", sec+"2", "--public", pub+"2")
 	expect(t, "key generate, no password source", code, out, errs, 125, "", "--password-file")
+	// By default the secret key goes where minisign -S looks for it.
+	t.Setenv("HOME", t.TempDir())
+	code, out, errs = runIn(t, home, "", "key", "generate", "--no-password", "--public", pub+"3")
+	expect(t, "key generate, default secret", code, out, errs, 0, "wrote secret key", "")
+	if fi, err := os.Stat(filepath.Join(os.Getenv("HOME"), ".minisign", "minisign.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("default secret key: %v, %v", fi, err)
+	}
 
 	text, _ := os.ReadFile(pub)
 	k, err := trust.ParsePublicKey(string(text))
@@ -78,7 +85,7 @@ func TestTrust_keysRoundTrip(t *testing.T) {
 	code, out, errs = runIn(t, home, "", "trust", "add", ok.PublicKey)
 	expect(t, "trust add KEY", code, out, errs, 0, "trusted key "+ok.ID, "")
 	code, out, errs = runIn(t, home, "", "trust", "add", "not-a-key")
-	expect(t, "trust add garbage", code, out, errs, 125, "", "parsing public key")
+	expect(t, "trust add garbage", code, out, errs, 125, "", "not-a-key is neither a public key file nor a public key")
 
 	code, out, errs = runIn(t, home, "", "trust", "list")
 	expect(t, "trust list", code, out, errs, 0, "signatures required at install: off", "")
