@@ -15,6 +15,8 @@ package trust
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -176,7 +178,9 @@ func GenerateKey(password string) (public, secret []byte, err error) {
 // manifest.json.minisig and <module>.minisig beside the manifest and the
 // module it names, replacing earlier signatures. The signatures are
 // minisign's pre-hashed ones, with minisign's trusted comment (timestamp
-// and file name), which `minisign -V` verifies.
+// and file name), which `minisign -V` verifies. The manifest's trusted
+// comment also names the module's sha256, so that Verify refuses the
+// manifest beside another module, even one the same key signed.
 func Sign(dir string, key *SecretKey) error {
 	raw, err := readLimited(filepath.Join(dir, ManifestFile), maxManifest)
 	if err != nil {
@@ -186,31 +190,43 @@ func Sign(dir string, key *SecretKey) error {
 	if err != nil {
 		return fmt.Errorf("signing %s: %w", dir, err)
 	}
-	for _, name := range []string{ManifestFile, m.ModuleFile()} {
-		f, err := os.Open(filepath.Join(dir, name))
-		if err != nil {
-			return fmt.Errorf("signing %s: %w", name, err)
-		}
-		r := minisign.NewReader(f)
-		_, err = io.Copy(io.Discard, r)
-		f.Close()
-		if err != nil {
-			return fmt.Errorf("signing %s: %w", name, err)
-		}
-		sig := r.SignWithComments(key.k,
-			"timestamp:"+strconv.FormatInt(time.Now().Unix(), 10)+"\tfile:"+name+"\thashed",
-			"signature from agent-ctl secret key "+key.ID())
-		if err := statefile.WriteFile(filepath.Join(dir, name+SigSuffix), sig, 0o644); err != nil {
-			return fmt.Errorf("writing signature of %s: %w", name, err)
-		}
+	module := m.ModuleFile()
+	f, err := os.Open(filepath.Join(dir, module))
+	if err != nil {
+		return fmt.Errorf("signing %s: %w", module, err)
+	}
+	h := sha256.New()
+	r := minisign.NewReader(io.TeeReader(f, h))
+	_, err = io.Copy(io.Discard, r)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("signing %s: %w", module, err)
+	}
+	now := "timestamp:" + strconv.FormatInt(time.Now().Unix(), 10)
+	untrusted := "signature from agent-ctl secret key " + key.ID()
+	sig := r.SignWithComments(key.k, now+"\tfile:"+module+"\thashed", untrusted)
+	if err := statefile.WriteFile(filepath.Join(dir, module+SigSuffix), sig, 0o644); err != nil {
+		return fmt.Errorf("writing signature of %s: %w", module, err)
+	}
+	mr := minisign.NewReader(bytes.NewReader(raw))
+	io.Copy(io.Discard, mr)
+	sig = mr.SignWithComments(key.k, now+"\tfile:"+ManifestFile+"\thashed\t"+moduleTag+hex.EncodeToString(h.Sum(nil)), untrusted)
+	if err := statefile.WriteFile(filepath.Join(dir, ManifestFile+SigSuffix), sig, 0o644); err != nil {
+		return fmt.Errorf("writing signature of %s: %w", ManifestFile, err)
 	}
 	return nil
 }
 
+// moduleTag starts the field of the manifest's trusted comment that names
+// the module's sha256.
+const moduleTag = "module-sha256:"
+
 // Verify checks the signatures of the module directory dir: the manifest's
 // and the module's (the file the manifest names) must both be made by one
-// of keys and match their files. It returns that key, or an *Error naming
-// the first file that does not verify and why.
+// of keys and match their files, and where the manifest's signature names
+// the module's sha256 (agent-ctl sign's do; minisign -S's do not), the
+// module must be that one. It returns the key, or an *Error naming the
+// first file that does not verify and why.
 func Verify(dir string, keys []Key) (Key, error) {
 	raw, err := readLimited(filepath.Join(dir, ManifestFile), maxManifest)
 	if err != nil {
@@ -221,7 +237,7 @@ func Verify(dir string, keys []Key) (Key, error) {
 		return Key{}, fmt.Errorf("verifying %s: %w", dir, err)
 	}
 	module := m.ModuleFile()
-	k, err := verifyFile(dir, ManifestFile, keys, func() (io.ReadCloser, error) {
+	k, comment, _, err := verifyFile(dir, ManifestFile, keys, func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(raw)), nil
 	})
 	if err != nil {
@@ -233,7 +249,7 @@ func Verify(dir string, keys []Key) (Key, error) {
 		}
 		return Key{}, err
 	}
-	mk, err := verifyFile(dir, module, keys, func() (io.ReadCloser, error) {
+	mk, _, digest, err := verifyFile(dir, module, keys, func() (io.ReadCloser, error) {
 		return os.Open(filepath.Join(dir, module))
 	})
 	if err != nil {
@@ -243,32 +259,43 @@ func Verify(dir string, keys []Key) (Key, error) {
 		return Key{}, &Error{File: module, Reason: ErrMixedSigners,
 			Detail: fmt.Sprintf("%s by %s, %s by %s", module, mk.Name, ManifestFile, k.Name)}
 	}
+	for _, field := range strings.Split(comment, "\t") {
+		if want, ok := strings.CutPrefix(field, moduleTag); ok && want != digest {
+			return Key{}, &Error{File: module, Reason: ErrBadSignature,
+				Detail: fmt.Sprintf("key %s signed %s for module sha256:%s; this one is sha256:%s", k.Name, ManifestFile, short(want), short(digest))}
+		}
+	}
 	return k, nil
 }
+
+func short(digest string) string { return digest[:min(12, len(digest))] }
 
 // verifyFile checks dir/name's signature against keys, hashing what open
 // returns as the file's content: streamed, never held in memory whole, and
 // opened only once the signature names a trusted key.
-func verifyFile(dir, name string, keys []Key, open func() (io.ReadCloser, error)) (Key, error) {
+//
+// It returns the key, the signature's trusted comment (verified) and the
+// content's sha256.
+func verifyFile(dir, name string, keys []Key, open func() (io.ReadCloser, error)) (Key, string, string, error) {
 	sigName := name + SigSuffix
 	text, err := readLimited(filepath.Join(dir, sigName), maxSig)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return Key{}, &Error{File: name, Reason: ErrUnsigned, Detail: "no " + sigName}
+		return Key{}, "", "", &Error{File: name, Reason: ErrUnsigned, Detail: "no " + sigName}
 	case errors.Is(err, errTooLarge):
-		return Key{}, &Error{File: name, Reason: ErrMalformed, Detail: fmt.Sprintf("%s is larger than %d bytes", sigName, maxSig)}
+		return Key{}, "", "", &Error{File: name, Reason: ErrMalformed, Detail: fmt.Sprintf("%s is larger than %d bytes", sigName, maxSig)}
 	case err != nil:
-		return Key{}, fmt.Errorf("verifying signature of %s: %w", name, err)
+		return Key{}, "", "", fmt.Errorf("verifying signature of %s: %w", name, err)
 	}
 	text = bytes.TrimRight(text, "\r\n")
 	var sig minisign.Signature
 	if err := sig.UnmarshalText(text); err != nil {
-		return Key{}, &Error{File: name, Reason: ErrMalformed, Detail: sigName + ": " + strings.TrimPrefix(err.Error(), "minisign: ")}
+		return Key{}, "", "", &Error{File: name, Reason: ErrMalformed, Detail: sigName + ": " + strings.TrimPrefix(err.Error(), "minisign: ")}
 	}
 	if sig.Algorithm != minisign.HashEdDSA {
 		// Legacy signatures sign the whole file, not its hash: checking one
 		// needs the whole module in memory. minisign -V -H refuses them too.
-		return Key{}, &Error{File: name, Reason: ErrMalformed, Detail: sigName + " is in minisign's legacy format; sign without -l"}
+		return Key{}, "", "", &Error{File: name, Reason: ErrMalformed, Detail: sigName + " is in minisign's legacy format; sign without -l"}
 	}
 	id := keyID(sig.KeyID)
 	var key Key
@@ -279,29 +306,30 @@ func verifyFile(dir, name string, keys []Key, open func() (io.ReadCloser, error)
 		}
 	}
 	if key.ID == "" {
-		return Key{}, &Error{File: name, Reason: ErrUnknownKey, Detail: "key ID " + id}
+		return Key{}, "", "", &Error{File: name, Reason: ErrUnknownKey, Detail: "key ID " + id}
 	}
 	pk, err := key.public()
 	if err != nil {
-		return Key{}, fmt.Errorf("reading trusted key %s: %w", key.Name, err)
+		return Key{}, "", "", fmt.Errorf("reading trusted key %s: %w", key.Name, err)
 	}
 	f, err := open()
 	if err != nil {
-		return Key{}, fmt.Errorf("verifying signature of %s: %w", name, err)
+		return Key{}, "", "", fmt.Errorf("verifying signature of %s: %w", name, err)
 	}
-	r := minisign.NewReader(io.LimitReader(f, wasmfile.MaxSize+1))
+	h := sha256.New()
+	r := minisign.NewReader(io.TeeReader(io.LimitReader(f, wasmfile.MaxSize+1), h))
 	n, err := io.Copy(io.Discard, r)
 	f.Close()
 	if err == nil && n > wasmfile.MaxSize {
 		err = fmt.Errorf("larger than %d bytes", int64(wasmfile.MaxSize))
 	}
 	if err != nil {
-		return Key{}, fmt.Errorf("verifying signature of %s: %w", name, err)
+		return Key{}, "", "", fmt.Errorf("verifying signature of %s: %w", name, err)
 	}
 	if !r.Verify(pk, text) {
-		return Key{}, &Error{File: name, Reason: ErrBadSignature, Detail: "key " + key.Name}
+		return Key{}, "", "", &Error{File: name, Reason: ErrBadSignature, Detail: "key " + key.Name}
 	}
-	return key, nil
+	return key, sig.TrustedComment, hex.EncodeToString(h.Sum(nil)), nil
 }
 
 var errTooLarge = errors.New("file too large")

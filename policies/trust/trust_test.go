@@ -127,6 +127,22 @@ func TestVerify(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, "hello.wasm.minisig"), b, 0o644)
 			return dir
 		}, "hello.wasm", ErrMixedSigners, "hello.wasm by bob, manifest.json by alice"},
+		{"releases mixed", trusted, func(t testing.TB) string {
+			// Another release, also signed by alice: its module and the
+			// module's signature beside this release's manifest.
+			dir := signed(t, alice)
+			other := moduleDir(t)
+			cat, _ := os.ReadFile(fixtures.Path("cat.wasm"))
+			os.WriteFile(filepath.Join(other, "hello.wasm"), cat, 0o644)
+			if err := Sign(other, alice); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range []string{"hello.wasm", "hello.wasm.minisig"} {
+				b, _ := os.ReadFile(filepath.Join(other, f))
+				os.WriteFile(filepath.Join(dir, f), b, 0o644)
+			}
+			return dir
+		}, "hello.wasm", ErrBadSignature, "key alice signed manifest.json for module sha256:"},
 		{"garbage", trusted, func(t testing.TB) string {
 			dir := signed(t, alice)
 			os.WriteFile(filepath.Join(dir, "manifest.json.minisig"), []byte("not a signature\n"), 0o644)
