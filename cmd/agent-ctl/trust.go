@@ -409,12 +409,14 @@ func verifiedSource(home, src string) (dir string, res *trust.Result, cleanup fu
 	cleanup = func() {}
 	dir = src
 	if store.IsArchive(src) {
-		root, d, err := store.Unpack(src, home)
+		tmp, done, err := trust.PrivateDir(home)
+		cleanup = done
 		if err != nil {
 			return "", nil, cleanup, fmt.Errorf("installing %s: %w", src, err)
 		}
-		cleanup = func() { os.RemoveAll(root) }
-		dir = d
+		if _, dir, err = store.Unpack(src, tmp); err != nil {
+			return "", nil, cleanup, fmt.Errorf("installing %s: %w", src, err)
+		}
 	}
 	p, err := trust.Load(home)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sync"
+	"time"
 
 	"github.com/agent-ctl/agent-ctl/modules/manifest"
 	"github.com/agent-ctl/agent-ctl/modules/wasmfile"
@@ -177,11 +178,10 @@ func VerifyDir(home, dir string) (*Result, error) {
 // the copy is what was verified, whatever happens to src meanwhile. The
 // caller installs from dir and calls cleanup afterwards (also on error).
 func Stage(home, src string) (dir string, res *Result, cleanup func(), err error) {
-	tmp, err := os.MkdirTemp(home, ".verify-")
+	tmp, cleanup, err := PrivateDir(home)
 	if err != nil {
-		return "", nil, func() {}, fmt.Errorf("staging %s: %w", src, err)
+		return "", nil, cleanup, fmt.Errorf("staging %s: %w", src, err)
 	}
-	cleanup = func() { os.RemoveAll(tmp) }
 	raw, err := readLimited(filepath.Join(src, ManifestFile), maxManifest)
 	if err != nil {
 		return "", nil, cleanup, fmt.Errorf("staging %s: %w", src, err)
@@ -218,6 +218,31 @@ func Stage(home, src string) (dir string, res *Result, cleanup func(), err error
 		return "", nil, cleanup, err
 	}
 	return tmp, res, cleanup, nil
+}
+
+// privatePrefix names the private directories under home; staleAfter is
+// when one is left over from an agent-ctl that died (an install takes
+// seconds to minutes).
+const (
+	privatePrefix = ".verify-"
+	staleAfter    = time.Hour
+)
+
+// PrivateDir makes a new directory (0700) under home for a module on its
+// way to being installed, and returns it with the function that removes
+// it. It first removes those an agent-ctl that died left behind.
+func PrivateDir(home string) (dir string, cleanup func(), err error) {
+	old, _ := filepath.Glob(filepath.Join(home, privatePrefix+"*"))
+	for _, d := range old {
+		if fi, err := os.Lstat(d); err == nil && fi.IsDir() && time.Since(fi.ModTime()) > staleAfter {
+			os.RemoveAll(d)
+		}
+	}
+	dir, err = os.MkdirTemp(home, privatePrefix)
+	if err != nil {
+		return "", func() {}, err
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
 }
 
 // copyRegular copies at most limit bytes of the regular file src (not a

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"aead.dev/minisign"
 
@@ -309,6 +310,41 @@ func TestStage(t *testing.T) {
 	defer cleanup()
 	if err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("Stage of a linked module: %v; want refused", err)
+	}
+}
+
+// TestPrivateDir: a private directory left by an agent-ctl that died is
+// removed by a later one, once it is stale; a recent one (an install
+// under way) is left alone.
+func TestPrivateDir(t *testing.T) {
+	home := t.TempDir()
+	stale, _, err := PrivateDir(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(stale, "hello.wasm"), []byte("x"), 0o600)
+	old := time.Now().Add(-2 * staleAfter)
+	os.Chtimes(stale, old, old)
+	recent, _, err := PrivateDir(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, cleanup, err := PrivateDir(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Errorf("private directory: %v, %v", fi, err)
+	}
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the stale directory is still there: %v", err)
+	}
+	if _, err := os.Stat(recent); err != nil {
+		t.Errorf("a recent directory was removed: %v", err)
+	}
+	cleanup()
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("cleanup left %s", dir)
 	}
 }
 
