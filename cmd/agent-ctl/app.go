@@ -123,7 +123,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{runCommand(), installCommand(), listCommand(), describeCommand(),
 			removeCommand(), grantCommand(), revokeCommand(), newCommand(), mcpCommand(), serveCommand(), tokenCommand(),
-			doctorCommand(), completionCommand(), historyCommand(), rollbackCommand()},
+			doctorCommand(), completionCommand(), historyCommand(), rollbackCommand(), signCommand(), keyCommand(), trustCommand()},
 	}
 }
 
@@ -354,8 +354,12 @@ func nameLast(args []string, cmd int) []string {
 		return args
 	}
 	switch args[cmd] {
-	case "grant", "revoke", "describe", "remove", "install", "new", "history", "rollback":
+	case "grant", "revoke", "describe", "remove", "install", "new", "history", "rollback", "sign":
 		if i := cmd; i+1 < len(args) && !strings.HasPrefix(args[i+1], "-") {
+			return append(append(append([]string{}, args[:i+1]...), args[i+2:]...), args[i+1])
+		}
+	case "trust": // trust add PUBKEY --name N
+		if i := cmd + 1; i+1 < len(args) && args[i] == "add" && !strings.HasPrefix(args[i+1], "-") {
 			return append(append(append([]string{}, args[:i+1]...), args[i+2:]...), args[i+1])
 		}
 	}

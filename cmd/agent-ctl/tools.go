@@ -99,9 +99,17 @@ grant commands that would.`,
 			if err != nil {
 				return err
 			}
-			ch, err := installWith(st, c.Args().First(), &store.InstallOptions{Keep: c.Int("keep")})
+			src := c.Args().First()
+			dir, signed, cleanup, err := verifiedSource(st.home, src)
+			defer cleanup()
 			if err != nil {
-				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", plain(err))
+				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", refusal(src, err))
+				return exitError{installExit(c.App.ErrWriter, st.home, err)}
+			}
+			ch, err := installWith(st, dir, &store.InstallOptions{Keep: c.Int("keep"), Signer: signed.Signer.Name})
+			if err != nil {
+				// Name the operator's path, not the private copy's.
+				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", strings.ReplaceAll(plain(err), dir, src))
 				return exitError{installExit(c.App.ErrWriter, st.home, err)}
 			}
 			t := ch.Tool
@@ -109,6 +117,7 @@ grant commands that would.`,
 			w := c.App.Writer
 			printReplacing(w, ch)
 			fmt.Fprintf(w, "installed %s %s (%s)\n", m.Name, m.Version, short(t.Digest))
+			reportSigner(c, signed)
 			// The question comes before the compile (seconds, for a Go
 			// module), so that the operator answers and can walk away.
 			cmds := grantCommands(m)
