@@ -79,8 +79,8 @@ func (s *state) updateGrants(t *store.Tool, change func(*policies.ToolGrants) er
 func installCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "install",
-		Usage:     "install a tool from a module directory (manifest.json and its .wasm)",
-		ArgsUsage: "DIR",
+		Usage:     "install a tool from a module directory (manifest.json and its .wasm), a .tar.gz of one, or an OCI registry",
+		ArgsUsage: "DIR|oci://HOST[:PORT]/REPO:TAG|oci://HOST[:PORT]/REPO@sha256:DIGEST",
 		Description: `Validates the manifest and the module and installs them; an installed version
 of the same name is replaced only if everything checks out. Prints the
 capabilities the tool asks for. --yes grants them all; otherwise agent-ctl asks
@@ -89,6 +89,7 @@ grant commands that would.`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "grant every capability the manifest asks for"},
 			&cli.StringFlag{Name: "isolation", Usage: "walls around the worker that precompiles the module (`KIND`)", DefaultText: "container"},
+			plainHTTPFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -98,7 +99,12 @@ grant commands that would.`,
 			if err != nil {
 				return err
 			}
-			t, err := st.store.Install(c.Args().First())
+			src, cleanup, err := installSource(c, st, c.Args().First())
+			if err != nil {
+				return err
+			}
+			defer cleanup()
+			t, err := st.store.Install(src)
 			if err != nil {
 				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", plain(err))
 				return exitError{installExit(c.App.ErrWriter, st.home, err)}

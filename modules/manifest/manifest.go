@@ -143,6 +143,7 @@ type Limits struct {
 var ReservedNames = []string{
 	"run", "install", "list", "describe", "remove", "grant", "revoke", "new",
 	"doctor", "help", "mcp", "serve", "token", "init", "version", "completion",
+	"publish",
 }
 
 // The regular expressions are compiled on first use, not at start-up: those
