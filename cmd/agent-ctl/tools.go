@@ -375,6 +375,7 @@ func listCommand() *cli.Command {
 					fmt.Fprintln(c.App.Writer, fitWidth(fmt.Sprintf("%-20s %-10s %-12s %s", e.Name, e.Version, short(e.Digest), e.Description), width))
 				}
 			}
+			printWatchErrors(c, st)
 			if lerr != nil {
 				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", plain(lerr))
 				return exitError{supervisor.ExitInvalid}

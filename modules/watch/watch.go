@@ -177,6 +177,7 @@ func (w *Watcher) Run(ctx context.Context) {
 	entries, _ := os.ReadDir(w.opts.Dir)
 	for _, e := range entries {
 		names[e.Name()] = true
+		w.watchDrop(e.Name())
 	}
 	for n := range names {
 		w.schedule(n)
@@ -216,15 +217,26 @@ func (w *Watcher) event(ev fsnotify.Event) {
 	}
 	name, _, nested := strings.Cut(rel, string(filepath.Separator))
 	if !nested && ev.Has(fsnotify.Create) {
-		if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
-			// Files written before the watch is added are seen by the
-			// install this Create schedules.
-			if err := w.fsw.Add(ev.Name); err != nil {
-				w.log.Warn("not watching drop", "drop", name, "err", err)
-			}
-		}
+		// Files written before the watch is added are seen by the
+		// install this Create schedules.
+		w.watchDrop(name)
 	}
 	w.schedule(name)
+}
+
+// watchDrop watches a drop's directory for changes to its files (fsnotify
+// does not watch subdirectories by itself).
+func (w *Watcher) watchDrop(name string) {
+	if strings.HasPrefix(name, ".") {
+		return
+	}
+	path := filepath.Join(w.opts.Dir, name)
+	if fi, err := os.Stat(path); err != nil || !fi.IsDir() {
+		return
+	}
+	if err := w.fsw.Add(path); err != nil {
+		w.log.Warn("not watching drop", "drop", name, "err", err)
+	}
 }
 
 // schedule handles name once it has not changed for the debounce time.

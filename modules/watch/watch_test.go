@@ -232,12 +232,16 @@ func TestWatch_restart(t *testing.T) {
 	os.RemoveAll(filepath.Join(drops, "b"))
 	stop = run()
 	waitFor(t, "b removed", func() bool { n, _ := st.Names(); return len(n) == 1 && n[0] == "a" })
-	// c changes after a was scheduled; drops are handled one at a time,
-	// so once c is installed, a was looked at.
+	// c appears after b was scheduled; drops are handled one at a time,
+	// so once c is installed, b was looked at.
 	e.drop(t, "c", manifestJSON("c", "1.0.0"), hello(t))
 	waitFor(t, "c installed", func() bool { n, _ := st.Names(); return len(n) == 2 })
+	// a, there before this watcher started, changed in place (its files,
+	// not the directory): its directory is watched too.
+	os.WriteFile(filepath.Join(drops, "a", "manifest.json"), []byte(manifestJSON("a", "1.0.1")), 0o644)
+	waitFor(t, "a 1.0.1 installed", func() bool { tool, err := st.Get("a"); return err == nil && tool.Manifest().Version == "1.0.1" })
 	stop()
-	if installs != 3 {
-		t.Errorf("%d installs, want 3 (a, b, c): the restart reinstalled an unchanged drop", installs)
+	if installs != 4 {
+		t.Errorf("%d installs, want 4 (a, b, c, a changed): the restart reinstalled an unchanged drop", installs)
 	}
 }
