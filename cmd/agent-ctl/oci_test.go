@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -83,4 +84,26 @@ func TestOCI_refused(t *testing.T) {
 
 func sha256Hex(b []byte) string {
 	return "sha256:" + fmt.Sprintf("%x", sha256.Sum256(b))
+}
+
+// TestOCI_dockerConfig: publish and install read the registry's password
+// from $DOCKER_CONFIG/config.json, as docker and oras leave it.
+func TestOCI_dockerConfig(t *testing.T) {
+	reg := registrytest.StartAuth(t)
+	ref := "oci://" + reg.Host + "/tools/hello:1.0.0"
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	code, out, errs := runIn(t, t.TempDir(), "", "publish", "--plain-http", repoPath("modules/hello"), ref)
+	expect(t, "publish without credentials", code, out, errs, 125, "", "credential not found")
+
+	conf := t.TempDir()
+	auth := base64.StdEncoding.EncodeToString([]byte(registrytest.User + ":" + registrytest.Password))
+	if err := os.WriteFile(filepath.Join(conf, "config.json"), []byte(`{"auths":{"`+reg.Host+`":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCKER_CONFIG", conf)
+	code, out, errs = runIn(t, t.TempDir(), "", "publish", "--plain-http", repoPath("modules/hello"), ref)
+	expect(t, "publish", code, out, errs, 0, "sha256:", "")
+	home := t.TempDir()
+	code, out, errs = runIn(t, home, "", "install", "--isolation", "process", "--plain-http", ref)
+	expect(t, "install", code, out, errs, 0, "installed hello 1.0.0", "")
 }

@@ -3,6 +3,7 @@ package oci_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -241,4 +242,34 @@ func TestParseReference(t *testing.T) {
 			t.Errorf("ParseReference(%q) = %v, want %q", tt.in, err, tt.want)
 		}
 	}
+}
+
+// TestPushPull_credentials: a registry that wants a password gets the one
+// the Docker config file holds for it; without the file, nothing.
+func TestPushPull_credentials(t *testing.T) {
+	reg := registrytest.StartAuth(t)
+	ref := "oci://" + reg.Host + "/tools/hello:1.0.0"
+	src := toolDir(t)
+	if _, err := oci.Push(ctx(t), src, ref, plain); err == nil || !strings.Contains(err.Error(), "credential not found") {
+		t.Fatalf("Push without credentials: %v, want refused for want of one", err)
+	}
+	conf := filepath.Join(t.TempDir(), "config.json")
+	auth := base64.StdEncoding.EncodeToString([]byte(registrytest.User + ":" + registrytest.Password))
+	if err := os.WriteFile(conf, []byte(`{"auths":{"`+reg.Host+`":{"auth":"`+auth+`"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	withCreds := &oci.Options{PlainHTTP: true, DockerConfig: conf}
+	d, err := oci.Push(ctx(t), src, ref, withCreds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := oci.Pull(ctx(t), ref, t.TempDir(), plain); err == nil || !strings.Contains(err.Error(), "credential not found") {
+		t.Fatalf("Pull without credentials: %v, want refused for want of one", err)
+	}
+	dst := t.TempDir()
+	p, err := oci.Pull(ctx(t), ref, dst, withCreds)
+	if err != nil || p.Digest != d {
+		t.Fatalf("Pull with credentials: %v %+v", err, p)
+	}
+	sameFiles(t, src, dst, "manifest.json", "hello.wasm")
 }

@@ -146,17 +146,19 @@ func TestWatch_lifecycle(t *testing.T) {
 	waitFor(t, "greet removed", func() bool { _, err := e.store.Get("greet"); return err != nil })
 }
 
-// TestWatch_halfCopied copies a module in slow pieces, each within the
-// debounce time of the last: the watcher installs once, the whole module,
-// and never tries the half-written one. Without the debounce (measured:
-// a 1ms debounce) the same copy is tried half-way and fails.
+// TestWatch_halfCopied copies a module in slow pieces, 50ms apart: with a
+// debounce longer than the gaps the watcher installs once, the whole
+// module, and never tries the half-written one; with a 1ms debounce (as
+// good as none) the same copy is tried half-way and fails, which shows
+// the test can tell. The debounced case uses 1s rather than the default
+// 300ms so that a writer stalled on a loaded machine stays within it.
 func TestWatch_halfCopied(t *testing.T) {
 	tests := []struct {
 		name      string
 		debounce  time.Duration
 		wantFails bool
 	}{
-		{"debounced", 0, false},
+		{"debounced", time.Second, false},
 		{"not debounced", time.Millisecond, true},
 	}
 	for _, tt := range tests {
@@ -175,7 +177,7 @@ func TestWatch_halfCopied(t *testing.T) {
 			const pieces = 10
 			for i := range pieces {
 				f.Write(wasm[i*len(wasm)/pieces : (i+1)*len(wasm)/pieces])
-				time.Sleep(watch.DefaultDebounce / 6) // the copy's pace, not a synchronisation
+				time.Sleep(50 * time.Millisecond) // the copy's pace, not a synchronisation
 			}
 			f.Close()
 			waitFor(t, "slow installed", func() bool { return e.version("slow") == "1.0.0" })

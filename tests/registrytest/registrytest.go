@@ -29,8 +29,22 @@ type Registry struct {
 	Root string
 }
 
+// User and Password are the one account of a registry started with
+// StartAuth. The hash is bcrypt's (cost 4) of Password, made once.
+const (
+	User     = "agent"
+	Password = "s3cret-test-only"
+	htpasswd = User + ":$2a$04$hS.OM8LnPHMM7yVC7gERp.b.tKihBP8xxxycK7uIPbzlGh3WFMnzm\n"
+)
+
 // Start starts a registry that lives as long as the test.
-func Start(t testing.TB) *Registry {
+func Start(t testing.TB) *Registry { return start(t, false) }
+
+// StartAuth starts a registry that answers only User with Password (HTTP
+// basic authentication over loopback).
+func StartAuth(t testing.TB) *Registry { return start(t, true) }
+
+func start(t testing.TB, withAuth bool) *Registry {
 	t.Helper()
 	if _, err := os.Stat(Binary); err != nil {
 		t.Skipf("skipping: %s not installed (make deps installs the docker-registry package): %v", Binary, err)
@@ -56,6 +70,13 @@ http:
   addr: %s
   secret: registrytest
 `, root, host)
+		if withAuth {
+			pw := filepath.Join(dir, "htpasswd")
+			if err := os.WriteFile(pw, []byte(htpasswd), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg += fmt.Sprintf("auth:\n  htpasswd:\n    realm: registrytest\n    path: %s\n", pw)
+		}
 		if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +125,8 @@ func waitReady(host string, exited <-chan struct{}) error {
 		resp, err := client.Get("http://" + host + "/v2/")
 		if err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			// 401: up, and asking for credentials.
+			if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusUnauthorized {
 				return nil
 			}
 		}
