@@ -123,7 +123,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{runCommand(), installCommand(), listCommand(), describeCommand(),
 			removeCommand(), grantCommand(), revokeCommand(), newCommand(), mcpCommand(), serveCommand(), tokenCommand(),
-			doctorCommand(), completionCommand(), historyCommand(), rollbackCommand(), signCommand(), keyCommand(), trustCommand()},
+			doctorCommand(), completionCommand(), historyCommand(), rollbackCommand(), signCommand(), keyCommand(), trustCommand(), publishCommand()},
 	}
 }
 

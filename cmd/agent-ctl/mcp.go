@@ -90,18 +90,22 @@ connected clients as notifications/tools/list_changed. Logs go to stderr.
 
 'agent-ctl mcp config CLIENT' prints the snippet for a client's config file.`,
 		Subcommands: []*cli.Command{mcpConfigCommand()},
-		Flags:       poolFlags(),
+		Flags:       append(poolFlags(), watchFlag()),
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return usageError{fmt.Sprintf("mcp: unknown argument %q (did you mean 'agent-ctl mcp config %s'?)", c.Args().First(), c.Args().First())}
 			}
-			srv, _, err := mcpServer(c)
+			srv, st, err := mcpServer(c)
 			if err != nil {
 				return err
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			go srv.Watch(ctx)
+			if err := startWatch(ctx, c, st, srv); err != nil {
+				srv.Close()
+				return err
+			}
 			// RunStdio stops gracefully at stdin's end or a signal: calls
 			// in flight get --shutdown-grace, then workers are removed.
 			return srv.RunStdio(ctx, io.NopCloser(c.App.Reader), nopWriteCloser{c.App.Writer}, c.Duration("shutdown-grace"))
@@ -230,6 +234,7 @@ issuer's published keys, issuer, audience, expiry checked), and
 			&cli.DurationFlag{Name: "session-idle", Usage: "end an MCP session without requests for this long (0: never)", Value: 30 * time.Minute},
 			&cli.StringFlag{Name: "oauth-issuer", Usage: "also accept JWT access tokens of the OAuth authorization server whose issuer is `URL` (https; its metadata names its keys)"},
 			&cli.StringFlag{Name: "audience", Usage: "with --oauth-issuer: this server's resource identifier (`URI`, normally its https://.../mcp URL), required in a token's aud"},
+			watchFlag(),
 		),
 		Action: serveAction,
 	}
@@ -311,6 +316,11 @@ func serveAction(c *cli.Context) error {
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go srv.Watch(ctx)
+	if err := startWatch(ctx, c, st, srv); err != nil {
+		ln.Close()
+		srv.Close()
+		return err
+	}
 	scheme := "http"
 	if useTLS {
 		scheme = "https"

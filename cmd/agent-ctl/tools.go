@@ -79,8 +79,8 @@ func (s *state) updateGrants(t *store.Tool, change func(*policies.ToolGrants) er
 func installCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "install",
-		Usage:     "install a tool from a module directory (manifest.json and its .wasm)",
-		ArgsUsage: "DIR",
+		Usage:     "install a tool from a module directory (manifest.json and its .wasm), a .tar.gz of one, or an OCI registry",
+		ArgsUsage: "DIR|oci://HOST[:PORT]/REPO:TAG|oci://HOST[:PORT]/REPO@sha256:DIGEST",
 		Description: `Validates the manifest and the module and installs them; an installed version
 of the same name is replaced only if everything checks out. Prints the
 capabilities the tool asks for. --yes grants them all; otherwise agent-ctl asks
@@ -90,6 +90,7 @@ grant commands that would.`,
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "grant every capability the manifest asks for"},
 			&cli.StringFlag{Name: "isolation", Usage: "walls around the worker that precompiles the module (`KIND`)", DefaultText: "container"},
 			keepFlag(),
+			plainHTTPFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
@@ -99,17 +100,22 @@ grant commands that would.`,
 			if err != nil {
 				return err
 			}
-			src := c.Args().First()
+			orig := c.Args().First()
+			src, cleanupSrc, err := installSource(c, st, orig)
+			if err != nil {
+				return err
+			}
+			defer cleanupSrc()
 			dir, signed, cleanup, err := verifiedSource(st.home, src)
 			defer cleanup()
 			if err != nil {
-				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", refusal(src, err))
+				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", refusal(orig, err))
 				return exitError{installExit(c.App.ErrWriter, st.home, err)}
 			}
 			ch, err := installWith(st, dir, &store.InstallOptions{Keep: c.Int("keep"), Signer: signed.Signer.Name})
 			if err != nil {
 				// Name the operator's path, not the private copy's.
-				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", strings.ReplaceAll(plain(err), dir, src))
+				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", strings.ReplaceAll(plain(err), dir, orig))
 				return exitError{installExit(c.App.ErrWriter, st.home, err)}
 			}
 			t := ch.Tool
@@ -390,6 +396,7 @@ func listCommand() *cli.Command {
 					fmt.Fprintln(c.App.Writer, fitWidth(fmt.Sprintf("%-20s %-10s %-12s %s", e.Name, e.Version, short(e.Digest), e.Description), width))
 				}
 			}
+			printWatchErrors(c, st)
 			if lerr != nil {
 				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", plain(lerr))
 				return exitError{supervisor.ExitInvalid}

@@ -140,7 +140,7 @@ type Limits struct {
 var ReservedNames = []string{
 	"run", "install", "list", "describe", "remove", "grant", "revoke", "new",
 	"doctor", "help", "mcp", "serve", "token", "init", "version", "completion",
-	"history", "rollback",
+	"history", "rollback", "publish", "sign", "key", "trust",
 }
 
 // The regular expressions are compiled on first use, not at start-up: those
