@@ -2,52 +2,38 @@ package main
 
 import (
 	"fmt"
-	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/agent-ctl/agent-ctl/modules/manifest"
 	"github.com/agent-ctl/agent-ctl/policies"
 )
 
-// capability is one thing a manifest asks for: how to say it, how to
-// grant it, and whether a tool's grants cover it.
+// capability is one thing a manifest asks for: how to say it and how to
+// grant it. Which are granted is policies' to decide
+// (policies.ToolGrants.Unaddressed); this is only the printing.
 type capability struct {
 	desc, grant string
-	granted     func(*policies.ToolGrants) bool
 }
 
-// capabilities lists what a manifest asks for.
-func capabilities(m *manifest.Manifest) []capability {
+// capabilities renders what a asks for, one capability each.
+func capabilities(a policies.Asks) []capability {
 	var out []capability
-	for _, f := range m.Capabilities.Files {
-		mode := orDefault(f.Mode, "ro")
+	for _, d := range a.Dirs {
 		out = append(out, capability{
-			desc:  fmt.Sprintf("files: %s at %s (%s)", f.Host, f.Guest, mode),
-			grant: fmt.Sprintf("agent-ctl grant %s --dir %s:%s:%s", m.Name, f.Host, f.Guest, mode),
-			granted: func(g *policies.ToolGrants) bool {
-				return slices.ContainsFunc(g.Dirs, func(d policies.DirGrant) bool { return d.Guest == f.Guest })
-			},
+			desc:  fmt.Sprintf("files: %s at %s (%s)", d.Host, d.Guest, d.Mode()),
+			grant: fmt.Sprintf("agent-ctl grant %s --dir %s:%s:%s", a.Tool, d.Host, d.Guest, d.Mode()),
 		})
 	}
-	for _, e := range m.Capabilities.Env {
+	for _, e := range a.Env {
 		out = append(out, capability{
 			desc:  "env: " + e,
-			grant: fmt.Sprintf("agent-ctl grant %s --env %s", m.Name, e),
-			granted: func(g *policies.ToolGrants) bool {
-				return slices.ContainsFunc(g.Env, func(x policies.EnvGrant) bool { return x.Key == e })
-			},
+			grant: fmt.Sprintf("agent-ctl grant %s --env %s", a.Tool, e),
 		})
 	}
-	for _, n := range m.Capabilities.Network {
+	for _, n := range a.Net {
 		out = append(out, capability{
 			desc:  fmt.Sprintf("network: %s ports %s", n.Host, joinInts(n.Ports)),
-			grant: fmt.Sprintf("agent-ctl grant %s --net %s:%s", m.Name, n.Host, joinInts(n.Ports)),
-			// Addressed when the operator granted anything of that range or
-			// name: a narrower grant is a decision, not an omission.
-			granted: func(g *policies.ToolGrants) bool {
-				return slices.ContainsFunc(g.Net, func(x policies.NetGrant) bool { return netOverlaps(x.Host, n.Host) })
-			},
+			grant: fmt.Sprintf("agent-ctl grant %s --net %s:%s", a.Tool, n.Host, joinInts(n.Ports)),
 		})
 	}
 	return out
@@ -56,7 +42,7 @@ func capabilities(m *manifest.Manifest) []capability {
 // describeCaps renders what a manifest asks for, one capability a line.
 func describeCaps(m *manifest.Manifest) []string {
 	var out []string
-	for _, c := range capabilities(m) {
+	for _, c := range capabilities(m.Asks()) {
 		out = append(out, c.desc)
 	}
 	return out
@@ -65,33 +51,10 @@ func describeCaps(m *manifest.Manifest) []string {
 // grantCommands are the commands that would grant all of it.
 func grantCommands(m *manifest.Manifest) []string {
 	var out []string
-	for _, c := range capabilities(m) {
+	for _, c := range capabilities(m.Asks()) {
 		out = append(out, c.grant)
 	}
 	return out
-}
-
-// netOverlaps reports whether two network grant hosts (CIDRs, addresses or
-// hostnames) have an address or the name in common.
-func netOverlaps(a, b string) bool {
-	pa, erra := hostPrefix(a)
-	pb, errb := hostPrefix(b)
-	if erra != nil || errb != nil {
-		return strings.EqualFold(strings.TrimSuffix(a, "."), strings.TrimSuffix(b, "."))
-	}
-	return pa.Overlaps(pb)
-}
-
-func hostPrefix(h string) (netip.Prefix, error) {
-	if p, err := netip.ParsePrefix(h); err == nil {
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(h)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 func joinInts(ns []int) string {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"path"
 	"slices"
 	"strings"
 	"time"
@@ -83,47 +82,50 @@ the next call.`,
 // 10.0.0.0/24:22 for a manifest that names 127.0.0.1/32).
 func grantFlags(c *cli.Context, st *state, m *manifest.Manifest, tg *policies.ToolGrants, notes *[]string) error {
 	force := c.Bool("force")
+	asks := m.Asks()
 	unasked := func(format string, a ...any) error {
 		return usageError{fmt.Sprintf("grant: "+format+"; --force grants it anyway", a...)}
 	}
+	// The flags are granted as install --yes grants a manifest's asks;
+	// what would hand over the host is refused first, and always.
+	want := policies.Asks{Tool: m.Name, Env: c.StringSlice("env")}
 	for _, s := range c.StringSlice("dir") {
-		// What would hand over the host is refused first, and always.
 		d, err := policies.ParseDir(s)
-		if err == nil {
-			err = tg.GrantDir(d, st.home)
-		}
 		if err != nil {
 			return usageError{plain(err)}
 		}
+		want.Dirs = append(want.Dirs, d)
+	}
+	for _, s := range c.StringSlice("net") {
+		n, err := policies.ParseNetGrant(s)
+		if err != nil {
+			return usageError{plain(err)}
+		}
+		want.Net = append(want.Net, n)
+	}
+	if refused := tg.GrantAll(want, st.home); len(refused) > 0 {
+		return usageError{plain(refused[0])}
+	}
+	for _, d := range want.Dirs {
 		if !force {
-			if err := askedDir(m, d); err != nil {
+			if err := asks.CheckDir(d); err != nil {
 				return unasked("%s", err)
 			}
 		}
 	}
-	for _, s := range c.StringSlice("env") {
+	for _, s := range want.Env {
 		k, _, _ := strings.Cut(s, "=")
 		if !force && !slices.Contains(m.Capabilities.Env, k) {
 			*notes = append(*notes, fmt.Sprintf("%s's manifest does not ask for the variable %s (it asks for: %s); granted all the same", m.Name, k, orDefault(strings.Join(m.Capabilities.Env, ", "), "none")))
 		}
-		if err := tg.GrantEnv(s); err != nil {
-			return usageError{plain(err)}
-		}
 	}
-	for _, s := range c.StringSlice("net") {
-		n, err := policies.ParseNetGrant(s)
-		if err == nil && !force && !askedNet(m, n) {
+	for i, n := range want.Net {
+		if !force && !asks.AsksNet(n) {
 			var asked []string
 			for _, a := range m.Capabilities.Network {
 				asked = append(asked, a.Host+":"+joinInts(a.Ports))
 			}
-			*notes = append(*notes, fmt.Sprintf("%s's manifest does not ask for %s (it asks for: %s); granted all the same", m.Name, s, orDefault(strings.Join(asked, ", "), "no network")))
-		}
-		if err == nil {
-			err = tg.GrantNet(n)
-		}
-		if err != nil {
-			return usageError{plain(err)}
+			*notes = append(*notes, fmt.Sprintf("%s's manifest does not ask for %s (it asks for: %s); granted all the same", m.Name, c.StringSlice("net")[i], orDefault(strings.Join(asked, ", "), "no network")))
 		}
 	}
 	for _, l := range limitFlags(m) {
@@ -142,45 +144,6 @@ func grantFlags(c *cli.Context, st *state, m *manifest.Manifest, tg *policies.To
 		return usageError{plain(err)}
 	}
 	return nil
-}
-
-// askedDir says how a directory grant goes beyond what m asks for: a guest
-// path it does not ask for, or write access where it asks read-only.
-func askedDir(m *manifest.Manifest, d policies.Dir) error {
-	var asked []string
-	guest := path.Clean(d.Guest)
-	for _, f := range m.Capabilities.Files {
-		mode := orDefault(f.Mode, "ro")
-		if f.Guest == guest {
-			if d.Writable && mode != "rw" {
-				return fmt.Errorf("%s's manifest asks for %s read-only, not rw", m.Name, guest)
-			}
-			return nil
-		}
-		asked = append(asked, f.Guest+" ("+mode+")")
-	}
-	return fmt.Errorf("%s's manifest asks for no directory at %s (it asks for: %s)", m.Name, guest, orDefault(strings.Join(asked, ", "), "none"))
-}
-
-// askedNet reports whether m asks for every address and port of n.
-func askedNet(m *manifest.Manifest, n policies.NetGrant) bool {
-	pn, errn := hostPrefix(n.Host)
-	for _, port := range n.Ports {
-		ok := slices.ContainsFunc(m.Capabilities.Network, func(a manifest.NetCap) bool {
-			if !slices.Contains(a.Ports, port) {
-				return false
-			}
-			pa, erra := hostPrefix(a.Host)
-			if errn != nil || erra != nil {
-				return strings.EqualFold(strings.TrimSuffix(a.Host, "."), strings.TrimSuffix(n.Host, "."))
-			}
-			return pa.Contains(pn.Addr()) && pa.Bits() <= pn.Bits()
-		})
-		if !ok {
-			return false
-		}
-	}
-	return true
 }
 
 // limitFlag is one of the limits an operator can lower: its flag, the

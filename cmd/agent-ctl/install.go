@@ -103,21 +103,9 @@ grant commands that would.`,
 			}
 			// Granted under the policy file's lock, after the precompile
 			// and the question: nobody waits for a worker or a person.
-			var refused []string
+			var refused []error
 			err = st.updateGrants(t, func(tg *policies.ToolGrants) error {
-				for _, f := range m.Capabilities.Files {
-					if err := tg.GrantDir(policies.Dir{Host: f.Host, Guest: f.Guest, Writable: f.Mode == "rw"}, st.home); err != nil {
-						refused = append(refused, plain(err))
-					}
-				}
-				for _, e := range m.Capabilities.Env {
-					_ = tg.GrantEnv(e)
-				}
-				for _, n := range m.Capabilities.Network {
-					if err := tg.GrantNet(policies.NetGrant{Host: n.Host, Ports: n.Ports}); err != nil {
-						refused = append(refused, plain(err))
-					}
-				}
+				refused = tg.GrantAll(m.Asks(), st.home)
 				// What the operator said yes to is this version: held
 				// grants are confirmed for it, new ones pinned to it.
 				tg.Digest, tg.Signer = t.Digest, t.Signer
@@ -127,7 +115,7 @@ grant commands that would.`,
 				return fmt.Errorf("%s installed, nothing granted: %w", m.Name, err)
 			}
 			for _, r := range refused {
-				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: not granted: %s\n", r)
+				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: not granted: %s\n", plain(r))
 			}
 			fmt.Fprintln(w, "granted")
 			return nil

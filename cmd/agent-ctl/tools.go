@@ -158,14 +158,9 @@ func argsError(tool string, err error) error {
 // ungranted lists the capabilities a manifest asks for that the operator
 // has not granted, each with the command that would grant it.
 func ungranted(m *manifest.Manifest, g *policies.ToolGrants) []string {
-	if g == nil {
-		g = &policies.ToolGrants{}
-	}
 	var out []string
-	for _, c := range capabilities(m) {
-		if !c.granted(g) {
-			out = append(out, fmt.Sprintf("%s (%s)", c.desc, c.grant))
-		}
+	for _, c := range capabilities(g.Unaddressed(m.Asks())) {
+		out = append(out, fmt.Sprintf("%s (%s)", c.desc, c.grant))
 	}
 	return out
 }
