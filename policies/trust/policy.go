@@ -47,7 +47,7 @@ func Path(home string) string { return filepath.Join(home, policyFile) }
 
 // Load reads the policy in home; a missing file is the zero Policy.
 func Load(home string) (*Policy, error) {
-	b, err := readLimited(Path(home), maxPolicy)
+	b, err := statefile.ReadFile(Path(home), maxPolicy)
 	if errors.Is(err, os.ErrNotExist) {
 		return &Policy{}, nil
 	}
@@ -182,7 +182,7 @@ func Stage(home, src string) (dir string, res *Result, cleanup func(), err error
 	if err != nil {
 		return "", nil, cleanup, fmt.Errorf("staging %s: %w", src, err)
 	}
-	raw, err := readLimited(filepath.Join(src, ManifestFile), maxManifest)
+	raw, err := statefile.ReadFile(filepath.Join(src, ManifestFile), maxManifest)
 	if err != nil {
 		return "", nil, cleanup, fmt.Errorf("staging %s: %w", src, err)
 	}
