@@ -42,24 +42,22 @@ type Change struct {
 // written before grants were pinned are first pinned to the version
 // installed then, so that an install never passes them on silently.
 func (c *Catalog) Install(src string, o *store.InstallOptions) (*Change, error) {
-	pinErr := c.pinUnpinned()
-	t, old, err := c.store.InstallWith(src, o)
-	if err != nil {
-		return nil, err
-	}
-	ch := c.settle(t, old)
-	if ch.GrantsErr == nil {
-		ch.GrantsErr = pinErr
-	}
-	return ch, nil
+	return c.change(func() (*store.Tool, *store.Tool, error) { return c.store.InstallWith(src, o) })
 }
 
 // Rollback makes another kept version of a tool current (see
 // store.Rollback) and settles the grants by the same rule as Install: a
 // rollback to the version they were given for gets them back.
 func (c *Catalog) Rollback(name, to string) (*Change, error) {
+	return c.change(func() (*store.Tool, *store.Tool, error) { return c.store.Rollback(name, to) })
+}
+
+// change makes a tool's current version another (swap returns the new
+// version and the one it replaced) and settles the grants for it. Grants
+// not yet pinned are pinned first, to the version they were given for.
+func (c *Catalog) change(swap func() (t, old *store.Tool, err error)) (*Change, error) {
 	pinErr := c.pinUnpinned()
-	t, old, err := c.store.Rollback(name, to)
+	t, old, err := swap()
 	if err != nil {
 		return nil, err
 	}
