@@ -132,14 +132,6 @@ type Result struct {
 	Problem *Error
 }
 
-// SignerName is the signer's key name, or Unsigned.
-func (r *Result) SignerName() string {
-	if r.Signer.Name == "" {
-		return Unsigned
-	}
-	return r.Signer.Name
-}
-
 // VerifyDir verifies the module directory dir under the operator's policy
 // in home. It returns an error (an *Error naming the file and the reason)
 // when the module is refused: under trust require on, whenever it does not

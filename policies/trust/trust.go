@@ -10,7 +10,7 @@
 //
 //	res, err := trust.VerifyDir(home, dir)
 //	if err != nil { … refused: err names the file and the reason … }
-//	fmt.Println("signed by", res.SignerName())
+//	fmt.Println("signed by", res.Signer.Name) // empty: unsigned
 package trust
 
 import (
@@ -55,7 +55,8 @@ const (
 	ManifestFile = "manifest.json"
 	// SigSuffix is appended to a file's name to name its signature file.
 	SigSuffix = ".minisig"
-	// Unsigned is what SignerName says of a module no trusted key vouches for.
+	// Unsigned is how agent-ctl names the signer of a module no trusted key
+	// vouches for.
 	Unsigned = "unsigned"
 
 	// maxSig bounds a signature file: four lines, of which only the two
