@@ -140,7 +140,14 @@ func quoted(field func(errno) string) string {
 }
 
 func name(e errno) string { return e.Name }
-func text(e errno) string { return e.Text }
+
+// texts writes each errno's message, one quoted string a line, as the
+// element of an array literal.
+func texts(b *strings.Builder, indent string) {
+	for _, e := range errnos {
+		fmt.Fprintf(b, "%s%q,\n", indent, e.Text)
+	}
+}
 
 func protocolGo() string {
 	var b strings.Builder
@@ -165,9 +172,7 @@ func sdkGo() string {
 		fmt.Fprintf(&b, "\tErr%s Errno = %d\n", e.Camel, i+1)
 	}
 	fmt.Fprintf(&b, ")\n\nvar errNames = [...]string{%s}\n\nvar errTexts = [...]string{\n", quoted(name))
-	for _, e := range errnos {
-		fmt.Fprintf(&b, "\t%q,\n", e.Text)
-	}
+	texts(&b, "\t")
 	b.WriteString("}\n")
 	return b.String()
 }
@@ -187,9 +192,7 @@ func cTables() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "static const char *const errnames[] = {%s};\n", quoted(name))
 	b.WriteString("static const char *const errtexts[] = {\n")
-	for _, e := range errnos {
-		fmt.Fprintf(&b, "    %q,\n", e.Text)
-	}
+	texts(&b, "    ")
 	b.WriteString("};\n")
 	return b.String()
 }
@@ -202,9 +205,7 @@ func rust() string {
 	}
 	fmt.Fprintf(&b, "    const NAMES: [&'static str; %d] = [%s];\n", len(errnos), quoted(name))
 	fmt.Fprintf(&b, "    const TEXTS: [&'static str; %d] = [\n", len(errnos))
-	for _, e := range errnos {
-		fmt.Fprintf(&b, "        %q,\n", e.Text)
-	}
+	texts(&b, "        ")
 	b.WriteString("    ];\n")
 	return b.String()
 }
@@ -221,9 +222,7 @@ func tsConsts() string {
 func tsTables() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "const ERR_NAMES: string[] = [%s];\nconst ERR_TEXTS: string[] = [\n", quoted(name))
-	for _, e := range errnos {
-		fmt.Fprintf(&b, "  %q,\n", e.Text)
-	}
+	texts(&b, "  ")
 	b.WriteString("];\n")
 	return b.String()
 }
