@@ -62,15 +62,7 @@ func TestOwnCgroupV2(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ownCgroupV2([]byte(tt.cgroup), []byte(tt.mountinfo), "/sys/fs/cgroup")
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("got %q, %v; want an error with %q", got, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
-			}
+			checkCgroupDir(t, got, err, tt.want, tt.wantErr)
 		})
 	}
 }
@@ -93,16 +85,23 @@ func TestOwnCgroupV1(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ownCgroupV1([]byte(tt.cgroup), []byte(tt.mountinfo), tt.controller)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("got %q, %v; want an error with %q", got, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
-			}
+			checkCgroupDir(t, got, err, tt.want, tt.wantErr)
 		})
+	}
+}
+
+// checkCgroupDir checks what a cgroup parser found: want, or an error
+// that says wantErr when that is set.
+func checkCgroupDir(t *testing.T, got string, err error, want, wantErr string) {
+	t.Helper()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("got %q, %v; want an error with %q", got, err, wantErr)
+		}
+		return
+	}
+	if err != nil || got != want {
+		t.Fatalf("got %q, %v; want %q", got, err, want)
 	}
 }
 
