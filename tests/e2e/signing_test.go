@@ -6,18 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// minisignTool is the minisign tool's path (the Makefile's deps target
-// installs it).
-func minisignTool(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("minisign")
-	if err != nil {
-		t.Skip("the minisign tool is not installed (make deps installs it)")
-	}
-	return p
-}
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
+)
 
 // withStdin runs name with stdin and returns its combined output.
 func withStdin(t *testing.T, stdin, name string, args ...string) string {
@@ -40,7 +31,7 @@ func withStdin(t *testing.T, stdin, name string, args ...string) string {
 // minisign -V verifies; a key made by agent-ctl key generate signs through
 // minisign -S, and agent-ctl install verifies.
 func TestSigning_encryptedKeys(t *testing.T) {
-	tool := minisignTool(t)
+	tool := testutil.MinisignTool(t)
 	home := t.TempDir()
 	keys := t.TempDir()
 	pwFile := filepath.Join(keys, "password")
