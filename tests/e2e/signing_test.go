@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
 
@@ -41,7 +42,7 @@ func TestSigning_encryptedKeys(t *testing.T) {
 	// minisign's key, agent-ctl's signature.
 	mPub, mSec := filepath.Join(keys, "m.pub"), filepath.Join(keys, "m.key")
 	withStdin(t, "correct horse\ncorrect horse\n", tool, "-G", "-p", mPub, "-s", mSec)
-	dir := toolDir(t, "greet", "hello.wasm", `"inputSchema": {"type": "object"}`)
+	dir := fixtures.ToolDir(t, "greet", "hello.wasm", `"inputSchema": {"type": "object"}`)
 	out, err := exec.Command(bin, "--home", home, "sign", dir, "--key", mSec).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "--password-file") {
 		t.Fatalf("sign with an encrypted key and no password source: %v\n%s", err, out)
@@ -58,7 +59,7 @@ func TestSigning_encryptedKeys(t *testing.T) {
 	// agent-ctl's key (password on stdin), minisign's signatures.
 	aPub, aSec := filepath.Join(keys, "a.pub"), filepath.Join(keys, "a.key")
 	withStdin(t, "correct horse\n", bin, "--home", home, "key", "generate", "--password-file", "-", "--secret", aSec, "--public", aPub)
-	dir = toolDir(t, "greet", "hello.wasm", `"inputSchema": {"type": "object"}`)
+	dir = fixtures.ToolDir(t, "greet", "hello.wasm", `"inputSchema": {"type": "object"}`)
 	withStdin(t, "correct horse\n", tool, "-S", "-s", aSec, "-m", filepath.Join(dir, "manifest.json"), filepath.Join(dir, "hello.wasm"))
 	agentCtl(t, home, "trust", "add", aPub, "--name", "agent-ctl-made")
 	if out := agentCtl(t, home, "install", "--isolation", "process", dir); !strings.Contains(out, "signed by agent-ctl-made") {
