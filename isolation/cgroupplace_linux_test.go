@@ -105,10 +105,10 @@ func checkCgroupDir(t *testing.T, got string, err error, want, wantErr string) {
 	}
 }
 
-// TestOwnCgroup_host: on this host, the parsers find the directories that
-// libcontainer finds (the workers' parents on v1, the supervisor's cgroup
-// on v2).
-func TestOwnCgroup_host(t *testing.T) {
+// selfCgroupFiles reads this process's /proc/self/cgroup and mountinfo,
+// what the cgroup parsers read.
+func selfCgroupFiles(t *testing.T) (cgroup, mountinfo []byte) {
+	t.Helper()
 	cg, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
 		t.Fatal(err)
@@ -117,6 +117,14 @@ func TestOwnCgroup_host(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cg, mi
+}
+
+// TestOwnCgroup_host: on this host, the parsers find the directories that
+// libcontainer finds (the workers' parents on v1, the supervisor's cgroup
+// on v2).
+func TestOwnCgroup_host(t *testing.T) {
+	cg, mi := selfCgroupFiles(t)
 	if cgroups.IsCgroup2UnifiedMode() {
 		got, err := ownCgroupV2(cg, mi, cgroupV2Mount)
 		if err != nil {
@@ -293,14 +301,7 @@ func TestPlaceWorkers(t *testing.T) {
 // supervisor's own (on cgroup v2, below the cgroup it was in before it
 // moved into its leaf), in every hierarchy that limits it.
 func TestCgroup_workerBelowSupervisor(t *testing.T) {
-	cg, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mi, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cg, mi := selfCgroupFiles(t)
 	sp := testSpawner(t, nil)
 	p, _ := startHelper(t, sp, &Spec{}, "sleep")
 	dirs := cgroupDirs(t, p.Pid())
