@@ -62,15 +62,7 @@ func TestOwnCgroupV2(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ownCgroupV2([]byte(tt.cgroup), []byte(tt.mountinfo), "/sys/fs/cgroup")
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("got %q, %v; want an error with %q", got, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
-			}
+			checkCgroupDir(t, got, err, tt.want, tt.wantErr)
 		})
 	}
 }
@@ -93,23 +85,30 @@ func TestOwnCgroupV1(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ownCgroupV1([]byte(tt.cgroup), []byte(tt.mountinfo), tt.controller)
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("got %q, %v; want an error with %q", got, err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Fatalf("got %q, %v; want %q", got, err, tt.want)
-			}
+			checkCgroupDir(t, got, err, tt.want, tt.wantErr)
 		})
 	}
 }
 
-// TestOwnCgroup_host: on this host, the parsers find the directories that
-// libcontainer finds (the workers' parents on v1, the supervisor's cgroup
-// on v2).
-func TestOwnCgroup_host(t *testing.T) {
+// checkCgroupDir checks what a cgroup parser found: want, or an error
+// that says wantErr when that is set.
+func checkCgroupDir(t *testing.T, got string, err error, want, wantErr string) {
+	t.Helper()
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("got %q, %v; want an error with %q", got, err, wantErr)
+		}
+		return
+	}
+	if err != nil || got != want {
+		t.Fatalf("got %q, %v; want %q", got, err, want)
+	}
+}
+
+// selfCgroupFiles reads this process's /proc/self/cgroup and mountinfo,
+// what the cgroup parsers read.
+func selfCgroupFiles(t *testing.T) (cgroup, mountinfo []byte) {
+	t.Helper()
 	cg, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
 		t.Fatal(err)
@@ -118,6 +117,14 @@ func TestOwnCgroup_host(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return cg, mi
+}
+
+// TestOwnCgroup_host: on this host, the parsers find the directories that
+// libcontainer finds (the workers' parents on v1, the supervisor's cgroup
+// on v2).
+func TestOwnCgroup_host(t *testing.T) {
+	cg, mi := selfCgroupFiles(t)
 	if cgroups.IsCgroup2UnifiedMode() {
 		got, err := ownCgroupV2(cg, mi, cgroupV2Mount)
 		if err != nil {
@@ -294,14 +301,7 @@ func TestPlaceWorkers(t *testing.T) {
 // supervisor's own (on cgroup v2, below the cgroup it was in before it
 // moved into its leaf), in every hierarchy that limits it.
 func TestCgroup_workerBelowSupervisor(t *testing.T) {
-	cg, err := os.ReadFile("/proc/self/cgroup")
-	if err != nil {
-		t.Fatal(err)
-	}
-	mi, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatal(err)
-	}
+	cg, mi := selfCgroupFiles(t)
 	sp := testSpawner(t, nil)
 	p, _ := startHelper(t, sp, &Spec{}, "sleep")
 	dirs := cgroupDirs(t, p.Pid())

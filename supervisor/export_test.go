@@ -1,6 +1,8 @@
 package supervisor
 
 import (
+	"context"
+
 	"github.com/agent-ctl/agent-ctl/isolation"
 	"github.com/agent-ctl/agent-ctl/policies"
 )
@@ -37,4 +39,10 @@ func (s *Supervisor) WrapSpawners(wrap func(isolation.Spawner) isolation.Spawner
 	}
 	s.container = wrap(c)
 	return nil
+}
+
+// Precompile is PrecompileDigest of a module whatever its digest: the
+// tests precompile fixtures by path.
+func (s *Supervisor) Precompile(ctx context.Context, module string, iso policies.Isolation) (*Result, error) {
+	return s.Invoke(ctx, &Call{Module: module, Policy: policies.Policy{Isolation: iso}, prepareOnly: true})
 }

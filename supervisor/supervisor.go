@@ -266,17 +266,11 @@ type Call struct {
 	replay bool
 }
 
-// Precompile compiles a module into the cache, in a worker behind the
-// walls iso names, without running it, so that its first call loads
-// precompiled code instead of compiling (seconds for a Go module). A module
-// already in the cache costs one worker start. The result's CacheHit says
-// which it was.
-func (s *Supervisor) Precompile(ctx context.Context, module string, iso policies.Isolation) (*Result, error) {
-	return s.Invoke(ctx, &Call{Module: module, Policy: policies.Policy{Isolation: iso}, prepareOnly: true})
-}
-
-// PrecompileDigest is Precompile of a module that must hash to digest
-// (see Call.Digest).
+// PrecompileDigest compiles a module that must hash to digest (see
+// Call.Digest) into the cache, in a worker behind the walls iso names,
+// without running it, so that its first call loads precompiled code
+// instead of compiling (seconds for a Go module). A module already in the
+// cache costs one worker start. The result's CacheHit says which it was.
 func (s *Supervisor) PrecompileDigest(ctx context.Context, module, digest string, iso policies.Isolation) (*Result, error) {
 	return s.Invoke(ctx, &Call{Module: module, Digest: digest, Policy: policies.Policy{Isolation: iso}, prepareOnly: true})
 }

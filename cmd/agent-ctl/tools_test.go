@@ -218,25 +218,6 @@ func TestCompletion(t *testing.T) {
 	expect(t, "unknown shell", code, out, errs, 125, "", "bash, zsh, fish")
 }
 
-func TestNetOverlaps(t *testing.T) {
-	for _, tc := range []struct {
-		a, b string
-		want bool
-	}{
-		{"10.0.0.0/24", "10.0.0.0/8", true},
-		{"10.0.0.5", "10.0.0.0/24", true},
-		{"10.0.1.0/24", "10.0.0.0/24", false},
-		{"127.0.0.1", "::ffff:127.0.0.1", true},
-		{"example.com", "EXAMPLE.com.", true},
-		{"example.com", "10.0.0.1", false},
-		{"::1", "127.0.0.1", false},
-	} {
-		if got := netOverlaps(tc.a, tc.b); got != tc.want {
-			t.Errorf("netOverlaps(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
-		}
-	}
-}
-
 // TestTools_globalFlags finds an installed tool whatever global flags come
 // before it, in any of the forms the flag parser takes: the home and the
 // command are read once, with the app's own flag definitions (two argv

@@ -42,7 +42,7 @@ of --password-file (- for stdin).`,
 			if c.NArg() != 1 {
 				return usageError{"sign: want exactly one module directory (see 'agent-ctl sign --help')"}
 			}
-			text, err := readSmall(c.String("key"))
+			text, err := statefile.ReadFile(c.String("key"), maxKeyFile)
 			if err != nil {
 				return fmt.Errorf("reading secret key: %w", err)
 			}
@@ -186,7 +186,7 @@ base64 string 'minisign -P' takes). --name defaults to the key ID.`,
 					arg := c.Args().First()
 					text := arg
 					if fi, err := os.Stat(arg); err == nil && fi.Mode().IsRegular() {
-						b, err := readSmall(arg)
+						b, err := statefile.ReadFile(arg, maxKeyFile)
 						if err != nil {
 							return fmt.Errorf("reading public key: %w", err)
 						}
@@ -333,23 +333,6 @@ func trustHome(c *cli.Context) (string, error) {
 	return st.home, nil
 }
 
-// readSmall reads a key or password file of at most maxKeyFile bytes.
-func readSmall(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxKeyFile {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxKeyFile)
-	}
-	return b, nil
-}
-
 // password is the password from --password-file (its first line; "-"
 // reads the command's stdin), or asked on the terminal without echo
 // (twice when confirm). Nothing else: a password never comes from a flag's
@@ -365,7 +348,7 @@ func password(c *cli.Context, prompt string, confirm bool) (string, error) {
 			}
 		} else {
 			var b []byte
-			b, err = readSmall(f)
+			b, err = statefile.ReadFile(f, maxKeyFile)
 			line, _, _ = strings.Cut(string(b), "\n")
 		}
 		if err != nil {

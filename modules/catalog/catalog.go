@@ -69,9 +69,6 @@ func Open(home string) (*Catalog, error) {
 	return &Catalog{home: home, store: st, tools: map[string]loaded{}}, nil
 }
 
-// Home is the catalog's state directory.
-func (c *Catalog) Home() string { return c.home }
-
 // Store is the module store.
 func (c *Catalog) Store() *store.Store { return c.store }
 

@@ -3,12 +3,9 @@ package catalog
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"path/filepath"
 	"slices"
-	"strings"
 
-	"github.com/agent-ctl/agent-ctl/modules/manifest"
 	"github.com/agent-ctl/agent-ctl/modules/store"
 	"github.com/agent-ctl/agent-ctl/policies"
 )
@@ -45,24 +42,22 @@ type Change struct {
 // written before grants were pinned are first pinned to the version
 // installed then, so that an install never passes them on silently.
 func (c *Catalog) Install(src string, o *store.InstallOptions) (*Change, error) {
-	pinErr := c.pinUnpinned()
-	t, old, err := c.store.InstallWith(src, o)
-	if err != nil {
-		return nil, err
-	}
-	ch := c.settle(t, old)
-	if ch.GrantsErr == nil {
-		ch.GrantsErr = pinErr
-	}
-	return ch, nil
+	return c.change(func() (*store.Tool, *store.Tool, error) { return c.store.InstallWith(src, o) })
 }
 
 // Rollback makes another kept version of a tool current (see
 // store.Rollback) and settles the grants by the same rule as Install: a
 // rollback to the version they were given for gets them back.
 func (c *Catalog) Rollback(name, to string) (*Change, error) {
+	return c.change(func() (*store.Tool, *store.Tool, error) { return c.store.Rollback(name, to) })
+}
+
+// change makes a tool's current version another (swap returns the new
+// version and the one it replaced) and settles the grants for it. Grants
+// not yet pinned are pinned first, to the version they were given for.
+func (c *Catalog) change(swap func() (t, old *store.Tool, err error)) (*Change, error) {
 	pinErr := c.pinUnpinned()
-	t, old, err := c.store.Rollback(name, to)
+	t, old, err := swap()
 	if err != nil {
 		return nil, err
 	}
@@ -152,7 +147,7 @@ func (c *Catalog) settle(t, old *store.Tool) *Change {
 			}
 			tg.Digest, tg.Signer = old.Digest, old.Signer
 		}
-		if t.Signer != "" && t.Signer == tg.Signer && Covers(tg, t.Manifest()) {
+		if t.Signer != "" && t.Signer == tg.Signer && tg.Covers(t.Manifest().Asks()) {
 			tg.Digest = t.Digest
 			ch.Carried = true
 			return nil
@@ -197,58 +192,11 @@ func (c *Catalog) held(t *store.Tool, g *policies.ToolGrants) error {
 	switch {
 	case t.Signer != "" && t.Signer != g.Signer:
 		why = fmt.Sprintf("it is signed by %s, not by the granted version's key", t.Signer)
-	case t.Signer != "" && !Covers(g, t.Manifest()):
+	case t.Signer != "" && !g.Covers(t.Manifest().Asks()):
 		why = "it asks for more than was granted"
 	case t.Signer != "":
 		why = "they were not confirmed for it"
 	}
 	return fmt.Errorf("%s: %w: its grants were given for %s, not for the installed %s (sha256 %s), and %s: calls are refused until you confirm them for this version with 'agent-ctl grant %s --confirm' (or take them back with 'agent-ctl revoke %s --all', or roll back with 'agent-ctl rollback %s')",
 		t.Name(), ErrGrantsHeld, c.versionOf(t.Name(), g.Digest), t.Manifest().Version, t.Digest[:12], why, t.Name(), t.Name(), t.Name())
-}
-
-// Covers reports whether grants g cover everything manifest m asks for: a
-// directory at each guest path it asks for (writable where it asks rw),
-// each variable, and each network host and port.
-func Covers(g *policies.ToolGrants, m *manifest.Manifest) bool {
-	for _, f := range m.Capabilities.Files {
-		if !slices.ContainsFunc(g.Dirs, func(d policies.DirGrant) bool { return d.Guest == f.Guest && (d.Writable || f.Mode != "rw") }) {
-			return false
-		}
-	}
-	for _, e := range m.Capabilities.Env {
-		if !slices.ContainsFunc(g.Env, func(x policies.EnvGrant) bool { return x.Key == e }) {
-			return false
-		}
-	}
-	for _, n := range m.Capabilities.Network {
-		for _, port := range n.Ports {
-			if !slices.ContainsFunc(g.Net, func(x policies.NetGrant) bool { return slices.Contains(x.Ports, port) && hostCovers(x.Host, n.Host) }) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// hostCovers reports whether a network grant's host (a CIDR, an address or
-// a name) takes in every address of host, or is the same name.
-func hostCovers(grant, host string) bool {
-	pg, errg := prefixOf(grant)
-	ph, errh := prefixOf(host)
-	if errg != nil || errh != nil {
-		return errg != nil && errh != nil && strings.EqualFold(strings.TrimSuffix(grant, "."), strings.TrimSuffix(host, "."))
-	}
-	return pg.Bits() <= ph.Bits() && pg.Contains(ph.Addr())
-}
-
-func prefixOf(h string) (netip.Prefix, error) {
-	if p, err := netip.ParsePrefix(h); err == nil {
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(h)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
 	"reflect"
@@ -50,12 +51,7 @@ func (t *Tool) Validate(args map[string]any) error {
 // what it validates is what Argv writes.
 func (t *Tool) check(args map[string]any) (map[string]any, error) {
 	inst := make(map[string]any, len(args))
-	names := make([]string, 0, len(args))
-	for name := range args {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(args)) {
 		p := t.byName[name]
 		if p == nil {
 			return nil, fmt.Errorf("%w: %s: unknown argument", ErrArgs, label(name))
@@ -505,12 +501,7 @@ func formatFloat(f float64) string {
 // array are refused. The error wraps ErrArgs and names the flag.
 func (t *Tool) ParseFlags(values map[string][]string) (map[string]any, error) {
 	out := make(map[string]any, len(values))
-	names := make([]string, 0, len(values))
-	for name := range values {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(values)) {
 		vs := values[name]
 		p := t.byName[name]
 		if p == nil {

@@ -35,6 +35,7 @@ import (
 
 	"github.com/agent-ctl/agent-ctl/modules/manifest"
 	"github.com/agent-ctl/agent-ctl/modules/wasmfile"
+	"github.com/agent-ctl/agent-ctl/policies/statefile"
 )
 
 // The artifact's types (docs/modules.md, "OCI registries").
@@ -429,17 +430,6 @@ func readRegular(path string, limit int64) ([]byte, error) {
 	if fi.Size() > limit {
 		return nil, fmt.Errorf("%s is larger than %d bytes", filepath.Base(path), limit)
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", filepath.Base(path), limit)
-	}
-	return b, nil
+	// The size can change after the Lstat: the read is bounded again.
+	return statefile.ReadFile(path, limit)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/agent-ctl/agent-ctl/modules/wasmfile"
+	"github.com/agent-ctl/agent-ctl/policies/statefile"
 )
 
 const (
@@ -54,7 +55,7 @@ type record struct {
 // readRecord reads a version's record; nil for a version installed before
 // records were written.
 func readRecord(dir string) (*record, error) {
-	b, err := readLimited(filepath.Join(dir, recordFile), 4096)
+	b, err := statefile.ReadFile(filepath.Join(dir, recordFile), 4096)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}

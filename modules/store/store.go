@@ -139,7 +139,7 @@ func (s *Store) install(src string, o *InstallOptions) (*Tool, string, error) {
 	if !fi.IsDir() {
 		return nil, "", fmt.Errorf("installing %s: not a module directory or .tar.gz (want %s and the .wasm it names)", src, manifestFile)
 	}
-	raw, err := readLimited(filepath.Join(src, manifestFile), maxManifest)
+	raw, err := statefile.ReadFile(filepath.Join(src, manifestFile), maxManifest)
 	if err != nil {
 		return nil, "", fmt.Errorf("installing %s: %w", src, err)
 	}
@@ -311,7 +311,7 @@ func (s *Store) load(name, target string) (*Tool, error) {
 		return nil, damaged(errors.New("its link points outside the store"))
 	}
 	dir := filepath.Join(s.dir, target)
-	raw, err := readLimited(filepath.Join(dir, manifestFile), maxManifest)
+	raw, err := statefile.ReadFile(filepath.Join(dir, manifestFile), maxManifest)
 	if err != nil {
 		return nil, damaged(err)
 	}
@@ -326,7 +326,7 @@ func (s *Store) load(name, target string) (*Tool, error) {
 	if err != nil {
 		return nil, damaged(fmt.Errorf("%s: %w", filepath.Join(dir, manifestFile), err))
 	}
-	d, err := readLimited(filepath.Join(dir, digestFile), 128)
+	d, err := statefile.ReadFile(filepath.Join(dir, digestFile), 128)
 	if err != nil {
 		return nil, damaged(err)
 	}
@@ -423,22 +423,6 @@ func random() string {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
-}
-
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", filepath.Base(path), limit)
-	}
-	return b, nil
 }
 
 func writeFile(path string, b []byte) error {

@@ -352,7 +352,7 @@ func (w *Watcher) save(name string, d *Drop) {
 // signatures: the same content is not installed twice (a restart, an
 // event that changed nothing).
 func fingerprint(dir string) (string, error) {
-	raw, err := readAtMost(filepath.Join(dir, "manifest.json"), manifest.MaxSize)
+	raw, err := statefile.ReadFile(filepath.Join(dir, "manifest.json"), manifest.MaxSize)
 	if err != nil {
 		return "", err
 	}
@@ -378,19 +378,6 @@ func fingerprint(dir string) (string, error) {
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func readAtMost(path string, n int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, n+1))
-	if err == nil && int64(len(b)) > n {
-		err = fmt.Errorf("%s is larger than %d bytes", filepath.Base(path), n)
-	}
-	return b, err
 }
 
 // Errors lists the drops whose current content did not install, as lines

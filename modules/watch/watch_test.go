@@ -48,11 +48,17 @@ func start(t *testing.T, debounce time.Duration) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(runWatcher(w))
+	return e
+}
+
+// runWatcher runs w until the function it returns is called, which
+// returns once Run has.
+func runWatcher(w *watch.Watcher) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return e
+	return func() { cancel(); <-done }
 }
 
 func manifestJSON(name, version string) string {
@@ -216,10 +222,7 @@ func TestWatch_restart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { w.Run(ctx); close(done) }()
-		return func() { cancel(); <-done }
+		return runWatcher(w)
 	}
 	e := &env{drops: drops}
 	e.drop(t, "a", manifestJSON("a", "1.0.0"), hello(t))

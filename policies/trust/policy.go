@@ -47,7 +47,7 @@ func Path(home string) string { return filepath.Join(home, policyFile) }
 
 // Load reads the policy in home; a missing file is the zero Policy.
 func Load(home string) (*Policy, error) {
-	b, err := readLimited(Path(home), maxPolicy)
+	b, err := statefile.ReadFile(Path(home), maxPolicy)
 	if errors.Is(err, os.ErrNotExist) {
 		return &Policy{}, nil
 	}
@@ -132,14 +132,6 @@ type Result struct {
 	Problem *Error
 }
 
-// SignerName is the signer's key name, or Unsigned.
-func (r *Result) SignerName() string {
-	if r.Signer.Name == "" {
-		return Unsigned
-	}
-	return r.Signer.Name
-}
-
 // VerifyDir verifies the module directory dir under the operator's policy
 // in home. It returns an error (an *Error naming the file and the reason)
 // when the module is refused: under trust require on, whenever it does not
@@ -182,7 +174,7 @@ func Stage(home, src string) (dir string, res *Result, cleanup func(), err error
 	if err != nil {
 		return "", nil, cleanup, fmt.Errorf("staging %s: %w", src, err)
 	}
-	raw, err := readLimited(filepath.Join(src, ManifestFile), maxManifest)
+	raw, err := statefile.ReadFile(filepath.Join(src, ManifestFile), maxManifest)
 	if err != nil {
 		return "", nil, cleanup, fmt.Errorf("staging %s: %w", src, err)
 	}

@@ -10,7 +10,7 @@
 //
 //	res, err := trust.VerifyDir(home, dir)
 //	if err != nil { … refused: err names the file and the reason … }
-//	fmt.Println("signed by", res.SignerName())
+//	fmt.Println("signed by", res.Signer.Name) // empty: unsigned
 package trust
 
 import (
@@ -55,7 +55,8 @@ const (
 	ManifestFile = "manifest.json"
 	// SigSuffix is appended to a file's name to name its signature file.
 	SigSuffix = ".minisig"
-	// Unsigned is what SignerName says of a module no trusted key vouches for.
+	// Unsigned is how agent-ctl names the signer of a module no trusted key
+	// vouches for.
 	Unsigned = "unsigned"
 
 	// maxSig bounds a signature file: four lines, of which only the two
@@ -182,7 +183,7 @@ func GenerateKey(password string) (public, secret []byte, err error) {
 // comment also names the module's sha256, so that Verify refuses the
 // manifest beside another module, even one the same key signed.
 func Sign(dir string, key *SecretKey) error {
-	raw, err := readLimited(filepath.Join(dir, ManifestFile), maxManifest)
+	raw, err := statefile.ReadFile(filepath.Join(dir, ManifestFile), maxManifest)
 	if err != nil {
 		return fmt.Errorf("signing %s: %w", dir, err)
 	}
@@ -228,7 +229,7 @@ const moduleTag = "module-sha256:"
 // module must be that one. It returns the key, or an *Error naming the
 // first file that does not verify and why.
 func Verify(dir string, keys []Key) (Key, error) {
-	raw, err := readLimited(filepath.Join(dir, ManifestFile), maxManifest)
+	raw, err := statefile.ReadFile(filepath.Join(dir, ManifestFile), maxManifest)
 	if err != nil {
 		return Key{}, fmt.Errorf("verifying %s: %w", dir, err)
 	}
@@ -278,11 +279,11 @@ func short(digest string) string { return digest[:min(12, len(digest))] }
 // content's sha256.
 func verifyFile(dir, name string, keys []Key, open func() (io.ReadCloser, error)) (Key, string, string, error) {
 	sigName := name + SigSuffix
-	text, err := readLimited(filepath.Join(dir, sigName), maxSig)
+	text, err := statefile.ReadFile(filepath.Join(dir, sigName), maxSig)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return Key{}, "", "", &Error{File: name, Reason: ErrUnsigned, Detail: "no " + sigName}
-	case errors.Is(err, errTooLarge):
+	case errors.Is(err, statefile.ErrTooLarge):
 		return Key{}, "", "", &Error{File: name, Reason: ErrMalformed, Detail: fmt.Sprintf("%s is larger than %d bytes", sigName, maxSig)}
 	case err != nil:
 		return Key{}, "", "", fmt.Errorf("verifying signature of %s: %w", name, err)
@@ -330,23 +331,4 @@ func verifyFile(dir, name string, keys []Key, open func() (io.ReadCloser, error)
 		return Key{}, "", "", &Error{File: name, Reason: ErrBadSignature, Detail: "key " + key.Name}
 	}
 	return key, sig.TrustedComment, hex.EncodeToString(h.Sum(nil)), nil
-}
-
-var errTooLarge = errors.New("file too large")
-
-// readLimited reads a regular file of at most limit bytes.
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > limit {
-		return nil, fmt.Errorf("%s: %w", filepath.Base(path), errTooLarge)
-	}
-	return b, nil
 }

@@ -14,6 +14,7 @@ import (
 	"aead.dev/minisign"
 
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
 
 const testManifest = `{"name":"greet","version":"1.0.0","description":"says hello","inputSchema":{"type":"object"},"module":"hello.wasm"}`
@@ -390,17 +391,6 @@ func TestPolicy_addRemove(t *testing.T) {
 	}
 }
 
-// minisignTool is the path of the minisign tool (the Makefile's deps
-// target installs it).
-func minisignTool(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("minisign")
-	if err != nil {
-		t.Skip("the minisign tool is not installed (make deps installs it)")
-	}
-	return p
-}
-
 func runTool(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
@@ -414,7 +404,7 @@ func runTool(t *testing.T, name string, args ...string) string {
 // signed by minisign -S verify here. (Unencrypted keys: tests/e2e covers
 // the encrypted ones, whose scrypt costs seconds.)
 func TestInterop_minisignSigns(t *testing.T) {
-	tool := minisignTool(t)
+	tool := testutil.MinisignTool(t)
 	keys := t.TempDir()
 	pub, sec := filepath.Join(keys, "m.pub"), filepath.Join(keys, "m.key")
 	runTool(t, tool, "-G", "-W", "-p", pub, "-s", sec)
@@ -452,7 +442,7 @@ func TestInterop_minisignSigns(t *testing.T) {
 // TestInterop_minisignVerifies: a key pair made here signs, and minisign
 // -V (prehashed only, -H) verifies both files and refuses a changed one.
 func TestInterop_minisignVerifies(t *testing.T) {
-	tool := minisignTool(t)
+	tool := testutil.MinisignTool(t)
 	pub, sec, err := GenerateKey("")
 	if err != nil {
 		t.Fatal(err)

@@ -63,6 +63,14 @@ func start(t *testing.T, args ...string) *started {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"--log-level", "debug"}, args...)...)
 	cmd.Env = append(os.Environ(), "AGENTCTL_HOME="+t.TempDir())
+	return startCmd(t, cmd)
+}
+
+// startCmd starts cmd, an agent-ctl command set up as the test needs,
+// with its stdout and stderr read line by line; it is killed at the end of
+// the test.
+func startCmd(t *testing.T, cmd *exec.Cmd) *started {
+	t.Helper()
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
 	"os"
 	"os/exec"
@@ -35,19 +34,7 @@ func TestInheritedDescriptors(t *testing.T) {
 			const fd = 9
 			cmd.ExtraFiles = make([]*os.File, fd-2)
 			cmd.ExtraFiles[fd-3] = f
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			errp, err := cmd.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-			s := &started{cmd: cmd, stdout: bufio.NewReader(out), stderr: bufio.NewReader(errp)}
+			s := startCmd(t, cmd)
 			pid := s.workerPid(t)
 			s.expectLine(t, "sleeping\n")
 

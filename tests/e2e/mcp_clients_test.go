@@ -39,21 +39,6 @@ func envHarness() (node, dir string) {
 	return node, dir
 }
 
-// toolDir writes a module directory for a test fixture.
-func toolDir(t *testing.T, name, wasm, extra string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), name)
-	os.MkdirAll(dir, 0o755)
-	b, err := os.ReadFile(fixtures.Path(wasm))
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, wasm), b, 0o644)
-	m := fmt.Sprintf(`{"name": %q, "version": "1.0.0", "description": "test tool %s", "module": %q, %s}`, name, name, wasm, extra)
-	os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(m), 0o644)
-	return dir
-}
-
 func agentCtl(t *testing.T, home string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(bin, append([]string{"--home", home}, args...)...).CombinedOutput()
@@ -66,9 +51,9 @@ func agentCtl(t *testing.T, home string, args ...string) string {
 // toolHome installs hello and the fixtures the client tests call.
 func toolHome(t *testing.T) string {
 	home := installHello(t)
-	agentCtl(t, home, "install", "--yes", toolDir(t, "spin", "loop.wasm", `"inputSchema": {"type": "object"}, "limits": {"timeout": "300ms"}`))
-	agentCtl(t, home, "install", "--yes", toolDir(t, "sleep", "sleep.wasm", `"inputSchema": {"type": "object", "properties": {"ms": {"type": "integer", "minimum": 0}}}, "args": {"positional": ["ms"]}`))
-	agentCtl(t, home, "install", "--yes", toolDir(t, "ticks", "stream.wasm", `"inputSchema": {"type": "object", "properties": {"n": {"type": "integer"}, "ms": {"type": "integer"}}}, "args": {"positional": ["n", "ms"]}`))
+	agentCtl(t, home, "install", "--yes", fixtures.ToolDir(t, "spin", "loop.wasm", `"inputSchema": {"type": "object"}, "limits": {"timeout": "300ms"}`))
+	agentCtl(t, home, "install", "--yes", fixtures.ToolDir(t, "sleep", "sleep.wasm", `"inputSchema": {"type": "object", "properties": {"ms": {"type": "integer", "minimum": 0}}}, "args": {"positional": ["ms"]}`))
+	agentCtl(t, home, "install", "--yes", fixtures.ToolDir(t, "ticks", "stream.wasm", `"inputSchema": {"type": "object", "properties": {"n": {"type": "integer"}, "ms": {"type": "integer"}}}, "args": {"positional": ["n", "ms"]}`))
 	return home
 }
 
@@ -250,7 +235,7 @@ func TestTSClientStdio(t *testing.T) {
 		"transport": map[string]any{"type": "stdio", "command": bin, "args": []string{"--home", home, "mcp"}},
 		"steps":     steps,
 	}, func(string) {
-		agentCtl(t, home, "install", "--yes", toolDir(t, "greet", "hello.wasm", `"inputSchema": {"type": "object"}`))
+		agentCtl(t, home, "install", "--yes", fixtures.ToolDir(t, "greet", "hello.wasm", `"inputSchema": {"type": "object"}`))
 	})
 	checkClientSteps(t, r)
 	var greet callResult
@@ -355,10 +340,10 @@ var resultTimeRE = regexp.MustCompile(`-\d{4}-\d{2}-\d{2}T[0-9-]+Z$`)
 func TestConformance(t *testing.T) {
 	node, dir := mcpHarness(t)
 	home := installHello(t)
-	agentCtl(t, home, "install", "--yes", toolDir(t, "test_simple_text", "hello.wasm", `"inputSchema": {"type": "object"}`))
-	agentCtl(t, home, "install", "--yes", toolDir(t, "test_error_handling", "trap.wasm", `"inputSchema": {"type": "object"}`))
-	agentCtl(t, home, "install", "--yes", toolDir(t, "test_tool_with_progress", "stream.wasm", `"inputSchema": {"type": "object"}`))
-	agentCtl(t, home, "install", "--yes", toolDir(t, "test_tool_with_logging", "logs3.wasm", `"inputSchema": {"type": "object"}`))
+	agentCtl(t, home, "install", "--yes", fixtures.ToolDir(t, "test_simple_text", "hello.wasm", `"inputSchema": {"type": "object"}`))
+	agentCtl(t, home, "install", "--yes", fixtures.ToolDir(t, "test_error_handling", "trap.wasm", `"inputSchema": {"type": "object"}`))
+	agentCtl(t, home, "install", "--yes", fixtures.ToolDir(t, "test_tool_with_progress", "stream.wasm", `"inputSchema": {"type": "object"}`))
+	agentCtl(t, home, "install", "--yes", fixtures.ToolDir(t, "test_tool_with_logging", "logs3.wasm", `"inputSchema": {"type": "object"}`))
 	url := startServe(t, home, "--no-auth")
 	results := t.TempDir()
 	cmd := exec.Command(node, filepath.Join(dir, "node_modules/@modelcontextprotocol/conformance/dist/index.js"),

@@ -8,18 +8,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// minisignTool is the minisign tool's path (the Makefile's deps target
-// installs it).
-func minisignTool(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("minisign")
-	if err != nil {
-		t.Skip("the minisign tool is not installed (make deps installs it)")
-	}
-	return p
-}
+	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
+)
 
 // withStdin runs name with stdin and returns its combined output.
 func withStdin(t *testing.T, stdin, name string, args ...string) string {
@@ -42,7 +34,7 @@ func withStdin(t *testing.T, stdin, name string, args ...string) string {
 // minisign -V verifies; a key made by agent-ctl key generate signs through
 // minisign -S, and agent-ctl install verifies.
 func TestSigning_encryptedKeys(t *testing.T) {
-	tool := minisignTool(t)
+	tool := testutil.MinisignTool(t)
 	home := t.TempDir()
 	keys := t.TempDir()
 	pwFile := filepath.Join(keys, "password")
@@ -52,7 +44,7 @@ func TestSigning_encryptedKeys(t *testing.T) {
 	// minisign's key, agent-ctl's signature.
 	mPub, mSec := filepath.Join(keys, "m.pub"), filepath.Join(keys, "m.key")
 	withStdin(t, "correct horse\ncorrect horse\n", tool, "-G", "-p", mPub, "-s", mSec)
-	dir := toolDir(t, "greet", "hello.wasm", `"inputSchema": {"type": "object"}`)
+	dir := fixtures.ToolDir(t, "greet", "hello.wasm", `"inputSchema": {"type": "object"}`)
 	out, err := exec.Command(bin, "--home", home, "sign", dir, "--key", mSec).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "--password-file") {
 		t.Fatalf("sign with an encrypted key and no password source: %v\n%s", err, out)
@@ -69,7 +61,7 @@ func TestSigning_encryptedKeys(t *testing.T) {
 	// agent-ctl's key (password on stdin), minisign's signatures.
 	aPub, aSec := filepath.Join(keys, "a.pub"), filepath.Join(keys, "a.key")
 	withStdin(t, "correct horse\n", bin, "--home", home, "key", "generate", "--password-file", "-", "--secret", aSec, "--public", aPub)
-	dir = toolDir(t, "greet", "hello.wasm", `"inputSchema": {"type": "object"}`)
+	dir = fixtures.ToolDir(t, "greet", "hello.wasm", `"inputSchema": {"type": "object"}`)
 	withStdin(t, "correct horse\n", tool, "-S", "-s", aSec, "-m", filepath.Join(dir, "manifest.json"), filepath.Join(dir, "hello.wasm"))
 	agentCtl(t, home, "trust", "add", aPub, "--name", "agent-ctl-made")
 	if out := agentCtl(t, home, "install", "--isolation", "process", dir); !strings.Contains(out, "signed by agent-ctl-made") {

@@ -28,15 +28,7 @@ import (
 // installFixture installs a test fixture as a tool into home.
 func installFixture(tb testing.TB, home, name, wasm, extra string) {
 	tb.Helper()
-	dir := filepath.Join(tb.TempDir(), name)
-	os.MkdirAll(dir, 0o755)
-	b, err := os.ReadFile(fixtures.Path(wasm))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, wasm), b, 0o644)
-	m := fmt.Sprintf(`{"name": %q, "version": "1.0.0", "description": "test tool", "module": %q, %s}`, name, wasm, extra)
-	os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(m), 0o644)
+	dir := fixtures.ToolDir(tb, name, wasm, extra)
 	if out, err := exec.Command(bin, "--home", home, "install", "--yes", dir).CombinedOutput(); err != nil {
 		tb.Fatalf("install %s: %v\n%s", name, err, out)
 	}

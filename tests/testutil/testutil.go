@@ -1,6 +1,7 @@
 // Package testutil holds the small helpers that agent-ctl's tests share:
 // a buffer that a worker's output and a test may use at once, and polls
-// for conditions that another process makes true in its own time.
+// for conditions that another process makes true in its own time, and
+// the minisign tool that signature tests compare with.
 package testutil
 
 import (

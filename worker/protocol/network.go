@@ -9,23 +9,11 @@ import (
 )
 
 // Errno is what an agent_ctl host function returns to the module; the
-// values are the ABI of docs/host-functions.md.
+// values are the ABI of docs/host-functions.md. The constants, and every
+// SDK's copy of them, are generated from one table (errnogen/table.go).
 type Errno int32
 
-const (
-	OK          Errno = 0
-	Denied      Errno = 1
-	Refused     Errno = 2
-	Timeout     Errno = 3
-	Unreachable Errno = 4
-	Invalid     Errno = 5
-	BadHandle   Errno = 6
-	Limit       Errno = 7
-	EOF         Errno = 8
-	IOError     Errno = 9
-)
-
-var errnoNames = [...]string{"OK", "DENIED", "REFUSED", "TIMEOUT", "UNREACHABLE", "INVALID", "BADHANDLE", "LIMIT", "EOF", "IO"}
+//go:generate go run ./errnogen -root ../..
 
 func (e Errno) String() string {
 	if e >= 0 && int(e) < len(errnoNames) {

@@ -22,6 +22,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/modules/catalog"
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
+	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 	"github.com/agent-ctl/agent-ctl/tests/loopback"
 	"github.com/agent-ctl/agent-ctl/tests/mcptest"
 )
@@ -160,7 +161,7 @@ func raisedMemory(t *testing.T, dir string) string {
 // refused at install and never reaches MCP clients.
 func TestObjectParameter(t *testing.T) {
 	e := setup(t)
-	_, err := e.cat.Store().Install(fixtureTool(t, "greet", "hello.wasm",
+	_, err := e.cat.Store().Install(fixtures.ToolDir(t, "greet", "hello.wasm",
 		`"inputSchema": {"type": "object", "properties": {"name": {"type": "object", "properties": {"k": {"type": "string"}}}}}, "args": {"positional": ["name"]}`))
 	if err == nil || !strings.Contains(err.Error(), `inputSchema.properties.name: type: "object"`) {
 		t.Fatalf("Install: %v, want the object parameter refused", err)

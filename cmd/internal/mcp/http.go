@@ -499,18 +499,3 @@ func (g *gate) release(name string, n int) {
 	defer g.mu.Unlock()
 	g.inflight[name] -= n
 }
-
-// InFlight reports the tool calls a token has in flight over HTTP, as
-// counted against PerToken.
-func (s *Server) InFlight(token string) int {
-	s.mu.Lock()
-	gates := s.gates
-	s.mu.Unlock()
-	n := 0
-	for _, g := range gates {
-		g.mu.Lock()
-		n += g.inflight[token]
-		g.mu.Unlock()
-	}
-	return n
-}

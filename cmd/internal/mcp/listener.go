@@ -52,12 +52,6 @@ func (h *HTTPServer) Serve(ln net.Listener) error {
 	return err
 }
 
-// Conns reports the open connections, and how many were refused at the
-// limit or closed idle to make room.
-func (h *HTTPServer) Conns() (open, refused, evicted int64) {
-	return h.conn.open.Load(), h.conn.refused.Load(), h.conn.evicted.Load()
-}
-
 // Shutdown stops gracefully: it stops accepting, ends the event streams,
 // lets the calls in flight finish for up to grace, then cancels the rest
 // (each answers an isError "server shutting down"), waits until their

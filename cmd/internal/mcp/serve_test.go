@@ -27,6 +27,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/modules/catalog"
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
+	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 	"github.com/agent-ctl/agent-ctl/tests/mcptest"
 	"github.com/agent-ctl/agent-ctl/tests/procfs"
 	"github.com/agent-ctl/agent-ctl/tests/testutil"
@@ -673,7 +674,7 @@ func TestOutputBudget(t *testing.T) {
 		{"flood16", "flood.wasm", `"inputSchema": {"type": "object"}, "limits": {"maxOutput": "16MiB"}`},
 		{"big", "cat.wasm", `"inputSchema": {"type": "object", "properties": {"file": {"type": "string"}}}, "args": {"positional": ["file"]}, "limits": {"maxOutput": "16MiB"}`},
 	} {
-		if _, err := e.cat.Store().Install(fixtureTool(t, tool.name, tool.wasm, tool.extra)); err != nil {
+		if _, err := e.cat.Store().Install(fixtures.ToolDir(t, tool.name, tool.wasm, tool.extra)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -186,10 +186,6 @@ func (s *Server) cancelSession(session, token string, cause error) {
 	}
 }
 
-// BufferedOutput reports the module output the calls in flight hold now
-// and the most they held at once (see Options.MaxBufferedOutput).
-func (s *Server) BufferedOutput() (now, peak int64) { return s.budget.stats() }
-
 // MCP is the underlying go-sdk server.
 func (s *Server) MCP() *mcp.Server { return s.srv }
 

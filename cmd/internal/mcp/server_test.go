@@ -26,27 +26,6 @@ import (
 
 func TestMain(m *testing.M) { workertest.Main(m) }
 
-// fixtureTool writes a module directory for a test fixture.
-func fixtureTool(t *testing.T, name, wasm, extra string) string {
-	t.Helper()
-	dir := filepath.Join(t.TempDir(), name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(fixtures.Path(wasm))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, wasm), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	m := fmt.Sprintf(`{"name": %q, "version": "1.0.0", "description": "test tool %s", "module": %q, %s}`, name, name, wasm, extra)
-	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(m), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 type env struct {
 	home string
 	cat  *catalog.Catalog
@@ -71,12 +50,12 @@ func setup(t *testing.T) *env {
 			t.Fatal(err)
 		}
 	}
-	install(fixtureTool(t, "hello", "hello.wasm", `"inputSchema": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 16}}, "additionalProperties": false}, "args": {"positional": ["name"]}`))
-	install(fixtureTool(t, "spin", "loop.wasm", `"inputSchema": {"type": "object"}, "limits": {"timeout": "300ms"}`))
-	install(fixtureTool(t, "sleep", "sleep.wasm", `"inputSchema": {"type": "object", "properties": {"ms": {"type": "integer", "minimum": 0}}}, "args": {"positional": ["ms"]}`))
-	install(fixtureTool(t, "exit", "exit.wasm", `"inputSchema": {"type": "object", "properties": {"code": {"type": "integer"}}}, "args": {"positional": ["code"]}`))
-	install(fixtureTool(t, "flood", "flood.wasm", `"inputSchema": {"type": "object"}, "limits": {"maxOutput": "4KiB"}`))
-	install(fixtureTool(t, "report", "cat.wasm", `"inputSchema": {"type": "object", "properties": {"file": {"type": "string"}}, "required": ["file"]}, "args": {"positional": ["file"]}, "output": "json", "outputSchema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}`))
+	install(fixtures.ToolDir(t, "hello", "hello.wasm", `"inputSchema": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 16}}, "additionalProperties": false}, "args": {"positional": ["name"]}`))
+	install(fixtures.ToolDir(t, "spin", "loop.wasm", `"inputSchema": {"type": "object"}, "limits": {"timeout": "300ms"}`))
+	install(fixtures.ToolDir(t, "sleep", "sleep.wasm", `"inputSchema": {"type": "object", "properties": {"ms": {"type": "integer", "minimum": 0}}}, "args": {"positional": ["ms"]}`))
+	install(fixtures.ToolDir(t, "exit", "exit.wasm", `"inputSchema": {"type": "object", "properties": {"code": {"type": "integer"}}}, "args": {"positional": ["code"]}`))
+	install(fixtures.ToolDir(t, "flood", "flood.wasm", `"inputSchema": {"type": "object"}, "limits": {"maxOutput": "4KiB"}`))
+	install(fixtures.ToolDir(t, "report", "cat.wasm", `"inputSchema": {"type": "object", "properties": {"file": {"type": "string"}}, "required": ["file"]}, "args": {"positional": ["file"]}, "output": "json", "outputSchema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}`))
 
 	data := t.TempDir()
 	os.WriteFile(filepath.Join(data, "ok.json"), []byte(`{"ok": true, "n": 3}`+"\n"), 0o644)
@@ -311,18 +290,18 @@ func TestListChanged(t *testing.T) {
 		}
 		return m
 	}
-	if _, err := e.cat.Store().Install(fixtureTool(t, "greet", "hello.wasm", `"inputSchema": {"type": "object"}`)); err != nil {
+	if _, err := e.cat.Store().Install(fixtures.ToolDir(t, "greet", "hello.wasm", `"inputSchema": {"type": "object"}`)); err != nil {
 		t.Fatal(err)
 	}
 	wait("install")
 	if names()["greet"] == nil {
 		t.Fatal("installed tool not listed")
 	}
-	if _, err := e.cat.Store().Install(fixtureTool(t, "greet", "hello.wasm", `"inputSchema": {"type": "object"}, "description": "v2"`)); err == nil {
+	if _, err := e.cat.Store().Install(fixtures.ToolDir(t, "greet", "hello.wasm", `"inputSchema": {"type": "object"}, "description": "v2"`)); err == nil {
 		// A manifest with a duplicate key is refused; install a real v2.
 		t.Fatal("duplicate description accepted")
 	}
-	dir := fixtureTool(t, "greet", "hello.wasm", `"inputSchema": {"type": "object"}`)
+	dir := fixtures.ToolDir(t, "greet", "hello.wasm", `"inputSchema": {"type": "object"}`)
 	m, _ := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(strings.Replace(string(m), "test tool greet", "greets, version 2", 1)), 0o644)
 	if _, err := e.cat.Store().Install(dir); err != nil {

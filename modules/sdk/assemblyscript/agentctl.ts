@@ -371,16 +371,28 @@ declare function net_close(handle: i32): i32;
 declare function net_probe(targets: usize, targetsLen: usize, timeoutMs: i32, results: usize, resultsLen: usize): i32;
 
 // The errnos of docs/host-functions.md.
+// BEGIN GENERATED errnos: by worker/protocol/errnogen from its table; do not edit
+// success
 export const OK: i32 = 0;
-export const DENIED: i32 = 1;      // the grants do not allow that host and port
-export const REFUSED: i32 = 2;     // the port is closed
-export const TIMEOUT: i32 = 3;     // no answer in time (filtered), or no data in time
-export const UNREACHABLE: i32 = 4; // no route, name not found, other network errors
-export const INVALID: i32 = 5;     // a malformed argument
-export const BADHANDLE: i32 = 6;   // not an open connection
-export const LIMIT: i32 = 7;       // a per-call limit was hit
-export const EOF: i32 = 8;         // the peer closed and no data is left
-export const IO: i32 = 9;          // the connection failed while sending or receiving
+// the operator's grants do not allow that host and port (or no network at all)
+export const DENIED: i32 = 1;
+// the port is closed
+export const REFUSED: i32 = 2;
+// no answer in time (filtered), or no data within a read's timeout
+export const TIMEOUT: i32 = 3;
+// no route, name not found, another network error
+export const UNREACHABLE: i32 = 4;
+// a malformed argument
+export const INVALID: i32 = 5;
+// not an open connection
+export const BADHANDLE: i32 = 6;
+// a per-call limit (open connections, probes, bytes)
+export const LIMIT: i32 = 7;
+// the peer closed and no data is left
+export const EOF: i32 = 8;
+// the connection failed while sending or receiving
+export const IO: i32 = 9;
+// END GENERATED errnos
 
 // Probe states, one per target of probe.
 export const PROBE_OPEN: u8 = 0;
@@ -397,6 +409,7 @@ export const MAX_PROBE_TEXT: i32 = 1 << 20;
 // lastError is the errno of the last network call (OK after a success).
 export let lastError: i32 = OK;
 
+// BEGIN GENERATED errno-tables: by worker/protocol/errnogen from its table; do not edit
 const ERR_NAMES: string[] = ["OK", "DENIED", "REFUSED", "TIMEOUT", "UNREACHABLE", "INVALID", "BADHANDLE", "LIMIT", "EOF", "IO"];
 const ERR_TEXTS: string[] = [
   "success",
@@ -410,6 +423,7 @@ const ERR_TEXTS: string[] = [
   "connection closed by the peer",
   "connection failed while sending or receiving",
 ];
+// END GENERATED errno-tables
 const STATE_NAMES: string[] = ["open", "denied", "closed", "filtered", "unreachable", "invalid"];
 
 // errName: "DENIED", "REFUSED", ... as docs/host-functions.md names them.

@@ -457,8 +457,8 @@ static int32_t agentctl__net_probe(const char *t, size_t tl, int32_t to, unsigne
 }
 #endif
 
-static const char *const errnames[] = {"OK", "DENIED", "REFUSED", "TIMEOUT", "UNREACHABLE",
-                                       "INVALID", "BADHANDLE", "LIMIT", "EOF", "IO"};
+/* BEGIN GENERATED errnos: by worker/protocol/errnogen from its table; do not edit */
+static const char *const errnames[] = {"OK", "DENIED", "REFUSED", "TIMEOUT", "UNREACHABLE", "INVALID", "BADHANDLE", "LIMIT", "EOF", "IO"};
 static const char *const errtexts[] = {
     "success",
     "not granted by the operator's network grants",
@@ -471,6 +471,7 @@ static const char *const errtexts[] = {
     "connection closed by the peer",
     "connection failed while sending or receiving",
 };
+/* END GENERATED errnos */
 static const char *const states[] = {"open", "denied", "closed", "filtered", "unreachable", "invalid"};
 
 const char *agentctl_errname(int err) {

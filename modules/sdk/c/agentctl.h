@@ -94,18 +94,30 @@ void agentctl_json_quote(FILE *out, const char *s, size_t n);
 
 /* ---- network ------------------------------------------------------------------------- */
 
+/* BEGIN GENERATED errnos: by worker/protocol/errnogen from its table; do not edit */
 enum {
+    /* success */
     AGENTCTL_OK = 0,
-    AGENTCTL_DENIED = 1,      /* the grants do not allow that host and port */
-    AGENTCTL_REFUSED = 2,     /* the port is closed */
-    AGENTCTL_TIMEOUT = 3,     /* no answer in time (filtered), or no data in time */
-    AGENTCTL_UNREACHABLE = 4, /* no route, name not found, other network errors */
-    AGENTCTL_INVALID = 5,     /* a malformed argument */
-    AGENTCTL_BADHANDLE = 6,   /* not an open connection */
-    AGENTCTL_LIMIT = 7,       /* a per-call limit was hit */
-    AGENTCTL_EOF = 8,         /* the peer closed and no data is left */
-    AGENTCTL_IO = 9,          /* the connection failed while sending or receiving */
+    /* the operator's grants do not allow that host and port (or no network at all) */
+    AGENTCTL_DENIED = 1,
+    /* the port is closed */
+    AGENTCTL_REFUSED = 2,
+    /* no answer in time (filtered), or no data within a read's timeout */
+    AGENTCTL_TIMEOUT = 3,
+    /* no route, name not found, another network error */
+    AGENTCTL_UNREACHABLE = 4,
+    /* a malformed argument */
+    AGENTCTL_INVALID = 5,
+    /* not an open connection */
+    AGENTCTL_BADHANDLE = 6,
+    /* a per-call limit (open connections, probes, bytes) */
+    AGENTCTL_LIMIT = 7,
+    /* the peer closed and no data is left */
+    AGENTCTL_EOF = 8,
+    /* the connection failed while sending or receiving */
+    AGENTCTL_IO = 9,
 };
+/* END GENERATED errnos */
 
 /* Probe states, one byte per target of agentctl_probe. */
 enum {

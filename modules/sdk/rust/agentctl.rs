@@ -378,45 +378,50 @@ impl fmt::Display for Json {
 pub struct Errno(pub i32);
 
 impl Errno {
+    // BEGIN GENERATED errnos: by worker/protocol/errnogen from its table; do not edit
+    /// Success.
     pub const OK: Errno = Errno(0);
     /// The operator's grants do not allow that host and port (or no network at all).
     pub const DENIED: Errno = Errno(1);
     /// The port is closed.
     pub const REFUSED: Errno = Errno(2);
-    /// No answer in time (filtered), or no data within a recv timeout.
+    /// No answer in time (filtered), or no data within a read's timeout.
     pub const TIMEOUT: Errno = Errno(3);
     /// No route, name not found, another network error.
     pub const UNREACHABLE: Errno = Errno(4);
+    /// A malformed argument.
     pub const INVALID: Errno = Errno(5);
+    /// Not an open connection.
     pub const BADHANDLE: Errno = Errno(6);
     /// A per-call limit (open connections, probes, bytes).
     pub const LIMIT: Errno = Errno(7);
     /// The peer closed and no data is left.
     pub const EOF: Errno = Errno(8);
+    /// The connection failed while sending or receiving.
     pub const IO: Errno = Errno(9);
+    const NAMES: [&'static str; 10] = ["OK", "DENIED", "REFUSED", "TIMEOUT", "UNREACHABLE", "INVALID", "BADHANDLE", "LIMIT", "EOF", "IO"];
+    const TEXTS: [&'static str; 10] = [
+        "success",
+        "not granted by the operator's network grants",
+        "connection refused",
+        "timed out",
+        "host unreachable",
+        "invalid argument",
+        "not an open connection",
+        "a per-call network limit was reached",
+        "connection closed by the peer",
+        "connection failed while sending or receiving",
+    ];
+    // END GENERATED errnos
 
     /// "DENIED", "REFUSED", ... as docs/host-functions.md names them.
     pub fn name(self) -> &'static str {
-        const NAMES: [&str; 10] =
-            ["OK", "DENIED", "REFUSED", "TIMEOUT", "UNREACHABLE", "INVALID", "BADHANDLE", "LIMIT", "EOF", "IO"];
-        NAMES.get(self.0 as usize).copied().unwrap_or("UNKNOWN")
+        Self::NAMES.get(self.0 as usize).copied().unwrap_or("UNKNOWN")
     }
 
     /// A lower-case phrase for messages.
     pub fn text(self) -> &'static str {
-        const TEXTS: [&str; 10] = [
-            "success",
-            "not granted by the operator's network grants",
-            "connection refused",
-            "timed out",
-            "host unreachable",
-            "invalid argument",
-            "not an open connection",
-            "a per-call network limit was reached",
-            "connection closed by the peer",
-            "connection failed while sending or receiving",
-        ];
-        TEXTS.get(self.0 as usize).copied().unwrap_or("unknown network error")
+        Self::TEXTS.get(self.0 as usize).copied().unwrap_or("unknown network error")
     }
 
     fn check(code: i32) -> Result<(), Errno> {

@@ -1,0 +1,39 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/agent-ctl/agent-ctl/modules"
+)
+
+func newCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "new",
+		Usage:     "start a new tool: hello under a new name, in the language you choose",
+		ArgsUsage: "NAME",
+		Description: `Writes DIR/NAME (DIR defaults to the current directory): the source, a
+manifest.json, a Makefile whose 'make' builds NAME.wasm from source and whose
+'make test' runs it through agent-ctl, and a README. Then:
+  cd NAME && make && make test && agent-ctl install .`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "lang", Usage: "`LANGUAGE`: " + strings.Join(modules.LanguageNames(), ", "), Value: "c"},
+			&cli.StringFlag{Name: "dir", Usage: "parent `DIR` of the new tool's directory", Value: "."},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageError{"new: want exactly one tool name (see 'agent-ctl new --help')"}
+			}
+			name := c.Args().First()
+			dir := filepath.Join(c.String("dir"), name)
+			if err := modules.Scaffold(dir, name, c.String("lang")); err != nil {
+				return usageError{"new: " + err.Error()}
+			}
+			fmt.Fprintf(c.App.Writer, "created %s (%s): cd %s && make && make test && agent-ctl install .\n", dir, c.String("lang"), dir)
+			return nil
+		},
+	}
+}
