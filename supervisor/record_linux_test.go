@@ -72,7 +72,7 @@ func TestInvoke_records(t *testing.T) {
 	digest := sha256File(t, fixtures.Path("hello.wasm"))
 	want := []*audit.Record{
 		{Seq: 1, Caller: "alice", Frontend: "run", Tool: "hello.wasm", Module: fixtures.Path("hello.wasm"), Digest: digest, Args: []string{"x y"},
-			Grants: audit.Grants{Dirs: []audit.Dir{{Host: dir, Guest: "/d", Mode: "rw"}}, Env: []string{"K"}, Net: []audit.Net{{Host: "127.0.0.1/32", Ports: []int{80}}}},
+			Grants:    audit.Grants{Dirs: []audit.Dir{{Host: dir, Guest: "/d", Mode: "rw"}}, Env: []string{"K"}, Net: []audit.Net{{Host: "127.0.0.1/32", Ports: []int{80}}}},
 			Limits:    audit.Limits{Memory: "128MiB", Timeout: "30s", MaxOutput: "16MiB"},
 			Isolation: "process", Outcome: "exited"},
 		{Seq: 2, Caller: u.Username, Frontend: "cli", Tool: "exiter", Version: "1.2.3", Module: fixtures.Path("exit.wasm"), Digest: sha256File(t, fixtures.Path("exit.wasm")),
