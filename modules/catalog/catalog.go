@@ -172,6 +172,10 @@ type Prepared struct {
 	Args []string
 	// Policy is what the operator granted the tool.
 	Policy policies.Policy
+	// Version is the tool's manifest version, and Params the call's
+	// arguments with writeOnly ones redacted: what the audit log records.
+	Version string
+	Params  map[string]any
 }
 
 // Call checks args (as decoded from JSON, or as the CLI parsed its flags)
@@ -199,5 +203,5 @@ func (c *Catalog) Call(name string, args map[string]any) (*Prepared, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return &Prepared{Module: t.Module, Name: m.Name, Args: argv, Policy: pol}, nil
+	return &Prepared{Module: t.Module, Name: m.Name, Args: argv, Policy: pol, Version: m.Version, Params: t.Redact(args)}, nil
 }
