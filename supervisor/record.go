@@ -44,7 +44,7 @@ func (s *Supervisor) openAudit(o *Options) error {
 	}
 	l, err := audit.Open(AuditDir(s.home), lo)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrAudit, err)
+		return fmt.Errorf("%w: %w; no call can run", ErrAudit, err)
 	}
 	s.audit = l
 	return nil

@@ -92,6 +92,12 @@ func Open(dir string, o *Options) (*Log, error) {
 	}
 	lock, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
+		// A directory made read-only after its lock file exists: open
+		// the log anyway (flock needs no write access), so that Check
+		// refuses each call and says why, and readers still lock.
+		lock, err = os.Open(filepath.Join(dir, lockName))
+	}
+	if err != nil {
 		return nil, fmt.Errorf("%w: opening %s: %w", ErrUnwritable, filepath.Join(dir, lockName), err)
 	}
 	l.lock = lock

@@ -254,19 +254,24 @@ func Follow(ctx context.Context, dir string, f *Filter, poll time.Duration, fn f
 	if poll <= 0 {
 		poll = 200 * time.Millisecond
 	}
+	// One scan both prints what exists and learns its last seq: a second
+	// scan for the seq would skip the lines appended between the two.
+	// Later polls go by seq, not by offset, so that a rotation loses or
+	// repeats nothing.
 	var seen int64
-	err := Read(dir, f, func(r *Record, raw []byte) error { return fn(r, raw) })
+	err := Scan(dir, func(l *Line) error {
+		if l.Record == nil || l.Unterminated {
+			return nil
+		}
+		seen = max(seen, l.Record.Seq)
+		if !f.Match(l.Record) {
+			return nil
+		}
+		return fn(l.Record, l.Raw)
+	})
 	if err != nil {
 		return err
 	}
-	// Start from the end of what exists by seq, not by offset: a rotation
-	// between the two reads would otherwise lose or repeat lines.
-	_ = Scan(dir, func(l *Line) error {
-		if l.Record != nil {
-			seen = max(seen, l.Record.Seq)
-		}
-		return nil
-	})
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {
