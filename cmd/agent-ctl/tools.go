@@ -441,11 +441,11 @@ func describeCommand() *cli.Command {
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
-				return enc.Encode(describeOut{m.Name, m.Version, m.Description, t.Digest, m.InputSchema, paramsJSON(t.Params()), m.Capabilities, grantsJSON(g), m.Limits})
+				return enc.Encode(describeOut{m.Name, m.Version, m.Description, t.Digest, shownSchema(t.Tool), paramsJSON(shownParams(t.Tool)), m.Capabilities, grantsJSON(g), m.Limits})
 			}
 			w := c.App.Writer
 			fmt.Fprintf(w, "%s %s — %s\ndigest: %s\n\nparameters:\n", m.Name, m.Version, m.Description, t.Digest)
-			for _, p := range t.Params() {
+			for _, p := range shownParams(t.Tool) {
 				fmt.Fprintf(w, "  %s\n", paramLine(p))
 			}
 			fmt.Fprintln(w, "\nasks for:")
@@ -1028,7 +1028,7 @@ func toolCommand(t *store.Tool) *cli.Command {
 	m := t.Manifest()
 	var flags []cli.Flag
 	var positional []string
-	for _, p := range t.Params() {
+	for _, p := range shownParams(t.Tool) {
 		if p.Position >= 0 {
 			positional = append(positional, strings.ToUpper(p.Name))
 			continue
@@ -1119,7 +1119,8 @@ func runTool(c *cli.Context, t *store.Tool) error {
 	for _, missing := range ungranted(m, g) {
 		fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s: not granted: %s\n", m.Name, missing)
 	}
-	return invoke(c, &supervisor.Call{Module: p.Module, Name: p.Name, Args: p.Args, Policy: p.Policy})
+	return invoke(c, &supervisor.Call{Module: p.Module, Name: p.Name, Args: p.Args, Policy: p.Policy,
+		Frontend: "cli", Version: p.Version, Params: p.Params})
 }
 
 // argsError words a refused argument for the command line.

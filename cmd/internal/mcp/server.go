@@ -349,6 +349,7 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 		case err != nil:
 			return failure("%s: %v", name, err), nil
 		}
+		attribute(call, req)
 		out := &outBuf{b: &s.budget}
 		defer out.free()
 		var errs tail
@@ -886,5 +887,5 @@ func (s *Server) callOverMCP(name string, args map[string]any) (*supervisor.Call
 	if err != nil {
 		return nil, err
 	}
-	return &supervisor.Call{Module: p.Module, Name: p.Name, Args: p.Args, Policy: p.Policy}, nil
+	return &supervisor.Call{Module: p.Module, Name: p.Name, Args: p.Args, Policy: p.Policy, Version: p.Version, Params: p.Params}, nil
 }
