@@ -259,7 +259,7 @@ func verifyAction(c *cli.Context, dir string) error {
 	}
 	w, ew := c.App.Writer, c.App.ErrWriter
 	for _, t := range rep.Torn {
-		fmt.Fprintf(ew, "agent-ctl: audit: torn line %s (a crash while writing it; the chain continues past it)\n", t)
+		fmt.Fprintf(ew, "agent-ctl: audit: torn line %s: a crash while writing it; the chain continues past it\n", t)
 	}
 	if rep.Problem != nil {
 		fmt.Fprintf(ew, "agent-ctl: audit: chain broken at %s: %s\n", rep.Problem.Where, rep.Problem.What)
