@@ -439,3 +439,46 @@ func TestMetrics_stdio(t *testing.T) {
 	}
 	promtool(t, body)
 }
+
+// TestAudit_offSaid: with auditing off, every serve and mcp start says so
+// on stderr, and calls leave no line.
+func TestAudit_offSaid(t *testing.T) {
+	home := installHello(t)
+	const notice = "auditing is off (--no-audit or AGENT_CTL_NO_AUDIT): calls are not recorded"
+	cmd := exec.Command(bin, "--home", home, "--no-audit", "serve", "--listen", "127.0.0.1:0")
+	errp, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var said bool
+	r := bufio.NewReader(errp)
+	for {
+		line, err := r.ReadString('\n')
+		said = said || strings.Contains(line, notice)
+		if servingRE.MatchString(line) || err != nil {
+			break
+		}
+	}
+	if !said {
+		t.Error("serve --no-audit did not say auditing is off before serving")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var logs syncBuf
+	mc := exec.Command(bin, "--home", home, "mcp")
+	mc.Env = append(os.Environ(), "AGENT_CTL_NO_AUDIT=1")
+	mc.Stderr = &logs
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "off"}, nil).Connect(ctx, &mcp.CommandTransport{Command: mc}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	callHello(t, ctx, cs, map[string]any{"name": "off"}, "hello, off\n")
+	cs.Close()
+	if !strings.Contains(logs.String(), notice) {
+		t.Errorf("mcp with AGENT_CTL_NO_AUDIT=1 did not say auditing is off:\n%s", logs.String())
+	}
+	if recs := auditJSON(t, home); len(recs) != 0 {
+		t.Errorf("calls with auditing off were recorded: %+v", recs)
+	}
+}
