@@ -263,7 +263,7 @@ func verifyAction(c *cli.Context, dir string) error {
 	}
 	if rep.Problem != nil {
 		fmt.Fprintf(ew, "agent-ctl: audit: chain broken at %s: %s\n", rep.Problem.Where, rep.Problem.What)
-		fmt.Fprintf(w, "broken after %d verified lines\n", rep.Lines)
+		fmt.Fprintf(w, "broken at %s\n", rep.Problem.Where)
 		return exitError{1}
 	}
 	if rep.Lines == 0 {

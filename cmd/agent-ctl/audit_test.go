@@ -190,7 +190,8 @@ func TestAudit_verify(t *testing.T) {
 				expect(t, "verify", code, out, errs, 0, "ok: 5 lines chain; head seq 5 sha256 ", "")
 				return
 			}
-			expect(t, "verify", code, out, errs, 1, "broken after", tc.want)
+			where := strings.Fields(strings.TrimPrefix(tc.want, "chain broken at "))[0]
+			expect(t, "verify", code, out, errs, 1, "broken at "+strings.TrimSuffix(where, ":")+"\n", tc.want)
 		})
 	}
 }
