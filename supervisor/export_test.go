@@ -10,21 +10,6 @@ import (
 // Test-only views of a Supervisor's state: the tests of the start gate, the
 // pool and the refusal of the state directory need them; callers do not.
 
-// Starts reports how many workers are being started for calls, and how
-// many calls wait for their turn to start one (see Options.MaxStarts).
-func (s *Supervisor) Starts() (starting, waiting int) {
-	return int(s.starting.Load()), int(s.waiting.Load())
-}
-
-// PoolStats reports how many prepared workers wait, and how many are
-// being prepared; zero without a pool.
-func (s *Supervisor) PoolStats() (idle, pending int) {
-	if s.pool == nil {
-		return 0, 0
-	}
-	return s.pool.stats()
-}
-
 // Home is the state directory in use.
 func (s *Supervisor) Home() string { return s.home }
 

@@ -85,7 +85,9 @@ type Timings struct {
 // Result is what a call did.
 type Result struct {
 	// Module is the module's name as shown in messages.
-	Module  string
+	Module string
+	// Digest is the hex SHA-256 of the module's bytes.
+	Digest  string
 	Outcome Outcome
 	// ExitCode is the module's own exit code when Outcome is Exited.
 	ExitCode int

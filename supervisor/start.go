@@ -330,6 +330,7 @@ func (s *Supervisor) spawn(ctx context.Context, t *template, spec *isolation.Spe
 			conn.Kill()
 		}
 	}
+	s.workerStarted(err)
 	if err != nil {
 		pipes.close()
 		if ctx.Err() != nil {

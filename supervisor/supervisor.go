@@ -37,6 +37,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/isolation"
 	"github.com/agent-ctl/agent-ctl/modules/wasmfile"
 	"github.com/agent-ctl/agent-ctl/policies"
+	"github.com/agent-ctl/agent-ctl/supervisor/audit"
 	"github.com/agent-ctl/agent-ctl/worker/cache"
 	"github.com/agent-ctl/agent-ctl/worker/protocol"
 )
@@ -81,6 +82,12 @@ type Options struct {
 	// at once, and each start slows down with every other one in flight.
 	// The pool's background refills are capped apart (PoolOptions.Spawners).
 	MaxStarts int
+	// Audit configures the audit log in Home/audit; nil records every
+	// call, fsync'd per line (see AuditOptions).
+	Audit *AuditOptions
+	// OnCall receives each call's audit record once it is written, also
+	// when auditing is off (metrics); nil means none.
+	OnCall func(*audit.Record)
 }
 
 // Supervisor runs calls. It is safe for concurrent use.
@@ -103,6 +110,11 @@ type Supervisor struct {
 
 	starts            chan struct{} // a slot per worker being started for a call
 	starting, waiting atomic.Int32
+
+	audit                         *audit.Log // nil when auditing is off
+	onCall                        func(*audit.Record)
+	inFlight                      atomic.Int64
+	workersStarted, workersFailed atomic.Uint64
 
 	// socketDir holds go-plugin's socket directories of this supervisor's
 	// workers (see socketDirs); empty means the system's temporary
@@ -183,6 +195,9 @@ func New(o *Options) (*Supervisor, error) {
 			return nil, fmt.Errorf("securing state directory: %w", err)
 		}
 	}
+	if err := s.openAudit(o); err != nil {
+		return nil, err
+	}
 	if s.socketDir = socketDir(s.tmpDir); s.socketDir == "" {
 		s.log.Warn("no short private directory for worker sockets: they go to the system's temporary directory and are not swept after a crash",
 			"state_dir", s.home, "tmp_dir", os.TempDir())
@@ -201,6 +216,7 @@ func (s *Supervisor) Close() {
 		s.pool.close()
 	}
 	s.cleanups.Wait()
+	s.closeAudit()
 	if s.socketDir != "" {
 		// Only once empty: a call still in progress keeps its socket.
 		_ = os.Remove(s.socketDir)
@@ -258,6 +274,13 @@ type Call struct {
 	// cache. The check costs a comparison: the digest is computed anyway,
 	// and cached while the file is unchanged.
 	Digest string
+	// Caller, Frontend and Version are for the audit log: who asked (empty
+	// means the OS user), through what ("run", "cli", "mcp-stdio",
+	// "mcp-http") and the tool's version.
+	Caller, Frontend, Version string
+	// Params are the tool's arguments by name as the audit log records
+	// them, writeOnly ones redacted; nil records Args instead.
+	Params map[string]any
 
 	// prepareOnly stops after the module is loaded or compiled: Precompile.
 	prepareOnly bool
@@ -307,11 +330,11 @@ func (s *Supervisor) spawner(iso policies.Isolation) (isolation.Spawner, error) 
 // its bytes.
 func CheckModule(path string) (digest string, err error) { return wasmfile.Check(path) }
 
-// Invoke runs one call in a fresh worker. It returns an error for what
-// keeps the module from starting (not found, invalid, bad policy, no
-// isolation, a worker fault); how the module itself ended, limits hit
-// included, is in the Result.
-func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
+// invoke runs one call in a fresh worker (Invoke records it). It returns
+// an error for what keeps the module from starting (not found, invalid, bad
+// policy, no isolation, a worker fault); how the module itself ended,
+// limits hit included, is in the Result.
+func (s *Supervisor) invoke(ctx context.Context, c *Call) (*Result, error) {
 	t0 := time.Now()
 	name := c.Name
 	if name == "" {
@@ -373,7 +396,7 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	t.dirs, t.module = pol.Dirs, moduleFile
 	t.key = t.fingerprint()
 
-	res := &Result{Module: name, Isolation: sp.Name()}
+	res := &Result{Module: name, Isolation: sp.Name(), Digest: digest}
 	pooled := s.pool != nil && !c.prepareOnly && !c.replay
 	if pooled {
 		defer s.pool.refill(t)

@@ -97,20 +97,23 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err.Error()}
 		},
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "home", Usage: "state directory (installed tools, policy, compiled-module cache)", EnvVars: []string{"AGENTCTL_HOME"}, DefaultText: "~/.agent-ctl"},
 			&cli.StringFlag{Name: "log-level", Usage: "log level on stderr: debug, info, warn, error", Value: "warn"},
 			&cli.StringFlag{Name: "worker-id", Usage: "host user and group `ID` container workers run as; no host user, group or subordinate range (/etc/subuid, /etc/subgid) may have it",
 				EnvVars: []string{isolation.WorkerIDEnv}, DefaultText: strconv.Itoa(isolation.DefaultWorkerID)},
 			&cli.BoolFlag{Name: "allow-no-landlock", Usage: "let container workers run without Landlock where the kernel has none (without it, container isolation refuses to start there)",
 				EnvVars: []string{isolation.AllowNoLandlockEnv}},
-		},
+		}, auditFlags()...),
 		// Container isolation reads both from the environment, as doctor
 		// does: a flag given on the command line is put there.
 		Before: func(c *cli.Context) error {
 			// Checked here, for every command, not only where a
 			// supervisor is made: a bad value must never pass silently.
 			if _, err := newLogger(c); err != nil {
+				return err
+			}
+			if err := checkAuditFlags(c); err != nil {
 				return err
 			}
 			if c.IsSet("worker-id") {
@@ -123,7 +126,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{runCommand(), installCommand(), listCommand(), describeCommand(),
 			removeCommand(), grantCommand(), revokeCommand(), newCommand(), mcpCommand(), serveCommand(), tokenCommand(),
-			doctorCommand(), completionCommand(), historyCommand(), rollbackCommand(), signCommand(), keyCommand(), trustCommand(), publishCommand()},
+			doctorCommand(), completionCommand(), historyCommand(), rollbackCommand(), signCommand(), keyCommand(), trustCommand(), publishCommand(), auditCommand()},
 	}
 }
 
@@ -206,7 +209,7 @@ func newSupervisor(c *cli.Context) (*supervisor.Supervisor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return supervisor.New(&supervisor.Options{Home: c.String("home"), Logger: log})
+	return supervisor.New(&supervisor.Options{Home: c.String("home"), Logger: log, Audit: auditOptions(c)})
 }
 
 func newLogger(c *cli.Context) (*slog.Logger, error) {
@@ -234,7 +237,7 @@ func runAction(c *cli.Context) error {
 	if pol.Isolation == policies.IsolationProcess {
 		fmt.Fprintln(stderr, "agent-ctl: note: --isolation process: no kernel confinement; the WASM sandbox is the only wall")
 	}
-	return invoke(c, &supervisor.Call{Module: module, Args: modArgs, Policy: pol, TimeoutCoversLoad: true})
+	return invoke(c, &supervisor.Call{Module: module, Args: modArgs, Policy: pol, TimeoutCoversLoad: true, Frontend: "run"})
 }
 
 // invoke runs a call with the CLI's stdio and turns its outcome into

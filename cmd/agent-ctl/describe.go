@@ -74,11 +74,11 @@ func describeCommand() *cli.Command {
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
-				return enc.Encode(describeOut{m.Name, m.Version, m.Description, t.Digest, m.InputSchema, paramsJSON(t.Params()), m.Capabilities, grantsJSON(g), m.Limits})
+				return enc.Encode(describeOut{m.Name, m.Version, m.Description, t.Digest, shownSchema(t.Tool), paramsJSON(shownParams(t.Tool)), m.Capabilities, grantsJSON(g), m.Limits})
 			}
 			w := c.App.Writer
 			fmt.Fprintf(w, "%s %s — %s\ndigest: %s\n\nparameters:\n", m.Name, m.Version, m.Description, t.Digest)
-			for _, p := range t.Params() {
+			for _, p := range shownParams(t.Tool) {
 				fmt.Fprintf(w, "  %s\n", paramLine(p))
 			}
 			fmt.Fprintln(w, "\nasks for:")

@@ -29,6 +29,7 @@ the default isolation (container; on Windows a job object) cannot run here.`,
 			}
 			checks = append(checks, checkOut{"webassembly engine", true, true,
 				fmt.Sprintf("%s on %s/%s (epoch interruption, no fuel)", cache.EngineVersion, runtime.GOOS, runtime.GOARCH)})
+			checks = append(checks, auditCheck(c))
 			w := c.App.Writer
 			if c.Bool("json") {
 				if err := writeJSON(c, doctorOut{checks, !failed}); err != nil {

@@ -23,41 +23,47 @@ import (
 	"github.com/agent-ctl/agent-ctl/supervisor"
 )
 
-// mcpServer builds the MCP server over the installed tools of --home.
-func mcpServer(c *cli.Context) (*mcp.Server, *state, error) {
+// mcpServer builds the MCP server over the installed tools of --home, and
+// its metrics.
+func mcpServer(c *cli.Context) (*mcp.Server, *state, *callMetrics, error) {
 	st, err := openState(c.String("home"))
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	log, err := newLogger(c)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var pool *supervisor.PoolOptions
 	if n := c.Int("pool"); n > 0 {
 		pool = &supervisor.PoolOptions{PerTool: n, Total: c.Int("pool-total"), Spawners: c.Int("pool-spawners")}
 	} else if n < 0 {
-		return nil, nil, usageError{"--pool: want 0 (no pool) or more"}
+		return nil, nil, nil, usageError{"--pool: want 0 (no pool) or more"}
 	}
 	if c.Int("pool-total") < 0 || c.Int("pool-spawners") < 0 || c.Int("max-starts") < 0 {
-		return nil, nil, usageError{"--pool-total, --pool-spawners and --max-starts: want 0 (the default) or more"}
+		return nil, nil, nil, usageError{"--pool-total, --pool-spawners and --max-starts: want 0 (the default) or more"}
 	}
-	sup, err := supervisor.New(&supervisor.Options{Home: st.home, Logger: log, Pool: pool, MaxStarts: c.Int("max-starts")})
+	m := newCallMetrics()
+	sup, err := supervisor.New(&supervisor.Options{Home: st.home, Logger: log, Pool: pool, MaxStarts: c.Int("max-starts"),
+		Audit: auditOptions(c), OnCall: m.ObserveCall})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	cat, err := catalog.Open(st.home)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	buffered, err := policies.ParseSize(c.String("max-buffered-output"))
 	if err != nil || buffered <= 0 {
-		return nil, nil, usageError{fmt.Sprintf("--max-buffered-output %q: want a positive size such as 256MiB", c.String("max-buffered-output"))}
+		return nil, nil, nil, usageError{fmt.Sprintf("--max-buffered-output %q: want a positive size such as 256MiB", c.String("max-buffered-output"))}
 	}
 	if c.Duration("shutdown-grace") < 0 {
-		return nil, nil, usageError{"--shutdown-grace: want 0 or more"}
+		return nil, nil, nil, usageError{"--shutdown-grace: want 0 or more"}
 	}
-	return mcp.New(cat, sup, &mcp.Options{Version: version, Logger: log, MaxBufferedOutput: buffered}), st, nil
+	srv := mcp.New(cat, sup, &mcp.Options{Version: version, Logger: log, MaxBufferedOutput: buffered})
+	m.bind(sup, srv)
+	auditStartNote(c, c.App.ErrWriter)
+	return srv, st, m, nil
 }
 
 // poolFlags size the warm pool of the long-running front-ends and cap
@@ -90,14 +96,24 @@ connected clients as notifications/tools/list_changed. Logs go to stderr.
 
 'agent-ctl mcp config CLIENT' prints the snippet for a client's config file.`,
 		Subcommands: []*cli.Command{mcpConfigCommand()},
-		Flags:       append(poolFlags(), watchFlag()),
+		Flags:       append(poolFlags(), watchFlag(), metricsListenFlag),
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return usageError{fmt.Sprintf("mcp: unknown argument %q (did you mean 'agent-ctl mcp config %s'?)", c.Args().First(), c.Args().First())}
 			}
-			srv, st, err := mcpServer(c)
+			srv, st, m, err := mcpServer(c)
 			if err != nil {
 				return err
+			}
+			// Metrics over stdio's side listener take the tokens serve takes.
+			url, stopMetrics, err := serveMetrics(c, srv, m, &mcp.HTTPOptions{Tokens: mcp.OpenTokens(mcp.TokensPath(st.home))})
+			if err != nil {
+				srv.Close()
+				return err
+			}
+			defer stopMetrics()
+			if url != "" {
+				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: metrics at %s (bearer token of 'agent-ctl token create')\n", url)
 			}
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -235,6 +251,7 @@ issuer's published keys, issuer, audience, expiry checked), and
 			&cli.StringFlag{Name: "oauth-issuer", Usage: "also accept JWT access tokens of the OAuth authorization server whose issuer is `URL` (https; its metadata names its keys)"},
 			&cli.StringFlag{Name: "audience", Usage: "with --oauth-issuer: this server's resource identifier (`URI`, normally its https://.../mcp URL), required in a token's aud"},
 			watchFlag(),
+			metricsListenFlag,
 		),
 		Action: serveAction,
 	}
@@ -267,7 +284,7 @@ func serveAction(c *cli.Context) error {
 	if c.Duration("read-timeout") <= 0 || c.Duration("idle-timeout") <= 0 || c.Int("max-conns") <= 0 || c.Duration("session-idle") < 0 {
 		return usageError{"serve: --read-timeout, --idle-timeout and --max-conns: want more than 0; --session-idle: 0 or more"}
 	}
-	srv, st, err := mcpServer(c)
+	srv, st, m, err := mcpServer(c)
 	if err != nil {
 		return err
 	}
@@ -307,6 +324,15 @@ func serveAction(c *cli.Context) error {
 		}
 		opts.TLS = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	}
+	metricsURL, stopMetrics, err := serveMetrics(c, srv, m, opts)
+	if err != nil {
+		srv.Close()
+		return err
+	}
+	defer stopMetrics()
+	if metricsURL == "" {
+		opts.Metrics = m.Handler()
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		srv.Close()
@@ -326,6 +352,10 @@ func serveAction(c *cli.Context) error {
 		scheme = "https"
 	}
 	fmt.Fprintf(c.App.ErrWriter, "agent-ctl: serving MCP at %s://%s/mcp\n", scheme, ln.Addr())
+	if metricsURL == "" {
+		metricsURL = fmt.Sprintf("%s://%s/metrics", scheme, ln.Addr())
+	}
+	fmt.Fprintf(c.App.ErrWriter, "agent-ctl: metrics at %s\n", metricsURL)
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

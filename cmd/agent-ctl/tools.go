@@ -56,7 +56,7 @@ func toolCommand(t *store.Tool) *cli.Command {
 	m := t.Manifest()
 	var flags []cli.Flag
 	var positional []string
-	for _, p := range t.Params() {
+	for _, p := range shownParams(t.Tool) {
 		if p.Position >= 0 {
 			positional = append(positional, strings.ToUpper(p.Name))
 			continue
@@ -88,7 +88,7 @@ func runTool(c *cli.Context, t *store.Tool) error {
 	m := t.Manifest()
 	values := map[string][]string{}
 	var positional []manifest.Param
-	for _, p := range t.Params() {
+	for _, p := range shownParams(t.Tool) {
 		if p.Position >= 0 {
 			positional = append(positional, p)
 			continue
@@ -147,7 +147,8 @@ func runTool(c *cli.Context, t *store.Tool) error {
 	for _, missing := range ungranted(m, g) {
 		fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s: not granted: %s\n", m.Name, missing)
 	}
-	return invoke(c, &supervisor.Call{Module: p.Module, Name: p.Name, Args: p.Args, Policy: p.Policy, Digest: p.Digest})
+	return invoke(c, &supervisor.Call{Module: p.Module, Name: p.Name, Args: p.Args, Policy: p.Policy, Digest: p.Digest,
+		Frontend: "cli", Version: p.Version, Params: p.Params})
 }
 
 // argsError words a refused argument for the command line.

@@ -178,6 +178,10 @@ type Prepared struct {
 	// Digest is the module's hex sha256 as the store recorded it at
 	// install: the call must refuse a module file that no longer hashes so.
 	Digest string
+	// Version is the tool's manifest version, and Params the call's
+	// arguments with writeOnly ones redacted: what the audit log records.
+	Version string
+	Params  map[string]any
 }
 
 // Call checks args (as decoded from JSON, or as the CLI parsed its flags)
@@ -208,5 +212,5 @@ func (c *Catalog) Call(name string, args map[string]any) (*Prepared, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return &Prepared{Module: t.Module, Name: m.Name, Args: argv, Policy: pol, Digest: t.Digest}, nil
+	return &Prepared{Module: t.Module, Name: m.Name, Args: argv, Policy: pol, Digest: t.Digest, Version: m.Version, Params: t.Redact(args)}, nil
 }

@@ -59,6 +59,9 @@ type HTTPOptions struct {
 	HeaderTimeout time.Duration
 	// TLS, if set, serves HTTPS.
 	TLS *tls.Config
+	// Metrics serves GET /metrics behind the same tokens as /mcp; nil
+	// serves no metrics there.
+	Metrics http.Handler
 }
 
 func (o *HTTPOptions) defaults() HTTPOptions {
@@ -135,6 +138,9 @@ func (s *Server) newGate(opts HTTPOptions) *gate {
 		}
 		h.ServeHTTP(rep, r)
 	})))
+	if opts.Metrics != nil {
+		mux.Handle("GET /metrics", g.metricsHandler(opts.Metrics))
+	}
 	g.mux = mux
 	s.mu.Lock()
 	s.gates = append(s.gates, g)

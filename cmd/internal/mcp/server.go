@@ -326,6 +326,7 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 		case err != nil:
 			return failure("%s: %v", name, err), nil
 		}
+		attribute(call, req)
 		out := &outBuf{b: &s.budget, tail: tail.Buffer{Max: tailSize}}
 		defer out.free()
 		errs := tail.Buffer{Max: tailSize}
@@ -577,5 +578,5 @@ func (s *Server) callOverMCP(name string, args map[string]any) (*supervisor.Call
 	if err != nil {
 		return nil, err
 	}
-	return &supervisor.Call{Module: p.Module, Name: p.Name, Args: p.Args, Policy: p.Policy, Digest: p.Digest}, nil
+	return &supervisor.Call{Module: p.Module, Name: p.Name, Args: p.Args, Policy: p.Policy, Digest: p.Digest, Version: p.Version, Params: p.Params}, nil
 }
