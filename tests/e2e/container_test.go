@@ -163,7 +163,10 @@ func TestContainerCleanup(t *testing.T) {
 		args []string
 		end  func(t *testing.T, s *started, pid int)
 	}{
-		{"timeout", []string{"--timeout", "300ms", fixtures.Path("sleep.wasm"), "--", "60000"}, nil},
+		// The time limit covers the start too (run's --timeout): long
+		// enough for a start on a loaded machine, so that the worker is
+		// seen running before the limit ends it.
+		{"timeout", []string{"--timeout", "8s", fixtures.Path("sleep.wasm"), "--", "60000"}, nil},
 		{"memory kill", []string{"--memory", "8MiB", fixtures.Path("malloc.wasm")}, nil},
 		{"worker SIGKILL", []string{fixtures.Path("sleep.wasm"), "--", "60000"}, func(t *testing.T, s *started, pid int) {
 			syscall.Kill(pid, syscall.SIGKILL)

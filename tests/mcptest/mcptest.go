@@ -9,8 +9,12 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// Text joins a tool result's text content.
+// Text joins a tool result's text content; "" for no result (a call that
+// failed, whose error the caller reports).
 func Text(r *mcp.CallToolResult) string {
+	if r == nil {
+		return ""
+	}
 	var b strings.Builder
 	for _, c := range r.Content {
 		if tc, ok := c.(*mcp.TextContent); ok {
