@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 )
@@ -59,6 +61,9 @@ func StartAgent(local *Local, o AgentOptions) (*Agent, error) {
 	if err := CheckNode(o.Name); err != nil {
 		return nil, err
 	}
+	if err := checkCredsNode(o.Creds, o.Name); err != nil {
+		return nil, err
+	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 4
 	}
@@ -83,6 +88,11 @@ func StartAgent(local *Local, o AgentOptions) (*Agent, error) {
 		// Closed is for good (Close, or credentials refused): no answer
 		// could reach anyone, so nothing keeps running.
 		nats.ClosedHandler(func(*nats.Conn) { a.cancelAll() }),
+		// Without a handler nats.go prints asynchronous errors (a
+		// refused subject, a slow consumer) to stderr on its own.
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			a.log.Warn("fleet: server reported an error", "err", err)
+		}),
 	}
 	if o.TLSCA != "" {
 		opts = append(opts, nats.RootCAs(o.TLSCA))
@@ -112,8 +122,46 @@ func StartAgent(local *Local, o AgentOptions) (*Agent, error) {
 		return nil, fmt.Errorf("serving the fleet's calls: %w", err)
 	}
 	a.publish(true)
+	// The server answers the subscription and the first status in
+	// order before the flush's PONG: a permissions violation on either is
+	// known by now. An agent that cannot take its own calls must not look
+	// joined (it would run, answering nothing, logging refusals forever).
+	err = nc.FlushTimeout(30 * time.Second)
+	if err == nil {
+		if lerr := nc.LastError(); errors.Is(lerr, nats.ErrPermissionViolation) {
+			err = fmt.Errorf("these credentials do not allow node %s's own subjects: %w", o.Name, lerr)
+		}
+	}
+	if err != nil {
+		a.svc.Stop()
+		nc.Close()
+		return nil, fmt.Errorf("joining the fleet as node %s: %w", o.Name, err)
+	}
 	go a.statusLoop()
 	return a, nil
+}
+
+// checkCredsNode refuses credentials issued for another node than name,
+// with a message that says so before anything is sent. The server's
+// subject permissions are what keep an impostor out (see StartAgent);
+// this only makes the usual mistake, a wrong --creds, plain.
+func checkCredsNode(path, name string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("reading credentials: %w", err)
+	}
+	tok, err := jwt.ParseDecoratedJWT(b)
+	if err != nil {
+		return fmt.Errorf("reading credentials %s: %w", path, err)
+	}
+	uc, err := jwt.DecodeUserClaims(tok)
+	if err != nil {
+		return fmt.Errorf("reading credentials %s: %w", path, err)
+	}
+	if uc.Name != name {
+		return fmt.Errorf("credentials %s are for node %q, not %q: mint this node's own with 'agent-ctl fleet join-token %s'", path, uc.Name, name, name)
+	}
+	return nil
 }
 
 // handle answers one call. It runs the call in a goroutine of its own, so

@@ -1,0 +1,71 @@
+package fleet
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nats-io/jwt/v2"
+
+	"github.com/agent-ctl/agent-ctl/modules/catalog"
+)
+
+// TestStartAgent_refusesOthersCreds: an agent started with credentials
+// that are not its node's own does not join. Before, it joined, served
+// nothing (the server refused its subjects) and logged a refusal every
+// interval for as long as it ran.
+func TestStartAgent_refusesOthersCreds(t *testing.T) {
+	home := t.TempDir()
+	c, err := StartController(home, ControllerOptions{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cat, err := catalog.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, b []byte, err error) string {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), name+".creds")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	ownB, ownErr := c.Identity().JoinToken("a", 0)
+	otherB, otherErr := c.Identity().JoinToken("b", 0)
+	// Named "a" but holding b's permissions: only the server can tell.
+	forged, forgedErr := c.Identity().userCreds("a", &jwt.Permissions{
+		Pub:  jwt.Permission{Allow: jwt.StringList{statusSubject("b")}},
+		Sub:  jwt.Permission{Allow: jwt.StringList{callSubject("b"), "$SRV.>"}},
+		Resp: &jwt.ResponsePermission{MaxMsgs: 1},
+	}, 0)
+	for _, tc := range []struct {
+		name, creds, want string
+	}{
+		{"own", write("a", ownB, ownErr), ""},
+		{"another node's", write("b", otherB, otherErr), `are for node "b", not "a"`},
+		{"the admin's", c.AdminCreds(), `are for node "admin", not "a"`},
+		{"named right, another's subjects", write("forged", forged, forgedErr), "do not allow node a's own subjects"},
+		{"not credentials", write("junk", []byte("junk"), nil), "reading credentials"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := StartAgent(&Local{Catalog: cat}, AgentOptions{URL: c.URL(), Name: "a", Creds: tc.creds})
+			if a != nil {
+				defer a.Close(context.Background())
+			}
+			switch {
+			case tc.want == "" && err != nil:
+				t.Fatalf("with its own credentials: %v", err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+				t.Fatalf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
