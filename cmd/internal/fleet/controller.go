@@ -20,7 +20,8 @@ import (
 // ControllerOptions configures a Controller.
 type ControllerOptions struct {
 	// Listen is the NATS client address, HOST:PORT; empty means
-	// 127.0.0.1:4222. Port 0 picks a free port (see Controller.URL).
+	// 127.0.0.1:4222. Port 0 picks a free port (see Controller.URL). The
+	// host must be a loopback address until the controller serves TLS.
 	Listen string
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
@@ -53,6 +54,9 @@ func StartController(home string, o ControllerOptions) (*Controller, error) {
 			return nil, fmt.Errorf("invalid --listen %q: bad port", o.Listen)
 		}
 		host = h
+	}
+	if !loopback(host) {
+		return nil, fmt.Errorf("listening on %s: not a loopback address, and the controller serves no TLS yet: calls, their output and the server's identity would cross the network unprotected (listen on 127.0.0.1, see docs/fleet.md)", net.JoinHostPort(host, strconv.Itoa(port)))
 	}
 	if port == 0 {
 		port = server.RANDOM_PORT
@@ -103,6 +107,16 @@ func StartController(home string, o ControllerOptions) (*Controller, error) {
 		return nil, fmt.Errorf("writing the controller's URL: %w", err)
 	}
 	return c, nil
+}
+
+// loopback reports whether host names only this machine. An empty host,
+// or 0.0.0.0, is every interface: not loopback.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // URL is the address agents and fleet commands connect to.

@@ -69,3 +69,31 @@ func TestStartAgent_refusesOthersCreds(t *testing.T) {
 		})
 	}
 }
+
+// TestStartController_loopbackOnly: with no TLS, the controller listens on
+// loopback only. Before, it listened in the clear on whatever it was given.
+func TestStartController_loopbackOnly(t *testing.T) {
+	for _, tc := range []struct {
+		listen string
+		ok     bool
+	}{
+		{"127.0.0.1:0", true},
+		{"localhost:0", true},
+		{"0.0.0.0:0", false},
+		{":0", false},
+		{"[::]:0", false},
+	} {
+		t.Run(tc.listen, func(t *testing.T) {
+			c, err := StartController(t.TempDir(), ControllerOptions{Listen: tc.listen})
+			if c != nil {
+				c.Close()
+			}
+			switch {
+			case tc.ok && err != nil:
+				t.Fatalf("refused: %v", err)
+			case !tc.ok && (err == nil || !strings.Contains(err.Error(), "not a loopback address")):
+				t.Fatalf("got %v, want a refusal naming loopback", err)
+			}
+		})
+	}
+}
