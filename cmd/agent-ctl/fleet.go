@@ -111,7 +111,13 @@ itself. On SIGTERM, calls in flight get --shutdown-grace to finish.`,
 			fmt.Fprintf(c.App.ErrWriter, "agent-ctl: node %s joined the fleet at %s\n", c.String("name"), c.String("nats"))
 			ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			<-ctx.Done()
+			select {
+			case <-ctx.Done():
+			case <-a.Lost():
+				// Its calls are cancelled already; a process that stayed
+				// would look joined and serve nothing.
+				return fmt.Errorf("leaving the fleet: the connection to %s closed for good: %w", c.String("nats"), a.Err())
+			}
 			grace, cancel := context.WithTimeout(context.Background(), c.Duration("shutdown-grace"))
 			defer cancel()
 			return a.Close(grace)

@@ -317,6 +317,21 @@ func TestFleet(t *testing.T) {
 		}
 	})
 
+	// An agent whose token expires while it runs leaves, saying why,
+	// rather than staying up unable to take a call.
+	t.Run("expired", func(t *testing.T) {
+		path := filepath.Join(credsDir, "n3.creds")
+		// Long enough to join on a loaded machine; the expiry is the point.
+		if _, errs, code := fleetRun(t, ctlHome, "fleet", "join-token", "n3", "--out", path, "--expires", "15s"); code != 0 {
+			t.Fatalf("fleet join-token n3: exit %d\n%s", code, errs)
+		}
+		_, errs, code := fleetRun(t, homes["n1"], "agent", "--nats", url, "--name", "n3", "--creds", path)
+		if code != 125 || !strings.Contains(errs, "node n3 joined") || !strings.Contains(errs, "closed for good") ||
+			!strings.Contains(strings.ToLower(errs), "authorization") {
+			t.Errorf("agent with a 15 s token: exit %d, stderr:\n%s\nwant it joined, then gone with exit 125 and the reason", code, errs)
+		}
+	})
+
 	// A node killed outright: calls to it fail at once with a clear line
 	// while the others answer, and `fleet ls` soon shows it offline.
 	t.Run("killed", func(t *testing.T) {

@@ -53,6 +53,11 @@ type Agent struct {
 	running map[*CallRequest]context.CancelFunc
 	stop    chan struct{}
 	done    chan struct{}
+	// closing is set by Close; lost is closed, and lostErr set, when the
+	// connection closed for good without it.
+	closing bool
+	lost    chan struct{}
+	lostErr error
 }
 
 // StartAgent joins the fleet and serves local's tools until Close. It
@@ -71,7 +76,7 @@ func StartAgent(local *Local, o AgentOptions) (*Agent, error) {
 		o.Interval = 10 * time.Second
 	}
 	a := &Agent{o: o, local: local, log: o.Logger, slots: make(chan struct{}, o.Concurrency),
-		running: map[*CallRequest]context.CancelFunc{}, stop: make(chan struct{}), done: make(chan struct{})}
+		running: map[*CallRequest]context.CancelFunc{}, stop: make(chan struct{}), done: make(chan struct{}), lost: make(chan struct{})}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -87,7 +92,7 @@ func StartAgent(local *Local, o AgentOptions) (*Agent, error) {
 		}),
 		// Closed is for good (Close, or credentials refused): no answer
 		// could reach anyone, so nothing keeps running.
-		nats.ClosedHandler(func(*nats.Conn) { a.cancelAll() }),
+		nats.ClosedHandler(a.closed),
 		// Without a handler nats.go prints asynchronous errors (a
 		// refused subject, a slow consumer) to stderr on its own.
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
@@ -232,6 +237,40 @@ func (c *capped) Write(p []byte) (int, error) {
 	return c.Buffer.Write(p)
 }
 
+// closed runs when the connection has closed for good. Unless Close
+// closed it, the agent is lost: it can take no call and publish no
+// status again (an expired token, say, is refused at every reconnect),
+// so its owner must hear of it rather than keep a process that looks
+// joined.
+func (a *Agent) closed(nc *nats.Conn) {
+	a.cancelAll()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closing {
+		return
+	}
+	select {
+	case <-a.lost:
+	default:
+		a.lostErr = nc.LastError()
+		if a.lostErr == nil {
+			a.lostErr = nats.ErrConnectionClosed
+		}
+		close(a.lost)
+	}
+}
+
+// Lost is closed when the agent's connection to the fleet has closed for
+// good other than by Close; Err then says why.
+func (a *Agent) Lost() <-chan struct{} { return a.lost }
+
+// Err is why the agent was lost (see Lost), or nil.
+func (a *Agent) Err() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lostErr
+}
+
 func (a *Agent) cancelAll() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -284,6 +323,9 @@ func (a *Agent) publishTools(tools []ToolStatus, stopped bool) {
 // answered (ctx bounds the wait, then they are stopped), and a last status
 // says the node stopped.
 func (a *Agent) Close(ctx context.Context) error {
+	a.mu.Lock()
+	a.closing = true
+	a.mu.Unlock()
 	close(a.stop)
 	<-a.done
 	err := a.svc.Stop()

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/jwt/v2"
 
@@ -95,5 +96,55 @@ func TestStartController_loopbackOnly(t *testing.T) {
 				t.Fatalf("got %v, want a refusal naming loopback", err)
 			}
 		})
+	}
+}
+
+// TestAgent_lost: an agent whose token expires while it runs is lost, and
+// says so, instead of staying up with a closed connection; one that is
+// closed is not lost. Before, nothing told its owner.
+func TestAgent_lost(t *testing.T) {
+	c, err := StartController(t.TempDir(), ControllerOptions{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cat, err := catalog.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := func(name string, ttl time.Duration) *Agent {
+		t.Helper()
+		b, err := c.Identity().JoinToken(name, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), name+".creds")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		a, err := StartAgent(&Local{Catalog: cat}, AgentOptions{URL: c.URL(), Name: name, Creds: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	// Long enough to join on a loaded machine; the expiry is the point.
+	expiring := start("expiring", 5*time.Second)
+	kept := start("kept", 0)
+	select {
+	case <-expiring.Lost():
+		if err := expiring.Err(); err == nil || !strings.Contains(strings.ToLower(err.Error()), "authorization") {
+			t.Errorf("lost with %v, want an authorization error", err)
+		}
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the agent whose token expired is not lost 2 minutes on")
+	}
+	if err := kept.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-kept.Lost():
+		t.Errorf("a closed agent is lost: %v", kept.Err())
+	default:
 	}
 }
