@@ -116,8 +116,10 @@ func StartAgent(local *Local, o AgentOptions) (*Agent, error) {
 		Version:     "1.0.0",
 		Description: "agent-ctl tools of node " + o.Name,
 		Metadata:    md,
-		// Each node has subjects of its own: nothing to balance.
-		QueueGroupDisabled: true,
+		// A queue group, though a node's subjects are its own: two agents
+		// run with one token (a copied credentials file) then take turns
+		// at the node's calls rather than each running every call.
+		QueueGroup: "agentctl." + o.Name,
 	})
 	if err == nil {
 		err = a.svc.AddEndpoint("call", micro.HandlerFunc(a.handle), micro.WithEndpointSubject(callSubject(o.Name)))

@@ -148,3 +148,70 @@ func TestAgent_lost(t *testing.T) {
 	default:
 	}
 }
+
+// TestAgent_oneTokenTwice: two agents running with one node's token (a
+// copied credentials file) take turns at its calls; a call never runs on
+// both. Before, each call ran on every one of them.
+func TestAgent_oneTokenTwice(t *testing.T) {
+	home := t.TempDir()
+	c, err := StartController(home, ControllerOptions{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cat, err := catalog.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := c.Identity().JoinToken("twin", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "twin.creds")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var twins []*Agent
+	for range 2 {
+		a, err := StartAgent(&Local{Catalog: cat}, AgentOptions{URL: c.URL(), Name: "twin", Creds: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer a.Close(context.Background())
+		twins = append(twins, a)
+	}
+	url, creds, err := Endpoint(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := Dial(url, creds, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	// An unknown tool: answered by the node without a worker.
+	const calls = 20
+	for range calls {
+		if r := cl.Call(context.Background(), []string{"twin"}, CallRequest{Tool: "nope"}, 30*time.Second)[0]; r.ExitCode != 127 {
+			t.Fatalf("call: %+v, want the node's unknown-tool answer", r)
+		}
+	}
+	handled := func() (n int) {
+		for _, a := range twins {
+			for _, e := range a.svc.Stats().Endpoints {
+				n += e.NumRequests
+			}
+		}
+		return n
+	}
+	// Every call was answered, so each was handled at least once; a
+	// second delivery reaches the other twin at the same moment. Give it
+	// ample time to show before concluding it does not come.
+	deadline := time.Now().Add(3 * time.Second)
+	for time.Now().Before(deadline) && handled() <= calls {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := handled(); n != calls {
+		t.Errorf("%d calls handled %d times by the two agents, want once each", calls, n)
+	}
+}
