@@ -279,6 +279,9 @@ exited 0, else the first failing node's code (125 for a node that did not answer
 				return usageError{"fleet call: missing TOOL (see 'agent-ctl fleet call --help')"}
 			}
 			tool, argv := c.Args().First(), c.Args().Tail()
+			if tool == "" {
+				return usageError{"fleet call: TOOL is empty"}
+			}
 			if len(argv) > 0 && argv[0] == "--" {
 				argv = argv[1:]
 			}

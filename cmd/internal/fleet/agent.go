@@ -183,6 +183,11 @@ func (a *Agent) handle(req micro.Request) {
 		a.respond(req, &CallResult{Node: a.o.Name, ExitCode: 125, Error: fmt.Sprintf("malformed request: %v", err)})
 		return
 	}
+	if cr.Tool == "" {
+		// A presence probe (see Client.Nodes): no slot, nothing run.
+		a.respond(req, &CallResult{Node: a.o.Name})
+		return
+	}
 	select {
 	case a.slots <- struct{}{}:
 	default:

@@ -66,7 +66,8 @@ func (c *Client) Close() { c.nc.Close() }
 type Node struct {
 	Status
 	// Online is true when the status is recent (within three of the
-	// node's intervals) and not the last one of a stopped agent.
+	// node's intervals), not the last one of a stopped agent, and an agent
+	// is taking the node's calls now.
 	Online bool `json:"online"`
 }
 
@@ -98,8 +99,35 @@ func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
 		}
 		out = append(out, Node{Status: st, Online: !st.Stopped && time.Since(m.Time) < 3*interval})
 	}
+	c.probe(ctx, out)
 	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
 	return out, nil
+}
+
+// probe marks offline each node its status calls online but whose call
+// subject no agent takes now: a killed agent's status stays fresh for up to
+// three intervals, but the server drops its subscription as soon as its
+// connection goes. Only the node's own credentials may subscribe there,
+// so "no responders" is a fact about that node; any answer, or none in
+// time (a busy node), leaves it online.
+func (c *Client) probe(ctx context.Context, nodes []Node) {
+	var wg sync.WaitGroup
+	for i := range nodes {
+		if !nodes[i].Online {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			_, err := c.nc.RequestWithContext(pctx, callSubject(nodes[i].Node), probeRequest)
+			if errors.Is(err, nats.ErrNoResponders) {
+				nodes[i].Online = false
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // Call sends req to each of nodes at once and returns one result per node,

@@ -215,3 +215,74 @@ func TestAgent_oneTokenTwice(t *testing.T) {
 		t.Errorf("%d calls handled %d times by the two agents, want once each", calls, n)
 	}
 }
+
+// TestNodes_goneAtOnce: a node whose agent vanished without a word (its
+// connection dropped, as when it is killed) is offline in Nodes at once,
+// not when its last status grows old three intervals later; a node that
+// is there stays online.
+func TestNodes_goneAtOnce(t *testing.T) {
+	home := t.TempDir()
+	c, err := StartController(home, ControllerOptions{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cat, err := catalog.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	agents := map[string]*Agent{}
+	for _, name := range []string{"gone", "here"} {
+		b, err := c.Identity().JoinToken(name, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), name+".creds")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		// The default interval: a status stays fresh for 30 s.
+		a, err := StartAgent(&Local{Catalog: cat}, AgentOptions{URL: c.URL(), Name: name, Creds: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		agents[name] = a
+	}
+	defer agents["here"].Close(context.Background())
+	url, creds, err := Endpoint(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := Dial(url, creds, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	online := func() map[string]bool {
+		t.Helper()
+		nodes, err := cl.Nodes(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]bool{}
+		for _, n := range nodes {
+			m[n.Node] = n.Online
+		}
+		return m
+	}
+	if m := online(); !m["gone"] || !m["here"] {
+		t.Fatalf("before: %v, want both online", m)
+	}
+	// Drop the connection without the agent's goodbye. The server notices
+	// soon, not at a moment the test can wait for; well within the 30 s
+	// its status stays fresh (counted from the join, above).
+	agents["gone"].nc.Close()
+	defer close(agents["gone"].stop) // its status loop
+	deadline := time.Now().Add(15 * time.Second)
+	for m := online(); m["gone"] || !m["here"]; m = online() {
+		if time.Now().After(deadline) {
+			t.Fatalf("15 s after gone's connection dropped: %v, want gone offline, here online", m)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -19,7 +19,7 @@ const (
 // tool's command-line arguments (as `agent-ctl TOOL ARGS` takes them),
 // parsed by the node against its installed manifest; Arguments are the
 // same as a JSON object (as MCP's tools/call takes them). At most one of
-// the two.
+// the two. A request with no tool is a presence probe.
 type CallRequest struct {
 	Tool      string         `json:"tool"`
 	Argv      []string       `json:"argv,omitempty"`
@@ -28,6 +28,10 @@ type CallRequest struct {
 	// the call when it runs out, since no one would read its answer.
 	Timeout float64 `json:"timeoutSeconds,omitempty"`
 }
+
+// probeRequest is a call with no tool: a presence probe, which a node
+// answers at once with an empty result, running nothing.
+var probeRequest = []byte(`{"tool":""}`)
 
 // CallResult is one node's answer.
 type CallResult struct {
