@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -126,7 +127,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		},
 		Commands: []*cli.Command{runCommand(), installCommand(), listCommand(), describeCommand(),
 			removeCommand(), grantCommand(), revokeCommand(), newCommand(), mcpCommand(), serveCommand(), tokenCommand(),
-			doctorCommand(), completionCommand(), historyCommand(), rollbackCommand(), signCommand(), keyCommand(), trustCommand(), publishCommand(), auditCommand()},
+			doctorCommand(), completionCommand(), historyCommand(), rollbackCommand(), signCommand(), keyCommand(), trustCommand(), publishCommand(), auditCommand(), controllerCommand(), agentCommand(), fleetCommand()},
 	}
 }
 
@@ -364,6 +365,20 @@ func nameLast(args []string, cmd int) []string {
 	case "trust": // trust add PUBKEY --name N
 		if i := cmd + 1; i+1 < len(args) && args[i] == "add" && !strings.HasPrefix(args[i+1], "-") {
 			return append(append(append([]string{}, args[:i+1]...), args[i+2:]...), args[i+1])
+		}
+	case "fleet":
+		// fleet join-token NODE [flags], fleet call TOOL [flags] -- ARGS:
+		// the name goes after the flags, before the tool's own arguments.
+		if i := cmd + 1; i+1 < len(args) && (args[i] == "join-token" || args[i] == "call") && !strings.HasPrefix(args[i+1], "-") {
+			rest := args[i+2:]
+			end := slices.Index(rest, "--")
+			if end < 0 {
+				end = len(rest)
+			}
+			out := append([]string{}, args[:i+1]...)
+			out = append(out, rest[:end]...)
+			out = append(out, args[i+1])
+			return append(out, rest[end:]...)
 		}
 	}
 	return args

@@ -1,0 +1,359 @@
+package fleet
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+)
+
+// AgentOptions configures an Agent.
+type AgentOptions struct {
+	// URL is the fleet's NATS server (or cluster: comma-separated).
+	URL string
+	// Name is this node's name (see CheckNode); Creds its credentials
+	// file from `agent-ctl fleet join-token`.
+	Name, Creds string
+	// Labels describe the node, for `fleet call --label`.
+	Labels map[string]string
+	// TLSCA, when set, is the CA file that verifies the server.
+	TLSCA string
+	// Version is agent-ctl's version, published in the status.
+	Version string
+	// Concurrency bounds the calls run at once; 0 means 4. A call past it
+	// is answered at once with an error rather than queued.
+	Concurrency int
+	// Interval is how often the status is published; 0 means 10 s.
+	Interval time.Duration
+	// Logger receives diagnostics; nil discards them.
+	Logger *slog.Logger
+}
+
+// An Agent serves one node's installed tools to the fleet.
+type Agent struct {
+	o     AgentOptions
+	local *Local
+	nc    *nats.Conn
+	svc   micro.Service
+	log   *slog.Logger
+	slots chan struct{}
+
+	mu      sync.Mutex
+	running map[*CallRequest]context.CancelFunc
+	stop    chan struct{}
+	done    chan struct{}
+	// closing is set by Close; lost is closed, and lostErr set, when the
+	// connection closed for good without it.
+	closing bool
+	lost    chan struct{}
+	lostErr error
+}
+
+// StartAgent joins the fleet and serves local's tools until Close. It
+// reconnects by itself for as long as it runs.
+func StartAgent(local *Local, o AgentOptions) (*Agent, error) {
+	if err := CheckNode(o.Name); err != nil {
+		return nil, err
+	}
+	if err := checkCredsNode(o.Creds, o.Name); err != nil {
+		return nil, err
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 4
+	}
+	if o.Interval <= 0 {
+		o.Interval = 10 * time.Second
+	}
+	a := &Agent{o: o, local: local, log: o.Logger, slots: make(chan struct{}, o.Concurrency),
+		running: map[*CallRequest]context.CancelFunc{}, stop: make(chan struct{}), done: make(chan struct{}), lost: make(chan struct{})}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	opts := []nats.Option{
+		nats.UserCredentials(o.Creds),
+		nats.Name("agent-ctl agent " + o.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { a.log.Warn("fleet: disconnected", "err", err) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			a.log.Info("fleet: reconnected", "url", nc.ConnectedUrlRedacted())
+			a.publish(true)
+		}),
+		// Closed is for good (Close, or credentials refused): no answer
+		// could reach anyone, so nothing keeps running.
+		nats.ClosedHandler(a.closed),
+		// Without a handler nats.go prints asynchronous errors (a
+		// refused subject, a slow consumer) to stderr on its own.
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			a.log.Warn("fleet: server reported an error", "err", err)
+		}),
+	}
+	if o.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(o.TLSCA))
+	}
+	nc, err := nats.Connect(o.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("joining the fleet at %s: %w", o.URL, err)
+	}
+	a.nc = nc
+	md := map[string]string{"node": o.Name}
+	for k, v := range o.Labels {
+		md["label."+k] = v
+	}
+	a.svc, err = micro.AddService(nc, micro.Config{
+		Name:        ServiceName,
+		Version:     "1.0.0",
+		Description: "agent-ctl tools of node " + o.Name,
+		Metadata:    md,
+		// A queue group, though a node's subjects are its own: two agents
+		// run with one token (a copied credentials file) then take turns
+		// at the node's calls rather than each running every call.
+		QueueGroup: "agentctl." + o.Name,
+	})
+	if err == nil {
+		err = a.svc.AddEndpoint("call", micro.HandlerFunc(a.handle), micro.WithEndpointSubject(callSubject(o.Name)))
+	}
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("serving the fleet's calls: %w", err)
+	}
+	a.publish(true)
+	// The server answers the subscription and the first status in
+	// order before the flush's PONG: a permissions violation on either is
+	// known by now. An agent that cannot take its own calls must not look
+	// joined (it would run, answering nothing, logging refusals forever).
+	err = nc.FlushTimeout(30 * time.Second)
+	if err == nil {
+		if lerr := nc.LastError(); errors.Is(lerr, nats.ErrPermissionViolation) {
+			err = fmt.Errorf("these credentials do not allow node %s's own subjects: %w", o.Name, lerr)
+		}
+	}
+	if err != nil {
+		a.svc.Stop()
+		nc.Close()
+		return nil, fmt.Errorf("joining the fleet as node %s: %w", o.Name, err)
+	}
+	go a.statusLoop()
+	return a, nil
+}
+
+// checkCredsNode refuses credentials issued for another node than name,
+// with a message that says so before anything is sent. The server's
+// subject permissions are what keep an impostor out (see StartAgent);
+// this only makes the usual mistake, a wrong --creds, plain.
+func checkCredsNode(path, name string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("reading credentials: %w", err)
+	}
+	tok, err := jwt.ParseDecoratedJWT(b)
+	if err != nil {
+		return fmt.Errorf("reading credentials %s: %w", path, err)
+	}
+	uc, err := jwt.DecodeUserClaims(tok)
+	if err != nil {
+		return fmt.Errorf("reading credentials %s: %w", path, err)
+	}
+	if uc.Name != name {
+		return fmt.Errorf("credentials %s are for node %q, not %q: mint this node's own with 'agent-ctl fleet join-token %s'", path, uc.Name, name, name)
+	}
+	return nil
+}
+
+// handle answers one call. It runs the call in a goroutine of its own, so
+// that one long call does not hold up the others.
+func (a *Agent) handle(req micro.Request) {
+	var cr CallRequest
+	if len(req.Data()) > maxRequest {
+		a.respond(req, &CallResult{Node: a.o.Name, ExitCode: 125, Error: fmt.Sprintf("request of %d bytes, above the %d-byte limit", len(req.Data()), maxRequest)})
+		return
+	}
+	if err := json.Unmarshal(req.Data(), &cr); err != nil {
+		a.respond(req, &CallResult{Node: a.o.Name, ExitCode: 125, Error: fmt.Sprintf("malformed request: %v", err)})
+		return
+	}
+	if cr.Tool == "" {
+		// A presence probe (see Client.Nodes): no slot, nothing run.
+		a.respond(req, &CallResult{Node: a.o.Name})
+		return
+	}
+	select {
+	case a.slots <- struct{}{}:
+	default:
+		a.respond(req, &CallResult{Node: a.o.Name, Tool: cr.Tool, ExitCode: 125, Error: fmt.Sprintf("node %s is busy: %d calls running", a.o.Name, cap(a.slots))})
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if cr.Timeout > 0 {
+		ctx, cancel = context.WithTimeout(context.Background(), time.Duration(cr.Timeout*float64(time.Second)))
+	}
+	a.mu.Lock()
+	a.running[&cr] = cancel
+	a.mu.Unlock()
+	go func() {
+		defer func() {
+			a.mu.Lock()
+			delete(a.running, &cr)
+			a.mu.Unlock()
+			cancel()
+			<-a.slots
+		}()
+		var out, errs capped
+		res := a.local.Call(ctx, &cr, &out, &errs)
+		res.Node = a.o.Name
+		res.Stdout, res.Stderr = out.String(), errs.String()
+		res.Truncated = out.cut || errs.cut
+		a.log.Info("fleet call", "tool", cr.Tool, "exit_code", res.ExitCode, "duration", res.Duration)
+		a.respond(req, res)
+	}()
+}
+
+func (a *Agent) respond(req micro.Request, res *CallResult) {
+	b, err := json.Marshal(res)
+	if err == nil {
+		err = req.Respond(b)
+	}
+	if err != nil {
+		a.log.Warn("fleet: answering a call", "tool", res.Tool, "err", err)
+	}
+}
+
+// capped keeps the first maxOutput bytes written to it.
+type capped struct {
+	bytes.Buffer
+	cut bool
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if room := maxOutput - c.Len(); len(p) > room {
+		c.cut = true
+		c.Buffer.Write(p[:max(room, 0)])
+		return len(p), nil
+	}
+	return c.Buffer.Write(p)
+}
+
+// closed runs when the connection has closed for good. Unless Close
+// closed it, the agent is lost: it can take no call and publish no
+// status again (an expired token, say, is refused at every reconnect),
+// so its owner must hear of it rather than keep a process that looks
+// joined.
+func (a *Agent) closed(nc *nats.Conn) {
+	a.cancelAll()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closing {
+		return
+	}
+	select {
+	case <-a.lost:
+	default:
+		a.lostErr = nc.LastError()
+		if a.lostErr == nil {
+			a.lostErr = nats.ErrConnectionClosed
+		}
+		close(a.lost)
+	}
+}
+
+// Lost is closed when the agent's connection to the fleet has closed for
+// good other than by Close; Err then says why.
+func (a *Agent) Lost() <-chan struct{} { return a.lost }
+
+// Err is why the agent was lost (see Lost), or nil.
+func (a *Agent) Err() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lostErr
+}
+
+func (a *Agent) cancelAll() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, cancel := range a.running {
+		cancel()
+	}
+}
+
+// statusLoop publishes the status every interval, and soon after the
+// installed tools change.
+func (a *Agent) statusLoop() {
+	defer close(a.done)
+	tick := time.NewTicker(min(a.o.Interval, 2*time.Second))
+	defer tick.Stop()
+	last := time.Now()
+	prev := a.local.Tools()
+	for {
+		select {
+		case <-a.stop:
+			return
+		case <-tick.C:
+		}
+		tools := a.local.Tools()
+		changed := !slices.Equal(tools, prev)
+		if changed || time.Since(last) >= a.o.Interval {
+			a.publishTools(tools, false)
+			prev, last = tools, time.Now()
+		}
+	}
+}
+
+func (a *Agent) publish(_ bool) { a.publishTools(a.local.Tools(), false) }
+
+func (a *Agent) publishTools(tools []ToolStatus, stopped bool) {
+	st := Status{Node: a.o.Name, Labels: maps.Clone(a.o.Labels), Tools: tools, Version: a.o.Version,
+		Time: time.Now().UTC(), Interval: a.o.Interval.Seconds(), Stopped: stopped}
+	b, err := json.Marshal(st)
+	if err == nil && len(b) > maxStatus {
+		err = fmt.Errorf("status of %d bytes, above the %d-byte limit", len(b), maxStatus)
+	}
+	if err == nil {
+		err = a.nc.Publish(statusSubject(a.o.Name), b)
+	}
+	if err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		a.log.Warn("fleet: publishing status", "err", err)
+	}
+}
+
+// Close leaves the fleet: no new calls are taken, running ones are
+// answered (ctx bounds the wait, then they are stopped), and a last status
+// says the node stopped.
+func (a *Agent) Close(ctx context.Context) error {
+	a.mu.Lock()
+	a.closing = true
+	a.mu.Unlock()
+	close(a.stop)
+	<-a.done
+	err := a.svc.Stop()
+	for {
+		a.mu.Lock()
+		n := len(a.running)
+		a.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			a.cancelAll()
+		case <-time.After(50 * time.Millisecond):
+			continue
+		}
+		break
+	}
+	a.publishTools(a.local.Tools(), true)
+	if derr := a.nc.Drain(); err == nil {
+		err = derr
+	}
+	return err
+}

@@ -1,0 +1,179 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// urlFile, in the controller's fleet directory, holds the URL it serves
+// on, for fleet commands run with the controller's home.
+const urlFile = "controller.url"
+
+// A Client is a controller-side connection: it lists the fleet's nodes
+// and calls their tools.
+type Client struct {
+	nc *nats.Conn
+	js jetstream.JetStream
+}
+
+// Endpoint returns the URL and credentials file the fleet commands use for
+// the controller whose home is home (written when it starts).
+func Endpoint(home string) (url, creds string, err error) {
+	b, err := os.ReadFile(filepath.Join(Dir(home), urlFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", "", fmt.Errorf("no fleet controller has run with home %s: start one with 'agent-ctl controller', or give --nats and --creds", home)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	return strings.TrimSpace(string(b)), filepath.Join(Dir(home), AdminCreds), nil
+}
+
+// Dial connects to the fleet at url with the credentials in creds
+// (tlsCA, when set, verifies the server).
+func Dial(url, creds, tlsCA string) (*Client, error) {
+	opts := []nats.Option{nats.UserCredentials(creds), nats.Name("agent-ctl fleet")}
+	if tlsCA != "" {
+		opts = append(opts, nats.RootCAs(tlsCA))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the fleet at %s: %w", url, err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	return &Client{nc: nc, js: js}, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() { c.nc.Close() }
+
+// Node is a node as its last status describes it.
+type Node struct {
+	Status
+	// Online is true when the status is recent (within three of the
+	// node's intervals), not the last one of a stopped agent, and an agent
+	// is taking the node's calls now.
+	Online bool `json:"online"`
+}
+
+// Nodes returns every node that has published a status, by name.
+func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
+	s, err := c.js.Stream(ctx, StatusStream)
+	if err != nil {
+		return nil, fmt.Errorf("reading the fleet's status: %w", err)
+	}
+	info, err := s.Info(ctx, jetstream.WithSubjectFilter(statusPrefix+"*"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the fleet's status: %w", err)
+	}
+	var out []Node
+	for subj := range info.State.Subjects {
+		m, err := s.GetLastMsgForSubject(ctx, subj)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s: %w", subj, err)
+		}
+		var st Status
+		if err := json.Unmarshal(m.Data, &st); err != nil || st.Node != strings.TrimPrefix(subj, statusPrefix) {
+			// The subject is the node's own (its credentials allow no
+			// other): a body that names another node is not believed.
+			st = Status{Node: strings.TrimPrefix(subj, statusPrefix), Time: m.Time}
+		}
+		interval := time.Duration(st.Interval * float64(time.Second))
+		if interval <= 0 {
+			interval = 10 * time.Second
+		}
+		out = append(out, Node{Status: st, Online: !st.Stopped && time.Since(m.Time) < 3*interval})
+	}
+	c.probe(ctx, out)
+	sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
+	return out, nil
+}
+
+// probe marks offline each node its status calls online but whose call
+// subject no agent takes now: a killed agent's status stays fresh for up to
+// three intervals, but the server drops its subscription as soon as its
+// connection goes. Only the node's own credentials may subscribe there,
+// so "no responders" is a fact about that node; any answer, or none in
+// time (a busy node), leaves it online.
+func (c *Client) probe(ctx context.Context, nodes []Node) {
+	var wg sync.WaitGroup
+	for i := range nodes {
+		if !nodes[i].Online {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			_, err := c.nc.RequestWithContext(pctx, callSubject(nodes[i].Node), probeRequest)
+			if errors.Is(err, nats.ErrNoResponders) {
+				nodes[i].Online = false
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// Call sends req to each of nodes at once and returns one result per node,
+// in the order given; a node that did not answer within timeout gets a
+// result whose Error says so.
+func (c *Client) Call(ctx context.Context, nodes []string, req CallRequest, timeout time.Duration) []CallResult {
+	req.Timeout = timeout.Seconds()
+	body, err := json.Marshal(req)
+	out := make([]CallResult, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		out[i] = CallResult{Node: n, Tool: req.Tool, ExitCode: 125}
+		if err != nil {
+			out[i].Error = err.Error()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			cctx, cancel := context.WithTimeout(ctx, timeout+2*time.Second)
+			defer cancel()
+			m, err := c.nc.RequestWithContext(cctx, callSubject(n), body)
+			switch {
+			case errors.Is(err, nats.ErrNoResponders):
+				out[i].Error = "not connected (no agent answers for this node)"
+			case errors.Is(err, context.DeadlineExceeded):
+				out[i].Error = fmt.Sprintf("no answer within %s", timeout+2*time.Second)
+			case err != nil:
+				out[i].Error = err.Error()
+			default:
+				var r CallResult
+				if err := json.Unmarshal(m.Data, &r); err != nil {
+					out[i].Error = fmt.Sprintf("malformed answer: %v", err)
+				} else {
+					// The answer came on this node's subject; its own
+					// name for itself is not believed over that.
+					r.Node = n
+					out[i] = r
+				}
+			}
+			if out[i].Duration == 0 {
+				out[i].Duration = time.Since(t0).Seconds()
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}

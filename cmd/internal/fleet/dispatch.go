@@ -1,0 +1,90 @@
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/agent-ctl/agent-ctl/modules/catalog"
+	"github.com/agent-ctl/agent-ctl/supervisor"
+)
+
+// Local runs a node's calls on this host: the installed tool from the
+// catalog, with the operator's grants and limits, through
+// supervisor.Invoke, exactly as `agent-ctl TOOL` would.
+type Local struct {
+	Catalog    *catalog.Catalog
+	Supervisor *supervisor.Supervisor
+}
+
+// Call runs req, writing the module's output to stdout and stderr.
+func (l *Local) Call(ctx context.Context, req *CallRequest, stdout, stderr io.Writer) *CallResult {
+	t0 := time.Now()
+	res := &CallResult{Tool: req.Tool}
+	fail := func(code int, err error) *CallResult {
+		res.ExitCode, res.Error = code, err.Error()
+		res.Duration = time.Since(t0).Seconds()
+		return res
+	}
+	t, err := l.Catalog.Tool(req.Tool)
+	if err != nil {
+		return fail(supervisor.ExitNotFound, err)
+	}
+	res.Version, res.Digest = t.Manifest().Version, t.Digest
+	args := req.Arguments
+	if len(req.Argv) > 0 {
+		if args != nil {
+			return fail(supervisor.ExitInternal, errors.New("a call gives argv or arguments, not both"))
+		}
+		values, err := parseArgv(t.Tool, req.Argv)
+		if err == nil {
+			args, err = t.ParseFlags(values)
+		}
+		if err != nil {
+			return fail(supervisor.ExitInternal, fmt.Errorf("%s: %w", req.Tool, err))
+		}
+	}
+	if args == nil {
+		args = map[string]any{}
+	}
+	p, err := l.Catalog.Call(req.Tool, args)
+	if err != nil {
+		return fail(supervisor.ExitInternal, err)
+	}
+	call := &supervisor.Call{Module: p.Module, Name: p.Name, Args: p.Args, Policy: p.Policy, Stdout: stdout, Stderr: stderr}
+	r, err := l.Supervisor.Invoke(ctx, call)
+	res.ExitCode = supervisor.ExitCode(r, err)
+	res.Duration = time.Since(t0).Seconds()
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	res.Outcome = r.Outcome.String()
+	if msg := r.Describe(); msg != "" {
+		res.Error = msg
+	}
+	return res
+}
+
+// Tools lists the installed tools, each with its version and digest, or
+// the error that keeps it from loading.
+func (l *Local) Tools() []ToolStatus {
+	names, err := l.Catalog.Store().Names()
+	if err != nil {
+		return []ToolStatus{{Name: "*", Error: err.Error()}}
+	}
+	sort.Strings(names)
+	out := make([]ToolStatus, 0, len(names))
+	for _, n := range names {
+		t, err := l.Catalog.Tool(n)
+		if err != nil {
+			out = append(out, ToolStatus{Name: n, Error: err.Error()})
+			continue
+		}
+		out = append(out, ToolStatus{Name: n, Version: t.Manifest().Version, Digest: "sha256:" + t.Digest})
+	}
+	return out
+}

@@ -1,0 +1,233 @@
+package fleet
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nkeys"
+
+	"github.com/agent-ctl/agent-ctl/policies/statefile"
+)
+
+// identityFile holds the controller's seeds; everything else (the
+// operator's and the accounts' JWTs, the admin's credentials) is derived
+// from them.
+const identityFile = "identity.json"
+
+// AdminCreds is the file, in the controller's fleet directory, of the
+// credentials the fleet commands use by default.
+const AdminCreds = "admin.creds"
+
+// Identity is a controller's fleet identity: an operator, the fleet's
+// account and the system account, each an nkey. The operator signs the
+// accounts; the fleet account signs every user (the admin and each agent).
+type Identity struct {
+	dir      string
+	operator nkeys.KeyPair
+	account  nkeys.KeyPair
+	system   nkeys.KeyPair
+}
+
+type seeds struct {
+	Operator string `json:"operator"`
+	Account  string `json:"account"`
+	System   string `json:"system"`
+}
+
+// Dir is where a controller whose home is home keeps its fleet state.
+func Dir(home string) string { return filepath.Join(home, "fleet") }
+
+// LoadIdentity reads the identity kept in dir, creating it (and the admin's
+// credentials) on first use; created says which.
+func LoadIdentity(dir string) (id *Identity, created bool, err error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, false, fmt.Errorf("creating fleet directory: %w", err)
+	}
+	path := filepath.Join(dir, identityFile)
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		id, err = newIdentity(dir)
+		if err != nil {
+			return nil, false, err
+		}
+		created = true
+	case err != nil:
+		return nil, false, fmt.Errorf("reading fleet identity: %w", err)
+	default:
+		var s seeds
+		if err := json.Unmarshal(b, &s); err != nil {
+			return nil, false, fmt.Errorf("reading fleet identity %s: %w", path, err)
+		}
+		id = &Identity{dir: dir}
+		for _, k := range []struct {
+			seed   string
+			prefix nkeys.PrefixByte
+			dst    *nkeys.KeyPair
+		}{{s.Operator, nkeys.PrefixByteOperator, &id.operator}, {s.Account, nkeys.PrefixByteAccount, &id.account}, {s.System, nkeys.PrefixByteAccount, &id.system}} {
+			kp, err := nkeys.FromSeed([]byte(k.seed))
+			if err != nil {
+				return nil, false, fmt.Errorf("reading fleet identity %s: %w", path, err)
+			}
+			if pub, err := kp.PublicKey(); err != nil || pub == "" || pub[0] != prefixChar(k.prefix) {
+				return nil, false, fmt.Errorf("reading fleet identity %s: a seed of the wrong kind", path)
+			}
+			*k.dst = kp
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, AdminCreds)); errors.Is(err, os.ErrNotExist) {
+		creds, err := id.userCreds("admin", nil, 0)
+		if err != nil {
+			return nil, false, err
+		}
+		if err := statefile.WriteFile(filepath.Join(dir, AdminCreds), creds, 0o600); err != nil {
+			return nil, false, fmt.Errorf("writing admin credentials: %w", err)
+		}
+	}
+	return id, created, nil
+}
+
+func prefixChar(p nkeys.PrefixByte) byte {
+	switch p {
+	case nkeys.PrefixByteOperator:
+		return 'O'
+	case nkeys.PrefixByteAccount:
+		return 'A'
+	}
+	return 'U'
+}
+
+func newIdentity(dir string) (*Identity, error) {
+	id := &Identity{dir: dir}
+	var err error
+	if id.operator, err = nkeys.CreateOperator(); err != nil {
+		return nil, err
+	}
+	if id.account, err = nkeys.CreateAccount(); err != nil {
+		return nil, err
+	}
+	if id.system, err = nkeys.CreateAccount(); err != nil {
+		return nil, err
+	}
+	var s seeds
+	for _, k := range []struct {
+		kp  nkeys.KeyPair
+		dst *string
+	}{{id.operator, &s.Operator}, {id.account, &s.Account}, {id.system, &s.System}} {
+		seed, err := k.kp.Seed()
+		if err != nil {
+			return nil, err
+		}
+		*k.dst = string(seed)
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := statefile.WriteFile(filepath.Join(dir, identityFile), b, 0o600); err != nil {
+		return nil, fmt.Errorf("writing fleet identity: %w", err)
+	}
+	return id, nil
+}
+
+// operatorClaims returns the operator's self-signed claims.
+func (id *Identity) operatorClaims() (*jwt.OperatorClaims, error) {
+	pub, err := id.operator.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	sys, err := id.system.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	oc := jwt.NewOperatorClaims(pub)
+	oc.Name = "agent-ctl"
+	oc.SystemAccount = sys
+	// Round-trip through the encoded form: the server trusts what it
+	// decodes, with its issuer and signature checked.
+	tok, err := oc.Encode(id.operator)
+	if err != nil {
+		return nil, fmt.Errorf("signing operator: %w", err)
+	}
+	return jwt.DecodeOperatorClaims(tok)
+}
+
+// accountJWTs returns the fleet's and the system account's JWTs, signed by
+// the operator, keyed by account public key.
+func (id *Identity) accountJWTs() (map[string]string, error) {
+	out := map[string]string{}
+	for _, a := range []struct {
+		kp   nkeys.KeyPair
+		name string
+		js   bool
+	}{{id.account, "agent-ctl", true}, {id.system, "SYS", false}} {
+		pub, err := a.kp.PublicKey()
+		if err != nil {
+			return nil, err
+		}
+		ac := jwt.NewAccountClaims(pub)
+		ac.Name = a.name
+		if a.js {
+			ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: -1, DiskStorage: -1, Streams: -1, Consumer: -1}
+		}
+		tok, err := ac.Encode(id.operator)
+		if err != nil {
+			return nil, fmt.Errorf("signing account %s: %w", a.name, err)
+		}
+		out[pub] = tok
+	}
+	return out, nil
+}
+
+// userCreds returns a credentials file (the user's JWT and its seed) for a
+// new user of the fleet account named name, with perms (nil: none
+// withheld), expiring after ttl (0: never).
+func (id *Identity) userCreds(name string, perms *jwt.Permissions, ttl time.Duration) ([]byte, error) {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return nil, err
+	}
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	uc := jwt.NewUserClaims(pub)
+	uc.Name = name
+	if perms != nil {
+		uc.Permissions = *perms
+	}
+	if ttl > 0 {
+		uc.Expires = time.Now().Add(ttl).Unix()
+	}
+	tok, err := uc.Encode(id.account)
+	if err != nil {
+		return nil, fmt.Errorf("signing user %s: %w", name, err)
+	}
+	seed, err := kp.Seed()
+	if err != nil {
+		return nil, err
+	}
+	return jwt.FormatUserConfig(tok, seed)
+}
+
+// JoinToken returns the credentials of the agent named node: it may
+// answer calls addressed to it (and the micro service's discovery
+// requests) and publish its own status, and nothing else — no call to
+// another node, no status in another's name, no reading of any inbox.
+// ttl 0 never expires.
+func (id *Identity) JoinToken(node string, ttl time.Duration) ([]byte, error) {
+	if err := CheckNode(node); err != nil {
+		return nil, err
+	}
+	perms := &jwt.Permissions{
+		Pub:  jwt.Permission{Allow: jwt.StringList{statusSubject(node)}},
+		Sub:  jwt.Permission{Allow: jwt.StringList{callSubject(node), "$SRV.>"}},
+		Resp: &jwt.ResponsePermission{MaxMsgs: 1},
+	}
+	return id.userCreds(node, perms, ttl)
+}

@@ -1,0 +1,79 @@
+package fleet
+
+import "time"
+
+// Size bounds of what crosses the fleet's subjects. The server's payload
+// limit is above both, so a bound is hit here with a clear message, never
+// by the server dropping a connection.
+const (
+	maxPayload = 8 << 20
+	// maxOutput bounds each of a call's stdout and stderr in its reply.
+	maxOutput = 3 << 20
+	// maxStatus bounds a node's status message.
+	maxStatus = 1 << 20
+	// maxRequest bounds a call request.
+	maxRequest = 1 << 20
+)
+
+// CallRequest asks a node to run one of its installed tools. Argv are the
+// tool's command-line arguments (as `agent-ctl TOOL ARGS` takes them),
+// parsed by the node against its installed manifest; Arguments are the
+// same as a JSON object (as MCP's tools/call takes them). At most one of
+// the two. A request with no tool is a presence probe.
+type CallRequest struct {
+	Tool      string         `json:"tool"`
+	Argv      []string       `json:"argv,omitempty"`
+	Arguments map[string]any `json:"arguments,omitempty"`
+	// Timeout is how long the caller waits, in seconds; the node stops
+	// the call when it runs out, since no one would read its answer.
+	Timeout float64 `json:"timeoutSeconds,omitempty"`
+}
+
+// probeRequest is a call with no tool: a presence probe, which a node
+// answers at once with an empty result, running nothing.
+var probeRequest = []byte(`{"tool":""}`)
+
+// CallResult is one node's answer.
+type CallResult struct {
+	Node string `json:"node"`
+	Tool string `json:"tool"`
+	// Version and Digest name what ran.
+	Version string `json:"version,omitempty"`
+	Digest  string `json:"digest,omitempty"`
+	// ExitCode is what `agent-ctl TOOL` would have exited with.
+	ExitCode int `json:"exitCode"`
+	// Outcome is how the module ended: exited, trapped, timed out, …;
+	// empty when it did not start (see Error).
+	Outcome string `json:"outcome,omitempty"`
+	Stdout  string `json:"stdout"`
+	Stderr  string `json:"stderr"`
+	// Truncated is true when stdout or stderr was cut at the reply's
+	// bound.
+	Truncated bool    `json:"truncated,omitempty"`
+	Duration  float64 `json:"durationSeconds"`
+	// Error says why the call did not run or did not finish: unknown
+	// tool, bad arguments, no answer in time, …
+	Error string `json:"error,omitempty"`
+}
+
+// Status is what a node publishes about itself.
+type Status struct {
+	Node    string            `json:"node"`
+	Labels  map[string]string `json:"labels,omitempty"`
+	Tools   []ToolStatus      `json:"tools"`
+	Version string            `json:"agentVersion,omitempty"`
+	Time    time.Time         `json:"time"`
+	// Interval is how often the node publishes; a status older than a
+	// few intervals means the node is gone.
+	Interval float64 `json:"intervalSeconds"`
+	// Stopped is set in the last status of an agent that stopped.
+	Stopped bool `json:"stopped,omitempty"`
+}
+
+// ToolStatus is one installed tool of a node.
+type ToolStatus struct {
+	Name    string `json:"name"`
+	Version string `json:"version,omitempty"`
+	Digest  string `json:"digest,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
