@@ -35,7 +35,9 @@ the admin's credentials (NATS decentralized auth). Add an agent with:
   agent-ctl agent --nats URL --name NODE --creds NODE.creds   (on the agent's host)
 The fleet commands run with this home use the admin's credentials.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "listen", Usage: "NATS client address `HOST:PORT` (port 0: any free port)", Value: "127.0.0.1:4222"},
+			&cli.StringFlag{Name: "listen", Usage: "NATS client address `HOST:PORT` (port 0: any free port; off loopback only with TLS)", Value: "127.0.0.1:4222"},
+			&cli.StringFlag{Name: "tls-cert", Usage: "the server's certificate `FILE` (PEM): every connection is TLS"},
+			&cli.StringFlag{Name: "tls-key", Usage: "the server's key `FILE` (PEM), with --tls-cert"},
 		},
 		Action: func(c *cli.Context) error {
 			log, err := newLogger(c)
@@ -46,7 +48,12 @@ The fleet commands run with this home use the admin's credentials.`,
 			if err != nil {
 				return err
 			}
-			ctl, err := fleet.StartController(st.home, fleet.ControllerOptions{Listen: c.String("listen"), Logger: log})
+			ctl, err := fleet.StartController(st.home, fleet.ControllerOptions{
+				Listen: c.String("listen"), TLSCert: c.String("tls-cert"), TLSKey: c.String("tls-key"), Logger: log,
+			})
+			if errors.Is(err, fleet.ErrNeedTLS) {
+				return usageError{err.Error()}
+			}
 			if err != nil {
 				return err
 			}
@@ -249,6 +256,7 @@ func fleetCommand() *cli.Command {
 				},
 			},
 			fleetCallCommand(),
+			fleetRevokeCommand(),
 		},
 	}
 }
@@ -362,4 +370,58 @@ func matches(have, want map[string]string) bool {
 		}
 	}
 	return true
+}
+
+func fleetRevokeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "revoke",
+		Usage:     "revoke every join token issued for a node: its connection is closed and refused from then on",
+		ArgsUsage: "NODE",
+		Description: `Records the revocation in the controller's fleet directory (run it with the
+controller's home) and asks the running controller to apply it at once. A
+controller that is not running applies it when it starts. A new join token
+for the same node name is valid again.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "tls-ca", Usage: "CA `FILE` that verifies the NATS server"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageError{"fleet revoke: want one NODE (see 'agent-ctl fleet revoke --help')"}
+			}
+			st, err := openState(c.String("home"))
+			if err != nil {
+				return err
+			}
+			id, _, err := fleet.LoadIdentity(fleet.Dir(st.home))
+			if err != nil {
+				return err
+			}
+			node := c.Args().First()
+			n, err := id.Revoke(node)
+			if err != nil {
+				return usageError{err.Error()}
+			}
+			fmt.Fprintf(c.App.Writer, "revoked %d join token(s) of node %s\n", n, node)
+			url, creds, err := fleet.Endpoint(st.home)
+			var cl *fleet.Client
+			if err == nil {
+				cl, err = fleet.Dial(url, creds, c.String("tls-ca"))
+			}
+			if err != nil {
+				// No controller runs: no agent is connected, and the
+				// controller applies the revocation when it starts.
+				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: no controller reachable (%s); it applies the revocation when it starts\n", plain(err))
+				return nil
+			}
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
+			defer cancel()
+			if err := cl.Reload(ctx); err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s; it applies the revocation when it restarts\n", plain(err))
+				return exitError{1}
+			}
+			fmt.Fprintln(c.App.Writer, "the controller applied it: the node is disconnected and refused")
+			return nil
+		},
+	}
 }

@@ -149,3 +149,16 @@ func (c *Client) Call(ctx context.Context, nodes []string, req CallRequest, time
 	wg.Wait()
 	return out
 }
+
+// Reload asks the running controller to apply the revocations recorded in
+// its fleet directory (Identity.Revoke). Only the fleet's admin may ask.
+func (c *Client) Reload(ctx context.Context) error {
+	m, err := c.nc.RequestWithContext(ctx, reloadSubject, nil)
+	if err != nil {
+		return fmt.Errorf("asking the controller to apply the revocation: %w", err)
+	}
+	if r := string(m.Data); r != "ok" {
+		return fmt.Errorf("the controller did not apply the revocation: %s", strings.TrimPrefix(r, "error: "))
+	}
+	return nil
+}

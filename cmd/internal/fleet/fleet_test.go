@@ -82,6 +82,7 @@ func TestJoinToken_permissions(t *testing.T) {
 		{"subscribe to every inbox", func() error { _, err := nc.SubscribeSync("_INBOX.>"); return err }},
 		{"subscribe to everything", func() error { _, err := nc.SubscribeSync(">"); return err }},
 		{"read the status stream", func() error { return nc.Publish("$JS.API.STREAM.INFO.AGENTCTL_STATUS", nil) }},
+		{"ask the controller to reload", func() error { return nc.Publish("agentctl.admin.reload", nil) }},
 	}
 	for _, d := range denied {
 		t.Run(d.name, func(t *testing.T) {
