@@ -111,6 +111,7 @@ itself. On SIGTERM, calls in flight get --shutdown-grace to finish.`,
 			a, err := fleet.StartAgent(&fleet.Local{Catalog: cat, Supervisor: sup}, fleet.AgentOptions{
 				URL: c.String("nats"), Name: c.String("name"), Creds: c.String("creds"), Labels: labels,
 				TLSCA: c.String("tls-ca"), Version: version, Concurrency: c.Int("concurrency"), Logger: log,
+				StateDir: fleet.Dir(st.home),
 			})
 			if err != nil {
 				return err
@@ -245,8 +246,11 @@ func fleetCommand() *cli.Command {
 						slices.Sort(labels)
 						for _, t := range n.Tools {
 							s := t.Name + "@" + t.Version
-							if t.Error != "" {
+							switch {
+							case t.Error != "":
 								s = t.Name + "(broken)"
+							case slices.Contains(n.Killed, t.Digest):
+								s += "(killed)"
 							}
 							tools = append(tools, s)
 						}
@@ -257,6 +261,7 @@ func fleetCommand() *cli.Command {
 			},
 			fleetCallCommand(),
 			fleetRevokeCommand(),
+			fleetKillCommand(),
 		},
 	}
 }
@@ -421,6 +426,42 @@ for the same node name is valid again.`,
 				return exitError{1}
 			}
 			fmt.Fprintln(c.App.Writer, "the controller applied it: the node is disconnected and refused")
+			return nil
+		},
+	}
+}
+
+func fleetKillCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "kill",
+		Usage:     "kill a module fleet-wide: every agent refuses it from then on and stops its running calls",
+		ArgsUsage: "sha256:DIGEST",
+		Description: `The controller records the digest in the fleet's kill list and announces
+it; each agent stops the calls of that module at once, refuses it from then on
+(after a restart too: it keeps the list), and shows it in 'agent-ctl fleet ls'.
+An agent that was away gets the list when it reconnects. Digests are as
+'agent-ctl fleet ls --json' shows them. There is no un-kill: install another
+module.`,
+		Flags: append(fleetFlags(), &cli.StringFlag{Name: "reason", Usage: "why, kept in the kill list (`TEXT`)"}),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageError{"fleet kill: want one sha256:DIGEST (see 'agent-ctl fleet kill --help')"}
+			}
+			digest := c.Args().First()
+			if err := fleet.CheckDigest(digest); err != nil {
+				return usageError{err.Error()}
+			}
+			cl, err := dialFleet(c)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
+			defer cancel()
+			if err := cl.Kill(ctx, digest, c.String("reason")); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "killed %s fleet-wide\n", digest)
 			return nil
 		},
 	}

@@ -212,6 +212,9 @@ func (c *Controller) setup() error {
 	}); err != nil {
 		return fmt.Errorf("serving reloads: %w", err)
 	}
+	if err := c.serveKills(); err != nil {
+		return err
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err

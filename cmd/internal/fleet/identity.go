@@ -237,8 +237,10 @@ func (id *Identity) JoinToken(node string, ttl time.Duration) ([]byte, error) {
 		return nil, err
 	}
 	perms := &jwt.Permissions{
-		Pub:  jwt.Permission{Allow: jwt.StringList{statusSubject(node)}},
-		Sub:  jwt.Permission{Allow: jwt.StringList{callSubject(node), "$SRV.>"}},
+		// Its status, and asking for the kill list (the answer comes to
+		// its own inboxes, which no other node may read).
+		Pub: jwt.Permission{Allow: jwt.StringList{statusSubject(node), killsSubject}},
+		Sub: jwt.Permission{Allow: jwt.StringList{callSubject(node), "$SRV.>", killedSubject, inboxPrefix(node) + ".>"}},
 		Resp: &jwt.ResponsePermission{MaxMsgs: 1},
 	}
 	creds, uc, err := id.userCreds(node, perms, ttl)
