@@ -239,8 +239,8 @@ func (id *Identity) JoinToken(node string, ttl time.Duration) ([]byte, error) {
 	perms := &jwt.Permissions{
 		// Its status, and asking for the kill list (the answer comes to
 		// its own inboxes, which no other node may read).
-		Pub: jwt.Permission{Allow: jwt.StringList{statusSubject(node), killsSubject}},
-		Sub: jwt.Permission{Allow: jwt.StringList{callSubject(node), "$SRV.>", killedSubject, inboxPrefix(node) + ".>"}},
+		Pub:  jwt.Permission{Allow: jwt.StringList{statusSubject(node), killsSubject}},
+		Sub:  jwt.Permission{Allow: jwt.StringList{callSubject(node), "$SRV.>", killedSubject, inboxPrefix(node) + ".>"}},
 		Resp: &jwt.ResponsePermission{MaxMsgs: 1},
 	}
 	creds, uc, err := id.userCreds(node, perms, ttl)
