@@ -19,6 +19,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/cmd/internal/fleet"
 	"github.com/agent-ctl/agent-ctl/modules/catalog"
 	"github.com/agent-ctl/agent-ctl/policies/statefile"
+	"github.com/agent-ctl/agent-ctl/supervisor"
 )
 
 // The fleet's commands: controller, agent, and fleet {join-token, ls,
@@ -84,6 +85,7 @@ itself. On SIGTERM, calls in flight get --shutdown-grace to finish.`,
 			&cli.StringSliceFlag{Name: "label", Usage: "describe this node: `KEY=VALUE` (repeatable)"},
 			&cli.StringFlag{Name: "tls-ca", Usage: "CA `FILE` that verifies the NATS server"},
 			&cli.IntFlag{Name: "concurrency", Usage: "calls run at once; more are refused", Value: 4},
+			&cli.IntFlag{Name: "pool", Usage: "workers prepared ahead for each tool in use (each still serves one call); 0 disables", Value: 2},
 			&cli.DurationFlag{Name: "shutdown-grace", Usage: "on SIGTERM, how long calls in flight may take", Value: 10 * time.Second},
 		},
 		Action: func(c *cli.Context) error {
@@ -103,7 +105,14 @@ itself. On SIGTERM, calls in flight get --shutdown-grace to finish.`,
 			if err != nil {
 				return err
 			}
-			sup, err := newSupervisor(c)
+			if c.Int("pool") < 0 {
+				return usageError{"--pool: want 0 (no pool) or more"}
+			}
+			var pool *supervisor.PoolOptions
+			if n := c.Int("pool"); n > 0 {
+				pool = &supervisor.PoolOptions{PerTool: n}
+			}
+			sup, err := supervisor.New(&supervisor.Options{Home: st.home, Logger: log, Pool: pool})
 			if err != nil {
 				return err
 			}
