@@ -369,7 +369,7 @@ func nameLast(args []string, cmd int) []string {
 	case "fleet":
 		// fleet join-token NODE [flags], fleet call TOOL [flags] -- ARGS:
 		// the name goes after the flags, before the tool's own arguments.
-		if i := cmd + 1; i+1 < len(args) && (args[i] == "join-token" || args[i] == "call") && !strings.HasPrefix(args[i+1], "-") {
+		if i := cmd + 1; i+1 < len(args) && (args[i] == "join-token" || args[i] == "call" || args[i] == "revoke" || args[i] == "kill") && !strings.HasPrefix(args[i+1], "-") {
 			rest := args[i+2:]
 			end := slices.Index(rest, "--")
 			if end < 0 {

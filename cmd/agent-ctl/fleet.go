@@ -19,6 +19,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/cmd/internal/fleet"
 	"github.com/agent-ctl/agent-ctl/modules/catalog"
 	"github.com/agent-ctl/agent-ctl/policies/statefile"
+	"github.com/agent-ctl/agent-ctl/supervisor"
 )
 
 // The fleet's commands: controller, agent, and fleet {join-token, ls,
@@ -35,7 +36,9 @@ the admin's credentials (NATS decentralized auth). Add an agent with:
   agent-ctl agent --nats URL --name NODE --creds NODE.creds   (on the agent's host)
 The fleet commands run with this home use the admin's credentials.`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "listen", Usage: "NATS client address `HOST:PORT` (port 0: any free port)", Value: "127.0.0.1:4222"},
+			&cli.StringFlag{Name: "listen", Usage: "NATS client address `HOST:PORT` (port 0: any free port; off loopback only with TLS)", Value: "127.0.0.1:4222"},
+			&cli.StringFlag{Name: "tls-cert", Usage: "the server's certificate `FILE` (PEM): every connection is TLS"},
+			&cli.StringFlag{Name: "tls-key", Usage: "the server's key `FILE` (PEM), with --tls-cert"},
 		},
 		Action: func(c *cli.Context) error {
 			log, err := newLogger(c)
@@ -46,7 +49,12 @@ The fleet commands run with this home use the admin's credentials.`,
 			if err != nil {
 				return err
 			}
-			ctl, err := fleet.StartController(st.home, fleet.ControllerOptions{Listen: c.String("listen"), Logger: log})
+			ctl, err := fleet.StartController(st.home, fleet.ControllerOptions{
+				Listen: c.String("listen"), TLSCert: c.String("tls-cert"), TLSKey: c.String("tls-key"), Logger: log,
+			})
+			if errors.Is(err, fleet.ErrNeedTLS) {
+				return usageError{err.Error()}
+			}
 			if err != nil {
 				return err
 			}
@@ -77,6 +85,7 @@ itself. On SIGTERM, calls in flight get --shutdown-grace to finish.`,
 			&cli.StringSliceFlag{Name: "label", Usage: "describe this node: `KEY=VALUE` (repeatable)"},
 			&cli.StringFlag{Name: "tls-ca", Usage: "CA `FILE` that verifies the NATS server"},
 			&cli.IntFlag{Name: "concurrency", Usage: "calls run at once; more are refused", Value: 4},
+			&cli.IntFlag{Name: "pool", Usage: "workers prepared ahead for each tool in use (each still serves one call); 0 disables", Value: 2},
 			&cli.DurationFlag{Name: "shutdown-grace", Usage: "on SIGTERM, how long calls in flight may take", Value: 10 * time.Second},
 		},
 		Action: func(c *cli.Context) error {
@@ -96,7 +105,14 @@ itself. On SIGTERM, calls in flight get --shutdown-grace to finish.`,
 			if err != nil {
 				return err
 			}
-			sup, err := newSupervisor(c)
+			if c.Int("pool") < 0 {
+				return usageError{"--pool: want 0 (no pool) or more"}
+			}
+			var pool *supervisor.PoolOptions
+			if n := c.Int("pool"); n > 0 {
+				pool = &supervisor.PoolOptions{PerTool: n}
+			}
+			sup, err := supervisor.New(&supervisor.Options{Home: st.home, Logger: log, Pool: pool})
 			if err != nil {
 				return err
 			}
@@ -104,6 +120,7 @@ itself. On SIGTERM, calls in flight get --shutdown-grace to finish.`,
 			a, err := fleet.StartAgent(&fleet.Local{Catalog: cat, Supervisor: sup}, fleet.AgentOptions{
 				URL: c.String("nats"), Name: c.String("name"), Creds: c.String("creds"), Labels: labels,
 				TLSCA: c.String("tls-ca"), Version: version, Concurrency: c.Int("concurrency"), Logger: log,
+				StateDir: fleet.Dir(st.home),
 			})
 			if err != nil {
 				return err
@@ -244,8 +261,11 @@ func fleetCommand() *cli.Command {
 						slices.Sort(labels)
 						for _, t := range n.Tools {
 							s := t.Name + "@" + t.Version
-							if t.Error != "" {
+							switch {
+							case t.Error != "":
 								s = t.Name + "(broken)"
+							case slices.Contains(n.Killed, t.Digest):
+								s += "(killed)"
 							}
 							tools = append(tools, s)
 						}
@@ -255,6 +275,8 @@ func fleetCommand() *cli.Command {
 				},
 			},
 			fleetCallCommand(),
+			fleetRevokeCommand(),
+			fleetKillCommand(),
 		},
 	}
 }
@@ -371,4 +393,94 @@ func matches(have, want map[string]string) bool {
 		}
 	}
 	return true
+}
+
+func fleetRevokeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "revoke",
+		Usage:     "revoke every join token issued for a node: its connection is closed and refused from then on",
+		ArgsUsage: "NODE",
+		Description: `Records the revocation in the controller's fleet directory (run it with the
+controller's home) and asks the running controller to apply it at once. A
+controller that is not running applies it when it starts. A new join token
+for the same node name is valid again.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "tls-ca", Usage: "CA `FILE` that verifies the NATS server"},
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageError{"fleet revoke: want one NODE (see 'agent-ctl fleet revoke --help')"}
+			}
+			st, err := openState(c.String("home"))
+			if err != nil {
+				return err
+			}
+			id, _, err := fleet.LoadIdentity(fleet.Dir(st.home))
+			if err != nil {
+				return err
+			}
+			node := c.Args().First()
+			n, err := id.Revoke(node)
+			if err != nil {
+				return usageError{err.Error()}
+			}
+			fmt.Fprintf(c.App.Writer, "revoked %d join token(s) of node %s\n", n, node)
+			url, creds, err := fleet.Endpoint(st.home)
+			var cl *fleet.Client
+			if err == nil {
+				cl, err = fleet.Dial(url, creds, c.String("tls-ca"))
+			}
+			if err != nil {
+				// No controller runs: no agent is connected, and the
+				// controller applies the revocation when it starts.
+				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: no controller reachable (%s); it applies the revocation when it starts\n", plain(err))
+				return nil
+			}
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(c.Context, 10*time.Second)
+			defer cancel()
+			if err := cl.Reload(ctx); err != nil {
+				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s; it applies the revocation when it restarts\n", plain(err))
+				return exitError{1}
+			}
+			fmt.Fprintln(c.App.Writer, "the controller applied it: the node is disconnected and refused")
+			return nil
+		},
+	}
+}
+
+func fleetKillCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "kill",
+		Usage:     "kill a module fleet-wide: every agent refuses it from then on and stops its running calls",
+		ArgsUsage: "sha256:DIGEST",
+		Description: `The controller records the digest in the fleet's kill list and announces
+it; each agent stops the calls of that module at once, refuses it from then on
+(after a restart too: it keeps the list), and shows it in 'agent-ctl fleet ls'.
+An agent that was away gets the list when it reconnects. Digests are as
+'agent-ctl fleet ls --json' shows them. There is no un-kill: install another
+module.`,
+		Flags: append(fleetFlags(), &cli.StringFlag{Name: "reason", Usage: "why, kept in the kill list (`TEXT`)"}),
+		Action: func(c *cli.Context) error {
+			if c.NArg() != 1 {
+				return usageError{"fleet kill: want one sha256:DIGEST (see 'agent-ctl fleet kill --help')"}
+			}
+			digest := c.Args().First()
+			if err := fleet.CheckDigest(digest); err != nil {
+				return usageError{err.Error()}
+			}
+			cl, err := dialFleet(c)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
+			defer cancel()
+			if err := cl.Kill(ctx, digest, c.String("reason")); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "killed %s fleet-wide\n", digest)
+			return nil
+		},
+	}
 }

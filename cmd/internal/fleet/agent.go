@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -16,6 +17,8 @@ import (
 	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+
+	"github.com/agent-ctl/agent-ctl/supervisor"
 )
 
 // AgentOptions configures an Agent.
@@ -34,6 +37,9 @@ type AgentOptions struct {
 	// Concurrency bounds the calls run at once; 0 means 4. A call past it
 	// is answered at once with an error rather than queued.
 	Concurrency int
+	// StateDir is where the agent keeps what it must remember across
+	// restarts (the fleet's kill list); empty keeps nothing.
+	StateDir string
 	// Interval is how often the status is published; 0 means 10 s.
 	Interval time.Duration
 	// Logger receives diagnostics; nil discards them.
@@ -50,7 +56,8 @@ type Agent struct {
 	slots chan struct{}
 
 	mu      sync.Mutex
-	running map[*CallRequest]context.CancelFunc
+	running map[*CallRequest]*running
+	killed  *KillList
 	stop    chan struct{}
 	done    chan struct{}
 	// closing is set by Close; lost is closed, and lostErr set, when the
@@ -76,9 +83,16 @@ func StartAgent(local *Local, o AgentOptions) (*Agent, error) {
 		o.Interval = 10 * time.Second
 	}
 	a := &Agent{o: o, local: local, log: o.Logger, slots: make(chan struct{}, o.Concurrency),
-		running: map[*CallRequest]context.CancelFunc{}, stop: make(chan struct{}), done: make(chan struct{}), lost: make(chan struct{})}
+		running: map[*CallRequest]*running{}, stop: make(chan struct{}), done: make(chan struct{}), lost: make(chan struct{}), killed: &KillList{}}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
+	}
+	if o.StateDir != "" {
+		l, err := readKillList(filepath.Join(o.StateDir, killedFile))
+		if err != nil {
+			return nil, err
+		}
+		a.killed = l
 	}
 	opts := []nats.Option{
 		nats.UserCredentials(o.Creds),
@@ -89,7 +103,9 @@ func StartAgent(local *Local, o AgentOptions) (*Agent, error) {
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			a.log.Info("fleet: reconnected", "url", nc.ConnectedUrlRedacted())
 			a.publish(true)
+			go a.fetchKills()
 		}),
+		nats.CustomInboxPrefix(inboxPrefix(o.Name)),
 		// Closed is for good (Close, or credentials refused): no answer
 		// could reach anyone, so nothing keeps running.
 		nats.ClosedHandler(a.closed),
@@ -107,6 +123,20 @@ func StartAgent(local *Local, o AgentOptions) (*Agent, error) {
 		return nil, fmt.Errorf("joining the fleet at %s: %w", o.URL, err)
 	}
 	a.nc = nc
+	// Kills first: no call is served before the node knows what the fleet
+	// has killed (as far as the controller can be reached).
+	if _, err := nc.Subscribe(killedSubject, func(m *nats.Msg) {
+		var l KillList
+		if err := json.Unmarshal(m.Data, &l); err != nil {
+			a.log.Warn("fleet: malformed kill list", "err", err)
+			return
+		}
+		a.applyKills(&l)
+	}); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("listening for kills: %w", err)
+	}
+	a.fetchKills()
 	md := map[string]string{"node": o.Name}
 	for k, v := range o.Labels {
 		md["label."+k] = v
@@ -194,23 +224,31 @@ func (a *Agent) handle(req micro.Request) {
 		a.respond(req, &CallResult{Node: a.o.Name, Tool: cr.Tool, ExitCode: 125, Error: fmt.Sprintf("node %s is busy: %d calls running", a.o.Name, cap(a.slots))})
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancelCause := context.WithCancelCause(context.Background())
+	cancel := cancelCause
 	if cr.Timeout > 0 {
-		ctx, cancel = context.WithTimeout(context.Background(), time.Duration(cr.Timeout*float64(time.Second)))
+		var stopTimer context.CancelFunc
+		ctx, stopTimer = context.WithTimeout(ctx, time.Duration(cr.Timeout*float64(time.Second)))
+		cancel = func(cause error) { cancelCause(cause); stopTimer() }
 	}
+	run := &running{cancel: cancel}
 	a.mu.Lock()
-	a.running[&cr] = cancel
+	a.running[&cr] = run
 	a.mu.Unlock()
 	go func() {
 		defer func() {
 			a.mu.Lock()
 			delete(a.running, &cr)
 			a.mu.Unlock()
-			cancel()
+			cancel(nil)
 			<-a.slots
 		}()
 		var out, errs capped
-		res := a.local.Call(ctx, &cr, &out, &errs)
+		res := a.local.Call(ctx, &cr, &out, &errs, func(digest string) error { return a.admit(run, digest) })
+		if errors.Is(context.Cause(ctx), errKilled) {
+			res.ExitCode = supervisor.ExitInvalid
+			res.Error = fmt.Sprintf("%s: stopped: module %s was killed fleet-wide", cr.Tool, res.Digest)
+		}
 		res.Node = a.o.Name
 		res.Stdout, res.Stderr = out.String(), errs.String()
 		res.Truncated = out.cut || errs.cut
@@ -281,9 +319,98 @@ func (a *Agent) Err() error {
 func (a *Agent) cancelAll() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, cancel := range a.running {
-		cancel()
+	for _, r := range a.running {
+		r.cancel(nil)
 	}
+}
+
+// running is a call in flight.
+type running struct {
+	cancel context.CancelCauseFunc
+	digest string // of its module, once admitted
+}
+
+// errKilled is the cause of a call stopped by the kill switch.
+var errKilled = errors.New("module killed fleet-wide")
+
+// admit refuses a killed module and records the digest of an admitted
+// one, under the lock that applyKills takes: a call is either refused or
+// stopped, never missed.
+func (a *Agent) admit(r *running, digest string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.killed.Has(digest) {
+		return fmt.Errorf("module %s was killed fleet-wide: this node refuses it", digest)
+	}
+	r.digest = digest
+	return nil
+}
+
+// applyKills merges l into the node's kill list, keeps it, and stops the
+// running calls of every module now killed.
+func (a *Agent) applyKills(l *KillList) {
+	a.mu.Lock()
+	added := a.killed.merge(l)
+	var stopped int
+	for _, r := range a.running {
+		if r.digest != "" && a.killed.Has(r.digest) {
+			r.cancel(errKilled)
+			stopped++
+		}
+	}
+	snapshot := &KillList{Killed: slices.Clone(a.killed.Killed)}
+	a.mu.Unlock()
+	if !added {
+		return
+	}
+	a.log.Warn("fleet: kill list updated", "killed", len(snapshot.Killed), "calls_stopped", stopped)
+	if a.o.StateDir != "" {
+		if err := os.MkdirAll(a.o.StateDir, 0o700); err != nil {
+			a.log.Error("fleet: keeping the kill list", "err", err)
+		} else if err := writeKillList(filepath.Join(a.o.StateDir, killedFile), snapshot); err != nil {
+			a.log.Error("fleet: keeping the kill list", "err", err)
+		}
+	}
+	a.publish(false)
+}
+
+// fetchKills asks the controller for the kill list.
+func (a *Agent) fetchKills() {
+	m, err := a.nc.Request(killsSubject, nil, 5*time.Second)
+	if err != nil {
+		a.log.Warn("fleet: the kill list could not be fetched; the last one kept applies", "err", err)
+		return
+	}
+	var l KillList
+	if err := json.Unmarshal(m.Data, &l); err != nil {
+		a.log.Warn("fleet: malformed kill list", "err", err)
+		return
+	}
+	a.applyKills(&l)
+}
+
+// Running returns how many calls are running their module.
+func (a *Agent) Running() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, r := range a.running {
+		if r.digest != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// Killed returns the digests this node refuses.
+func (a *Agent) Killed() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]string, 0, len(a.killed.Killed))
+	for _, k := range a.killed.Killed {
+		out = append(out, k.Digest)
+	}
+	return out
 }
 
 // statusLoop publishes the status every interval, and soon after the
@@ -313,7 +440,7 @@ func (a *Agent) publish(_ bool) { a.publishTools(a.local.Tools(), false) }
 
 func (a *Agent) publishTools(tools []ToolStatus, stopped bool) {
 	st := Status{Node: a.o.Name, Labels: maps.Clone(a.o.Labels), Tools: tools, Version: a.o.Version,
-		Time: time.Now().UTC(), Interval: a.o.Interval.Seconds(), Stopped: stopped}
+		Time: time.Now().UTC(), Interval: a.o.Interval.Seconds(), Stopped: stopped, Killed: a.Killed()}
 	b, err := json.Marshal(st)
 	if err == nil && len(b) > maxStatus {
 		err = fmt.Errorf("status of %d bytes, above the %d-byte limit", len(b), maxStatus)

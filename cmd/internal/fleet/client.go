@@ -177,3 +177,37 @@ func (c *Client) Call(ctx context.Context, nodes []string, req CallRequest, time
 	wg.Wait()
 	return out
 }
+
+// Reload asks the running controller to apply the revocations recorded in
+// its fleet directory (Identity.Revoke). Only the fleet's admin may ask.
+func (c *Client) Reload(ctx context.Context) error {
+	m, err := c.nc.RequestWithContext(ctx, reloadSubject, nil)
+	if err != nil {
+		return fmt.Errorf("asking the controller to apply the revocation: %w", err)
+	}
+	if r := string(m.Data); r != "ok" {
+		return fmt.Errorf("the controller did not apply the revocation: %s", strings.TrimPrefix(r, "error: "))
+	}
+	return nil
+}
+
+// Kill adds the module digest to the fleet's kill list through the
+// controller, which announces it to every agent: they refuse the module
+// from then on and stop its running calls.
+func (c *Client) Kill(ctx context.Context, digest, reason string) error {
+	if err := CheckDigest(digest); err != nil {
+		return err
+	}
+	b, err := json.Marshal(Killed{Digest: digest, Reason: reason})
+	if err != nil {
+		return err
+	}
+	m, err := c.nc.RequestWithContext(ctx, killSubject, b)
+	if err != nil {
+		return fmt.Errorf("asking the controller to kill %s: %w", digest, err)
+	}
+	if r := string(m.Data); r != "ok" {
+		return fmt.Errorf("the controller did not kill %s: %s", digest, strings.TrimPrefix(r, "error: "))
+	}
+	return nil
+}

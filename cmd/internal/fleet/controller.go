@@ -1,10 +1,15 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -20,11 +25,29 @@ import (
 // ControllerOptions configures a Controller.
 type ControllerOptions struct {
 	// Listen is the NATS client address, HOST:PORT; empty means
-	// 127.0.0.1:4222. Port 0 picks a free port (see Controller.URL). The
-	// host must be a loopback address until the controller serves TLS.
+	// 127.0.0.1:4222. Port 0 picks a free port (see Controller.URL). Off
+	// loopback it needs TLSCert and TLSKey.
 	Listen string
+	// TLSCert and TLSKey are the server's certificate and key files (PEM).
+	// With them every client connection is TLS; without them the
+	// controller listens on a loopback address only.
+	TLSCert, TLSKey string
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
+}
+
+// ErrNeedTLS refuses a controller that would listen off loopback in clear
+// text: credentials and results would cross the network readable.
+var ErrNeedTLS = errors.New("a controller that listens on a non-loopback address needs TLS (--tls-cert and --tls-key)")
+
+// loopback reports whether host names only this machine. An empty host,
+// or 0.0.0.0, is every interface: not loopback.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // A Controller is the fleet's embedded NATS server, with JetStream and its
@@ -32,6 +55,13 @@ type ControllerOptions struct {
 type Controller struct {
 	srv *server.Server
 	id  *Identity
+	log *slog.Logger
+	// nc is the controller's own admin connection, which serves reloads.
+	nc  *nats.Conn
+	res *server.MemAccResolver
+	// own is the server's certificate, which the controller's own
+	// in-process connection pins; nil without TLS.
+	own []byte
 	// Created is true when this start created the fleet's identity.
 	Created bool
 }
@@ -55,26 +85,34 @@ func StartController(home string, o ControllerOptions) (*Controller, error) {
 		}
 		host = h
 	}
-	if !loopback(host) {
-		return nil, fmt.Errorf("listening on %s: not a loopback address, and the controller serves no TLS yet: calls, their output and the server's identity would cross the network unprotected (listen on 127.0.0.1, see docs/fleet.md)", net.JoinHostPort(host, strconv.Itoa(port)))
-	}
 	if port == 0 {
 		port = server.RANDOM_PORT
+	}
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		return nil, errors.New("--tls-cert and --tls-key go together")
+	}
+	if o.TLSCert == "" && !loopback(host) {
+		return nil, fmt.Errorf("listening on %s: %w", host, ErrNeedTLS)
 	}
 	oc, err := id.operatorClaims()
 	if err != nil {
 		return nil, err
 	}
-	accounts, err := id.accountJWTs()
+	accounts, err := id.accountClaims()
 	if err != nil {
 		return nil, err
 	}
 	res := &server.MemAccResolver{}
-	for pub, tok := range accounts {
+	for pub, ac := range accounts {
+		tok, err := ac.Encode(id.operator)
+		if err != nil {
+			return nil, fmt.Errorf("signing account %s: %w", pub, err)
+		}
 		if err := res.Store(pub, tok); err != nil {
 			return nil, fmt.Errorf("loading account %s: %w", pub, err)
 		}
 	}
+	var own []byte
 	opts := &server.Options{
 		ServerName:       "agent-ctl",
 		Host:             host,
@@ -88,6 +126,17 @@ func StartController(home string, o ControllerOptions) (*Controller, error) {
 		NoLog:            true,
 		MaxPayload:       maxPayload,
 	}
+	if o.TLSCert != "" {
+		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: o.TLSCert, KeyFile: o.TLSKey})
+		if err != nil {
+			return nil, fmt.Errorf("loading the controller's TLS certificate: %w", err)
+		}
+		opts.TLS, opts.TLSConfig, opts.TLSTimeout = true, tc, 5
+		if len(tc.Certificates) == 0 || len(tc.Certificates[0].Certificate) == 0 {
+			return nil, errors.New("loading the controller's TLS certificate: no certificate in " + o.TLSCert)
+		}
+		own = tc.Certificates[0].Certificate[0]
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("starting the fleet's NATS server: %w", err)
@@ -97,7 +146,11 @@ func StartController(home string, o ControllerOptions) (*Controller, error) {
 		srv.Shutdown()
 		return nil, fmt.Errorf("starting the fleet's NATS server on %s: not ready after 30s", net.JoinHostPort(host, strconv.Itoa(port)))
 	}
-	c := &Controller{srv: srv, id: id, Created: created}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	c := &Controller{srv: srv, id: id, log: log, res: res, own: own, Created: created}
 	if err := c.setup(); err != nil {
 		c.Close()
 		return nil, err
@@ -107,16 +160,6 @@ func StartController(home string, o ControllerOptions) (*Controller, error) {
 		return nil, fmt.Errorf("writing the controller's URL: %w", err)
 	}
 	return c, nil
-}
-
-// loopback reports whether host names only this machine. An empty host,
-// or 0.0.0.0, is every interface: not loopback.
-func loopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // URL is the address agents and fleet commands connect to.
@@ -130,18 +173,50 @@ func (c *Controller) Identity() *Identity { return c.id }
 
 // Close stops the server, waiting for it to finish.
 func (c *Controller) Close() {
+	if c.nc != nil {
+		c.nc.Close()
+	}
 	c.srv.Shutdown()
 	c.srv.WaitForShutdown()
 }
 
 // setup creates what the fleet's commands rely on: the stream that keeps
-// each node's last status.
+// each node's last status, and the admin's reload request.
 func (c *Controller) setup() error {
-	nc, err := nats.Connect(c.URL(), nats.UserCredentials(c.AdminCreds()), nats.Name("agent-ctl controller"))
+	opts := []nats.Option{nats.UserCredentials(c.AdminCreds()), nats.Name("agent-ctl controller"), nats.InProcessServer(c.srv)}
+	if c.own != nil {
+		// The in-process connection is a pipe to this server, which still
+		// speaks TLS on it: it trusts exactly the server's own certificate,
+		// whoever signed it.
+		opts = append(opts, nats.Secure(&tls.Config{
+			MinVersion:         tls.VersionTLS12,
+			InsecureSkipVerify: true, // replaced by the pin below
+			VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
+				if len(raw) == 0 || !bytes.Equal(raw[0], c.own) {
+					return errors.New("the in-process connection met another certificate than the controller's own")
+				}
+				return nil
+			},
+		}))
+	}
+	nc, err := nats.Connect(c.URL(), opts...)
 	if err != nil {
 		return fmt.Errorf("connecting to the fleet's NATS server: %w", err)
 	}
-	defer nc.Close()
+	c.nc = nc
+	if _, err := nc.Subscribe(reloadSubject, func(m *nats.Msg) {
+		reply := "ok"
+		if err := c.Reload(); err != nil {
+			c.log.Error("reloading the fleet's revocations", "err", err)
+			reply = "error: " + err.Error()
+		}
+		_ = m.Respond([]byte(reply))
+	}); err != nil {
+		return fmt.Errorf("serving reloads: %w", err)
+	}
+	if err := c.serveKills(); err != nil {
+		return err
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
@@ -159,5 +234,33 @@ func (c *Controller) setup() error {
 	if err != nil {
 		return fmt.Errorf("creating the status stream: %w", err)
 	}
+	return nil
+}
+
+// Reload applies the revocations recorded in the fleet directory to the
+// running server: a revoked agent's connection is closed, and it is
+// refused at its next connect.
+func (c *Controller) Reload() error {
+	accounts, err := c.id.accountClaims()
+	if err != nil {
+		return err
+	}
+	pub, err := c.id.account.PublicKey()
+	if err != nil {
+		return err
+	}
+	acc, err := c.srv.LookupAccount(pub)
+	if err != nil {
+		return fmt.Errorf("looking up the fleet account: %w", err)
+	}
+	ac := accounts[pub]
+	tok, err := ac.Encode(c.id.operator)
+	if err != nil {
+		return fmt.Errorf("signing the fleet account: %w", err)
+	}
+	if err := c.res.Store(pub, tok); err != nil {
+		return fmt.Errorf("storing the fleet account: %w", err)
+	}
+	c.srv.UpdateAccountClaims(acc, ac)
 	return nil
 }

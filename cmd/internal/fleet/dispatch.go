@@ -20,8 +20,10 @@ type Local struct {
 	Supervisor *supervisor.Supervisor
 }
 
-// Call runs req, writing the module's output to stdout and stderr.
-func (l *Local) Call(ctx context.Context, req *CallRequest, stdout, stderr io.Writer) *CallResult {
+// Call runs req, writing the module's output to stdout and stderr. check,
+// when set, is asked first with the digest ("sha256:…") of the module the
+// call would run; an error refuses the call.
+func (l *Local) Call(ctx context.Context, req *CallRequest, stdout, stderr io.Writer, check func(digest string) error) *CallResult {
 	t0 := time.Now()
 	res := &CallResult{Tool: req.Tool}
 	fail := func(code int, err error) *CallResult {
@@ -33,7 +35,12 @@ func (l *Local) Call(ctx context.Context, req *CallRequest, stdout, stderr io.Wr
 	if err != nil {
 		return fail(supervisor.ExitNotFound, err)
 	}
-	res.Version, res.Digest = t.Manifest().Version, t.Digest
+	res.Version, res.Digest = t.Manifest().Version, "sha256:"+t.Digest
+	if check != nil {
+		if err := check(res.Digest); err != nil {
+			return fail(supervisor.ExitInvalid, err)
+		}
+	}
 	args := req.Arguments
 	if len(req.Argv) > 0 {
 		if args != nil {

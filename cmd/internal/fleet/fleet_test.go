@@ -82,6 +82,10 @@ func TestJoinToken_permissions(t *testing.T) {
 		{"subscribe to every inbox", func() error { _, err := nc.SubscribeSync("_INBOX.>"); return err }},
 		{"subscribe to everything", func() error { _, err := nc.SubscribeSync(">"); return err }},
 		{"read the status stream", func() error { return nc.Publish("$JS.API.STREAM.INFO.AGENTCTL_STATUS", nil) }},
+		{"ask the controller to reload", func() error { return nc.Publish("agentctl.admin.reload", nil) }},
+		{"kill a module", func() error { return nc.Publish("agentctl.admin.kill", []byte("{}")) }},
+		{"announce a kill list", func() error { return nc.Publish("agentctl.killed", []byte("{}")) }},
+		{"read b's inbox", func() error { _, err := nc.SubscribeSync("_INBOX_AGENT.b.>"); return err }},
 	}
 	for _, d := range denied {
 		t.Run(d.name, func(t *testing.T) {
@@ -143,6 +147,14 @@ func TestJoinToken_badNode(t *testing.T) {
 // node installs the test tools in a home of its own and joins the fleet.
 func node(t *testing.T, c *fleet.Controller, name string, labels map[string]string) *fleet.Agent {
 	t.Helper()
+	a, _ := nodeWith(t, c, name, fleet.AgentOptions{Labels: labels})
+	return a
+}
+
+// nodeWith is node with options (URL, Name, Creds and Interval are set
+// here), and returns the node's Local too.
+func nodeWith(t *testing.T, c *fleet.Controller, name string, o fleet.AgentOptions) (*fleet.Agent, *fleet.Local) {
+	t.Helper()
 	home := t.TempDir()
 	cat, err := catalog.Open(home)
 	if err != nil {
@@ -171,13 +183,13 @@ func node(t *testing.T, c *fleet.Controller, name string, labels map[string]stri
 		t.Fatal(err)
 	}
 	t.Cleanup(sup.Close)
-	a, err := fleet.StartAgent(&fleet.Local{Catalog: cat, Supervisor: sup}, fleet.AgentOptions{
-		URL: c.URL(), Name: name, Creds: joinToken(t, c, name, 0), Labels: labels, Interval: time.Second,
-	})
+	o.URL, o.Name, o.Creds, o.Interval = c.URL(), name, joinToken(t, c, name, 0), time.Second
+	local := &fleet.Local{Catalog: cat, Supervisor: sup}
+	a, err := fleet.StartAgent(local, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return a
+	return a, local
 }
 
 func TestCall(t *testing.T) {

@@ -81,7 +81,7 @@ func LoadIdentity(dir string) (id *Identity, created bool, err error) {
 		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, AdminCreds)); errors.Is(err, os.ErrNotExist) {
-		creds, err := id.userCreds("admin", nil, 0)
+		creds, _, err := id.userCreds("admin", nil, 0)
 		if err != nil {
 			return nil, false, err
 		}
@@ -157,10 +157,15 @@ func (id *Identity) operatorClaims() (*jwt.OperatorClaims, error) {
 	return jwt.DecodeOperatorClaims(tok)
 }
 
-// accountJWTs returns the fleet's and the system account's JWTs, signed by
-// the operator, keyed by account public key.
-func (id *Identity) accountJWTs() (map[string]string, error) {
-	out := map[string]string{}
+// accountClaims returns the claims of the fleet's account and of the
+// system account, keyed by account public key, with the revoked join
+// tokens in the fleet account's.
+func (id *Identity) accountClaims() (map[string]*jwt.AccountClaims, error) {
+	revoked, err := id.revocations()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*jwt.AccountClaims{}
 	for _, a := range []struct {
 		kp   nkeys.KeyPair
 		name string
@@ -174,12 +179,18 @@ func (id *Identity) accountJWTs() (map[string]string, error) {
 		ac.Name = a.name
 		if a.js {
 			ac.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: -1, DiskStorage: -1, Streams: -1, Consumer: -1}
+			for key, at := range revoked {
+				ac.RevokeAt(key, time.Unix(at, 0))
+			}
 		}
+		// Round-trip through the encoded form, as for the operator.
 		tok, err := ac.Encode(id.operator)
 		if err != nil {
 			return nil, fmt.Errorf("signing account %s: %w", a.name, err)
 		}
-		out[pub] = tok
+		if out[pub], err = jwt.DecodeAccountClaims(tok); err != nil {
+			return nil, fmt.Errorf("signing account %s: %w", a.name, err)
+		}
 	}
 	return out, nil
 }
@@ -187,16 +198,16 @@ func (id *Identity) accountJWTs() (map[string]string, error) {
 // userCreds returns a credentials file (the user's JWT and its seed) for a
 // new user of the fleet account named name, with perms (nil: none
 // withheld), expiring after ttl (0: never).
-func (id *Identity) userCreds(name string, perms *jwt.Permissions, ttl time.Duration) ([]byte, error) {
+func (id *Identity) userCreds(name string, perms *jwt.Permissions, ttl time.Duration) (creds []byte, uc *jwt.UserClaims, err error) {
 	kp, err := nkeys.CreateUser()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	pub, err := kp.PublicKey()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	uc := jwt.NewUserClaims(pub)
+	uc = jwt.NewUserClaims(pub)
 	uc.Name = name
 	if perms != nil {
 		uc.Permissions = *perms
@@ -206,13 +217,14 @@ func (id *Identity) userCreds(name string, perms *jwt.Permissions, ttl time.Dura
 	}
 	tok, err := uc.Encode(id.account)
 	if err != nil {
-		return nil, fmt.Errorf("signing user %s: %w", name, err)
+		return nil, nil, fmt.Errorf("signing user %s: %w", name, err)
 	}
 	seed, err := kp.Seed()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return jwt.FormatUserConfig(tok, seed)
+	creds, err = jwt.FormatUserConfig(tok, seed)
+	return creds, uc, err
 }
 
 // JoinToken returns the credentials of the agent named node: it may
@@ -225,9 +237,24 @@ func (id *Identity) JoinToken(node string, ttl time.Duration) ([]byte, error) {
 		return nil, err
 	}
 	perms := &jwt.Permissions{
-		Pub:  jwt.Permission{Allow: jwt.StringList{statusSubject(node)}},
-		Sub:  jwt.Permission{Allow: jwt.StringList{callSubject(node), "$SRV.>"}},
+		// Its status, and asking for the kill list (the answer comes to
+		// its own inboxes, which no other node may read).
+		Pub:  jwt.Permission{Allow: jwt.StringList{statusSubject(node), killsSubject}},
+		Sub:  jwt.Permission{Allow: jwt.StringList{callSubject(node), "$SRV.>", killedSubject, inboxPrefix(node) + ".>"}},
 		Resp: &jwt.ResponsePermission{MaxMsgs: 1},
 	}
-	return id.userCreds(node, perms, ttl)
+	creds, uc, err := id.userCreds(node, perms, ttl)
+	if err != nil {
+		return nil, err
+	}
+	t := Token{Node: node, Key: uc.Subject, Issued: time.Unix(uc.IssuedAt, 0).UTC()}
+	if uc.Expires > 0 {
+		t.Expires = time.Unix(uc.Expires, 0).UTC()
+	}
+	// Recorded before it is handed out: a token the controller cannot
+	// revoke is never issued.
+	if err := id.recordToken(t); err != nil {
+		return nil, err
+	}
+	return creds, nil
 }

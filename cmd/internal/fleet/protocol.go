@@ -68,6 +68,9 @@ type Status struct {
 	Interval float64 `json:"intervalSeconds"`
 	// Stopped is set in the last status of an agent that stopped.
 	Stopped bool `json:"stopped,omitempty"`
+	// Killed lists the module digests the node refuses (the fleet's kill
+	// list as the node last saw it).
+	Killed []string `json:"killed,omitempty"`
 }
 
 // ToolStatus is one installed tool of a node.

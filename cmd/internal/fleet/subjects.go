@@ -20,6 +20,10 @@ const (
 func callSubject(node string) string   { return callPrefix + node }
 func statusSubject(node string) string { return statusPrefix + node }
 
+// inboxPrefix is where a node's requests get their answers: its own, so
+// that a node may read its answers and no one else's.
+func inboxPrefix(node string) string { return "_INBOX_AGENT." + node }
+
 var nodeName = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
 // CheckNode checks a node name: lower-case letters, digits, "-" and "_",

@@ -1,0 +1,114 @@
+package fleet_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/agent-ctl/agent-ctl/cmd/internal/fleet"
+	"github.com/agent-ctl/agent-ctl/supervisor"
+)
+
+// poll waits for cond, failing the test after 20 s.
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20s: %s", what)
+		}
+	}
+}
+
+func toolDigest(t *testing.T, cl *fleet.Client, node, tool string) string {
+	t.Helper()
+	nodes, err := cl.Nodes(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		for _, ts := range n.Tools {
+			if n.Node == node && ts.Name == tool {
+				return ts.Digest
+			}
+		}
+	}
+	t.Fatalf("node %s has no tool %s", node, tool)
+	return ""
+}
+
+// TestKill checks the kill switch: a running call of the killed module is
+// stopped, later calls are refused while other modules still run, fleet ls
+// shows it, a node that joins later learns it, and a node keeps its list
+// across a restart even when the controller's list is lost.
+func TestKill(t *testing.T) {
+	c, home := startController(t)
+	state := t.TempDir()
+	a, local := nodeWith(t, c, "alpha", fleet.AgentOptions{StateDir: state})
+	cl, err := fleet.Dial(c.URL(), c.AdminCreds(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	sleep := toolDigest(t, cl, "alpha", "sleep")
+
+	if err := cl.Kill(ctx, "sha256:1234", ""); err == nil {
+		t.Error("a malformed digest was accepted")
+	}
+
+	done := make(chan fleet.CallResult, 1)
+	go func() {
+		done <- cl.Call(ctx, []string{"alpha"}, fleet.CallRequest{Tool: "sleep", Argv: []string{"60000"}}, 60*time.Second)[0]
+	}()
+	poll(t, "the sleep call is not running", func() bool { return a.Running() == 1 })
+	if err := cl.Kill(ctx, sleep, "test"); err != nil {
+		t.Fatal(err)
+	}
+	r := <-done
+	if r.ExitCode != supervisor.ExitInvalid || !strings.Contains(r.Error, "killed fleet-wide") || r.Duration > 30 {
+		t.Errorf("the running call of a killed module: %+v, want it stopped with exit 126 and a kill message", r)
+	}
+	if err := cl.Kill(ctx, sleep, "again"); err != nil {
+		t.Errorf("killing twice: %v", err)
+	}
+
+	r = cl.Call(ctx, []string{"alpha"}, fleet.CallRequest{Tool: "sleep", Argv: []string{"1"}}, 30*time.Second)[0]
+	if r.ExitCode != supervisor.ExitInvalid || !strings.Contains(r.Error, "killed fleet-wide") {
+		t.Errorf("a later call of the killed module: %+v, want it refused", r)
+	}
+	if r := cl.Call(ctx, []string{"alpha"}, fleet.CallRequest{Tool: "hello", Argv: []string{"x"}}, 30*time.Second)[0]; r.ExitCode != 0 {
+		t.Errorf("another module after the kill: %+v, want it to run", r)
+	}
+	poll(t, "fleet ls does not show the kill", func() bool {
+		nodes, err := cl.Nodes(ctx)
+		return err == nil && len(nodes) == 1 && slices.Contains(nodes[0].Killed, sleep)
+	})
+
+	// A node that joins after the kill learns it at once.
+	b := node(t, c, "beta", nil)
+	defer b.Close(ctx)
+	if r := cl.Call(ctx, []string{"beta"}, fleet.CallRequest{Tool: "sleep", Argv: []string{"1"}}, 30*time.Second)[0]; r.ExitCode != supervisor.ExitInvalid {
+		t.Errorf("a node that joined after the kill: %+v, want the module refused", r)
+	}
+
+	// alpha keeps its list: it refuses the module after a restart even
+	// when the controller has lost its own.
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(fleet.Dir(home), "killed.json")); err != nil {
+		t.Fatal(err)
+	}
+	a2, err := fleet.StartAgent(local, fleet.AgentOptions{URL: c.URL(), Name: "alpha", Creds: joinToken(t, c, "alpha", 0), StateDir: state, Interval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a2.Close(ctx)
+	if r := cl.Call(ctx, []string{"alpha"}, fleet.CallRequest{Tool: "sleep", Argv: []string{"1"}}, 30*time.Second)[0]; r.ExitCode != supervisor.ExitInvalid {
+		t.Errorf("after a restart: %+v, want the module still refused", r)
+	}
+}
