@@ -112,11 +112,14 @@ itself. On SIGTERM, calls in flight get --shutdown-grace to finish.`,
 			if n := c.Int("pool"); n > 0 {
 				pool = &supervisor.PoolOptions{PerTool: n}
 			}
-			sup, err := supervisor.New(&supervisor.Options{Home: st.home, Logger: log, Pool: pool})
+			sup, err := supervisor.New(&supervisor.Options{Home: st.home, Logger: log, Pool: pool, Audit: auditOptions(c)})
 			if err != nil {
 				return err
 			}
 			defer sup.Close()
+			if c.Bool("no-audit") {
+				fmt.Fprintln(c.App.ErrWriter, auditNotice)
+			}
 			a, err := fleet.StartAgent(&fleet.Local{Catalog: cat, Supervisor: sup}, fleet.AgentOptions{
 				URL: c.String("nats"), Name: c.String("name"), Creds: c.String("creds"), Labels: labels,
 				TLSCA: c.String("tls-ca"), Version: version, Concurrency: c.Int("concurrency"), Logger: log,

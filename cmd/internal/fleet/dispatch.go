@@ -61,7 +61,20 @@ func (l *Local) Call(ctx context.Context, req *CallRequest, stdout, stderr io.Wr
 	if err != nil {
 		return fail(supervisor.ExitInternal, err)
 	}
-	call := &supervisor.Call{Module: p.Module, Name: p.Name, Args: p.Args, Policy: p.Policy, Stdout: stdout, Stderr: stderr}
+	// What runs is the version the catalog prepared (the supervisor checks
+	// the module file against its digest): the kill switch is asked again
+	// for it, should the tool have been replaced since the first look.
+	if d := "sha256:" + p.Digest; p.Digest != "" && d != res.Digest {
+		res.Version, res.Digest = p.Version, d
+		if check != nil {
+			if err := check(res.Digest); err != nil {
+				return fail(supervisor.ExitInvalid, err)
+			}
+		}
+	}
+	// Recorded in the node's audit log as the controller's call.
+	call := &supervisor.Call{Module: p.Module, Name: p.Name, Args: p.Args, Policy: p.Policy, Digest: p.Digest,
+		Caller: "controller", Frontend: "fleet", Version: p.Version, Params: p.Params, Stdout: stdout, Stderr: stderr}
 	r, err := l.Supervisor.Invoke(ctx, call)
 	res.ExitCode = supervisor.ExitCode(r, err)
 	res.Duration = time.Since(t0).Seconds()

@@ -147,13 +147,13 @@ func TestJoinToken_badNode(t *testing.T) {
 // node installs the test tools in a home of its own and joins the fleet.
 func node(t *testing.T, c *fleet.Controller, name string, labels map[string]string) *fleet.Agent {
 	t.Helper()
-	a, _ := nodeWith(t, c, name, fleet.AgentOptions{Labels: labels})
+	a, _, _ := nodeWith(t, c, name, fleet.AgentOptions{Labels: labels})
 	return a
 }
 
 // nodeWith is node with options (URL, Name, Creds and Interval are set
-// here), and returns the node's Local too.
-func nodeWith(t *testing.T, c *fleet.Controller, name string, o fleet.AgentOptions) (*fleet.Agent, *fleet.Local) {
+// here), and returns the node's Local and home too.
+func nodeWith(t *testing.T, c *fleet.Controller, name string, o fleet.AgentOptions) (*fleet.Agent, *fleet.Local, string) {
 	t.Helper()
 	home := t.TempDir()
 	cat, err := catalog.Open(home)
@@ -189,7 +189,7 @@ func nodeWith(t *testing.T, c *fleet.Controller, name string, o fleet.AgentOptio
 	if err != nil {
 		t.Fatal(err)
 	}
-	return a, local
+	return a, local, home
 }
 
 func TestCall(t *testing.T) {

@@ -47,7 +47,7 @@ func toolDigest(t *testing.T, cl *fleet.Client, node, tool string) string {
 func TestKill(t *testing.T) {
 	c, home := startController(t)
 	state := t.TempDir()
-	a, local := nodeWith(t, c, "alpha", fleet.AgentOptions{StateDir: state})
+	a, local, nodeHome := nodeWith(t, c, "alpha", fleet.AgentOptions{StateDir: state})
 	cl, err := fleet.Dial(c.URL(), c.AdminCreds(), "")
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +82,17 @@ func TestKill(t *testing.T) {
 	}
 	if r := cl.Call(ctx, []string{"alpha"}, fleet.CallRequest{Tool: "hello", Argv: []string{"x"}}, 30*time.Second)[0]; r.ExitCode != 0 {
 		t.Errorf("another module after the kill: %+v, want it to run", r)
+	}
+	// The node's audit log records the fleet's calls as the controller's,
+	// the one stopped by the kill too.
+	logs, _ := filepath.Glob(filepath.Join(supervisor.AuditDir(nodeHome), "*"))
+	var log []byte
+	for _, l := range logs {
+		b, _ := os.ReadFile(l)
+		log = append(log, b...)
+	}
+	if n := strings.Count(string(log), `"caller":"controller"`); n < 2 || !strings.Contains(string(log), `"frontend":"fleet"`) {
+		t.Errorf("the node's audit log has %d calls by the controller, want 2 or more, from the fleet front-end:\n%s", n, log)
 	}
 	poll(t, "fleet ls does not show the kill", func() bool {
 		nodes, err := cl.Nodes(ctx)
