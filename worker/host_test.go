@@ -175,6 +175,18 @@ func TestHost_run(t *testing.T) {
 		{name: "unreachable", module: "trap.wasm",
 			want:    protocol.Result{Outcome: protocol.Trapped, Trap: "unreachable"},
 			message: "unreachable", frames: []string{"inner", "outer", "_start"}},
+		// Built with -g: the DWARF line table names each frame's line;
+		// Rust's legacy-mangled names come out demangled.
+		{name: "trap with C debug info", module: "linetrap.wasm",
+			want:    protocol.Result{Outcome: protocol.Trapped, Trap: "integer division by zero"},
+			message: "divide by zero", frames: []string{"divide (linetrap.c:12:11) @ 0x", "main (linetrap.c:17:9) @ 0x"}},
+		{name: "trap with Rust debug info", module: "rtrap.wasm",
+			want:    protocol.Result{Outcome: protocol.Trapped, Trap: "unreachable"},
+			message: "unreachable", frames: []string{"__rust_start_panic @ 0x", "rust_panic @ 0x",
+				"std::panicking::rust_panic_with_hook @ 0x", "std::panicking::begin_panic_handler::{{closure}} @ 0x",
+				"std::sys_common::backtrace::__rust_end_short_backtrace @ 0x", "rust_begin_unwind @ 0x",
+				"core::panicking::panic_fmt @ 0x", "core::panicking::panic @ 0x",
+				"rtrap::divide (rtrap.rs:8:5) @ 0x", "rtrap::main (rtrap.rs:13:24) @ 0x"}},
 		{name: "stack overflow", module: "recurse.wasm",
 			want: protocol.Result{Outcome: protocol.Trapped, Trap: "stack overflow"}},
 		{name: "time limit", module: "loop.wasm", timeout: 100 * time.Millisecond,
