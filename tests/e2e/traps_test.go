@@ -4,7 +4,9 @@ package e2e
 
 import (
 	"context"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 	"github.com/agent-ctl/agent-ctl/tests/mcptest"
+	"github.com/agent-ctl/agent-ctl/worker/symbols"
 )
 
 // trapCases are the fixtures whose traps or panics name source lines
@@ -31,7 +34,7 @@ var trapCases = []struct {
 	// Rust with line tables: the panic named, names demangled.
 	{"rtrap.wasm", 132, []string{
 		"panicked at 'attempt to divide by zero', rtrap.rs:8:5; trapped: unreachable",
-		"    at core::panicking::panic @ 0x",
+		"    at core::panicking::panic (/usr/src/rustc-1.63.0/library/core/src/panicking.rs:48:5) @ 0x",
 		"    at rtrap::divide (rtrap.rs:8:5) @ 0x",
 		"    at rtrap::main (rtrap.rs:13:24) @ 0x",
 	}},
@@ -110,6 +113,42 @@ func TestTraps_MCP(t *testing.T) {
 			if w, ok := inOrder(text, append([]string{name + " failed: "}, tc.want...)); !ok {
 				t.Errorf("error text lacks %q (in order); text:\n%s", w, text)
 			}
+		})
+	}
+}
+
+// TestNew_debugInfo: `agent-ctl new` scaffolds dev builds that keep their
+// debug information, so that the new tool's traps name its own lines.
+func TestNew_debugInfo(t *testing.T) {
+	for lang, src := range map[string]string{"c": "main.c", "rust": "main.rs"} {
+		t.Run(lang, func(t *testing.T) {
+			parent := t.TempDir()
+			tool := "dbg-" + lang
+			scaffold := exec.Command(bin, "new", tool, "--lang", lang)
+			scaffold.Dir = parent
+			if out, err := scaffold.CombinedOutput(); err != nil {
+				t.Fatalf("new: %v\n%s", err, out)
+			}
+			dir := filepath.Join(parent, tool)
+			make := exec.Command("make", "-s")
+			make.Dir = dir
+			if out, err := make.CombinedOutput(); err != nil {
+				t.Fatalf("make: %v\n%s", err, out)
+			}
+			wasm, err := os.ReadFile(filepath.Join(dir, tool+".wasm"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines, err := symbols.Load(wasm)
+			if err != nil || lines == nil {
+				t.Fatalf("the scaffold's build has no line tables (%v)", err)
+			}
+			for off := uint64(0); off < uint64(len(wasm)); off++ {
+				if pos, ok := lines.At(off); ok && strings.HasSuffix(pos.File, src) {
+					return
+				}
+			}
+			t.Errorf("no code of %s.wasm maps to %s", tool, src)
 		})
 	}
 }

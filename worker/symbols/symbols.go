@@ -183,7 +183,7 @@ type Lines struct {
 }
 
 // unit is a compile unit with its address ranges (none: unknown) and, once
-// a lookup has needed it, its line table's reader, which SeekPC reuses.
+// a lookup has needed it, its line table's reader.
 type unit struct {
 	e      *dwarf.Entry
 	ranges [][2]uint64
@@ -262,13 +262,34 @@ func (l *Lines) At(off uint64) (pos Pos, ok bool) {
 			}
 			u.lr = lr
 		}
-		var e dwarf.LineEntry
-		if u.lr.SeekPC(pc, &e) != nil || e.File == nil || e.Line == 0 {
+		e, found := u.row(pc)
+		if !found {
 			continue
+		}
+		if e.File == nil || e.Line == 0 { // code the compiler made up
+			return Pos{}, false
 		}
 		return Pos{File: clean(e.File.Name), Line: e.Line, Column: e.Column}, true
 	}
 	return Pos{}, false
+}
+
+// row returns the line table row whose range holds pc. It reads the whole
+// table rather than using LineReader.SeekPC, which expects sequences in
+// address order: wasm-ld leaves the sequences of functions it dropped in
+// place, moved to the tombstone address 0xffffffff (or -2), so a table
+// may start above every live address.
+func (u *unit) row(pc uint64) (dwarf.LineEntry, bool) {
+	u.lr.Reset()
+	var prev, e dwarf.LineEntry
+	open := false // prev starts a range that e ends
+	for u.lr.Next(&e) == nil {
+		if open && prev.Address <= pc && pc < e.Address {
+			return prev, true
+		}
+		prev, open = e, !e.EndSequence
+	}
+	return dwarf.LineEntry{}, false
 }
 
 // covers reports whether the unit's address ranges hold pc; a unit that
