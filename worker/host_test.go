@@ -286,3 +286,26 @@ func TestAtMemoryLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestHost_noLinesPastDeadline: a call whose time is up (here a 1ns limit:
+// the epoch interrupts the module, or it traps after its deadline) gets
+// frames with names but no source lines, whose reading could outlast the
+// supervisor's backstop.
+func TestHost_noLinesPastDeadline(t *testing.T) {
+	h, _, _ := newHost(t)
+	if _, err := h.Prepare(request(t, "linetrap.wasm", 64<<20)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.Run(&protocol.RunArgs{Args: []string{"linetrap.wasm"}, Timeout: time.Nanosecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Frames) == 0 || (res.Outcome != protocol.TimedOut && res.Outcome != protocol.Trapped) {
+		t.Fatalf("outcome %v frames %q, want a trap or the time limit, with frames", res.Outcome, res.Frames)
+	}
+	for _, f := range res.Frames {
+		if strings.Contains(f, ") @ 0x") { // name (file:line:column) @ 0x…
+			t.Errorf("frame %q has a source line past the deadline", f)
+		}
+	}
+}

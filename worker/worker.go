@@ -449,7 +449,15 @@ func (h *Host) classify(res *protocol.Result, err error, inst *wasmtime.Instance
 		if c := trap.Code(); c != nil && *c == wasmtime.Interrupt {
 			res.Outcome = protocol.TimedOut
 		}
-		res.Frames = frames(trap, h.lines())
+		// Lines cost a read and a parse of the module (milliseconds, more
+		// for a large one): a call past its deadline, the time limit's
+		// own trap included, has no time left for them, and the
+		// supervisor's backstop would end it while they were read.
+		var lines *symbols.Lines
+		if time.Now().Before(h.deadline) {
+			lines = h.lines()
+		}
+		res.Frames = frames(trap, lines)
 	default:
 		res.Outcome, res.Trap, res.Message = protocol.Trapped, "error", firstLine(err.Error())
 	}
