@@ -67,12 +67,19 @@ func Scaffold(dir, name, lang string) error {
 	switch lang {
 	case "c":
 		files["main.c"] = read(src)
-		build = `$(NAME).wasm: main.c
-	clang --target=wasm32-wasi --sysroot=/usr -O2 -Wall -Wl,--strip-debug $< -o $@`
+		// Compiled and linked in two steps: clang links an optimised
+		// build through wasm-opt when binaryen is installed, which drops
+		// the name section and leaves the DWARF behind the code.
+		build = `# Debug information kept (-g): a trap's backtrace names file:line.
+$(NAME).wasm: main.c
+	clang --target=wasm32-wasi --sysroot=/usr -O2 -g -Wall -c $< -o $(NAME).o
+	clang --target=wasm32-wasi --sysroot=/usr $(NAME).o -o $@
+	rm -f $(NAME).o`
 	case "rust":
 		files["main.rs"] = read(src)
-		build = `$(NAME).wasm: main.rs
-	/usr/bin/rustc --target wasm32-wasi -O -C strip=symbols $< -o $@`
+		build = `# Line tables kept (-C debuginfo=1): a trap's backtrace names file:line.
+$(NAME).wasm: main.rs
+	/usr/bin/rustc --target wasm32-wasi -O -C debuginfo=1 $< -o $@`
 	case "go":
 		files["main.go"] = read(src)
 		files["go.mod"] = "module " + strings.ReplaceAll(name, "-", "") + "\n\ngo 1.26\n"

@@ -96,6 +96,11 @@ type Result struct {
 	Trap    string
 	Message string
 	Frames  []string
+	// Panic is set when the module printed a Rust or Go panic on stderr and
+	// then ended as such a panic ends (Rust: an unreachable trap; Go: exit
+	// code 2): "panicked at 'msg', src/main.rs:8:5" (Rust) or
+	// "panicked: msg" (Go), its first line as the module printed it.
+	Panic string
 	// Limit is the limit that stopped the module, for TimedOut, MemoryLimit
 	// and OutputLimit, rendered for people ("30s", "128MiB").
 	Limit string
@@ -114,13 +119,20 @@ type Result struct {
 }
 
 // Describe says in a line or a few what stopped the module; empty for a
-// module that exited on its own.
+// module that exited on its own, unless it panicked.
 func (r *Result) Describe() string {
 	var b strings.Builder
 	switch r.Outcome {
 	case Exited:
-		return ""
+		if r.Panic == "" {
+			return ""
+		}
+		fmt.Fprintf(&b, "%s: %s (exit code %d)", r.Module, r.Panic, r.ExitCode)
 	case Trapped:
+		if r.Panic != "" {
+			fmt.Fprintf(&b, "%s: %s; trapped: %s", r.Module, r.Panic, r.Trap)
+			break
+		}
 		fmt.Fprintf(&b, "%s: trapped: %s", r.Module, r.Trap)
 		if r.Message != "" && !strings.Contains(r.Trap, r.Message) {
 			fmt.Fprintf(&b, " (%s)", r.Message)

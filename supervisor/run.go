@@ -28,6 +28,7 @@ type run struct {
 	werr      *tailBuffer // the worker's own stderr, for diagnostics
 
 	overflow atomic.Bool // the module wrote past the output cap
+	panics   panicScan   // a panic the module printed on stderr
 
 	stdinRead atomic.Int64  // bytes read from the call's stdin
 	stdinDone chan struct{} // closed when the stdin copy ends
@@ -84,7 +85,11 @@ func (r *run) attach(p *stdioPipes) {
 	}
 	r.copies.Add(2)
 	go r.forward(stdout, r.call.Stdout)
-	go r.forward(stderr, r.call.Stderr)
+	errw := r.call.Stderr
+	if errw == nil {
+		errw = io.Discard
+	}
+	go r.forward(stderr, io.MultiWriter(errw, &r.panics))
 }
 
 // forward copies one of the module's output pipes to w, counting every byte
@@ -176,6 +181,7 @@ func (r *run) serve(ctx context.Context, args *protocol.RunArgs) (*Result, error
 	if r.overflow.Load() { // the forwarder has stopped the worker
 		return r.stoppedResult(OutputLimit), nil
 	}
+	r.panics.apply(res)
 	// Done: the worker is killed by Invoke's retire, off the call's path.
 	r.finish()
 	return res, nil

@@ -175,6 +175,18 @@ func TestHost_run(t *testing.T) {
 		{name: "unreachable", module: "trap.wasm",
 			want:    protocol.Result{Outcome: protocol.Trapped, Trap: "unreachable"},
 			message: "unreachable", frames: []string{"inner", "outer", "_start"}},
+		// Built with -g: the DWARF line table names each frame's line;
+		// Rust's legacy-mangled names come out demangled.
+		{name: "trap with C debug info", module: "linetrap.wasm",
+			want:    protocol.Result{Outcome: protocol.Trapped, Trap: "integer division by zero"},
+			message: "divide by zero", frames: []string{"divide (linetrap.c:12:11) @ 0x", "main (linetrap.c:17:9) @ 0x"}},
+		{name: "trap with Rust debug info", module: "rtrap.wasm",
+			want:    protocol.Result{Outcome: protocol.Trapped, Trap: "unreachable"},
+			message: "unreachable", frames: []string{"__rust_start_panic (", "rust_panic (",
+				"std::panicking::rust_panic_with_hook (", "std::panicking::begin_panic_handler::{{closure}} (",
+				"std::sys_common::backtrace::__rust_end_short_backtrace (", "rust_begin_unwind (",
+				"core::panicking::panic_fmt (", "core::panicking::panic (/usr/src/rustc-1.63.0/library/core/src/panicking.rs:48:5) @ 0x",
+				"rtrap::divide (rtrap.rs:8:5) @ 0x", "rtrap::main (rtrap.rs:13:24) @ 0x"}},
 		{name: "stack overflow", module: "recurse.wasm",
 			want: protocol.Result{Outcome: protocol.Trapped, Trap: "stack overflow"}},
 		{name: "time limit", module: "loop.wasm", timeout: 100 * time.Millisecond,
@@ -271,6 +283,29 @@ func TestAtMemoryLimit(t *testing.T) {
 	} {
 		if got := memoryMargin(tc.limit); got != tc.want {
 			t.Errorf("memoryMargin(%d) = %d, want %d", tc.limit, got, tc.want)
+		}
+	}
+}
+
+// TestHost_noLinesPastDeadline: a call whose time is up (here a 1ns limit:
+// the epoch interrupts the module, or it traps after its deadline) gets
+// frames with names but no source lines, whose reading could outlast the
+// supervisor's backstop.
+func TestHost_noLinesPastDeadline(t *testing.T) {
+	h, _, _ := newHost(t)
+	if _, err := h.Prepare(request(t, "linetrap.wasm", 64<<20)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := h.Run(&protocol.RunArgs{Args: []string{"linetrap.wasm"}, Timeout: time.Nanosecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Frames) == 0 || (res.Outcome != protocol.TimedOut && res.Outcome != protocol.Trapped) {
+		t.Fatalf("outcome %v frames %q, want a trap or the time limit, with frames", res.Outcome, res.Frames)
+	}
+	for _, f := range res.Frames {
+		if strings.Contains(f, ") @ 0x") { // name (file:line:column) @ 0x…
+			t.Errorf("frame %q has a source line past the deadline", f)
 		}
 	}
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/agent-ctl/agent-ctl/worker/cache"
 	"github.com/agent-ctl/agent-ctl/worker/protocol"
+	"github.com/agent-ctl/agent-ctl/worker/symbols"
 )
 
 // wasiModule is the only import namespace agent-ctl provides.
@@ -448,7 +449,15 @@ func (h *Host) classify(res *protocol.Result, err error, inst *wasmtime.Instance
 		if c := trap.Code(); c != nil && *c == wasmtime.Interrupt {
 			res.Outcome = protocol.TimedOut
 		}
-		res.Frames = frames(trap)
+		// Lines cost a read and a parse of the module (milliseconds, more
+		// for a large one): a call past its deadline, the time limit's
+		// own trap included, has no time left for them, and the
+		// supervisor's backstop would end it while they were read.
+		var lines *symbols.Lines
+		if time.Now().Before(h.deadline) {
+			lines = h.lines()
+		}
+		res.Frames = frames(trap, lines)
 	default:
 		res.Outcome, res.Trap, res.Message = protocol.Trapped, "error", firstLine(err.Error())
 	}
@@ -512,17 +521,22 @@ func trapKind(t *wasmtime.Trap) string {
 
 // frames renders a trap's backtrace, innermost first, folding runs of the
 // same frame (deep recursion) into one line and keeping at most maxFrames.
-func frames(t *wasmtime.Trap) []string {
+// Names are demangled; lines, when not nil, adds each frame's source
+// position.
+func frames(t *wasmtime.Trap, lines *symbols.Lines) []string {
 	fs := t.Frames()
 	var out []string
 	for i := 0; i < len(fs); {
 		f := fs[i]
 		name := fmt.Sprintf("func[%d]", f.FuncIndex())
 		if n := f.FuncName(); n != nil && *n != "" {
-			name = *n
+			name = symbols.Demangle(*n)
 		}
 		line := name
 		if off := f.ModuleOffset(); off != ^uint(0) {
+			if pos, ok := lines.At(uint64(off)); ok {
+				line += " (" + pos.String() + ")"
+			}
 			line += fmt.Sprintf(" @ 0x%x", off)
 		}
 		j := i + 1
@@ -540,6 +554,32 @@ func frames(t *wasmtime.Trap) []string {
 		i = j
 	}
 	return out
+}
+
+// lines reads the module's DWARF line tables for a trap's backtrace. It
+// runs only on the trap path: the module is read again (a cached module's
+// bytes were never read) and checked against the digest the supervisor
+// took, so that lines never come from another file. A module without
+// debug information, or whose debug information does not parse, gets nil:
+// its frames show names and offsets only.
+func (h *Host) lines() *symbols.Lines {
+	path := h.req.ModulePath
+	if h.req.ModuleFD > 0 {
+		path = "/proc/self/fd/" + strconv.Itoa(h.req.ModuleFD)
+	}
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	sum := sha256.Sum256(wasm)
+	if hex.EncodeToString(sum[:]) != h.req.Digest {
+		return nil
+	}
+	l, err := symbols.Load(wasm)
+	if err != nil {
+		return nil
+	}
+	return l
 }
 
 // firstLine shortens one of wasmtime's multi-line messages to one line:
