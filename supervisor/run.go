@@ -149,7 +149,11 @@ func (r *run) serve(ctx context.Context, args *protocol.RunArgs) (*Result, error
 		defer gate.Shutdown()
 		args.NetID = r.conn.ServeNetwork(gate)
 	}
-	wres, err := r.conn.Run(args)
+	run := r.conn.Run
+	if r.s.runOverRPC {
+		run = r.conn.RunRPC
+	}
+	wres, err := run(args)
 	if o, ok := r.wasStopped(); ok && o != Exited {
 		return r.stoppedResult(o), nil
 	}
