@@ -88,7 +88,7 @@ var hostileReplies = map[string][]byte{
 	"outcome":  hostileFrame(9, ""),
 	"utf8":     hostileFrame(0, "\xff\xfe"),
 	"leftover": hostileFrame(0, "", 0xaa),
-	"stall":    {100, 0, 0, 0, 1, 2, 0},
+	"stall":    {0xe8, 3, 0, 0, 1, 2, 0}, // 1000 bytes announced, a few sent
 }
 
 // hostileFrame is a Result frame of the current layout, but for its
@@ -121,6 +121,10 @@ func (h hostile) Prepare(req *protocol.Request) (*protocol.Prepared, error) {
 	p, err := h.Host.Prepare(req)
 	if err == nil && req.CallFD > 0 {
 		_, _ = syscall.Write(req.CallFD, h.reply)
+		// A copy that outlives the honest reply, so that the
+		// supervisor waits for the rest of the frame until it is
+		// killed.
+		_, _ = syscall.Dup(req.CallFD)
 	}
 	return p, err
 }
