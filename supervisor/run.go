@@ -153,7 +153,9 @@ func (r *run) serve(ctx context.Context, args *protocol.RunArgs) (*Result, error
 	if r.s.runOverRPC {
 		run = r.conn.RunRPC
 	}
+	tc := time.Now()
 	wres, err := run(args)
+	res.Timings.Call = time.Since(tc)
 	if o, ok := r.wasStopped(); ok && o != Exited {
 		return r.stoppedResult(o), nil
 	}
