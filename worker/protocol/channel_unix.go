@@ -15,7 +15,7 @@ import (
 // waiting Run); the worker's is blocking, so that the worker's read
 // sleeps in the kernel and wakes on the call's first byte.
 func NewChannel() (*Channel, *os.File, error) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	fds, err := socketpair()
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating the call channel: %w", err)
 	}
