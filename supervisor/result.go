@@ -78,6 +78,10 @@ type Timings struct {
 	// Instantiate and Run are measured inside the worker.
 	Instantiate time.Duration
 	Run         time.Duration
+	// Call is the call's round trip as the supervisor sees it: from
+	// sending the arguments to the worker to receiving its result, the
+	// worker's Instantiate and Run included. The rest is the transport.
+	Call time.Duration
 	// Total is the whole Invoke.
 	Total time.Duration
 }

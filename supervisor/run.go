@@ -154,7 +154,13 @@ func (r *run) serve(ctx context.Context, args *protocol.RunArgs) (*Result, error
 		defer gate.Shutdown()
 		args.NetID = r.conn.ServeNetwork(gate)
 	}
-	wres, err := r.conn.Run(args)
+	run := r.conn.Run
+	if r.s.runOverRPC {
+		run = r.conn.RunRPC
+	}
+	tc := time.Now()
+	wres, err := run(args)
+	res.Timings.Call = time.Since(tc)
 	if o, ok := r.wasStopped(); ok && o != Exited {
 		return r.stoppedResult(o), nil
 	}

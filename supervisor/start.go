@@ -253,13 +253,14 @@ func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
 	}
 	// Under process isolation the worker sees the host: it is handed the
 	// module file and the directories themselves, after its stdio
-	// (descriptors 3 to 5), and opens them through /proc/self/fd. In a
+	// (descriptors 3 to 5) and its call channel (6), and opens them
+	// through /proc/self/fd. In a
 	// container they are mounted from the same descriptors; a container's
 	// worker never holds a descriptor of the host's tree.
 	byFD := t.sp.Name() == string(policies.IsolationProcess) && runtime.GOOS != "windows"
 	if byFD && t.module != nil {
 		spec.ExtraFiles = append(spec.ExtraFiles, t.module)
-		req.ModuleFD = protocol.FDStderr + len(spec.ExtraFiles)
+		req.ModuleFD = protocol.FDCall + len(spec.ExtraFiles)
 	}
 	req.Dirs = slices.Clone(req.Dirs)
 	for i, d := range req.Dirs {
@@ -267,7 +268,7 @@ func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
 		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: d.Host, Writable: d.Writable, File: f})
 		if byFD && f != nil {
 			spec.ExtraFiles = append(spec.ExtraFiles, f)
-			req.Dirs[i].FD = protocol.FDStderr + len(spec.ExtraFiles)
+			req.Dirs[i].FD = protocol.FDCall + len(spec.ExtraFiles)
 		}
 	}
 	if err := s.spawn(ctx, t, spec, w); err != nil {
@@ -310,6 +311,15 @@ func (s *Supervisor) spawn(ctx context.Context, t *template, spec *isolation.Spe
 	if err != nil {
 		return fmt.Errorf("%w: creating pipes: %w", ErrWorker, err)
 	}
+	// The call itself goes over a socket pair of its own (see
+	// protocol.Channel), the worker's end after its stdio as FDCall;
+	// none on Windows.
+	ch, chWorker, err := protocol.NewChannel()
+	if err != nil {
+		pipes.spawned()
+		pipes.close()
+		return fmt.Errorf("%w: %w", ErrWorker, err)
+	}
 	start := time.Now()
 	conn, err := protocol.Dial(ctx, &protocol.DialOptions{
 		Path: s.workerPath,
@@ -318,13 +328,23 @@ func (s *Supervisor) spawn(ctx context.Context, t *template, spec *isolation.Spe
 			full := *spec
 			full.Path, full.Args = cmd.Path, cmd.Args[1:]
 			full.Env = append(cmd.Env, pipes.workerEnv()...)
-			full.ExtraFiles = append(pipes.workerFiles(), spec.ExtraFiles...)
+			full.ExtraFiles = pipes.workerFiles()
+			if chWorker != nil {
+				full.ExtraFiles = append(full.ExtraFiles, chWorker)
+			}
+			full.ExtraFiles = append(full.ExtraFiles, spec.ExtraFiles...)
 			return t.sp.Start(&full)
 		},
 		Stderr:    w.werr,
 		SocketDir: s.socketDir,
+		Channel:   ch,
 	})
 	pipes.spawned()
+	if chWorker != nil {
+		// As for the pipes: a copy left here would keep a dead worker's
+		// channel open, and its call waiting.
+		chWorker.Close()
+	}
 	if err == nil {
 		if err = pipes.connect(conn.Pid(), conn.Exited()); err != nil {
 			conn.Kill()

@@ -115,6 +115,9 @@ type Supervisor struct {
 	onCall                        func(*audit.Record)
 	inFlight                      atomic.Int64
 	workersStarted, workersFailed atomic.Uint64
+	// runOverRPC sends calls over go-plugin's RPC instead of their call
+	// channel; set by tests and benchmarks only, to compare the two.
+	runOverRPC bool
 
 	// socketDir holds go-plugin's socket directories of this supervisor's
 	// workers (see socketDirs); empty means the system's temporary
@@ -363,6 +366,13 @@ func (s *Supervisor) invoke(ctx context.Context, c *Call) (*Result, error) {
 			return nil, fmt.Errorf("%w: environment variable %s is not valid UTF-8 text", policies.ErrInvalid, e.Key)
 		}
 	}
+	args := &protocol.RunArgs{Args: append([]string{name}, c.Args...)}
+	for _, e := range pol.Env {
+		args.Env = append(args.Env, e.Key+"="+e.Value)
+	}
+	if err := protocol.CheckRunArgs(args); err != nil {
+		return nil, fmt.Errorf("%w: %w", policies.ErrInvalid, err)
+	}
 	sp, err := s.spawner(pol.Isolation)
 	if err != nil {
 		return nil, err
@@ -442,10 +452,7 @@ func (s *Supervisor) invoke(ctx context.Context, c *Call) (*Result, error) {
 	}
 	r.remaining.Store(pol.MaxOutput)
 	r.attach(w.takeStdio())
-	args := &protocol.RunArgs{Args: append([]string{name}, c.Args...), Timeout: r.timeout}
-	for _, e := range pol.Env {
-		args.Env = append(args.Env, e.Key+"="+e.Value)
-	}
+	args.Timeout = r.timeout
 	res, err = r.serve(ctx, args)
 	if err != nil {
 		return s.crashedRunning(ctx, c, t, w, r, err)

@@ -43,6 +43,9 @@ func TestMain(m *testing.M) {
 			os.Exit(helper(v))
 		}
 	}
+	if code, ok := hostileWorker(os.Args); ok {
+		os.Exit(code)
+	}
 	workertest.Main(m)
 }
 

@@ -89,7 +89,7 @@ func TestTraps_MCP(t *testing.T) {
 	home := t.TempDir()
 	for _, tc := range trapCases {
 		name := strings.TrimSuffix(tc.module, ".wasm")
-		agentCtl(t, home, "install", "--yes", toolDir(t, name, tc.module, `"inputSchema": {"type": "object"}`))
+		agentCtl(t, home, "install", "--yes", fixtures.ToolDir(t, name, tc.module, `"inputSchema": {"type": "object"}`))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

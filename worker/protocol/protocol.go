@@ -1,10 +1,14 @@
 // Package protocol is the wire between the supervisor and a worker process.
 // It owns the go-plugin dependency: the handshake, the net/rpc service the
-// worker serves, and the client the supervisor dials.
+// worker serves, and the client the supervisor dials; and the call
+// channel beside it.
 //
 // A worker serves exactly one call: Prepare (load or compile the module,
 // outside the call's time limit), then Run (instantiate and run it under the
-// limit). The module's stdin, stdout and stderr never travel over the RPC:
+// limit). Prepare goes over go-plugin's RPC; Run, on unix, over the call
+// channel, a socket pair of the worker's own with one fixed binary frame
+// each way (channel.go, frame.go), and over the RPC on Windows. The
+// module's stdin, stdout and stderr never travel over either:
 // they are pipes passed to the worker as file descriptors 3, 4 and 5 (on
 // Windows, named pipes the worker opens by name: see StdioPipesEnv), so
 // output streams to the supervisor as the module writes it.
@@ -67,6 +71,10 @@ type Request struct {
 	Dirs []Dir
 	// Memory caps linear memory in bytes.
 	Memory int64
+	// CallFD, when not zero, is the worker's end of its call channel
+	// (FDCall): the worker waits there for its call once prepared. Set
+	// by Conn.Prepare.
+	CallFD int
 }
 
 // RunArgs is what one call adds to a prepared worker: everything that may

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -44,6 +45,9 @@ type RunReply struct {
 type rpcServer struct {
 	impl   Worker
 	broker *plugin.MuxBroker
+	// ran is set by the first Run, over the RPC or the call channel: a
+	// worker serves one call.
+	ran atomic.Bool
 }
 
 func (s *rpcServer) Prepare(req Request, reply *PrepareReply) error {
@@ -52,26 +56,40 @@ func (s *rpcServer) Prepare(req Request, reply *PrepareReply) error {
 		reply.Prepared = *p
 	}
 	reply.Err = toWire(err)
+	if err == nil && req.CallFD > 0 {
+		// Waiting in the kernel from now on, so that the call wakes
+		// this goroutine's thread directly.
+		go s.serveCall(req.CallFD)
+	}
 	return nil
 }
 
 func (s *rpcServer) Run(args RunArgs, reply *RunReply) error {
+	s.run(&args, reply)
+	return nil
+}
+
+// run serves a call that arrived over either path.
+func (s *rpcServer) run(args *RunArgs, reply *RunReply) {
+	if !s.ran.CompareAndSwap(false, true) {
+		reply.Err = toWire(errors.New("the worker has served its call already"))
+		return
+	}
 	var network Network
 	if args.NetID != 0 {
 		nc, err := dialNetwork(s.broker, args.NetID)
 		if err != nil {
 			reply.Err = toWire(err)
-			return nil
+			return
 		}
 		defer nc.c.Close()
 		network = nc
 	}
-	r, err := s.impl.Run(&args, network)
+	r, err := s.impl.Run(args, network)
 	if r != nil {
 		reply.Result = *r
 	}
 	reply.Err = toWire(err)
-	return nil
 }
 
 func toWire(err error) *Error {
@@ -147,6 +165,10 @@ type DialOptions struct {
 	// Kill removes the socket directory; a supervisor killed before it
 	// leaves it behind, so a supervisor gives a directory it sweeps.
 	SocketDir string
+	// Channel, if not nil, is the supervisor's end of the worker's call
+	// channel (NewChannel): Run goes over it. The Conn owns it from Dial
+	// on, and closes it on Kill (or at once if Dial fails).
+	Channel *Channel
 }
 
 // Conn is a connected worker.
@@ -154,6 +176,7 @@ type Conn struct {
 	client *plugin.Client
 	rpc    *rpcClient
 	runner *processRunner
+	ch     *Channel
 }
 
 // Dial starts a worker and completes the go-plugin handshake. Cancelling
@@ -187,7 +210,7 @@ func Dial(ctx context.Context, o *DialOptions) (*Conn, error) {
 			return pr, nil
 		},
 	})
-	conn := &Conn{client: client, runner: pr}
+	conn := &Conn{client: client, runner: pr, ch: o.Channel}
 	done := make(chan error, 1)
 	go func() {
 		rc, err := client.Client()
@@ -224,10 +247,15 @@ func (c *Conn) Pid() int {
 	return p.Pid()
 }
 
-// Prepare asks the worker to load or compile the module.
+// Prepare asks the worker to load or compile the module, and to wait for
+// its call on the call channel if it has one.
 func (c *Conn) Prepare(req *Request) (*Prepared, error) {
 	var reply PrepareReply
-	if err := c.rpc.c.Call("Plugin.Prepare", *req, &reply); err != nil {
+	r := *req
+	if c.ch != nil {
+		r.CallFD = FDCall
+	}
+	if err := c.rpc.c.Call("Plugin.Prepare", r, &reply); err != nil {
 		return nil, callErr(err)
 	}
 	if reply.Err != nil {
@@ -236,8 +264,19 @@ func (c *Conn) Prepare(req *Request) (*Prepared, error) {
 	return &reply.Prepared, nil
 }
 
-// Run asks the worker to run the prepared module for one call.
+// Run asks the worker to run the prepared module for one call, over the
+// call channel if the worker has one, else over the RPC.
 func (c *Conn) Run(args *RunArgs) (*Result, error) {
+	if c.ch != nil {
+		return c.ch.run(args)
+	}
+	return c.RunRPC(args)
+}
+
+// RunRPC is Run over go-plugin's RPC even when the worker has a call
+// channel (which then goes unused): the path of Windows workers, kept on
+// unix so that benchmarks can measure the channel against it.
+func (c *Conn) RunRPC(args *RunArgs) (*Result, error) {
 	var reply RunReply
 	if err := c.rpc.c.Call("Plugin.Run", *args, &reply); err != nil {
 		return nil, callErr(err)
@@ -264,6 +303,9 @@ func callErr(err error) error {
 // caller is not held up by the teardown of a process it has killed.
 func (c *Conn) Kill() {
 	_ = c.runner.Kill(context.Background())
+	if c.ch != nil {
+		c.ch.Close()
+	}
 	if c.runner.socketDir != "" {
 		_ = os.RemoveAll(c.runner.socketDir)
 	}
