@@ -246,3 +246,24 @@ func TestSplitWords(t *testing.T) {
 		}
 	}
 }
+
+// TestDev_usage: dev refuses bad input with one line before it starts
+// watching.
+func TestDev_usage(t *testing.T) {
+	hello := repoPath("modules/hello")
+	for _, tc := range []struct {
+		args   []string
+		stderr string
+	}{
+		{[]string{"dev"}, "dev: want exactly one tool directory"},
+		{[]string{"dev", "/no/such/dir"}, "dev: /no/such/dir is not a directory"},
+		{[]string{"dev", hello, "--cmd", "'open"}, "dev: --cmd: unterminated single quote"},
+		{[]string{"dev", hello, "--cmd", "--name x", "--", "--name", "y"}, "not both"},
+		{[]string{"dev", hello, "--bogus"}, "dev: flag provided but not defined: --bogus"},
+	} {
+		code, out, errs := runCLI(t, "", tc.args...)
+		if code != 125 || out != "" || !strings.Contains(errs, tc.stderr) || strings.Count(errs, "\n") != 1 {
+			t.Errorf("agent-ctl %q: exit %d stdout %q stderr %q, want 125 and one line with %q", tc.args, code, out, errs, tc.stderr)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -166,6 +167,67 @@ func TestDev_loop(t *testing.T) {
 	for _, p := range procs {
 		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), dir) {
 			t.Errorf("%s still runs: %q", filepath.Dir(p), strings.ReplaceAll(string(b), "\x00", " "))
+		}
+	}
+}
+
+// TestDev_interruptBuild: Ctrl-C during a build ends dev at once, with exit
+// 0, and kills the build's whole process group, not make alone: the
+// recipe's shell must not be left running.
+func TestDev_interruptBuild(t *testing.T) {
+	dir := t.TempDir()
+	writeAtomic(t, filepath.Join(dir, "manifest.json"), strings.ReplaceAll(devManifest, "VERSION", "0.1.0"))
+	writeAtomic(t, filepath.Join(dir, "Makefile"), "all:\n\tsleep 300 && touch $(CURDIR)/built\n")
+	cmd := exec.Command(bin, "dev", dir)
+	cmd.Env = append(os.Environ(), "AGENTCTL_HOME="+t.TempDir())
+	errp, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	stderr := lines(t, bufio.NewReader(errp))
+	var log []string
+	deadline := time.After(2 * time.Minute)
+	for started := false; !started; {
+		select {
+		case l, ok := <-stderr:
+			if !ok {
+				t.Fatalf("dev ended before the build started:\n%s", strings.Join(log, "\n"))
+			}
+			log = append(log, l)
+			started = strings.HasPrefix(l, "sleep 300")
+		case <-deadline:
+			t.Fatalf("the build did not start:\n%s", strings.Join(log, "\n"))
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		for l := range stderr {
+			log = append(log, l)
+		}
+		done <- cmd.Wait()
+	}()
+	select {
+	case err := <-done:
+		if err != nil || !strings.Contains(strings.Join(log, "\n"), "dev: stopped") {
+			t.Fatalf("dev after Ctrl-C: %v; stderr:\n%s", err, strings.Join(log, "\n"))
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("dev, or a process of its build holding its stderr, still runs a minute after Ctrl-C:\n%s", strings.Join(log, "\n"))
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if b, err := os.ReadFile(p); err == nil && strings.Contains(string(b), dir) {
+			t.Errorf("%s still runs: %q", filepath.Dir(p), strings.ReplaceAll(string(b), "\x00", " "))
+			if pid, err := strconv.Atoi(filepath.Base(filepath.Dir(p))); err == nil {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
 		}
 	}
 }
