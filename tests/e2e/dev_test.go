@@ -65,7 +65,8 @@ func lines(t *testing.T, r *bufio.Reader) <-chan string {
 
 // TestDev_loop starts `agent-ctl dev` on a C tool directory and edits it
 // as an author would: a source change shows the new output, a broken
-// manifest shows its error, the fix recovers, and Ctrl-C ends it with exit
+// manifest shows its error, the fix recovers, so does a fixed build, and
+// Ctrl-C ends it with exit
 // 0 and nothing left running. The build's own output must not start a
 // round: there are exactly as many rounds as edits, plus the first.
 func TestDev_loop(t *testing.T) {
@@ -136,6 +137,14 @@ func TestDev_loop(t *testing.T) {
 	expect(stdout, "v2: hello, dev loop", &outLog)
 	expect(stderr, "exit 0 in", &errLog)
 
+	writeAtomic(t, filepath.Join(dir, "main.c"), "int main(void) { return syntax error; }\n")
+	expect(stderr, "changed: main.c", &errLog)
+	expect(stderr, "build failed in", &errLog)
+	writeAtomic(t, filepath.Join(dir, "main.c"), strings.ReplaceAll(devSource, "VERSION", "v3"))
+	expect(stderr, "changed: main.c", &errLog)
+	expect(stdout, "v3: hello, dev loop", &outLog)
+	expect(stderr, "exit 0 in", &errLog)
+
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
@@ -155,11 +164,11 @@ func TestDev_loop(t *testing.T) {
 			rounds++
 		}
 	}
-	if rounds != 4 {
-		t.Errorf("%d rounds, want 4 (the first and one per edit):\n%s", rounds, strings.Join(errLog, "\n"))
+	if rounds != 6 {
+		t.Errorf("%d rounds, want 6 (the first and one per edit):\n%s", rounds, strings.Join(errLog, "\n"))
 	}
-	if len(outLog) != 3 {
-		t.Errorf("stdout has %d lines, want the tool's 3:\n%s", len(outLog), strings.Join(outLog, "\n"))
+	if len(outLog) != 4 {
+		t.Errorf("stdout has %d lines, want the tool's 4:\n%s", len(outLog), strings.Join(outLog, "\n"))
 	}
 	// Nothing of the loop outlives it: no make, no compiler, no worker
 	// naming the directory.
