@@ -288,10 +288,13 @@ func compileCheck(c *cli.Context, r *checked) error {
 		return err
 	}
 	defer sup.Close()
-	_, err = sup.PrecompileDigest(c.Context, r.Module, r.Digest, policies.IsolationContainer)
+	res, err := sup.PrecompileDigest(c.Context, r.Module, r.Digest, policies.IsolationContainer)
 	switch {
-	case err == nil:
+	case err == nil && res.Outcome == supervisor.Exited:
 		r.Compiled = true
+	case err == nil: // interrupted: nothing was learnt
+		fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", res.Describe())
+		return exitError{supervisor.ExitCode(res, nil)}
 	case errors.Is(err, supervisor.ErrModuleInvalid):
 		r.add("compile", "%s", plain(err))
 		r.Valid = false

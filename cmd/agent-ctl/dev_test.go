@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -265,5 +267,18 @@ func TestDev_usage(t *testing.T) {
 		if code != 125 || out != "" || !strings.Contains(errs, tc.stderr) || strings.Count(errs, "\n") != 1 {
 			t.Errorf("agent-ctl %q: exit %d stdout %q stderr %q, want 125 and one line with %q", tc.args, code, out, errs, tc.stderr)
 		}
+	}
+}
+
+// TestValidate_interrupted: a compile check cut short by a signal says
+// so and exits 130; it never reports the module as compiled.
+func TestValidate_interrupted(t *testing.T) {
+	t.Setenv("AGENTCTL_HOME", t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var out, errb bytes.Buffer
+	code := run(ctx, []string{"agent-ctl", "validate", repoPath("modules/hello")}, strings.NewReader(""), &out, &errb)
+	if code != 130 || out.Len() != 0 || !strings.Contains(errb.String(), "cancelled") {
+		t.Fatalf("exit %d stdout %q stderr %q, want 130 and the cancellation", code, out.String(), errb.String())
 	}
 }
