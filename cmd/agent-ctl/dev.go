@@ -244,7 +244,8 @@ worker compiles it (into the compiled-module cache, where try and install
 find it). Prints "valid: NAME VERSION", or one line per problem on stderr.
 
 Exit codes: 0 valid; 126 a problem found; 127 DIR does not exist; 125
-agent-ctl's own error (a bad flag, or the compile could not be run).`,
+agent-ctl's own error (a bad flag, or the compile could not be run); 130/143
+interrupted.`,
 		SkipFlagParsing: true,
 		HideHelpCommand: true,
 		Flags: []cli.Flag{
