@@ -282,3 +282,24 @@ func TestValidate_interrupted(t *testing.T) {
 		t.Fatalf("exit %d stdout %q stderr %q, want 130 and the cancellation", code, out.String(), errb.String())
 	}
 }
+
+// BenchmarkCheckDir: validate's checks without a worker (what dev and try
+// make each round), on a Go tool of a few MiB.
+func BenchmarkCheckDir(b *testing.B) {
+	dir := repoPath("modules/logs")
+	for b.Loop() {
+		if r := checkDir(dir); !r.Valid {
+			b.Fatal(r.Problems)
+		}
+	}
+}
+
+// BenchmarkDevSnapshot: one look of dev at an unchanged directory, the
+// work it does every 200ms while it waits.
+func BenchmarkDevSnapshot(b *testing.B) {
+	d := &devLoop{dir: repoPath("modules/logs"), build: true}
+	prev := d.snapshot(nil)
+	for b.Loop() {
+		prev = d.snapshot(prev)
+	}
+}
