@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agent-ctl/agent-ctl/modules/manifest"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
@@ -301,5 +302,55 @@ func BenchmarkDevSnapshot(b *testing.B) {
 	prev := d.snapshot(nil)
 	for b.Loop() {
 		prev = d.snapshot(prev)
+	}
+}
+
+// TestDevSnapshot: what dev counts as a change. Contents, not times: a
+// save that changes nothing is none. The build's output is not a change
+// when dev builds, and is one with --no-build (something else builds).
+func TestDevSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("main.c", "v1")
+	write("manifest.json", "{}")
+	for _, tc := range []struct {
+		name  string
+		build bool
+		edit  func()
+		want  string // the file named as changed; "" none
+	}{
+		{"source edited", true, func() { write("main.c", "v2") }, "main.c"},
+		{"same content saved again", true, func() {
+			write("main.c", "v2")
+			later := time.Now().Add(time.Hour) // a new time for certain
+			os.Chtimes(filepath.Join(dir, "main.c"), later, later)
+		}, ""},
+		{"new file", true, func() { write("util.h", "x") }, "util.h"},
+		{"file removed", true, func() { os.Remove(filepath.Join(dir, "util.h")) }, "util.h"},
+		{"subdirectory", true, func() { write("src/lib.rs", "x") }, filepath.Join("src", "lib.rs")},
+		{"build output", true, func() { write("tool.wasm", "\x00asm"); write("main.o", "o") }, ""},
+		{"hidden and back-ups", true, func() { write(".main.c.swp", "x"); write("main.c~", "x"); write(".git/index", "x") }, ""},
+		{"dependencies", true, func() { write("target/debug/x", "x"); write("node_modules/a/b.js", "x") }, ""},
+		{"module built elsewhere, --no-build", false, func() { write("tool.wasm", "\x00asm\x01") }, "tool.wasm"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &devLoop{dir: dir, build: tc.build}
+			before := d.snapshot(nil)
+			tc.edit()
+			got := differs(before, d.snapshot(before))
+			if got != "" {
+				got, _ = filepath.Rel(dir, got)
+			}
+			if got != tc.want {
+				t.Errorf("changed %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
