@@ -49,6 +49,11 @@ var (
 		[]byte{0x60, 4, 0x7f, 0x7f, 0x7f, 0x7f, 1, 0x7f},
 		[]byte{0x60, 0, 0},
 		[]byte{0x60, 1, 0x7f, 1, 0x7f})
+	// gcTypeSec holds a recursive group (the GC proposal's form) with
+	// the function type (i32, i32, i32, i32) -> (i32) in it.
+	gcTypeSec = section(1, leb(2),
+		[]byte{0x4e, 1, 0x60, 4, 0x7f, 0x7f, 0x7f, 0x7f, 1, 0x7f},
+		[]byte{0x60, 0, 0})
 	startFunc = section(3, leb(1), leb(1))
 	memSec    = section(5, leb(1), []byte{0x00, 1})
 	exportSec = section(7, leb(2), name("_start"), []byte{0x00}, leb(0), name("memory"), []byte{0x02}, leb(0))
@@ -84,6 +89,9 @@ func TestCheckInterface(t *testing.T) {
 			[]string{"64-bit memory"}},
 		{"no _start", module(typeSec, startFunc, memSec, section(7, leb(1), name("_initialize"), []byte{0x00}, leb(0))),
 			[]string{"exports no _start function"}},
+		{"GC types: signatures left to the compile", module(gcTypeSec, importSec(funcImport("wasi_snapshot_preview1", "fd_write", 0)), startFunc, memSec, exportSec), nil},
+		{"GC types: names still checked", module(gcTypeSec, importSec(funcImport("wasi_snapshot_preview1", "fd_wrote", 0)), startFunc, memSec, exportSec),
+			[]string{"fd_wrote, which is not a WASI preview-1 function"}},
 		{"two problems", module(typeSec, importSec(funcImport("env", "a", 1), funcImport("env", "b", 1)), startFunc, memSec, exportSec),
 			[]string{"env::a", "env::b"}},
 	} {
