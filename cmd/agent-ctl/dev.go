@@ -531,6 +531,9 @@ func devAction(c *cli.Context) error {
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		return usageError{fmt.Sprintf("dev: %s is not a directory", dir)}
 	}
+	if err := checkGrantFlags(fc); err != nil {
+		return usageError{"dev: " + plain(err)}
+	}
 	// Each try reads no stdin: the terminal is the author's, and a tool
 	// waiting on it would stall the loop.
 	app := *c.App
@@ -539,6 +542,39 @@ func devAction(c *cli.Context) error {
 	d := &devLoop{c: tc, dir: dir, args: args, build: !fc.Bool("no-build"), stderr: c.App.ErrWriter}
 	d.run(c.Context)
 	return nil
+}
+
+// checkGrantFlags refuses, before dev watches anything, the grant flags
+// that are wrong whatever the manifest says; each round's try checks them
+// against the manifest again.
+func checkGrantFlags(c *cli.Context) error {
+	var tg policies.ToolGrants
+	home, err := homeDir(c)
+	if err != nil {
+		return err
+	}
+	for _, s := range c.StringSlice("dir") {
+		d, err := policies.ParseDir(s)
+		if err == nil {
+			err = tg.GrantDir(d, home)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, s := range c.StringSlice("env") {
+		if err := tg.GrantEnv(s); err != nil {
+			return err
+		}
+	}
+	for _, s := range c.StringSlice("net") {
+		if _, err := policies.ParseNetGrant(s); err != nil {
+			return err
+		}
+	}
+	tg.Limits = policies.LimitGrants{Memory: c.String("memory"), Timeout: c.String("timeout"), MaxOutput: c.String("max-output")}
+	_, err = tg.Policy(policies.Requested{}, nil)
+	return err
 }
 
 // devLoop is one `agent-ctl dev`.

@@ -263,8 +263,19 @@ func TestDev_usage(t *testing.T) {
 		{[]string{"dev", hello, "--cmd", "'open"}, "dev: --cmd: unterminated single quote"},
 		{[]string{"dev", hello, "--cmd", "--name x", "--", "--name", "y"}, "not both"},
 		{[]string{"dev", hello, "--bogus"}, "dev: flag provided but not defined: --bogus"},
+		{[]string{"dev", hello, "--dir", "/no/such/dir:/data"}, "dev: "},
+		{[]string{"dev", hello, "--net", "10.0.0.1"}, "want HOST:PORT"},
+		{[]string{"dev", hello, "--env", "A=B", "--env", "=x"}, "dev: "},
+		{[]string{"dev", hello, "--memory", "lots"}, "memory limit"},
+		{[]string{"dev", hello, "--timeout", "soon"}, "timeout"},
 	} {
-		code, out, errs := runCLI(t, "", tc.args...)
+		// Bounded: a refusal that is missed would start watching for good.
+		t.Setenv("AGENTCTL_HOME", t.TempDir())
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		var outb, errb bytes.Buffer
+		code := run(ctx, append([]string{"agent-ctl"}, tc.args...), strings.NewReader(""), &outb, &errb)
+		cancel()
+		out, errs := outb.String(), errb.String()
 		if code != 125 || out != "" || !strings.Contains(errs, tc.stderr) || strings.Count(errs, "\n") != 1 {
 			t.Errorf("agent-ctl %q: exit %d stdout %q stderr %q, want 125 and one line with %q", tc.args, code, out, errs, tc.stderr)
 		}
