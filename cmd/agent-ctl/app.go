@@ -40,6 +40,7 @@ func (e usageError) Error() string { return e.msg }
 // runs the command and returns the process exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdin, stdout, stderr)
+	app.Commands = append(app.Commands, devCommands()...) // the author's loop: dev.go
 	home, cmd := globalFlags(app, args)
 	strict(app.Commands, "")
 	app.Commands = append(app.Commands, toolCommands(home)...)

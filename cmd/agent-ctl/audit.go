@@ -73,14 +73,6 @@ func auditCheck(c *cli.Context) checkOut {
 	return checkOut{"audit log", true, false, detail}
 }
 
-// homeDir is --home, or the default state directory.
-func homeDir(c *cli.Context) (string, error) {
-	if h := c.String("home"); h != "" {
-		return h, nil
-	}
-	return supervisor.DefaultHome()
-}
-
 // shownParams are a tool's parameters as help and describe show them: a
 // writeOnly parameter's default is redacted.
 func shownParams(t *manifest.Tool) []manifest.Param {

@@ -84,7 +84,10 @@ func toolCommand(t *store.Tool) *cli.Command {
 	}
 }
 
-func runTool(c *cli.Context, t *store.Tool) error {
+// toolArgs reads a tool's command line (c, parsed with toolCommand's
+// flags) into arguments typed by its schema: the one reading of a tool's
+// flags, for its calls and for try.
+func toolArgs(c *cli.Context, t *store.Tool) (map[string]any, error) {
 	m := t.Manifest()
 	values := map[string][]string{}
 	var positional []manifest.Param
@@ -115,12 +118,21 @@ func runTool(c *cli.Context, t *store.Tool) error {
 			last := positional[len(positional)-1].Name
 			values[last] = append(values[last], a)
 		default:
-			return usageError{fmt.Sprintf("%s: unexpected argument %q (see 'agent-ctl %s --help')", m.Name, a, m.Name)}
+			return nil, usageError{fmt.Sprintf("%s: unexpected argument %q (see 'agent-ctl %s --help')", m.Name, a, m.Name)}
 		}
 	}
 	typed, err := t.ParseFlags(values)
 	if err != nil {
-		return argsError(m.Name, err)
+		return nil, argsError(m.Name, err)
+	}
+	return typed, nil
+}
+
+func runTool(c *cli.Context, t *store.Tool) error {
+	m := t.Manifest()
+	typed, err := toolArgs(c, t)
+	if err != nil {
+		return err
 	}
 	st, err := openState(c.String("home"))
 	if err != nil {

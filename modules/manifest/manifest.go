@@ -141,6 +141,7 @@ var ReservedNames = []string{
 	"run", "install", "list", "describe", "remove", "grant", "revoke", "new",
 	"doctor", "help", "mcp", "serve", "token", "init", "version", "completion",
 	"history", "rollback", "publish", "sign", "key", "trust",
+	"validate", "try", "dev", "audit", "controller", "agent", "fleet",
 }
 
 // The regular expressions are compiled on first use, not at start-up: those
