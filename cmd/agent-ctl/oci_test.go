@@ -72,7 +72,7 @@ func TestOCI_refused(t *testing.T) {
 	code, out, errs = runIn(t, home, "", "list")
 	expect(t, "list", code, out, errs, 0, "no tools installed", "")
 
-	code, out, errs = runIn(t, home, "", "install", ref)
+	code, _, errs = runIn(t, home, "", "install", ref)
 	if code == 0 || !strings.Contains(errs, "http") {
 		t.Errorf("install over HTTPS from a plain-HTTP registry: exit %d stderr %q, want it to fail", code, errs)
 	}
