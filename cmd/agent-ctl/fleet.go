@@ -203,11 +203,7 @@ func fleetCommand() *cli.Command {
 					if c.Duration("expires") < 0 {
 						return usageError{"--expires: want 0 or more"}
 					}
-					st, err := openState(c.String("home"))
-					if err != nil {
-						return err
-					}
-					id, _, err := fleet.LoadIdentity(fleet.Dir(st.home))
+					_, id, err := fleetIdentity(c)
 					if err != nil {
 						return err
 					}
@@ -398,6 +394,20 @@ func matches(have, want map[string]string) bool {
 	return true
 }
 
+// fleetIdentity opens the controller's home and its fleet identity, for
+// the commands that act as the controller (join-token, revoke).
+func fleetIdentity(c *cli.Context) (*state, *fleet.Identity, error) {
+	st, err := openState(c.String("home"))
+	if err != nil {
+		return nil, nil, err
+	}
+	id, _, err := fleet.LoadIdentity(fleet.Dir(st.home))
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, id, nil
+}
+
 func fleetRevokeCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "revoke",
@@ -414,11 +424,7 @@ for the same node name is valid again.`,
 			if c.NArg() != 1 {
 				return usageError{"fleet revoke: want one NODE (see 'agent-ctl fleet revoke --help')"}
 			}
-			st, err := openState(c.String("home"))
-			if err != nil {
-				return err
-			}
-			id, _, err := fleet.LoadIdentity(fleet.Dir(st.home))
+			st, id, err := fleetIdentity(c)
 			if err != nil {
 				return err
 			}

@@ -19,16 +19,7 @@ import (
 // nothing (the server refused its subjects) and logged a refusal every
 // interval for as long as it ran.
 func TestStartAgent_refusesOthersCreds(t *testing.T) {
-	home := t.TempDir()
-	c, err := StartController(home, ControllerOptions{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	cat, err := catalog.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, cat := controllerAndCatalog(t)
 	write := func(name string, b []byte, err error) string {
 		t.Helper()
 		if err != nil {
@@ -155,16 +146,7 @@ func TestAgent_lost(t *testing.T) {
 // copied credentials file) take turns at its calls; a call never runs on
 // both. Before, each call ran on every one of them.
 func TestAgent_oneTokenTwice(t *testing.T) {
-	home := t.TempDir()
-	c, err := StartController(home, ControllerOptions{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	cat, err := catalog.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, cat := controllerAndCatalog(t)
 	b, err := c.Identity().JoinToken("twin", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -182,10 +164,7 @@ func TestAgent_oneTokenTwice(t *testing.T) {
 		defer a.Close(context.Background())
 		twins = append(twins, a)
 	}
-	url, creds, err := Endpoint(home)
-	if err != nil {
-		t.Fatal(err)
-	}
+	url, creds := c.URL(), c.AdminCreds()
 	cl, err := Dial(url, creds, "")
 	if err != nil {
 		t.Fatal(err)
@@ -223,16 +202,7 @@ func TestAgent_oneTokenTwice(t *testing.T) {
 // not when its last status grows old three intervals later; a node that
 // is there stays online.
 func TestNodes_goneAtOnce(t *testing.T) {
-	home := t.TempDir()
-	c, err := StartController(home, ControllerOptions{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	cat, err := catalog.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, cat := controllerAndCatalog(t)
 	agents := map[string]*Agent{}
 	for _, name := range []string{"gone", "here"} {
 		b, err := c.Identity().JoinToken(name, 0)
@@ -251,10 +221,7 @@ func TestNodes_goneAtOnce(t *testing.T) {
 		agents[name] = a
 	}
 	defer agents["here"].Close(context.Background())
-	url, creds, err := Endpoint(home)
-	if err != nil {
-		t.Fatal(err)
-	}
+	url, creds := c.URL(), c.AdminCreds()
 	cl, err := Dial(url, creds, "")
 	if err != nil {
 		t.Fatal(err)
@@ -287,4 +254,20 @@ func TestNodes_goneAtOnce(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// controllerAndCatalog starts a controller on loopback, closed when the test
+// ends, and opens an empty catalog for the test's agents.
+func controllerAndCatalog(t *testing.T) (*Controller, *catalog.Catalog) {
+	t.Helper()
+	c, err := StartController(t.TempDir(), ControllerOptions{Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	cat, err := catalog.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, cat
 }
