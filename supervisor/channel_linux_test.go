@@ -57,8 +57,8 @@ func TestChannel_walls(t *testing.T) {
 				}
 				res, out, _, err = invoke(t, ts, supervisor.Call{Module: "env.wasm",
 					Policy: policies.Policy{Env: []policies.Env{{Key: "CHANNEL_TEST", Value: "ünï=code"}}}})
-				if err != nil || !strings.Contains(out, "CHANNEL_TEST=ünï=code") {
-					t.Fatalf("env: %v, %q", err, out)
+				if err != nil || !strings.Contains(out, "CHANNEL_TEST=ünï=code") || res.ExitCode != 0 {
+					t.Fatalf("env: %v, %q, %+v", err, out, res)
 				}
 				res, _, _, err = invoke(t, ts, supervisor.Call{Module: "exit.wasm", Args: []string{"42"}})
 				if err != nil || res.ExitCode != 42 {
