@@ -75,6 +75,12 @@ type Server struct {
 	callsMu sync.Mutex
 	calls   map[*inflight]struct{}
 	idle    *sync.Cond // signalled when calls empties
+
+	// The controller's MCP face (NewFleet) has a fleet instead of a
+	// catalog and supervisor.
+	fleet        Fleet
+	fleetTimeout time.Duration
+	fleetTools   map[string]*fleetTool // under mu
 }
 
 // inflight is a tool call being served.
@@ -86,6 +92,14 @@ type inflight struct {
 // New returns a server publishing what is installed in cat now; Watch
 // keeps it current.
 func New(cat *catalog.Catalog, sup *supervisor.Supervisor, o *Options) *Server {
+	s := newServer(o)
+	s.cat, s.sup = cat, sup
+	s.Sync()
+	return s
+}
+
+// newServer is the MCP server with no tools yet.
+func newServer(o *Options) *Server {
 	opts := Options{}
 	if o != nil {
 		opts = *o
@@ -102,7 +116,7 @@ func New(cat *catalog.Catalog, sup *supervisor.Supervisor, o *Options) *Server {
 	if opts.MaxBufferedOutput == 0 {
 		opts.MaxBufferedOutput = 256 << 20
 	}
-	s := &Server{cat: cat, sup: sup, log: opts.Logger, opts: opts, known: map[string]string{}, calls: map[*inflight]struct{}{}}
+	s := &Server{log: opts.Logger, opts: opts, known: map[string]string{}, calls: map[*inflight]struct{}{}}
 	s.idle = sync.NewCond(&s.callsMu)
 	s.budget.max = opts.MaxBufferedOutput
 	s.srv = mcp.NewServer(&mcp.Implementation{Name: "agent-ctl", Version: opts.Version}, &mcp.ServerOptions{
@@ -120,12 +134,15 @@ func New(cat *catalog.Catalog, sup *supervisor.Supervisor, o *Options) *Server {
 		},
 	})
 	s.srv.AddReceivingMiddleware(s.limitCalls)
-	s.Sync()
 	return s
 }
 
 // Close releases the supervisor's prepared workers.
-func (s *Server) Close() { s.sup.Close() }
+func (s *Server) Close() {
+	if s.sup != nil {
+		s.sup.Close()
+	}
+}
 
 // Shutdown stops the server gracefully: new calls are refused, the calls
 // in flight get up to grace to finish, the rest are cancelled (each
@@ -151,7 +168,7 @@ func (s *Server) Shutdown(grace time.Duration) {
 	}
 	s.callsMu.Unlock()
 	timer.Stop()
-	s.sup.Close()
+	s.Close()
 }
 
 // begin records a call in flight; nil when the server is shutting down.
@@ -211,6 +228,9 @@ func (s *Server) Watch(ctx context.Context) {
 func (s *Server) Sync() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.fleet != nil {
+		return s.syncFleet()
+	}
 	tools, err := s.cat.Tools()
 	if err != nil {
 		s.log.Warn("some installed tools could not be loaded", "err", err)
