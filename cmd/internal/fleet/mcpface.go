@@ -155,3 +155,6 @@ func (f *MCPFleet) Call(ctx context.Context, nodes []string, tool string, args m
 	}
 	return out
 }
+
+// Close closes the client's connection.
+func (f *MCPFleet) Close() { f.c.Close() }

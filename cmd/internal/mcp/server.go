@@ -137,10 +137,14 @@ func newServer(o *Options) *Server {
 	return s
 }
 
-// Close releases the supervisor's prepared workers.
+// Close releases the supervisor's prepared workers, or the fleet's
+// connection.
 func (s *Server) Close() {
 	if s.sup != nil {
 		s.sup.Close()
+	}
+	if c, ok := s.fleet.(interface{ Close() }); ok {
+		c.Close()
 	}
 }
 
