@@ -92,8 +92,11 @@ func NewFleet(f Fleet, timeout time.Duration, o *Options) *Server {
 	return s
 }
 
-// syncFleet publishes the fleet's tools now; s.mu is held.
+// syncFleet publishes the fleet's tools now. The fleet is read without
+// s.mu held, so that a slow read never holds up a call's node selection.
 func (s *Server) syncFleet() bool {
+	s.fleetSync.Lock()
+	defer s.fleetSync.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	nodes, err := s.fleet.Nodes(ctx)
@@ -103,6 +106,8 @@ func (s *Server) syncFleet() bool {
 		s.log.Warn("reading the fleet", "err", err)
 		return false
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	byName := map[string]*fleetTool{}
 	for _, n := range nodes {
 		for _, t := range n.Tools {
@@ -204,7 +209,8 @@ func fleetDescribe(name string, nodes []FleetNode) (*mcp.Tool, error) {
 		return nil, err
 	}
 	var on []string
-	for _, v := range slices.Sorted(maps.Keys(versions)) {
+	// Newest first.
+	for _, v := range slices.SortedFunc(maps.Keys(versions), func(a, b string) int { return manifest.CompareVersions(b, a) }) {
 		on = append(on, fmt.Sprintf("%s (%s)", strings.Join(versions[v], ", "), cmpOr(v, "no version")))
 	}
 	desc := newest.Description

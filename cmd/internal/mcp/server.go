@@ -81,6 +81,7 @@ type Server struct {
 	fleet        Fleet
 	fleetTimeout time.Duration
 	fleetTools   map[string]*fleetTool // under mu
+	fleetSync    sync.Mutex            // one syncFleet at a time
 }
 
 // inflight is a tool call being served.
@@ -230,11 +231,11 @@ func (s *Server) Watch(ctx context.Context) {
 // or grants changed and removing those that are gone. It reports whether
 // anything changed.
 func (s *Server) Sync() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.fleet != nil {
 		return s.syncFleet()
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	tools, err := s.cat.Tools()
 	if err != nil {
 		s.log.Warn("some installed tools could not be loaded", "err", err)
