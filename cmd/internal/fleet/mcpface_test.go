@@ -186,7 +186,9 @@ func TestMCPFleet(t *testing.T) {
 			t.Fatal(err)
 		}
 		os.WriteFile(filepath.Join(dir, "hello.wasm"), wasm, 0o644)
-		m := fmt.Sprint(`{"name": "greet", "version": "1.0.0", "description": "new", "module": "hello.wasm", "inputSchema": {"type": "object"}}`)
+		m := fmt.Sprint(`{"name": "greet", "version": "1.0.0", "description": "new", "module": "hello.wasm",
+			"inputSchema": {"type": "object", "properties": {"name": {"type": "string"}}}, "args": {"positional": ["name"]},
+			"mcp": {"arguments": {"name": "set-by-the-face"}}}`)
 		os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(m), 0o644)
 		if _, err := alphaLocal.Catalog.Store().Install(dir); err != nil {
 			t.Fatal(err)
@@ -200,5 +202,15 @@ func TestMCPFleet(t *testing.T) {
 			g := list()["greet"]
 			return g != nil && strings.Contains(g.Description, "alpha (1.0.0)") && !strings.Contains(g.Description, "beta")
 		})
+		// The node adds what the tool's MCP face sets, which the
+		// published schema leaves out, as a local `agent-ctl mcp` does.
+		b, _ := json.Marshal(list()["greet"].InputSchema)
+		if strings.Contains(string(b), `"name"`) {
+			t.Errorf("greet's schema %s: want the face's own argument left out", b)
+		}
+		res, r := call("greet", nil)
+		if res.IsError || len(r.Results) != 1 || r.Results[0].Stdout != "hello, set-by-the-face\n" {
+			t.Errorf("greet: %+v, want alpha's greeting with the face's argument", r)
+		}
 	})
 }
