@@ -26,6 +26,12 @@ import (
 // mcpServer builds the MCP server over the installed tools of --home, and
 // its metrics.
 func mcpServer(c *cli.Context) (*mcp.Server, *state, *callMetrics, error) {
+	if err := checkFleetFlags(c); err != nil {
+		return nil, nil, nil, err
+	}
+	if c.Bool("fleet") {
+		return mcpFleetServer(c)
+	}
 	st, err := openState(c.String("home"))
 	if err != nil {
 		return nil, nil, nil, err
@@ -94,9 +100,13 @@ in a fresh sandboxed worker with only what 'agent-ctl grant' gave the tool.
 Installing, replacing or removing a tool, or changing its grants, reaches
 connected clients as notifications/tools/list_changed. Logs go to stderr.
 
+With --fleet (run with the controller's home, or --nats and --creds): the
+fleet's tools instead, each once, with a 'nodes' (and 'label') selector; a
+call runs on every selected node and answers one result per node.
+
 'agent-ctl mcp config CLIENT' prints the snippet for a client's config file.`,
 		Subcommands: []*cli.Command{mcpConfigCommand()},
-		Flags:       append(poolFlags(), watchFlag(), metricsListenFlag),
+		Flags:       append(append(poolFlags(), watchFlag(), metricsListenFlag), mcpFleetFlags()...),
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
 				return usageError{fmt.Sprintf("mcp: unknown argument %q (did you mean 'agent-ctl mcp config %s'?)", c.Args().First(), c.Args().First())}
@@ -235,8 +245,12 @@ accepted only on a loopback address, and says so.
 With --oauth-issuer and --audience, JWT access tokens of that OAuth
 authorization server for this server are accepted too (signature by the
 issuer's published keys, issuer, audience, expiry checked), and
-/.well-known/oauth-protected-resource tells clients where to get one.`,
-		Flags: append(poolFlags(),
+/.well-known/oauth-protected-resource tells clients where to get one.
+
+With --fleet (run with the controller's home, or --nats and --creds): the
+fleet's tools instead, each once, with a 'nodes' (and 'label') selector; a
+call runs on every selected node and answers one result per node.`,
+		Flags: append(append(poolFlags(),
 			&cli.StringFlag{Name: "listen", Usage: "`ADDR` to listen on", Value: "127.0.0.1:8765"},
 			&cli.StringFlag{Name: "tls-cert", Usage: "TLS certificate `FILE` (PEM)"},
 			&cli.StringFlag{Name: "tls-key", Usage: "TLS private key `FILE` (PEM)"},
@@ -252,7 +266,7 @@ issuer's published keys, issuer, audience, expiry checked), and
 			&cli.StringFlag{Name: "audience", Usage: "with --oauth-issuer: this server's resource identifier (`URI`, normally its https://.../mcp URL), required in a token's aud"},
 			watchFlag(),
 			metricsListenFlag,
-		),
+		), mcpFleetFlags()...),
 		Action: serveAction,
 	}
 }

@@ -213,6 +213,16 @@ func (a *Agent) handle(req micro.Request) {
 		a.respond(req, &CallResult{Node: a.o.Name, ExitCode: 125, Error: fmt.Sprintf("malformed request: %v", err)})
 		return
 	}
+	if cr.Tool == "" && cr.Describe != "" {
+		// A description (see Client.Describe): no slot, nothing run.
+		info, err := a.local.Describe(cr.Describe)
+		res := &CallResult{Node: a.o.Name, Tool: cr.Describe, Info: info}
+		if err != nil {
+			res.ExitCode, res.Error = supervisor.ExitNotFound, err.Error()
+		}
+		a.respond(req, res)
+		return
+	}
 	if cr.Tool == "" {
 		// A presence probe (see Client.Nodes): no slot, nothing run.
 		a.respond(req, &CallResult{Node: a.o.Name})

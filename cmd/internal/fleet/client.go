@@ -178,6 +178,34 @@ func (c *Client) Call(ctx context.Context, nodes []string, req CallRequest, time
 	return out
 }
 
+// Describe asks node for its installed tool's description (what the
+// controller's MCP face publishes of it). Only the node answers on its call
+// subject, so the description is the node's own.
+func (c *Client) Describe(ctx context.Context, node, tool string) (*ToolInfo, error) {
+	body, err := json.Marshal(CallRequest{Describe: tool})
+	if err != nil {
+		return nil, err
+	}
+	m, err := c.nc.RequestWithContext(ctx, callSubject(node), body)
+	if err != nil {
+		return nil, fmt.Errorf("describing %s on node %s: %w", tool, node, err)
+	}
+	var r CallResult
+	if err := json.Unmarshal(m.Data, &r); err != nil {
+		return nil, fmt.Errorf("describing %s on node %s: malformed answer: %w", tool, node, err)
+	}
+	switch {
+	case r.Error != "":
+		return nil, fmt.Errorf("describing %s on node %s: %s", tool, node, r.Error)
+	case r.Info == nil:
+		// An agent that predates Describe answers it as a presence probe.
+		return nil, fmt.Errorf("describing %s on node %s: the node's agent does not describe its tools (upgrade it)", tool, node)
+	case r.Info.Name != tool:
+		return nil, fmt.Errorf("describing %s on node %s: the node described %q", tool, node, r.Info.Name)
+	}
+	return r.Info, nil
+}
+
 // Reload asks the running controller to apply the revocations recorded in
 // its fleet directory (Identity.Revoke). Only the fleet's admin may ask.
 func (c *Client) Reload(ctx context.Context) error {

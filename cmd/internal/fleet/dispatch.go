@@ -57,6 +57,11 @@ func (l *Local) Call(ctx context.Context, req *CallRequest, stdout, stderr io.Wr
 	if args == nil {
 		args = map[string]any{}
 	}
+	if req.MCP && len(req.Argv) == 0 {
+		if args, err = t.WithMCPArguments(args); err != nil {
+			return fail(supervisor.ExitInternal, fmt.Errorf("%s: %w", req.Tool, err))
+		}
+	}
 	p, err := l.Catalog.Call(req.Tool, args)
 	if err != nil {
 		return fail(supervisor.ExitInternal, err)
@@ -107,4 +112,16 @@ func (l *Local) Tools() []ToolStatus {
 		out = append(out, ToolStatus{Name: n, Version: t.Manifest().Version, Digest: "sha256:" + t.Digest})
 	}
 	return out
+}
+
+// Describe returns what the controller's MCP face publishes of an
+// installed tool.
+func (l *Local) Describe(name string) (*ToolInfo, error) {
+	t, err := l.Catalog.Tool(name)
+	if err != nil {
+		return nil, err
+	}
+	m := t.Manifest()
+	return &ToolInfo{Name: m.Name, Title: m.Title, Description: m.Description, Version: m.Version,
+		Digest: "sha256:" + t.Digest, InputSchema: t.MCPInputSchema()}, nil
 }

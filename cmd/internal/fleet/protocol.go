@@ -1,6 +1,9 @@
 package fleet
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Size bounds of what crosses the fleet's subjects. The server's payload
 // limit is above both, so a bound is hit here with a clear message, never
@@ -27,6 +30,15 @@ type CallRequest struct {
 	// Timeout is how long the caller waits, in seconds; the node stops
 	// the call when it runs out, since no one would read its answer.
 	Timeout float64 `json:"timeoutSeconds,omitempty"`
+	// MCP, with Arguments, adds the arguments the tool's MCP face sets
+	// (as a local `agent-ctl mcp` call does), for the controller's MCP
+	// face, whose schemas leave them out.
+	MCP bool `json:"mcp,omitempty"`
+	// Describe, in a request with no Tool, asks for that tool's
+	// description (CallResult.Info) instead of a call. It rides on a
+	// presence probe so that an agent that predates it answers it as one
+	// (no Info) and never mistakes it for a call.
+	Describe string `json:"describe,omitempty"`
 }
 
 // probeRequest is a call with no tool: a presence probe, which a node
@@ -54,6 +66,21 @@ type CallResult struct {
 	// Error says why the call did not run or did not finish: unknown
 	// tool, bad arguments, no answer in time, …
 	Error string `json:"error,omitempty"`
+	// Info answers a Describe request.
+	Info *ToolInfo `json:"info,omitempty"`
+}
+
+// ToolInfo describes one installed tool of a node, as its MCP face
+// publishes it.
+type ToolInfo struct {
+	Name        string `json:"name"`
+	Title       string `json:"title,omitempty"`
+	Description string `json:"description,omitempty"`
+	Version     string `json:"version,omitempty"`
+	Digest      string `json:"digest"`
+	// InputSchema is the manifest's input schema without the parameters
+	// the MCP face sets itself.
+	InputSchema json.RawMessage `json:"inputSchema"`
 }
 
 // Status is what a node publishes about itself.

@@ -75,6 +75,13 @@ type Server struct {
 	callsMu sync.Mutex
 	calls   map[*inflight]struct{}
 	idle    *sync.Cond // signalled when calls empties
+
+	// The controller's MCP face (NewFleet) has a fleet instead of a
+	// catalog and supervisor.
+	fleet        Fleet
+	fleetTimeout time.Duration
+	fleetTools   map[string]*fleetTool // under mu
+	fleetSync    sync.Mutex            // one syncFleet at a time
 }
 
 // inflight is a tool call being served.
@@ -86,6 +93,14 @@ type inflight struct {
 // New returns a server publishing what is installed in cat now; Watch
 // keeps it current.
 func New(cat *catalog.Catalog, sup *supervisor.Supervisor, o *Options) *Server {
+	s := newServer(o)
+	s.cat, s.sup = cat, sup
+	s.Sync()
+	return s
+}
+
+// newServer is the MCP server with no tools yet.
+func newServer(o *Options) *Server {
 	opts := Options{}
 	if o != nil {
 		opts = *o
@@ -102,7 +117,7 @@ func New(cat *catalog.Catalog, sup *supervisor.Supervisor, o *Options) *Server {
 	if opts.MaxBufferedOutput == 0 {
 		opts.MaxBufferedOutput = 256 << 20
 	}
-	s := &Server{cat: cat, sup: sup, log: opts.Logger, opts: opts, known: map[string]string{}, calls: map[*inflight]struct{}{}}
+	s := &Server{log: opts.Logger, opts: opts, known: map[string]string{}, calls: map[*inflight]struct{}{}}
 	s.idle = sync.NewCond(&s.callsMu)
 	s.budget.max = opts.MaxBufferedOutput
 	s.srv = mcp.NewServer(&mcp.Implementation{Name: "agent-ctl", Version: opts.Version}, &mcp.ServerOptions{
@@ -120,12 +135,19 @@ func New(cat *catalog.Catalog, sup *supervisor.Supervisor, o *Options) *Server {
 		},
 	})
 	s.srv.AddReceivingMiddleware(s.limitCalls)
-	s.Sync()
 	return s
 }
 
-// Close releases the supervisor's prepared workers.
-func (s *Server) Close() { s.sup.Close() }
+// Close releases the supervisor's prepared workers, or the fleet's
+// connection.
+func (s *Server) Close() {
+	if s.sup != nil {
+		s.sup.Close()
+	}
+	if c, ok := s.fleet.(interface{ Close() }); ok {
+		c.Close()
+	}
+}
 
 // Shutdown stops the server gracefully: new calls are refused, the calls
 // in flight get up to grace to finish, the rest are cancelled (each
@@ -151,7 +173,7 @@ func (s *Server) Shutdown(grace time.Duration) {
 	}
 	s.callsMu.Unlock()
 	timer.Stop()
-	s.sup.Close()
+	s.Close()
 }
 
 // begin records a call in flight; nil when the server is shutting down.
@@ -209,6 +231,9 @@ func (s *Server) Watch(ctx context.Context) {
 // or grants changed and removing those that are gone. It reports whether
 // anything changed.
 func (s *Server) Sync() bool {
+	if s.fleet != nil {
+		return s.syncFleet()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	tools, err := s.cat.Tools()
