@@ -27,7 +27,7 @@ import (
 // refreshed by go generate and checked against the originals by
 // TestScaffold_goSDKCopiesCurrent.
 //
-//go:embed scaffold/main.c scaffold/main.rs scaffold/main.go scaffold/manifest.json scaffold/test.sh
+//go:embed scaffold/main.c scaffold/main.rs scaffold/main.go.tmpl scaffold/manifest.json scaffold/test.sh
 //go:embed sdk/c/agentctl.c sdk/c/agentctl.h sdk/rust/agentctl.rs scaffold/gosdk/*.go.txt
 //go:generate sh -c "rm -f scaffold/gosdk/*.go.txt && for f in sdk/go/agentctl/*.go; do case $DOLLAR{f} in *_test.go) ;; *) cp $DOLLAR{f} scaffold/gosdk/$(basename $DOLLAR{f}).txt ;; esac; done"
 var scaffoldFS embed.FS
@@ -81,7 +81,7 @@ clean:
 	rm -f $(NAME).wasm`,
 	},
 	"go": {
-		source: "scaffold/main.go", as: "main.go",
+		source: "scaffold/main.go.tmpl", as: "main.go",
 		sdk: []string{"scaffold/gosdk/*.go.txt"},
 		build: `GO ?= go
 
