@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -27,8 +28,9 @@ import (
 // refreshed by go generate and checked against the originals by
 // TestScaffold_goSDKCopiesCurrent.
 //
-//go:embed scaffold/main.c scaffold/main.rs scaffold/main.go.tmpl scaffold/manifest.json scaffold/test.sh
+//go:embed scaffold/main.c scaffold/main.rs scaffold/main.go.tmpl scaffold/index.ts scaffold/manifest.json scaffold/test.sh
 //go:embed sdk/c/agentctl.c sdk/c/agentctl.h sdk/rust/agentctl.rs scaffold/gosdk/*.go.txt
+//go:embed sdk/assemblyscript/agentctl.ts sdk/assemblyscript/package.json sdk/assemblyscript/package-lock.json
 //go:generate sh -c "rm -f scaffold/gosdk/*.go.txt && for f in sdk/go/agentctl/*.go; do case $DOLLAR{f} in *_test.go) ;; *) cp $DOLLAR{f} scaffold/gosdk/$(basename $DOLLAR{f}).txt ;; esac; done"
 var scaffoldFS embed.FS
 
@@ -91,6 +93,28 @@ $(NAME).wasm: main.go go.mod manifest.json $(wildcard agentctl/*.go)
 
 clean:
 	rm -f $(NAME).wasm`,
+	},
+	"assemblyscript": {
+		source: "scaffold/index.ts", as: "index.ts",
+		sdk: []string{"sdk/assemblyscript/agentctl.ts"},
+		// npm ci installs the exact versions of package-lock.json (the SDK's).
+		// The manifest becomes a string constant (manifest.ts) for the SDK to read.
+		build: `ASC       := ./node_modules/.bin/asc
+AS_CONFIG := ./node_modules/@assemblyscript/wasi-shim/asconfig.json
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	@touch $@
+
+manifest.ts: manifest.json
+	{ printf 'export const MANIFEST: string = ""\n'; sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/  + "/' -e 's/$$/\\n"/' manifest.json; printf ';\n'; } >$@
+
+# Debug information kept (--debug): a trap's backtrace names file:line.
+$(NAME).wasm: index.ts manifest.ts agentctl/agentctl.ts node_modules/.package-lock.json
+	$(ASC) index.ts --config $(AS_CONFIG) -O2 --debug --outFile $@
+
+clean:
+	rm -rf $(NAME).wasm manifest.ts node_modules`,
 	},
 }
 
@@ -191,6 +215,17 @@ func scaffoldFiles(name, lang string, l language) (map[string][]byte, error) {
 				return nil, fmt.Errorf("reading the %s SDK %s: %w", lang, p, err)
 			}
 			files["agentctl/"+strings.TrimSuffix(path.Base(p), ".txt")] = b
+		}
+	}
+	if lang == "assemblyscript" {
+		for _, f := range []string{"package.json", "package-lock.json"} {
+			b, err := fs.ReadFile(scaffoldFS, "sdk/assemblyscript/"+f)
+			if err != nil {
+				return nil, fmt.Errorf("reading the %s SDK %s: %w", lang, f, err)
+			}
+			s := strings.ReplaceAll(string(b), `"agentctl-sdk-as"`, strconv.Quote(name))
+			s = regexp.MustCompile(`"description": "[^"]*"`).ReplaceAllString(s, `"description": "`+name+`: an agent-ctl tool"`)
+			files[f] = []byte(s)
 		}
 	}
 	if lang == "go" {

@@ -23,6 +23,7 @@ func TestScaffold(t *testing.T) {
 		{"c", []string{"main.c", "agentctl/agentctl.c", "agentctl/agentctl.h"}, []string{"agentctl/agentctl.c", "agentctl/agentctl.h", "manifest.inc"}},
 		{"rust", []string{"main.rs", "agentctl/agentctl.rs"}, []string{"agentctl/agentctl.rs", "manifest.json"}},
 		{"go", []string{"main.go", "go.mod", "agentctl/args.go", "agentctl/manifest.go", "agentctl/net_wasip1.go"}, []string{"$(wildcard agentctl/*.go)", "manifest.json"}},
+		{"assemblyscript", []string{"index.ts", "agentctl/agentctl.ts", "package.json", "package-lock.json"}, []string{"agentctl/agentctl.ts", "manifest.ts"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.lang, func(t *testing.T) {

@@ -266,7 +266,7 @@ COMP_WORDS=(agent-ctl hello --sh); COMP_CWORD=2; _agent_ctl_complete; echo "2:${
 // to rebuild when the SDK or the manifest changes, with the SDK reading the
 // new parameter from the manifest.
 func TestNew(t *testing.T) {
-	for _, lang := range []string{"c", "rust", "go"} {
+	for _, lang := range []string{"c", "rust", "go", "assemblyscript"} {
 		t.Run(lang, func(t *testing.T) {
 			parent, home := t.TempDir(), t.TempDir()
 			env := append(os.Environ(), "AGENTCTL_HOME="+home, "AGENTCTL_BIN="+bin)
@@ -289,6 +289,7 @@ func TestNew(t *testing.T) {
 			if !strings.Contains(out, "ok   file not granted") || !strings.HasSuffix(strings.TrimSpace(out), "PASS") {
 				t.Fatalf("make test:\n%s", out)
 			}
+			// The target is for C, Rust and Go; AssemblyScript's includes an npm ci.
 			t.Logf("%s: agent-ctl new to a passing make test: %.1fs (target: under 30 s)", lang, elapsed.Seconds())
 
 			run(dir, bin, "install", "--yes", ".")
