@@ -88,6 +88,7 @@ clean:
 		build: `GO ?= go
 
 # manifest.json is built in (//go:embed); the SDK is the local package ./agentctl.
+# Not stripped (no -ldflags=-s): a trap's backtrace keeps the function names.
 $(NAME).wasm: main.go go.mod manifest.json $(wildcard agentctl/*.go)
 	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -o $@ .
 
@@ -109,7 +110,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 manifest.ts: manifest.json
 	{ printf 'export const MANIFEST: string = ""\n'; sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/  + "/' -e 's/$$/\\n"/' manifest.json; printf ';\n'; } >$@
 
-# Debug information kept (--debug): a trap's backtrace names file:line.
+# --debug keeps the function names for a trap's backtrace.
 $(NAME).wasm: index.ts manifest.ts agentctl/agentctl.ts node_modules/.package-lock.json
 	$(ASC) index.ts --config $(AS_CONFIG) -O2 --debug --outFile $@
 
