@@ -13,11 +13,14 @@ import (
 func newCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "new",
-		Usage:     "start a new tool: hello under a new name, in the language you choose",
+		Usage:     "start a new tool on the SDK of the language you choose",
 		ArgsUsage: "NAME",
-		Description: `Writes DIR/NAME (DIR defaults to the current directory): the source, a
-manifest.json, a Makefile whose 'make' builds NAME.wasm from source and whose
-'make test' runs it through agent-ctl, and a README. Then:
+		Description: `Writes DIR/NAME (DIR defaults to the current directory): a small tool on
+agent-ctl's SDK for the language (copied into NAME/agentctl), a manifest.json
+that declares its parameters once (the SDK reads them from it), a Makefile
+whose 'make' builds NAME.wasm and whose 'make test' installs it into a
+throwaway home and calls it through agent-ctl, and a README. A name that is
+one of agent-ctl's own commands (run, install, …) is refused. Then:
   cd NAME && make && make test && agent-ctl install .`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "lang", Usage: "`LANGUAGE`: " + strings.Join(modules.LanguageNames(), ", "), Value: "c"},

@@ -257,14 +257,19 @@ COMP_WORDS=(agent-ctl hello --sh); COMP_CWORD=2; _agent_ctl_complete; echo "2:${
 	}
 }
 
-// TestNew scaffolds a tool in every language, builds it with its own
-// Makefile, runs its `make test` through the real agent-ctl, installs it
-// and calls it.
+// TestNew scaffolds a tool in each language and runs its own `make test`
+// (which builds it, installs it into a throwaway home and calls it through
+// its manifest with the real agent-ctl); it logs the time from `agent-ctl
+// new` to that passing test (the target is under 30 s each; the numbers are
+// in docs/performance.md, and the test asserts only correctness). Then the
+// installed tool is called once more here, and for C the Makefile is shown
+// to rebuild when the SDK or the manifest changes, with the SDK reading the
+// new parameter from the manifest.
 func TestNew(t *testing.T) {
 	for _, lang := range []string{"c", "rust", "go", "assemblyscript"} {
 		t.Run(lang, func(t *testing.T) {
 			parent, home := t.TempDir(), t.TempDir()
-			env := append(os.Environ(), "AGENTCTL_HOME="+home, "PATH="+filepath.Dir(bin)+":"+os.Getenv("PATH"))
+			env := append(os.Environ(), "AGENTCTL_HOME="+home, "AGENTCTL_BIN="+bin)
 			run := func(dir string, name string, args ...string) string {
 				t.Helper()
 				cmd := exec.Command(name, args...)
@@ -276,25 +281,76 @@ func TestNew(t *testing.T) {
 				return string(out)
 			}
 			tool := "my-" + lang
-			run(parent, bin, "new", tool, "--lang", lang)
 			dir := filepath.Join(parent, tool)
-			run(dir, "make", "-s")
-			if out := run(dir, "make", "-s", "test"); !strings.Contains(out, "ok: hello, test") {
-				t.Fatalf("make test: %s", out)
+			start := time.Now()
+			run(parent, bin, "new", tool, "--lang", lang)
+			out := run(dir, "make", "-s", "test")
+			elapsed := time.Since(start)
+			if !strings.Contains(out, "ok   file not granted") || !strings.HasSuffix(strings.TrimSpace(out), "PASS") {
+				t.Fatalf("make test:\n%s", out)
 			}
-			run(dir, bin, "install", ".")
-			if out := run(dir, bin, tool, "--name", "scaffold", "--shout"); out != "HELLO, SCAFFOLD\n" {
+			// The target is for C, Rust and Go; AssemblyScript's includes an npm ci.
+			t.Logf("%s: agent-ctl new to a passing make test: %.1fs (target: under 30 s)", lang, elapsed.Seconds())
+
+			run(dir, bin, "install", "--yes", ".")
+			if out := run(dir, bin, tool, "--text", "e2e", "--repeat", "2", "--upper"); out != `{"text":"E2E E2E","bytes":7,"words":2}`+"\n" {
 				t.Errorf("%s: %q", tool, out)
 			}
-			cmd := exec.Command(bin, "run", filepath.Join(dir, tool+".wasm"), "--", "--bogus")
-			cmd.Env = env
-			out, _ := cmd.CombinedOutput()
-			if !strings.Contains(string(out), tool+": unknown argument --bogus") {
-				t.Errorf("the scaffold does not speak its own name: %s", out)
+			if lang != "c" {
+				return
+			}
+			// The module is up to date, and out of date once an SDK file changes.
+			upToDate := func() bool {
+				cmd := exec.Command("make", "-q", tool+".wasm")
+				cmd.Dir = dir
+				return cmd.Run() == nil
+			}
+			if !upToDate() {
+				t.Fatal("make -q: out of date right after make")
+			}
+			later := time.Now().Add(time.Minute)
+			if err := os.Chtimes(filepath.Join(dir, "agentctl", "agentctl.h"), later, later); err != nil {
+				t.Fatal(err)
+			}
+			if upToDate() {
+				t.Error("make -q: up to date after agentctl/agentctl.h changed")
+			}
+			// A parameter added to the manifest only: the old module's SDK
+			// refuses the flag, the rebuilt one takes it from the manifest.
+			try := func() (int, string) {
+				cmd := exec.Command(bin, "try", ".", "--", "--text", "x", "--note", "n")
+				cmd.Dir, cmd.Env = dir, env
+				out, _ := cmd.CombinedOutput()
+				return cmd.ProcessState.ExitCode(), string(out)
+			}
+			mpath := filepath.Join(dir, "manifest.json")
+			m, err := os.ReadFile(mpath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m = []byte(strings.Replace(string(m), `"properties": {`, `"properties": {"note": {"type": "string"},`, 1))
+			if err := os.WriteFile(mpath, m, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if code, out := try(); code != 2 || !strings.Contains(out, "unknown flag --note") {
+				t.Errorf("the old module with the new manifest: exit %d, %s", code, out)
+			}
+			run(dir, "make", "-s")
+			if code, out := try(); code != 0 || !strings.Contains(out, `{"text":"x","bytes":1,"words":1}`) {
+				t.Errorf("rebuilt with the new manifest: exit %d, %s", code, out)
 			}
 		})
 	}
-	if out, err := exec.Command(bin, "new", "Bad_Name").CombinedOutput(); err == nil || !strings.Contains(string(out), "tool name") {
-		t.Errorf("new with a bad name: %v %s", err, out)
+	for _, args := range [][]string{{"new", "Bad_Name"}, {"new", "run"}, {"new", "--lang", "go", "install"}} {
+		parent := t.TempDir()
+		cmd := exec.Command(bin, args...)
+		cmd.Dir = parent
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "tool name") {
+			t.Errorf("%q: %v %s", args, err, out)
+		}
+		if ents, _ := os.ReadDir(parent); len(ents) != 0 {
+			t.Errorf("%q wrote %v", args, ents)
+		}
 	}
 }

@@ -8,6 +8,8 @@
 // failure by returning null (or a non-zero errno) and leave the errno in
 // lastError; errName and errText say it in words.
 
+import * as wasi from "bindings/wasi_snapshot_preview1";
+
 // ---- parameters -------------------------------------------------------------
 
 const T_STR = 0, T_INT = 1, T_NUM = 2, T_BOOL = 3;
@@ -224,6 +226,259 @@ function isNum(s: string): bool {
 
 function isDigit(c: i32): bool {
   return c >= 0x30 && c <= 0x39;
+}
+
+// ---- the manifest's parameters ----------------------------------------------
+
+// ManifestSpec is the tool's name and the spec of its flags, read from the
+// text of its manifest.json by specFromManifest; error is "" when it was read.
+export class ManifestSpec {
+  tool: string = "";
+  spec: string = "";
+  error: string = "";
+}
+
+// A small JSON reader over a manifest's text: it walks what it needs and
+// skips, checking, what it does not. Positions are UTF-16 indexes; -1 is
+// malformed text.
+class JsonScan {
+  constructor(public s: string) {}
+
+  ws(i: i32): i32 {
+    while (i < this.s.length) {
+      const c = this.s.charCodeAt(i);
+      if (c != 0x20 && c != 0x09 && c != 0x0a && c != 0x0d) break;
+      i++;
+    }
+    return i;
+  }
+
+  // str reads the string at i into this.last; it returns the position after.
+  last: string = "";
+  str(i: i32): i32 {
+    if (i < 0 || i >= this.s.length || this.s.charCodeAt(i) != 0x22) return -1;
+    i++;
+    let out = "";
+    while (true) {
+      if (i >= this.s.length) return -1;
+      const c = this.s.charCodeAt(i++);
+      if (c == 0x22) break;
+      if (c < 0x20) return -1;
+      if (c != 0x5c) { out += String.fromCharCode(c); continue; }
+      if (i >= this.s.length) return -1;
+      const e = this.s.charCodeAt(i++);
+      if (e == 0x22 || e == 0x5c || e == 0x2f) out += String.fromCharCode(e);
+      else if (e == 0x62) out += "\b";
+      else if (e == 0x66) out += "\f";
+      else if (e == 0x6e) out += "\n";
+      else if (e == 0x72) out += "\r";
+      else if (e == 0x74) out += "\t";
+      else if (e == 0x75) {
+        if (i + 4 > this.s.length) return -1;
+        const v = I32.parseInt(this.s.slice(i, i + 4), 16);
+        for (let k = 0; k < 4; k++) {
+          const h = this.s.charCodeAt(i + k);
+          if (!((h >= 0x30 && h <= 0x39) || (h >= 0x41 && h <= 0x46) || (h >= 0x61 && h <= 0x66))) return -1;
+        }
+        out += String.fromCharCode(v);
+        i += 4;
+      } else return -1;
+    }
+    this.last = out;
+    return i;
+  }
+
+  // value skips the value at i; it returns the position after.
+  value(i: i32, depth: i32): i32 {
+    i = this.ws(i);
+    if (depth > 64 || i >= this.s.length) return -1;
+    const c = this.s.charCodeAt(i);
+    if (c == 0x7b || c == 0x5b) {
+      const close = c == 0x7b ? 0x7d : 0x5d;
+      i = this.ws(i + 1);
+      if (i < this.s.length && this.s.charCodeAt(i) == close) return i + 1;
+      while (true) {
+        if (c == 0x7b) {
+          i = this.str(this.ws(i));
+          if (i < 0) return -1;
+          i = this.ws(i);
+          if (i >= this.s.length || this.s.charCodeAt(i) != 0x3a) return -1;
+          i++;
+        }
+        i = this.value(i, depth + 1);
+        if (i < 0) return -1;
+        i = this.ws(i);
+        if (i >= this.s.length) return -1;
+        const d = this.s.charCodeAt(i);
+        if (d == 0x2c) { i++; continue; }
+        return d == close ? i + 1 : -1;
+      }
+    }
+    if (c == 0x22) return this.str(i);
+    if (this.s.startsWith("true", i)) return i + 4;
+    if (this.s.startsWith("false", i)) return i + 5;
+    if (this.s.startsWith("null", i)) return i + 4;
+    let j = i;
+    while (j < this.s.length) {
+      const d = this.s.charCodeAt(j);
+      if (!((d >= 0x30 && d <= 0x39) || d == 0x2d || d == 0x2b || d == 0x2e || d == 0x65 || d == 0x45)) break;
+      j++;
+    }
+    return j > i ? j : -1;
+  }
+
+  // keys and vals: the members of the object at i (positions of the values).
+  keys: string[] = [];
+  vals: i32[] = [];
+  members(i: i32): bool {
+    this.keys = [];
+    this.vals = [];
+    i = this.ws(i);
+    if (i < 0 || i >= this.s.length || this.s.charCodeAt(i) != 0x7b) return false;
+    i = this.ws(i + 1);
+    if (i < this.s.length && this.s.charCodeAt(i) == 0x7d) return true;
+    while (true) {
+      i = this.str(this.ws(i));
+      if (i < 0) return false;
+      i = this.ws(i);
+      if (i >= this.s.length || this.s.charCodeAt(i) != 0x3a) return false;
+      const at = this.ws(i + 1);
+      this.keys.push(this.last);
+      this.vals.push(at);
+      i = this.value(at, 1);
+      if (i < 0) return false;
+      i = this.ws(i);
+      if (i >= this.s.length) return false;
+      const d = this.s.charCodeAt(i);
+      if (d == 0x2c) { i++; continue; }
+      return d == 0x7d;
+    }
+  }
+
+  // get returns the position of member key of the object at i, or -1.
+  get(i: i32, key: string): i32 {
+    if (i < 0 || !this.members(i)) return -1;
+    for (let k = 0; k < this.keys.length; k++) if (this.keys[k] == key) return this.vals[k];
+    return -1;
+  }
+
+  // strAt returns the string at i, or "" when it is not one.
+  strAt(i: i32): string {
+    if (i < 0 || this.str(i) < 0) return "";
+    return this.last;
+  }
+}
+
+// specFromManifest reads the tool's name and the spec of its flags from the
+// text of its manifest.json: each inputSchema.properties member is a flag,
+// typed by its JSON Schema type (boolean: bool, integer: int, number: num, an
+// array: its items' type, anything else: str). So the manifest is the one
+// place parameters are declared.
+export function specFromManifest(manifest: string): ManifestSpec {
+  const r = new ManifestSpec();
+  const j = new JsonScan(manifest);
+  const end = j.value(0, 0);
+  if (end < 0 || j.ws(end) != manifest.length) { r.error = "malformed JSON"; return r; }
+  r.tool = j.strAt(j.get(0, "name"));
+  if (r.tool.length == 0) { r.error = "no \"name\""; return r; }
+  const props = j.get(j.get(0, "inputSchema"), "properties");
+  if (props < 0) return r;
+  j.members(props);
+  const names = j.keys.slice(0);
+  const at = j.vals.slice(0);
+  const words: string[] = [];
+  for (let k = 0; k < names.length; k++) {
+    const n = names[k];
+    if (n.length == 0 || n.includes(" ") || n.includes(":")) { r.error = "parameter \"" + n + "\": not a flag name"; return r; }
+    let t = j.strAt(j.get(at[k], "type"));
+    if (t == "array") t = j.strAt(j.get(j.get(at[k], "items"), "type"));
+    if (t == "boolean") words.push(n + ":bool");
+    else if (t == "integer") words.push(n + ":int");
+    else if (t == "number") words.push(n + ":num");
+    else words.push(n);
+  }
+  r.spec = words.join(" ");
+  return r;
+}
+
+// argsFromManifest parses the process's arguments against the flags the
+// tool's manifest declares (see specFromManifest); manifest is the text of
+// manifest.json built into the module. A manifest it cannot read exits 2.
+export function argsFromManifest(manifest: string): Args {
+  const m = specFromManifest(manifest);
+  if (m.error.length > 0) fail("agentctl", 2, "the built-in manifest.json: " + m.error);
+  return Args.parse(m.tool, m.spec);
+}
+
+// ---- files -----------------------------------------------------------------
+
+// fileError says why the last readFile failed ("" after a success).
+export let fileError: string = "";
+
+// notGrantedMessage is what a tool says for a path outside the operator's
+// grants: "not granted: /data/x (agent-ctl grant TOOL --dir HOST_DIR:/data)".
+export function notGrantedMessage(tool: string, path: string): string {
+  let top = "/DIR";
+  if (path.startsWith("/")) {
+    const slash = path.indexOf("/", 1);
+    top = slash < 0 ? path : path.slice(0, slash);
+  }
+  return "not granted: " + path + " (agent-ctl grant " + tool + " --dir HOST_DIR:" + top + ")";
+}
+
+// readFile reads all of path (at most max bytes; more is an error). The
+// wasi-shim has no file API: it finds the preopened directory the path is
+// under itself, as wasi-libc would. A path under none, or one the runtime
+// answers EBADF for, is not granted: it prints notGrantedMessage and exits 1.
+// Other failures return null with the reason in fileError.
+export function readFile(tool: string, path: string, max: i32): Uint8Array | null {
+  fileError = "";
+  // The longest preopened directory that path is under.
+  let dirfd: i32 = -1;
+  let rel = "";
+  let best = -1;
+  const st = memory.data(8);
+  for (let fd: i32 = 3; fd < 1024; fd++) {
+    if (wasi.fd_prestat_get(fd, changetype<wasi.prestat>(st)) != wasi.errno.SUCCESS) break;
+    const n = <i32>load<u32>(st, 4);
+    const buf = new ArrayBuffer(n);
+    if (wasi.fd_prestat_dir_name(fd, changetype<usize>(buf), n) != wasi.errno.SUCCESS) continue;
+    let dir = String.UTF8.decode(buf);
+    while (dir.length > 1 && dir.endsWith("/")) dir = dir.slice(0, dir.length - 1);
+    let r = "";
+    if (path == dir) r = ".";
+    else if (dir == "/" && path.startsWith("/")) r = path.slice(1);
+    else if (path.startsWith(dir + "/")) r = path.slice(dir.length + 1);
+    else continue;
+    if (dir.length > best) { best = dir.length; dirfd = fd; rel = r; }
+  }
+  if (dirfd < 0) fail(tool, 1, notGrantedMessage(tool, path));
+  const p = String.UTF8.encode(rel);
+  const fdOut = memory.data(4);
+  let e = wasi.path_open(dirfd, wasi.lookupflags.SYMLINK_FOLLOW, changetype<usize>(p), p.byteLength, 0,
+    wasi.rights.FD_READ, 0, 0, fdOut);
+  if (e == wasi.errno.BADF || e == wasi.errno.NOTCAPABLE) fail(tool, 1, notGrantedMessage(tool, path));
+  if (e != wasi.errno.SUCCESS) { fileError = path + ": " + wasi.errnoToString(e); return null; }
+  const fd = load<u32>(fdOut);
+  let out = new Uint8Array(0);
+  const chunk = new Uint8Array(65536);
+  const iov = memory.data(8);
+  const nread = memory.data(4);
+  while (true) {
+    store<u32>(iov, <u32>chunk.dataStart);
+    store<u32>(iov, <u32>chunk.length, 4);
+    e = wasi.fd_read(fd, iov, 1, nread);
+    if (e != wasi.errno.SUCCESS) { wasi.fd_close(fd); fileError = path + ": " + wasi.errnoToString(e); return null; }
+    const n = <i32>load<u32>(nread);
+    if (n == 0) break;
+    if (out.length + n > max) { wasi.fd_close(fd); fileError = path + ": larger than " + max.toString() + " bytes"; return null; }
+    const grown = new Uint8Array(out.length + n);
+    grown.set(out);
+    grown.set(chunk.subarray(0, n), out.length);
+    out = grown;
+  }
+  wasi.fd_close(fd);
+  return out;
 }
 
 // ---- JSON output ------------------------------------------------------------

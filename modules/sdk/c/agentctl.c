@@ -528,3 +528,297 @@ int agentctl_target(char *buf, size_t size, const char *host, int port) {
     int n = snprintf(buf, size, strchr(host, ':') ? "[%s]:%d\n" : "%s:%d\n", host, port);
     return n < 0 || (size_t)n >= size ? -1 : n;
 }
+
+/* ---- the manifest's parameters --------------------------------------------------------- */
+
+/* A small JSON reader, enough to walk manifest.json: it skips what it does not need and
+ * checks the syntax of what it walks. Each function takes the position and returns the
+ * position after the value, or NULL for malformed text. */
+
+static const char *js_ws(const char *p) {
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+/* js_str reads a string at p (which must be at '"'); its text, escapes decoded (\u
+ * escapes of non-ASCII characters become '?': parameter names are ASCII), goes into out
+ * when out is not NULL, truncated to size. */
+static const char *js_str(const char *p, char *out, size_t size) {
+    size_t n = 0;
+    if (*p++ != '"')
+        return NULL;
+    for (;;) {
+        char c = *p++;
+        if (c == '\0' || (unsigned char)c < 0x20)
+            return NULL;
+        if (c == '"')
+            break;
+        if (c == '\\') {
+            char e = *p++;
+            switch (e) {
+            case '"': case '\\': case '/': c = e; break;
+            case 'b': c = '\b'; break;
+            case 'f': c = '\f'; break;
+            case 'n': c = '\n'; break;
+            case 'r': c = '\r'; break;
+            case 't': c = '\t'; break;
+            case 'u': {
+                unsigned v = 0;
+                for (int i = 0; i < 4; i++, p++) {
+                    char h = *p;
+                    v <<= 4;
+                    if (h >= '0' && h <= '9') v |= (unsigned)(h - '0');
+                    else if (h >= 'a' && h <= 'f') v |= (unsigned)(h - 'a' + 10);
+                    else if (h >= 'A' && h <= 'F') v |= (unsigned)(h - 'A' + 10);
+                    else return NULL;
+                }
+                c = v < 0x80 ? (char)v : '?';
+                break;
+            }
+            default:
+                return NULL;
+            }
+        }
+        if (out && n + 1 < size)
+            out[n++] = c;
+    }
+    if (out && size)
+        out[n] = '\0';
+    return p;
+}
+
+static const char *js_value(const char *p, int depth);
+
+/* js_members calls each(key, value position) for an object's members; each may be NULL. */
+typedef void (*js_member_fn)(const char *key, const char *value, void *ctx);
+
+static const char *js_object(const char *p, int depth, js_member_fn each, void *ctx) {
+    if (*p++ != '{' || depth > 64)
+        return NULL;
+    p = js_ws(p);
+    if (*p == '}')
+        return p + 1;
+    for (;;) {
+        char key[128];
+        p = js_str(js_ws(p), key, sizeof key);
+        if (!p)
+            return NULL;
+        p = js_ws(p);
+        if (*p++ != ':')
+            return NULL;
+        p = js_ws(p);
+        if (each)
+            each(key, p, ctx);
+        p = js_value(p, depth + 1);
+        if (!p)
+            return NULL;
+        p = js_ws(p);
+        if (*p == ',') {
+            p++;
+            continue;
+        }
+        return *p == '}' ? p + 1 : NULL;
+    }
+}
+
+static const char *js_value(const char *p, int depth) {
+    p = js_ws(p);
+    if (depth > 64)
+        return NULL;
+    switch (*p) {
+    case '{':
+        return js_object(p, depth, NULL, NULL);
+    case '[':
+        p = js_ws(p + 1);
+        if (*p == ']')
+            return p + 1;
+        for (;;) {
+            p = js_value(p, depth + 1);
+            if (!p)
+                return NULL;
+            p = js_ws(p);
+            if (*p == ',') {
+                p++;
+                continue;
+            }
+            return *p == ']' ? p + 1 : NULL;
+        }
+    case '"':
+        return js_str(p, NULL, 0);
+    default:
+        if (!strncmp(p, "true", 4)) return p + 4;
+        if (!strncmp(p, "false", 5)) return p + 5;
+        if (!strncmp(p, "null", 4)) return p + 4;
+        if (*p == '-' || (*p >= '0' && *p <= '9')) {
+            char *end;
+            strtod(p, &end);
+            return end == p ? NULL : end;
+        }
+        return NULL;
+    }
+}
+
+struct js_find {
+    const char *key;
+    const char *at;
+};
+
+static void js_find_member(const char *key, const char *value, void *ctx) {
+    struct js_find *f = ctx;
+    if (!f->at && !strcmp(key, f->key))
+        f->at = value;
+}
+
+/* js_get returns the position of member key of the object at p, or NULL. */
+static const char *js_get(const char *p, const char *key) {
+    struct js_find f = {key, NULL};
+    if (!p || *p != '{' || !js_object(p, 0, js_find_member, &f))
+        return NULL;
+    return f.at;
+}
+
+struct js_spec {
+    char *spec;
+    size_t size, n;
+    int bad;
+};
+
+static const char *js_type_word(const char *prop) {
+    const char *t = js_get(prop, "type");
+    char type[16] = "";
+    if (t && *t == '"')
+        js_str(t, type, sizeof type);
+    if (!strcmp(type, "array")) {
+        const char *items = js_get(prop, "items");
+        t = items ? js_get(items, "type") : NULL;
+        type[0] = '\0';
+        if (t && *t == '"')
+            js_str(t, type, sizeof type);
+    }
+    if (!strcmp(type, "boolean")) return ":bool";
+    if (!strcmp(type, "integer")) return ":int";
+    if (!strcmp(type, "number")) return ":num";
+    return "";
+}
+
+static void js_spec_member(const char *key, const char *value, void *ctx) {
+    struct js_spec *s = ctx;
+    const char *type = js_type_word(value);
+    int w = snprintf(s->spec + s->n, s->size - s->n, "%s%s%s", s->n ? " " : "", key, type);
+    if (w < 0 || (size_t)w >= s->size - s->n || strchr(key, ' ') || strchr(key, ':') || !*key)
+        s->bad = 1;
+    else
+        s->n += (size_t)w;
+}
+
+int agentctl_spec_from_manifest(const char *manifest, char *tool, size_t tool_size, char *spec,
+                                size_t spec_size) {
+    const char *root = js_ws(manifest);
+    if (!spec_size || !tool_size || js_value(root, 0) == NULL || *js_ws(js_value(root, 0)) != '\0')
+        return -1;
+    const char *name = js_get(root, "name");
+    if (!name || *name != '"' || !js_str(name, tool, tool_size) || !*tool)
+        return -1;
+    spec[0] = '\0';
+    const char *schema = js_get(root, "inputSchema");
+    const char *props = schema ? js_get(schema, "properties") : NULL;
+    if (!props)
+        return 0;
+    struct js_spec s = {spec, spec_size, 0, 0};
+    if (!js_object(props, 0, js_spec_member, &s) || s.bad)
+        return -1;
+    return 0;
+}
+
+void agentctl_init_manifest(int argc, char **argv, const char *manifest) {
+    static char tool[128];
+    static char spec[4096];
+    if (agentctl_spec_from_manifest(manifest, tool, sizeof tool, spec, sizeof spec) < 0) {
+        A.tool = "agentctl";
+        agentctl_usage("agentctl_init_manifest: the built-in manifest.json is not a manifest this SDK can read");
+    }
+    agentctl_init(tool, argc, argv, spec);
+}
+
+/* ---- files ----------------------------------------------------------------------------- */
+
+int agentctl_not_granted(int err) {
+    /* A path outside every preopened directory: the runtime answers EBADF ("Bad file
+     * number") for a directory it does not hold, and wasi-libc ENOTCAPABLE
+     * ("Capabilities insufficient") when it finds no preopen to resolve the path against. */
+#ifdef ENOTCAPABLE
+    if (err == ENOTCAPABLE)
+        return 1;
+#endif
+    return err == EBADF;
+}
+
+const char *agentctl_path_error(const char *path, int err) {
+    static char buf[512];
+    if (agentctl_not_granted(err) && path && path[0] == '/') {
+        /* The grant names the top directory the path would be under. */
+        size_t top = strcspn(path + 1, "/") + 1;
+        snprintf(buf, sizeof buf, "not granted: %s (agent-ctl grant %s --dir HOST_DIR:%.*s)", path, A.tool,
+                 (int)top, path);
+    } else if (agentctl_not_granted(err)) {
+        snprintf(buf, sizeof buf, "not granted: %s (agent-ctl grant %s --dir HOST_DIR:/DIR)", path, A.tool);
+    } else {
+        snprintf(buf, sizeof buf, "%s: %s", path, strerror(err));
+    }
+    return buf;
+}
+
+FILE *agentctl_fopen(const char *path, const char *mode) {
+    FILE *f = fopen(path, mode);
+    if (!f && agentctl_not_granted(errno))
+        agentctl_fail(1, "%s", agentctl_path_error(path, errno));
+    return f;
+}
+
+char *agentctl_read_file(const char *path, size_t max, size_t *len) {
+    FILE *f = agentctl_fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    for (;;) {
+        if (!buf) {
+            fclose(f);
+            errno = ENOMEM;
+            return NULL;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (n > max) {
+            free(buf);
+            fclose(f);
+            errno = EFBIG;
+            return NULL;
+        }
+        if (got == 0) {
+            if (ferror(f)) {
+                int e = errno;
+                free(buf);
+                fclose(f);
+                if (agentctl_not_granted(e))
+                    agentctl_fail(1, "%s", agentctl_path_error(path, e));
+                errno = e;
+                return NULL;
+            }
+            break;
+        }
+        if (n == cap) {
+            cap *= 2;
+            char *nb = realloc(buf, cap + 1);
+            if (!nb)
+                free(buf);
+            buf = nb;
+        }
+    }
+    fclose(f);
+    buf[n] = '\0';
+    if (len)
+        *len = n;
+    return buf;
+}

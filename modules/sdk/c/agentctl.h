@@ -40,6 +40,19 @@ extern "C" {
  * program in messages. */
 void agentctl_init(const char *tool, int argc, char **argv, const char *spec);
 
+/* agentctl_init_manifest does what agentctl_init does with the flags the tool's manifest
+ * declares: manifest is the text of manifest.json (built into the module, e.g. by the
+ * Makefile of `agent-ctl new`), whose "name" names the tool and whose
+ * inputSchema.properties give the flags and their types (boolean: bool, integer: int,
+ * number: num, an array: its items' type, anything else: str). So the manifest is the one
+ * place parameters are declared. A manifest it cannot read aborts with exit 2. */
+void agentctl_init_manifest(int argc, char **argv, const char *manifest);
+/* agentctl_spec_from_manifest writes that spec ("name count:int shout:bool") and the
+ * tool's name into the given buffers; it returns 0, or -1 for a manifest it cannot read or
+ * buffers too small. */
+int agentctl_spec_from_manifest(const char *manifest, char *tool, size_t tool_size, char *spec,
+                                size_t spec_size);
+
 const char *agentctl_tool(void);
 /* agentctl_has reports whether the flag was given (a false switch counts as not given). */
 int agentctl_has(const char *name);
@@ -61,6 +74,24 @@ const char *agentctl_pos(int i);
 AGENTCTL_NORETURN AGENTCTL_PRINTF(1, 2) void agentctl_usage(const char *fmt, ...);
 /* agentctl_fail prints "TOOL: message" to stderr and exits with code. */
 AGENTCTL_NORETURN AGENTCTL_PRINTF(2, 3) void agentctl_fail(int code, const char *fmt, ...);
+
+/* ---- files --------------------------------------------------------------------------- */
+
+/* agentctl_fopen opens path as fopen does. A path the operator has not granted is not
+ * there at all for the tool: WASI answers EBADF ("Bad file number"), which says nothing
+ * useful, so these helpers say "TOOL: not granted: /data (agent-ctl grant TOOL --dir
+ * HOST_DIR:/data)" on stderr and exit 1 instead. Other errors return NULL with errno set. */
+FILE *agentctl_fopen(const char *path, const char *mode);
+/* agentctl_read_file reads all of path (at most max bytes; more is an error, EFBIG) into a
+ * malloc'd, NUL-terminated buffer and sets *len; NULL with errno set on failure (and the
+ * not-granted exit as agentctl_fopen). */
+char *agentctl_read_file(const char *path, size_t max, size_t *len);
+/* agentctl_not_granted reports whether err (an errno of a path operation) means the path
+ * is outside the operator's grants, and agentctl_path_error says why a path operation
+ * failed, as "not granted: /data (agent-ctl grant TOOL --dir HOST_DIR:/data)" or the C
+ * library's text. The result is in a static buffer. */
+int agentctl_not_granted(int err);
+const char *agentctl_path_error(const char *path, int err);
 
 /* ---- JSON output --------------------------------------------------------------------- */
 

@@ -1,3 +1,4 @@
+#include <errno.h>
 /* agentctl_test.c: native unit tests of agentctl.c (gcc; `make -C modules/sdk test`).
  * The network calls need agent-ctl's host and are tested end to end by
  * cmd/agent-ctl/sdk_test.go; here only what needs no host. */
@@ -148,6 +149,30 @@ int main(void) {
     if (failures) {
         fprintf(stderr, "%d failures\n", failures);
         return 1;
+    }
+    {
+        /* The spec from a manifest: names and types from inputSchema, in order; a malformed
+         * manifest or one without a name is refused. */
+        const char *m = "{\"name\": \"t-x\", \"version\": \"1.0.0\", \"inputSchema\": {\"type\": \"object\", \"properties\": {\n  \"na\\u006de\": {\"type\": \"string\", \"enum\": [\"a\", {\"b\": [1, -2.5e3, true, null]}]},\n  \"count\": {\"type\": \"integer\"}, \"ratio\": {\"type\": \"number\"}, \"shout\": {\"type\": \"boolean\"},\n  \"tag\": {\"type\": \"array\", \"items\": {\"type\": \"integer\"}}, \"any\": {}}}, \"x\": [[], {}]}";
+        char tool[32], spec[128];
+        CHECK(agentctl_spec_from_manifest(m, tool, sizeof tool, spec, sizeof spec) == 0, "manifest");
+        CHECK(strcmp(tool, "t-x") == 0, "tool %s", tool);
+        CHECK(strcmp(spec, "name count:int ratio:num shout:bool tag:int any") == 0, "spec %s", spec);
+        const char *bad[] = {"", "{", "{\"name\": \"x\",}", "{\"version\": \"1\"}", "{\"name\": \"x\"} x",
+                             "{\"name\": \"x\", \"inputSchema\": {\"properties\": {\"a b\": {}}}}", "[1, 2"};
+        for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+            CHECK(agentctl_spec_from_manifest(bad[i], tool, sizeof tool, spec, sizeof spec) == -1, "bad manifest %s", bad[i]);
+        CHECK(agentctl_spec_from_manifest(m, tool, sizeof tool, spec, 10) == -1, "short spec buffer");
+        char *argv[] = {"t", "--count", "4", "--shout", "--tag", "7", NULL};
+        agentctl_init_manifest(6, argv, m);
+        CHECK(strcmp(agentctl_tool(), "t-x") == 0 && agentctl_int("count", 0) == 4 && agentctl_bool("shout") &&
+                  agentctl_int("tag", 0) == 7, "init from manifest");
+        /* Not granted: EBADF (and wasi-libc's ENOTCAPABLE) on a path names the grant. */
+        CHECK(strcmp(agentctl_path_error("/data/in.txt", EBADF),
+                     "not granted: /data/in.txt (agent-ctl grant t-x --dir HOST_DIR:/data)") == 0,
+              "path error %s", agentctl_path_error("/data/in.txt", EBADF));
+        CHECK(strstr(agentctl_path_error("/data/in.txt", ENOENT), "not granted") == NULL, "ENOENT");
+        CHECK(agentctl_read_file("/nonexistent/agentctl-test", 10, NULL) == NULL && errno == ENOENT, "read missing");
     }
     printf("ok: c sdk\n");
     return 0;

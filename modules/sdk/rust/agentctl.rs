@@ -219,6 +219,282 @@ pub fn fail(tool: &str, code: i32, msg: &str) -> ! {
     process::exit(code)
 }
 
+// ---- the manifest's parameters ------------------------------------------------------------
+
+/// The tool's name and the spec of its flags, read from the text of its manifest.json:
+/// each `inputSchema.properties` member is a flag, typed by its JSON Schema type
+/// (`boolean`: bool, `integer`: int, `number`: num, an array: its items' type, anything
+/// else: str). So the manifest is the one place parameters are declared.
+pub fn spec_from_manifest(manifest: &str) -> Result<(String, String), String> {
+    let mut p = Json::parser(manifest);
+    let root = p.value(0)?;
+    p.ws();
+    if p.i != p.b.len() {
+        return Err("text after the manifest".to_string());
+    }
+    let tool = match root.get("name") {
+        Some(Json::Str(s)) if !s.is_empty() => s.clone(),
+        _ => return Err("no \"name\"".to_string()),
+    };
+    let mut spec = String::new();
+    if let Some(Json::Obj(props)) = root.get("inputSchema").and_then(|s| s.get("properties")) {
+        for (name, prop) in props {
+            if name.is_empty() || name.contains(' ') || name.contains(':') {
+                return Err(format!("parameter {:?}: not a flag name", name));
+            }
+            let mut ty = prop.get("type");
+            if let Some(Json::Str(t)) = ty {
+                if t == "array" {
+                    ty = prop.get("items").and_then(|i| i.get("type"));
+                }
+            }
+            let word = match ty {
+                Some(Json::Str(t)) if t == "boolean" => ":bool",
+                Some(Json::Str(t)) if t == "integer" => ":int",
+                Some(Json::Str(t)) if t == "number" => ":num",
+                _ => "",
+            };
+            if !spec.is_empty() {
+                spec.push(' ');
+            }
+            spec.push_str(name);
+            spec.push_str(word);
+        }
+    }
+    Ok((tool, spec))
+}
+
+impl Args {
+    /// Parses the command line against the flags the tool's manifest declares (see
+    /// spec_from_manifest); manifest is the text of manifest.json, built into the module
+    /// with `include_str!("manifest.json")`. A manifest it cannot read exits 2.
+    pub fn from_manifest(manifest: &str) -> Args {
+        match spec_from_manifest(manifest) {
+            Ok((tool, spec)) => Args::parse(&tool, &spec),
+            Err(e) => usage("agentctl", &format!("the built-in manifest.json: {}", e)),
+        }
+    }
+}
+
+struct Parser<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl Json {
+    fn parser(s: &str) -> Parser<'_> {
+        Parser { b: s.as_bytes(), i: 0 }
+    }
+
+    /// The member key of an object, or None.
+    pub fn get(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Obj(m) => m.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+}
+
+impl<'a> Parser<'a> {
+    fn ws(&mut self) {
+        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+
+    fn bad<T>(&self) -> Result<T, String> {
+        Err(format!("malformed JSON at byte {}", self.i))
+    }
+
+    fn value(&mut self, depth: usize) -> Result<Json, String> {
+        self.ws();
+        if depth > 64 || self.i >= self.b.len() {
+            return self.bad();
+        }
+        let rest = &self.b[self.i..];
+        match self.b[self.i] {
+            b'{' => {
+                self.i += 1;
+                let mut m = Vec::new();
+                self.ws();
+                if self.b.get(self.i) == Some(&b'}') {
+                    self.i += 1;
+                    return Ok(Json::Obj(m));
+                }
+                loop {
+                    self.ws();
+                    let k = self.string()?;
+                    self.ws();
+                    if self.b.get(self.i) != Some(&b':') {
+                        return self.bad();
+                    }
+                    self.i += 1;
+                    let v = self.value(depth + 1)?;
+                    m.push((k, v));
+                    self.ws();
+                    match self.b.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {
+                            self.i += 1;
+                            return Ok(Json::Obj(m));
+                        }
+                        _ => return self.bad(),
+                    }
+                }
+            }
+            b'[' => {
+                self.i += 1;
+                let mut a = Vec::new();
+                self.ws();
+                if self.b.get(self.i) == Some(&b']') {
+                    self.i += 1;
+                    return Ok(Json::Arr(a));
+                }
+                loop {
+                    a.push(self.value(depth + 1)?);
+                    self.ws();
+                    match self.b.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {
+                            self.i += 1;
+                            return Ok(Json::Arr(a));
+                        }
+                        _ => return self.bad(),
+                    }
+                }
+            }
+            b'"' => self.string().map(Json::Str),
+            _ if rest.starts_with(b"true") => {
+                self.i += 4;
+                Ok(Json::Bool(true))
+            }
+            _ if rest.starts_with(b"false") => {
+                self.i += 5;
+                Ok(Json::Bool(false))
+            }
+            _ if rest.starts_with(b"null") => {
+                self.i += 4;
+                Ok(Json::Null)
+            }
+            _ => {
+                let n = rest.iter().take_while(|c| matches!(c, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')).count();
+                match std::str::from_utf8(&rest[..n]).ok().and_then(|t| t.parse::<f64>().ok()) {
+                    Some(v) if n > 0 => {
+                        self.i += n;
+                        Ok(Json::Num(v))
+                    }
+                    _ => self.bad(),
+                }
+            }
+        }
+    }
+
+    fn string(&mut self) -> Result<String, String> {
+        if self.b.get(self.i) != Some(&b'"') {
+            return self.bad();
+        }
+        self.i += 1;
+        let mut out: Vec<u8> = Vec::new();
+        loop {
+            let c = match self.b.get(self.i) {
+                Some(c) => *c,
+                None => return self.bad(),
+            };
+            self.i += 1;
+            match c {
+                b'"' => return String::from_utf8(out).or_else(|_| self.bad()),
+                b'\\' => {
+                    let e = match self.b.get(self.i) {
+                        Some(e) => *e,
+                        None => return self.bad(),
+                    };
+                    self.i += 1;
+                    match e {
+                        b'"' | b'\\' | b'/' => out.push(e),
+                        b'b' => out.push(8),
+                        b'f' => out.push(12),
+                        b'n' => out.push(b'\n'),
+                        b'r' => out.push(b'\r'),
+                        b't' => out.push(b'\t'),
+                        b'u' => {
+                            let hex = self.b.get(self.i..self.i + 4).and_then(|h| std::str::from_utf8(h).ok());
+                            let v = match hex.and_then(|h| u32::from_str_radix(h, 16).ok()) {
+                                Some(v) => v,
+                                None => return self.bad(),
+                            };
+                            self.i += 4;
+                            // Parameter names are ASCII; other characters stand as U+FFFD.
+                            let ch = char::from_u32(v).unwrap_or('\u{fffd}');
+                            let mut buf = [0u8; 4];
+                            out.extend_from_slice(ch.encode_utf8(&mut buf).as_bytes());
+                        }
+                        _ => return self.bad(),
+                    }
+                }
+                c if c < 0x20 => return self.bad(),
+                c => out.push(c),
+            }
+        }
+    }
+}
+
+// ---- files --------------------------------------------------------------------------------
+
+/// WASI's EBADF: a path outside every directory the operator granted has no preopen to
+/// resolve it against, which WASI reports as "Bad file number" (os error 8).
+const WASI_EBADF: i32 = 8;
+
+/// Whether err, from a path operation, means the path is outside the operator's grants:
+/// EBADF, or the error std's own preopen lookup makes of it (rustc 1.63: "failed to find
+/// a pre-opened file descriptor through which … could be opened").
+pub fn not_granted(err: &io::Error) -> bool {
+    cfg!(target_os = "wasi")
+        && (err.raw_os_error() == Some(WASI_EBADF)
+            || (err.raw_os_error().is_none()
+                && err.to_string().starts_with("failed to find a pre-opened file descriptor")))
+}
+
+/// Why a path operation failed, in words: "not granted: /data/x (agent-ctl grant TOOL
+/// --dir HOST_DIR:/data)" for a path outside the grants, else "PATH: the error".
+pub fn path_error(tool: &str, path: &str, err: &io::Error) -> String {
+    if not_granted(err) {
+        let top = match path.strip_prefix('/') {
+            Some(rest) => format!("/{}", rest.split('/').next().unwrap_or("")),
+            None => "/DIR".to_string(),
+        };
+        format!("not granted: {} (agent-ctl grant {} --dir HOST_DIR:{})", path, tool, top)
+    } else {
+        format!("{}: {}", path, err)
+    }
+}
+
+impl Args {
+    /// Opens path for reading; a path outside the grants prints path_error and exits 1.
+    pub fn open(&self, path: &str) -> io::Result<std::fs::File> {
+        std::fs::File::open(path).map_err(|e| self.check_granted(path, e))
+    }
+
+    /// Reads all of path (at most max bytes: more is an error); a path outside the grants
+    /// prints path_error and exits 1.
+    pub fn read_file(&self, path: &str, max: u64) -> io::Result<Vec<u8>> {
+        use std::io::Read;
+        let f = self.open(path)?;
+        let mut buf = Vec::new();
+        f.take(max + 1).read_to_end(&mut buf).map_err(|e| self.check_granted(path, e))?;
+        if buf.len() as u64 > max {
+            return Err(io::Error::new(io::ErrorKind::Other, format!("larger than {} bytes", max)));
+        }
+        Ok(buf)
+    }
+
+    fn check_granted(&self, path: &str, e: io::Error) -> io::Error {
+        if not_granted(&e) {
+            self.fail(1, &path_error(&self.tool, path, &e));
+        }
+        e
+    }
+}
+
 // ---- JSON output --------------------------------------------------------------------------
 
 /// A JSON value. Display writes it compactly, members in the order given:

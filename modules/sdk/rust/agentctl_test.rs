@@ -89,3 +89,25 @@ fn network_without_host_is_denied() {
     let too_many: Vec<(&str, u16)> = vec![("a", 1); agentctl::MAX_PROBES + 1];
     assert_eq!(agentctl::probe(&too_many, 0), Err(Errno::LIMIT));
 }
+
+#[test]
+fn spec_from_manifest() {
+    let m = r#"{"name": "t-x", "version": "1.0.0", "inputSchema": {"type": "object", "properties": {
+  "na\u006de": {"type": "string", "enum": ["a", {"b": [1, -2.5e3, true, null]}]},
+  "count": {"type": "integer"}, "ratio": {"type": "number"}, "shout": {"type": "boolean"},
+  "tag": {"type": "array", "items": {"type": "integer"}}, "any": {}}}, "x": [[], {}]}"#;
+    let (tool, spec) = agentctl::spec_from_manifest(m).unwrap();
+    assert_eq!(tool, "t-x");
+    assert_eq!(spec, "name count:int ratio:num shout:bool tag:int any");
+    for bad in ["", "{", r#"{"name": "x",}"#, r#"{"version": "1"}"#, r#"{"name": "x"} x"#,
+                r#"{"name": "x", "inputSchema": {"properties": {"a b": {}}}}"#, "[1, 2"] {
+        assert!(agentctl::spec_from_manifest(bad).is_err(), "bad manifest {:?}", bad);
+    }
+}
+
+#[test]
+fn path_error() {
+    // Natively nothing is "not granted": the text is the error's own.
+    let e = std::io::Error::from_raw_os_error(9);
+    assert!(!agentctl::path_error("t", "/data/x", &e).contains("not granted"));
+}

@@ -1,7 +1,7 @@
 // Unit tests of agentctl.ts, run by test/run.mjs under Node's WASI with a fake
 // agent_ctl host (`make -C modules/sdk test`). With arguments, it parses them
 // as a tool would (Args.parse), so run.mjs can check the usage exit.
-import { Args, JsonWriter, Target, connect, probe, quote, lastError, errName, errText, stateName, DENIED, EOF, LIMIT, OK, MAX_PROBES } from "../agentctl";
+import { specFromManifest, notGrantedMessage, Args, JsonWriter, Target, connect, probe, quote, lastError, errName, errText, stateName, DENIED, EOF, LIMIT, OK, MAX_PROBES } from "../agentctl";
 
 let failures = 0;
 function check(ok: bool, what: string): void {
@@ -84,6 +84,19 @@ function testNetwork(): void {
   check(probe(new Array<Target>(MAX_PROBES + 1), 0) === null && lastError == LIMIT, "probe limit");
 }
 testNetwork();
+
+// The spec from a manifest: names and types from inputSchema, in order; a
+// malformed manifest or one without a name is refused.
+const ms = specFromManifest(`{"name": "t-x", "version": "1.0.0", "inputSchema": {"type": "object", "properties": {
+  "na\u006de": {"type": "string", "enum": ["a", {"b": [1, -2.5e3, true, null]}]},
+  "count": {"type": "integer"}, "ratio": {"type": "number"}, "shout": {"type": "boolean"},
+  "tag": {"type": "array", "items": {"type": "integer"}}, "any": {}}}, "x": [[], {}]}`);
+check(ms.error == "" && ms.tool == "t-x", "manifest tool " + ms.tool + " " + ms.error);
+check(ms.spec == "name count:int ratio:num shout:bool tag:int any", "manifest spec " + ms.spec);
+const badManifests = ["", "{", `{"name": "x",}`, `{"version": "1"}`, `{"name": "x"} x`,
+  `{"name": "x", "inputSchema": {"properties": {"a b": {}}}}`, "[1, 2"];
+for (let i = 0; i < badManifests.length; i++) check(specFromManifest(badManifests[i]).error != "", "bad manifest " + badManifests[i]);
+check(notGrantedMessage("t", "/data/in.txt") == "not granted: /data/in.txt (agent-ctl grant t --dir HOST_DIR:/data)", "not granted message");
 
 if (failures > 0) {
   process.stderr.write(failures.toString() + " failures\n");

@@ -160,3 +160,20 @@ func FuzzAppendQuote(f *testing.F) {
 		}
 	})
 }
+
+func TestSpecFromManifest(t *testing.T) {
+	m := `{"name": "t-x", "version": "1.0.0", "inputSchema": {"type": "object", "properties": {
+  "na\u006de": {"type": "string", "enum": ["a", {"b": [1, -2.5e3, true, null]}]},
+  "count": {"type": "integer"}, "ratio": {"type": "number"}, "shout": {"type": "boolean"},
+  "tag": {"type": "array", "items": {"type": "integer"}}, "any": {}}}, "x": [[], {}]}`
+	tool, spec, err := SpecFromManifest([]byte(m))
+	if err != nil || tool != "t-x" || spec != "any count:int name ratio:num shout:bool tag:int" {
+		t.Fatalf("SpecFromManifest = %q, %q, %v", tool, spec, err)
+	}
+	for _, bad := range []string{"", "{", `{"name": "x",}`, `{"version": "1"}`, `{"name": "x"} x`,
+		`{"name": "x", "inputSchema": {"properties": {"a b": {}}}}`, "[1, 2"} {
+		if _, _, err := SpecFromManifest([]byte(bad)); err == nil {
+			t.Errorf("SpecFromManifest(%q): no error", bad)
+		}
+	}
+}

@@ -3,11 +3,16 @@
 // from the manifest, print JSON, and reach the network through the agent_ctl
 // host functions (docs/host-functions.md).
 //
+//	//go:embed manifest.json
+//	var manifest []byte
+//
 //	func main() {
-//		args := agentctl.Parse("greet", "name count:int shout:bool")
+//		args := agentctl.ParseManifest(manifest) // the flags inputSchema declares
 //		name := args.Require("name")
-//		agentctl.PrintJSON(agentctl.Obj("greeting", "hello, "+name, "count", args.Int("count", 1)))
+//		agentctl.PrintJSON(agentctl.Obj("name", name, "count", args.Int("count", 1)))
 //	}
+//
+// Parse takes the flags as a spec instead ("name count:int shout:bool").
 //
 // Built for another GOOS (native unit tests), the network functions answer
 // ErrDenied, as a host that granted nothing would.
