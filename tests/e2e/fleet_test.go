@@ -45,13 +45,16 @@ func startFleetProc(t *testing.T, home string, re *regexp.Regexp, args ...string
 		t.Fatal(err)
 	}
 	p := &fleetProc{cmd: cmd, waited: make(chan struct{})}
+	// Exactly one Wait: the background one once it is started (set on
+	// this goroutine, which the clean-up runs on too), else the clean-up's.
+	background := false
 	t.Cleanup(func() {
 		p.cmd.Process.Kill()
-		select {
-		case <-p.waited:
-		default:
-			cmd.Wait() // it never got as far as the background wait
+		if background {
+			<-p.waited
+			return
 		}
+		cmd.Wait() // it never got as far as the background wait
 	})
 	lines := make(chan string)
 	var seen bytes.Buffer
@@ -77,6 +80,7 @@ func startFleetProc(t *testing.T, home string, re *regexp.Regexp, args ...string
 			}
 			seen.WriteString(line)
 			if m := re.FindStringSubmatch(line); m != nil {
+				background = true
 				go func() {
 					for range lines { // keep draining the log
 					}
