@@ -147,6 +147,9 @@ bench: fixtures modules build mcp-deps
 	@echo; echo "summary (ratios against baselines measured in the same run):"; grep -oE '[a-z_]+_vs_[a-z_]+ ratio=.*' .cache/bench.txt
 
 ## demo: build, check the host's walls, run a module with a granted directory, show refused escapes and limits
+# the demo runs in a home of its own, made afresh each time, so that it
+# can be run again (an earlier run's grants would be held for rebuilt modules)
+demo: export AGENTCTL_HOME := $(DEMO_DIR)/home
 demo: fixtures modules build
 	@rm -rf $(DEMO_DIR) && mkdir -p $(DEMO_DIR)/data
 	@printf 'release notes\n  - sandboxed by default\n' > $(DEMO_DIR)/data/notes.txt
@@ -185,9 +188,9 @@ demo: fixtures modules build
 	$(BIN) logs --regex '(?i)timeout|refused' --since 2024-05-01T09:00:00Z --json
 	$(BIN) logs --file ../../etc/passwd; echo "exit code $$? (refused: outside /logs)"
 	@echo; echo "== the network goes through the host: scan is granted one port of a local server, not the next"
-	@$(BIN) serve --listen 127.0.0.1:$(DEMO_PORT) --no-auth 2>/dev/null & echo $$! > $(DEMO_DIR)/serve.pid; sleep 1
 	$(BIN) install modules/scan </dev/null
 	$(BIN) grant scan --net 127.0.0.1/32:$(DEMO_PORT)
+	@$(BIN) serve --listen 127.0.0.1:$(DEMO_PORT) --no-auth 2>/dev/null & echo $$! > $(DEMO_DIR)/serve.pid; sleep 1
 	$(BIN) scan --ip 127.0.0.1/32 --ports $(DEMO_PORT),$$(($(DEMO_PORT)+1)) --all; status=$$?; kill $$(cat $(DEMO_DIR)/serve.pid); exit $$status
 
 clean:
