@@ -113,8 +113,10 @@ func listAll(b *testing.B, cs *mcp.ClientSession) (time.Duration, []*mcp.Tool) {
 //     server and adding the 1,000 tools;
 //   - sync_idle_vs_readdir: a Sync (what Watch runs every poll) with
 //     nothing changed, against reading the store's directory;
-//   - cli_list_vs_version: `agent-ctl list` with 1,000 tools against
-//     `agent-ctl --version` (needs AGENTCTL_BIN; skipped without).
+//   - cli_list_vs_version_empty: `agent-ctl list` with 1,000 tools
+//     against `agent-ctl --version` with none installed, and
+//     cli_version_vs_version_empty: `agent-ctl --version` with 1,000
+//     tools against the same (both need AGENTCTL_BIN; skipped without).
 //
 // It logs how long the 1,000 installs took.
 func BenchmarkToolsList(b *testing.B) {
@@ -202,7 +204,8 @@ func BenchmarkToolsList(b *testing.B) {
 		fmt.Println("cli_list_vs_version skipped: set AGENTCTL_BIN to the built agent-ctl to measure `agent-ctl list`")
 		return
 	}
-	cli := func(b *testing.B, args ...string) time.Duration {
+	empty := b.TempDir()
+	cli := func(b *testing.B, home string, args ...string) time.Duration {
 		cmd := exec.Command(bin, args...)
 		cmd.Env = append(os.Environ(), "AGENTCTL_HOME="+home)
 		t := time.Now()
@@ -211,9 +214,15 @@ func BenchmarkToolsList(b *testing.B) {
 		}
 		return time.Since(t)
 	}
-	bench.Compare(b, "cli_list_vs_version", func(b *testing.B) time.Duration {
-		return cli(b, "list")
+	bench.Compare(b, "cli_list_vs_version_empty", func(b *testing.B) time.Duration {
+		return cli(b, home, "list")
 	}, func(b *testing.B) time.Duration {
-		return cli(b, "--version")
+		return cli(b, empty, "--version")
+	})
+	// Every invocation makes each installed tool a command, loading it.
+	bench.Compare(b, "cli_version_vs_version_empty", func(b *testing.B) time.Duration {
+		return cli(b, home, "--version")
+	}, func(b *testing.B) time.Duration {
+		return cli(b, empty, "--version")
 	})
 }
