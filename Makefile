@@ -144,6 +144,7 @@ bench: fixtures modules build mcp-deps
 	set -o pipefail; AGENTCTL_BIN=$(CURDIR)/$(BIN) $(MCP_ENV) $(GOTEST) -run '^$$' -bench . -benchtime 100x -count 1 ./tests/e2e | tee -a .cache/bench.txt
 	set -o pipefail; $(GOTEST) -run '^$$' -bench SpawnSteps -benchtime 20x -count 1 ./isolation | tee -a .cache/bench.txt
 	set -o pipefail; $(GOTEST) -run '^$$' -bench FanOut -benchtime 20x -count 1 ./cmd/internal/fleet | tee -a .cache/bench.txt
+	set -o pipefail; AGENTCTL_BIN=$(CURDIR)/$(BIN) $(GOTEST) -run '^$$' -bench ToolsList -benchtime 20x -count 1 ./cmd/internal/mcp | tee -a .cache/bench.txt
 	@echo; echo "summary (ratios against baselines measured in the same run):"; grep -oE '[a-z_]+_vs_[a-z_]+ ratio=.*' .cache/bench.txt
 
 ## demo: build, check the host's walls, run a module with a granted directory, show refused escapes and limits

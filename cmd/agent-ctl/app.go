@@ -43,7 +43,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	app.Commands = append(app.Commands, devCommands()...) // the author's loop: dev.go
 	home, cmd := globalFlags(app, args)
 	strict(app.Commands, "")
-	app.Commands = append(app.Commands, toolCommands(home)...)
+	if needsTools(app, args, cmd) {
+		app.Commands = append(app.Commands, toolCommands(home)...)
+	}
 	setCompletion(app, args)
 	// urfave/cli answers an unknown command with its help action, which
 	// hands the name to CommandNotFound (else prints "No help topic"):

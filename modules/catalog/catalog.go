@@ -154,6 +154,30 @@ func (c *Catalog) loadGrants() (*policies.Grants, error) {
 	return g, nil
 }
 
+// Stamps returns the stamps of the module store's directory and of the
+// policy file now. Every install, replacement and removal renames or
+// removes an entry of the store's directory, which changes its stamp, and
+// every grant change replaces the policy file: a front-end that saw both
+// stamps unchanged knows the tools and grants are as it last loaded them,
+// provided the stamps are not racy (see Stamp.Settled).
+func (c *Catalog) Stamps() (store, policy Stamp) {
+	return StampOf(c.store.Dir()), StampOf(PolicyPath(c.home))
+}
+
+// settleTime is how old a stamp's mtime must be to be trusted: a file
+// system stamps a change with a coarse clock (a few milliseconds), so a
+// second change within the same tick as the stamp that was read could
+// leave it equal.
+const settleTime = time.Second
+
+// Settled reports whether the stamp can tell a later change: its file is
+// missing, or its mtime is older than the file system's timestamp
+// granularity with a wide margin, so that any later change gives a later
+// mtime.
+func (s Stamp) Settled() bool {
+	return !s.exists || time.Since(s.mtime) > settleTime
+}
+
 // StampOf returns the stamp of the file at path now.
 func StampOf(path string) Stamp {
 	fi, err := os.Stat(path)

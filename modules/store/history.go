@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/agent-ctl/agent-ctl/modules/wasmfile"
@@ -52,9 +54,14 @@ type record struct {
 	Keep int `json:"keep,omitempty"`
 }
 
+// recordReads counts readRecord's reads, for the test that collect does
+// not read every version's record at every install.
+var recordReads atomic.Int64
+
 // readRecord reads a version's record; nil for a version installed before
 // records were written.
 func readRecord(dir string) (*record, error) {
+	recordReads.Add(1)
 	b, err := statefile.ReadFile(filepath.Join(dir, recordFile), 4096)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -238,6 +245,13 @@ func (s *Store) Rollback(name, to string) (now, was *Tool, err error) {
 // installed, and for an installed tool those past the Keep its current
 // version's record says (DefaultKeep without one), oldest install first.
 // The current version is always kept.
+//
+// It runs at every install and remove, so it reads records only where
+// one can change the outcome: a tool's versions are grouped by their
+// directory names, the current version's record is read only when the
+// tool has other versions, and the others' only when there are more of
+// them than it keeps. Reading every record at every install made
+// installing n tools read n² records (issue 18: 1,000 installs).
 func (s *Store) collect() {
 	type version struct {
 		dir       string
@@ -262,22 +276,35 @@ func (s *Store) collect() {
 			// version of no installed tool.
 			name = ""
 		}
-		v := version{dir: e.Name()}
-		if r, err := readRecord(filepath.Join(vdir, e.Name())); err == nil && r != nil {
-			v.installed = r.Installed
-		}
-		byTool[name] = append(byTool[name], v)
+		byTool[name] = append(byTool[name], version{dir: e.Name()})
 	}
 	for name, vs := range byTool {
 		cur, installed := current[name]
 		keep := 0
 		if installed {
+			others := len(vs)
+			if slices.ContainsFunc(vs, func(v version) bool { return v.dir == cur }) {
+				others--
+			}
+			if others == 0 {
+				continue
+			}
 			keep = DefaultKeep
 			if r, err := readRecord(filepath.Join(vdir, cur)); err == nil && r != nil && r.Keep > 0 {
 				keep = r.Keep
 			}
+			// The current version counts among those kept.
+			if others < keep {
+				continue
+			}
+			// Which ones are kept goes by install time.
+			for i := range vs {
+				if r, err := readRecord(filepath.Join(vdir, vs[i].dir)); err == nil && r != nil {
+					vs[i].installed = r.Installed
+				}
+			}
+			sort.SliceStable(vs, func(i, j int) bool { return vs[i].installed.After(vs[j].installed) })
 		}
-		sort.SliceStable(vs, func(i, j int) bool { return vs[i].installed.After(vs[j].installed) })
 		kept := 0
 		for _, v := range vs {
 			if v.dir == cur {

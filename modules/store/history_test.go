@@ -247,3 +247,46 @@ func TestRollback_concurrentReaders(t *testing.T) {
 		t.Errorf("reader: %v", err)
 	}
 }
+
+// TestCollect_readsOnlyWhatItNeeds checks that an install or a remove
+// reads the records of the tool it touches, not every installed
+// version's: collect ran at each of them over the whole store, so
+// installing n tools read n² records (issue 18: 1,000 tools took over a
+// minute). Old versions are still collected past the keep (TestHistory_keep).
+func TestCollect_readsOnlyWhatItNeeds(t *testing.T) {
+	s, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tools = 40
+	for i := range tools {
+		if _, err := s.Install(fixtures.ToolDir(t, fmt.Sprintf("tool-%02d", i), "hello.wasm", `"inputSchema": {"type": "object"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// At most: the new version's record as Install loads it, the replaced
+	// one's, and the current one's in collect; none of the other tools'.
+	const most = 4
+	for _, tc := range []struct {
+		name string
+		do   func() error
+	}{
+		{"install a new tool", func() error {
+			_, err := s.Install(fixtures.ToolDir(t, "another", "hello.wasm", `"inputSchema": {"type": "object"}`))
+			return err
+		}},
+		{"replace a tool", func() error {
+			_, err := s.Install(fixtures.ToolDir(t, "tool-07", "hello.wasm", `"inputSchema": {"type": "object"}`))
+			return err
+		}},
+		{"remove a tool", func() error { return s.Remove("tool-08") }},
+	} {
+		before := store.RecordReads()
+		if err := tc.do(); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if n := store.RecordReads() - before; n > most {
+			t.Errorf("%s with %d tools installed read %d version records, want at most %d", tc.name, tools, n, most)
+		}
+	}
+}

@@ -28,3 +28,11 @@ func (h *HTTPServer) Conns() (open, refused, evicted int64) {
 // BufferedOutput reports the module output the calls in flight hold now
 // and the most they held at once (see Options.MaxBufferedOutput).
 func (s *Server) BufferedOutput() (now, peak int64) { return s.budget.stats() }
+
+// SyncExamined reports how many installed tools the last Sync loaded and
+// compared with what it had published.
+func (s *Server) SyncExamined() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.examined
+}
