@@ -289,3 +289,50 @@ func TestCheck_readOnly(t *testing.T) {
 		t.Fatal("append on a read-only mount succeeded")
 	}
 }
+
+// TestFollow_burst: a burst that rotates the log several times between
+// two polls loses no record. Follow once scanned only the two newest files
+// and lost the records of the files between them.
+func TestFollow_burst(t *testing.T) {
+	dir := t.TempDir()
+	l := open(t, dir, &Options{MaxFileSize: 1024})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	got := make(chan int64, 100)
+	done := make(chan error, 1)
+	go func() {
+		// A long poll: the whole burst below lands between two polls.
+		done <- Follow(ctx, dir, nil, 2*time.Second, func(r *Record, _ []byte) error {
+			got <- r.Seq
+			return nil
+		})
+	}()
+	// The first record tells that Follow's first scan is over: it arrives
+	// either from that scan or from the first poll after it.
+	appendN(t, l, 1, "first")
+	select {
+	case <-got:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the first record never arrived")
+	}
+	before, _ := Files(dir)
+	appendN(t, l, 40, "burst")
+	after, _ := Files(dir)
+	if len(after)-len(before) < 3 {
+		t.Fatalf("the burst rotated %d times; the test needs 3 or more", len(after)-len(before))
+	}
+	for want := int64(2); want <= 41; want++ {
+		select {
+		case s := <-got:
+			if s != want {
+				t.Fatalf("followed seq %d, want %d", s, want)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("seq %d never arrived", want)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

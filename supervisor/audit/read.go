@@ -231,6 +231,9 @@ type Filter struct {
 
 // Match reports whether r passes the filter.
 func (f *Filter) Match(r *Record) bool {
+	if f == nil {
+		return true // no filter: every record
+	}
 	return (f.Tool == "" || r.Tool == f.Tool) && (f.Caller == "" || r.Caller == f.Caller) &&
 		(f.Since.IsZero() || !r.Time.Before(f.Since))
 }
@@ -280,16 +283,22 @@ func Follow(ctx context.Context, dir string, f *Filter, poll time.Duration, fn f
 			return nil
 		case <-t.C:
 		}
-		// Only the current file and the newest rotated one can hold
-		// lines past seen (a rotation happens at most once per poll for
-		// any sane size).
+		// Only the newest files can hold lines past seen: back to the
+		// first that starts at or before seen+1. A burst may rotate any
+		// number of times between two polls, so this is not a fixed
+		// count (two files lost the lines of the ones between).
 		files, err := Files(dir)
 		if err != nil {
 			return err
 		}
-		if len(files) > 2 {
-			files = files[len(files)-2:]
+		start := 0
+		for i := len(files) - 1; i >= 0; i-- {
+			if first, ok := firstSeq(files[i]); ok && first <= seen+1 {
+				start = i
+				break
+			}
 		}
+		files = files[start:]
 		for _, name := range files {
 			err := scanFile(name, func(l *Line) error {
 				if l.Record == nil || l.Record.Seq <= seen || l.Unterminated {
@@ -306,4 +315,21 @@ func Follow(ctx context.Context, dir string, f *Filter, poll time.Duration, fn f
 			}
 		}
 	}
+}
+
+// errFirst ends firstSeq's scan at the first record.
+var errFirst = errors.New("first record read")
+
+// firstSeq is the seq of the first record in the file name; false when it
+// has none or cannot be read (rotated away meanwhile).
+func firstSeq(name string) (int64, bool) {
+	var seq int64
+	err := scanFile(name, func(l *Line) error {
+		if l.Record == nil {
+			return nil
+		}
+		seq = l.Record.Seq
+		return errFirst
+	})
+	return seq, errors.Is(err, errFirst)
 }
