@@ -1,30 +1,13 @@
 package main
 
 import (
-	"os"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
-
-// roBind makes dir read-only by bind-mounting it on itself, read-only,
-// until the test ends.
-func roBind(t *testing.T, dir string) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("a read-only bind mount needs root")
-	}
-	if err := syscall.Mount(dir, dir, "", syscall.MS_BIND, ""); err != nil {
-		t.Fatalf("bind-mounting %s: %v", dir, err)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
-	if err := syscall.Mount("", dir, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
-		t.Fatalf("remounting %s read-only: %v", dir, err)
-	}
-}
 
 // TestAudit_unrecordable: a call whose audit log cannot be written (a
 // read-only audit directory, a full disk) is refused before its module
@@ -40,7 +23,7 @@ func TestAudit_unrecordable(t *testing.T) {
 			home := t.TempDir()
 			code, out, errs := runIn(t, home, "", "run", "--isolation", "process", fixtures.Path("hello.wasm"))
 			expect(t, "first call", code, out, errs, 0, "hello, world\n", "")
-			roBind(t, supervisor.AuditDir(home))
+			testutil.ReadOnlyBind(t, supervisor.AuditDir(home))
 			return home
 		}, "read-only file system"},
 		{"full disk", func(t *testing.T) string {

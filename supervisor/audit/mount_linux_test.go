@@ -1,23 +1,10 @@
 package audit
 
 import (
-	"os"
-	"syscall"
 	"testing"
+
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
 
-// roMount makes dir read-only by bind-mounting it read-only on itself,
-// unmounted when the test ends.
-func roMount(t *testing.T, dir string) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("a read-only bind mount needs root")
-	}
-	if err := syscall.Mount(dir, dir, "", syscall.MS_BIND, ""); err != nil {
-		t.Fatalf("bind-mounting %s: %v", dir, err)
-	}
-	t.Cleanup(func() { _ = syscall.Unmount(dir, syscall.MNT_DETACH) })
-	if err := syscall.Mount("", dir, "", syscall.MS_BIND|syscall.MS_REMOUNT|syscall.MS_RDONLY, ""); err != nil {
-		t.Fatalf("remounting %s read-only: %v", dir, err)
-	}
-}
+// roMount makes dir read-only until the test ends (testutil.ReadOnlyBind).
+func roMount(t *testing.T, dir string) { testutil.ReadOnlyBind(t, dir) }
