@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -283,38 +284,80 @@ func Follow(ctx context.Context, dir string, f *Filter, poll time.Duration, fn f
 			return nil
 		case <-t.C:
 		}
-		// Only the newest files can hold lines past seen: back to the
-		// first that starts at or before seen+1. A burst may rotate any
-		// number of times between two polls, so this is not a fixed
-		// count (two files lost the lines of the ones between).
-		files, err := Files(dir)
-		if err != nil {
-			return err
-		}
-		start := 0
-		for i := len(files) - 1; i >= 0; i-- {
-			if first, ok := firstSeq(files[i]); ok && first <= seen+1 {
-				start = i
+		// A rotation may rename the files while they are listed and
+		// read: the records of one poll must follow seen without a gap,
+		// else the files are listed and read again (a few times, then
+		// what was read is taken).
+		var recs []followed
+		for try := 0; ; try++ {
+			if recs, err = newRecords(dir, seen); err != nil {
+				return err
+			}
+			if contiguous(recs, seen) || try == 4 {
 				break
 			}
 		}
-		files = files[start:]
-		for _, name := range files {
-			err := scanFile(name, func(l *Line) error {
-				if l.Record == nil || l.Record.Seq <= seen || l.Unterminated {
-					return nil
-				}
-				seen = l.Record.Seq
-				if !f.Match(l.Record) {
-					return nil
-				}
-				return fn(l.Record, l.Raw)
-			})
-			if err != nil && !errors.Is(err, os.ErrNotExist) {
+		for _, r := range recs {
+			seen = r.rec.Seq
+			if !f.Match(r.rec) {
+				continue
+			}
+			if err := fn(r.rec, r.raw); err != nil {
 				return err
 			}
 		}
 	}
+}
+
+// followed is a record Follow read, and its line.
+type followed struct {
+	rec *Record
+	raw []byte
+}
+
+// newRecords reads the records past seen, in order. Only the newest files
+// can hold them: back to the first that starts at or before seen+1. A
+// burst may rotate any number of times between two polls, so this is not
+// a fixed count.
+func newRecords(dir string, seen int64) ([]followed, error) {
+	files, err := Files(dir)
+	if err != nil {
+		return nil, err
+	}
+	start := 0
+	for i := len(files) - 1; i >= 0; i-- {
+		if first, ok := firstSeq(files[i]); ok && first <= seen+1 {
+			start = i
+			break
+		}
+	}
+	var out []followed
+	last := seen
+	for _, name := range files[start:] {
+		err := scanFile(name, func(l *Line) error {
+			if l.Record == nil || l.Record.Seq <= last || l.Unterminated {
+				return nil
+			}
+			last = l.Record.Seq
+			out = append(out, followed{l.Record, slices.Clone(l.Raw)})
+			return nil
+		})
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// contiguous reports whether recs are the records right after seen, with
+// no seq missing.
+func contiguous(recs []followed, seen int64) bool {
+	for i, r := range recs {
+		if r.rec.Seq != seen+1+int64(i) {
+			return false
+		}
+	}
+	return true
 }
 
 // errFirst ends firstSeq's scan at the first record.
