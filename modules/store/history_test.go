@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -211,41 +210,15 @@ func TestRollback_concurrentReaders(t *testing.T) {
 		}
 		want[tl.Digest] = v
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	errs := make(chan error, 100)
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				tool, err := s.Get("greet")
-				if err == nil && want[tool.Digest] != tool.Manifest().Version {
-					err = fmt.Errorf("loaded version %s with the module of %q", tool.Manifest().Version, want[tool.Digest])
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	for i := range 150 {
-		if _, _, err := s.Rollback("greet", []string{"1.0.0", "2.0.0"}[i%2]); err != nil {
-			t.Fatal(err)
+	readWhileSwapping(t, s, 2, 150, func(tool *store.Tool, err error) error {
+		if err == nil && want[tool.Digest] != tool.Manifest().Version {
+			err = fmt.Errorf("loaded version %s with the module of %q", tool.Manifest().Version, want[tool.Digest])
 		}
-	}
-	close(stop)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Errorf("reader: %v", err)
-	}
+		return err
+	}, func(i int) error {
+		_, _, err := s.Rollback("greet", []string{"1.0.0", "2.0.0"}[i%2])
+		return err
+	})
 }
 
 // TestCollect_readsOnlyWhatItNeeds checks that an install or a remove

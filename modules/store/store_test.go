@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -137,40 +136,16 @@ func TestConcurrentReadersDuringInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	dirs := []string{moduleDir(t, "1.0.1"), moduleDir(t, "1.0.2")}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	errs := make(chan error, 100)
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				tool, err := s.Get("greet")
-				if err != nil {
-					errs <- err
-					return
-				}
-				if _, err := os.Stat(tool.Module); err != nil && !errors.Is(err, os.ErrNotExist) {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	for i := range 20 {
-		if _, err := s.Install(dirs[i%2]); err != nil {
-			t.Fatal(err)
+	readWhileSwapping(t, s, 4, 20, func(tool *store.Tool, err error) error {
+		if err != nil {
+			return err
 		}
-	}
-	close(stop)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Errorf("reader: %v", err)
-	}
+		if _, err := os.Stat(tool.Module); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}, func(i int) error {
+		_, err := s.Install(dirs[i%2])
+		return err
+	})
 }
