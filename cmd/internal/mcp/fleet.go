@@ -234,23 +234,14 @@ func cmpOr(s, def string) string {
 // fleetHandler runs a fleet tool on the selected nodes.
 func (s *Server) fleetHandler(name string) mcp.ToolHandler {
 	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		ctx, cancel := context.WithCancelCause(ctx)
-		defer cancel(nil)
-		c := &inflight{cancel: cancel, token: caller(ctx)}
-		if req.Session != nil {
-			c.session = req.Session.ID()
-		}
-		if !s.begin(c) {
+		ctx, done, ok := s.admit(ctx, req)
+		if !ok {
 			return failure("%s: %v", name, errShuttingDown), nil
 		}
-		defer s.end(c)
-		args := map[string]any{}
-		if raw := req.Params.Arguments; len(raw) > 0 && !bytes.Equal(raw, []byte("null")) {
-			dec := json.NewDecoder(bytes.NewReader(raw))
-			dec.UseNumber()
-			if err := dec.Decode(&args); err != nil {
-				return failure("invalid arguments: want a JSON object: %v", err), nil
-			}
+		defer done()
+		args, err := arguments(req)
+		if err != nil {
+			return failure("invalid arguments: want a JSON object: %v", err), nil
 		}
 		nodes, err := s.selectNodes(name, args)
 		if err != nil {
