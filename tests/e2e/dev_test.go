@@ -80,19 +80,8 @@ func TestDev_loop(t *testing.T) {
 
 	cmd := exec.Command(bin, "dev", dir, "--cmd", "--name 'dev loop'")
 	cmd.Env = append(os.Environ(), "AGENTCTL_HOME="+t.TempDir())
-	outp, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	errp, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	stdout, stderr := lines(t, bufio.NewReader(outp)), lines(t, bufio.NewReader(errp))
+	dev := startCmd(t, cmd)
+	stdout, stderr := lines(t, dev.stdout), lines(t, dev.stderr)
 	var errLog []string
 
 	// Generous: a loaded 2-core machine builds, starts a container and
