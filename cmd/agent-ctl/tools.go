@@ -90,13 +90,8 @@ func toolCommand(t *store.Tool) *cli.Command {
 func toolArgs(c *cli.Context, t *store.Tool) (map[string]any, error) {
 	m := t.Manifest()
 	values := map[string][]string{}
-	var positional []manifest.Param
-	for _, p := range shownParams(t.Tool) {
-		if p.Position >= 0 {
-			positional = append(positional, p)
-			continue
-		}
-		if !c.IsSet(p.Name) {
+	for _, p := range t.Params() {
+		if p.Position >= 0 || !c.IsSet(p.Name) {
 			continue
 		}
 		switch p.Type {
@@ -108,18 +103,8 @@ func toolArgs(c *cli.Context, t *store.Tool) (map[string]any, error) {
 			values[p.Name] = []string{c.String(p.Name)}
 		}
 	}
-	args := c.Args().Slice()
-	for i, a := range args {
-		switch {
-		case i < len(positional):
-			values[positional[i].Name] = []string{a}
-		case len(positional) > 0 && positional[len(positional)-1].Type == "array":
-			// A last positional array takes every remaining argument.
-			last := positional[len(positional)-1].Name
-			values[last] = append(values[last], a)
-		default:
-			return nil, usageError{fmt.Sprintf("%s: unexpected argument %q (see 'agent-ctl %s --help')", m.Name, a, m.Name)}
-		}
+	if extra := t.AssignPositional(values, c.Args().Slice()); len(extra) > 0 {
+		return nil, usageError{fmt.Sprintf("%s: unexpected argument %q (see 'agent-ctl %s --help')", m.Name, extra[0], m.Name)}
 	}
 	typed, err := t.ParseFlags(values)
 	if err != nil {

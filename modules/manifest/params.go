@@ -87,6 +87,34 @@ func (p *Param) Flag() string {
 	return "--" + p.Name
 }
 
+// AssignPositional adds args to values (a parameter's name to its values,
+// as ParseFlags takes them) as the positional parameters, in order; a last
+// positional array takes every remaining argument. It returns the
+// arguments no parameter takes, for the caller to refuse in its own words:
+// the CLI and the fleet read a tool's command line alike.
+func (t *Tool) AssignPositional(values map[string][]string, args []string) (extra []string) {
+	var positional []string
+	lastArray := false
+	for _, p := range t.params {
+		if p.Position >= 0 {
+			positional = append(positional, p.Name)
+			lastArray = p.Type == "array"
+		}
+	}
+	for i, a := range args {
+		switch {
+		case i < len(positional):
+			values[positional[i]] = []string{a}
+		case lastArray:
+			last := positional[len(positional)-1]
+			values[last] = append(values[last], a)
+		default:
+			extra = append(extra, a)
+		}
+	}
+	return extra
+}
+
 // Manifest returns the manifest the tool was compiled from. The caller must
 // not modify it.
 func (t *Tool) Manifest() *Manifest { return t.m }

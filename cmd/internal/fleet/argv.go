@@ -15,13 +15,10 @@ import (
 // it is an array.
 func parseArgv(t *manifest.Tool, argv []string) (map[string][]string, error) {
 	var flags = map[string]*manifest.Param{}
-	var positional []manifest.Param
 	for _, p := range t.Params() {
-		if p.Position >= 0 {
-			positional = append(positional, p)
-			continue
+		if p.Position < 0 {
+			flags[p.Name] = &p
 		}
-		flags[p.Name] = &p
 	}
 	values := map[string][]string{}
 	var rest []string
@@ -52,16 +49,8 @@ func parseArgv(t *manifest.Tool, argv []string) (map[string][]string, error) {
 		}
 		values[name] = append(values[name], val)
 	}
-	for i, a := range rest {
-		switch {
-		case i < len(positional):
-			values[positional[i].Name] = []string{a}
-		case len(positional) > 0 && positional[len(positional)-1].Type == "array":
-			last := positional[len(positional)-1].Name
-			values[last] = append(values[last], a)
-		default:
-			return nil, fmt.Errorf("%w: unexpected argument %q", manifest.ErrArgs, a)
-		}
+	if extra := t.AssignPositional(values, rest); len(extra) > 0 {
+		return nil, fmt.Errorf("%w: unexpected argument %q", manifest.ErrArgs, extra[0])
 	}
 	return values, nil
 }
