@@ -212,7 +212,8 @@ func (w *warm) close() {
 }
 
 // alive reports whether the worker process is still there. It asks the
-// kernel, not the worker: a ping over RPC cost 0.4 ms of every pooled call.
+// kernel, not the worker: a ping over RPC would be a round trip to another
+// process on every pooled call (docs/performance.md: where the time goes).
 func (w *warm) alive() bool {
 	select {
 	case <-w.conn.Exited():

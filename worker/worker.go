@@ -204,10 +204,10 @@ func (h *Host) newWasi() (*wasmtime.WasiConfig, error) {
 }
 
 // warmWasi builds a WASI context like the one Run builds, on a store that
-// is thrown away. The first one a process builds takes about 0.5 ms more
-// than the next (code pages of wasmtime's WASI implementation faulted in,
-// its first allocations); a worker builds exactly one for its call, so
-// without this every call would pay that.
+// is thrown away. The first one a process builds costs more than the next
+// (code pages of wasmtime's WASI implementation faulted in, its first
+// allocations); a worker builds exactly one for its call, so without this
+// every call would pay that.
 func (h *Host) warmWasi() {
 	wasi := wasmtime.NewWasiConfig()
 	wasi.SetArgv([]string{"warm"})
@@ -367,7 +367,7 @@ func (h *Host) Run(run *protocol.RunArgs, network protocol.Network) (*protocol.R
 		// module's stdio with it) and then the worker's copies, after this
 		// returns: the reply goes out meanwhile, and the supervisor sees
 		// EOF on the module's output without waiting for the worker to
-		// exit (0.1 ms off the call).
+		// exit.
 		defer func() {
 			go func() {
 				store.Close()

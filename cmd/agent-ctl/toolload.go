@@ -10,8 +10,8 @@ import (
 // tool's command, and so whether every installed tool must be loaded to
 // make it one: not for agent-ctl's own commands (list, install, run, …),
 // which would otherwise load each installed tool at every invocation
-// (with 1,000 tools, `agent-ctl --version` took 8 times as long as with
-// none), nor for `--version` alone. Help, completion, a bare agent-ctl
+// (cli_version_vs_version_empty in docs/performance.md), nor for
+// `--version` alone. Help, completion, a bare agent-ctl
 // and any other name (a tool's) still get them all.
 // cmd is the index of the command's name in args (globalFlags).
 func needsTools(app *cli.App, args []string, cmd int) bool {

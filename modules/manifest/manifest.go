@@ -147,7 +147,8 @@ var ReservedNames = []string{
 // The regular expressions are compiled on first use, not at start-up: those
 // with bounded repetitions ({0,62}, {0,250}) compile into large programs, and
 // every agent-ctl process would pay for them, including the copy that
-// libcontainer re-executes as each container's init (1.5-3 ms in all).
+// libcontainer re-executes as each container's init (what start-up costs
+// is in docs/performance.md).
 var (
 	nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`) })
 	// semverRE is the regular expression semver.org suggests.

@@ -13,9 +13,9 @@ import (
 // The call's own channel: a call's arguments go to its prepared worker,
 // and its result comes back, as one frame each over a socket pair made for
 // that worker alone (see Channel), not over go-plugin's RPC (gob over
-// net/rpc over yamux, about 0.85 ms of a pooled call in goroutine
-// hand-offs and codecs). go-plugin still starts the worker, prepares it
-// and kills it.
+// net/rpc over yamux: goroutine hand-offs and codecs, measured against
+// the channel in docs/performance.md). go-plugin still starts the worker,
+// prepares it and kills it.
 //
 // A frame is a 4-byte little-endian length n, then n bytes: a version
 // byte (frameVersion), a kind byte (kindRunArgs or kindResult), then the

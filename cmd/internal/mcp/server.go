@@ -275,8 +275,9 @@ func (s *Server) Watch(ctx context.Context) {
 // Watch runs it every poll, so with nothing changed it costs two stats:
 // when the store's directory and the policy file have the stamps the
 // last clean Sync saw, no tool was installed, replaced or removed and no
-// grant changed since (with 1,000 tools, loading each tool's link and
-// grants at every poll took 17 ms, 3% of a core at the default poll).
+// grant changed since. Loading each tool's link and grants at every poll
+// instead grows with the tools installed (sync_idle_vs_readdir in
+// docs/performance.md).
 func (s *Server) Sync() bool {
 	if s.fleet != nil {
 		return s.syncFleet()
