@@ -1,10 +1,10 @@
 // Package supervisor is the one dispatch entry point of agent-ctl: every
 // front-end (the CLI in cmd/agent-ctl, the MCP server in cmd/internal/mcp,
-// later the fleet) builds a Call and passes it to Invoke. Each call gets a
-// fresh worker process behind the walls its policy asks for (package
-// isolation); the supervisor streams the module's stdio through pipes,
-// enforces the output cap and a time-limit backstop from outside the
-// worker, and reports how the call ended.
+// the fleet's agent in cmd/internal/fleet) builds a Call and passes it to
+// Invoke. Each call gets a fresh worker process behind the walls its
+// policy asks for (package isolation); the supervisor streams the
+// module's stdio through pipes, enforces the output cap and a time-limit
+// backstop from outside the worker, and reports how the call ended.
 //
 // The files follow a call: supervisor.go (Options, New, Call, Invoke),
 // start.go (obtaining a worker: the pool, the start gate, spawn, load),
