@@ -35,13 +35,8 @@ func BenchmarkInvokePooledAudit(b *testing.B) {
 		"batch": newSup(&supervisor.AuditOptions{Log: &audit.Options{Batch: true}}),
 	}
 	call := func(s *supervisor.Supervisor, pooled bool) time.Duration {
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(200 * time.Microsecond) {
-			if idle, _ := s.PoolStats(); idle == 1 || !pooled {
-				break
-			}
-			if time.Now().After(deadline) {
-				b.Fatal("pool not refilled")
-			}
+		if pooled {
+			waitRefilled(b, s)
 		}
 		start := time.Now()
 		res, err := s.Invoke(context.Background(), &supervisor.Call{Module: mod, Name: "hello", Stdout: io.Discard,

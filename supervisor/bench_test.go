@@ -18,7 +18,6 @@ import (
 	"github.com/agent-ctl/agent-ctl/tests/bench"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 	"github.com/agent-ctl/agent-ctl/tests/procfs"
-	"github.com/agent-ctl/agent-ctl/tests/testutil"
 	"github.com/agent-ctl/agent-ctl/worker"
 	"github.com/agent-ctl/agent-ctl/worker/protocol"
 )
@@ -208,18 +207,8 @@ func BenchmarkInvokePooled(b *testing.B) {
 			}
 			// The refill is waited for outside the timing, as an agent's
 			// pace allows.
-			ready := func(b *testing.B) {
-				if !testutil.Poll(20*time.Second, func() bool { idle, _ := s.PoolStats(); return idle == 1 }) {
-					b.Fatal("pool not refilled")
-				}
-			}
-			pooledCall := func(b *testing.B) supervisor.Timings {
-				res, err := s.Invoke(context.Background(), call)
-				if err != nil || !res.Pooled || res.ExitCode != 0 {
-					b.Fatalf("invoke: %v (pooled %v)", err, res != nil && res.Pooled)
-				}
-				return res.Timings
-			}
+			ready := func(b *testing.B) { waitRefilled(b, s) }
+			pooledCall := func(b *testing.B) supervisor.Timings { return invokePooled(b, s, call) }
 			name := strings.ReplaceAll(tc.name, "/", "_")
 			bench.CompareAfter(b, "invoke_pooled_"+name+"_vs_native", ready, func(b *testing.B) time.Duration { return pooledCall(b).Total }, native)
 			bench.CompareAfter(b, "invoke_pooled_"+name+"_run_step_vs_whole", ready,

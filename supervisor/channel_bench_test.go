@@ -12,7 +12,6 @@ import (
 	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/tests/bench"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
-	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
 
 // BenchmarkInvokeChannel measures a pooled call of C hello whose
@@ -49,19 +48,10 @@ func BenchmarkInvokeChannel(b *testing.B) {
 			defer ch.Close()
 			defer rpc.Close()
 			ready := func() {
-				for _, s := range []*supervisor.Supervisor{ch, rpc} {
-					if !testutil.Poll(20*time.Second, func() bool { idle, _ := s.PoolStats(); return idle == 1 }) {
-						b.Fatal("pool not refilled")
-					}
-				}
+				waitRefilled(b, ch)
+				waitRefilled(b, rpc)
 			}
-			invoke := func(s *supervisor.Supervisor) supervisor.Timings {
-				res, err := s.Invoke(context.Background(), call)
-				if err != nil || !res.Pooled || res.ExitCode != 0 {
-					b.Fatalf("invoke: %v (pooled %v)", err, res != nil && res.Pooled)
-				}
-				return res.Timings
-			}
+			invoke := func(s *supervisor.Supervisor) supervisor.Timings { return invokePooled(b, s, call) }
 			parts := []struct {
 				name string
 				of   func(supervisor.Timings) time.Duration
