@@ -124,18 +124,7 @@ func runHelper(mode string, args []string) int {
 			}
 		}
 	case mode == "alloc":
-		// At most 1 GiB, so a missing limit cannot hurt the host.
-		var keep [][]byte
-		for i := 1; i <= 64; i++ {
-			b := make([]byte, 16<<20)
-			for j := 0; j < len(b); j += 4096 {
-				b[j] = 1
-			}
-			keep = append(keep, b)
-			fmt.Println(i * 16)
-		}
-		runtime.KeepAlive(keep) // every block stays allocated until here
-		fmt.Println("allocated all")
+		allocateInSteps()
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
 		return 2

@@ -57,18 +57,7 @@ func runHelper(mode string) int {
 		fmt.Printf("started %d\n", c.Process.Pid)
 		_ = c.Process.Kill()
 	case "alloc":
-		// At most 1 GiB, so that a missing limit cannot hurt the host.
-		var keep [][]byte
-		for i := 1; i <= 64; i++ {
-			b := make([]byte, 16<<20)
-			for j := 0; j < len(b); j += 4096 {
-				b[j] = 1
-			}
-			keep = append(keep, b)
-			fmt.Println(i * 16)
-		}
-		_ = keep[len(keep)-1][0] // every block stays allocated until here
-		fmt.Println("allocated all")
+		allocateInSteps()
 	case "supervise":
 		// A supervisor about to be killed: it starts a worker and waits.
 		sp, err := NewContainer(nil)
