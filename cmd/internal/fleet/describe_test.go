@@ -19,15 +19,11 @@ import (
 func TestDescribe(t *testing.T) {
 	c, home := startController(t)
 	node(t, c, "alpha", nil)
+	cl := adminClient(t, home)
 	url, creds, err := fleet.Endpoint(home)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := fleet.Dial(url, creds, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 

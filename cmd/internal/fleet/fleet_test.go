@@ -32,17 +32,26 @@ func startController(t *testing.T) (*fleet.Controller, string) {
 	return c, home
 }
 
-func joinToken(t *testing.T, c *fleet.Controller, node string, ttl time.Duration) string {
+// adminClient dials the controller of home as the CLI's fleet commands
+// do (fleet.Endpoint: the address and credentials kept in home); the
+// client is closed when the test ends.
+func adminClient(t *testing.T, home string) *fleet.Client {
 	t.Helper()
-	b, err := c.Identity().JoinToken(node, ttl)
+	url, creds, err := fleet.Endpoint(home)
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), node+".creds")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
+	cl, err := fleet.Dial(url, creds, "")
+	if err != nil {
 		t.Fatal(err)
 	}
-	return path
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func joinToken(t *testing.T, c *fleet.Controller, node string, ttl time.Duration) string {
+	t.Helper()
+	return fleet.JoinTokenFile(t, c, node, ttl)
 }
 
 // connectAs connects with creds and collects the asynchronous errors
@@ -198,15 +207,7 @@ func TestCall(t *testing.T) {
 	b := node(t, c, "beta", nil)
 	t.Cleanup(func() { b.Close(context.Background()) })
 
-	url, creds, err := fleet.Endpoint(home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := fleet.Dial(url, creds, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := adminClient(t, home)
 	ctx := context.Background()
 
 	nodes, err := cl.Nodes(ctx)

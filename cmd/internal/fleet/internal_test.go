@@ -107,14 +107,7 @@ func TestAgent_lost(t *testing.T) {
 	}
 	start := func(name string, ttl time.Duration) *Agent {
 		t.Helper()
-		b, err := c.Identity().JoinToken(name, ttl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(t.TempDir(), name+".creds")
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		path := JoinTokenFile(t, c, name, ttl)
 		a, err := StartAgent(&Local{Catalog: cat}, AgentOptions{URL: c.URL(), Name: name, Creds: path})
 		if err != nil {
 			t.Fatal(err)
@@ -147,14 +140,7 @@ func TestAgent_lost(t *testing.T) {
 // both. Before, each call ran on every one of them.
 func TestAgent_oneTokenTwice(t *testing.T) {
 	c, cat := controllerAndCatalog(t)
-	b, err := c.Identity().JoinToken("twin", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "twin.creds")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	path := JoinTokenFile(t, c, "twin", 0)
 	var twins []*Agent
 	for range 2 {
 		a, err := StartAgent(&Local{Catalog: cat}, AgentOptions{URL: c.URL(), Name: "twin", Creds: path})
@@ -205,14 +191,7 @@ func TestNodes_goneAtOnce(t *testing.T) {
 	c, cat := controllerAndCatalog(t)
 	agents := map[string]*Agent{}
 	for _, name := range []string{"gone", "here"} {
-		b, err := c.Identity().JoinToken(name, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(t.TempDir(), name+".creds")
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		path := JoinTokenFile(t, c, name, 0)
 		// The default interval: a status stays fresh for 30 s.
 		a, err := StartAgent(&Local{Catalog: cat}, AgentOptions{URL: c.URL(), Name: name, Creds: path})
 		if err != nil {
@@ -254,6 +233,22 @@ func TestNodes_goneAtOnce(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// JoinTokenFile writes node's join token, valid for ttl (0: no expiry),
+// to a credentials file of the test's and returns its path; exported for
+// the package's external tests too.
+func JoinTokenFile(t *testing.T, c *Controller, node string, ttl time.Duration) string {
+	t.Helper()
+	b, err := c.Identity().JoinToken(node, ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), node+".creds")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // controllerAndCatalog starts a controller on loopback, closed when the test

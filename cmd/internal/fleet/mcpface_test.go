@@ -27,15 +27,7 @@ func TestMCPFleet(t *testing.T) {
 	c, home := startController(t)
 	_, alphaLocal, _ := nodeWith(t, c, "alpha", fleet.AgentOptions{Labels: map[string]string{"role": "web"}})
 	node(t, c, "beta", nil)
-	url, creds, err := fleet.Endpoint(home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cl, err := fleet.Dial(url, creds, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := adminClient(t, home)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
