@@ -130,7 +130,8 @@ func LanguageNames() []string {
 }
 
 // Compiled on first use: agent-ctl starts (and each container init) need not pay for it.
-var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`) })
+// The manifest's name rule: new refused my_tool, which install takes.
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`) })
 
 // Scaffold writes a new tool named name in lang into dir (which must not
 // exist): its source, the SDK in agentctl/, manifest.json, a Makefile whose
@@ -139,7 +140,7 @@ var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^
 // runs before anything is written.
 func Scaffold(dir, name, lang string) error {
 	if !nameRE().MatchString(name) {
-		return fmt.Errorf("tool name %q: want lower-case letters, digits and dashes, starting with a letter", name)
+		return fmt.Errorf("tool name %q: want a lower-case letter, then up to 62 lower-case letters, digits, \"_\" or \"-\"", name)
 	}
 	if slices.Contains(manifest.ReservedNames, name) {
 		return fmt.Errorf("tool name %q: is reserved: it is one of agent-ctl's own commands (agent-ctl %s …); choose another name", name, name)

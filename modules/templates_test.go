@@ -92,7 +92,8 @@ func TestScaffold_refused(t *testing.T) {
 		{"run", "c", `tool name "run": is reserved`},
 		{"install", "go", `tool name "install": is reserved`},
 		{"new", "rust", `tool name "new": is reserved`},
-		{"Bad", "c", "want lower-case letters"},
+		{"Bad", "c", "want a lower-case letter"},
+		{"my.tool", "c", "want a lower-case letter"},
 		{"ok", "cobol", `language "cobol"`},
 	}
 	for _, tt := range tests {
@@ -110,6 +111,25 @@ func TestScaffold_refused(t *testing.T) {
 	for _, n := range manifest.ReservedNames {
 		if err := Scaffold(filepath.Join(t.TempDir(), n), n, "c"); err == nil || !strings.Contains(err.Error(), "reserved") {
 			t.Errorf("reserved name %q: %v", n, err)
+		}
+	}
+}
+
+// TestScaffold_nameRule: new takes the names a manifest takes (it refused
+// my_tool, which install accepts).
+func TestScaffold_nameRule(t *testing.T) {
+	for _, name := range []string{"my_tool", "my-tool", "a", "t0", "a" + strings.Repeat("_", 62)} {
+		dir := filepath.Join(t.TempDir(), name)
+		if err := Scaffold(dir, name, "c"); err != nil {
+			t.Errorf("Scaffold(%q): %v", name, err)
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := manifest.Parse(data); err != nil {
+			t.Errorf("%s: the manifest new wrote: %v", name, err)
 		}
 	}
 }

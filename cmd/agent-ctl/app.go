@@ -52,6 +52,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	// the one place that learns a name is neither a command nor a tool.
 	var notFound string
 	app.CommandNotFound = func(c *cli.Context, name string) {
+		if (name == "help" || name == "h") && c.NArg() <= 1 && (c.Command == nil || c.Command.Name == c.App.Name) {
+			// agent-ctl help: the hidden help command answers as
+			// --help does (it was "no tool or command named help").
+			_ = cli.ShowAppHelp(c)
+			return
+		}
 		if (name == "help" || name == "h") && c.NArg() > 1 {
 			// agent-ctl help NAME: the help command is hidden, and
 			// urfave/cli then looks "help" itself up as the topic.

@@ -17,7 +17,9 @@ import (
 
 // keepFlag is install's --keep.
 func keepFlag() cli.Flag {
-	return &cli.IntFlag{Name: "keep", Usage: fmt.Sprintf("keep this many versions of the tool, the current one among them, for history and rollback (`N`; default %d)", store.DefaultKeep)}
+	// DefaultText: the flag's zero value means the store's default, and
+	// urfave/cli would print "(default: 0)" after it.
+	return &cli.IntFlag{Name: "keep", Usage: "keep this many versions of the tool, the current one among them, for history and rollback (`N`)", DefaultText: fmt.Sprint(store.DefaultKeep)}
 }
 
 // confirmFlag is grant's --confirm.

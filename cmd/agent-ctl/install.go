@@ -12,6 +12,7 @@ import (
 
 	"github.com/agent-ctl/agent-ctl/modules/store"
 	"github.com/agent-ctl/agent-ctl/policies"
+	"github.com/agent-ctl/agent-ctl/supervisor"
 )
 
 func installCommand() *cli.Command {
@@ -26,13 +27,24 @@ on a terminal, and on a non-interactive stdin grants nothing and prints the
 grant commands that would.`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "grant every capability the manifest asks for"},
-			&cli.StringFlag{Name: "isolation", Usage: "walls around the worker that precompiles the module (`KIND`)", DefaultText: "container"},
+			&cli.StringFlag{Name: "isolation", Usage: "walls around the worker that precompiles the module (`KIND`): container or process", DefaultText: "container"},
+			&cli.StringFlag{Name: "compile-timeout", Usage: "limit on precompiling the module (`DURATION`); past it the tool stays installed, not precompiled, and its first call compiles it", Value: "2m"},
 			keepFlag(),
 			plainHTTPFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
 				return usageError{"install: want exactly one module directory (see 'agent-ctl install --help')"}
+			}
+			// Checked before anything is installed: a bad value must not
+			// leave a tool installed and only warn.
+			iso, err := policies.ParseIsolation(c.String("isolation"))
+			if err != nil {
+				return usageError{"install: " + plain(err)}
+			}
+			compileTimeout, err := time.ParseDuration(c.String("compile-timeout"))
+			if err != nil || compileTimeout <= 0 {
+				return usageError{fmt.Sprintf("install: --compile-timeout %q: want a positive duration such as 30s or 5m", c.String("compile-timeout"))}
 			}
 			st, err := openState(c.String("home"))
 			if err != nil {
@@ -81,7 +93,7 @@ grant commands that would.`,
 				grant = strings.EqualFold(strings.TrimSpace(line), "y") || strings.EqualFold(strings.TrimSpace(line), "yes")
 			}
 			done := progress(c.App.ErrWriter, "compiling "+m.Name)
-			err = precompile(c, t.Module, t.Digest)
+			err = precompile(c, t.Module, t.Digest, iso, compileTimeout)
 			done()
 			if err != nil {
 				fmt.Fprintf(c.App.ErrWriter, "agent-ctl: warning: %s: not precompiled, the first call will compile it: %s\n", m.Name, plain(err))
@@ -158,17 +170,18 @@ func progress(w io.Writer, what string) (done func()) {
 }
 
 // precompile fills the compiled-module cache at install, in a worker behind
-// the default walls, so no call of the tool compiles.
-func precompile(c *cli.Context, module, digest string) error {
-	sup, err := newSupervisor(c)
+// the walls iso names, so no call of the tool compiles; the compile may take
+// up to limit.
+func precompile(c *cli.Context, module, digest string, iso policies.Isolation, limit time.Duration) error {
+	log, err := newLogger(c)
+	if err != nil {
+		return err
+	}
+	sup, err := supervisor.New(&supervisor.Options{Home: c.String("home"), Logger: log, Audit: auditOptions(c), CompileTimeout: limit})
 	if err != nil {
 		return err
 	}
 	defer sup.Close() // the worker's teardown ends before agent-ctl does
-	iso, err := policies.ParseIsolation(c.String("isolation"))
-	if err != nil {
-		return err
-	}
 	_, err = sup.PrecompileDigest(c.Context, module, digest, iso)
 	return err
 }

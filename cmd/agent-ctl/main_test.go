@@ -147,12 +147,31 @@ func TestRun_net(t *testing.T) {
 	}
 }
 
+// TestHelp: the app's help and a command's, each asked for as --help or
+// as the help command, go to stdout with exit 0 (`agent-ctl help` alone
+// answered "no tool or command named help" and 127); help for a name that
+// is neither a command nor a tool is that one line and 127.
 func TestHelp(t *testing.T) {
-	for _, args := range [][]string{{"--help"}, {"run", "--help"}} {
-		code, out, _ := runCLI(t, "", args...)
-		if code != 0 || !strings.Contains(out, "run") || !strings.Contains(out, "--dir") == (len(args) == 2) {
-			t.Errorf("agent-ctl %q: exit %d\n%s", args, code, out)
+	for _, tc := range []struct {
+		args    []string
+		command bool // a command's help (its flags), not the app's
+	}{
+		{[]string{"--help"}, false},
+		{[]string{"help"}, false},
+		{[]string{"h"}, false},
+		{[]string{"run", "--help"}, true},
+		{[]string{"help", "run"}, true},
+	} {
+		code, out, errs := runCLI(t, "", tc.args...)
+		if code != 0 || errs != "" || !strings.Contains(out, "run") || strings.Contains(out, "--dir") != tc.command ||
+			strings.Contains(out, "COMMANDS:") == tc.command {
+			t.Errorf("agent-ctl %q: exit %d stderr %q\n%s", tc.args, code, errs, out)
 		}
+	}
+	code, out, errs := runCLI(t, "", "help", "nosuch")
+	expect(t, "help nosuch", code, out, errs, 127, "", "agent-ctl: no tool or command named nosuch")
+	if out != "" || strings.Count(errs, "\n") != 1 {
+		t.Errorf("help nosuch: stdout %q stderr %q, want one line on stderr", out, errs)
 	}
 }
 

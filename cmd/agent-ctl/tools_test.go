@@ -331,6 +331,7 @@ func TestJSON(t *testing.T) {
 		{[]string{"describe", "hello", "--json"}, `"name": "shout"`},
 		{[]string{"describe", "hello", "--json"}, `"fromHost": true`},
 		{[]string{"doctor", "--json"}, `"defaultIsolation"`},
+		{[]string{"history", "hello", "--json"}, `"current": true`},
 		{[]string{"grant", "hello", "--json", "--memory", "64MiB"}, `"memory": "64MiB"`},
 		{[]string{"revoke", "hello", "--json", "--memory"}, `"fromHost": true`},
 		{[]string{"describe", "hello"}, "env: API_TOKEN=***\n  env: TZ (the host's value)"},

@@ -71,11 +71,27 @@ features:
 	want = strings.Replace(want, "level: info   #", "level: debug   #", 1)
 	same("yaml string", "app.yaml", want)
 
-	// A string that looks like a number is quoted, so it stays a string.
-	code, out, errs = uc("--file", "app.yaml", "--key", "server.port", "--value", "9090")
+	// Without --type the value keeps the type of the one it replaces: an
+	// int stays an int (--value 8082 wrote "8082", a string), and a text
+	// that is no int is refused, the file untouched.
+	code, out, errs = uc("--file", "app.yaml", "--key", "server.port", "--value", "8082")
+	expect(t, "yaml int kept", code, out, errs, 0, "updated app.yaml: server.port = 8082\n", "")
+	want = strings.Replace(want, "port: 8081", "port: 8082", 1)
+	same("yaml int kept", "app.yaml", want)
+	code, out, errs = uc("--file", "app.yaml", "--key", "server.port", "--value", "eighty")
+	expect(t, "yaml not an int", code, out, errs, 2, "", `key server.port holds an int and "eighty" is not one (--type string writes a string)`)
+	same("yaml not an int", "app.yaml", want)
+
+	// --type string overrides: a string that looks like a number is
+	// quoted, so it stays a string.
+	code, out, errs = uc("--file", "app.yaml", "--key", "server.port", "--value", "9090", "--type", "string")
 	expect(t, "yaml numeric string", code, out, errs, 0, "updated app.yaml: server.port = 9090\n", "")
-	want = strings.Replace(want, "port: 8081", `port: "9090"`, 1)
+	want = strings.Replace(want, "port: 8082", `port: "9090"`, 1)
 	same("yaml numeric string", "app.yaml", want)
+	// and, a string now, it stays one without --type.
+	code, out, errs = uc("--file", "app.yaml", "--key", "server.port", "--value", "9090")
+	expect(t, "yaml string kept", code, out, errs, 0, "unchanged app.yaml: server.port = 9090\n", "")
+	same("yaml string kept", "app.yaml", want)
 
 	// A quoted string keeps its quotes; a bool is written as a bool.
 	code, out, errs = uc("--file", "app.yaml", "--key", "logging.format", "--value", "json")
@@ -97,6 +113,32 @@ features:
 	expect(t, "yaml create top", code, out, errs, 0, "updated app.yaml: owner = ops team\n", "")
 	want = strings.Replace(want, "  - b\n", "  - b\nowner: ops team\n", 1)
 	same("yaml create top", "app.yaml", want)
+
+	// A new key without --type gets the type YAML reads its text as; a
+	// bool and a float keep theirs; --type string keeps a number a string.
+	for _, tc := range []struct {
+		args []string
+		line string
+	}{
+		{[]string{"--key", "workers", "--value", "4", "--create"}, "workers: 4\n"},
+		{[]string{"--key", "debug", "--value", "false", "--create"}, "debug: false\n"},
+		{[]string{"--key", "zone", "--value", "007", "--create", "--type", "string"}, "zone: \"007\"\n"},
+		{[]string{"--key", "debug", "--value", "true"}, "debug: true\n"},
+		{[]string{"--key", "ratio", "--value", "0.5", "--create", "--type", "string"}, "ratio: \"0.5\"\n"},
+	} {
+		code, out, errs = uc(append([]string{"--file", "app.yaml"}, tc.args...)...)
+		expect(t, strings.Join(tc.args, " "), code, out, errs, 0, "updated app.yaml: ", "")
+		if !strings.Contains(read("app.yaml"), "\n"+tc.line) {
+			t.Fatalf("%q: app.yaml lacks %q:\n%s", tc.args, tc.line, read("app.yaml"))
+		}
+	}
+	write("float.yaml", "ratio: 0.5\non: true\n")
+	code, out, errs = uc("--file", "float.yaml", "--key", "ratio", "--value", "2")
+	expect(t, "yaml float kept", code, out, errs, 0, "updated float.yaml: ratio = 2.0\n", "")
+	code, out, errs = uc("--file", "float.yaml", "--key", "on", "--value", "maybe")
+	expect(t, "yaml not a bool", code, out, errs, 2, "", `key on holds a bool and "maybe" is not one`)
+	same("yaml float kept", "float.yaml", "ratio: 2.0\non: true\n")
+	want = read("app.yaml")
 
 	// A path through a non-mapping.
 	code, out, errs = uc("--file", "app.yaml", "--key", "server.port.x", "--value", "1", "--create")
@@ -127,8 +169,10 @@ features:
 	code, out, errs = uc("--file", "app.json", "--key", "alpha.user", "--value", "op")
 	expect(t, "json missing", code, out, errs, 3, "", `"user" not found in alpha`)
 	same("json missing", "app.json", wantJSON)
-	code, out, errs = uc("--file", "app.json", "--key", "on", "--value", "true", "--type", "bool")
-	expect(t, "json bool", code, out, errs, 0, "updated app.json: on = true\n", "")
+	code, out, errs = uc("--file", "app.json", "--key", "on", "--value", "true")
+	expect(t, "json bool kept", code, out, errs, 0, "updated app.json: on = true\n", "")
+	code, out, errs = uc("--file", "app.json", "--key", "zeta", "--value", "x1")
+	expect(t, "json not an int", code, out, errs, 2, "", `key zeta holds an int and "x1" is not one`)
 	code, out, errs = uc("--file", "app.json", "--key", "empty.x.y", "--value", "<v>", "--create")
 	expect(t, "json create", code, out, errs, 0, "updated app.json: empty.x.y = <v>\n", "")
 	wantJSON = strings.Replace(wantJSON, `"empty": {},

@@ -35,13 +35,6 @@ func editJSON(data []byte, r *request) ([]byte, bool, error) {
 	if err != nil {
 		return nil, false, fail(2, "cannot parse %s as JSON: %v", r.file, err)
 	}
-	var newVal any
-	switch t := r.typed.(type) {
-	case int64:
-		newVal = json.Number(strconv.FormatInt(t, 10))
-	default:
-		newVal = t
-	}
 	cur := v
 	for i, part := range r.parts {
 		o, ok := cur.(*object)
@@ -56,7 +49,10 @@ func editJSON(data []byte, r *request) ([]byte, bool, error) {
 			}
 			var nv any = &object{}
 			if last {
-				nv = newVal
+				if err := r.setType(inferType(r.value), false); err != nil {
+					return nil, false, err
+				}
+				nv = r.jsonValue()
 			}
 			o.keys, o.vals = append(o.keys, part), append(o.vals, nv)
 			j = len(o.keys) - 1
@@ -64,12 +60,16 @@ func editJSON(data []byte, r *request) ([]byte, bool, error) {
 				break
 			}
 		} else if last {
-			if sameJSON(o.vals[j], newVal) {
-				return nil, false, nil
-			}
 			switch o.vals[j].(type) {
 			case *object, []any:
 				return nil, false, fail(3, "key %s: the value is not a scalar", r.key)
+			}
+			if err := r.keepJSONType(o.vals[j]); err != nil {
+				return nil, false, err
+			}
+			newVal := r.jsonValue()
+			if sameJSON(o.vals[j], newVal) {
+				return nil, false, nil
 			}
 			o.vals[j] = newVal
 			break
@@ -84,6 +84,34 @@ func editJSON(data []byte, r *request) ([]byte, bool, error) {
 	return b.Bytes(), true, nil
 }
 
+// keepJSONType gives the request, when --type did not, the type of the
+// value it replaces (a number with no fraction or exponent is an int); a
+// null takes the type YAML would read the new text as.
+func (r *request) keepJSONType(old any) error {
+	switch o := old.(type) {
+	case json.Number:
+		if _, err := strconv.ParseInt(string(o), 10, 64); err == nil {
+			return r.setType("int", true)
+		}
+		return r.setType("float", true)
+	case bool:
+		return r.setType("bool", true)
+	case string:
+		return r.setType("string", true)
+	}
+	return r.setType(inferType(r.value), false)
+}
+
+// jsonValue is the request's value as the JSON tree holds it.
+func (r *request) jsonValue() any {
+	switch t := r.typed.(type) {
+	case int64, float64:
+		return json.Number(r.text)
+	default:
+		return t
+	}
+}
+
 func sameJSON(old, nv any) bool {
 	switch n := nv.(type) {
 	case json.Number:
@@ -91,8 +119,13 @@ func sameJSON(old, nv any) bool {
 		if !ok {
 			return false
 		}
-		i, err := strconv.ParseInt(string(o), 10, 64)
-		return err == nil && i == mustInt(n)
+		if i, err := strconv.ParseInt(string(o), 10, 64); err == nil {
+			j, err := strconv.ParseInt(string(n), 10, 64)
+			return err == nil && i == j
+		}
+		f, err1 := strconv.ParseFloat(string(o), 64)
+		g, err2 := strconv.ParseFloat(string(n), 64)
+		return err1 == nil && err2 == nil && f == g
 	case string:
 		o, ok := old.(string)
 		return ok && o == n
@@ -102,8 +135,6 @@ func sameJSON(old, nv any) bool {
 	}
 	return false
 }
-
-func mustInt(n json.Number) int64 { i, _ := strconv.ParseInt(string(n), 10, 64); return i }
 
 func decodeValue(dec *json.Decoder) (any, error) {
 	tok, err := dec.Token()

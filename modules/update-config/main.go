@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -32,11 +33,15 @@ func fail(code int, format string, a ...any) error {
 }
 
 type request struct {
-	file, key, value, typ string
-	create                bool
-	parts                 []string
-	typed                 any // string, int64 or bool
-	text                  string
+	file, key, value string
+	// typ is "string", "int" or "bool" as --type gave it, "float" when
+	// kept from the value replaced, or "" (no --type) until the edit
+	// finds what the key holds (setType).
+	typ    string
+	create bool
+	parts  []string
+	typed  any // string, int64, bool or float64
+	text   string
 }
 
 func main() {
@@ -55,7 +60,7 @@ func main() {
 }
 
 func parseArgs(args []string) (*request, error) {
-	r := &request{typ: "string"}
+	r := &request{}
 	set := map[string]bool{}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -106,25 +111,89 @@ func parseArgs(args []string) (*request, error) {
 			return nil, fail(2, "bad --key %q: empty part", r.key)
 		}
 	}
-	switch r.typ {
+	if set["--type"] {
+		switch r.typ {
+		case "string", "int", "bool":
+		default:
+			return nil, fail(2, "bad --type %q: want string, int or bool", r.typ)
+		}
+		if err := r.setType(r.typ, false); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// setType converts the value to typ ("string", "int", "bool" or "float")
+// unless that is done: --type converts it as the arguments are read;
+// without --type the value keeps the type of the one it replaces (kept)
+// and a new key gets the type YAML would read its text as (inferType).
+func (r *request) setType(typ string, kept bool) error {
+	if r.typed != nil {
+		return nil
+	}
+	r.typ = typ
+	bad := func() error {
+		if kept {
+			return fail(2, "key %s holds %s %s and %q is not one (--type string writes a string)", r.key, article(typ), typ, r.value)
+		}
+		return fail(2, "bad %s value %q", typ, r.value)
+	}
+	switch typ {
 	case "string":
 		r.typed, r.text = r.value, r.value
 	case "int":
 		n, err := strconv.ParseInt(r.value, 10, 64)
 		if err != nil {
-			return nil, fail(2, "bad int value %q", r.value)
+			return bad()
 		}
 		r.typed, r.text = n, strconv.FormatInt(n, 10)
 	case "bool":
 		b, err := strconv.ParseBool(r.value)
 		if err != nil {
-			return nil, fail(2, "bad bool value %q", r.value)
+			return bad()
 		}
 		r.typed, r.text = b, strconv.FormatBool(b)
-	default:
-		return nil, fail(2, "bad --type %q: want string, int or bool", r.typ)
+	case "float":
+		// What YAML and JSON both read as a number: no "+", no hex, no
+		// inf or nan; one without a point or exponent gets ".0", or it
+		// would read as an int.
+		if !floatRE.MatchString(r.value) {
+			return bad()
+		}
+		f, err := strconv.ParseFloat(r.value, 64)
+		if err != nil {
+			return bad()
+		}
+		r.typed, r.text = f, r.value
+		if !strings.ContainsAny(r.text, ".eE") {
+			r.text += ".0"
+		}
 	}
-	return r, nil
+	return nil
+}
+
+var floatRE = regexp.MustCompile(`^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?$`)
+
+func article(typ string) string {
+	if typ == "int" {
+		return "an"
+	}
+	return "a"
+}
+
+// inferType is the type YAML reads a plain scalar as, among those
+// update-config writes: a decimal integer is an int, true or false a bool,
+// anything else a string.
+func inferType(v string) string {
+	if _, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return "int"
+	}
+	switch v {
+	case "true", "True", "TRUE", "false", "False", "FALSE":
+		return "bool"
+	}
+	return "string"
 }
 
 // guestPath maps --file to a path under /config, refusing anything that is not inside it.

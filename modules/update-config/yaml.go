@@ -14,8 +14,28 @@ func (r *request) tag() string {
 		return "!!int"
 	case "bool":
 		return "!!bool"
+	case "float":
+		return "!!float"
 	}
 	return "!!str"
+}
+
+// keepType gives the request, when --type did not, the type of the scalar
+// it replaces: an int stays an int, a bool a bool, a float a float, a
+// string a string. A null (or a timestamp, …) takes the type YAML would
+// read the new text as.
+func (r *request) keepType(old *yaml.Node) error {
+	switch old.ShortTag() {
+	case "!!int":
+		return r.setType("int", true)
+	case "!!bool":
+		return r.setType("bool", true)
+	case "!!float":
+		return r.setType("float", true)
+	case "!!str":
+		return r.setType("string", true)
+	}
+	return r.setType(inferType(r.value), false)
 }
 
 // editYAML sets the key in a YAML document through yaml.v3's Node API. An existing
@@ -52,6 +72,9 @@ func editYAML(data []byte, r *request) ([]byte, bool, error) {
 			if !r.create {
 				return nil, false, missing(r, i)
 			}
+			if err := r.setType(inferType(r.value), false); err != nil {
+				return nil, false, err
+			}
 			// Build the rest of the path as a chain of mappings ending in the scalar.
 			leaf := &yaml.Node{Kind: yaml.ScalarNode}
 			setScalar(leaf, r)
@@ -70,6 +93,9 @@ func editYAML(data []byte, r *request) ([]byte, bool, error) {
 		if last {
 			if val.Kind != yaml.ScalarNode {
 				return nil, false, fail(3, "key %s: the value is not a scalar", r.key)
+			}
+			if err := r.keepType(val); err != nil {
+				return nil, false, err
 			}
 			if val.Value == r.text && val.ShortTag() == r.tag() {
 				return nil, false, nil
