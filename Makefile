@@ -25,7 +25,7 @@ APT_FILES := /usr/include/seccomp.h:libseccomp-dev /usr/lib/wasm32-wasi/libc.a:w
 # initramfs (the kernel itself is downloaded by the test, not installed).
 CGROUP2_APT := qemu-system-x86 busybox-static
 
-.PHONY: all build deps cgroup2-deps fixtures modules check-wasm test test-cgroup2 vet cross lint fmt bench demo clean fuzz-jail fuzz-jail-quick fuzz-deps
+.PHONY: all build deps cgroup2-deps wine-deps test-windows fixtures modules check-wasm test test-cgroup2 vet cross lint fmt bench demo clean fuzz-jail fuzz-jail-quick fuzz-deps
 
 all: build
 
@@ -50,6 +50,15 @@ cgroup2-deps:
 	  echo "installing:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+# wine64 alone (no `wine` wrapper, no recommends: 19 packages): make
+# test-windows calls /usr/lib/wine/wine64 itself.
+wine-deps:
+	@if ! dpkg-query -W -f='$${Status}' wine64 2>/dev/null | grep -q 'ok installed'; then \
+	  echo "installing: wine64"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends wine64 >/dev/null; \
 	fi
 
 ## build: bin/agent-ctl and bin/agent-ctl-worker (the worker it spawns for each call)
@@ -109,6 +118,10 @@ test: fixtures modules build vet cross mcp-deps
 	$(MAKE) -s fuzz-jail-quick
 	# cgroup v2 on a real kernel, in a VM (these machines mount v1): 2.5-5 minutes under TCG
 	$(MAKE) -s test-cgroup2
+
+## test-windows: run the Windows build under Wine: the CLI, run --isolation process, the job-object and named-pipe tests (tests/wine)
+test-windows: deps wine-deps
+	TAGS=$(TAGS) tests/wine/run.sh
 
 ## test-cgroup2: boot Debian's kernel in qemu with only cgroup2 mounted and check the workers' cgroups there (tests/cgroup2)
 test-cgroup2: build cgroup2-deps

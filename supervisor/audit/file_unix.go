@@ -57,3 +57,9 @@ func checkWritable(dir string, free uint64) error {
 	}
 	return nil
 }
+
+// openShared is os.OpenFile: on Unix a file open in one process can be
+// renamed by another already.
+func openShared(name string, flag int, perm os.FileMode) (*os.File, error) {
+	return os.OpenFile(name, flag, perm)
+}

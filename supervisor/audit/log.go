@@ -240,7 +240,7 @@ func (l *Log) openCurrent(path string) error {
 		l.f.Close()
 		l.f, l.ino = nil, 0
 	}
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
+	f, err := openShared(path, os.O_RDWR|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("opening %s: %w", path, err)
 	}
@@ -275,6 +275,11 @@ func (l *Log) rotate(path string) error {
 		_ = l.f.Sync()
 		l.dirty = false
 	}
+	// Closed before the rename: Windows renames no file that is open
+	// (os.OpenFile shares no delete access). The next append opens the
+	// current file again, whether the rename was done or not.
+	l.f.Close()
+	l.f, l.ino = nil, 0
 	name := filepath.Join(l.dir, fmt.Sprintf("%s%020d%s", rotatedPrefix, l.lastSeq, rotatedSuffix))
 	if err := os.Rename(path, name); err != nil {
 		return fmt.Errorf("rotating %s: %w", path, err)
@@ -282,8 +287,6 @@ func (l *Log) rotate(path string) error {
 	if err := syncDir(l.dir); err != nil {
 		return fmt.Errorf("rotating %s: %w", path, err)
 	}
-	l.f.Close()
-	l.f, l.ino = nil, 0
 	return nil
 }
 
@@ -294,7 +297,7 @@ func (l *Log) rotatedTail() ([]byte, error) {
 	if err != nil || len(files) == 0 {
 		return nil, err
 	}
-	f, err := os.Open(files[len(files)-1])
+	f, err := openShared(files[len(files)-1], os.O_RDONLY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", files[len(files)-1], err)
 	}

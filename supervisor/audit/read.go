@@ -67,7 +67,7 @@ func Scan(dir string, fn func(*Line) error) error {
 }
 
 func scanFile(name string, fn func(*Line) error) error {
-	f, err := os.Open(name)
+	f, err := openShared(name, os.O_RDONLY, 0)
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", name, err)
 	}
