@@ -113,11 +113,13 @@ func toLiteral(re *syntax.Regexp) (literal, bool) {
 }
 
 // A finder searches for one literal. It looks for the literal's rarest byte
-// with bytes.IndexByte (both cases of it when fold), then compares the rest.
+// with indexByte (both cases of it when fold), or, without fold, for its two
+// rarest bytes at once with indexPair, then compares the rest.
 type finder struct {
-	lit  []byte
-	fold bool
-	rare int // offset in lit of the byte searched for
+	lit   []byte
+	fold  bool
+	rare  int // offset in lit of the byte searched for
+	rare2 int // offset of the second rarest byte (-1: a one-byte literal)
 	// next are the byte streams followed, each with its next position in the
 	// current search; a stream with stop set reports its position as a hit.
 	bytes [4]byte
@@ -126,10 +128,15 @@ type finder struct {
 }
 
 func newFinder(l literal) *finder {
-	f := &finder{lit: l.s, fold: l.fold}
+	f := &finder{lit: l.s, fold: l.fold, rare2: -1}
 	for i, c := range l.s {
 		if rank(c) > rank(l.s[f.rare]) {
 			f.rare = i
+		}
+	}
+	for i, c := range l.s {
+		if i != f.rare && (f.rare2 < 0 || rank(c) > rank(l.s[f.rare2])) {
+			f.rare2 = i
 		}
 	}
 	c := l.s[f.rare]
@@ -155,7 +162,7 @@ func (f *finder) add(c byte, stop bool) {
 // (or of a byte that may start a non-ASCII case variant of it), or -1.
 func (f *finder) index(b []byte) int {
 	if !f.fold && f.n == 1 {
-		return bytes.Index(b, f.lit)
+		return f.indexExact(b)
 	}
 	var next [4]int // position in b of each stream's byte; -1: none left; -2: not searched
 	for k := 0; k < f.n; k++ {
@@ -172,7 +179,7 @@ func (f *finder) index(b []byte) int {
 			if next[k] == -2 || (next[k] >= 0 && next[k] < pos) {
 				if pos > len(b) {
 					next[k] = -1
-				} else if i := bytes.IndexByte(b[pos:], f.bytes[k]); i < 0 {
+				} else if i := indexByte(b[pos:], f.bytes[k]); i < 0 {
 					next[k] = -1
 				} else {
 					next[k] = pos + i
@@ -195,6 +202,30 @@ func (f *finder) index(b []byte) int {
 			return best
 		}
 		from = best + 1
+	}
+}
+
+// indexExact is bytes.Index(b, f.lit): candidates are the places where the
+// literal's two rarest bytes both are, and each is compared whole.
+func (f *finder) indexExact(b []byte) int {
+	if f.rare2 < 0 {
+		return indexByte(b, f.lit[0])
+	}
+	from := 0
+	for {
+		// Candidate starts i leave room for the whole literal: i+len(lit) <= len(b).
+		end := len(b) - len(f.lit) + max(f.rare, f.rare2) + 1
+		if from >= end {
+			return -1
+		}
+		i := indexPair(b[from:end], f.lit[f.rare], f.rare, f.lit[f.rare2], f.rare2)
+		if i < 0 {
+			return -1
+		}
+		if bytes.Equal(b[from+i:from+i+len(f.lit)], f.lit) {
+			return from + i
+		}
+		from += i + 1
 	}
 }
 
