@@ -253,7 +253,7 @@ func TestCall_cancel(t *testing.T) {
 
 type sigCause struct{ s syscall.Signal }
 
-func (e sigCause) Error() string      { return e.s.String() }
+func (e sigCause) Error() string     { return e.s.String() }
 func (e sigCause) Signal() os.Signal { return e.s }
 
 func rawConn(t *testing.T, s *Server) *net.UnixConn {
