@@ -50,6 +50,8 @@ func BenchmarkDaemonRun(b *testing.B) {
 	bench.Report(b, "cli_run_spawn_vs_native", s, n)
 	bench.Report(b, "cli_run_daemon_vs_spawn", d, s)
 	bench.Report(b, "cli_version_vs_native", v, n)
+	// What of a daemon call is the CLI's own start.
+	bench.Report(b, "cli_run_daemon_vs_version", d, v)
 	if b.N > 1 {
 		// How many daemon calls found a prepared worker: the pool refills
 		// in the background, and may lag on a loaded machine.
