@@ -16,6 +16,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/agent-ctl/agent-ctl/cmd/internal/daemon"
 	"github.com/agent-ctl/agent-ctl/isolation"
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
@@ -114,7 +115,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 				EnvVars: []string{isolation.WorkerIDEnv}, DefaultText: strconv.Itoa(isolation.DefaultWorkerID)},
 			&cli.BoolFlag{Name: "allow-no-landlock", Usage: "let container workers run without Landlock where the kernel has none (without it, container isolation refuses to start there)",
 				EnvVars: []string{isolation.AllowNoLandlockEnv}},
-		}, auditFlags()...),
+		}, append(auditFlags(), daemonFlags()...)...),
 		// Container isolation reads both from the environment, as doctor
 		// does: a flag given on the command line is put there.
 		Before: func(c *cli.Context) error {
@@ -247,6 +248,9 @@ func runAction(c *cli.Context) error {
 	if pol.Isolation == policies.IsolationProcess {
 		fmt.Fprintln(stderr, "agent-ctl: note: --isolation process: no kernel confinement; the WASM sandbox is the only wall")
 	}
+	if err, ok := viaDaemon(c, runRequest(c, module, modArgs, pol)); ok {
+		return err
+	}
 	return invoke(c, &supervisor.Call{Module: module, Args: modArgs, Policy: pol, TimeoutCoversLoad: true, Frontend: "run"})
 }
 
@@ -262,22 +266,33 @@ func invoke(c *cli.Context, call *supervisor.Call) error {
 	// The walls' set-up runs while Invoke checks the call.
 	sup.Prewarm(call.Policy.Isolation)
 	call.Stdin, call.Stdout, call.Stderr = moduleStdin(c.App.Reader), c.App.Writer, stderr
-	res, err := sup.Invoke(c.Context, call)
+	return exitError{runCall(c.Context, sup, call, stderr)}
+}
+
+// runCall runs a call on sup, prints agent-ctl's message about its
+// outcome, if any, on stderr and returns its exit code: the CLI's own
+// calls and the daemon socket's alike.
+func runCall(ctx context.Context, sup *supervisor.Supervisor, call *supervisor.Call, stderr io.Writer) int {
+	res, err := sup.Invoke(ctx, call)
 	code := supervisor.ExitCode(res, err)
 	if err != nil {
 		fmt.Fprintf(stderr, "agent-ctl: %s\n", plain(err))
-		return exitError{code}
+		return code
 	}
 	if res.Outcome == supervisor.Cancelled {
 		var se signalError
-		if errors.As(context.Cause(c.Context), &se) {
+		var di daemon.Interrupted
+		switch cause := context.Cause(ctx); {
+		case errors.As(cause, &se):
 			code = se.exitCode()
+		case errors.As(cause, &di):
+			code = di.ExitCode()
 		}
 	}
 	if msg := res.Describe(); msg != "" {
 		fmt.Fprintf(stderr, "agent-ctl: %s\n", msg)
 	}
-	return exitError{code}
+	return code
 }
 
 // plain renders an error for a person at a terminal: the "invalid policy"

@@ -17,6 +17,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/agent-ctl/agent-ctl/cmd/internal/daemon"
 	"github.com/agent-ctl/agent-ctl/cmd/internal/mcp"
 	"github.com/agent-ctl/agent-ctl/modules/catalog"
 	"github.com/agent-ctl/agent-ctl/policies"
@@ -370,10 +371,18 @@ func serveAction(c *cli.Context) error {
 		metricsURL = fmt.Sprintf("%s://%s/metrics", scheme, ln.Addr())
 	}
 	fmt.Fprintf(c.App.ErrWriter, "agent-ctl: metrics at %s\n", metricsURL)
+	// The daemon socket: one-shot run and tool commands of this home
+	// borrow this supervisor and its warm pool (daemon.go).
+	var ds *daemon.Server
+	if sup := m.sup.Load(); sup != nil {
+		log, _ := newLogger(c) // its flag was checked by mcpServer
+		ds = listenDaemon(c, st.home, sup, log)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
+		closeDaemon(ds, 0)
 		srv.Shutdown(0)
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
@@ -381,7 +390,11 @@ func serveAction(c *cli.Context) error {
 		// grace, cancel the rest, remove every worker, then exit.
 		grace := c.Duration("shutdown-grace")
 		fmt.Fprintf(c.App.ErrWriter, "agent-ctl: stopping (calls in flight have %s to finish)\n", grace)
-		hs.Shutdown(grace)
+		// The socket's calls first: they run on the supervisor that
+		// the HTTP side's shutdown closes.
+		deadline := time.Now().Add(grace)
+		closeDaemon(ds, grace)
+		hs.Shutdown(max(0, time.Until(deadline)))
 		<-errc
 		return nil
 	}

@@ -40,3 +40,6 @@ func signalContext() (context.Context, func()) {
 	}()
 	return ctx, func() { signal.Stop(ch); cancel(nil) }
 }
+
+// Signal is the signal received: a daemon call is cancelled as it would be.
+func (e signalError) Signal() os.Signal { return e.sig }

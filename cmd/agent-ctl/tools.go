@@ -144,6 +144,9 @@ func runTool(c *cli.Context, t *store.Tool) error {
 	for _, missing := range ungranted(m, g) {
 		fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s: not granted: %s\n", m.Name, missing)
 	}
+	if err, ok := viaDaemon(c, toolRequest(m.Name, typed, g)); ok {
+		return err
+	}
 	return invoke(c, &supervisor.Call{Module: p.Module, Name: p.Name, Args: p.Args, Policy: p.Policy, Digest: p.Digest,
 		Frontend: "cli", Version: p.Version, Params: p.Params})
 }

@@ -213,6 +213,13 @@ type Prepared struct {
 // supervisor.Invoke: the module, its argv and the policy the operator
 // granted. An argument error wraps ErrArgs.
 func (c *Catalog) Call(name string, args map[string]any) (*Prepared, error) {
+	return c.CallEnv(name, args, nil)
+}
+
+// CallEnv is Call with the host variables that grants pass from the host
+// (`grant --env KEY`) read through lookup (nil: os.LookupEnv): the daemon
+// socket reads them from its client's environment, not its own.
+func (c *Catalog) CallEnv(name string, args map[string]any, lookup func(string) (string, bool)) (*Prepared, error) {
 	t, err := c.Tool(name)
 	if err != nil {
 		return nil, err
@@ -232,7 +239,7 @@ func (c *Catalog) Call(name string, args map[string]any) (*Prepared, error) {
 		return nil, c.held(t, g)
 	}
 	m := t.Manifest()
-	pol, err := g.Policy(policies.Requested{Memory: m.MemoryLimit(), Timeout: m.TimeoutLimit(), MaxOutput: m.OutputLimit()}, nil)
+	pol, err := g.Policy(policies.Requested{Memory: m.MemoryLimit(), Timeout: m.TimeoutLimit(), MaxOutput: m.OutputLimit()}, lookup)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
