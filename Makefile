@@ -62,8 +62,13 @@ wine-deps:
 	fi
 
 ## build: bin/agent-ctl and bin/agent-ctl-worker (the worker it spawns for each call)
+# The worker is built with agentctl_worker: without the supervisor's half of
+# the wire, it links neither go-plugin nor gRPC (docs/why.md).
+COMMA := ,
+WORKER_TAGS := $(if $(TAGS),$(TAGS)$(COMMA))agentctl_worker
 build:
-	$(GO) build $(if $(TAGS),-tags $(TAGS)) -o bin/ ./cmd/agent-ctl ./cmd/agent-ctl-worker
+	$(GO) build $(if $(TAGS),-tags $(TAGS)) -o bin/ ./cmd/agent-ctl
+	$(GO) build -tags $(WORKER_TAGS) -o bin/ ./cmd/agent-ctl-worker
 
 ## fixtures: rebuild the WebAssembly test fixtures from source
 fixtures: deps
@@ -86,6 +91,7 @@ check-wasm:
 
 vet:
 	$(GO) vet $(if $(TAGS),-tags $(TAGS)) ./...
+	$(GO) vet -tags $(WORKER_TAGS) ./worker/... ./cmd/agent-ctl-worker
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## cross: vet and build for Windows (wasmtime-go needs cgo, hence mingw)

@@ -2,10 +2,7 @@ package protocol
 
 import (
 	"fmt"
-	"net/rpc"
 	"time"
-
-	"github.com/hashicorp/go-plugin"
 )
 
 // Errno is what an agent_ctl host function returns to the module; the
@@ -103,34 +100,15 @@ func (s *netService) Probe(a NetProbeArgs, r *NetReply) error {
 	return nil
 }
 
-// ServeNetwork offers n to the worker for the coming Run and returns the
-// stream ID to put in RunArgs. The worker dials it as Run starts; the
-// stream lives on the connection the call already has, so the worker needs
-// no socket of its own. Serving ends when the worker goes away.
-func (c *Conn) ServeNetwork(n Network) uint32 {
-	b := c.rpc.broker
-	id := b.NextId()
-	go func() {
-		conn, err := b.Accept(id)
-		if err != nil {
-			return // the worker never asked: it ended before running
-		}
-		srv := rpc.NewServer()
-		_ = srv.RegisterName("Net", &netService{n: n})
-		srv.ServeConn(conn)
-	}()
-	return id
-}
-
 // netClient is the worker's view of the supervisor's Network.
-type netClient struct{ c *rpc.Client }
+type netClient struct{ c *rpcConn }
 
-func dialNetwork(b *plugin.MuxBroker, id uint32) (*netClient, error) {
+func dialNetwork(b dialer, id uint32) (*netClient, error) {
 	conn, err := b.Dial(id)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to the supervisor's network service: %w", err)
 	}
-	return &netClient{c: rpc.NewClient(conn)}, nil
+	return &netClient{c: newRPCConn(conn)}, nil
 }
 
 func (n *netClient) call(method string, args any) NetReply {

@@ -1,9 +1,13 @@
+//go:build !agentctl_worker || windows
+
+// The supervisor's half of the wire (go-plugin's client), left out of a
+// unix worker built with the agentctl_worker tag, which links neither
+// go-plugin nor, through it, gRPC and protobuf (see serve_unix.go).
+
 package protocol
 
 import (
-	"bytes"
 	"context"
-	"encoding/gob"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -22,85 +25,9 @@ import (
 // handshake keeps a stray agent-ctl binary from being mistaken for a worker
 // and refuses workers of another protocol version.
 var handshake = plugin.HandshakeConfig{
-	ProtocolVersion:  1,
-	MagicCookieKey:   "AGENT_CTL_WORKER",
-	MagicCookieValue: "7b0f1c52-worker-one-call",
-}
-
-const pluginName = "worker"
-
-// PrepareReply carries a Prepare answer and its typed error over net/rpc,
-// which would otherwise flatten the error to a string.
-type PrepareReply struct {
-	Prepared Prepared
-	Err      *Error
-}
-
-type RunReply struct {
-	Result Result
-	Err    *Error
-}
-
-// rpcServer runs inside the worker.
-type rpcServer struct {
-	impl   Worker
-	broker *plugin.MuxBroker
-	// ran is set by the first Run, over the RPC or the call channel: a
-	// worker serves one call.
-	ran atomic.Bool
-}
-
-func (s *rpcServer) Prepare(req Request, reply *PrepareReply) error {
-	p, err := s.impl.Prepare(&req)
-	if p != nil {
-		reply.Prepared = *p
-	}
-	reply.Err = toWire(err)
-	if err == nil && req.CallFD > 0 {
-		// Waiting in the kernel from now on, so that the call wakes
-		// this goroutine's thread directly.
-		go s.serveCall(req.CallFD)
-	}
-	return nil
-}
-
-func (s *rpcServer) Run(args RunArgs, reply *RunReply) error {
-	s.run(&args, reply)
-	return nil
-}
-
-// run serves a call that arrived over either path.
-func (s *rpcServer) run(args *RunArgs, reply *RunReply) {
-	if !s.ran.CompareAndSwap(false, true) {
-		reply.Err = toWire(errors.New("the worker has served its call already"))
-		return
-	}
-	var network Network
-	if args.NetID != 0 {
-		nc, err := dialNetwork(s.broker, args.NetID)
-		if err != nil {
-			reply.Err = toWire(err)
-			return
-		}
-		defer nc.c.Close()
-		network = nc
-	}
-	r, err := s.impl.Run(args, network)
-	if r != nil {
-		reply.Result = *r
-	}
-	reply.Err = toWire(err)
-}
-
-func toWire(err error) *Error {
-	if err == nil {
-		return nil
-	}
-	var e *Error
-	if errors.As(err, &e) {
-		return e
-	}
-	return &Error{Kind: KindInternal, Msg: err.Error()}
+	ProtocolVersion:  protocolVersion,
+	MagicCookieKey:   cookieKey,
+	MagicCookieValue: cookieValue,
 }
 
 // workerPlugin adapts Worker to go-plugin's net/rpc plugin interface.
@@ -114,17 +41,6 @@ func (p *workerPlugin) Server(b *plugin.MuxBroker) (interface{}, error) {
 
 func (p *workerPlugin) Client(b *plugin.MuxBroker, c *rpc.Client) (interface{}, error) {
 	return &rpcClient{c: c, broker: b}, nil
-}
-
-// Serve runs impl as a go-plugin server on this process's stdout handshake
-// and returns when the supervisor disconnects. Nothing may be written to
-// stdout before it.
-func Serve(impl Worker) {
-	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig: handshake,
-		Plugins:         plugin.PluginSet{pluginName: &workerPlugin{impl: impl}},
-		Logger:          hclog.NewNullLogger(),
-	})
 }
 
 type rpcClient struct {
@@ -314,21 +230,23 @@ func (c *Conn) Kill() {
 // Exited is closed once the worker process has been reaped.
 func (c *Conn) Exited() <-chan struct{} { return c.runner.exited }
 
-// WarmCodec encodes and decodes each message type once, so that gob
-// compiles its codecs off the call path (it caches them per type).
-func WarmCodec() {
-	var buf bytes.Buffer
-	enc, dec := gob.NewEncoder(&buf), gob.NewDecoder(&buf)
-	for _, pair := range [][2]any{
-		{&Request{Dirs: []Dir{{}}}, &Request{}},
-		{&PrepareReply{Err: &Error{}}, &PrepareReply{}},
-		{&RunReply{Result: Result{Frames: []string{""}}, Err: &Error{}}, &RunReply{}},
-		{&RunArgs{Args: []string{""}, Env: []string{""}, NetID: 1}, &RunArgs{}},
-	} {
-		if enc.Encode(pair[0]) == nil {
-			_ = dec.Decode(pair[1])
+// ServeNetwork offers n to the worker for the coming Run and returns the
+// stream ID to put in RunArgs. The worker dials it as Run starts; the
+// stream lives on the connection the call already has, so the worker needs
+// no socket of its own. Serving ends when the worker goes away.
+func (c *Conn) ServeNetwork(n Network) uint32 {
+	b := c.rpc.broker
+	id := b.NextId()
+	go func() {
+		conn, err := b.Accept(id)
+		if err != nil {
+			return // the worker never asked: it ended before running
 		}
-	}
+		srv := rpc.NewServer()
+		_ = srv.RegisterName("Net", &netService{n: n})
+		srv.ServeConn(conn)
+	}()
+	return id
 }
 
 // processRunner adapts a Process to go-plugin's runner.Runner.

@@ -1,0 +1,135 @@
+package protocol
+
+import (
+	"bufio"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+)
+
+// The worker's side of net/rpc's wire format: on each stream, one gob
+// stream each way; a call is a request header then its argument, an answer
+// a response header then its reply (an empty struct when Error is set).
+// gob matches struct fields by name, so these headers read and write
+// net/rpc's own Request and Response. The worker speaks it without the
+// net/rpc package, which links net/http, crypto/tls and html/template (for
+// its HTTP transport and debug page) into every worker.
+
+// rpcRequest is net/rpc's Request header.
+type rpcRequest struct {
+	ServiceMethod string
+	Seq           uint64
+}
+
+// rpcResponse is net/rpc's Response header.
+type rpcResponse struct {
+	ServiceMethod string
+	Seq           uint64
+	Error         string
+}
+
+// discard is nil: a gob decoder given it drops the next value.
+var discard any
+
+// rpcMethod decodes a call's argument with dec and answers it.
+type rpcMethod func(dec *gob.Decoder) (reply any, err error)
+
+// errBadArgument ends serving: a stream whose argument does not decode
+// is out of step, and nothing after it can be trusted.
+var errBadArgument = errors.New("decoding an argument")
+
+// method makes an rpcMethod of f, whose argument is an A.
+func method[A, R any](f func(A, *R) error) rpcMethod {
+	return func(dec *gob.Decoder) (any, error) {
+		var a A
+		if err := dec.Decode(&a); err != nil {
+			return nil, fmt.Errorf("%w: %w", errBadArgument, err)
+		}
+		r := new(R)
+		return r, f(a, r)
+	}
+}
+
+// serveRPC answers calls on conn, one at a time and in order, until the
+// supervisor closes the stream or sends something that does not decode. A
+// call of a method not in methods gets net/rpc's error for it.
+func serveRPC(conn io.ReadWriteCloser, methods map[string]rpcMethod) {
+	defer conn.Close()
+	w := bufio.NewWriter(conn)
+	dec, enc := gob.NewDecoder(bufio.NewReader(conn)), gob.NewEncoder(w)
+	for {
+		var req rpcRequest
+		if err := dec.Decode(&req); err != nil {
+			return
+		}
+		var reply any
+		var err error
+		if m, ok := methods[req.ServiceMethod]; ok {
+			reply, err = m(dec)
+			if errors.Is(err, errBadArgument) {
+				return
+			}
+		} else {
+			if dec.Decode(discard) != nil {
+				return
+			}
+			err = fmt.Errorf("rpc: can't find method %s", req.ServiceMethod)
+		}
+		resp := rpcResponse{ServiceMethod: req.ServiceMethod, Seq: req.Seq}
+		if err != nil {
+			resp.Error, reply = err.Error(), struct{}{}
+		}
+		if enc.Encode(&resp) != nil || enc.Encode(reply) != nil || w.Flush() != nil {
+			return
+		}
+	}
+}
+
+// rpcConn calls a net/rpc server over one stream, one call at a time.
+type rpcConn struct {
+	c io.ReadWriteCloser
+
+	mu  sync.Mutex
+	w   *bufio.Writer
+	enc *gob.Encoder
+	dec *gob.Decoder
+	seq uint64
+}
+
+func newRPCConn(c io.ReadWriteCloser) *rpcConn {
+	w := bufio.NewWriter(c)
+	return &rpcConn{c: c, w: w, enc: gob.NewEncoder(w), dec: gob.NewDecoder(bufio.NewReader(c))}
+}
+
+// Call calls serviceMethod with args and decodes its answer into reply.
+func (c *rpcConn) Call(serviceMethod string, args, reply any) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	if err := c.enc.Encode(&rpcRequest{ServiceMethod: serviceMethod, Seq: c.seq}); err != nil {
+		return err
+	}
+	if err := c.enc.Encode(args); err != nil {
+		return err
+	}
+	if err := c.w.Flush(); err != nil {
+		return err
+	}
+	var resp rpcResponse
+	if err := c.dec.Decode(&resp); err != nil {
+		return err
+	}
+	if resp.Seq != c.seq {
+		return fmt.Errorf("answer %d to call %d", resp.Seq, c.seq)
+	}
+	if resp.Error != "" {
+		_ = c.dec.Decode(discard)
+		return errors.New(resp.Error)
+	}
+	return c.dec.Decode(reply)
+}
+
+// Close closes the stream.
+func (c *rpcConn) Close() error { return c.c.Close() }
