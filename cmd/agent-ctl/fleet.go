@@ -238,6 +238,11 @@ func fleetCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
+					rollouts, err := cl.Rollouts(ctx, nodes)
+					if err != nil {
+						// The nodes are still worth showing.
+						fmt.Fprintf(c.App.ErrWriter, "agent-ctl: warning: %s\n", plain(err))
+					}
 					if c.Bool("json") {
 						if nodes == nil {
 							nodes = []fleet.Node{}
@@ -270,12 +275,16 @@ func fleetCommand() *cli.Command {
 						}
 						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", n.Node, state, n.Time.Local().Format(time.DateTime), strings.Join(labels, ","), strings.Join(tools, " "))
 					}
-					return w.Flush()
+					if err := w.Flush(); err != nil {
+						return err
+					}
+					return printRollouts(c.App.Writer, rollouts)
 				},
 			},
 			fleetCallCommand(),
 			fleetRevokeCommand(),
 			fleetKillCommand(),
+			fleetDeployCommand(),
 		},
 	}
 }

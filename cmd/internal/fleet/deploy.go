@@ -455,7 +455,7 @@ func (c *Client) SendNotice(ctx context.Context, notice *DeployNotice, nodes []s
 
 // Rollouts returns the last rollout of each tool, with each chosen node's
 // state as its status reports it (pending until it reports this rollout),
-// by tool.
+// by tool; it adds each node's states to its Rollout too.
 func (c *Client) Rollouts(ctx context.Context, nodes []Node) ([]Rollout, error) {
 	kv, err := c.js.KeyValue(ctx, RolloutBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
@@ -499,6 +499,9 @@ func (c *Client) Rollouts(ctx context.Context, nodes []Node) ([]Rollout, error) 
 				}
 			} else {
 				res.Reason = "node never seen"
+			}
+			if nd := byNode[n]; nd != nil {
+				nd.Rollout = append(nd.Rollout, res)
 			}
 			r.Results = append(r.Results, res)
 		}
