@@ -738,17 +738,17 @@ func (d *deployer) deploy(data []byte) (DeployResult, *DeployPayload) {
 	if _, err := trust.Verify(dir, []trust.Key{*d.key}); err != nil {
 		return refuse(&p, "%v", err)
 	}
+	// The signatures inside bind the manifest and the module to each
+	// other; the notice binds them to this rollout. Checked before the
+	// install: what is not what the notice names is never installed.
+	if err := matchesNotice(dir, &p); err != nil {
+		return refuse(&p, "%v", err)
+	}
 	ch, err := d.a.local.Catalog.Install(dir, &store.InstallOptions{Signer: d.key.Name})
 	if err != nil {
 		return refuse(&p, "installing: %v", err)
 	}
 	t := ch.Tool
-	if "sha256:"+t.Digest != p.Module || t.Manifest().Name != p.Tool || t.Manifest().Version != p.Version {
-		// Verified and installed, yet not what the notice names: say so
-		// (the signatures inside bind manifest and module to each other,
-		// the notice binds them to this rollout).
-		return refuse(&p, "installed %s %s (sha256:%s), not what the notice names", t.Manifest().Name, t.Manifest().Version, t.Digest)
-	}
 	res := DeployResult{ID: p.ID, Tool: p.Tool, Version: p.Version, Module: p.Module, State: DeployInstalled, Grants: grantsNote(ch)}
 	if sup := d.a.local.Supervisor; sup != nil {
 		// As install does: the first call does not compile. A failure is
@@ -758,6 +758,35 @@ func (d *deployer) deploy(data []byte) (DeployResult, *DeployPayload) {
 		}
 	}
 	return res, &p
+}
+
+// matchesNotice checks that the module directory dir holds the tool,
+// version and module p names.
+func matchesNotice(dir string, p *DeployPayload) error {
+	raw, err := statefile.ReadFile(filepath.Join(dir, trust.ManifestFile), 1<<20)
+	if err != nil {
+		return err
+	}
+	m, err := manifest.Parse(raw)
+	if err != nil {
+		return err
+	}
+	if m.Name != p.Tool || m.Version != p.Version {
+		return fmt.Errorf("the archive holds %s %s, the notice names %s %s", m.Name, m.Version, p.Tool, p.Version)
+	}
+	f, err := os.Open(filepath.Join(dir, m.ModuleFile()))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, io.LimitReader(f, wasmfile.MaxSize+1)); err != nil {
+		return err
+	}
+	if got := "sha256:" + hex.EncodeToString(h.Sum(nil)); got != p.Module {
+		return fmt.Errorf("the archive's module is %s, the notice names %s", got, p.Module)
+	}
+	return nil
 }
 
 // grantsNote says what an install did to the tool's grants, as install

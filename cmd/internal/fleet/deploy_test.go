@@ -3,6 +3,8 @@ package fleet_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -251,6 +253,22 @@ func TestDeploy(t *testing.T) {
 			p.Time, p.Size = time.Now().UTC(), fi.Size()
 			return sign(t, &p, key)
 		}, "digest"},
+		{"another module than the notice names", func() *fleet.DeployNotice {
+			// An honest store entry, signed by the fleet key, but not the
+			// module this notice names.
+			b, err := os.ReadFile(otherArchive)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum := sha256.Sum256(b)
+			p := payload
+			p.Digest, p.Object, p.Size = "sha256:"+hex.EncodeToString(sum[:]), "sha256-"+hex.EncodeToString(sum[:]), int64(len(b))
+			if _, err := obs.PutBytes(ctx, p.Object, b); err != nil {
+				t.Fatal(err)
+			}
+			p.Time = time.Now().UTC()
+			return sign(t, &p, key)
+		}, "the notice names"},
 		{"for other nodes", func() *fleet.DeployNotice {
 			p := payload
 			p.Time, p.Nodes = time.Now().UTC(), []string{"delta"}
