@@ -31,7 +31,8 @@ func controllerCommand() *cli.Command {
 		Usage: "run the fleet's controller: an embedded NATS server that agents join",
 		Description: `Runs an embedded NATS server with JetStream, its state under
 $AGENTCTL_HOME/fleet. On first start it creates the fleet's operator, account and
-the admin's credentials (NATS decentralized auth). Add an agent with:
+the admin's credentials (NATS decentralized auth), and the fleet's signing key
+for deploys (deploy.key, 0600). Add an agent with:
   agent-ctl fleet join-token NODE --out NODE.creds
   agent-ctl agent --nats URL --name NODE --creds NODE.creds   (on the agent's host)
 The fleet commands run with this home use the admin's credentials.`,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -44,8 +45,13 @@ any did not answer (and none refused).`,
 			plainHTTPFlag(),
 		),
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
+			if c.NArg() < 1 {
 				return usageError{"fleet deploy: want one module directory, archive or oci:// reference (see 'agent-ctl fleet deploy --help')"}
+			}
+			// Flags after the source are flags too ('fleet deploy DIR
+			// --all'): the parser stops at the first argument.
+			if err := trailingFlags(c); err != nil {
+				return err
 			}
 			if c.Duration("timeout") <= 0 {
 				return usageError{"--timeout: want a positive duration"}
@@ -197,4 +203,39 @@ func printRollouts(w io.Writer, ro []fleet.Rollout) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// trailingFlags sets the flags written after a command's one argument,
+// which the parser leaves among the arguments.
+func trailingFlags(c *cli.Context) error {
+	rest := c.Args().Tail()
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name == "" {
+			return usageError{fmt.Sprintf("%s: want one argument, got %q after %q (see 'agent-ctl %s --help')", "fleet "+c.Command.Name, a, c.Args().First(), "fleet "+c.Command.Name)}
+		}
+		var flag cli.Flag
+		for _, f := range c.Command.Flags {
+			if slices.Contains(f.Names(), name) {
+				flag = f
+			}
+		}
+		if flag == nil {
+			return usageError{fmt.Sprintf("%s: flag provided but not defined: %s", "fleet "+c.Command.Name, a)}
+		}
+		if _, isBool := flag.(*cli.BoolFlag); isBool && !hasVal {
+			val = "true"
+		} else if !hasVal {
+			if i+1 == len(rest) {
+				return usageError{fmt.Sprintf("%s: flag needs an argument: %s", "fleet "+c.Command.Name, a)}
+			}
+			i++
+			val = rest[i]
+		}
+		if err := c.Set(name, val); err != nil {
+			return usageError{fmt.Sprintf("%s: %s: %v", "fleet "+c.Command.Name, a, err)}
+		}
+	}
+	return nil
 }

@@ -113,7 +113,8 @@ func TestFleetDeploy(t *testing.T) {
 
 	var v1 deployRollout
 	t.Run("all", func(t *testing.T) {
-		v1 = deploy(t, "--all", greetDir(t, "1.0.0"))
+		// The flag after the source, as people write it.
+		v1 = deploy(t, greetDir(t, "1.0.0"), "--all")
 		if len(v1.Results) != 3 {
 			t.Fatalf("rollout %+v, want three nodes", v1)
 		}
