@@ -19,6 +19,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/supervisor/audit"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+	"github.com/agent-ctl/agent-ctl/tests/registrytest"
 )
 
 // deployRollout is the part of `fleet deploy --json` the test reads.
@@ -152,6 +153,26 @@ func TestFleetDeploy(t *testing.T) {
 		})
 	})
 
+	// From a registry, through the OCI code install uses.
+	t.Run("oci", func(t *testing.T) {
+		reg := registrytest.Start(t)
+		t.Setenv("DOCKER_CONFIG", t.TempDir()) // no credentials: the registry needs none
+		ref := "oci://" + reg.Host + "/tools/greet:1.2.0"
+		if out, errs, code := fleetRun(t, t.TempDir(), "publish", "--plain-http", greetDir(t, "1.2.0"), ref); code != 0 {
+			t.Fatalf("publish: exit %d\n%s\n%s", code, out, errs)
+		}
+		ro := deploy(t, ref, "--plain-http", "--nodes", "n3")
+		if len(ro.Results) != 1 || ro.Results[0].State != "installed" || ro.Version != "1.2.0" {
+			t.Errorf("deploy %s --nodes n3: %+v, want 1.2.0 installed on n3", ref, ro)
+		}
+		pollFleet(t, time.Minute, func() string {
+			if v := greetVersions(); v["n1"] != "1.1.0" || v["n2"] != "1.1.0" || v["n3"] != "1.2.0" {
+				return fmt.Sprintf("greet versions %v, want 1.1.0 on n1 and n2, 1.2.0 on n3", v)
+			}
+			return ""
+		})
+	})
+
 	t.Run("bad signature reaches none", func(t *testing.T) {
 		_, sec, err := trust.GenerateKey("")
 		if err != nil {
@@ -201,15 +222,19 @@ func TestFleetDeploy(t *testing.T) {
 	})
 
 	t.Run("ls shows the rollout", func(t *testing.T) {
+		// greet's last rollout chose n1 and n2 (1.1.0 by label) unless
+		// the registry test ran: then n3 alone (1.2.0).
+		want := map[string]string{"n1": "1.1.0", "n2": "1.1.0"}
+		if v := greetVersions(); v["n3"] == "1.2.0" {
+			want = map[string]string{"n3": "1.2.0"}
+		}
 		pollFleet(t, time.Minute, func() string {
 			out, errs, code := fleetRun(t, ctlHome, "fleet", "ls")
-			for _, n := range []string{"n1", "n2"} {
-				if !regexp.MustCompile(`greet\s+1\.1\.0\s+[0-9a-f]{12}\s+.*\s` + n + `\s+installed`).MatchString(out) {
-					return fmt.Sprintf("fleet ls: exit %d, no line of greet 1.1.0 installed on %s:\n%s\n%s", code, n, out, errs)
+			for _, n := range names {
+				line := regexp.MustCompile(`greet\s+` + regexp.QuoteMeta(want[n]) + `\s+[0-9a-f]{12}\s+.*\s` + n + `\s+installed`)
+				if got := line.MatchString(out); (want[n] != "") != got {
+					return fmt.Sprintf("fleet ls: exit %d, a line of greet %q installed on %s: %v, want %v:\n%s\n%s", code, want[n], n, got, want[n] != "", out, errs)
 				}
-			}
-			if strings.Contains(out, " n3 ") && regexp.MustCompile(`greet\s+1\.1\.0.*\sn3\s`).MatchString(out) {
-				return "fleet ls: n3 shown in the 1.1.0 rollout, which did not choose it:\n" + out
 			}
 			return ""
 		})
@@ -224,12 +249,12 @@ func TestFleetDeploy(t *testing.T) {
 			t.Fatalf("fleet ls --json: exit %d, %v\n%s\n%s", code, err, out, errs)
 		}
 		for _, n := range nodes {
-			want := `[{"Tool":"greet","Version":"1.1.0","State":"installed"}]`
-			if n.Node == "n3" {
-				want = "null"
+			w := "null"
+			if want[n.Node] != "" {
+				w = `[{"Tool":"greet","Version":"` + want[n.Node] + `","State":"installed"}]`
 			}
-			if got := toJSON(n.Rollout); got != want {
-				t.Errorf("%s's rollout: %s, want %s", n.Node, got, want)
+			if got := toJSON(n.Rollout); got != w {
+				t.Errorf("%s's rollout: %s, want %s", n.Node, got, w)
 			}
 		}
 	})
