@@ -31,7 +31,8 @@ func controllerCommand() *cli.Command {
 		Usage: "run the fleet's controller: an embedded NATS server that agents join",
 		Description: `Runs an embedded NATS server with JetStream, its state under
 $AGENTCTL_HOME/fleet. On first start it creates the fleet's operator, account and
-the admin's credentials (NATS decentralized auth). Add an agent with:
+the admin's credentials (NATS decentralized auth), and the fleet's signing key
+for deploys (deploy.key, 0600). Add an agent with:
   agent-ctl fleet join-token NODE --out NODE.creds
   agent-ctl agent --nats URL --name NODE --creds NODE.creds   (on the agent's host)
 The fleet commands run with this home use the admin's credentials.`,
@@ -238,6 +239,11 @@ func fleetCommand() *cli.Command {
 					if err != nil {
 						return err
 					}
+					rollouts, err := cl.Rollouts(ctx, nodes)
+					if err != nil {
+						// The nodes are still worth showing.
+						fmt.Fprintf(c.App.ErrWriter, "agent-ctl: warning: %s\n", plain(err))
+					}
 					if c.Bool("json") {
 						if nodes == nil {
 							nodes = []fleet.Node{}
@@ -270,12 +276,16 @@ func fleetCommand() *cli.Command {
 						}
 						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", n.Node, state, n.Time.Local().Format(time.DateTime), strings.Join(labels, ","), strings.Join(tools, " "))
 					}
-					return w.Flush()
+					if err := w.Flush(); err != nil {
+						return err
+					}
+					return printRollouts(c.App.Writer, rollouts)
 				},
 			},
 			fleetCallCommand(),
 			fleetRevokeCommand(),
 			fleetKillCommand(),
+			fleetDeployCommand(),
 		},
 	}
 }

@@ -58,6 +58,7 @@ type Agent struct {
 	mu      sync.Mutex
 	running map[*CallRequest]*running
 	killed  *KillList
+	deploys *deployer
 	stop    chan struct{}
 	done    chan struct{}
 	// closing is set by Close; lost is closed, and lostErr set, when the
@@ -137,6 +138,10 @@ func StartAgent(local *Local, o AgentOptions) (*Agent, error) {
 		return nil, fmt.Errorf("listening for kills: %w", err)
 	}
 	a.fetchKills()
+	if err := a.startDeploys(); err != nil {
+		nc.Close()
+		return nil, err
+	}
 	md := map[string]string{"node": o.Name}
 	for k, v := range o.Labels {
 		md["label."+k] = v
@@ -450,7 +455,7 @@ func (a *Agent) publish(_ bool) { a.publishTools(a.local.Tools(), false) }
 
 func (a *Agent) publishTools(tools []ToolStatus, stopped bool) {
 	st := Status{Node: a.o.Name, Labels: maps.Clone(a.o.Labels), Tools: tools, Version: a.o.Version,
-		Time: time.Now().UTC(), Interval: a.o.Interval.Seconds(), Stopped: stopped, Killed: a.Killed()}
+		Time: time.Now().UTC(), Interval: a.o.Interval.Seconds(), Stopped: stopped, Killed: a.Killed(), Deploys: a.deploys.results()}
 	b, err := json.Marshal(st)
 	if err == nil && len(b) > maxStatus {
 		err = fmt.Errorf("status of %d bytes, above the %d-byte limit", len(b), maxStatus)

@@ -69,6 +69,9 @@ type Node struct {
 	// node's intervals), not the last one of a stopped agent, and an agent
 	// is taking the node's calls now.
 	Online bool `json:"online"`
+	// Rollout is the state on this node of each tool's last rollout that
+	// chose it (see Client.Rollouts; empty unless asked for).
+	Rollout []DeployResult `json:"rollout,omitempty"`
 }
 
 // Nodes returns every node that has published a status, by name.

@@ -80,6 +80,10 @@ func LoadIdentity(dir string) (id *Identity, created bool, err error) {
 			*k.dst = kp
 		}
 	}
+	// The fleet's signing key (deploys), for a fleet made before it too.
+	if err := id.ensureDeployKey(); err != nil {
+		return nil, false, err
+	}
 	if _, err := os.Stat(filepath.Join(dir, AdminCreds)); errors.Is(err, os.ErrNotExist) {
 		creds, _, err := id.userCreds("admin", nil, 0)
 		if err != nil {
@@ -237,14 +241,20 @@ func (id *Identity) JoinToken(node string, ttl time.Duration) ([]byte, error) {
 		return nil, err
 	}
 	perms := &jwt.Permissions{
-		// Its status, and asking for the kill list (the answer comes to
-		// its own inboxes, which no other node may read).
-		Pub:  jwt.Permission{Allow: jwt.StringList{statusSubject(node), killsSubject}},
-		Sub:  jwt.Permission{Allow: jwt.StringList{callSubject(node), "$SRV.>", killedSubject, inboxPrefix(node) + ".>"}},
+		// Its status, asking for the kill list (the answer comes to its
+		// own inboxes, which no other node may read), reading the module
+		// store (deployReads) and taking its own deploys.
+		Pub:  jwt.Permission{Allow: append(jwt.StringList{statusSubject(node), killsSubject}, deployReads...)},
+		Sub:  jwt.Permission{Allow: jwt.StringList{callSubject(node), "$SRV.>", killedSubject, inboxPrefix(node) + ".>", deploySubject(node)}},
 		Resp: &jwt.ResponsePermission{MaxMsgs: 1},
 	}
 	creds, uc, err := id.userCreds(node, perms, ttl)
 	if err != nil {
+		return nil, err
+	}
+	// The fleet's public signing key rides in the token: the node trusts
+	// the deploys it signs, from join on, and no key it hears of later.
+	if creds, err = id.withFleetKey(creds); err != nil {
 		return nil, err
 	}
 	t := Token{Node: node, Key: uc.Subject, Issued: time.Unix(uc.IssuedAt, 0).UTC()}

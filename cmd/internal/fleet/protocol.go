@@ -98,6 +98,9 @@ type Status struct {
 	// Killed lists the module digests the node refuses (the fleet's kill
 	// list as the node last saw it).
 	Killed []string `json:"killed,omitempty"`
+	// Deploys is the last deploy of each tool to the node: installed or
+	// refused, and why.
+	Deploys []DeployResult `json:"deploys,omitempty"`
 }
 
 // ToolStatus is one installed tool of a node.
