@@ -35,6 +35,9 @@ type Record struct {
 	// Frontend is what the call came through: "run", "cli" (an installed
 	// tool on the command line), "mcp-stdio" or "mcp-http".
 	Frontend string `json:"frontend"`
+	// CallID is the front-end's ID of the call, when it has one (the
+	// fleet's call ID).
+	CallID string `json:"callId,omitempty"`
 	// Tool is the tool's (or module's) name and Version its manifest
 	// version; empty for `agent-ctl run`.
 	Tool    string `json:"tool"`
@@ -70,7 +73,9 @@ type Record struct {
 	Trap     string `json:"trap,omitempty"`
 	LimitHit string `json:"limitHit,omitempty"`
 	Limit    string `json:"limit,omitempty"`
-	// Error is agent-ctl's error when Outcome is "error".
+	// Error is agent-ctl's error when Outcome is "error", and why the call
+	// was stopped when Outcome is "cancelled" and a reason was given (a
+	// fleet kill, the controller's cancel).
 	Error string `json:"error,omitempty"`
 	// Torn is set by the writer when the log ended in a torn line (a crash
 	// mid-write) that it closed before writing this one: the fragment's

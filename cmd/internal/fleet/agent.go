@@ -57,6 +57,7 @@ type Agent struct {
 
 	mu      sync.Mutex
 	running map[*CallRequest]*running
+	ids     callIDs
 	killed  *KillList
 	stop    chan struct{}
 	done    chan struct{}
@@ -223,15 +224,29 @@ func (a *Agent) handle(req micro.Request) {
 		a.respond(req, res)
 		return
 	}
+	if cr.Tool == "" && cr.Cancel != "" {
+		a.cancelCall(req, cr.Cancel)
+		return
+	}
 	if cr.Tool == "" {
 		// A presence probe (see Client.Nodes): no slot, nothing run.
 		a.respond(req, &CallResult{Node: a.o.Name})
 		return
 	}
+	// answer sends the call's result: to every request that waits for it
+	// when the call has an ID (see cancel.go).
+	answer := func(res *CallResult, keep bool) { a.respond(req, res) }
+	var entry *callEntry
+	if cr.ID != "" {
+		if entry = a.repeat(req, &cr); entry == nil {
+			return
+		}
+		answer = func(res *CallResult, keep bool) { a.finish(cr.ID, entry, res, keep) }
+	}
 	select {
 	case a.slots <- struct{}{}:
 	default:
-		a.respond(req, &CallResult{Node: a.o.Name, Tool: cr.Tool, ExitCode: 125, Error: fmt.Sprintf("node %s is busy: %d calls running", a.o.Name, cap(a.slots))})
+		answer(&CallResult{Node: a.o.Name, Tool: cr.Tool, ExitCode: 125, Error: fmt.Sprintf("node %s is busy: %d calls running", a.o.Name, cap(a.slots))}, false)
 		return
 	}
 	ctx, cancelCause := context.WithCancelCause(context.Background())
@@ -244,6 +259,12 @@ func (a *Agent) handle(req micro.Request) {
 	run := &running{cancel: cancel}
 	a.mu.Lock()
 	a.running[&cr] = run
+	if entry != nil {
+		entry.run = run
+		if entry.cancel {
+			run.cancel(errCancelled)
+		}
+	}
 	a.mu.Unlock()
 	go func() {
 		defer func() {
@@ -255,15 +276,18 @@ func (a *Agent) handle(req micro.Request) {
 		}()
 		var out, errs capped
 		res := a.local.Call(ctx, &cr, &out, &errs, func(digest string) error { return a.admit(run, digest) })
-		if errors.Is(context.Cause(ctx), errKilled) {
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, errKilled):
 			res.ExitCode = supervisor.ExitInvalid
 			res.Error = fmt.Sprintf("%s: stopped: module %s was killed fleet-wide", cr.Tool, res.Digest)
+		case errors.Is(cause, errCancelled):
+			res.Error = fmt.Sprintf("%s: %s", cr.Tool, errCancelled)
 		}
 		res.Node = a.o.Name
 		res.Stdout, res.Stderr = out.String(), errs.String()
 		res.Truncated = out.cut || errs.cut
-		a.log.Info("fleet call", "tool", cr.Tool, "exit_code", res.ExitCode, "duration", res.Duration)
-		a.respond(req, res)
+		a.log.Info("fleet call", "tool", cr.Tool, "call_id", cr.ID, "exit_code", res.ExitCode, "duration", res.Duration)
+		answer(res, true)
 	}()
 }
 
