@@ -283,7 +283,7 @@ func (a *Agent) handle(req micro.Request) {
 		case errors.Is(cause, errCancelled):
 			res.Error = fmt.Sprintf("%s: %s", cr.Tool, errCancelled)
 		}
-		res.Node = a.o.Name
+		res.Node, res.ID = a.o.Name, cr.ID
 		res.Stdout, res.Stderr = out.String(), errs.String()
 		res.Truncated = out.cut || errs.cut
 		a.log.Info("fleet call", "tool", cr.Tool, "call_id", cr.ID, "exit_code", res.ExitCode, "duration", res.Duration)

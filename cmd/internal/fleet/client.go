@@ -148,9 +148,9 @@ func (c *Client) Call(ctx context.Context, nodes []string, req CallRequest, time
 	out := make([]CallResult, len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {
-		out[i] = CallResult{Node: n, Tool: req.Tool, ExitCode: 125}
 		r := req
 		r.ID = newCallID()
+		out[i] = CallResult{Node: n, Tool: req.Tool, ID: r.ID, ExitCode: 125}
 		body, err := json.Marshal(r)
 		if err != nil {
 			out[i].Error = err.Error()
@@ -179,7 +179,7 @@ func (c *Client) Call(ctx context.Context, nodes []string, req CallRequest, time
 				} else {
 					// The answer came on this node's subject; its own
 					// name for itself is not believed over that.
-					r.Node = n
+					r.Node, r.ID = n, out[i].ID
 					out[i] = r
 				}
 			}

@@ -58,6 +58,9 @@ var probeRequest = []byte(`{"tool":""}`)
 type CallResult struct {
 	Node string `json:"node"`
 	Tool string `json:"tool"`
+	// ID is the call's ID (CallRequest.ID), by which the node's audit log
+	// names it (callId).
+	ID string `json:"id,omitempty"`
 	// Version and Digest name what ran.
 	Version string `json:"version,omitempty"`
 	Digest  string `json:"digest,omitempty"`
