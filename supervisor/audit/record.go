@@ -63,7 +63,10 @@ type Record struct {
 	DurationMS float64 `json:"durationMs"`
 	// Outcome is how the call ended: "exited", "trapped", "timed out",
 	// "memory limit", "output limit", "cancelled", or "error" when
-	// agent-ctl refused or failed it (Error says why).
+	// agent-ctl refused or failed it (Error says why). A line that is not
+	// a call has an outcome of its own: "killed", a fleet agent told that
+	// the module Digest is killed fleet-wide (Error gives the reason and
+	// the calls it stopped).
 	Outcome string `json:"outcome"`
 	// ExitCode is agent-ctl's exit code for the call (the module's own for
 	// "exited").

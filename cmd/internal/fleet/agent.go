@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/agent-ctl/agent-ctl/supervisor"
+	"github.com/agent-ctl/agent-ctl/supervisor/audit"
 )
 
 // AgentOptions configures an Agent.
@@ -367,6 +369,24 @@ type running struct {
 // errKilled is the cause of a call stopped by the kill switch.
 var errKilled = errors.New("module killed fleet-wide")
 
+// recordKill writes the line of a kill received in the node's audit log.
+// A kill is applied even when it cannot be recorded (logged): refusing
+// the module matters more than the line.
+func (a *Agent) recordKill(k Killed, stopped int) {
+	if a.local == nil || a.local.Supervisor == nil {
+		return
+	}
+	msg := "module killed fleet-wide"
+	if k.Reason != "" {
+		msg += ": " + k.Reason
+	}
+	msg += fmt.Sprintf("; %d running call(s) stopped", stopped)
+	if err := a.local.Supervisor.Record(&audit.Record{Caller: "controller", Frontend: "fleet",
+		Digest: strings.TrimPrefix(k.Digest, "sha256:"), Outcome: "killed", ExitCode: supervisor.ExitInvalid, Error: msg}); err != nil {
+		a.log.Error("fleet: recording a kill in the audit log", "digest", k.Digest, "err", err)
+	}
+}
+
 // admit refuses a killed module and records the digest of an admitted
 // one, under the lock that applyKills takes: a call is either refused or
 // stopped, never missed.
@@ -381,17 +401,41 @@ func (a *Agent) admit(r *running, digest string) error {
 }
 
 // applyKills merges l into the node's kill list, keeps it, and stops the
-// running calls of every module now killed.
+// running calls of every module now killed. Each newly killed module gets
+// a line in the node's audit log (outcome "killed") before its calls are
+// stopped; each stopped call's own line says "cancelled" with the kill as
+// its error.
 func (a *Agent) applyKills(l *KillList) {
 	a.mu.Lock()
-	added := a.killed.merge(l)
-	var stopped int
-	for _, r := range a.running {
-		if r.digest != "" && a.killed.Has(r.digest) {
-			r.cancel(errKilled)
-			stopped++
+	var fresh []Killed
+	for _, k := range l.Killed {
+		if CheckDigest(k.Digest) == nil && !a.killed.Has(k.Digest) && !slices.ContainsFunc(fresh, func(f Killed) bool { return f.Digest == k.Digest }) {
+			fresh = append(fresh, k)
 		}
 	}
+	added := a.killed.merge(l)
+	var stop []*running
+	for _, r := range a.running {
+		if r.digest != "" && a.killed.Has(r.digest) {
+			stop = append(stop, r)
+		}
+	}
+	for _, k := range fresh {
+		if !a.killed.Has(k.Digest) {
+			continue // past the list's bound
+		}
+		n := 0
+		for _, r := range stop {
+			if r.digest == k.Digest {
+				n++
+			}
+		}
+		a.recordKill(k, n)
+	}
+	for _, r := range stop {
+		r.cancel(fmt.Errorf("module %s was killed fleet-wide: %w", r.digest, errKilled))
+	}
+	stopped := len(stop)
 	snapshot := &KillList{Killed: slices.Clone(a.killed.Killed)}
 	a.mu.Unlock()
 	if !added {
