@@ -88,6 +88,11 @@ func (s *Supervisor) Invoke(ctx context.Context, c *Call) (*Result, error) {
 	}
 	res, err := s.invoke(ctx, c)
 	rec := s.record(c, start, res, err)
+	if cause := context.Cause(ctx); rec.Outcome == Cancelled.String() && cause != nil && cause != ctx.Err() {
+		// Cancelled with a reason (a fleet kill, the controller's
+		// cancel): the log says which.
+		rec.Error = cause.Error()
+	}
 	if s.audit != nil {
 		if aerr := s.audit.Append(rec); aerr != nil {
 			s.log.Error("call not recorded", "module", rec.Tool, "err", aerr)
@@ -145,7 +150,7 @@ func (s *Supervisor) record(c *Call, start time.Time, res *Result, err error) *a
 	}
 	pol := c.Policy.WithDefaults()
 	r := &audit.Record{
-		Time: start.UTC(), Caller: c.Caller, Frontend: c.Frontend, Tool: name, Version: c.Version,
+		Time: start.UTC(), Caller: c.Caller, Frontend: c.Frontend, CallID: c.CallID, Tool: name, Version: c.Version,
 		Module: c.Module, Params: c.Params,
 		Limits: audit.Limits{Memory: policies.FormatSize(pol.Memory), Timeout: pol.Timeout.String(),
 			MaxOutput: policies.FormatSize(pol.MaxOutput)},

@@ -281,6 +281,10 @@ type Call struct {
 	// means the OS user), through what ("run", "cli", "mcp-stdio",
 	// "mcp-http") and the tool's version.
 	Caller, Frontend, Version string
+	// CallID is the front-end's own name for the call, for the audit log:
+	// the fleet's call ID, by which a repeated request is told from a
+	// second call. Empty means none.
+	CallID string
 	// Params are the tool's arguments by name as the audit log records
 	// them, writeOnly ones redacted; nil records Args instead.
 	Params map[string]any

@@ -40,6 +40,10 @@ The fleet commands run with this home use the admin's credentials.`,
 			&cli.StringFlag{Name: "listen", Usage: "NATS client address `HOST:PORT` (port 0: any free port; off loopback only with TLS)", Value: "127.0.0.1:4222"},
 			&cli.StringFlag{Name: "tls-cert", Usage: "the server's certificate `FILE` (PEM): every connection is TLS"},
 			&cli.StringFlag{Name: "tls-key", Usage: "the server's key `FILE` (PEM), with --tls-cert"},
+			&cli.StringFlag{Name: "cluster", Usage: "join other controllers as the cluster `NAME` (the same on every node; each node needs the first one's fleet/identity.json)"},
+			&cli.StringFlag{Name: "cluster-listen", Usage: "the cluster's route address `HOST:PORT` (default 127.0.0.1:6222; off loopback only with TLS)"},
+			&cli.StringFlag{Name: "routes", Usage: "the other nodes' routes: `nats-route://HOST:PORT,...` (this node's own may be listed)"},
+			&cli.StringFlag{Name: "cluster-ca", Usage: "CA `FILE` that verifies the other nodes: routes are mutual TLS with --tls-cert"},
 		},
 		Action: func(c *cli.Context) error {
 			log, err := newLogger(c)
@@ -50,10 +54,15 @@ The fleet commands run with this home use the admin's credentials.`,
 			if err != nil {
 				return err
 			}
+			var routes []string
+			if r := c.String("routes"); r != "" {
+				routes = strings.Split(r, ",")
+			}
 			ctl, err := fleet.StartController(st.home, fleet.ControllerOptions{
 				Listen: c.String("listen"), TLSCert: c.String("tls-cert"), TLSKey: c.String("tls-key"), Logger: log,
+				Cluster: fleet.ClusterOptions{Name: c.String("cluster"), Listen: c.String("cluster-listen"), Routes: routes, CA: c.String("cluster-ca")},
 			})
-			if errors.Is(err, fleet.ErrNeedTLS) {
+			if errors.Is(err, fleet.ErrNeedTLS) || errors.Is(err, fleet.ErrClusterNeedTLS) {
 				return usageError{err.Error()}
 			}
 			if err != nil {

@@ -35,6 +35,9 @@ type Record struct {
 	// Frontend is what the call came through: "run", "cli" (an installed
 	// tool on the command line), "mcp-stdio" or "mcp-http".
 	Frontend string `json:"frontend"`
+	// CallID is the front-end's ID of the call, when it has one (the
+	// fleet's call ID).
+	CallID string `json:"callId,omitempty"`
 	// Tool is the tool's (or module's) name and Version its manifest
 	// version; empty for `agent-ctl run`.
 	Tool    string `json:"tool"`
@@ -60,7 +63,10 @@ type Record struct {
 	DurationMS float64 `json:"durationMs"`
 	// Outcome is how the call ended: "exited", "trapped", "timed out",
 	// "memory limit", "output limit", "cancelled", or "error" when
-	// agent-ctl refused or failed it (Error says why).
+	// agent-ctl refused or failed it (Error says why). A line that is not
+	// a call has an outcome of its own: "killed", a fleet agent told that
+	// the module Digest is killed fleet-wide (Error gives the reason and
+	// the calls it stopped).
 	Outcome string `json:"outcome"`
 	// ExitCode is agent-ctl's exit code for the call (the module's own for
 	// "exited").
@@ -70,7 +76,9 @@ type Record struct {
 	Trap     string `json:"trap,omitempty"`
 	LimitHit string `json:"limitHit,omitempty"`
 	Limit    string `json:"limit,omitempty"`
-	// Error is agent-ctl's error when Outcome is "error".
+	// Error is agent-ctl's error when Outcome is "error", and why the call
+	// was stopped when Outcome is "cancelled" and a reason was given (a
+	// fleet kill, the controller's cancel).
 	Error string `json:"error,omitempty"`
 	// Torn is set by the writer when the log ended in a torn line (a crash
 	// mid-write) that it closed before writing this one: the fragment's

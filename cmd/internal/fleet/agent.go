@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/agent-ctl/agent-ctl/supervisor"
+	"github.com/agent-ctl/agent-ctl/supervisor/audit"
 )
 
 // AgentOptions configures an Agent.
@@ -57,6 +59,7 @@ type Agent struct {
 
 	mu      sync.Mutex
 	running map[*CallRequest]*running
+	ids     callIDs
 	killed  *KillList
 	deploys *deployer
 	stop    chan struct{}
@@ -228,15 +231,29 @@ func (a *Agent) handle(req micro.Request) {
 		a.respond(req, res)
 		return
 	}
+	if cr.Tool == "" && cr.Cancel != "" {
+		a.cancelCall(req, cr.Cancel)
+		return
+	}
 	if cr.Tool == "" {
 		// A presence probe (see Client.Nodes): no slot, nothing run.
 		a.respond(req, &CallResult{Node: a.o.Name})
 		return
 	}
+	// answer sends the call's result: to every request that waits for it
+	// when the call has an ID (see cancel.go).
+	answer := func(res *CallResult, keep bool) { a.respond(req, res) }
+	var entry *callEntry
+	if cr.ID != "" {
+		if entry = a.repeat(req, &cr); entry == nil {
+			return
+		}
+		answer = func(res *CallResult, keep bool) { a.finish(cr.ID, entry, res, keep) }
+	}
 	select {
 	case a.slots <- struct{}{}:
 	default:
-		a.respond(req, &CallResult{Node: a.o.Name, Tool: cr.Tool, ExitCode: 125, Error: fmt.Sprintf("node %s is busy: %d calls running", a.o.Name, cap(a.slots))})
+		answer(&CallResult{Node: a.o.Name, Tool: cr.Tool, ExitCode: 125, Error: fmt.Sprintf("node %s is busy: %d calls running", a.o.Name, cap(a.slots))}, false)
 		return
 	}
 	ctx, cancelCause := context.WithCancelCause(context.Background())
@@ -249,6 +266,12 @@ func (a *Agent) handle(req micro.Request) {
 	run := &running{cancel: cancel}
 	a.mu.Lock()
 	a.running[&cr] = run
+	if entry != nil {
+		entry.run = run
+		if entry.cancel {
+			run.cancel(errCancelled)
+		}
+	}
 	a.mu.Unlock()
 	go func() {
 		defer func() {
@@ -260,15 +283,18 @@ func (a *Agent) handle(req micro.Request) {
 		}()
 		var out, errs capped
 		res := a.local.Call(ctx, &cr, &out, &errs, func(digest string) error { return a.admit(run, digest) })
-		if errors.Is(context.Cause(ctx), errKilled) {
+		switch cause := context.Cause(ctx); {
+		case errors.Is(cause, errKilled):
 			res.ExitCode = supervisor.ExitInvalid
 			res.Error = fmt.Sprintf("%s: stopped: module %s was killed fleet-wide", cr.Tool, res.Digest)
+		case errors.Is(cause, errCancelled):
+			res.Error = fmt.Sprintf("%s: %s", cr.Tool, errCancelled)
 		}
-		res.Node = a.o.Name
+		res.Node, res.ID = a.o.Name, cr.ID
 		res.Stdout, res.Stderr = out.String(), errs.String()
 		res.Truncated = out.cut || errs.cut
-		a.log.Info("fleet call", "tool", cr.Tool, "exit_code", res.ExitCode, "duration", res.Duration)
-		a.respond(req, res)
+		a.log.Info("fleet call", "tool", cr.Tool, "call_id", cr.ID, "exit_code", res.ExitCode, "duration", res.Duration)
+		answer(res, true)
 	}()
 }
 
@@ -348,6 +374,24 @@ type running struct {
 // errKilled is the cause of a call stopped by the kill switch.
 var errKilled = errors.New("module killed fleet-wide")
 
+// recordKill writes the line of a kill received in the node's audit log.
+// A kill is applied even when it cannot be recorded (logged): refusing
+// the module matters more than the line.
+func (a *Agent) recordKill(k Killed, stopped int) {
+	if a.local == nil || a.local.Supervisor == nil {
+		return
+	}
+	msg := "module killed fleet-wide"
+	if k.Reason != "" {
+		msg += ": " + k.Reason
+	}
+	msg += fmt.Sprintf("; %d running call(s) stopped", stopped)
+	if err := a.local.Supervisor.Record(&audit.Record{Caller: "controller", Frontend: "fleet",
+		Digest: strings.TrimPrefix(k.Digest, "sha256:"), Outcome: "killed", ExitCode: supervisor.ExitInvalid, Error: msg}); err != nil {
+		a.log.Error("fleet: recording a kill in the audit log", "digest", k.Digest, "err", err)
+	}
+}
+
 // admit refuses a killed module and records the digest of an admitted
 // one, under the lock that applyKills takes: a call is either refused or
 // stopped, never missed.
@@ -362,17 +406,41 @@ func (a *Agent) admit(r *running, digest string) error {
 }
 
 // applyKills merges l into the node's kill list, keeps it, and stops the
-// running calls of every module now killed.
+// running calls of every module now killed. Each newly killed module gets
+// a line in the node's audit log (outcome "killed") before its calls are
+// stopped; each stopped call's own line says "cancelled" with the kill as
+// its error.
 func (a *Agent) applyKills(l *KillList) {
 	a.mu.Lock()
-	added := a.killed.merge(l)
-	var stopped int
-	for _, r := range a.running {
-		if r.digest != "" && a.killed.Has(r.digest) {
-			r.cancel(errKilled)
-			stopped++
+	var fresh []Killed
+	for _, k := range l.Killed {
+		if CheckDigest(k.Digest) == nil && !a.killed.Has(k.Digest) && !slices.ContainsFunc(fresh, func(f Killed) bool { return f.Digest == k.Digest }) {
+			fresh = append(fresh, k)
 		}
 	}
+	added := a.killed.merge(l)
+	var stop []*running
+	for _, r := range a.running {
+		if r.digest != "" && a.killed.Has(r.digest) {
+			stop = append(stop, r)
+		}
+	}
+	for _, k := range fresh {
+		if !a.killed.Has(k.Digest) {
+			continue // past the list's bound
+		}
+		n := 0
+		for _, r := range stop {
+			if r.digest == k.Digest {
+				n++
+			}
+		}
+		a.recordKill(k, n)
+	}
+	for _, r := range stop {
+		r.cancel(fmt.Errorf("module %s was killed fleet-wide: %w", r.digest, errKilled))
+	}
+	stopped := len(stop)
 	snapshot := &KillList{Killed: slices.Clone(a.killed.Killed)}
 	a.mu.Unlock()
 	if !added {

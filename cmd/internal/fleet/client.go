@@ -25,6 +25,10 @@ const urlFile = "controller.url"
 type Client struct {
 	nc *nats.Conn
 	js jetstream.JetStream
+
+	mu sync.Mutex
+	// reconnected is closed, and replaced, at each reconnect (retry.go).
+	reconnected chan struct{}
 }
 
 // Endpoint returns the URL and credentials file the fleet commands use for
@@ -41,9 +45,12 @@ func Endpoint(home string) (url, creds string, err error) {
 }
 
 // Dial connects to the fleet at url with the credentials in creds
-// (tlsCA, when set, verifies the server).
+// (tlsCA, when set, verifies the server). url may list several servers of
+// a cluster, comma-separated: the client fails over among them (and the
+// others the cluster announces).
 func Dial(url, creds, tlsCA string) (*Client, error) {
-	opts := []nats.Option{nats.UserCredentials(creds), nats.Name("agent-ctl fleet")}
+	c := &Client{reconnected: make(chan struct{})}
+	opts := []nats.Option{nats.UserCredentials(creds), nats.Name("agent-ctl fleet"), nats.ReconnectHandler(c.onReconnect)}
 	if tlsCA != "" {
 		opts = append(opts, nats.RootCAs(tlsCA))
 	}
@@ -56,7 +63,8 @@ func Dial(url, creds, tlsCA string) (*Client, error) {
 		nc.Close()
 		return nil, err
 	}
-	return &Client{nc: nc, js: js}, nil
+	c.nc, c.js = nc, js
+	return c, nil
 }
 
 // Close closes the connection.
@@ -135,14 +143,18 @@ func (c *Client) probe(ctx context.Context, nodes []Node) {
 
 // Call sends req to each of nodes at once and returns one result per node,
 // in the order given; a node that did not answer within timeout gets a
-// result whose Error says so.
+// result whose Error says so. Each node's call has an ID of its own: the
+// request is repeated until answered (see request), and the node is sent a
+// cancel when the time runs out or ctx ends first.
 func (c *Client) Call(ctx context.Context, nodes []string, req CallRequest, timeout time.Duration) []CallResult {
 	req.Timeout = timeout.Seconds()
-	body, err := json.Marshal(req)
 	out := make([]CallResult, len(nodes))
 	var wg sync.WaitGroup
 	for i, n := range nodes {
-		out[i] = CallResult{Node: n, Tool: req.Tool, ExitCode: 125}
+		r := req
+		r.ID = newCallID()
+		out[i] = CallResult{Node: n, Tool: req.Tool, ID: r.ID, ExitCode: 125}
+		body, err := json.Marshal(r)
 		if err != nil {
 			out[i].Error = err.Error()
 			continue
@@ -153,12 +165,14 @@ func (c *Client) Call(ctx context.Context, nodes []string, req CallRequest, time
 			t0 := time.Now()
 			cctx, cancel := context.WithTimeout(ctx, timeout+2*time.Second)
 			defer cancel()
-			m, err := c.nc.RequestWithContext(cctx, callSubject(n), body)
+			m, err := c.request(cctx, n, r.ID, body)
 			switch {
 			case errors.Is(err, nats.ErrNoResponders):
 				out[i].Error = "not connected (no agent answers for this node)"
-			case errors.Is(err, context.DeadlineExceeded):
+			case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
 				out[i].Error = fmt.Sprintf("no answer within %s", timeout+2*time.Second)
+			case ctx.Err() != nil:
+				out[i].Error = fmt.Sprintf("cancelled (%v): the node was asked to stop the call", context.Cause(ctx))
 			case err != nil:
 				out[i].Error = err.Error()
 			default:
@@ -168,7 +182,7 @@ func (c *Client) Call(ctx context.Context, nodes []string, req CallRequest, time
 				} else {
 					// The answer came on this node's subject; its own
 					// name for itself is not believed over that.
-					r.Node = n
+					r.Node, r.ID = n, out[i].ID
 					out[i] = r
 				}
 			}

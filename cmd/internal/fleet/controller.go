@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -32,6 +31,9 @@ type ControllerOptions struct {
 	// With them every client connection is TLS; without them the
 	// controller listens on a loopback address only.
 	TLSCert, TLSKey string
+	// Cluster joins this controller to others (cluster.go); the zero
+	// value runs it alone.
+	Cluster ClusterOptions
 	// Logger receives diagnostics; nil discards them.
 	Logger *slog.Logger
 }
@@ -64,6 +66,11 @@ type Controller struct {
 	own []byte
 	// Created is true when this start created the fleet's identity.
 	Created bool
+	// replicas is how many copies the fleet's streams keep: 1 alone, up
+	// to 3 in a cluster.
+	replicas int
+	// closed is closed by Close.
+	closed chan struct{}
 }
 
 // StartController starts the fleet's NATS server for the controller whose
@@ -137,6 +144,10 @@ func StartController(home string, o ControllerOptions) (*Controller, error) {
 		}
 		own = tc.Certificates[0].Certificate[0]
 	}
+	replicas, err := o.applyCluster(opts, id)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("starting the fleet's NATS server: %w", err)
@@ -150,7 +161,7 @@ func StartController(home string, o ControllerOptions) (*Controller, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Controller{srv: srv, id: id, log: log, res: res, own: own, Created: created}
+	c := &Controller{srv: srv, id: id, log: log, res: res, own: own, Created: created, replicas: replicas, closed: make(chan struct{})}
 	if err := c.setup(); err != nil {
 		c.Close()
 		return nil, err
@@ -173,6 +184,7 @@ func (c *Controller) Identity() *Identity { return c.id }
 
 // Close stops the server, waiting for it to finish.
 func (c *Controller) Close() {
+	close(c.closed)
 	if c.nc != nil {
 		c.nc.Close()
 	}
@@ -221,20 +233,7 @@ func (c *Controller) setup() error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:              StatusStream,
-		Description:       "the last status of each agent-ctl agent",
-		Subjects:          []string{statusPrefix + "*"},
-		MaxMsgsPerSubject: 1,
-		MaxMsgSize:        maxStatus,
-		Storage:           jetstream.FileStorage,
-	})
-	if err != nil {
-		return fmt.Errorf("creating the status stream: %w", err)
-	}
-	return nil
+	return c.createStream(js)
 }
 
 // Reload applies the revocations recorded in the fleet directory to the

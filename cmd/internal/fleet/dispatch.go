@@ -79,7 +79,7 @@ func (l *Local) Call(ctx context.Context, req *CallRequest, stdout, stderr io.Wr
 	}
 	// Recorded in the node's audit log as the controller's call.
 	call := &supervisor.Call{Module: p.Module, Name: p.Name, Args: p.Args, Policy: p.Policy, Digest: p.Digest,
-		Caller: "controller", Frontend: "fleet", Version: p.Version, Params: p.Params, Stdout: stdout, Stderr: stderr}
+		Caller: "controller", Frontend: "fleet", CallID: req.ID, Version: p.Version, Params: p.Params, Stdout: stdout, Stderr: stderr}
 	r, err := l.Supervisor.Invoke(ctx, call)
 	res.ExitCode = supervisor.ExitCode(r, err)
 	res.Duration = time.Since(t0).Seconds()

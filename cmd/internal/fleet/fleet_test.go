@@ -169,6 +169,24 @@ func nodeWith(t *testing.T, c *fleet.Controller, name string, o fleet.AgentOptio
 	if err != nil {
 		t.Fatal(err)
 	}
+	installInto(t, cat)
+	sup, err := supervisor.New(&supervisor.Options{Home: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sup.Close)
+	o.URL, o.Name, o.Creds, o.Interval = c.URL(), name, joinToken(t, c, name, 0), time.Second
+	local := &fleet.Local{Catalog: cat, Supervisor: sup}
+	a, err := fleet.StartAgent(local, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, local, home
+}
+
+// installInto installs the test tools (hello, sleep, exit) in cat.
+func installInto(t *testing.T, cat *catalog.Catalog) {
+	t.Helper()
 	for _, tool := range []struct{ name, wasm, extra string }{
 		{"hello", "hello.wasm", `"inputSchema": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 16}}}, "args": {"positional": ["name"]}`},
 		{"sleep", "sleep.wasm", `"inputSchema": {"type": "object", "properties": {"ms": {"type": "integer", "minimum": 0}}}, "args": {"positional": ["ms"]}`},
@@ -187,18 +205,6 @@ func nodeWith(t *testing.T, c *fleet.Controller, name string, o fleet.AgentOptio
 			t.Fatal(err)
 		}
 	}
-	sup, err := supervisor.New(&supervisor.Options{Home: home})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sup.Close)
-	o.URL, o.Name, o.Creds, o.Interval = c.URL(), name, joinToken(t, c, name, 0), time.Second
-	local := &fleet.Local{Catalog: cat, Supervisor: sup}
-	a, err := fleet.StartAgent(local, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a, local, home
 }
 
 func TestCall(t *testing.T) {

@@ -39,6 +39,15 @@ type CallRequest struct {
 	// presence probe so that an agent that predates it answers it as one
 	// (no Info) and never mistakes it for a call.
 	Describe string `json:"describe,omitempty"`
+	// ID names the call (the client picks it at random): a node runs a
+	// request at most once per ID, and answers a repeat of it (the client
+	// asks again when an answer may have been lost, see Client.Call) with
+	// the running call's answer or the one it keeps. Empty: no repeats.
+	ID string `json:"id,omitempty"`
+	// Cancel, in a request with no Tool, asks the node to stop its running
+	// call with that ID (see cancel.go). It rides on a presence probe, as
+	// Describe does, so that an agent that predates it runs nothing.
+	Cancel string `json:"cancel,omitempty"`
 }
 
 // probeRequest is a call with no tool: a presence probe, which a node
@@ -49,6 +58,9 @@ var probeRequest = []byte(`{"tool":""}`)
 type CallResult struct {
 	Node string `json:"node"`
 	Tool string `json:"tool"`
+	// ID is the call's ID (CallRequest.ID), by which the node's audit log
+	// names it (callId).
+	ID string `json:"id,omitempty"`
 	// Version and Digest name what ran.
 	Version string `json:"version,omitempty"`
 	Digest  string `json:"digest,omitempty"`
