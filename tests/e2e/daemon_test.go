@@ -236,3 +236,53 @@ func TestDaemon_settingsDiffer(t *testing.T) {
 		t.Errorf("stderr:\n%s", errb.String())
 	}
 }
+
+// TestDaemon_toolHostEnv: a tool's variable granted from the host takes
+// the client's value, not the daemon's; a fixed one is the grant's; no
+// other variable of either reaches the module.
+func TestDaemon_toolHostEnv(t *testing.T) {
+	for _, p := range paths {
+		t.Run(p.name, func(t *testing.T) {
+			home := t.TempDir()
+			installFixture(t, home, "envtool", "env.wasm", `"inputSchema": {"type": "object", "properties": {}}`)
+			for _, g := range [][]string{{"--env", "FROMHOST"}, {"--env", "FIXED=grant"}} {
+				if out, err := exec.Command(bin, append([]string{"--home", home, "grant", "envtool"}, g...)...).CombinedOutput(); err != nil {
+					t.Fatalf("grant %v: %v\n%s", g, err, out)
+				}
+			}
+			if p.daemon {
+				t.Setenv("FROMHOST", "daemon's")
+				t.Setenv("ELSE", "daemon's")
+				startDaemon(t, home)
+			}
+			t.Setenv("FROMHOST", "client's")
+			t.Setenv("ELSE", "client's")
+			t.Setenv("FIXED", "client's")
+			out, errs, code := oneShot(t, home, p.daemon, nil, "envtool")
+			want := "FROMHOST=client's\nFIXED=grant\nenv: 2 variables\n"
+			if code != 0 || !sameLines(out, want) {
+				t.Errorf("exit %d, stdout:\n%s\nwant the lines of:\n%s\nstderr:\n%s", code, out, want, errs)
+			}
+		})
+	}
+}
+
+func sameLines(a, b string) bool {
+	la, lb := strings.Split(a, "\n"), strings.Split(b, "\n")
+	if len(la) != len(lb) {
+		return false
+	}
+	seen := map[string]int{}
+	for _, l := range la {
+		seen[l]++
+	}
+	for _, l := range lb {
+		seen[l]--
+	}
+	for _, n := range seen {
+		if n != 0 {
+			return false
+		}
+	}
+	return true
+}
