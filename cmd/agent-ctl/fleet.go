@@ -200,7 +200,7 @@ func fleetCommand() *cli.Command {
 		Subcommands: []*cli.Command{
 			{
 				Name:      "join-token",
-				Usage:     "write the credentials one agent joins with: it may answer its own calls and publish its own status, nothing else",
+				Usage:     "write the credentials one agent joins with: it may answer its own calls and deploys and publish its own status, nothing else; they carry the fleet's public signing key",
 				ArgsUsage: "NODE",
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "out", Usage: "write to `FILE` (mode 0600) instead of stdout"},

@@ -107,7 +107,10 @@ func StartAgent(local *Local, o AgentOptions) (*Agent, error) {
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			a.log.Info("fleet: reconnected", "url", nc.ConnectedUrlRedacted())
 			a.publish(true)
-			go a.fetchKills()
+			go func() {
+				a.fetchKills()
+				a.deploys.catchUp()
+			}()
 		}),
 		nats.CustomInboxPrefix(inboxPrefix(o.Name)),
 		// Closed is for good (Close, or credentials refused): no answer
@@ -183,6 +186,9 @@ func StartAgent(local *Local, o AgentOptions) (*Agent, error) {
 		return nil, fmt.Errorf("joining the fleet as node %s: %w", o.Name, err)
 	}
 	go a.statusLoop()
+	// Deploys sent while the node was away, after the kill list (a killed
+	// module is refused) and once the node is serving.
+	go a.deploys.catchUp()
 	return a, nil
 }
 

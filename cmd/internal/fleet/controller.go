@@ -229,6 +229,9 @@ func (c *Controller) setup() error {
 	if err := c.serveKills(); err != nil {
 		return err
 	}
+	if err := c.serveMissedDeploys(); err != nil {
+		return err
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err

@@ -54,6 +54,11 @@ const (
 	RolloutBucket = "AGENTCTL_ROLLOUTS"
 
 	deployPrefix = "agentctl.deploy."
+	// missedSubject is where an agent asks the controller, when it
+	// (re)connects, for the notices of the last rollouts that chose it.
+	// The answer goes to the asker's inbox, which names its node: only
+	// that node may read it.
+	missedSubject = "agentctl.deploys"
 	// moduleStream is the object store's stream; agents read it with
 	// direct gets.
 	moduleStream = "OBJ_" + ModuleBucket
@@ -389,26 +394,28 @@ func (c *Client) Deploy(ctx context.Context, archive string, m *manifest.Manifes
 	if err != nil {
 		return nil, err
 	}
-	if err := c.recordRollout(ctx, p); err != nil {
+	if err := c.recordRollout(ctx, p.Tool, notice); err != nil {
 		return nil, err
 	}
 	return &Rollout{DeployPayload: *p, Results: c.SendNotice(ctx, notice, nodes, timeout)}, nil
 }
 
-// recordRollout keeps the rollout of p, replacing the tool's last one.
-func (c *Client) recordRollout(ctx context.Context, p *DeployPayload) error {
+// recordRollout keeps the signed notice of a rollout of tool, replacing
+// the tool's last one: what `fleet ls` shows, and what a node that was
+// away gets when it comes back.
+func (c *Client) recordRollout(ctx context.Context, tool string, n *DeployNotice) error {
 	kv, err := c.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: RolloutBucket, Description: "the last rollout of each agent-ctl tool", History: 1, Storage: jetstream.FileStorage,
 	})
 	if err != nil {
 		return fmt.Errorf("opening the fleet's rollouts: %w", err)
 	}
-	b, err := json.Marshal(p)
+	b, err := json.Marshal(n)
 	if err != nil {
 		return err
 	}
-	if _, err := kv.Put(ctx, p.Tool, b); err != nil {
-		return fmt.Errorf("recording the rollout of %s: %w", p.Tool, err)
+	if _, err := kv.Put(ctx, tool, b); err != nil {
+		return fmt.Errorf("recording the rollout of %s: %w", tool, err)
 	}
 	return nil
 }
@@ -482,7 +489,11 @@ func (c *Client) Rollouts(ctx context.Context, nodes []Node) ([]Rollout, error) 
 			continue // deleted meanwhile
 		}
 		var r Rollout
-		if err := json.Unmarshal(e.Value(), &r.DeployPayload); err != nil {
+		var n DeployNotice
+		if err := json.Unmarshal(e.Value(), &n); err != nil {
+			return nil, fmt.Errorf("reading the rollout of %s: %w", k, err)
+		}
+		if err := json.Unmarshal(n.Payload, &r.DeployPayload); err != nil {
 			return nil, fmt.Errorf("reading the rollout of %s: %w", k, err)
 		}
 		for _, n := range r.Nodes {
@@ -509,6 +520,86 @@ func (c *Client) Rollouts(ctx context.Context, nodes []Node) ([]Rollout, error) 
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Tool < out[j].Tool })
 	return out, nil
+}
+
+// serveMissedDeploys answers an agent's request for the notices of the
+// last rollouts that chose it. The node is the one its reply inbox names
+// (only it may read there), not one the request names.
+func (c *Controller) serveMissedDeploys() error {
+	js, err := jetstream.New(c.nc)
+	if err != nil {
+		return err
+	}
+	_, err = c.nc.Subscribe(missedSubject, func(m *nats.Msg) {
+		rest, ok := strings.CutPrefix(m.Reply, "_INBOX_AGENT.")
+		node, _, _ := strings.Cut(rest, ".")
+		if !ok || CheckNode(node) != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		notices := []DeployNotice{}
+		if kv, err := js.KeyValue(ctx, RolloutBucket); err == nil {
+			if keys, err := kv.ListKeys(ctx); err == nil {
+				for k := range keys.Keys() {
+					e, err := kv.Get(ctx, k)
+					if err != nil {
+						continue
+					}
+					var n DeployNotice
+					var p DeployPayload
+					if json.Unmarshal(e.Value(), &n) != nil || json.Unmarshal(n.Payload, &p) != nil || !slices.Contains(p.Nodes, node) {
+						continue
+					}
+					notices = append(notices, n)
+				}
+			}
+		}
+		b, err := json.Marshal(notices)
+		if err == nil {
+			_ = m.Respond(b)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("serving missed deploys: %w", err)
+	}
+	return nil
+}
+
+// catchUp asks the controller for the notices of the last rollouts that
+// chose this node and takes those newer than what it has taken: the
+// deploys sent while it was away. Each still goes through every check.
+func (d *deployer) catchUp() {
+	if d == nil || d.key == nil {
+		return
+	}
+	m, err := d.a.nc.Request(missedSubject, nil, 10*time.Second)
+	if err != nil {
+		d.a.log.Warn("fleet: missed deploys could not be fetched", "err", err)
+		return
+	}
+	var notices []DeployNotice
+	if err := json.Unmarshal(m.Data, &notices); err != nil {
+		d.a.log.Warn("fleet: malformed list of missed deploys", "err", err)
+		return
+	}
+	for _, n := range notices {
+		var p DeployPayload
+		b, err := json.Marshal(n)
+		if err != nil || json.Unmarshal(n.Payload, &p) != nil {
+			continue
+		}
+		// Under the deploy lock: a notice taken meanwhile (sent live as
+		// the node came back) is skipped, not refused as a replay.
+		d.mu.Lock()
+		d.smu.Lock()
+		taken := !p.Time.After(d.state.Newest[p.Tool])
+		d.smu.Unlock()
+		if !taken {
+			d.handleLocked(&nats.Msg{Data: b})
+		}
+		d.mu.Unlock()
+	}
 }
 
 // deployer is an agent's side of deploys.
@@ -596,6 +687,11 @@ func (d *deployer) results() []DeployResult {
 func (d *deployer) handle(m *nats.Msg) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.handleLocked(m)
+}
+
+// handleLocked is handle under d.mu.
+func (d *deployer) handleLocked(m *nats.Msg) {
 	res, p := d.deploy(m.Data)
 	res.Node, res.Time = d.a.o.Name, time.Now().UTC()
 	if res.State == DeployRefused {
@@ -701,7 +797,10 @@ func (d *deployer) deploy(data []byte) (DeployResult, *DeployPayload) {
 	newest := d.state.Newest[p.Tool]
 	d.smu.Unlock()
 	if !p.Time.After(newest) {
-		return refuse(&p, "a replayed notice: this node has taken a notice for %s as new as %s", p.Tool, newest.Format(time.RFC3339Nano))
+		// Answered and audited, but what the node reports stays what the
+		// newer notice did.
+		r, _ := refuse(&p, "a replayed notice: this node has taken a notice for %s as new as %s", p.Tool, newest.Format(time.RFC3339Nano))
+		return r, nil
 	}
 	d.a.mu.Lock()
 	killed := d.a.killed.Has(p.Module)

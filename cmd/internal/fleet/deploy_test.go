@@ -293,6 +293,23 @@ func TestDeploy(t *testing.T) {
 			}
 		})
 	}
+	// A node away during a deploy takes it when it comes back.
+	outer := t // the node lives as long as the test, not the subtest
+	t.Run("missed", func(t *testing.T) {
+		archive, m, module := pack(t, key, toolVersion(t, "7.0.0", "hello.wasm", ""))
+		r, err := cl.Deploy(ctx, archive, m, module, key, []string{"beta", "delta"}, wait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Results[0].State != fleet.DeployInstalled || r.Results[1].State != fleet.DeployPending {
+			t.Fatalf("%+v, want beta installed and delta (no agent yet) pending", r.Results)
+		}
+		_, delta, _ := nodeWith(outer, c, "delta", fleet.AgentOptions{StateDir: filepath.Join(t.TempDir(), "fleet")})
+		poll(t, "delta to take the deploy it missed", func() bool {
+			v, _, _ := deployed(t, delta)
+			return v == "7.0.0"
+		})
+	})
 	// A notice already taken is not taken again (gamma took it; a replay
 	// would roll back whatever came since).
 	t.Run("replayed", func(t *testing.T) {
@@ -410,6 +427,9 @@ func TestDeploy_permissions(t *testing.T) {
 		t.Errorf("a node's direct get: %v, want not found (allowed, nothing there)", err)
 	}
 	if _, err := nc.SubscribeSync("agentctl.deploy.a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Publish("agentctl.deploys", nil); err != nil { // asking for missed deploys
 		t.Fatal(err)
 	}
 	nc.Flush()

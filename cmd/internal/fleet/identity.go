@@ -244,7 +244,7 @@ func (id *Identity) JoinToken(node string, ttl time.Duration) ([]byte, error) {
 		// Its status, asking for the kill list (the answer comes to its
 		// own inboxes, which no other node may read), reading the module
 		// store (deployReads) and taking its own deploys.
-		Pub:  jwt.Permission{Allow: append(jwt.StringList{statusSubject(node), killsSubject}, deployReads...)},
+		Pub:  jwt.Permission{Allow: append(jwt.StringList{statusSubject(node), killsSubject, missedSubject}, deployReads...)},
 		Sub:  jwt.Permission{Allow: jwt.StringList{callSubject(node), "$SRV.>", killedSubject, inboxPrefix(node) + ".>", deploySubject(node)}},
 		Resp: &jwt.ResponsePermission{MaxMsgs: 1},
 	}
