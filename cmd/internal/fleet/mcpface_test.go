@@ -3,7 +3,6 @@ package fleet_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -178,9 +177,9 @@ func TestMCPFleet(t *testing.T) {
 			t.Fatal(err)
 		}
 		os.WriteFile(filepath.Join(dir, "hello.wasm"), wasm, 0o644)
-		m := fmt.Sprint(`{"name": "greet", "version": "1.0.0", "description": "new", "module": "hello.wasm",
+		m := `{"name": "greet", "version": "1.0.0", "description": "new", "module": "hello.wasm",
 			"inputSchema": {"type": "object", "properties": {"name": {"type": "string"}}}, "args": {"positional": ["name"]},
-			"mcp": {"arguments": {"name": "set-by-the-face"}}}`)
+			"mcp": {"arguments": {"name": "set-by-the-face"}}}`
 		os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(m), 0o644)
 		if _, err := alphaLocal.Catalog.Store().Install(dir); err != nil {
 			t.Fatal(err)
