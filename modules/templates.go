@@ -23,10 +23,10 @@ import (
 )
 
 // The tool's sources (scaffold/) and the SDKs' library files, without their
-// tests and examples. The Go SDK is a module of its own (sdk/go/go.mod), which
-// go:embed cannot reach into: scaffold/gosdk holds copies of its files,
-// refreshed by go generate and checked against the originals by
-// TestScaffold_goSDKCopiesCurrent.
+// tests and examples. The Go SDK is a module of its own (sdk/go/go.mod),
+// which an embed directive cannot reach into: scaffold/gosdk holds copies
+// of its files, refreshed by go generate and checked against the originals
+// by TestScaffold_goSDKCopiesCurrent.
 //
 //go:embed scaffold/main.c scaffold/main.rs scaffold/main.go.tmpl scaffold/index.ts scaffold/manifest.json scaffold/test.sh
 //go:embed sdk/c/agentctl.c sdk/c/agentctl.h sdk/rust/agentctl.rs scaffold/gosdk/*.go.txt

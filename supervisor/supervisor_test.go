@@ -184,27 +184,12 @@ func TestInvoke_stdio(t *testing.T) {
 	})
 }
 
-// timedWriter records when each write arrives.
-type timedWriter struct {
-	mu    sync.Mutex
-	times []time.Time
-	data  []string
-}
-
-func (w *timedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.times = append(w.times, time.Now())
-	w.data = append(w.data, string(p))
-	return len(p), nil
-}
-
 // TestInvoke_streams checks that output reaches the caller while the module
 // still runs, not when it ends.
 func TestInvoke_streams(t *testing.T) {
 	both(t, func(t *testing.T, iso policies.Isolation) {
 		s := newSupervisor(t, iso)
-		w := &timedWriter{}
+		w := &testutil.TimedWriter{}
 		res, err := s.Invoke(context.Background(), &supervisor.Call{
 			Module: fixtures.Path("stream.wasm"), Args: []string{"3", "400"},
 			Policy: policies.Policy{Isolation: iso},
@@ -214,12 +199,12 @@ func TestInvoke_streams(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := strings.Join(w.data, ""); got != "tick 0\ntick 1\ntick 2\n" || res.ExitCode != 0 {
+		if got := w.String(); got != "tick 0\ntick 1\ntick 2\n" || res.ExitCode != 0 {
 			t.Fatalf("got %q exit %d", got, res.ExitCode)
 		}
 		// The module sleeps 800ms after writing its first line; that line must
 		// have arrived long before the call ended.
-		if lead := end.Sub(w.times[0]); lead < 500*time.Millisecond {
+		if lead := end.Sub(w.Times()[0]); lead < 500*time.Millisecond {
 			t.Errorf("first line arrived %v before the end; want it streamed at once", lead)
 		}
 	})

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -138,37 +137,22 @@ func TestWasiConfigLayout(t *testing.T) {
 	}
 }
 
-type timedWriter struct {
-	mu    sync.Mutex
-	lines []string
-	at    []time.Time
-}
-
-func (w *timedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.lines = append(w.lines, string(p))
-	w.at = append(w.at, time.Now())
-	return len(p), nil
-}
-
 // TestOutput_streams: each line reaches the writer when the module writes
 // it, not when it ends.
 func TestOutput_streams(t *testing.T) {
-	var out timedWriter
+	var out testutil.TimedWriter
 	var errb testutil.SyncBuffer
 	res := runWithOutput(t, "stream.wasm", os.DevNull, &out, &errb, "3", "200")
 	if res.Outcome != protocol.Exited || res.ExitCode != 0 {
 		t.Fatalf("outcome %v, exit code %d, stderr %q; want exited with 0", res.Outcome, res.ExitCode, errb.String())
 	}
-	out.mu.Lock()
-	defer out.mu.Unlock()
-	if got, want := strings.Join(out.lines, ""), "tick 0\ntick 1\ntick 2\n"; got != want {
+	if got, want := out.String(), "tick 0\ntick 1\ntick 2\n"; got != want {
 		t.Fatalf("stdout %q, want %q", got, want)
 	}
 	// The module writes a line every 200ms: the first and the last write
 	// must be as far apart.
-	if gap := out.at[len(out.at)-1].Sub(out.at[0]); gap < 300*time.Millisecond {
+	at := out.Times()
+	if gap := at[len(at)-1].Sub(at[0]); gap < 300*time.Millisecond {
 		t.Errorf("the writes came within %s, want about 400ms: output is not streamed", gap)
 	}
 }

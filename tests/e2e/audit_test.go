@@ -24,6 +24,7 @@ import (
 
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 	"github.com/agent-ctl/agent-ctl/tests/mcptest"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
 
 // auditRecord is the part of an audit line these tests read.
@@ -76,25 +77,6 @@ func token(t *testing.T, home, name string) string {
 		t.Fatalf("token create %s: %v", name, err)
 	}
 	return strings.TrimSpace(string(out))
-}
-
-// syncBuf is a bytes.Buffer a child's stderr copier may write while the
-// test reads it.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // stdioClient starts `agent-ctl mcp` under a client named name.
@@ -194,7 +176,7 @@ func TestAudit_writeOnly(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var mcpLogs syncBuf
+	var mcpLogs testutil.SyncBuffer
 	mc := exec.Command(bin, "--home", home, "--log-level", "debug", "mcp")
 	mc.Stderr = &mcpLogs
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "wo"}, nil).Connect(ctx, &mcp.CommandTransport{Command: mc}, nil)
@@ -465,7 +447,7 @@ func TestAudit_offSaid(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	var logs syncBuf
+	var logs testutil.SyncBuffer
 	mc := exec.Command(bin, "--home", home, "mcp")
 	mc.Env = append(os.Environ(), "AGENT_CTL_NO_AUDIT=1")
 	mc.Stderr = &logs

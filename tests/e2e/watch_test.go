@@ -19,6 +19,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/agent-ctl/agent-ctl/tests/mcptest"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
 
 // dropHello writes modules/hello at version (with the module of the
@@ -95,7 +96,7 @@ func TestWatch_swapsUnderCalls(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.Command(bin, "--home", home, "--log-level", "info", "mcp", "--watch", drops)
-	var stderr lockedLog
+	var stderr testutil.SyncBuffer
 	cmd.Stderr = &stderr
 	var listChanged atomic.Int32
 	client := mcp.NewClient(&mcp.Implementation{Name: "e2e-watch"}, &mcp.ClientOptions{
@@ -213,22 +214,4 @@ func summary(ds []time.Duration) string {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return fmt.Sprintf("median %s, max %s (polled every 20ms through list --json)", s[len(s)/2].Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond))
-}
-
-// lockedLog is a process's stderr, read while it is written.
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -1,12 +1,16 @@
 // Package testutil holds the small helpers that agent-ctl's tests share:
-// a buffer that a worker's output and a test may use at once, and polls
-// for conditions that another process makes true in its own time, and
-// the minisign tool that signature tests compare with.
+// a buffer that a worker's output and a test may use at once, a writer
+// that notes when each write arrives, polls for conditions that another
+// process makes true in its own time, and the minisign tool that
+// signature tests compare with.
 package testutil
 
 import (
 	"bytes"
+	"slices"
+	"strings"
 	"sync"
+	"time"
 )
 
 // SyncBuffer is a bytes.Buffer safe for concurrent use: a call's stdout
@@ -35,4 +39,35 @@ func (s *SyncBuffer) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Len()
+}
+
+// TimedWriter records what each write carried and when it arrived, for
+// tests that check output reaches its reader as it is written, not at the
+// end of a call. The zero value is empty.
+type TimedWriter struct {
+	mu     sync.Mutex
+	writes []string
+	times  []time.Time
+}
+
+func (w *TimedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.times = append(w.times, time.Now())
+	w.writes = append(w.writes, string(p))
+	return len(p), nil
+}
+
+// String returns everything written so far.
+func (w *TimedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return strings.Join(w.writes, "")
+}
+
+// Times returns when each write arrived, in order.
+func (w *TimedWriter) Times() []time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.times)
 }

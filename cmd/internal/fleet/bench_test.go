@@ -33,14 +33,7 @@ func BenchmarkFanOut(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	dir := filepath.Join(b.TempDir(), "hello")
-	os.MkdirAll(dir, 0o755)
-	wasm, err := os.ReadFile(fixtures.Path("hello.wasm"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "hello.wasm"), wasm, 0o644)
-	os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(`{"name": "hello", "version": "1.0.0", "description": "bench", "module": "hello.wasm", "inputSchema": {"type": "object", "properties": {"name": {"type": "string"}}}, "args": {"positional": ["name"]}}`), 0o644)
+	dir := fixtures.ToolDir(b, "hello", "hello.wasm", `"inputSchema": {"type": "object", "properties": {"name": {"type": "string"}}}, "args": {"positional": ["name"]}`)
 	if _, err := cat.Store().Install(dir); err != nil {
 		b.Fatal(err)
 	}

@@ -11,16 +11,13 @@ import (
 
 	"github.com/agent-ctl/agent-ctl/cmd/internal/fleet"
 	"github.com/agent-ctl/agent-ctl/supervisor"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
 
 // poll waits for cond, failing the test after 20 s.
 func poll(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 20s: %s", what)
-		}
-	}
+	testutil.Eventually(t, 20*time.Second, cond, "%s", what)
 }
 
 func toolDigest(t *testing.T, cl *fleet.Client, node, tool string) string {

@@ -3,9 +3,6 @@ package fleet_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -171,17 +168,8 @@ func TestMCPFleet(t *testing.T) {
 		for len(changed) > 0 {
 			<-changed
 		}
-		dir := filepath.Join(t.TempDir(), "greet")
-		os.MkdirAll(dir, 0o755)
-		wasm, err := os.ReadFile(fixtures.Path("hello.wasm"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(dir, "hello.wasm"), wasm, 0o644)
-		m := fmt.Sprint(`{"name": "greet", "version": "1.0.0", "description": "new", "module": "hello.wasm",
-			"inputSchema": {"type": "object", "properties": {"name": {"type": "string"}}}, "args": {"positional": ["name"]},
-			"mcp": {"arguments": {"name": "set-by-the-face"}}}`)
-		os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(m), 0o644)
+		dir := fixtures.ToolDir(t, "greet", "hello.wasm", `"inputSchema": {"type": "object", "properties": {"name": {"type": "string"}}},
+			"args": {"positional": ["name"]}, "mcp": {"arguments": {"name": "set-by-the-face"}}`)
 		if _, err := alphaLocal.Catalog.Store().Install(dir); err != nil {
 			t.Fatal(err)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/agent-ctl/agent-ctl/cmd/internal/fleet"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
 
 func isAuthErr(err error) bool {
@@ -63,11 +64,7 @@ func TestRevoke(t *testing.T) {
 	if err := admin.Reload(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); !nc.IsClosed(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the revoked node's connection is still open after 10s")
-		}
-	}
+	testutil.Eventually(t, 10*time.Second, nc.IsClosed, "the revoked node's connection is still open")
 	if ncB.IsClosed() {
 		t.Error("another node's connection was closed too")
 	}

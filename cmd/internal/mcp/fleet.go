@@ -233,16 +233,7 @@ func cmpOr(s, def string) string {
 
 // fleetHandler runs a fleet tool on the selected nodes.
 func (s *Server) fleetHandler(name string) mcp.ToolHandler {
-	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		ctx, done, ok := s.admit(ctx, req)
-		if !ok {
-			return failure("%s: %v", name, errShuttingDown), nil
-		}
-		defer done()
-		args, err := arguments(req)
-		if err != nil {
-			return failure("invalid arguments: want a JSON object: %v", err), nil
-		}
+	return s.toolHandler(name, func(ctx context.Context, req *mcp.CallToolRequest, args map[string]any) (*mcp.CallToolResult, error) {
 		nodes, err := s.selectNodes(name, args)
 		if err != nil {
 			return nil, err
@@ -255,7 +246,7 @@ func (s *Server) fleetHandler(name string) mcp.ToolHandler {
 			return failure("%s: cancelled: %v", name, cause), nil
 		}
 		return fleetResult(name, res), nil
-	}
+	})
 }
 
 // selectNodes takes the selectors out of args and returns the nodes they

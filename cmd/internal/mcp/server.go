@@ -183,6 +183,24 @@ func (s *Server) Shutdown(grace time.Duration) {
 	s.Close()
 }
 
+// toolHandler is a tool's handler: what every tool call does first, its
+// admission (refused once the server shuts down) and the decoding of its
+// arguments, then body.
+func (s *Server) toolHandler(name string, body func(ctx context.Context, req *mcp.CallToolRequest, args map[string]any) (*mcp.CallToolResult, error)) mcp.ToolHandler {
+	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		ctx, done, ok := s.admit(ctx, req)
+		if !ok {
+			return failure("%s: %v", name, errShuttingDown), nil
+		}
+		defer done()
+		args, err := arguments(req)
+		if err != nil {
+			return failure("invalid arguments: want a JSON object: %v", err), nil
+		}
+		return body(ctx, req, args)
+	}
+}
+
 // admit registers a tool call in flight, cancellable by a shutdown and by
 // the client's cancellation of its session's calls; false once the server
 // shuts down. done ends the call.
@@ -380,16 +398,7 @@ func describe(t *store.Tool, g *policies.ToolGrants) (*mcp.Tool, error) {
 const tailSize = 2 << 10
 
 func (s *Server) handler(name string) mcp.ToolHandler {
-	return func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		ctx, done, ok := s.admit(ctx, req)
-		if !ok {
-			return failure("%s: %v", name, errShuttingDown), nil
-		}
-		defer done()
-		args, err := arguments(req)
-		if err != nil {
-			return failure("invalid arguments: want a JSON object: %v", err), nil
-		}
+	return s.toolHandler(name, func(ctx context.Context, req *mcp.CallToolRequest, args map[string]any) (*mcp.CallToolResult, error) {
 		call, err := s.callOverMCP(name, args)
 		switch {
 		case errors.Is(err, catalog.ErrArgs):
@@ -427,7 +436,7 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 			}
 		}
 		return s.result(call, res, out, errs.String())
-	}
+	})
 }
 
 // result turns a finished call into a tools/call result: its output as
