@@ -63,12 +63,17 @@ wine-deps:
 
 ## build: bin/agent-ctl and bin/agent-ctl-worker (the worker it spawns for each call)
 # The worker is built with agentctl_worker: without the supervisor's half of
-# the wire, it links neither go-plugin nor gRPC (docs/why.md).
+# the wire, it links neither go-plugin nor gRPC (docs/why.md). It is linked
+# statically: no dynamic loader and no shared libraries to map at each call
+# (docs/performance.md). The linker warns that getaddrinfo, getpwuid_r and
+# dlopen need glibc's shared libraries at run time: the worker calls none of
+# them (no name lookups, no wasmtime cache directory, no VTune profiling).
 COMMA := ,
 WORKER_TAGS := $(if $(TAGS),$(TAGS)$(COMMA))agentctl_worker
+WORKER_LDFLAGS := -extldflags=-static
 build:
 	$(GO) build $(if $(TAGS),-tags $(TAGS)) -o bin/ ./cmd/agent-ctl
-	$(GO) build -tags $(WORKER_TAGS) -o bin/ ./cmd/agent-ctl-worker
+	$(GO) build -tags $(WORKER_TAGS) -ldflags '$(WORKER_LDFLAGS)' -o bin/ ./cmd/agent-ctl-worker
 
 ## fixtures: rebuild the WebAssembly test fixtures from source
 fixtures: deps
