@@ -1,4 +1,7 @@
-//go:build unix
+//go:build unix && !agentctl_worker
+
+// The test drives the worker's server with go-plugin's real client, which
+// the agentctl_worker build leaves out; it runs in the default build.
 
 package protocol
 
