@@ -21,7 +21,7 @@ type jobSpawner struct {
 	// unverified skips reading the job's limits back (verifyJob). Only
 	// the tests set it, under Wine, which keeps none of the limits, to
 	// test what Wine does implement (the suspended start, the job's
-	// kill, KILL_ON_JOB_CLOSE, the refused breakaway); never in use.
+	// kill, KILL_ON_JOB_CLOSE, the refused breakaway); nothing else does.
 	unverified bool
 }
 

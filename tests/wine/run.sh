@@ -29,10 +29,14 @@ echo "== building the Windows binaries"
 mkdir -p "$out"
 win() { CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc GOOS=windows GOARCH=amd64 "$@"; }
 win go build -tags "$tags" -o "$out/" ./cmd/agent-ctl ./cmd/agent-ctl-worker
-# package:tests to run (all when empty). supervisor/audit: only its
-# Windows test, the others need the os.RemoveAll that Wine cannot do
-# (their t.TempDir cleanup fails; see docs/isolation.md).
-packages=(isolation: supervisor: 'supervisor/audit:^TestRotate_windows$')
+# package:tests to run (all when empty):tests to skip. supervisor/audit:
+# only its Windows test, the others need the os.RemoveAll that Wine cannot
+# do (their t.TempDir cleanup fails). supervisor: not
+# ExampleResult_Describe, whose trap location needs the worker to report
+# within the 250 ms grace after its time limit, which a worker under Wine
+# on a loaded machine does not always (1 run in 3 here); see
+# docs/isolation.md.
+packages=(isolation:: 'supervisor::^ExampleResult_Describe$' 'supervisor/audit:^TestRotate_windows$:')
 for entry in "${packages[@]}"; do
 	pkg=${entry%%:*}
 	win go test -c -tags "$tags" -o "$out/${pkg//\//_}.test.exe" "./$pkg"
@@ -101,11 +105,11 @@ cli "run (container isolation refused)" 125 "isolation unavailable: job objects"
 cli "doctor (job objects unavailable)" 1 "isolation unavailable: job objects" "" -- doctor
 
 for entry in "${packages[@]}"; do
-	pkg=${entry%%:*} run=${entry#*:}
-	echo "== go test ./$pkg${run:+ -run '$run'} (under Wine)"
+	IFS=: read -r pkg run skip <<<"$entry"
+	echo "== go test ./$pkg${run:+ -run '$run'}${skip:+ -skip '$skip'} (under Wine)"
 	log=$out/${pkg//\//_}.test.log
 	rc=0
-	(cd "$pkg" && timeout 900 "$wine" "$out/${pkg//\//_}.test.exe" -test.v -test.count 1 -test.timeout 10m ${run:+-test.run "$run"}) >"$log" 2>&1 || rc=$?
+	(cd "$pkg" && timeout 900 "$wine" "$out/${pkg//\//_}.test.exe" -test.v -test.count 1 -test.timeout 10m ${run:+-test.run "$run"} ${skip:+-test.skip "$skip"}) >"$log" 2>&1 || rc=$?
 	# the top-level results, and every skip's and failure's reason
 	grep -E '^--- |^\s+--- (FAIL|SKIP)|^\s+\S+_test\.go:[0-9]+: |^(ok|FAIL|PASS|panic)' "$log" || true
 	p=$(grep -c '^--- PASS' "$log" || true)
