@@ -29,9 +29,9 @@ func hasChild(pid int) bool {
 }
 
 // TestFleet_interrupt: Ctrl-C on `fleet call` (SIGINT to the real
-// binary) sends the node a cancel: the node stops the call long before its
-// two-minute sleep ends, and its audit log says it was cancelled by the
-// controller.
+// binary) sends the node a cancel: the node stops the call (before the
+// old code's end, the tool's 30 s time limit: "timed out"), and its audit
+// log says it was cancelled by the controller.
 func TestFleet_interrupt(t *testing.T) {
 	ctlHome := t.TempDir()
 	_, url := startFleetProc(t, ctlHome, regexp.MustCompile(`controller listening on (nats://127\.0\.0\.1:\d+)`),

@@ -3,6 +3,7 @@ package fleet
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -88,6 +89,9 @@ func (o *ControllerOptions) applyCluster(opts *server.Options, id *Identity) (re
 	if err != nil || perr != nil || port <= 0 || port > 65535 {
 		return 0, fmt.Errorf("invalid --cluster-listen %q: want HOST:PORT with a fixed port", listen)
 	}
+	if len(c.Routes) == 0 {
+		return 0, errors.New("--cluster needs --routes: the other nodes' route URLs")
+	}
 	var routes []*url.URL
 	clear := loopback(host)
 	others := map[string]bool{}
@@ -122,6 +126,10 @@ func (o *ControllerOptions) applyCluster(opts *server.Options, id *Identity) (re
 		if err != nil {
 			return 0, fmt.Errorf("loading the cluster's TLS configuration: %w", err)
 		}
+		// A node is both server and client of its routes: the CA
+		// verifies the others' certificates both ways (as nats-server's
+		// own configuration files do for clusters).
+		tc.ClientAuth, tc.RootCAs = tls.RequireAndVerifyClientCert, tc.ClientCAs
 		opts.Cluster.TLSConfig, opts.Cluster.TLSTimeout = tc, 5
 	}
 	// JetStream's cluster knows its nodes by name: unique and stable
@@ -136,8 +144,8 @@ func (o *ControllerOptions) applyCluster(opts *server.Options, id *Identity) (re
 }
 
 // createStream creates (or updates) the status stream. In a cluster it
-// keeps trying until a JetStream leader is elected, which takes a quorum
-// of nodes: the first node waits for the second.
+// keeps trying, in the background, until a JetStream leader is elected,
+// which takes a quorum of nodes: the first node waits for the second.
 func (c *Controller) createStream(js jetstream.JetStream) error {
 	cfg := jetstream.StreamConfig{
 		Name:              StatusStream,
@@ -148,7 +156,7 @@ func (c *Controller) createStream(js jetstream.JetStream) error {
 		Storage:           jetstream.FileStorage,
 		Replicas:          c.replicas,
 	}
-	if c.replicas <= 1 {
+	if !c.clustered {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {

@@ -366,12 +366,13 @@ func TestStartController_clusterRefusals(t *testing.T) {
 		o    fleet.ClusterOptions
 		want string
 	}{
-		{"listen off loopback", fleet.ClusterOptions{Name: "f", Listen: "0.0.0.0:6222"}, "need TLS"},
+		{"listen off loopback", fleet.ClusterOptions{Name: "f", Listen: "0.0.0.0:6222", Routes: []string{"nats-route://127.0.0.1:6223"}}, "need TLS"},
 		{"route off loopback", fleet.ClusterOptions{Name: "f", Listen: "127.0.0.1:6222", Routes: []string{"nats-route://10.1.2.3:6222"}}, "need TLS"},
-		{"ca without a certificate", fleet.ClusterOptions{Name: "f", CA: "ca.pem"}, "--cluster-ca needs --tls-cert"},
+		{"ca without a certificate", fleet.ClusterOptions{Name: "f", CA: "ca.pem", Routes: []string{"nats-route://127.0.0.1:6222"}}, "--cluster-ca needs --tls-cert"},
+		{"no routes", fleet.ClusterOptions{Name: "f"}, "needs --routes"},
 		{"routes without a name", fleet.ClusterOptions{Routes: []string{"nats-route://127.0.0.1:6222"}}, "need --cluster NAME"},
 		{"bad name", fleet.ClusterOptions{Name: "a b"}, "invalid --cluster"},
-		{"port 0", fleet.ClusterOptions{Name: "f", Listen: "127.0.0.1:0"}, "fixed port"},
+		{"port 0", fleet.ClusterOptions{Name: "f", Listen: "127.0.0.1:0", Routes: []string{"nats-route://127.0.0.1:6222"}}, "fixed port"},
 		{"credentials in a route", fleet.ClusterOptions{Name: "f", Routes: []string{"nats-route://u:p@127.0.0.1:6222"}}, "invalid route"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

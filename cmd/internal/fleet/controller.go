@@ -69,6 +69,8 @@ type Controller struct {
 	// replicas is how many copies the fleet's streams keep: 1 alone, up
 	// to 3 in a cluster.
 	replicas int
+	// clustered is true when the server is a node of a cluster.
+	clustered bool
 	// closed is closed by Close.
 	closed chan struct{}
 }
@@ -161,7 +163,7 @@ func StartController(home string, o ControllerOptions) (*Controller, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	c := &Controller{srv: srv, id: id, log: log, res: res, own: own, Created: created, replicas: replicas, closed: make(chan struct{})}
+	c := &Controller{srv: srv, id: id, log: log, res: res, own: own, Created: created, replicas: replicas, clustered: o.Cluster.Name != "", closed: make(chan struct{})}
 	if err := c.setup(); err != nil {
 		c.Close()
 		return nil, err
@@ -195,7 +197,9 @@ func (c *Controller) Close() {
 // setup creates what the fleet's commands rely on: the stream that keeps
 // each node's last status, and the admin's reload request.
 func (c *Controller) setup() error {
-	opts := []nats.Option{nats.UserCredentials(c.AdminCreds()), nats.Name("agent-ctl controller"), nats.InProcessServer(c.srv)}
+	// A generous connect timeout: on a loaded machine the in-process
+	// handshake alone has taken more than the default 2 s.
+	opts := []nats.Option{nats.UserCredentials(c.AdminCreds()), nats.Name("agent-ctl controller"), nats.InProcessServer(c.srv), nats.Timeout(30 * time.Second)}
 	if c.own != nil {
 		// The in-process connection is a pipe to this server, which still
 		// speaks TLS on it: it trusts exactly the server's own certificate,
