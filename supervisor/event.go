@@ -9,7 +9,8 @@ import (
 
 // Record appends r, a line that is not a call's, to the audit log: an
 // event a front-end must leave a trace of beside the calls (an agent
-// receiving the fleet's kill of a module). Time defaults to now and Caller
+// receiving the fleet's kill of a module, a fleet deploy installed or
+// refused), chained with the calls. Time defaults to now and Caller
 // to the OS user. With auditing off it records nothing and returns nil.
 // It is not a call: OnCall does not see it.
 func (s *Supervisor) Record(r *audit.Record) error {

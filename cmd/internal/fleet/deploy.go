@@ -745,7 +745,7 @@ func (d *deployer) audit(res *DeployResult, p *DeployPayload) {
 	if res.State == DeployRefused {
 		rec.Outcome, rec.ExitCode, rec.Error = "error", supervisor.ExitInvalid, "deploy refused: "+res.Reason
 	}
-	if err := sup.AppendAudit(rec); err != nil {
+	if err := sup.Record(rec); err != nil {
 		d.a.log.Error("fleet: recording a deploy in the audit log", "err", err)
 	}
 }
