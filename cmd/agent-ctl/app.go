@@ -314,6 +314,7 @@ func strict(cmds []*cli.Command, path string) {
 			}
 		}
 		strict(cmd.Subcommands, name)
+		requireFlags(cmd, name)
 		if act := cmd.Action; act != nil && cmd.ArgsUsage == "" && len(cmd.Subcommands) == 0 && !cmd.SkipFlagParsing {
 			cmd.Action = func(c *cli.Context) error {
 				if c.Args().Present() {
@@ -322,6 +323,36 @@ func strict(cmds []*cli.Command, path string) {
 				return act(c)
 			}
 		}
+	}
+}
+
+// requireFlags checks cmd's required flags itself, so that a missing one
+// is a usage error that names the command, as every other is (urfave/cli
+// answers "Required flag \"key\" not set", without the command, and its
+// error type is unexported). Only string flags are marked required here.
+func requireFlags(cmd *cli.Command, name string) {
+	var required []string
+	for _, f := range cmd.Flags {
+		if sf, ok := f.(*cli.StringFlag); ok && sf.Required {
+			sf.Required = false
+			required = append(required, sf.Name)
+		}
+	}
+	act := cmd.Action
+	if len(required) == 0 || act == nil {
+		return
+	}
+	cmd.Action = func(c *cli.Context) error {
+		var missing []string
+		for _, f := range required {
+			if !c.IsSet(f) {
+				missing = append(missing, "--"+f)
+			}
+		}
+		if len(missing) > 0 {
+			return usageError{fmt.Sprintf("%s: missing %s (see 'agent-ctl %s --help')", name, strings.Join(missing, ", "), name)}
+		}
+		return act(c)
 	}
 }
 

@@ -22,6 +22,9 @@ type describeOut struct {
 	Requested   manifest.Capabilities `json:"requested"`
 	Granted     grantsOut             `json:"granted"`
 	Limits      manifest.Limits       `json:"limits"`
+	// Stdin is the manifest's stdin declaration: what the tool reads
+	// there (over MCP, its input parameter); omitted when none.
+	Stdin *manifest.StdinSpec `json:"stdin,omitempty"`
 }
 
 // paramOut is one parameter in `describe --json`: position is the index
@@ -74,12 +77,15 @@ func describeCommand() *cli.Command {
 			if c.Bool("json") {
 				enc := json.NewEncoder(c.App.Writer)
 				enc.SetIndent("", "  ")
-				return enc.Encode(describeOut{m.Name, m.Version, m.Description, t.Digest, shownSchema(t.Tool), paramsJSON(shownParams(t.Tool)), m.Capabilities, grantsJSON(g), m.Limits})
+				return enc.Encode(describeOut{m.Name, m.Version, m.Description, t.Digest, shownSchema(t.Tool), paramsJSON(shownParams(t.Tool)), m.Capabilities, grantsJSON(g), m.Limits, m.Stdin})
 			}
 			w := c.App.Writer
 			fmt.Fprintf(w, "%s %s — %s\ndigest: %s\n\nparameters:\n", m.Name, m.Version, m.Description, t.Digest)
 			for _, p := range shownParams(t.Tool) {
 				fmt.Fprintf(w, "  %s\n", paramLine(p))
+			}
+			if m.Stdin != nil {
+				fmt.Fprintf(w, "  stdin: %s (over MCP: the %s parameter)\n", m.Stdin.Description, manifest.StdinParam)
 			}
 			fmt.Fprintln(w, "\nasks for:")
 			if caps := describeCaps(m); len(caps) == 0 {

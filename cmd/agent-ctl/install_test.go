@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 )
 
 // TestInstall_flagsCheckedFirst: a bad --isolation or --compile-timeout is
@@ -62,4 +64,21 @@ func TestInstall_compileTimeout(t *testing.T) {
 	}
 	code, out, errs = runIn(t, home, "", "hello", "--name", "go")
 	expect(t, "first call", code, out, errs, 0, "hello, go\n", "")
+}
+
+// TestStdin_CLI: on the command line a tool reads agent-ctl's stdin, and
+// describe shows a manifest's stdin declaration, in text and in JSON.
+func TestStdin_CLI(t *testing.T) {
+	home := t.TempDir()
+	dir := fixtures.ToolDir(t, "echo", "cat.wasm", `"inputSchema": {"type": "object"}, "stdin": {"description": "the text to print"}`)
+	code, out, errs := runIn(t, home, "", "install", "--isolation", "process", dir)
+	expect(t, "install", code, out, errs, 0, "installed echo", "")
+	code, out, errs = runIn(t, home, "piped to the tool\n", "echo")
+	expect(t, "call", code, out, errs, 0, "piped to the tool\n", "")
+	code, out, errs = runIn(t, home, "", "describe", "echo")
+	expect(t, "describe", code, out, errs, 0, "  stdin: the text to print (over MCP: the input parameter)\n", "")
+	code, out, errs = runIn(t, home, "", "describe", "echo", "--json")
+	expect(t, "describe --json", code, out, errs, 0, `"stdin": {
+    "description": "the text to print"
+  }`, "")
 }

@@ -199,6 +199,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--log-level", "loud", "list"}, `--log-level "loud": want debug, info, warn or error`},
 		{[]string{"--log-level", "loud", "doctor"}, `--log-level "loud"`},
 		{[]string{"--log-level", "loud", "describe", "hello"}, `--log-level "loud"`},
+		{[]string{"sign", "dir"}, "agent-ctl: sign: missing --key (see 'agent-ctl sign --help')"},
+		{[]string{"agent", "--name", "n"}, "agent-ctl: agent: missing --nats, --creds (see 'agent-ctl agent --help')"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, out, errs := runCLI(t, "", tc.args...)

@@ -100,7 +100,77 @@ func (m *Manifest) validateFace() error {
 			return err
 		}
 	}
+	if m.Stdin != nil {
+		if m.Stdin.Description == "" {
+			return errors.New("stdin.description: empty: say what the tool reads on stdin")
+		}
+		if err := checkText("stdin.description", m.Stdin.Description); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// StdinParam is the parameter MCP publishes for a tool that declares
+// stdin: MCP has no standard input, so its text comes as an argument.
+const StdinParam = "input"
+
+// StdinSpec declares that a tool reads its standard input. On the command
+// line the tool reads agent-ctl's stdin whether it declares it or not;
+// over MCP, where there is none, a tool that declares it gets the string
+// parameter StdinParam in the input schema MCP publishes, whose value is
+// its stdin (without it, the tool reads an empty stdin). inputSchema then
+// cannot have a parameter of that name.
+type StdinSpec struct {
+	// Description says what the tool expects on stdin (MCP shows it as
+	// the parameter's description): non-empty, at most MaxDescription
+	// bytes, no control characters.
+	Description string `json:"description"`
+}
+
+// withStdinParam adds StdinParam to an input schema, not required.
+func withStdinParam(schema json.RawMessage, description string) (json.RawMessage, error) {
+	var s map[string]json.RawMessage
+	if err := json.Unmarshal(schema, &s); err != nil {
+		return nil, fmt.Errorf("inputSchema: %w", err)
+	}
+	props := map[string]json.RawMessage{}
+	if raw, ok := s["properties"]; ok {
+		if err := json.Unmarshal(raw, &props); err != nil {
+			return nil, fmt.Errorf("inputSchema.properties: %w", err)
+		}
+	}
+	p, err := json.Marshal(map[string]string{"type": "string", "description": description})
+	if err != nil {
+		return nil, err
+	}
+	props[StdinParam] = p
+	if s["properties"], err = json.Marshal(props); err != nil {
+		return nil, err
+	}
+	return json.Marshal(s)
+}
+
+// ReadsStdin reports whether the manifest declares stdin.
+func (t *Tool) ReadsStdin() bool { return t.m.Stdin != nil }
+
+// SplitStdin takes a call's stdin out of its arguments over MCP: the
+// value of StdinParam for a tool that declares stdin (a string; nil when
+// the client sent none), and the other arguments. For any other tool the
+// arguments are returned as they are (an argument of that name is then
+// refused as any unknown one).
+func (t *Tool) SplitStdin(args map[string]any) (rest map[string]any, stdin []byte, err error) {
+	v, ok := args[StdinParam]
+	if !t.ReadsStdin() || !ok {
+		return args, nil, nil
+	}
+	text, isString := v.(string)
+	if !isString {
+		return nil, nil, fmt.Errorf("%w: %s: want a string (the tool's stdin)", ErrArgs, StdinParam)
+	}
+	rest = maps.Clone(args)
+	delete(rest, StdinParam)
+	return rest, []byte(text), nil
 }
 
 // checkIconSrc accepts an https URL without credentials, or a base64
@@ -133,6 +203,22 @@ func checkIconSrc(src string) error {
 // derives the input
 // schema MCP publishes: the manifest's, without those parameters.
 func (t *Tool) compileFace() error {
+	if err := t.compileArguments(); err != nil {
+		return err
+	}
+	if !t.ReadsStdin() {
+		return nil
+	}
+	if t.byName[StdinParam] != nil {
+		return fmt.Errorf("inputSchema.properties.%s: the parameter MCP gets for stdin: a tool that declares stdin cannot have one of its own", StdinParam)
+	}
+	var err error
+	t.mcpInput, err = withStdinParam(t.mcpInput, t.m.Stdin.Description)
+	return err
+}
+
+// compileArguments is compileFace for mcp.arguments.
+func (t *Tool) compileArguments() error {
 	t.mcpInput = t.m.InputSchema
 	if len(t.m.MCP.Arguments) == 0 {
 		return nil

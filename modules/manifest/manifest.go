@@ -84,6 +84,9 @@ type Manifest struct {
 	Icons []Icon `json:"icons,omitempty"`
 	// MCP says how the tool's MCP face differs from its command line.
 	MCP MCPFace `json:"mcp,omitzero"`
+	// Stdin, when set, declares that the tool reads its standard input
+	// (see StdinSpec); nil means it declares nothing.
+	Stdin *StdinSpec `json:"stdin,omitempty"`
 }
 
 // ArgStyle says how arguments are laid out on the module's command line.

@@ -344,6 +344,10 @@ func (m *Manifest) clone() *Manifest {
 		c.Icons[i].Sizes = slices.Clone(c.Icons[i].Sizes)
 	}
 	c.MCP.Arguments = maps.Clone(m.MCP.Arguments)
+	if m.Stdin != nil {
+		stdin := *m.Stdin
+		c.Stdin = &stdin
+	}
 	c.Capabilities.Files = slices.Clone(m.Capabilities.Files)
 	c.Capabilities.Env = slices.Clone(m.Capabilities.Env)
 	c.Capabilities.Network = slices.Clone(m.Capabilities.Network)

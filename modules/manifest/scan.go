@@ -47,7 +47,8 @@ var manifestShape = &shape{fields: map[string]*shape{
 	"title":  str,
 	"icons":  {elem: &shape{fields: map[string]*shape{"src": str, "mimeType": str, "sizes": strList}}},
 	// The values of mcp.arguments are arguments, of any JSON type.
-	"mcp": {fields: map[string]*shape{"arguments": nil, "output": str}},
+	"mcp":   {fields: map[string]*shape{"arguments": nil, "output": str}},
+	"stdin": {fields: map[string]*shape{"description": str}},
 }}
 
 // kind names what the shape wants, for errors.

@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -57,7 +58,11 @@ func (l *Local) Call(ctx context.Context, req *CallRequest, stdout, stderr io.Wr
 	if args == nil {
 		args = map[string]any{}
 	}
+	var stdin []byte // a tool's stdin over MCP: its "input" argument
 	if req.MCP && len(req.Argv) == 0 {
+		if args, stdin, err = t.SplitStdin(args); err != nil {
+			return fail(supervisor.ExitInternal, fmt.Errorf("%s: %w", req.Tool, err))
+		}
 		if args, err = t.WithMCPArguments(args); err != nil {
 			return fail(supervisor.ExitInternal, fmt.Errorf("%s: %w", req.Tool, err))
 		}
@@ -80,6 +85,9 @@ func (l *Local) Call(ctx context.Context, req *CallRequest, stdout, stderr io.Wr
 	// Recorded in the node's audit log as the controller's call.
 	call := &supervisor.Call{Module: p.Module, Name: p.Name, Args: p.Args, Policy: p.Policy, Digest: p.Digest,
 		Caller: "controller", Frontend: "fleet", CallID: req.ID, Version: p.Version, Params: p.Params, Stdout: stdout, Stderr: stderr}
+	if stdin != nil {
+		call.Stdin = bytes.NewReader(stdin)
+	}
 	r, err := l.Supervisor.Invoke(ctx, call)
 	res.ExitCode = supervisor.ExitCode(r, err)
 	res.Duration = time.Since(t0).Seconds()

@@ -3,6 +3,8 @@ package fleet_test
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -197,6 +199,31 @@ func TestMCPFleet(t *testing.T) {
 		res, r := call("greet", nil)
 		if res.IsError || len(r.Results) != 1 || r.Results[0].Stdout != "hello, set-by-the-face\n" {
 			t.Errorf("greet: %+v, want alpha's greeting with the face's argument", r)
+		}
+	})
+
+	// A tool that declares stdin: the node takes the published input
+	// argument out and gives it to the module as its stdin.
+	t.Run("stdin as input", func(t *testing.T) {
+		dir := filepath.Join(t.TempDir(), "echo")
+		os.MkdirAll(dir, 0o755)
+		wasm, err := os.ReadFile(fixtures.Path("cat.wasm"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, "cat.wasm"), wasm, 0o644)
+		os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(`{"name": "echo", "version": "1.0.0", "description": "prints its stdin",
+			"module": "cat.wasm", "inputSchema": {"type": "object"}, "stdin": {"description": "the text to print"}}`), 0o644)
+		if _, err := alphaLocal.Catalog.Store().Install(dir); err != nil {
+			t.Fatal(err)
+		}
+		poll(t, "echo listed", func() bool { return list()["echo"] != nil })
+		if b, _ := json.Marshal(list()["echo"].InputSchema); !strings.Contains(string(b), `"input":{"description":"the text to print","type":"string"}`) {
+			t.Errorf("echo's schema %s: want the input parameter", b)
+		}
+		res, r := call("echo", map[string]any{"input": "from the controller\n"})
+		if res.IsError || len(r.Results) != 1 || r.Results[0].Stdout != "from the controller\n" {
+			t.Errorf("echo: %+v, want alpha to print the input", r)
 		}
 	})
 }

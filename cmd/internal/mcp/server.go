@@ -416,7 +416,9 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 		errs := tail.Buffer{Max: tailSize}
 		tee, stop := s.progress(ctx, req)
 		logs := &logLines{ctx: ctx, session: req.Session, logger: name}
-		call.Stdin = bytes.NewReader(nil)
+		if call.Stdin == nil {
+			call.Stdin = bytes.NewReader(nil)
+		}
 		call.Stdout, call.Stderr = io.MultiWriter(out, tee), io.MultiWriter(&errs, logs)
 		res, err := s.sup.Invoke(ctx, call)
 		stop()
@@ -519,9 +521,14 @@ func sanitize(b []byte) string {
 
 // callOverMCP prepares a call with the arguments the tool's MCP face
 // sets added to the client's (e.g. --json, for JSON output MCP clients
-// can rely on).
+// can rely on), and, for a tool that declares stdin, the client's "input"
+// argument as its stdin (nil when none: the caller gives an empty one).
 func (s *Server) callOverMCP(name string, args map[string]any) (*supervisor.Call, error) {
 	t, err := s.cat.Tool(name)
+	if err != nil {
+		return nil, err
+	}
+	args, stdin, err := t.SplitStdin(args)
 	if err != nil {
 		return nil, err
 	}
@@ -532,5 +539,9 @@ func (s *Server) callOverMCP(name string, args map[string]any) (*supervisor.Call
 	if err != nil {
 		return nil, err
 	}
-	return &supervisor.Call{Module: p.Module, Name: p.Name, Args: p.Args, Policy: p.Policy, Digest: p.Digest, Version: p.Version, Params: p.Params}, nil
+	call := &supervisor.Call{Module: p.Module, Name: p.Name, Args: p.Args, Policy: p.Policy, Digest: p.Digest, Version: p.Version, Params: p.Params}
+	if stdin != nil {
+		call.Stdin = bytes.NewReader(stdin)
+	}
+	return call, nil
 }
