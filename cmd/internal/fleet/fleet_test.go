@@ -56,15 +56,16 @@ func joinToken(t *testing.T, c *fleet.Controller, node string, ttl time.Duration
 
 // connectAs connects with creds and collects the asynchronous errors
 // (permission violations arrive that way).
-func connectAs(t *testing.T, url, creds string) (*nats.Conn, chan error) {
+func connectAs(t *testing.T, url, creds string, opts ...nats.Option) (*nats.Conn, chan error) {
 	t.Helper()
 	errs := make(chan error, 16)
-	nc, err := nats.Connect(url, nats.UserCredentials(creds), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+	opts = append([]nats.Option{nats.UserCredentials(creds), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 		select {
 		case errs <- err:
 		default:
 		}
-	}))
+	})}, opts...)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,30 +73,16 @@ func connectAs(t *testing.T, url, creds string) (*nats.Conn, chan error) {
 	return nc, errs
 }
 
-// TestJoinToken_permissions checks that an agent's credentials allow its
-// own subjects and nothing else: it cannot call another node, answer or
-// publish status as another, or read anyone's inbox.
-func TestJoinToken_permissions(t *testing.T) {
-	c, _ := startController(t)
-	credsA := joinToken(t, c, "a", 0)
-	joinToken(t, c, "b", 0)
-	nc, errs := connectAs(t, c.URL(), credsA)
+// action is something a connection tries that the server must refuse.
+type action struct {
+	name string
+	do   func() error
+}
 
-	denied := []struct {
-		name string
-		do   func() error
-	}{
-		{"publish a call to b", func() error { return nc.Publish("agentctl.call.b", []byte("{}")) }},
-		{"publish status as b", func() error { return nc.Publish("agentctl.status.b", []byte("{}")) }},
-		{"subscribe to b's calls", func() error { _, err := nc.SubscribeSync("agentctl.call.b"); return err }},
-		{"subscribe to every inbox", func() error { _, err := nc.SubscribeSync("_INBOX.>"); return err }},
-		{"subscribe to everything", func() error { _, err := nc.SubscribeSync(">"); return err }},
-		{"read the status stream", func() error { return nc.Publish("$JS.API.STREAM.INFO.AGENTCTL_STATUS", nil) }},
-		{"ask the controller to reload", func() error { return nc.Publish("agentctl.admin.reload", nil) }},
-		{"kill a module", func() error { return nc.Publish("agentctl.admin.kill", []byte("{}")) }},
-		{"announce a kill list", func() error { return nc.Publish("agentctl.killed", []byte("{}")) }},
-		{"read b's inbox", func() error { _, err := nc.SubscribeSync("_INBOX_AGENT.b.>"); return err }},
-	}
+// expectDenied runs each action on nc and wants the server's permissions
+// violation for it on errs (they arrive asynchronously) within 10 s.
+func expectDenied(t *testing.T, nc *nats.Conn, errs chan error, denied []action) {
+	t.Helper()
 	for _, d := range denied {
 		t.Run(d.name, func(t *testing.T) {
 			for len(errs) > 0 {
@@ -115,6 +102,30 @@ func TestJoinToken_permissions(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestJoinToken_permissions checks that an agent's credentials allow its
+// own subjects and nothing else: it cannot call another node, answer or
+// publish status as another, or read anyone's inbox.
+func TestJoinToken_permissions(t *testing.T) {
+	c, _ := startController(t)
+	credsA := joinToken(t, c, "a", 0)
+	joinToken(t, c, "b", 0)
+	nc, errs := connectAs(t, c.URL(), credsA)
+
+	denied := []action{
+		{"publish a call to b", func() error { return nc.Publish("agentctl.call.b", []byte("{}")) }},
+		{"publish status as b", func() error { return nc.Publish("agentctl.status.b", []byte("{}")) }},
+		{"subscribe to b's calls", func() error { _, err := nc.SubscribeSync("agentctl.call.b"); return err }},
+		{"subscribe to every inbox", func() error { _, err := nc.SubscribeSync("_INBOX.>"); return err }},
+		{"subscribe to everything", func() error { _, err := nc.SubscribeSync(">"); return err }},
+		{"read the status stream", func() error { return nc.Publish("$JS.API.STREAM.INFO.AGENTCTL_STATUS", nil) }},
+		{"ask the controller to reload", func() error { return nc.Publish("agentctl.admin.reload", nil) }},
+		{"kill a module", func() error { return nc.Publish("agentctl.admin.kill", []byte("{}")) }},
+		{"announce a kill list", func() error { return nc.Publish("agentctl.killed", []byte("{}")) }},
+		{"read b's inbox", func() error { _, err := nc.SubscribeSync("_INBOX_AGENT.b.>"); return err }},
+	}
+	expectDenied(t, nc, errs, denied)
 	// What it may do draws no error.
 	for len(errs) > 0 {
 		<-errs
