@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -171,7 +170,7 @@ func (s *Store) install(src string, o *InstallOptions) (*Tool, string, error) {
 	if err := writeFile(filepath.Join(staging, manifestFile), raw); err != nil {
 		return nil, "", fmt.Errorf("installing %s: %w", m.Name, err)
 	}
-	if err := copyFile(wasm, filepath.Join(staging, m.ModuleFile())); err != nil {
+	if _, err := statefile.CopyNew(wasm, filepath.Join(staging, m.ModuleFile()), wasmfile.MaxSize+1); err != nil {
 		return nil, "", fmt.Errorf("installing %s: %w", m.Name, err)
 	}
 	// The copy is what runs: check it hashes as checked.
@@ -435,26 +434,6 @@ func writeFile(path string, b []byte) error {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, io.LimitReader(in, wasmfile.MaxSize+1))
-	if err == nil {
-		err = out.Sync()
-	}
-	if cerr := out.Close(); err == nil {
 		err = cerr
 	}
 	return err

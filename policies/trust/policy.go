@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -197,7 +196,7 @@ func Stage(home, src string) (dir string, res *Result, cleanup func(), err error
 		{ManifestFile + SigSuffix, maxSig + 1, true},
 		{module + SigSuffix, maxSig + 1, true},
 	} {
-		err := copyRegular(filepath.Join(src, f.name), filepath.Join(tmp, f.name), f.limit)
+		_, err := statefile.CopyNew(filepath.Join(src, f.name), filepath.Join(tmp, f.name), f.limit)
 		if f.optional && errors.Is(err, os.ErrNotExist) {
 			continue
 		}
@@ -235,31 +234,4 @@ func PrivateDir(home string) (dir string, cleanup func(), err error) {
 		return "", func() {}, err
 	}
 	return dir, func() { os.RemoveAll(dir) }, nil
-}
-
-// copyRegular copies at most limit bytes of the regular file src (not a
-// link: the store refuses a linked module, and a copy must not turn one
-// into a file it accepts) to dst.
-func copyRegular(src, dst string, limit int64) error {
-	fi, err := os.Lstat(src)
-	if err != nil {
-		return err
-	}
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("%s is not a regular file", filepath.Base(src))
-	}
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(out, io.LimitReader(in, limit))
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

@@ -265,7 +265,10 @@ func Pack(src, dst string, key *trust.SecretKey) (*manifest.Manifest, string, er
 	if err := os.WriteFile(filepath.Join(tmp, trust.ManifestFile), raw, 0o600); err != nil {
 		return nil, "", err
 	}
-	if err := copyFile(filepath.Join(src, module), filepath.Join(tmp, module), wasmfile.MaxSize); err != nil {
+	if n, err := statefile.CopyNew(filepath.Join(src, module), filepath.Join(tmp, module), wasmfile.MaxSize+1); err != nil || n > wasmfile.MaxSize {
+		if err == nil {
+			err = fmt.Errorf("%s is larger than %d bytes", module, wasmfile.MaxSize)
+		}
 		return nil, "", fmt.Errorf("packing %s: %w", src, err)
 	}
 	if err := trust.Sign(tmp, key); err != nil {
@@ -309,26 +312,6 @@ func Pack(src, dst string, key *trust.SecretKey) (*manifest.Manifest, string, er
 		return nil, "", err
 	}
 	return m, hex.EncodeToString(h.Sum(nil)), f.Close()
-}
-
-func copyFile(src, dst string, limit int64) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	n, err := io.Copy(out, io.LimitReader(in, limit+1))
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && n > limit {
-		err = fmt.Errorf("%s is larger than %d bytes", filepath.Base(src), limit)
-	}
-	return err
 }
 
 // SignNotice signs p with key.
