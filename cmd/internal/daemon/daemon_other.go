@@ -6,23 +6,12 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"os"
-	"time"
 )
 
 // errUnsupported: the daemon socket needs SO_PEERCRED, which only Linux
 // has here; elsewhere every call spawns.
 var errUnsupported = errors.New("the daemon socket is supported on Linux only")
-
-// ServerOptions configures a Server (see the Linux version).
-type ServerOptions struct {
-	Version        string
-	Settings       map[string]string
-	Logger         *slog.Logger
-	MaxConns       int
-	RequestTimeout time.Duration
-}
 
 // Server is the daemon socket's server; this platform has none.
 type Server struct{}

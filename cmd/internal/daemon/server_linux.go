@@ -17,25 +17,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ServerOptions configures a Server. The zero value of each field is a
-// default.
-type ServerOptions struct {
-	// Version is the agent-ctl version requests must carry.
-	Version string
-	// Settings are the server's own (see Request.Settings); a request must
-	// carry the same.
-	Settings map[string]string
-	// Logger receives diagnostics; nil discards them.
-	Logger *slog.Logger
-	// MaxConns caps the connections served at once (each holds a call, or
-	// is about to); past it a new connection is closed at once. Zero means
-	// 64.
-	MaxConns int
-	// RequestTimeout bounds the wait for a connection's request frame.
-	// Zero means 10 seconds.
-	RequestTimeout time.Duration
-}
-
 // Server serves calls on the daemon socket.
 type Server struct {
 	ln    *net.UnixListener
