@@ -24,6 +24,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/cmd/internal/fleet"
 	"github.com/agent-ctl/agent-ctl/modules/catalog"
 	"github.com/agent-ctl/agent-ctl/supervisor"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
 
 // helperEnv carries a helper process's role: the test binary re-executed
@@ -202,6 +203,17 @@ func TestCluster(t *testing.T) {
 		startCtl(i)
 	}
 	all := strings.Join(urls, ",")
+	// Every controller serves clients before the agents start: an agent
+	// that finds no server at all exits (125), as documented.
+	for _, u := range urls {
+		testutil.Eventually(t, 2*time.Minute, func() bool {
+			c, err := fleet.Dial(u, filepath.Join(fleet.Dir(homes[0]), fleet.AdminCreds), "")
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		}, "controller %s does not serve clients", u)
+	}
 
 	nodes := []string{"n1", "n2", "n3"}
 	agentHomes := map[string]string{}
