@@ -248,10 +248,6 @@ func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
 		},
 		MemoryLimit: t.memoryLimit,
 	}
-	if fi, err := os.Stat(req.CacheFile); err == nil {
-		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: req.CacheFile})
-		w.cacheFile = fi
-	}
 	// Under process isolation the worker sees the host: it is handed the
 	// module file and the directories themselves, after its stdio
 	// (descriptors 3 to 5) and its call channel (6), and opens them
@@ -262,6 +258,25 @@ func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
 	if byFD && t.module != nil {
 		spec.ExtraFiles = append(spec.ExtraFiles, t.module)
 		req.ModuleFD = protocol.FDCall + len(spec.ExtraFiles)
+	}
+	// A cache entry this supervisor has verified (once per file identity)
+	// is handed over as the descriptor it checked, or mounted from it, and
+	// the worker loads it without hashing it again; any other is left for
+	// the worker to check, as it always did.
+	if entry, err := s.openEntry(req.CacheFile); err == nil {
+		defer entry.Close() // the worker has its own copy, or the mount, by then
+		if fi, err := entry.Stat(); err == nil {
+			w.cacheFile = fi
+		}
+		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: req.CacheFile, File: entry})
+		req.CacheVerified = true
+		if byFD {
+			spec.ExtraFiles = append(spec.ExtraFiles, entry)
+			req.CacheFD = protocol.FDCall + len(spec.ExtraFiles)
+		}
+	} else if fi, err := os.Stat(req.CacheFile); err == nil {
+		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: req.CacheFile})
+		w.cacheFile = fi
 	}
 	req.Dirs = slices.Clone(req.Dirs)
 	for i, d := range req.Dirs {
@@ -304,6 +319,19 @@ func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
 		w.cacheErr = s.promote(t, callDir, prep.CacheWriteProblem)
 	}
 	return w, nil
+}
+
+// openEntry opens the cache entry at path if it can be handed to a worker
+// as verified (entryCache.open); why not is logged unless it is missing.
+func (s *Supervisor) openEntry(path string) (*os.File, error) {
+	if s.entriesOff {
+		return nil, errors.New("verified cache entries are off")
+	}
+	f, err := s.entries.open(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Warn("cache entry left for the worker to check", "entry", filepath.Base(path), "error", err)
+	}
+	return f, err
 }
 
 // spawn creates the stdio pipes and starts the worker.

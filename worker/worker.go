@@ -106,14 +106,9 @@ func (h *Host) Prepare(req *protocol.Request) (*protocol.Prepared, error) {
 	h.req = req
 	p := &protocol.Prepared{}
 	if req.CacheFile != "" {
-		payload, err := cache.Read(req.CacheFile)
+		m, err := h.load(req)
 		if err == nil {
-			m, derr := wasmtime.NewModuleDeserialize(h.engine, payload)
-			if derr == nil {
-				h.module, p.CacheHit = m, true
-			} else {
-				p.CacheProblem = "deserializing: " + derr.Error()
-			}
+			h.module, p.CacheHit = m, true
 		} else if !errors.Is(err, os.ErrNotExist) {
 			p.CacheProblem = err.Error()
 		}
@@ -133,6 +128,61 @@ func (h *Host) Prepare(req *protocol.Request) (*protocol.Prepared, error) {
 	}
 	p.LoadTime = time.Since(start)
 	return p, nil
+}
+
+// load loads the module's precompiled code from the cache entry. An entry
+// the supervisor has verified (req.CacheVerified) is not hashed again:
+// handed over as a descriptor, it is mapped from that descriptor (no copy
+// either); mounted read-only from the supervisor's descriptor (container
+// isolation, whose mounts are noexec, so that wasmtime cannot make a
+// mapping of it executable), it is read. Any other entry is read and its
+// checksum checked first.
+func (h *Host) load(req *protocol.Request) (*wasmtime.Module, error) {
+	if req.CacheVerified && req.CacheFD > 0 {
+		m, err := wasmtime.NewModuleDeserializeFile(h.engine, "/proc/self/fd/"+strconv.Itoa(req.CacheFD))
+		if err != nil {
+			return nil, fmt.Errorf("deserializing: %w", err)
+		}
+		return m, nil
+	}
+	var payload []byte
+	var err error
+	if req.CacheVerified {
+		payload, err = readVerified(req.CacheFile)
+	} else {
+		payload, err = cache.Read(req.CacheFile)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m, err := wasmtime.NewModuleDeserialize(h.engine, payload)
+	if err != nil {
+		return nil, fmt.Errorf("deserializing: %w", err)
+	}
+	return m, nil
+}
+
+// readVerified reads the payload of a cache entry the supervisor has
+// verified, checking only its trailer's magic string.
+func readVerified(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	n, err := cache.Payload(f, fi.Size())
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(f, b); err != nil {
+		return nil, fmt.Errorf("reading cache entry: %w", err)
+	}
+	return b, nil
 }
 
 // ready builds the linker and instantiates the module ahead of the call.

@@ -63,6 +63,18 @@ type Request struct {
 	Digest string
 	// CacheFile is the precompiled module to load if present and intact.
 	CacheFile string
+	// CacheVerified says that the supervisor has checked CacheFile's
+	// trailer and checksum, and that what the worker sees at CacheFile
+	// (or CacheFD) is that very file, which the worker cannot write: a
+	// descriptor it inherited, or a read-only mount made from the
+	// supervisor's descriptor. The worker then loads it without hashing it
+	// again. See docs/why.md (a verified cache entry).
+	CacheVerified bool
+	// CacheFD, when not zero, is the verified cache entry as the worker
+	// inherited it (process isolation): the worker maps
+	// /proc/self/fd/CacheFD, the file the supervisor checked, never
+	// CacheFile's name again.
+	CacheFD int
 	// CompileOut is where the worker writes freshly compiled code when
 	// CacheFile was missing or corrupt; the supervisor moves it into the
 	// cache. Empty disables writing.
