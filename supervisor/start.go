@@ -16,6 +16,7 @@ import (
 
 	"github.com/agent-ctl/agent-ctl/isolation"
 	"github.com/agent-ctl/agent-ctl/policies"
+	"github.com/agent-ctl/agent-ctl/worker/cache"
 	"github.com/agent-ctl/agent-ctl/worker/protocol"
 )
 
@@ -260,19 +261,26 @@ func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
 		req.ModuleFD = protocol.FDCall + len(spec.ExtraFiles)
 	}
 	// A cache entry this supervisor has verified (once per file identity)
-	// is handed over as the descriptor it checked, or mounted from it, and
-	// the worker loads it without hashing it again; any other is left for
-	// the worker to check, as it always did.
+	// is loaded without hashing it again: under process isolation the
+	// worker is handed the descriptor that was checked and maps it; in a
+	// container it sees the entry by name, as before, and skips the hash
+	// only if the file it opens has the identity that was checked. (Not a
+	// mount from the descriptor: a container cannot mount a file unlinked
+	// since, as an evicted entry is, and the call would fail to start.)
+	// Any other entry is left for the worker to check, as it always was.
 	if entry, err := s.openEntry(req.CacheFile); err == nil {
-		defer entry.Close() // the worker has its own copy, or the mount, by then
-		if fi, err := entry.Stat(); err == nil {
+		defer entry.Close() // the worker has its own copy by then
+		fi, err := entry.Stat()
+		if err == nil {
 			w.cacheFile = fi
 		}
-		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: req.CacheFile, File: entry})
-		req.CacheVerified = true
 		if byFD {
 			spec.ExtraFiles = append(spec.ExtraFiles, entry)
 			req.CacheFD = protocol.FDCall + len(spec.ExtraFiles)
+			req.CacheVerified = true
+		} else if err == nil {
+			req.CacheIdentity = cache.Identity(fi)
+			spec.Mounts = append(spec.Mounts, isolation.Mount{Source: req.CacheFile})
 		}
 	} else if fi, err := os.Stat(req.CacheFile); err == nil {
 		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: req.CacheFile})

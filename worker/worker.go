@@ -7,6 +7,7 @@
 package worker
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -131,12 +132,13 @@ func (h *Host) Prepare(req *protocol.Request) (*protocol.Prepared, error) {
 }
 
 // load loads the module's precompiled code from the cache entry. An entry
-// the supervisor has verified (req.CacheVerified) is not hashed again:
-// handed over as a descriptor, it is mapped from that descriptor (no copy
-// either); mounted read-only from the supervisor's descriptor (container
-// isolation, whose mounts are noexec, so that wasmtime cannot make a
-// mapping of it executable), it is read. Any other entry is read and its
-// checksum checked first.
+// the supervisor has verified is not hashed again: handed over as a
+// descriptor (req.CacheVerified), it is mapped from that descriptor (no
+// copy either); seen by name (container isolation, a read-only mount), it
+// is read without a hash if the file opened has the identity of the one
+// the supervisor verified (req.CacheIdentity). Container mounts are
+// noexec, so wasmtime could not make a mapping of it executable. Any other
+// entry is read and its checksum checked first.
 func (h *Host) load(req *protocol.Request) (*wasmtime.Module, error) {
 	if req.CacheVerified && req.CacheFD > 0 {
 		m, err := wasmtime.NewModuleDeserializeFile(h.engine, "/proc/self/fd/"+strconv.Itoa(req.CacheFD))
@@ -145,13 +147,7 @@ func (h *Host) load(req *protocol.Request) (*wasmtime.Module, error) {
 		}
 		return m, nil
 	}
-	var payload []byte
-	var err error
-	if req.CacheVerified {
-		payload, err = readVerified(req.CacheFile)
-	} else {
-		payload, err = cache.Read(req.CacheFile)
-	}
+	payload, err := readEntry(req.CacheFile, req.CacheIdentity)
 	if err != nil {
 		return nil, err
 	}
@@ -162,9 +158,11 @@ func (h *Host) load(req *protocol.Request) (*wasmtime.Module, error) {
 	return m, nil
 }
 
-// readVerified reads the payload of a cache entry the supervisor has
-// verified, checking only its trailer's magic string.
-func readVerified(path string) ([]byte, error) {
+// readEntry returns the payload of the cache entry at path: without
+// hashing it if the open file has the identity of the entry the supervisor
+// verified, else checked (cache.Copy) as it is read. Both read the one
+// open file that was checked.
+func readEntry(path, verified string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -174,15 +172,23 @@ func readVerified(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := cache.Payload(f, fi.Size())
-	if err != nil {
+	if verified != "" && cache.Identity(fi) == verified {
+		n, err := cache.Payload(f, fi.Size())
+		if err != nil {
+			return nil, err
+		}
+		b := make([]byte, n)
+		if _, err := io.ReadFull(f, b); err != nil {
+			return nil, fmt.Errorf("reading cache entry: %w", err)
+		}
+		return b, nil
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(fi.Size()))
+	if err := cache.Copy(&buf, f, fi.Size()); err != nil {
 		return nil, err
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(f, b); err != nil {
-		return nil, fmt.Errorf("reading cache entry: %w", err)
-	}
-	return b, nil
+	return buf.Bytes()[:buf.Len()-cache.TrailerLen], nil
 }
 
 // ready builds the linker and instantiates the module ahead of the call.

@@ -49,6 +49,9 @@ var cacheMagic = []byte("agent-ctl.cwasm1")
 
 const trailerLen = sha256.Size + 16
 
+// TrailerLen is the length of an entry's trailer.
+const TrailerLen = trailerLen
+
 // ErrCorrupt marks an entry whose trailer or checksum is wrong: it is
 // recompiled, never executed.
 var ErrCorrupt = errors.New("cache entry is corrupt")
