@@ -336,7 +336,11 @@ func (s *Supervisor) openEntry(path string) (*os.File, error) {
 		return nil, errors.New("verified cache entries are off")
 	}
 	f, err := s.entries.open(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	switch {
+	case err == nil, errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, cache.ErrCorrupt): // the worker's check warns of it
+		s.log.Debug("cache entry left for the worker to check", "entry", filepath.Base(path), "error", err)
+	default:
 		s.log.Warn("cache entry left for the worker to check", "entry", filepath.Base(path), "error", err)
 	}
 	return f, err
