@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/agent-ctl/agent-ctl/isolation"
@@ -65,6 +66,19 @@ func TestCache_verifiedEntry(t *testing.T) {
 		entries, _ := filepath.Glob(filepath.Join(home, "cache", "*.cwasm"))
 		if len(entries) != 1 {
 			t.Fatalf("cache holds %d entries, want 1", len(entries))
+		}
+		// What makes the entry unwritable by workers: the supervisor's
+		// own file, 0600, in its 0700 directory.
+		fi, err := os.Stat(entries[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir, err := os.Stat(filepath.Dir(entries[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); fi.Mode().Perm() != 0o600 || int(st.Uid) != os.Geteuid() || dir.Mode().Perm() != 0o700 {
+			t.Fatalf("entry mode %v owner %d, directory mode %v; want 0600, %d, 0700", fi.Mode().Perm(), st.Uid, dir.Mode().Perm(), os.Geteuid())
 		}
 		swap.entry = entries[0]
 		swap.armed.Store(true)
