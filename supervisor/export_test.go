@@ -35,3 +35,7 @@ func (s *Supervisor) Precompile(ctx context.Context, module string, iso policies
 // RunOverRPC makes the supervisor send its calls over go-plugin's RPC, not
 // their call channel, for benchmarks that compare the two.
 func (s *Supervisor) RunOverRPC() { s.runOverRPC = true }
+
+// SetVerifiedEntries turns the handing of verified cache entries to workers
+// on or off, so that a benchmark can measure both in the same run.
+func (s *Supervisor) SetVerifiedEntries(on bool) { s.entriesOff = !on }

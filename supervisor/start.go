@@ -16,6 +16,7 @@ import (
 
 	"github.com/agent-ctl/agent-ctl/isolation"
 	"github.com/agent-ctl/agent-ctl/policies"
+	"github.com/agent-ctl/agent-ctl/worker/cache"
 	"github.com/agent-ctl/agent-ctl/worker/protocol"
 )
 
@@ -248,10 +249,6 @@ func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
 		},
 		MemoryLimit: t.memoryLimit,
 	}
-	if fi, err := os.Stat(req.CacheFile); err == nil {
-		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: req.CacheFile})
-		w.cacheFile = fi
-	}
 	// Under process isolation the worker sees the host: it is handed the
 	// module file and the directories themselves, after its stdio
 	// (descriptors 3 to 5) and its call channel (6), and opens them
@@ -262,6 +259,32 @@ func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
 	if byFD && t.module != nil {
 		spec.ExtraFiles = append(spec.ExtraFiles, t.module)
 		req.ModuleFD = protocol.FDCall + len(spec.ExtraFiles)
+	}
+	// A cache entry this supervisor has verified (once per file identity)
+	// is loaded without hashing it again: under process isolation the
+	// worker is handed the descriptor that was checked and maps it; in a
+	// container it sees the entry by name, as before, and skips the hash
+	// only if the file it opens has the identity that was checked. (Not a
+	// mount from the descriptor: a container cannot mount a file unlinked
+	// since, as an evicted entry is, and the call would fail to start.)
+	// Any other entry is left for the worker to check, as it always was.
+	if entry, err := s.openEntry(req.CacheFile); err == nil {
+		defer entry.Close() // the worker has its own copy by then
+		fi, err := entry.Stat()
+		if err == nil {
+			w.cacheFile = fi
+		}
+		if byFD {
+			spec.ExtraFiles = append(spec.ExtraFiles, entry)
+			req.CacheFD = protocol.FDCall + len(spec.ExtraFiles)
+			req.CacheVerified = true
+		} else if err == nil {
+			req.CacheIdentity = cache.Identity(fi)
+			spec.Mounts = append(spec.Mounts, isolation.Mount{Source: req.CacheFile})
+		}
+	} else if fi, err := os.Stat(req.CacheFile); err == nil {
+		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: req.CacheFile})
+		w.cacheFile = fi
 	}
 	req.Dirs = slices.Clone(req.Dirs)
 	for i, d := range req.Dirs {
@@ -304,6 +327,23 @@ func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
 		w.cacheErr = s.promote(t, callDir, prep.CacheWriteProblem)
 	}
 	return w, nil
+}
+
+// openEntry opens the cache entry at path if it can be handed to a worker
+// as verified (entryCache.open); why not is logged unless it is missing.
+func (s *Supervisor) openEntry(path string) (*os.File, error) {
+	if s.entriesOff {
+		return nil, errors.New("verified cache entries are off")
+	}
+	f, err := s.entries.open(path)
+	switch {
+	case err == nil, errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, cache.ErrCorrupt): // the worker's check warns of it
+		s.log.Debug("cache entry left for the worker to check", "entry", filepath.Base(path), "error", err)
+	default:
+		s.log.Warn("cache entry left for the worker to check", "entry", filepath.Base(path), "error", err)
+	}
+	return f, err
 }
 
 // spawn creates the stdio pipes and starts the worker.

@@ -107,6 +107,11 @@ type Supervisor struct {
 	pool     *pool
 	cleanups sync.WaitGroup
 	digests  digestCache
+	// entries are the cache entries verified for handing to workers;
+	// entriesOff (tests and benchmarks only) leaves every entry for the
+	// worker to check, as before issue 18.
+	entries    entryCache
+	entriesOff bool
 
 	starts            chan struct{} // a slot per worker being started for a call
 	starting, waiting atomic.Int32

@@ -7,6 +7,7 @@
 package worker
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -106,14 +107,9 @@ func (h *Host) Prepare(req *protocol.Request) (*protocol.Prepared, error) {
 	h.req = req
 	p := &protocol.Prepared{}
 	if req.CacheFile != "" {
-		payload, err := cache.Read(req.CacheFile)
+		m, err := h.load(req)
 		if err == nil {
-			m, derr := wasmtime.NewModuleDeserialize(h.engine, payload)
-			if derr == nil {
-				h.module, p.CacheHit = m, true
-			} else {
-				p.CacheProblem = "deserializing: " + derr.Error()
-			}
+			h.module, p.CacheHit = m, true
 		} else if !errors.Is(err, os.ErrNotExist) {
 			p.CacheProblem = err.Error()
 		}
@@ -133,6 +129,66 @@ func (h *Host) Prepare(req *protocol.Request) (*protocol.Prepared, error) {
 	}
 	p.LoadTime = time.Since(start)
 	return p, nil
+}
+
+// load loads the module's precompiled code from the cache entry. An entry
+// the supervisor has verified is not hashed again: handed over as a
+// descriptor (req.CacheVerified), it is mapped from that descriptor (no
+// copy either); seen by name (container isolation, a read-only mount), it
+// is read without a hash if the file opened has the identity of the one
+// the supervisor verified (req.CacheIdentity). Container mounts are
+// noexec, so wasmtime could not make a mapping of it executable. Any other
+// entry is read and its checksum checked first.
+func (h *Host) load(req *protocol.Request) (*wasmtime.Module, error) {
+	if req.CacheVerified && req.CacheFD > 0 {
+		m, err := wasmtime.NewModuleDeserializeFile(h.engine, "/proc/self/fd/"+strconv.Itoa(req.CacheFD))
+		if err != nil {
+			return nil, fmt.Errorf("deserializing: %w", err)
+		}
+		return m, nil
+	}
+	payload, err := readEntry(req.CacheFile, req.CacheIdentity)
+	if err != nil {
+		return nil, err
+	}
+	m, err := wasmtime.NewModuleDeserialize(h.engine, payload)
+	if err != nil {
+		return nil, fmt.Errorf("deserializing: %w", err)
+	}
+	return m, nil
+}
+
+// readEntry returns the payload of the cache entry at path: without
+// hashing it if the open file has the identity of the entry the supervisor
+// verified, else checked (cache.Copy) as it is read. Both read the one
+// open file that was checked.
+func readEntry(path, verified string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if verified != "" && cache.Identity(fi) == verified {
+		n, err := cache.Payload(f, fi.Size())
+		if err != nil {
+			return nil, err
+		}
+		b := make([]byte, n)
+		if _, err := io.ReadFull(f, b); err != nil {
+			return nil, fmt.Errorf("reading cache entry: %w", err)
+		}
+		return b, nil
+	}
+	var buf bytes.Buffer
+	buf.Grow(int(fi.Size()))
+	if err := cache.Copy(&buf, f, fi.Size()); err != nil {
+		return nil, err
+	}
+	return buf.Bytes()[:buf.Len()-cache.TrailerLen], nil
 }
 
 // ready builds the linker and instantiates the module ahead of the call.

@@ -49,6 +49,9 @@ var cacheMagic = []byte("agent-ctl.cwasm1")
 
 const trailerLen = sha256.Size + 16
 
+// TrailerLen is the length of an entry's trailer.
+const TrailerLen = trailerLen
+
 // ErrCorrupt marks an entry whose trailer or checksum is wrong: it is
 // recompiled, never executed.
 var ErrCorrupt = errors.New("cache entry is corrupt")
@@ -69,6 +72,25 @@ func Read(path string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s fails its checksum", ErrCorrupt, filepath.Base(path))
 	}
 	return payload, nil
+}
+
+// Payload returns the length of the serialized module in an entry of size
+// bytes whose trailer is in r, checking only the trailer's magic string,
+// not the checksum. It is for an entry the supervisor has already verified
+// (Verified): the worker then maps or reads the payload without hashing it
+// again on every call.
+func Payload(r io.ReaderAt, size int64) (int64, error) {
+	if size < trailerLen {
+		return 0, fmt.Errorf("%w: %d bytes, shorter than its trailer", ErrCorrupt, size)
+	}
+	magic := make([]byte, len(cacheMagic))
+	if _, err := r.ReadAt(magic, size-int64(len(magic))); err != nil {
+		return 0, fmt.Errorf("reading trailer: %w", err)
+	}
+	if !bytes.Equal(magic, cacheMagic) {
+		return 0, fmt.Errorf("%w: no valid trailer", ErrCorrupt)
+	}
+	return size - trailerLen, nil
 }
 
 // Verify checks an entry's trailer and checksum without loading

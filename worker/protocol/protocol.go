@@ -63,6 +63,20 @@ type Request struct {
 	Digest string
 	// CacheFile is the precompiled module to load if present and intact.
 	CacheFile string
+	// CacheVerified says that the supervisor has checked CacheFD's
+	// trailer and checksum (process isolation): the worker maps
+	// /proc/self/fd/CacheFD, the file the supervisor checked and which the
+	// worker cannot write, without hashing it again. See docs/why.md.
+	CacheVerified bool
+	// CacheIdentity, when not empty, is the identity (cache.Identity) of
+	// the entry the supervisor verified, for a worker that sees the entry
+	// by its name (container isolation, a read-only mount): the worker
+	// opens CacheFile and, if that file has this identity, reads it
+	// without hashing it again; else it checks it as any entry.
+	CacheIdentity string
+	// CacheFD, when not zero, is the verified cache entry as the worker
+	// inherited it (process isolation).
+	CacheFD int
 	// CompileOut is where the worker writes freshly compiled code when
 	// CacheFile was missing or corrupt; the supervisor moves it into the
 	// cache. Empty disables writing.
