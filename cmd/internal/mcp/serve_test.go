@@ -5,6 +5,7 @@ package mcp_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -500,12 +501,21 @@ func TestHTTP_shutdown(t *testing.T) {
 
 // TestStdioShutdown: at stdin's end, `agent-ctl mcp` answers the calls in
 // flight (a long one cancelled at the grace) before it returns.
+//
+// Stdin ends only once both modules run (each has printed its first line,
+// as its progress notifications say): at load 37 a fixed 300 ms wait
+// closed it while the short call's worker was still starting, and the 3 s
+// grace ran out before it answered. The grace is 15 s, 15 times what the
+// short call has left to run once it runs, and the long call sleeps 10
+// minutes: what is checked is unchanged, a call that ends within the grace
+// is answered and one that does not is cancelled and answered.
 func TestStdioShutdown(t *testing.T) {
+	const grace = 15 * time.Second
 	e := setup(t)
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	done := make(chan error, 1)
-	go func() { done <- e.srv.RunStdio(context.Background(), inR, outW, 3*time.Second); outW.Close() }()
+	go func() { done <- e.srv.RunStdio(context.Background(), inR, outW, grace); outW.Close() }()
 	lines := make(chan string, 16)
 	go func() {
 		sc := bufio.NewScanner(outR)
@@ -518,12 +528,42 @@ func TestStdioShutdown(t *testing.T) {
 	fmt.Fprintln(inW, initBody)
 	<-lines
 	fmt.Fprintln(inW, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
-	fmt.Fprintln(inW, callBody(2, "sleep", `{"ms":60000}`))
-	fmt.Fprintln(inW, callBody(3, "sleep", `{"ms":1000}`))
-	time.Sleep(300 * time.Millisecond) // the calls have been read
+	call := func(id int, ms int) string {
+		return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":%d},"_meta":{"progressToken":"call-%d"}}}`, id, ms, id)
+	}
+	fmt.Fprintln(inW, call(2, 600000))
+	fmt.Fprintln(inW, call(3, 1000))
+	var got []string
+	running := map[string]bool{}
+	timeout := time.After(2 * time.Minute)
+	for !running["call-2"] || !running["call-3"] {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("the server stopped before both calls ran:\n%s", strings.Join(got, "\n"))
+			}
+			got = append(got, l)
+			var m struct {
+				ID     int    `json:"id"`
+				Method string `json:"method"`
+				Params struct {
+					Token   string `json:"progressToken"`
+					Message string `json:"message"`
+				} `json:"params"`
+			}
+			json.Unmarshal([]byte(l), &m)
+			if m.Method == "notifications/progress" && !strings.HasSuffix(m.Params.Message, " 0 lines of output") {
+				running[m.Params.Token] = true
+			}
+			if m.ID == 3 { // answered already: ran
+				running["call-3"] = true
+			}
+		case <-timeout:
+			t.Fatalf("the calls did not both run within 2 minutes:\n%s", strings.Join(got, "\n"))
+		}
+	}
 	start := time.Now()
 	inW.Close()
-	var got []string
 	for l := range lines {
 		got = append(got, l)
 	}
