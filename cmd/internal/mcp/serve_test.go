@@ -426,27 +426,59 @@ func TestHTTP_droppedRequest(t *testing.T) {
 // long one at the grace with an isError "server shutting down", removes
 // every worker with its cgroup and call directory, and an idle client
 // with an open event stream does not delay it.
+//
+// The stop starts once both modules run (their progress counts a line of
+// output), not once their workers exist: a worker still starting on a
+// loaded machine could use up a 4 s grace before its 1.5 s call began, as
+// TestStdioShutdown's did at load 37. The grace is 15 s, 10 times the
+// short call; the long one sleeps 10 minutes.
 func TestHTTP_shutdown(t *testing.T) {
 	s := serve(t, nil, nil)
 	tok := s.token(t, "a")
 	idle := s.client(t, tok) // its event stream stays open
 	_ = idle
-	cs := s.client(t, tok)
+	running := make(chan string, 64)
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "t"}, &mcp.ClientOptions{
+		ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
+			if !strings.HasSuffix(r.Params.Message, " 0 lines of output") {
+				select {
+				case running <- fmt.Sprint(r.Params.ProgressToken):
+				default:
+				}
+			}
+		}}).Connect(context.Background(), &mcp.StreamableClientTransport{
+		Endpoint: s.url + "/mcp", HTTPClient: &http.Client{Transport: mcptest.Bearer{Token: tok}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close() })
 	type answer struct {
 		res *mcp.CallToolResult
 		err error
 	}
+	call := func(token string, ms int, to chan<- answer) {
+		p := &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": ms}}
+		p.SetProgressToken(token)
+		r, err := cs.CallTool(context.Background(), p)
+		to <- answer{r, err}
+	}
 	short, long := make(chan answer, 1), make(chan answer, 1)
-	go func() {
-		r, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": 60000}})
-		long <- answer{r, err}
-	}()
+	go call("long", 600000, long)
 	s.pids.waitFor(t, 1)
-	go func() {
-		r, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": 1500}})
-		short <- answer{r, err}
-	}()
+	go call("short", 1500, short)
 	pids := s.pids.waitFor(t, 2)
+	seen := map[string]bool{}
+	for timeout := time.After(2 * time.Minute); !seen["long"] || !seen["short"]; {
+		select {
+		case tok := <-running:
+			seen[tok] = true
+		case a := <-short: // answered already: it ran
+			short <- a
+			seen["short"] = true
+		case <-timeout:
+			t.Fatalf("the calls did not both run within 2 minutes (running: %v)", seen)
+		}
+	}
 	var cgroups []string
 	for _, pid := range pids {
 		dirs, _ := procfs.CgroupDirs(pid)
@@ -456,11 +488,12 @@ func TestHTTP_shutdown(t *testing.T) {
 		t.Fatal("the workers have no cgroups of their own to check")
 	}
 	start := time.Now()
-	const grace = 4 * time.Second
+	const grace = 15 * time.Second
 	s.hs.Shutdown(grace)
 	took := time.Since(start)
 	t.Logf("shutdown took %s (grace %s)", took, grace)
-	if took < grace-500*time.Millisecond || took > grace+10*time.Second {
+	// Far under the long call's 10 minutes: it was not waited for.
+	if took < grace-500*time.Millisecond || took > grace+2*time.Minute {
 		t.Errorf("shutdown took %s with a call to cancel at the grace of %s", took, grace)
 	}
 	a := <-short
