@@ -525,9 +525,11 @@ func TestHTTP_shutdown(t *testing.T) {
 	if _, err := c2.ListTools(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
+	// The grace is 10 minutes, so that a slow stop on a loaded machine is
+	// not taken for one that waited.
 	start = time.Now()
-	s2.hs.Shutdown(10 * time.Second)
-	if took := time.Since(start); took > 3*time.Second {
+	s2.hs.Shutdown(10 * time.Minute)
+	if took := time.Since(start); took > 2*time.Minute {
 		t.Errorf("shutdown with only an idle client took %s", took)
 	}
 }
