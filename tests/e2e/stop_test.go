@@ -128,15 +128,8 @@ func TestServeStop(t *testing.T) {
 	// minutes.
 	url, pid = startServePid(t, home, "--shutdown-grace", "15s")
 	connect(url, nil) // idle, its event stream open
-	running := make(chan string, 64)
-	cs := connect(url, &mcp.ClientOptions{ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
-		if !strings.HasSuffix(r.Params.Message, " 0 lines of output") {
-			select {
-			case running <- fmt.Sprint(r.Params.ProgressToken):
-			default:
-			}
-		}
-	}})
+	running := mcptest.NewRunning()
+	cs := connect(url, &mcp.ClientOptions{ProgressNotificationHandler: running.Handler})
 	type answer struct {
 		r   *mcp.CallToolResult
 		err error
@@ -150,20 +143,10 @@ func TestServeStop(t *testing.T) {
 	long, short := make(chan answer, 1), make(chan answer, 1)
 	go call("long", 600000, long)
 	waitDescendants(t, pid, 1)
-	go call("short", 1000, short)
+	shortDone := make(chan struct{})
+	go func() { call("short", 1000, short); close(shortDone) }()
 	workers := waitDescendants(t, pid, 2)
-	seen := map[string]bool{}
-	for timeout := time.After(2 * time.Minute); !seen["long"] || !seen["short"]; {
-		select {
-		case tok := <-running:
-			seen[tok] = true
-		case a := <-short: // answered already: it ran
-			short <- a
-			seen["short"] = true
-		case <-timeout:
-			t.Fatalf("the calls did not both run within 2 minutes (running: %v)", seen)
-		}
-	}
+	running.Wait(t, map[string]<-chan struct{}{"long": nil, "short": shortDone})
 	var cgroups []string
 	for _, w := range workers {
 		dirs, _ := procfs.CgroupDirs(w)

@@ -437,16 +437,8 @@ func TestHTTP_shutdown(t *testing.T) {
 	tok := s.token(t, "a")
 	idle := s.client(t, tok) // its event stream stays open
 	_ = idle
-	running := make(chan string, 64)
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "t"}, &mcp.ClientOptions{
-		ProgressNotificationHandler: func(_ context.Context, r *mcp.ProgressNotificationClientRequest) {
-			if !strings.HasSuffix(r.Params.Message, " 0 lines of output") {
-				select {
-				case running <- fmt.Sprint(r.Params.ProgressToken):
-				default:
-				}
-			}
-		}}).Connect(context.Background(), &mcp.StreamableClientTransport{
+	running := mcptest.NewRunning()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "t"}, &mcp.ClientOptions{ProgressNotificationHandler: running.Handler}).Connect(context.Background(), &mcp.StreamableClientTransport{
 		Endpoint: s.url + "/mcp", HTTPClient: &http.Client{Transport: mcptest.Bearer{Token: tok}}}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -465,20 +457,10 @@ func TestHTTP_shutdown(t *testing.T) {
 	short, long := make(chan answer, 1), make(chan answer, 1)
 	go call("long", 600000, long)
 	s.pids.waitFor(t, 1)
-	go call("short", 1500, short)
+	shortDone := make(chan struct{})
+	go func() { call("short", 1500, short); close(shortDone) }()
 	pids := s.pids.waitFor(t, 2)
-	seen := map[string]bool{}
-	for timeout := time.After(2 * time.Minute); !seen["long"] || !seen["short"]; {
-		select {
-		case tok := <-running:
-			seen[tok] = true
-		case a := <-short: // answered already: it ran
-			short <- a
-			seen["short"] = true
-		case <-timeout:
-			t.Fatalf("the calls did not both run within 2 minutes (running: %v)", seen)
-		}
-	}
+	running.Wait(t, map[string]<-chan struct{}{"long": nil, "short": shortDone})
 	var cgroups []string
 	for _, pid := range pids {
 		dirs, _ := procfs.CgroupDirs(pid)
