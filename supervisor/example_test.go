@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
@@ -37,7 +38,10 @@ func ExampleSupervisor_Invoke() {
 func ExampleResult_Describe() {
 	home, _ := os.MkdirTemp("", "agent-ctl-example")
 	defer os.RemoveAll(home)
-	s, _ := supervisor.New(&supervisor.Options{Home: home})
+	// The trap's location comes from the worker's report; a worker on a
+	// loaded machine may take longer than the default 250 ms grace to
+	// send it, and is then killed without one.
+	s, _ := supervisor.New(&supervisor.Options{Home: home, Grace: time.Minute})
 	res, err := s.Invoke(context.Background(), &supervisor.Call{
 		Module: fixtures.Path("loop.wasm"),
 		Policy: policies.Policy{Isolation: policies.IsolationProcess, Timeout: 100_000_000},

@@ -285,11 +285,21 @@ func TestInvoke_windows(t *testing.T) {
 				t.Errorf("flood: %v with %d bytes, want the output limit at exactly 4096", res.Outcome, len(out))
 			}
 
+			// The worker is killed as Close tears it down; its end is
+			// waited for on the process itself, not polled against a
+			// deadline (under Wine at load 38, 5 s of polling was once too
+			// few). The handle is opened first: a process that has
+			// already ended cannot be opened, which passes too.
 			pid := res.WorkerPid
+			h, err := windows.OpenProcess(windows.SYNCHRONIZE, false, uint32(pid))
 			s.Close()
-			// 30 s: under Wine on a loaded machine, 5 s was once too few.
-			testutil.Eventually(t, 30*time.Second, func() bool { return !processExists(pid) },
-				"worker %d still exists after the supervisor closed", pid)
+			if err == nil {
+				defer windows.CloseHandle(h)
+				// 10 minutes only guards against a hang: it is not a timing.
+				if ev, err := windows.WaitForSingleObject(h, uint32((10 * time.Minute).Milliseconds())); ev != windows.WAIT_OBJECT_0 {
+					t.Fatalf("worker %d still runs 10 minutes after the supervisor closed (wait: %#x, %v)", pid, ev, err)
+				}
+			}
 		})
 	}
 }

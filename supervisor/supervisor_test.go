@@ -623,7 +623,7 @@ func TestCancel(t *testing.T) {
 		cancel()
 		select {
 		case <-done:
-		case <-time.After(10 * time.Second):
+		case <-time.After(2 * time.Minute): // a bound against a hang; teardown is slow under load
 			t.Fatal("Invoke did not return after cancel")
 		}
 		if err != nil {

@@ -6,9 +6,11 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
 
 	"github.com/urfave/cli/v2"
 
@@ -201,19 +203,25 @@ func auditLine(r *audit.Record) string {
 	if r.Version != "" {
 		tool += "@" + r.Version
 	}
-	fmt.Fprintf(&b, "%s  #%d  %s  %s  %s  ", r.Time.Local().Format("2006-01-02 15:04:05.000"), r.Seq, orDefault(r.Caller, "-"), orDefault(r.Frontend, "-"), tool)
+	fmt.Fprintf(&b, "%s  #%d  %s  %s  %s  ", r.Time.Local().Format("2006-01-02 15:04:05.000"), r.Seq,
+		printable(orDefault(r.Caller, "-"), 0), printable(orDefault(r.Frontend, "-"), 0), printable(orDefault(tool, "-"), 0))
 	switch r.Outcome {
 	case "exited":
 		fmt.Fprintf(&b, "exit %d", r.ExitCode)
 	case "error":
-		fmt.Fprintf(&b, "error (%d): %s", r.ExitCode, r.Error)
+		fmt.Fprintf(&b, "error (%d): %s", r.ExitCode, printable(r.Error, maxShownError))
 	default:
-		b.WriteString(r.Outcome)
+		b.WriteString(printable(r.Outcome, 0))
 		if r.Trap != "" {
-			b.WriteString(": " + r.Trap)
+			b.WriteString(": " + printable(r.Trap, 0))
 		}
 		if r.Limit != "" {
 			b.WriteString(" " + r.Limit)
+		}
+		if r.Error != "" {
+			// Why a call was cancelled (a signal, a fleet kill, the
+			// controller's cancel), what a kill line stopped.
+			b.WriteString(": " + printable(r.Error, maxShownError))
 		}
 	}
 	fmt.Fprintf(&b, "  %.1fms", r.DurationMS)
@@ -239,6 +247,44 @@ func auditLine(r *audit.Record) string {
 	}
 	if len(g) > 0 {
 		fmt.Fprintf(&b, "  [%s]", strings.Join(g, "; "))
+	}
+	return b.String()
+}
+
+// maxShownError is how many runes of a record's error text the one-line
+// view shows; --json has all of it.
+const maxShownError = 200
+
+// printable makes text from a record fit the one-line view and safe for a
+// terminal: the caller's name, a cancel's reason and an error's text come
+// from clients and the controller, so a newline in them would forge a
+// second line, and an escape sequence would reach the operator's
+// terminal. Runs of white space become one space, other control and
+// non-printing runes are shown escaped (\x1b), and text past max runes
+// (0: no limit) is cut with an ellipsis.
+func printable(s string, max int) string {
+	var b strings.Builder
+	n, space := 0, false
+	for _, r := range strings.TrimSpace(s) {
+		if unicode.IsSpace(r) {
+			space = true
+			continue
+		}
+		if max > 0 && n >= max {
+			b.WriteString("…")
+			break
+		}
+		if space {
+			b.WriteByte(' ')
+			space = false
+			n++
+		}
+		if unicode.IsPrint(r) {
+			b.WriteRune(r)
+		} else {
+			b.WriteString(strings.Trim(strconv.QuoteRune(r), "'"))
+		}
+		n++
 	}
 	return b.String()
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -321,5 +322,61 @@ func TestDescribe_writeOnly(t *testing.T) {
 		if strings.Contains(out, "s3cr3t") || !strings.Contains(out, "[redacted]") {
 			t.Errorf("%q shows the writeOnly default, or does not say it is redacted:\n%s", args, out)
 		}
+	}
+}
+
+// TestAudit_errorText: the one-line view shows why a call was cancelled,
+// why a module was killed and why a deploy was refused, as --json does,
+// on the call's own line: text with newlines or terminal escapes (a
+// client's name, a controller's reason) can neither forge a line nor
+// reach the terminal, and a long text is cut.
+func TestAudit_errorText(t *testing.T) {
+	home := t.TempDir()
+	// A call cancelled by a signal, through the real call path: its
+	// reason is the context's cause.
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(signalError{syscall.SIGTERM})
+	t.Setenv("AGENTCTL_HOME", home)
+	var out, errb bytes.Buffer
+	run(ctx, []string{"agent-ctl", "run", "--isolation", "process", fixtures.Path("hello.wasm")}, strings.NewReader(""), &out, &errb)
+	// Lines as the fleet agent writes them for a kill and a refused
+	// deploy, and a hostile caller's.
+	l, err := audit.Open(supervisor.AuditDir(home), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*audit.Record{
+		{Time: time.Now().UTC(), Caller: "controller", Frontend: "fleet", Digest: "ab12", Outcome: "killed", ExitCode: supervisor.ExitInvalid,
+			Error: "module killed fleet-wide: CVE-2026-1 in the parser; 2 running call(s) stopped"},
+		{Time: time.Now().UTC(), Caller: "controller", Frontend: "fleet-deploy", Tool: "hello", Version: "2.0.0", Outcome: "error",
+			ExitCode: supervisor.ExitInvalid, Error: "deploy refused: signature not trusted"},
+		{Time: time.Now().UTC(), Caller: "evil\n2026-01-01 00:00:00.000  #1  root\x1b[2J", Frontend: "mcp-stdio", Tool: "hello", Outcome: "cancelled",
+			Error: "line one\r\nline two\x1b]0;pwned\x07 " + strings.Repeat("x", 300)},
+	} {
+		if err := l.Append(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	code, text, errs := runIn(t, home, "", "audit")
+	if code != 0 {
+		t.Fatalf("audit: exit %d, stderr %q", code, errs)
+	}
+	lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("audit printed %d lines, want 4 (one per record):\n%s", len(lines), text)
+	}
+	for i, want := range []string{
+		"cancelled: received terminated",
+		"killed: module killed fleet-wide: CVE-2026-1 in the parser; 2 running call(s) stopped",
+		fmt.Sprintf("error (%d): deploy refused: signature not trusted", supervisor.ExitInvalid),
+		`evil 2026-01-01 00:00:00.000 #1 root\x1b[2J  mcp-stdio  hello  cancelled: line one line two\x1b]0;pwned\a ` + strings.Repeat("x", maxShownError-28) + "…  ", // 28 runes before the x's
+	} {
+		if !strings.Contains(lines[i], want) {
+			t.Errorf("audit line %d lacks %q:\n%s", i+1, want, lines[i])
+		}
+	}
+	if strings.ContainsAny(text, "\x1b\x07\r") {
+		t.Errorf("audit printed control characters:\n%q", text)
 	}
 }

@@ -60,11 +60,17 @@ func inOrder(s string, want []string) (missing string, ok bool) {
 // TestTraps_run: `agent-ctl run` (the real binary, container isolation)
 // reports each trap with source lines and demangled names, and says that
 // a Rust or Go module panicked.
+//
+// run's time limit covers compiling the module, and the home starts with
+// no compiled code: gopanic.wasm (2.5 MB of Go) took 9.4 s of the default
+// 30 s cold at load 15, and ran out of it once on CI. The limit is not what
+// is tested here, so it is set far out of the way.
 func TestTraps_run(t *testing.T) {
 	home := t.TempDir()
+	const timeout = "10m"
 	for _, tc := range trapCases {
 		t.Run(tc.module, func(t *testing.T) {
-			code, _, errs := agentCtlCode(t, home, "run", fixtures.Path(tc.module))
+			code, _, errs := agentCtlCode(t, home, "run", "--timeout", timeout, fixtures.Path(tc.module))
 			if code != tc.code {
 				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tc.code, errs)
 			}
@@ -77,7 +83,7 @@ func TestTraps_run(t *testing.T) {
 		})
 	}
 	// The same module when it does not panic: no panic reported.
-	code, out, errs := agentCtlCode(t, home, "run", fixtures.Path("rtrap.wasm"), "--", "x")
+	code, out, errs := agentCtlCode(t, home, "run", "--timeout", timeout, fixtures.Path("rtrap.wasm"), "--", "x")
 	if code != 7 || out != "dividing 7 by 1\n" || strings.Contains(errs, "panicked") {
 		t.Errorf("rtrap.wasm x: exit %d stdout %q stderr %q, want exit 7 and no panic", code, out, errs)
 	}

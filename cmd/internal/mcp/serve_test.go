@@ -5,6 +5,7 @@ package mcp_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -425,27 +426,41 @@ func TestHTTP_droppedRequest(t *testing.T) {
 // long one at the grace with an isError "server shutting down", removes
 // every worker with its cgroup and call directory, and an idle client
 // with an open event stream does not delay it.
+//
+// The stop starts once both modules run (their progress counts a line of
+// output), not once their workers exist: a worker still starting on a
+// loaded machine could use up a 4 s grace before its 1.5 s call began, as
+// TestStdioShutdown's did at load 37. The grace is 15 s, 10 times the
+// short call; the long one sleeps 10 minutes.
 func TestHTTP_shutdown(t *testing.T) {
 	s := serve(t, nil, nil)
 	tok := s.token(t, "a")
 	idle := s.client(t, tok) // its event stream stays open
 	_ = idle
-	cs := s.client(t, tok)
+	running := mcptest.NewRunning()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "t"}, &mcp.ClientOptions{ProgressNotificationHandler: running.Handler}).Connect(context.Background(), &mcp.StreamableClientTransport{
+		Endpoint: s.url + "/mcp", HTTPClient: &http.Client{Transport: mcptest.Bearer{Token: tok}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cs.Close() })
 	type answer struct {
 		res *mcp.CallToolResult
 		err error
 	}
+	call := func(token string, ms int, to chan<- answer) {
+		p := &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": ms}}
+		p.SetProgressToken(token)
+		r, err := cs.CallTool(context.Background(), p)
+		to <- answer{r, err}
+	}
 	short, long := make(chan answer, 1), make(chan answer, 1)
-	go func() {
-		r, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": 60000}})
-		long <- answer{r, err}
-	}()
+	go call("long", 600000, long)
 	s.pids.waitFor(t, 1)
-	go func() {
-		r, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": 1500}})
-		short <- answer{r, err}
-	}()
+	shortDone := make(chan struct{})
+	go func() { call("short", 1500, short); close(shortDone) }()
 	pids := s.pids.waitFor(t, 2)
+	running.Wait(t, map[string]<-chan struct{}{"long": nil, "short": shortDone})
 	var cgroups []string
 	for _, pid := range pids {
 		dirs, _ := procfs.CgroupDirs(pid)
@@ -455,11 +470,12 @@ func TestHTTP_shutdown(t *testing.T) {
 		t.Fatal("the workers have no cgroups of their own to check")
 	}
 	start := time.Now()
-	const grace = 4 * time.Second
+	const grace = 15 * time.Second
 	s.hs.Shutdown(grace)
 	took := time.Since(start)
 	t.Logf("shutdown took %s (grace %s)", took, grace)
-	if took < grace-500*time.Millisecond || took > grace+10*time.Second {
+	// Far under the long call's 10 minutes: it was not waited for.
+	if took < grace-500*time.Millisecond || took > grace+2*time.Minute {
 		t.Errorf("shutdown took %s with a call to cancel at the grace of %s", took, grace)
 	}
 	a := <-short
@@ -491,21 +507,32 @@ func TestHTTP_shutdown(t *testing.T) {
 	if _, err := c2.ListTools(context.Background(), nil); err != nil {
 		t.Fatal(err)
 	}
+	// The grace is 10 minutes, so that a slow stop on a loaded machine is
+	// not taken for one that waited.
 	start = time.Now()
-	s2.hs.Shutdown(10 * time.Second)
-	if took := time.Since(start); took > 3*time.Second {
+	s2.hs.Shutdown(10 * time.Minute)
+	if took := time.Since(start); took > 2*time.Minute {
 		t.Errorf("shutdown with only an idle client took %s", took)
 	}
 }
 
 // TestStdioShutdown: at stdin's end, `agent-ctl mcp` answers the calls in
 // flight (a long one cancelled at the grace) before it returns.
+//
+// Stdin ends only once both modules run (each has printed its first line,
+// as its progress notifications say): at load 37 a fixed 300 ms wait
+// closed it while the short call's worker was still starting, and the 3 s
+// grace ran out before it answered. The grace is 15 s, 15 times what the
+// short call has left to run once it runs, and the long call sleeps 10
+// minutes: what is checked is unchanged, a call that ends within the grace
+// is answered and one that does not is cancelled and answered.
 func TestStdioShutdown(t *testing.T) {
+	const grace = 15 * time.Second
 	e := setup(t)
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	done := make(chan error, 1)
-	go func() { done <- e.srv.RunStdio(context.Background(), inR, outW, 3*time.Second); outW.Close() }()
+	go func() { done <- e.srv.RunStdio(context.Background(), inR, outW, grace); outW.Close() }()
 	lines := make(chan string, 16)
 	go func() {
 		sc := bufio.NewScanner(outR)
@@ -518,12 +545,42 @@ func TestStdioShutdown(t *testing.T) {
 	fmt.Fprintln(inW, initBody)
 	<-lines
 	fmt.Fprintln(inW, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
-	fmt.Fprintln(inW, callBody(2, "sleep", `{"ms":60000}`))
-	fmt.Fprintln(inW, callBody(3, "sleep", `{"ms":1000}`))
-	time.Sleep(300 * time.Millisecond) // the calls have been read
+	call := func(id int, ms int) string {
+		return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":%d},"_meta":{"progressToken":"call-%d"}}}`, id, ms, id)
+	}
+	fmt.Fprintln(inW, call(2, 600000))
+	fmt.Fprintln(inW, call(3, 1000))
+	var got []string
+	running := map[string]bool{}
+	timeout := time.After(2 * time.Minute)
+	for !running["call-2"] || !running["call-3"] {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("the server stopped before both calls ran:\n%s", strings.Join(got, "\n"))
+			}
+			got = append(got, l)
+			var m struct {
+				ID     int    `json:"id"`
+				Method string `json:"method"`
+				Params struct {
+					Token   string `json:"progressToken"`
+					Message string `json:"message"`
+				} `json:"params"`
+			}
+			json.Unmarshal([]byte(l), &m)
+			if m.Method == "notifications/progress" && !strings.HasSuffix(m.Params.Message, " 0 lines of output") {
+				running[m.Params.Token] = true
+			}
+			if m.ID == 3 { // answered already: ran
+				running["call-3"] = true
+			}
+		case <-timeout:
+			t.Fatalf("the calls did not both run within 2 minutes:\n%s", strings.Join(got, "\n"))
+		}
+	}
 	start := time.Now()
 	inW.Close()
-	var got []string
 	for l := range lines {
 		got = append(got, l)
 	}
