@@ -143,6 +143,7 @@ features:
 	// A path through a non-mapping.
 	code, out, errs = uc("--file", "app.yaml", "--key", "server.port.x", "--value", "1", "--create")
 	expect(t, "yaml non-mapping", code, out, errs, 3, "", "server.port is not a mapping")
+	same("yaml non-mapping", "app.yaml", want)
 
 	// JSON: key order kept, two-space indentation, trailing newline.
 	write("app.json", `{"zeta": 1, "alpha": {"port": 8080, "host": "x"}, "list": [1, {"b": 2, "a": 1}], "empty": {}, "on": false}`)

@@ -98,7 +98,6 @@ type proc struct {
 	cmd  *exec.Cmd
 	out  *bytes.Buffer
 	mu   *sync.Mutex
-	log  string
 }
 
 type lockedBuffer struct {
