@@ -290,7 +290,11 @@ func TestCluster(t *testing.T) {
 		}()
 	}
 	var killed []int
+	// stopped is closed when the goroutine below has done its last stop:
+	// killed is read after it.
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		for i := range events {
 			switch i {
 			case 50:
@@ -308,6 +312,7 @@ func TestCluster(t *testing.T) {
 	}()
 	wg.Wait()
 	close(events)
+	<-stopped
 
 	t.Logf("stopped controllers %v (the client's at each moment)", killed)
 	if len(killed) != 2 || killed[0] < 0 || killed[1] < 0 {

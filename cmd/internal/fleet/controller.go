@@ -11,6 +11,8 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/jwt/v2"
@@ -73,6 +75,15 @@ type Controller struct {
 	clustered bool
 	// closed is closed by Close.
 	closed chan struct{}
+	// kv is the cluster's state bucket (clusterstate.go), nil until the
+	// cluster has created it and always nil alone; stateMu guards it.
+	stateMu sync.Mutex
+	kv      jetstream.KeyValue
+	// retrying is true while a failed share is retried.
+	retrying atomic.Bool
+	// reloadMu serializes Reload: the admin's requests and the cluster's
+	// revocations arrive on different goroutines.
+	reloadMu sync.Mutex
 }
 
 // StartController starts the fleet's NATS server for the controller whose
@@ -225,6 +236,10 @@ func (c *Controller) setup() error {
 		if err := c.Reload(); err != nil {
 			c.log.Error("reloading the fleet's revocations", "err", err)
 			reply = "error: " + err.Error()
+		} else {
+			// The admin recorded a revocation in this home: the
+			// cluster's other controllers apply it too.
+			c.shareRevocations()
 		}
 		_ = m.Respond([]byte(reply))
 	}); err != nil {
@@ -240,13 +255,19 @@ func (c *Controller) setup() error {
 	if err != nil {
 		return err
 	}
-	return c.createStream(js)
+	if err := c.createStream(js); err != nil {
+		return err
+	}
+	c.startState(js)
+	return nil
 }
 
 // Reload applies the revocations recorded in the fleet directory to the
 // running server: a revoked agent's connection is closed, and it is
 // refused at its next connect.
 func (c *Controller) Reload() error {
+	c.reloadMu.Lock()
+	defer c.reloadMu.Unlock()
 	accounts, err := c.id.accountClaims()
 	if err != nil {
 		return err

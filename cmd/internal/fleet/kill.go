@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -98,40 +99,66 @@ func writeKillList(path string, l *KillList) error {
 	return nil
 }
 
-// kill records k in the controller's list and broadcasts the list.
+// kill records k in the controller's list, shares it with the cluster's
+// other controllers and broadcasts the list.
 func (c *Controller) kill(k Killed) (*KillList, error) {
 	if err := CheckDigest(k.Digest); err != nil {
 		return nil, err
 	}
+	k.Time = time.Now().UTC()
+	l, _, err := c.recordKill(k)
+	if err != nil {
+		return nil, err
+	}
+	// Shared before it is announced, as it is recorded: a controller
+	// that is down now learns it when it comes back.
+	for _, o := range l.Killed {
+		if o.Digest == k.Digest {
+			c.share(killedKey+strings.TrimPrefix(k.Digest, "sha256:"), o)
+		}
+	}
+	return l, c.announce(l)
+}
+
+// recordKill adds k to the controller's list unless it is there; added
+// says whether it was.
+func (c *Controller) recordKill(k Killed) (l *KillList, added bool, err error) {
 	path := filepath.Join(c.id.dir, killedFile)
 	held, err := statefile.Lock(path + ".lock")
 	if err != nil {
-		return nil, fmt.Errorf("locking the kill list: %w", err)
+		return nil, false, fmt.Errorf("locking the kill list: %w", err)
 	}
 	defer held.Release()
-	l, err := readKillList(path)
-	if err != nil {
-		return nil, err
+	if l, err = readKillList(path); err != nil {
+		return nil, false, err
 	}
-	if !l.Has(k.Digest) {
-		if len(l.Killed) >= maxKilled {
-			return nil, fmt.Errorf("the kill list holds %d modules, the most it may", maxKilled)
-		}
+	if l.Has(k.Digest) {
+		return l, false, nil
+	}
+	if len(l.Killed) >= maxKilled {
+		return nil, false, fmt.Errorf("the kill list holds %d modules, the most it may", maxKilled)
+	}
+	if k.Time.IsZero() {
 		k.Time = time.Now().UTC()
-		l.Killed = append(l.Killed, k)
-		// Recorded before it is announced: an agent that asks next gets it.
-		if err := writeKillList(path, l); err != nil {
-			return nil, err
-		}
 	}
+	l.Killed = append(l.Killed, k)
+	// Recorded before it is announced: an agent that asks next gets it.
+	if err := writeKillList(path, l); err != nil {
+		return nil, false, err
+	}
+	return l, true, nil
+}
+
+// announce broadcasts the whole list to every agent.
+func (c *Controller) announce(l *KillList) error {
 	b, err := json.Marshal(l)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := c.nc.Publish(killedSubject, b); err != nil {
-		return nil, fmt.Errorf("announcing the kill: %w", err)
+		return fmt.Errorf("announcing the kill: %w", err)
 	}
-	return l, c.nc.Flush()
+	return c.nc.Flush()
 }
 
 // serveKills answers the admin's kills and the agents' requests for the
