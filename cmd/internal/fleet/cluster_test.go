@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -161,6 +160,52 @@ func freePorts(t *testing.T, n int) []int {
 	return out
 }
 
+// cluster is three controller processes clustered by routes, their homes
+// sharing one fleet identity.
+type cluster struct {
+	id    *fleet.Identity
+	homes []string // homes[0] made the identity; the others hold a copy
+	urls  []string // the client URLs, one per node
+	ctls  []*proc
+	start func(i int) // (re)starts node i
+}
+
+// startCluster starts three clustered controllers on loopback ports. Each
+// node gets the identity the documented way: a copy of the first home's
+// identity.json.
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	ports := freePorts(t, 6)
+	c := &cluster{homes: []string{t.TempDir(), t.TempDir(), t.TempDir()}, ctls: make([]*proc, 3)}
+	var err error
+	if c.id, _, err = fleet.LoadIdentity(fleet.Dir(c.homes[0])); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(fleet.Dir(c.homes[0]), "identity.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range c.homes[1:] {
+		os.MkdirAll(fleet.Dir(h), 0o700)
+		if err := os.WriteFile(filepath.Join(fleet.Dir(h), "identity.json"), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var routes []string
+	for i := range 3 {
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[3+i]))
+		c.urls = append(c.urls, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
+	}
+	c.start = func(i int) {
+		c.ctls[i] = startHelper(t, helperSpec{Role: "controller", Home: c.homes[i], Listen: fmt.Sprintf("127.0.0.1:%d", ports[i]),
+			Cluster: "fleet", ClusterListen: fmt.Sprintf("127.0.0.1:%d", ports[3+i]), Routes: routes})
+	}
+	for i := range 3 {
+		c.start(i)
+	}
+	return c
+}
+
 // TestCluster: three controllers clustered by routes (separate processes,
 // homes with one identity), three agent processes given all three URLs,
 // and a client making 200 calls, four at a time, while the server the
@@ -170,37 +215,9 @@ func freePorts(t *testing.T, n int) []int {
 // once in the agents' audit logs, and no other call does.
 func TestCluster(t *testing.T) {
 	const calls, parallel = 200, 4
-	ports := freePorts(t, 6)
-	homes := []string{t.TempDir(), t.TempDir(), t.TempDir()}
-	id, _, err := fleet.LoadIdentity(fleet.Dir(homes[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The documented way a node gets the fleet identity: a copy of the
-	// first home's identity.json.
-	b, err := os.ReadFile(filepath.Join(fleet.Dir(homes[0]), "identity.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range homes[1:] {
-		os.MkdirAll(fleet.Dir(h), 0o700)
-		if err := os.WriteFile(filepath.Join(fleet.Dir(h), "identity.json"), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var routes, urls []string
-	for i := range 3 {
-		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[3+i]))
-		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
-	}
-	ctls := make([]*proc, 3)
-	startCtl := func(i int) {
-		ctls[i] = startHelper(t, helperSpec{Role: "controller", Home: homes[i], Listen: fmt.Sprintf("127.0.0.1:%d", ports[i]),
-			Cluster: "fleet", ClusterListen: fmt.Sprintf("127.0.0.1:%d", ports[3+i]), Routes: routes})
-	}
-	for i := range 3 {
-		startCtl(i)
-	}
+	c := startCluster(t)
+	id, homes, urls, ctls, startCtl := c.id, c.homes, c.urls, c.ctls, c.start
+	var err error
 	all := strings.Join(urls, ",")
 	// Every controller serves clients before the agents start: an agent
 	// that finds no server at all exits (125), as documented.
@@ -263,8 +280,8 @@ func TestCluster(t *testing.T) {
 		if err != nil {
 			return -1
 		}
-		for i, p := range ports[:3] {
-			if u.Port() == strconv.Itoa(p) {
+		for i, cu := range urls {
+			if v, err := url.Parse(cu); err == nil && v.Port() == u.Port() {
 				return i
 			}
 		}

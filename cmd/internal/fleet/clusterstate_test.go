@@ -2,7 +2,6 @@ package fleet_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,35 +46,9 @@ func dialOnce(url, creds string) error {
 // restarts: once A and B are stopped, an agent that joins C alone, with a
 // home of its own that never heard of the kill, refuses the module.
 func TestCluster_state(t *testing.T) {
-	ports := freePorts(t, 6)
-	homes := []string{t.TempDir(), t.TempDir(), t.TempDir()}
-	id, _, err := fleet.LoadIdentity(fleet.Dir(homes[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(fleet.Dir(homes[0]), "identity.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range homes[1:] {
-		os.MkdirAll(fleet.Dir(h), 0o700)
-		if err := os.WriteFile(filepath.Join(fleet.Dir(h), "identity.json"), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var routes, urls []string
-	for i := range 3 {
-		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[3+i]))
-		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", ports[i]))
-	}
-	ctls := make([]*proc, 3)
-	startCtl := func(i int) {
-		ctls[i] = startHelper(t, helperSpec{Role: "controller", Home: homes[i], Listen: fmt.Sprintf("127.0.0.1:%d", ports[i]),
-			Cluster: "fleet", ClusterListen: fmt.Sprintf("127.0.0.1:%d", ports[3+i]), Routes: routes})
-	}
-	for i := range 3 {
-		startCtl(i)
-	}
+	c := startCluster(t)
+	id, homes, urls, ctls, startCtl := c.id, c.homes, c.urls, c.ctls, c.start
+	var err error
 	token := func(node string) string {
 		cb, err := id.JoinToken(node, 0)
 		if err != nil {
