@@ -103,7 +103,8 @@ func TestRevoke(t *testing.T) {
 }
 
 // selfSigned writes a certificate for 127.0.0.1 and its key, and returns
-// their paths; the certificate is its own CA.
+// their paths; the certificate is its own CA, and serves both ways (a
+// controller's clients, and a cluster node's routes, which it also dials).
 func selfSigned(t *testing.T) (cert, key string) {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -117,7 +118,7 @@ func selfSigned(t *testing.T) (cert, key string) {
 		NotAfter:              time.Now().Add(time.Hour),
 		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
 	}
