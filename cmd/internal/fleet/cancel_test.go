@@ -35,13 +35,9 @@ func auditRecords(t *testing.T, home string) []audit.Record {
 // (Ctrl-C in `fleet call`) has the node stop the running call at once, and
 // the node's audit log says it was cancelled by the controller.
 func TestCancel(t *testing.T) {
-	c, _ := startController(t)
+	c, ctlHome := startController(t)
 	a, _, home := nodeWith(t, c, "alpha", fleet.AgentOptions{})
-	cl, err := fleet.Dial(c.URL(), c.AdminCreds(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := adminClient(t, ctlHome)
 
 	ctx, cancel := context.WithCancelCause(context.Background())
 	done := make(chan fleet.CallResult, 1)

@@ -15,13 +15,9 @@ import (
 // calls it stopped) once, before the line of the call it stopped, which
 // says "cancelled" because of the kill.
 func TestKill_auditLog(t *testing.T) {
-	c, _ := startController(t)
+	c, ctlHome := startController(t)
 	a, _, home := nodeWith(t, c, "alpha", fleet.AgentOptions{})
-	cl, err := fleet.Dial(c.URL(), c.AdminCreds(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	cl := adminClient(t, ctlHome)
 	ctx := context.Background()
 	sleep := toolDigest(t, cl, "alpha", "sleep")
 

@@ -20,21 +20,28 @@ func poll(t *testing.T, what string, cond func() bool) {
 	testutil.Eventually(t, 20*time.Second, cond, "%s", what)
 }
 
+// toolDigest waits (up to a minute) for node's status to list tool and
+// returns its digest: a node that has just joined may not have published
+// its status yet.
 func toolDigest(t *testing.T, cl *fleet.Client, node, tool string) string {
 	t.Helper()
-	nodes, err := cl.Nodes(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range nodes {
-		for _, ts := range n.Tools {
-			if n.Node == node && ts.Name == tool {
-				return ts.Digest
+	var digest string
+	testutil.Eventually(t, time.Minute, func() bool {
+		nodes, err := cl.Nodes(context.Background())
+		if err != nil {
+			return false
+		}
+		for _, n := range nodes {
+			for _, ts := range n.Tools {
+				if n.Node == node && ts.Name == tool {
+					digest = ts.Digest
+					return true
+				}
 			}
 		}
-	}
-	t.Fatalf("node %s has no tool %s", node, tool)
-	return ""
+		return false
+	}, "node %s lists no tool %s", node, tool)
+	return digest
 }
 
 // TestKill checks the kill switch: a running call of the killed module is
