@@ -516,24 +516,16 @@ func TestHTTP_shutdown(t *testing.T) {
 	}
 }
 
-// TestStdioShutdown: at stdin's end, `agent-ctl mcp` answers the calls in
-// flight (a long one cancelled at the grace) before it returns.
-//
-// Stdin ends only once both modules run (each has printed its first line,
-// as its progress notifications say): at load 37 a fixed 300 ms wait
-// closed it while the short call's worker was still starting, and the 3 s
-// grace ran out before it answered. The grace is 15 s, 15 times what the
-// short call has left to run once it runs, and the long call sleeps 10
-// minutes: what is checked is unchanged, a call that ends within the grace
-// is answered and one that does not is cancelled and answered.
-func TestStdioShutdown(t *testing.T) {
-	const grace = 15 * time.Second
-	e := setup(t)
+// runStdio serves e's server over pipes, initialized, with grace: what is
+// written to inW reaches it as stdin, its stdout comes a line at a time
+// on lines (closed at its end), and RunStdio's result on done.
+func runStdio(t *testing.T, e *env, grace time.Duration) (inW *io.PipeWriter, lines chan string, done chan error) {
+	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
-	done := make(chan error, 1)
+	done = make(chan error, 1)
 	go func() { done <- e.srv.RunStdio(context.Background(), inR, outW, grace); outW.Close() }()
-	lines := make(chan string, 16)
+	lines = make(chan string, 16)
 	go func() {
 		sc := bufio.NewScanner(outR)
 		sc.Buffer(nil, 1<<20)
@@ -545,6 +537,54 @@ func TestStdioShutdown(t *testing.T) {
 	fmt.Fprintln(inW, initBody)
 	<-lines
 	fmt.Fprintln(inW, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	return inW, lines, done
+}
+
+// TestStdioAnswerWrittenLate: a request sent just before stdin's end is
+// served (it was refused "server shutting down" once), and its answer,
+// written well after its call returned (as on a loaded machine), is
+// written before the session closes. The middleware holds the answer back
+// for 1.5 s, longer than the 200 ms of quiet output the server once took
+// to mean that every answer was out.
+func TestStdioAnswerWrittenLate(t *testing.T) {
+	e := setup(t)
+	e.srv.MCP().AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			res, err := next(ctx, method, req)
+			if method == "tools/call" {
+				time.Sleep(1500 * time.Millisecond)
+			}
+			return res, err
+		}
+	})
+	inW, lines, done := runStdio(t, e, time.Minute)
+	fmt.Fprintln(inW, `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":1}}}`)
+	inW.Close()
+	var got []string
+	for l := range lines {
+		got = append(got, l)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("RunStdio: %v", err)
+	}
+	if all := strings.Join(got, "\n"); !strings.Contains(all, `"id":7`) || !strings.Contains(all, "awake") {
+		t.Errorf("the call's answer was lost at stdin's end:\n%s", all)
+	}
+}
+
+// TestStdioShutdown: at stdin's end, `agent-ctl mcp` answers the calls in
+// flight (a long one cancelled at the grace) before it returns.
+//
+// Stdin ends only once both modules run (each has printed its first line,
+// as its progress notifications say): at load 37 a fixed 300 ms wait
+// closed it while the short call's worker was still starting, and the 3 s
+// grace ran out before it answered. The grace is 15 s, 15 times what the
+// short call has left to run once it runs, and the long call sleeps 10
+// minutes: what is checked is unchanged, a call that ends within the grace
+// is answered and one that does not is cancelled and answered.
+func TestStdioShutdown(t *testing.T) {
+	e := setup(t)
+	inW, lines, done := runStdio(t, e, 15*time.Second)
 	call := func(id int, ms int) string {
 		return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":%d},"_meta":{"progressToken":"call-%d"}}}`, id, ms, id)
 	}
