@@ -25,7 +25,7 @@ APT_FILES := /usr/include/seccomp.h:libseccomp-dev /usr/lib/wasm32-wasi/libc.a:w
 # initramfs (the kernel itself is downloaded by the test, not installed).
 CGROUP2_APT := qemu-system-x86 busybox-static
 
-.PHONY: all build deps cgroup2-deps wine-deps test-windows fixtures modules check-wasm test test-cgroup2 vet cross lint fmt bench demo clean fuzz-jail fuzz-jail-quick fuzz-deps
+.PHONY: all build deps cgroup2-deps wine-deps test-windows fixtures modules check-wasm test test-cgroup2 vet cross lint fmt bench bench-goals demo clean fuzz-jail fuzz-jail-quick fuzz-deps
 
 all: build
 
@@ -173,6 +173,18 @@ bench: fixtures modules build mcp-deps
 	set -o pipefail; $(GOTEST) -run '^$$' -bench FanOut -benchtime 20x -count 1 ./cmd/internal/fleet | tee -a .cache/bench.txt
 	set -o pipefail; AGENTCTL_BIN=$(CURDIR)/$(BIN) $(GOTEST) -run '^$$' -bench ToolsList -benchtime 20x -count 1 ./cmd/internal/mcp | tee -a .cache/bench.txt
 	@echo; echo "summary (ratios against baselines measured in the same run):"; grep -oE '[a-z_]+_vs_[a-z_]+ ratio=.*' .cache/bench.txt
+
+## bench-goals: issue 18's table: the benchmarks of its goals, BENCH_RUNS runs interleaved, then each goal's median
+BENCH_RUNS ?= 3
+bench-goals: fixtures modules build mcp-deps
+	@mkdir -p .cache; : > .cache/bench-goals.txt
+	set -o pipefail; for run in $$(seq $(BENCH_RUNS)); do \
+	  echo "== run $$run, load $$(cut -d' ' -f1-3 /proc/loadavg)" | tee -a .cache/bench-goals.txt; \
+	  $(GOTEST) -run '^$$' -bench 'InvokeChannel' -benchtime 100x -count 1 ./supervisor | tee -a .cache/bench-goals.txt && \
+	  AGENTCTL_BIN=$(CURDIR)/$(BIN) $(MCP_ENV) $(GOTEST) -run '^$$' -bench 'MCPCall|ServeThroughput|CLIRun|DaemonRun|Logs|Memory' -benchtime 100x -count 1 -timeout 60m ./tests/e2e | tee -a .cache/bench-goals.txt && \
+	  AGENTCTL_BIN=$(CURDIR)/$(BIN) $(GOTEST) -run '^$$' -bench ToolsList -benchtime 20x -count 1 ./cmd/internal/mcp | tee -a .cache/bench-goals.txt || exit 1; \
+	done
+	@echo; $(GO) run ./tests/bench/goals < .cache/bench-goals.txt | tee .cache/bench-goals.md
 
 ## demo: build, check the host's walls, run a module with a granted directory, show refused escapes and limits
 # the demo runs in a home of its own, made afresh each time, so that it
