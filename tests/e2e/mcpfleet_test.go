@@ -5,7 +5,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -105,12 +104,7 @@ func TestMCPFleet(t *testing.T) {
 		endpoint := startServe(t, home, "--fleet", "--nats", url, "--creds", filepath.Join(ctlHome, "fleet", "admin.creds"))
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e"}, nil).Connect(ctx, &mcp.StreamableClientTransport{
-			Endpoint: endpoint, HTTPClient: &http.Client{Transport: mcptest.Bearer{Token: strings.TrimSpace(string(out))}}}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cs.Close()
+		cs := mcptest.Connect(t, "e2e", endpoint, mcptest.Bearer{Token: strings.TrimSpace(string(out))}, nil)
 		check(t, ctx, cs, func() string { return "(serve's log is drained)" })
 	})
 }
