@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -26,19 +25,13 @@ import (
 // out to both agents.
 func TestMCPFleet(t *testing.T) {
 	ctlHome := t.TempDir()
-	_, url := startFleetProc(t, ctlHome, regexp.MustCompile(`controller listening on (nats://127\.0\.0\.1:\d+)`),
-		"controller", "--listen", "127.0.0.1:0")
+	url := startController(t, ctlHome)
 	for _, n := range []string{"m1", "m2"} {
-		creds := filepath.Join(t.TempDir(), n+".creds")
-		if _, errs, code := fleetRun(t, ctlHome, "fleet", "join-token", n, "--out", creds); code != 0 {
-			t.Fatalf("fleet join-token %s: exit %d\n%s", n, code, errs)
-		}
 		home := t.TempDir()
 		for _, tool := range fleetTools {
 			installFixture(t, home, tool.name, tool.wasm, tool.extra)
 		}
-		startFleetProc(t, home, regexp.MustCompile(`node \S+ (joined) the fleet`),
-			"agent", "--nats", url, "--name", n, "--creds", creds)
+		joinAgent(t, ctlHome, url, n, home)
 	}
 
 	check := func(t *testing.T, ctx context.Context, cs *mcp.ClientSession, logs func() string) {
