@@ -78,14 +78,7 @@ func runHelper(mode string, args []string) int {
 			return 1
 		}
 		exe, _ := os.Executable()
-		p, err := sp.Start(&Spec{Path: exe, Env: []string{helperEnv + "=hello"}})
-		if err != nil {
-			fmt.Println(err)
-			return 1
-		}
-		line, _ := bufio.NewReader(p.Stdout()).ReadString('\n')
-		fmt.Println(p.Pid(), strings.TrimSpace(line))
-		time.Sleep(time.Hour)
+		return superviseHello(sp, exe)
 	case strings.HasPrefix(mode, "kill:"):
 		err := forbidden(strings.TrimPrefix(mode, "kill:"))
 		fmt.Printf("survived: %v\n", err)
@@ -909,14 +902,7 @@ func spawnOnce(t testing.TB, sp Spawner) time.Duration {
 // right when strict), kills it and returns the time taken and the process.
 func spawnHello(t testing.TB, sp Spawner, spec Spec, strict bool) (time.Duration, Process) {
 	t0 := time.Now()
-	spec.Path = self(t)
-	spec.Env = append(slices.Clip(spec.Env), helperEnv+"=hello")
-	p, err := sp.Start(&spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go io.Copy(io.Discard, p.Stderr())
-	line, err := bufio.NewReader(p.Stdout()).ReadString('\n')
+	p, line, err := startHello(t, sp, spec)
 	if strict && line != "hello\n" {
 		t.Fatalf("helper said %q, %v", line, err)
 	}
@@ -925,6 +911,20 @@ func spawnHello(t testing.TB, sp Spawner, spec Spec, strict bool) (time.Duration
 	}
 	_ = p.Wait()
 	return time.Since(t0), p
+}
+
+// startHello starts the helper saying hello under sp, with spec's walls,
+// and returns it with its first line and the error reading that.
+func startHello(tb testing.TB, sp Spawner, spec Spec) (Process, string, error) {
+	spec.Path = self(tb)
+	spec.Env = append(slices.Clip(spec.Env), helperEnv+"=hello")
+	p, err := sp.Start(&spec)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go io.Copy(io.Discard, p.Stderr())
+	line, err := bufio.NewReader(p.Stdout()).ReadString('\n')
+	return p, line, err
 }
 
 // BenchmarkSpawn measures a whole worker life (start, first line, kill,

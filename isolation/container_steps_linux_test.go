@@ -3,7 +3,6 @@
 package isolation
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -136,15 +135,7 @@ type spawnPayload func(tb testing.TB, sp Spawner, up func()) (stop func())
 
 func helloPayload(spec Spec) spawnPayload {
 	return func(tb testing.TB, sp Spawner, up func()) func() {
-		s := spec
-		s.Path = self(tb)
-		s.Env = append(slices.Clip(s.Env), helperEnv+"=hello")
-		p, err := sp.Start(&s)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		go io.Copy(io.Discard, p.Stderr())
-		line, err := bufio.NewReader(p.Stdout()).ReadString('\n')
+		p, line, err := startHello(tb, sp, spec)
 		if line != "hello\n" {
 			tb.Fatalf("helper said %q, %v", line, err)
 		}

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/agent-ctl/agent-ctl/tests/escape"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
 
 // The escape kit: what a worker that escaped wasmtime (native code in the
@@ -415,7 +416,9 @@ func TestContainer_escapeKit(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	checkEscapeTable(t, escapeTable(kit, engines, results))
+	testutil.DocTable(t, filepath.Join("..", "docs", "isolation.md"), escapeTableBegin, escapeTableEnd,
+		escapeTable(kit, engines, results), *updateEscapeTable,
+		"go test -tags seccomp,urfave_cli_no_docs -run TestContainer_escapeKit ./isolation -args -update-escape-table")
 }
 
 // escapeTable renders the outcomes as the markdown table of docs/isolation.md.
@@ -450,31 +453,3 @@ const (
 	escapeTableBegin = "<!-- escape-kit table: made by TestContainer_escapeKit -update-escape-table; do not edit -->\n"
 	escapeTableEnd   = "<!-- end of the escape-kit table -->\n"
 )
-
-// checkEscapeTable compares table with the one in docs/isolation.md, or
-// writes it there with -update-escape-table.
-func checkEscapeTable(t *testing.T, table string) {
-	path := filepath.Join("..", "docs", "isolation.md")
-	doc, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before, rest, ok1 := bytes.Cut(doc, []byte(escapeTableBegin))
-	_, after, ok2 := bytes.Cut(rest, []byte(escapeTableEnd))
-	if !ok1 || !ok2 {
-		t.Fatalf("%s has no escape-kit table between %q and %q", path, escapeTableBegin, escapeTableEnd)
-	}
-	if *updateEscapeTable {
-		var out bytes.Buffer // not append(before, …): before shares doc's array
-		for _, b := range [][]byte{before, []byte(escapeTableBegin), []byte(table), []byte(escapeTableEnd), after} {
-			out.Write(b)
-		}
-		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	if got, _, _ := bytes.Cut(rest, []byte(escapeTableEnd)); string(got) != table {
-		t.Errorf("the escape-kit table in %s is not what the walls do; run go test -run TestContainer_escapeKit -update-escape-table ./isolation\n got:\n%s\nwant:\n%s", path, got, table)
-	}
-}

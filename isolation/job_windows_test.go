@@ -69,14 +69,7 @@ func runHelper(mode string) int {
 			fmt.Println(err)
 			return 1
 		}
-		p, err := sp.Start(&Spec{Path: os.Args[0], Env: []string{helperEnv + "=hello"}})
-		if err != nil {
-			fmt.Println(err)
-			return 1
-		}
-		line, _ := bufio.NewReader(p.Stdout()).ReadString('\n')
-		fmt.Println(p.Pid(), strings.TrimSpace(line))
-		time.Sleep(time.Hour)
+		return superviseHello(sp, os.Args[0])
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
 		return 2

@@ -88,25 +88,7 @@ func TestParseSize_errors(t *testing.T) {
 			"18446744073709551615", "8388608.5TiB",
 		},
 	}
-	for want, inputs := range tests {
-		for _, in := range inputs {
-			t.Run(in, func(t *testing.T) {
-				got, err := ParseSize(in)
-				if err == nil {
-					t.Fatalf("ParseSize(%q) = %d, want an error containing %q", in, got, want)
-				}
-				if !errors.Is(err, ErrInvalid) {
-					t.Errorf("ParseSize(%q) error %v does not wrap ErrInvalid", in, err)
-				}
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("ParseSize(%q) error %q, want it to contain %q", in, err, want)
-				}
-				if got != 0 {
-					t.Errorf("ParseSize(%q) returned %d with its error, want 0", in, got)
-				}
-			})
-		}
-	}
+	checkParseErrors(t, "ParseSize", ParseSize, tests)
 }
 
 func TestFormatSize(t *testing.T) {
@@ -203,25 +185,7 @@ func TestParseDir_errors(t *testing.T) {
 			"::", "/a:/b:/c", "/a:/b:RO", "/a:/b:readonly", "/a:/b:ro:rw", "/a:/b:", "a:b:c:d",
 		},
 	}
-	for want, inputs := range tests {
-		for _, in := range inputs {
-			t.Run(in, func(t *testing.T) {
-				got, err := ParseDir(in)
-				if err == nil {
-					t.Fatalf("ParseDir(%q) = %+v, want an error containing %q", in, got, want)
-				}
-				if !errors.Is(err, ErrInvalid) {
-					t.Errorf("ParseDir(%q) error %v does not wrap ErrInvalid", in, err)
-				}
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("ParseDir(%q) error %q, want it to contain %q", in, err, want)
-				}
-				if got != (Dir{}) {
-					t.Errorf("ParseDir(%q) returned %+v with its error, want the zero Dir", in, got)
-				}
-			})
-		}
-	}
+	checkParseErrors(t, "ParseDir", ParseDir, tests)
 }
 
 func TestDir_String(t *testing.T) {
@@ -301,22 +265,7 @@ func TestParseEnv_errors(t *testing.T) {
 		"contains '=' or a NUL byte": {"A\x00B", "A\x00B=v", "\x00"},
 		`name "A\x00B" contains`:     {"A\x00B=v"},
 	}
-	for want, inputs := range tests {
-		for _, in := range inputs {
-			t.Run(want+"/"+in, func(t *testing.T) {
-				got, err := ParseEnv(in, host)
-				if err == nil {
-					t.Fatalf("ParseEnv(%q) = %+v, want an error containing %q", in, got, want)
-				}
-				if !errors.Is(err, ErrInvalid) {
-					t.Errorf("ParseEnv(%q) error %v does not wrap ErrInvalid", in, err)
-				}
-				if !strings.Contains(err.Error(), want) {
-					t.Errorf("ParseEnv(%q) error %q, want it to contain %q", in, err, want)
-				}
-			})
-		}
-	}
+	checkParseErrors(t, "ParseEnv", func(s string) (Env, error) { return ParseEnv(s, host) }, tests)
 }
 
 func TestParseIsolation(t *testing.T) {
@@ -338,23 +287,35 @@ func TestParseIsolation(t *testing.T) {
 }
 
 func TestParseIsolation_errors(t *testing.T) {
-	const want = "want process or container"
-	for _, in := range []string{"Process", "CONTAINER", " process", "vm", "none", "default"} {
-		t.Run(in, func(t *testing.T) {
-			got, err := ParseIsolation(in)
-			if err == nil {
-				t.Fatalf("ParseIsolation(%q) = %q, want an error containing %q", in, got, want)
-			}
-			if !errors.Is(err, ErrInvalid) {
-				t.Errorf("ParseIsolation(%q) error %v does not wrap ErrInvalid", in, err)
-			}
-			if !strings.Contains(err.Error(), want) {
-				t.Errorf("ParseIsolation(%q) error %q, want it to contain %q", in, err, want)
-			}
-			if got != "" {
-				t.Errorf("ParseIsolation(%q) returned %q with its error, want \"\"", in, got)
-			}
-		})
+	checkParseErrors(t, "ParseIsolation", ParseIsolation, map[string][]string{
+		"want process or container": {"Process", "CONTAINER", " process", "vm", "none", "default"},
+	})
+}
+
+// checkParseErrors runs parse, called name, on every input of tests,
+// which maps the text an error must contain to the inputs that fail with
+// it: each must fail with an error that wraps ErrInvalid and contains the
+// text, and return the zero value with it.
+func checkParseErrors[T comparable](t *testing.T, name string, parse func(string) (T, error), tests map[string][]string) {
+	for want, inputs := range tests {
+		for _, in := range inputs {
+			t.Run(want+"/"+in, func(t *testing.T) {
+				got, err := parse(in)
+				if err == nil {
+					t.Fatalf("%s(%q) = %+v, want an error containing %q", name, in, got, want)
+				}
+				if !errors.Is(err, ErrInvalid) {
+					t.Errorf("%s(%q) error %v does not wrap ErrInvalid", name, in, err)
+				}
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("%s(%q) error %q, want it to contain %q", name, in, err, want)
+				}
+				var zero T
+				if got != zero {
+					t.Errorf("%s(%q) returned %+v with its error, want the zero value", name, in, got)
+				}
+			})
+		}
 	}
 }
 

@@ -17,11 +17,7 @@ import (
 // front-end's call ID is recorded.
 func TestInvoke_recordsCancelCause(t *testing.T) {
 	home := t.TempDir()
-	s, err := supervisor.New(&supervisor.Options{Home: home})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSupervisor(t, home)
 	for _, tc := range []struct {
 		name, id string
 		cause    error

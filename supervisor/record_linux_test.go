@@ -44,11 +44,7 @@ func records(t *testing.T, home string) []*audit.Record {
 // only) and the outcome; Precompile leaves none.
 func TestInvoke_records(t *testing.T) {
 	home := t.TempDir()
-	s, err := supervisor.New(&supervisor.Options{Home: home})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openSupervisor(t, home)
 	if !s.Auditing() {
 		t.Fatal("auditing is off by default")
 	}
@@ -162,11 +158,7 @@ func TestInvoke_unrecordable(t *testing.T) {
 			base := t.TempDir()
 			mount(t, "tmpfs", base, "tmpfs", syscall.MS_NOSUID|syscall.MS_NODEV, "size=4m,mode=0700")
 			home := filepath.Join(base, "home")
-			s, err := supervisor.New(&supervisor.Options{Home: home})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer s.Close()
+			s := openSupervisor(t, home)
 			tc.setup(t, home)
 			var out testutil.SyncBuffer
 			res, err := s.Invoke(context.Background(), &supervisor.Call{Module: fixtures.Path("hello.wasm"), Args: []string{"ran"}, Stdout: &out,

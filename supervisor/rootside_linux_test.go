@@ -26,6 +26,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 	"github.com/agent-ctl/agent-ctl/worker/protocol"
 )
 
@@ -687,7 +688,7 @@ func TestRootSide_table(t *testing.T) {
 		}
 		b.WriteString("\n")
 	}
-	checkDocTable(t, b.String(), rootTableBegin, rootTableEnd, *updateRootsideTable,
+	testutil.DocTable(t, filepath.Join("..", "docs", "isolation.md"), rootTableBegin, rootTableEnd, b.String(), *updateRootsideTable,
 		"go test -tags seccomp,urfave_cli_no_docs -run TestRootSide_table ./supervisor -args -update-rootside-table")
 }
 
@@ -695,34 +696,6 @@ const (
 	rootTableBegin = "<!-- root-side table: made by TestRootSide_table -update-rootside-table; do not edit -->\n"
 	rootTableEnd   = "<!-- end of the root-side table -->\n"
 )
-
-// checkDocTable compares table with the one between begin and end in
-// docs/isolation.md, or writes it there when update is set.
-func checkDocTable(t *testing.T, table, begin, end string, update bool, howToUpdate string) {
-	path := filepath.Join("..", "docs", "isolation.md")
-	doc, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	before, rest, ok1 := bytes.Cut(doc, []byte(begin))
-	got, after, ok2 := bytes.Cut(rest, []byte(end))
-	if !ok1 || !ok2 {
-		t.Fatalf("%s has no table between %q and %q", path, begin, end)
-	}
-	if update {
-		var out bytes.Buffer // not append(before, …): before shares doc's array
-		for _, b := range [][]byte{before, []byte(begin), []byte(table), []byte(end), after} {
-			out.Write(b)
-		}
-		if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	if string(got) != table {
-		t.Errorf("the table in %s is not what the walls do; run %s\n got:\n%s\nwant:\n%s", path, howToUpdate, got, table)
-	}
-}
 
 func symlink(t *testing.T, target, link string) {
 	t.Helper()

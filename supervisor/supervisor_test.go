@@ -64,6 +64,18 @@ func newSupervisor(t testing.TB, iso policies.Isolation) *testSupervisor {
 	return &testSupervisor{s, iso}
 }
 
+// openSupervisor opens a supervisor on home and closes it when the test
+// ends.
+func openSupervisor(t testing.TB, home string) *supervisor.Supervisor {
+	t.Helper()
+	s, err := supervisor.New(&supervisor.Options{Home: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
 // isolations are the walls every behaviour test runs behind: the WASM
 // sandbox alone, and with the kernel's confinement around the worker.
 var isolations = []policies.Isolation{policies.IsolationProcess, policies.IsolationContainer}
@@ -547,10 +559,7 @@ func TestConcurrent(t *testing.T) {
 
 func TestCache(t *testing.T) {
 	home := t.TempDir()
-	sup, err := supervisor.New(&supervisor.Options{Home: home})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sup := openSupervisor(t, home)
 	s := &testSupervisor{sup, policies.IsolationContainer}
 	res, _, _, err := invoke(t, s, supervisor.Call{Module: "hello.wasm"})
 	if err != nil || res.CacheHit {

@@ -66,9 +66,9 @@ var keywords []keyword
 func init() {
 	keywords = []keyword{
 		{name: "$schema", in: inRoot | inOutput, set: setDraft},
-		{name: "$comment", in: inRoot | inValue, set: setText(func(s *jsonschema.Schema, v string) { s.Comment = v })},
-		{name: "title", in: inRoot | inValue, set: setText(func(s *jsonschema.Schema, v string) { s.Title = v })},
-		{name: "description", in: inRoot | inValue, set: setText(func(s *jsonschema.Schema, v string) { s.Description = v })},
+		{name: "$comment", in: inRoot | inValue, set: setAs("a string", func(s *jsonschema.Schema, v string) { s.Comment = v })},
+		{name: "title", in: inRoot | inValue, set: setAs("a string", func(s *jsonschema.Schema, v string) { s.Title = v })},
+		{name: "description", in: inRoot | inValue, set: setAs("a string", func(s *jsonschema.Schema, v string) { s.Description = v })},
 		{name: "type", in: inRoot | inValue, set: setType},
 		{name: "properties", in: inRoot | inOutput, set: setProperties},
 		{name: "required", in: inRoot | inOutput, set: setRequired},
@@ -87,9 +87,9 @@ func init() {
 			s.Examples = vs
 			return nil
 		}},
-		{name: "readOnly", in: inValue, set: setBool(func(s *jsonschema.Schema, v bool) { s.ReadOnly = v })},
-		{name: "writeOnly", in: inValue, set: setBool(func(s *jsonschema.Schema, v bool) { s.WriteOnly = v })},
-		{name: "deprecated", in: inValue, set: setBool(func(s *jsonschema.Schema, v bool) { s.Deprecated = v })},
+		{name: "readOnly", in: inValue, set: setAs("a boolean", func(s *jsonschema.Schema, v bool) { s.ReadOnly = v })},
+		{name: "writeOnly", in: inValue, set: setAs("a boolean", func(s *jsonschema.Schema, v bool) { s.WriteOnly = v })},
+		{name: "deprecated", in: inValue, set: setAs("a boolean", func(s *jsonschema.Schema, v bool) { s.Deprecated = v })},
 		{name: "enum", in: inValue, set: setEnum, why: whyEnum},
 		{name: "const", in: inValue, set: setConst, why: whyConst},
 		{name: "minimum", in: inValue, types: numeric, set: setNumber(func(s *jsonschema.Schema) **float64 { return &s.Minimum }),
@@ -107,7 +107,7 @@ func init() {
 		{name: "format", in: inValue, types: text, set: setFormat, why: whyFormat},
 		{name: "minItems", in: inParam | inOutput, types: array, set: setCount(func(s *jsonschema.Schema) **int { return &s.MinItems }), why: whyItems},
 		{name: "maxItems", in: inParam | inOutput, types: array, set: setCount(func(s *jsonschema.Schema) **int { return &s.MaxItems }), why: whyItems},
-		{name: "uniqueItems", in: inParam | inOutput, types: array, set: setBool(func(s *jsonschema.Schema, v bool) { s.UniqueItems = v }), why: whyUnique},
+		{name: "uniqueItems", in: inParam | inOutput, types: array, set: setAs("a boolean", func(s *jsonschema.Schema, v bool) { s.UniqueItems = v }), why: whyUnique},
 	}
 }
 
@@ -134,24 +134,15 @@ func allowed(in place) string {
 	return strings.Join(names, ", ")
 }
 
-func setText(f func(*jsonschema.Schema, string)) func(*builder, *jsonschema.Schema, any, place, string) error {
+// setAs sets a keyword whose value is a T (a string, a boolean); what
+// names T in the refusal of another value.
+func setAs[T any](what string, f func(*jsonschema.Schema, T)) func(*builder, *jsonschema.Schema, any, place, string) error {
 	return func(_ *builder, s *jsonschema.Schema, v any, _ place, _ string) error {
-		str, ok := v.(string)
+		x, ok := v.(T)
 		if !ok {
-			return errors.New("want a string")
+			return errors.New("want " + what)
 		}
-		f(s, str)
-		return nil
-	}
-}
-
-func setBool(f func(*jsonschema.Schema, bool)) func(*builder, *jsonschema.Schema, any, place, string) error {
-	return func(_ *builder, s *jsonschema.Schema, v any, _ place, _ string) error {
-		b, ok := v.(bool)
-		if !ok {
-			return errors.New("want a boolean")
-		}
-		f(s, b)
+		f(s, x)
 		return nil
 	}
 }

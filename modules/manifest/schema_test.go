@@ -37,18 +37,6 @@ func mustCompile(t testing.TB, data []byte) *manifest.Tool {
 	return tool
 }
 
-func checkInvalidError(t *testing.T, err error, want string) {
-	t.Helper()
-	if !errors.Is(err, manifest.ErrInvalid) {
-		t.Fatalf("error %v does not wrap ErrInvalid", err)
-	}
-	if msg := err.Error(); !strings.Contains(msg, want) {
-		t.Errorf("error %q does not contain %q", msg, want)
-	} else if strings.ContainsAny(msg, "\r\n") {
-		t.Errorf("error is not one line: %q", msg)
-	}
-}
-
 // TestKeywords_accepted: every keyword a parameter may write, with an
 // argument it accepts and one it refuses, and the one-line reason, which
 // names the flag.
@@ -99,7 +87,7 @@ func TestKeywords_accepted(t *testing.T) {
 				if err == nil {
 					t.Fatalf("Validate(%s) succeeded", tt.bad)
 				}
-				checkArgsError(t, err, "invalid arguments: --p: "+tt.want)
+				checkError(t, manifest.ErrArgs, err, "invalid arguments: --p: "+tt.want)
 			}
 		})
 	}
@@ -110,8 +98,8 @@ func TestKeywords_root(t *testing.T) {
 	tool := mustCompile(t, withSchema(`{"$schema": "https://json-schema.org/draft/2020-12/schema", "$comment": "c",
 		"title": "T", "description": "D", "type": "object", "properties": {"a": {"type": "string"}},
 		"required": ["a"], "additionalProperties": false}`))
-	checkArgsError(t, tool.Validate(map[string]any{}), "--a: required but not given")
-	checkArgsError(t, tool.Validate(map[string]any{"a": "x", "b": "y"}), "--b: unknown argument")
+	checkError(t, manifest.ErrArgs, tool.Validate(map[string]any{}), "--a: required but not given")
+	checkError(t, manifest.ErrArgs, tool.Validate(map[string]any{"a": "x", "b": "y"}), "--b: unknown argument")
 	if err := tool.Validate(map[string]any{"a": "x"}); err != nil {
 		t.Error(err)
 	}
@@ -138,14 +126,14 @@ func TestKeywords_refused(t *testing.T) {
 		t.Run(k, func(t *testing.T) {
 			v := `{}`
 			_, err := compileData(t, withParam(fmt.Sprintf(`{"type": "string", %q: %s}`, k, v)))
-			checkInvalidError(t, err, fmt.Sprintf(`inputSchema.properties.p: keyword %q is not supported on a parameter`, k))
+			checkError(t, manifest.ErrInvalid, err, fmt.Sprintf(`inputSchema.properties.p: keyword %q is not supported on a parameter`, k))
 			_, err = compileData(t, withParam(fmt.Sprintf(`{"type": "array", "items": {"type": "string", %q: %s}}`, k, v)))
-			checkInvalidError(t, err, fmt.Sprintf(`inputSchema.properties.p.items: keyword %q is not supported`, k))
+			checkError(t, manifest.ErrInvalid, err, fmt.Sprintf(`inputSchema.properties.p.items: keyword %q is not supported`, k))
 			if k == "$schema" || k == "properties" || k == "required" || k == "additionalProperties" {
 				return
 			}
 			_, err = compileData(t, withSchema(fmt.Sprintf(`{"type": "object", %q: %s}`, k, v)))
-			checkInvalidError(t, err, fmt.Sprintf(`inputSchema: keyword %q is not supported at the top level`, k))
+			checkError(t, manifest.ErrInvalid, err, fmt.Sprintf(`inputSchema: keyword %q is not supported at the top level`, k))
 		})
 	}
 }
@@ -186,7 +174,7 @@ func TestKeywords_invalid(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
 			_, err := compileData(t, withParam(tt.schema))
-			checkInvalidError(t, err, tt.want)
+			checkError(t, manifest.ErrInvalid, err, tt.want)
 		})
 	}
 	for _, tt := range []struct{ want, schema string }{
@@ -199,7 +187,7 @@ func TestKeywords_invalid(t *testing.T) {
 	} {
 		t.Run(tt.want, func(t *testing.T) {
 			_, err := compileData(t, withSchema(tt.schema))
-			checkInvalidError(t, err, tt.want)
+			checkError(t, manifest.ErrInvalid, err, tt.want)
 		})
 	}
 }
@@ -253,7 +241,7 @@ func TestFormats(t *testing.T) {
 				}
 			}
 			for _, s := range tt.fail {
-				checkArgsError(t, tool.Validate(map[string]any{"p": s}), "--p: must be ")
+				checkError(t, manifest.ErrArgs, tool.Validate(map[string]any{"p": s}), "--p: must be ")
 			}
 		})
 	}
@@ -288,13 +276,13 @@ func TestCompile_hostile(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
 			_, err := compileData(t, withSchema(tt.schema))
-			checkInvalidError(t, err, tt.want)
+			checkError(t, manifest.ErrInvalid, err, tt.want)
 		})
 	}
 
 	// At the bounds: compiles, and a refused argument is explained.
 	tool := mustCompile(t, withSchema(`{"type": "object", "properties": {"p": `+enum(1024)+`}}`))
-	checkArgsError(t, tool.Validate(map[string]any{"p": "x"}), `--p: must be one of "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", …, got "x"`)
+	checkError(t, manifest.ErrArgs, tool.Validate(map[string]any{"p": "x"}), `--p: must be one of "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", …, got "x"`)
 }
 
 // TestOutputSchema: the output schema may nest objects and arrays, and is
@@ -314,7 +302,7 @@ func TestOutputSchema(t *testing.T) {
 	}
 	for _, k := range []string{"$ref", "allOf", "anyOf", "if", "patternProperties", "$defs"} {
 		_, err := compileData(t, out(fmt.Sprintf(`{"type": "object", "properties": {"a": {%q: {}}}}`, k)))
-		checkInvalidError(t, err, fmt.Sprintf(`outputSchema.properties.a: keyword %q is not supported in outputSchema`, k))
+		checkError(t, manifest.ErrInvalid, err, fmt.Sprintf(`outputSchema.properties.a: keyword %q is not supported in outputSchema`, k))
 	}
 }
 
@@ -326,7 +314,7 @@ func TestTool_Validate_patternCost(t *testing.T) {
 	for i := range items {
 		items[i] = strings.Repeat("a", 200)
 	}
-	checkArgsError(t, tool.Validate(map[string]any{"p": items}), "--p: too large to check against this tool's schema")
+	checkError(t, manifest.ErrArgs, tool.Validate(map[string]any{"p": items}), "--p: too large to check against this tool's schema")
 	if err := tool.Validate(map[string]any{"p": items[:2]}); err != nil {
 		t.Errorf("Validate(2 items): %v", err)
 	}

@@ -98,7 +98,7 @@ func TestInstallArchive(t *testing.T) {
 	for i := range 70 {
 		many = append(many, entry{name: "f" + strings.Repeat("x", i), typ: tar.TypeReg, body: "x"})
 	}
-	s, _ := store.Open(t.TempDir())
+	s := openStore(t)
 	if _, err := s.Install(archive(t, many)); err == nil || !strings.Contains(err.Error(), "more than 64 entries") {
 		t.Errorf("70 entries: %v", err)
 	}

@@ -7,6 +7,16 @@ import (
 	"github.com/agent-ctl/agent-ctl/modules/store"
 )
 
+// openStore opens a store in a new empty directory.
+func openStore(t *testing.T) *store.Store {
+	t.Helper()
+	s, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // readWhileSwapping has readers goroutines load the tool "greet" over and
 // over, each load checked by check, while swap runs rounds times on the
 // test's goroutine; it reports every reader's error. Readers stop at their

@@ -73,10 +73,7 @@ func TestHistory_keep(t *testing.T) {
 		{"keep 1", 1, []string{"1.6.0*", "1.5.0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			s, err := store.Open(t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := openStore(t)
 			for _, v := range []string{"1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0", "1.5.0", "1.6.0"} {
 				age(t, s)
 				if _, _, err := s.InstallWith(distinctDir(t, v), &store.InstallOptions{Keep: tc.keep, Signer: "key-" + v}); err != nil {
@@ -98,10 +95,7 @@ func TestHistory_keep(t *testing.T) {
 }
 
 func TestHistory_notInstalled(t *testing.T) {
-	s, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t)
 	if _, err := s.History("greet"); !errors.Is(err, store.ErrNotInstalled) {
 		t.Errorf("never installed: %v", err)
 	}
@@ -117,10 +111,7 @@ func TestHistory_notInstalled(t *testing.T) {
 }
 
 func TestRollback(t *testing.T) {
-	s, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t)
 	digests := map[string]string{}
 	for _, v := range []string{"1.0.0", "1.1.0", "2.0.0"} {
 		tl, err := s.Install(distinctDir(t, v))
@@ -168,10 +159,7 @@ func TestRollback(t *testing.T) {
 // TestRollback_tampered: a kept version whose module changed on disk is
 // refused as a rollback target, and the current version stays.
 func TestRollback_tampered(t *testing.T) {
-	s, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t)
 	old, err := s.Install(distinctDir(t, "1.0.0"))
 	if err != nil {
 		t.Fatal(err)
@@ -198,10 +186,7 @@ func TestRollback_tampered(t *testing.T) {
 // rename), readers saw the tool missing after 1 to 51 rollbacks (15 runs,
 // with and without -race); 150 are run here.
 func TestRollback_concurrentReaders(t *testing.T) {
-	s, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t)
 	want := map[string]string{}
 	for _, v := range []string{"1.0.0", "2.0.0"} {
 		tl, err := s.Install(distinctDir(t, v))
@@ -227,10 +212,7 @@ func TestRollback_concurrentReaders(t *testing.T) {
 // installing n tools read n² records (issue 18: 1,000 tools took over a
 // minute). Old versions are still collected past the keep (TestHistory_keep).
 func TestCollect_readsOnlyWhatItNeeds(t *testing.T) {
-	s, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t)
 	const tools = 40
 	for i := range tools {
 		if _, err := s.Install(fixtures.ToolDir(t, fmt.Sprintf("tool-%02d", i), "hello.wasm", `"inputSchema": {"type": "object"}`)); err != nil {

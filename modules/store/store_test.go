@@ -28,10 +28,7 @@ func moduleDir(t *testing.T, version string) string {
 }
 
 func TestInstallReplaceRemove(t *testing.T) {
-	s, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t)
 	t1, err := s.Install(moduleDir(t, "1.0.0"))
 	if err != nil {
 		t.Fatal(err)
@@ -74,10 +71,7 @@ func TestInstallReplaceRemove(t *testing.T) {
 }
 
 func TestInstallRefused(t *testing.T) {
-	s, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t)
 	if _, err := s.Install(moduleDir(t, "1.0.0")); err != nil {
 		t.Fatal(err)
 	}
@@ -128,10 +122,7 @@ func TestInstallRefused(t *testing.T) {
 // TestConcurrentReadersDuringInstall: a reader sees the old version or the
 // new one, complete, never an error, while versions are swapped.
 func TestConcurrentReadersDuringInstall(t *testing.T) {
-	s, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openStore(t)
 	if _, err := s.Install(moduleDir(t, "1.0.0")); err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,7 @@ func Lock(path string) (*Held, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening lock %s: %w", name, err)
 	}
-	if err := lockFile(f); err != nil {
+	if err := LockFile(f); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("taking lock %s: %w", name, err)
 	}

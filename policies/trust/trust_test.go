@@ -66,6 +66,22 @@ func signed(t testing.TB, sk *SecretKey) string {
 	return dir
 }
 
+// signedEdited is a module directory signed by sk whose manifest's
+// signature file edit then changes.
+func signedEdited(t testing.TB, sk *SecretKey, edit func(sig string) string) string {
+	t.Helper()
+	dir := signed(t, sk)
+	p := filepath.Join(dir, "manifest.json.minisig")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(edit(string(b))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
 func appendTo(t testing.TB, path, s string) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
@@ -116,11 +132,9 @@ func TestVerify(t *testing.T) {
 			return dir
 		}, ManifestFile, ErrBadSignature, "key alice"},
 		{"trusted comment changed", trusted, func(t testing.TB) string {
-			dir := signed(t, alice)
-			p := filepath.Join(dir, "manifest.json.minisig")
-			b, _ := os.ReadFile(p)
-			os.WriteFile(p, []byte(strings.Replace(string(b), "file:manifest.json", "file:other.json", 1)), 0o644)
-			return dir
+			return signedEdited(t, alice, func(sig string) string {
+				return strings.Replace(sig, "file:manifest.json", "file:other.json", 1)
+			})
 		}, ManifestFile, ErrBadSignature, "key alice"},
 		{"mixed signers", trusted, func(t testing.TB) string {
 			dir := signed(t, alice)
@@ -146,9 +160,7 @@ func TestVerify(t *testing.T) {
 			return dir
 		}, "hello.wasm", ErrBadSignature, "key alice signed manifest.json for module sha256:"},
 		{"garbage", trusted, func(t testing.TB) string {
-			dir := signed(t, alice)
-			os.WriteFile(filepath.Join(dir, "manifest.json.minisig"), []byte("not a signature\n"), 0o644)
-			return dir
+			return signedEdited(t, alice, func(string) string { return "not a signature\n" })
 		}, ManifestFile, ErrMalformed, "manifest.json.minisig: invalid signature"},
 		{"empty", trusted, func(t testing.TB) string {
 			dir := signed(t, alice)
@@ -156,23 +168,19 @@ func TestVerify(t *testing.T) {
 			return dir
 		}, "hello.wasm", ErrMalformed, "hello.wasm.minisig"},
 		{"bad base64", trusted, func(t testing.TB) string {
-			dir := signed(t, alice)
-			p := filepath.Join(dir, "manifest.json.minisig")
-			b, _ := os.ReadFile(p)
-			lines := strings.Split(string(b), "\n")
-			lines[1] = "!!" + lines[1][2:]
-			os.WriteFile(p, []byte(strings.Join(lines, "\n")), 0o644)
-			return dir
+			return signedEdited(t, alice, func(sig string) string {
+				lines := strings.Split(sig, "\n")
+				lines[1] = "!!" + lines[1][2:]
+				return strings.Join(lines, "\n")
+			})
 		}, ManifestFile, ErrMalformed, "illegal base64"},
 		{"oversized", trusted, func(t testing.TB) string {
-			dir := signed(t, alice)
 			// A valid signature whose untrusted comment makes the file
 			// one byte too large: the size is checked before anything.
-			p := filepath.Join(dir, "manifest.json.minisig")
-			b, _ := os.ReadFile(p)
-			pad := strings.Repeat("x", maxSig+1-len(b))
-			os.WriteFile(p, []byte(strings.Replace(string(b), "untrusted comment: ", "untrusted comment: "+pad, 1)), 0o644)
-			return dir
+			return signedEdited(t, alice, func(sig string) string {
+				pad := strings.Repeat("x", maxSig+1-len(sig))
+				return strings.Replace(sig, "untrusted comment: ", "untrusted comment: "+pad, 1)
+			})
 		}, ManifestFile, ErrMalformed, "larger than 8192 bytes"},
 		{"legacy format", trusted, func(t testing.TB) string {
 			dir := signed(t, alice)

@@ -3,7 +3,6 @@ package audit
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -241,36 +240,53 @@ func TestAppend_batch(t *testing.T) {
 	verifyOK(t, dir, 20)
 }
 
-// TestFollow: records appended after Follow starts arrive, filtered.
-func TestFollow(t *testing.T) {
-	dir := t.TempDir()
-	l := open(t, dir, &Options{MaxFileSize: 2048})
-	appendN(t, l, 2, "old")
+// follow runs Follow on dir in the background, polling every poll, and
+// returns the sequence numbers of the records it passes on; stop cancels
+// it and fails t if Follow ended with an error.
+func follow(t *testing.T, dir string, f *Filter, poll time.Duration) (seqs <-chan int64, stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	got := make(chan string, 100)
+	got := make(chan int64, 100)
 	done := make(chan error, 1)
 	go func() {
-		done <- Follow(ctx, dir, &Filter{Caller: "new"}, 5*time.Millisecond, func(r *Record, _ []byte) error {
-			got <- fmt.Sprint(r.Seq)
+		done <- Follow(ctx, dir, f, poll, func(r *Record, _ []byte) error {
+			got <- r.Seq
 			return nil
 		})
 	}()
-	appendN(t, l, 30, "new") // rotates on the way
-	for want := 3; want <= 32; want++ {
+	return got, func() {
+		t.Helper()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// expectSeqs fails t unless the next records that seqs passes on are
+// first to last, in order, each within a generous bound.
+func expectSeqs(t *testing.T, seqs <-chan int64, first, last int64) {
+	t.Helper()
+	for want := first; want <= last; want++ {
 		select {
-		case s := <-got:
-			if s != strconv.Itoa(want) {
-				t.Fatalf("followed seq %s, want %d", s, want)
+		case s := <-seqs:
+			if s != want {
+				t.Fatalf("followed seq %d, want %d", s, want)
 			}
 		case <-time.After(30 * time.Second):
 			t.Fatalf("seq %d never arrived", want)
 		}
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+}
+
+// TestFollow: records appended after Follow starts arrive, filtered.
+func TestFollow(t *testing.T) {
+	dir := t.TempDir()
+	l := open(t, dir, &Options{MaxFileSize: 2048})
+	appendN(t, l, 2, "old")
+	seqs, stop := follow(t, dir, &Filter{Caller: "new"}, 5*time.Millisecond)
+	defer stop()
+	appendN(t, l, 30, "new") // rotates on the way
+	expectSeqs(t, seqs, 3, 32)
 }
 
 // TestCheck_readOnly: a directory on a read-only file system fails Check
@@ -296,43 +312,18 @@ func TestCheck_readOnly(t *testing.T) {
 func TestFollow_burst(t *testing.T) {
 	dir := t.TempDir()
 	l := open(t, dir, &Options{MaxFileSize: 1024})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	got := make(chan int64, 100)
-	done := make(chan error, 1)
-	go func() {
-		// A long poll: the whole burst below lands between two polls.
-		done <- Follow(ctx, dir, nil, 2*time.Second, func(r *Record, _ []byte) error {
-			got <- r.Seq
-			return nil
-		})
-	}()
+	// A long poll: the whole burst below lands between two polls.
+	seqs, stop := follow(t, dir, nil, 2*time.Second)
+	defer stop()
 	// The first record tells that Follow's first scan is over: it arrives
 	// either from that scan or from the first poll after it.
 	appendN(t, l, 1, "first")
-	select {
-	case <-got:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the first record never arrived")
-	}
+	expectSeqs(t, seqs, 1, 1)
 	before, _ := Files(dir)
 	appendN(t, l, 40, "burst")
 	after, _ := Files(dir)
 	if len(after)-len(before) < 3 {
 		t.Fatalf("the burst rotated %d times; the test needs 3 or more", len(after)-len(before))
 	}
-	for want := int64(2); want <= 41; want++ {
-		select {
-		case s := <-got:
-			if s != want {
-				t.Fatalf("followed seq %d, want %d", s, want)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("seq %d never arrived", want)
-		}
-	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	expectSeqs(t, seqs, 2, 41)
 }

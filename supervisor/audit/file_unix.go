@@ -3,7 +3,6 @@
 package audit
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -11,31 +10,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func flock(f *os.File) error {
-	for {
-		err := unix.Flock(int(f.Fd()), unix.LOCK_EX)
-		if !errors.Is(err, unix.EINTR) {
-			return err
-		}
-	}
-}
-
-func funlock(f *os.File) { _ = unix.Flock(int(f.Fd()), unix.LOCK_UN) }
-
 func fileIno(fi os.FileInfo) uint64 {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		return uint64(st.Ino)
 	}
 	return 0
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // checkWritable refuses a directory on a read-only file system, one this

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/agent-ctl/agent-ctl/policies/statefile"
 )
 
 // Names of the files in the audit directory.
@@ -151,10 +153,10 @@ func (l *Log) Append(r *Record) error {
 	if l.lock == nil {
 		return fmt.Errorf("%w: the log is closed", ErrUnwritable)
 	}
-	if err := flock(l.lock); err != nil {
+	if err := statefile.LockFile(l.lock); err != nil {
 		return fmt.Errorf("%w: locking %s: %w", ErrUnwritable, l.lock.Name(), err)
 	}
-	defer funlock(l.lock)
+	defer statefile.UnlockFile(l.lock)
 	if err := l.append(r); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnwritable, err)
 	}
@@ -284,7 +286,7 @@ func (l *Log) rotate(path string) error {
 	if err := os.Rename(path, name); err != nil {
 		return fmt.Errorf("rotating %s: %w", path, err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := statefile.SyncDir(l.dir); err != nil {
 		return fmt.Errorf("rotating %s: %w", path, err)
 	}
 	return nil

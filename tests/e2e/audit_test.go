@@ -122,11 +122,7 @@ func TestAudit_frontends(t *testing.T) {
 	cs.Close()
 	tok := token(t, home, "laptop")
 	url := startServe(t, home)
-	hc, err := mcp.NewClient(&mcp.Implementation{Name: "ignored-over-http"}, nil).Connect(ctx, &mcp.StreamableClientTransport{
-		Endpoint: url, HTTPClient: &http.Client{Transport: mcptest.Bearer{Token: tok}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hc := mcptest.Connect(t, "ignored-over-http", url, mcptest.Bearer{Token: tok}, nil)
 	callHello(t, ctx, hc, map[string]any{"name": "http"}, "hello, http\n")
 	hc.Close()
 
@@ -346,12 +342,7 @@ func TestMetrics_serve(t *testing.T) {
 			if code, _ := scrape(t, metricsURL, "not-a-token"); code != http.StatusUnauthorized {
 				t.Errorf("GET /metrics with a wrong token: %d, want 401", code)
 			}
-			cs, err := mcp.NewClient(&mcp.Implementation{Name: "m"}, nil).Connect(ctx, &mcp.StreamableClientTransport{
-				Endpoint: mcpURL, HTTPClient: &http.Client{Transport: mcptest.Bearer{Token: tok}}}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cs.Close()
+			cs := mcptest.Connect(t, "m", mcpURL, mcptest.Bearer{Token: tok}, nil)
 			const calls = 3
 			for i := range calls {
 				callHello(t, ctx, cs, map[string]any{"name": fmt.Sprint(i)}, fmt.Sprintf("hello, %d\n", i))

@@ -191,18 +191,22 @@ func TestDaemon_clientKilled(t *testing.T) {
 	}
 }
 
-// TestDaemon_noDaemon: --no-daemon and AGENTCTL_NO_DAEMON=1 spawn even
-// with a daemon running, and say so at debug level.
-func TestDaemon_noDaemon(t *testing.T) {
+// TestDaemon_spawns: with a daemon running, a call spawns its own worker
+// and says why at debug level when told to (--no-daemon,
+// AGENTCTL_NO_DAEMON=1), and when its walls would differ from the
+// daemon's (here another worker ID), which the daemon refuses.
+func TestDaemon_spawns(t *testing.T) {
 	home := t.TempDir()
 	startDaemon(t, home)
 	for _, tc := range []struct {
 		name string
 		args []string
 		env  string
+		why  string
 	}{
-		{"flag", []string{"--no-daemon"}, ""},
-		{"env", nil, "AGENTCTL_NO_DAEMON=1"},
+		{"flag", []string{"--no-daemon"}, "", "daemon not used"},
+		{"env", nil, "AGENTCTL_NO_DAEMON=1", "daemon not used"},
+		{"settings differ", []string{"--worker-id", "2415919200"}, "", "setting worker_id differs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(bin, append(append([]string{"--home", home, "--log-level", "debug"}, tc.args...), "run", fixtures.Path("hello.wasm"))...)
@@ -213,27 +217,10 @@ func TestDaemon_noDaemon(t *testing.T) {
 			if err != nil || string(out) != "hello, world\n" {
 				t.Fatalf("%v %q\n%s", err, out, errb.String())
 			}
-			if strings.Contains(errb.String(), ranInDaemon) || !strings.Contains(errb.String(), "daemon not used") {
-				t.Errorf("stderr:\n%s", errb.String())
+			if strings.Contains(errb.String(), ranInDaemon) || !strings.Contains(errb.String(), tc.why) {
+				t.Errorf("stderr, want %q:\n%s", tc.why, errb.String())
 			}
 		})
-	}
-}
-
-// TestDaemon_settingsDiffer: a client whose walls would differ from the
-// daemon's (here another worker ID) is refused by the daemon and spawns.
-func TestDaemon_settingsDiffer(t *testing.T) {
-	home := t.TempDir()
-	startDaemon(t, home)
-	cmd := exec.Command(bin, "--home", home, "--log-level", "debug", "--worker-id", "2415919200", "run", fixtures.Path("hello.wasm"))
-	var errb bytes.Buffer
-	cmd.Stderr = &errb
-	out, err := cmd.Output()
-	if err != nil || string(out) != "hello, world\n" {
-		t.Fatalf("%v %q\n%s", err, out, errb.String())
-	}
-	if strings.Contains(errb.String(), ranInDaemon) || !strings.Contains(errb.String(), "setting worker_id differs") {
-		t.Errorf("stderr:\n%s", errb.String())
 	}
 }
 

@@ -31,6 +31,30 @@ type fleetProc struct {
 	waited chan struct{} // closed when the process has been waited for
 }
 
+// startController starts a fleet controller with home ctlHome on a free
+// loopback port and returns its NATS URL.
+func startController(t *testing.T, ctlHome string) string {
+	t.Helper()
+	_, url := startFleetProc(t, ctlHome, regexp.MustCompile(`controller listening on (nats://127\.0\.0\.1:\d+)`),
+		"controller", "--listen", "127.0.0.1:0")
+	return url
+}
+
+// joinAgent has the controller at ctlHome make node's credentials and
+// starts an agent named node with home, joined to the fleet at url with
+// them (and args), once it says it joined; it returns the agent and the
+// credentials file.
+func joinAgent(t *testing.T, ctlHome, url, node, home string, args ...string) (*fleetProc, string) {
+	t.Helper()
+	creds := filepath.Join(t.TempDir(), node+".creds")
+	if _, errs, code := fleetRun(t, ctlHome, "fleet", "join-token", node, "--out", creds); code != 0 {
+		t.Fatalf("fleet join-token %s: exit %d\n%s", node, code, errs)
+	}
+	p, _ := startFleetProc(t, home, regexp.MustCompile(`node \S+ (joined) the fleet`),
+		append([]string{"agent", "--nats", url, "--name", node, "--creds", creds}, args...)...)
+	return p, creds
+}
+
 // startFleetProc starts agent-ctl with args and home, and waits (up to two
 // minutes: a loaded machine) for a stderr line matching re; it returns
 // the process and the line's first submatch.
@@ -192,16 +216,9 @@ func pollFleet(t *testing.T, within time.Duration, check func() string) {
 
 func TestFleet(t *testing.T) {
 	ctlHome := t.TempDir()
-	_, url := startFleetProc(t, ctlHome, regexp.MustCompile(`controller listening on (nats://127\.0\.0\.1:\d+)`),
-		"controller", "--listen", "127.0.0.1:0")
+	url := startController(t, ctlHome)
 	credsDir := t.TempDir()
 	creds := map[string]string{}
-	for _, n := range []string{"n1", "n2"} {
-		creds[n] = filepath.Join(credsDir, n+".creds")
-		if _, errs, code := fleetRun(t, ctlHome, "fleet", "join-token", n, "--out", creds[n]); code != 0 {
-			t.Fatalf("fleet join-token %s: exit %d\n%s", n, code, errs)
-		}
-	}
 	agents := map[string]*fleetProc{}
 	homes := map[string]string{}
 	for n, label := range map[string]string{"n1": "role=web", "n2": "role=db"} {
@@ -209,8 +226,7 @@ func TestFleet(t *testing.T) {
 		for _, tool := range fleetTools {
 			installFixture(t, homes[n], tool.name, tool.wasm, tool.extra)
 		}
-		agents[n], _ = startFleetProc(t, homes[n], regexp.MustCompile(`node \S+ (joined) the fleet`),
-			"agent", "--nats", url, "--name", n, "--creds", creds[n], "--label", label)
+		agents[n], creds[n] = joinAgent(t, ctlHome, url, n, homes[n], "--label", label)
 	}
 
 	t.Run("ls", func(t *testing.T) {

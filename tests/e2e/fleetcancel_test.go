@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -34,17 +33,11 @@ func hasChild(pid int) bool {
 // log says it was cancelled by the controller.
 func TestFleet_interrupt(t *testing.T) {
 	ctlHome := t.TempDir()
-	_, url := startFleetProc(t, ctlHome, regexp.MustCompile(`controller listening on (nats://127\.0\.0\.1:\d+)`),
-		"controller", "--listen", "127.0.0.1:0")
-	creds := filepath.Join(t.TempDir(), "n1.creds")
-	if _, errs, code := fleetRun(t, ctlHome, "fleet", "join-token", "n1", "--out", creds); code != 0 {
-		t.Fatalf("fleet join-token: exit %d\n%s", code, errs)
-	}
+	url := startController(t, ctlHome)
 	home := t.TempDir()
 	installFixture(t, home, "sleep", "sleep.wasm", `"inputSchema": {"type": "object", "properties": {"ms": {"type": "integer"}}}, "args": {"positional": ["ms"]}`)
 	// No pool: a worker child of the agent means a call is running.
-	agent, _ := startFleetProc(t, home, regexp.MustCompile(`node \S+ (joined) the fleet`),
-		"agent", "--nats", url, "--name", "n1", "--creds", creds, "--pool", "0")
+	agent, _ := joinAgent(t, ctlHome, url, "n1", home, "--pool", "0")
 
 	call := exec.Command(bin, "--home", ctlHome, "fleet", "call", "sleep", "--nodes", "n1", "--timeout", "10m", "--", "120000")
 	var errb strings.Builder

@@ -62,24 +62,17 @@ func greetDir(t *testing.T, version string) string {
 // rollout.
 func TestFleetDeploy(t *testing.T) {
 	ctlHome := t.TempDir()
-	_, url := startFleetProc(t, ctlHome, regexp.MustCompile(`controller listening on (nats://127\.0\.0\.1:\d+)`),
-		"controller", "--listen", "127.0.0.1:0")
+	url := startController(t, ctlHome)
 	if fi, err := os.Stat(filepath.Join(ctlHome, "fleet", "deploy.key")); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("the fleet signing key: %v %v, want a 0600 file", fi, err)
 	}
 	names := []string{"n1", "n2", "n3"}
 	labels := map[string]string{"n1": "role=web", "n2": "role=web", "n3": "role=db"}
-	credsDir := t.TempDir()
 	homes := map[string]string{}
 	for _, n := range names {
-		creds := filepath.Join(credsDir, n+".creds")
-		if _, errs, code := fleetRun(t, ctlHome, "fleet", "join-token", n, "--out", creds); code != 0 {
-			t.Fatalf("fleet join-token %s: exit %d\n%s", n, code, errs)
-		}
 		homes[n] = t.TempDir()
 		installFixture(t, homes[n], "hello", "hello.wasm", fleetTools[0].extra)
-		startFleetProc(t, homes[n], regexp.MustCompile(`node \S+ (joined) the fleet`),
-			"agent", "--nats", url, "--name", n, "--creds", creds, "--label", labels[n])
+		joinAgent(t, ctlHome, url, n, homes[n], "--label", labels[n])
 	}
 	pollFleet(t, 2*time.Minute, func() string {
 		nodes := fleetLs(t, ctlHome)

@@ -5,8 +5,6 @@ package e2e
 import (
 	"encoding/json"
 	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -18,20 +16,14 @@ import (
 // other two nodes' results, with a non-zero exit.
 func TestFleet_agentKilledMidCall(t *testing.T) {
 	ctlHome := t.TempDir()
-	_, url := startFleetProc(t, ctlHome, regexp.MustCompile(`controller listening on (nats://127\.0\.0\.1:\d+)`),
-		"controller", "--listen", "127.0.0.1:0")
+	url := startController(t, ctlHome)
 	nodes := []string{"n1", "n2", "n3"}
 	agents := map[string]*fleetProc{}
 	for _, n := range nodes {
-		creds := filepath.Join(t.TempDir(), n+".creds")
-		if _, errs, code := fleetRun(t, ctlHome, "fleet", "join-token", n, "--out", creds); code != 0 {
-			t.Fatalf("fleet join-token %s: exit %d\n%s", n, code, errs)
-		}
 		home := t.TempDir()
 		installFixture(t, home, "sleep", "sleep.wasm", `"inputSchema": {"type": "object", "properties": {"ms": {"type": "integer"}}}, "args": {"positional": ["ms"]}`)
 		// No pool: a worker child of the agent means its call is running.
-		agents[n], _ = startFleetProc(t, home, regexp.MustCompile(`node \S+ (joined) the fleet`),
-			"agent", "--nats", url, "--name", n, "--creds", creds, "--pool", "0")
+		agents[n], _ = joinAgent(t, ctlHome, url, n, home, "--pool", "0")
 	}
 
 	// Long enough that n1 is killed well before the others end, short

@@ -147,11 +147,7 @@ func TestServeTLS(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e"}, nil).Connect(ctx, &mcp.StreamableClientTransport{
-		Endpoint: url, HTTPClient: &http.Client{Transport: mcptest.Bearer{Token: token, Base: trusting}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cs := mcptest.Connect(t, "e2e", url, mcptest.Bearer{Token: token, Base: trusting}, nil)
 	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "hello", Arguments: map[string]any{"name": "tls"}})
 	if err != nil || mcptest.Text(res) != "hello, tls\n" {
 		t.Fatalf("call over TLS: %v %v", err, res)

@@ -5,10 +5,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -27,19 +25,13 @@ import (
 // out to both agents.
 func TestMCPFleet(t *testing.T) {
 	ctlHome := t.TempDir()
-	_, url := startFleetProc(t, ctlHome, regexp.MustCompile(`controller listening on (nats://127\.0\.0\.1:\d+)`),
-		"controller", "--listen", "127.0.0.1:0")
+	url := startController(t, ctlHome)
 	for _, n := range []string{"m1", "m2"} {
-		creds := filepath.Join(t.TempDir(), n+".creds")
-		if _, errs, code := fleetRun(t, ctlHome, "fleet", "join-token", n, "--out", creds); code != 0 {
-			t.Fatalf("fleet join-token %s: exit %d\n%s", n, code, errs)
-		}
 		home := t.TempDir()
 		for _, tool := range fleetTools {
 			installFixture(t, home, tool.name, tool.wasm, tool.extra)
 		}
-		startFleetProc(t, home, regexp.MustCompile(`node \S+ (joined) the fleet`),
-			"agent", "--nats", url, "--name", n, "--creds", creds)
+		joinAgent(t, ctlHome, url, n, home)
 	}
 
 	check := func(t *testing.T, ctx context.Context, cs *mcp.ClientSession, logs func() string) {
@@ -105,12 +97,7 @@ func TestMCPFleet(t *testing.T) {
 		endpoint := startServe(t, home, "--fleet", "--nats", url, "--creds", filepath.Join(ctlHome, "fleet", "admin.creds"))
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e"}, nil).Connect(ctx, &mcp.StreamableClientTransport{
-			Endpoint: endpoint, HTTPClient: &http.Client{Transport: mcptest.Bearer{Token: strings.TrimSpace(string(out))}}}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cs.Close()
+		cs := mcptest.Connect(t, "e2e", endpoint, mcptest.Bearer{Token: strings.TrimSpace(string(out))}, nil)
 		check(t, ctx, cs, func() string { return "(serve's log is drained)" })
 	})
 }

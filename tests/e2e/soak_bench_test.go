@@ -49,14 +49,7 @@ func createToken(b *testing.B, home string) string {
 }
 
 func connectB(b *testing.B, url, token string) *mcp.ClientSession {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "soak"}, nil).Connect(ctx, &mcp.StreamableClientTransport{
-		Endpoint: url, HTTPClient: &http.Client{Transport: mcptest.Bearer{Token: token}}}, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	return cs
+	return mcptest.Connect(b, "soak", url, mcptest.Bearer{Token: token}, nil)
 }
 
 // BenchmarkServeSoak: 8 go-sdk clients make 10,000 calls of hello to

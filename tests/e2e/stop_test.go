@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,15 +88,7 @@ func TestServeStop(t *testing.T) {
 	}
 	token := strings.TrimSpace(string(tok))
 	connect := func(url string, opts *mcp.ClientOptions) *mcp.ClientSession {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e"}, opts).Connect(ctx, &mcp.StreamableClientTransport{
-			Endpoint: url, HTTPClient: &http.Client{Transport: mcptest.Bearer{Token: token}}}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cs.Close() })
-		return cs
+		return mcptest.Connect(t, "e2e", url, mcptest.Bearer{Token: token}, opts)
 	}
 	stop := func(pid int) time.Duration {
 		start := time.Now()

@@ -45,6 +45,9 @@ func (f *fakeTB) Helper() {}
 func (f *fakeTB) Fatalf(format string, args ...any) {
 	f.failed = format
 }
+func (f *fakeTB) Errorf(format string, args ...any) {
+	f.failed = format
+}
 
 func TestEventually_fails(t *testing.T) {
 	f := &fakeTB{TB: t}

@@ -539,20 +539,21 @@ export class JsonWriter {
     }
   }
 
-  beginObject(): JsonWriter {
+  // begin opens an object or an array, which close ("}" or "]") ends.
+  private begin(open: string, close: string): JsonWriter {
     this.before();
-    this.parts.push("{");
-    this.closers.push("}");
+    this.parts.push(open);
+    this.closers.push(close);
     this.counts.push(0);
     return this;
   }
 
+  beginObject(): JsonWriter {
+    return this.begin("{", "}");
+  }
+
   beginArray(): JsonWriter {
-    this.before();
-    this.parts.push("[");
-    this.closers.push("]");
-    this.counts.push(0);
-    return this;
+    return this.begin("[", "]");
   }
 
   // end closes the innermost object or array.

@@ -590,6 +590,21 @@ static const char *js_str(const char *p, char *out, size_t size) {
 
 static const char *js_value(const char *p, int depth);
 
+/* js_next skips the value at p (an object member's or an array element's)
+ * and what follows it in the container that close ends: a ',' sets *more
+ * and returns where the next one starts; close returns the position after
+ * it with *more clear; anything else is malformed (NULL). */
+static const char *js_next(const char *p, int depth, char close, int *more) {
+    p = js_value(p, depth + 1);
+    if (!p)
+        return NULL;
+    p = js_ws(p);
+    *more = *p == ',';
+    if (*more)
+        return p + 1;
+    return *p == close ? p + 1 : NULL;
+}
+
 /* js_members calls each(key, value position) for an object's members; each may be NULL. */
 typedef void (*js_member_fn)(const char *key, const char *value, void *ctx);
 
@@ -610,15 +625,10 @@ static const char *js_object(const char *p, int depth, js_member_fn each, void *
         p = js_ws(p);
         if (each)
             each(key, p, ctx);
-        p = js_value(p, depth + 1);
-        if (!p)
-            return NULL;
-        p = js_ws(p);
-        if (*p == ',') {
-            p++;
-            continue;
-        }
-        return *p == '}' ? p + 1 : NULL;
+        int more;
+        p = js_next(p, depth, '}', &more);
+        if (!p || !more)
+            return p;
     }
 }
 
@@ -634,15 +644,10 @@ static const char *js_value(const char *p, int depth) {
         if (*p == ']')
             return p + 1;
         for (;;) {
-            p = js_value(p, depth + 1);
-            if (!p)
-                return NULL;
-            p = js_ws(p);
-            if (*p == ',') {
-                p++;
-                continue;
-            }
-            return *p == ']' ? p + 1 : NULL;
+            int more;
+            p = js_next(p, depth, ']', &more);
+            if (!p || !more)
+                return p;
         }
     case '"':
         return js_str(p, NULL, 0);

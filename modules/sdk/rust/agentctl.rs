@@ -306,6 +306,29 @@ impl<'a> Parser<'a> {
         Err(format!("malformed JSON at byte {}", self.i))
     }
 
+    /// Reads an object's members or an array's elements, each with
+    /// item, from the opening bracket at self.i through close.
+    fn items(&mut self, close: u8, mut item: impl FnMut(&mut Self) -> Result<(), String>) -> Result<(), String> {
+        self.i += 1;
+        self.ws();
+        if self.b.get(self.i) == Some(&close) {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            item(self)?;
+            self.ws();
+            match self.b.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(&c) if c == close => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return self.bad(),
+            }
+        }
+    }
+
     fn value(&mut self, depth: usize) -> Result<Json, String> {
         self.ws();
         if depth > 64 || self.i >= self.b.len() {
@@ -314,54 +337,27 @@ impl<'a> Parser<'a> {
         let rest = &self.b[self.i..];
         match self.b[self.i] {
             b'{' => {
-                self.i += 1;
                 let mut m = Vec::new();
-                self.ws();
-                if self.b.get(self.i) == Some(&b'}') {
-                    self.i += 1;
-                    return Ok(Json::Obj(m));
-                }
-                loop {
-                    self.ws();
-                    let k = self.string()?;
-                    self.ws();
-                    if self.b.get(self.i) != Some(&b':') {
-                        return self.bad();
+                self.items(b'}', |p| {
+                    p.ws();
+                    let k = p.string()?;
+                    p.ws();
+                    if p.b.get(p.i) != Some(&b':') {
+                        return p.bad();
                     }
-                    self.i += 1;
-                    let v = self.value(depth + 1)?;
-                    m.push((k, v));
-                    self.ws();
-                    match self.b.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b'}') => {
-                            self.i += 1;
-                            return Ok(Json::Obj(m));
-                        }
-                        _ => return self.bad(),
-                    }
-                }
+                    p.i += 1;
+                    m.push((k, p.value(depth + 1)?));
+                    Ok(())
+                })?;
+                Ok(Json::Obj(m))
             }
             b'[' => {
-                self.i += 1;
                 let mut a = Vec::new();
-                self.ws();
-                if self.b.get(self.i) == Some(&b']') {
-                    self.i += 1;
-                    return Ok(Json::Arr(a));
-                }
-                loop {
-                    a.push(self.value(depth + 1)?);
-                    self.ws();
-                    match self.b.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {
-                            self.i += 1;
-                            return Ok(Json::Arr(a));
-                        }
-                        _ => return self.bad(),
-                    }
-                }
+                self.items(b']', |p| {
+                    a.push(p.value(depth + 1)?);
+                    Ok(())
+                })?;
+                Ok(Json::Arr(a))
             }
             b'"' => self.string().map(Json::Str),
             _ if rest.starts_with(b"true") => {
