@@ -10,8 +10,10 @@ import (
 
 // The limits of the agent_ctl file functions (docs/host-functions.md).
 const (
-	// maxFiles caps the files a call has open at once through file_open.
-	maxFiles = 64
+	// maxFiles caps the files a call has open at once through file_open:
+	// a confined worker's RLIMIT_NOFILE is 64 in all, a third of it used
+	// before the module runs (stdio, the grants, the runtime's own).
+	maxFiles = 16
 	// maxPathText caps a file_open path or directory, as PATH_MAX does.
 	maxPathText = 4096
 	// fileWrite is file_open's flag asking for reading and writing.

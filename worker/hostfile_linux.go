@@ -141,6 +141,8 @@ func fileErrno(err error) protocol.Errno {
 		return protocol.Denied
 	case errors.Is(err, unix.EISDIR), errors.Is(err, unix.ENXIO), errors.Is(err, unix.ENODEV):
 		return protocol.NotFile
+	case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE):
+		return protocol.Limit
 	case errors.Is(err, unix.EXDEV), errors.Is(err, unix.ENAMETOOLONG), errors.Is(err, unix.EINVAL):
 		return protocol.Invalid
 	}

@@ -119,7 +119,7 @@ func TestHostFile_hostile(t *testing.T) {
 		{"handles never opened", []string{"read", "0", "4", "read", "1", "4", "read", "-1", "4", "close", "7"},
 			"read: 6 0\nread: 6 0\nread: 6 0\nclose: 6\n"},
 		{"too many handles", []string{"many", "/g", "a.txt", "100", "open", "/g", "a.txt", "close", "1", "open", "/g", "a.txt", "cat", "$"},
-			"many: 64 opened, 7\nopen /g a.txt: 7\nclose: 0\nopen /g a.txt: 0\ncat: 0 hello, file\n"},
+			"many: 16 opened, 7\nopen /g a.txt: 7\nclose: 0\nopen /g a.txt: 0\ncat: 0 hello, file\n"},
 		{"buffer past memory", []string{"open", "/g", "a.txt", "oob-buf", "$", "cat", "$"},
 			"open /g a.txt: 0\noob-buf: 5\ncat: 0 hello, file\n"},
 		{"length past memory", []string{"open", "/g", "a.txt", "oob-len", "$", "read", "$", "-1"},
