@@ -16,10 +16,15 @@
 //   oob-out H           file_read with its count written past the memory
 //   oob-path DIR        file_open with a path pointer past the memory
 //   badflags DIR PATH   file_open with an unknown flag
+//   slurp DIR PATH N    reads the file to its end with file_read, N bytes a
+//                       call (at most 4 MiB); prints the errno and the total
+//   wslurp PATH N       the same through WASI (open and read)
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #define IMPORT(name) __attribute__((import_module("agent_ctl"), import_name(name)))
 
@@ -42,6 +47,9 @@ static int32_t open_(const char *dir, const char *path, int32_t flags) {
 
 // A pointer past the end of the module's memory (in pages of 64 KiB).
 static void *past_memory(void) { return (void *)(__builtin_wasm_memory_size(0) * 65536); }
+
+// big is the buffer of slurp and wslurp.
+static char big[4 << 20];
 
 int main(int argc, char **argv) {
 	static char buf[1 << 16];
@@ -87,6 +95,25 @@ int main(int argc, char **argv) {
 			printf("oob-path: %d\n", file_open(dir, (int32_t)strlen(dir), (char *)past_memory() - 4, 8, 0, &h));
 		} else if (!strcmp(op, "badflags") && i + 2 < argc) {
 			printf("badflags: %d\n", open_(argv[i + 1], argv[i + 2], 6));
+			i += 2;
+		} else if (!strcmp(op, "slurp") && i + 3 < argc) {
+			int32_t e = open_(argv[i + 1], argv[i + 2], 0), chunk = atoi(argv[i + 3]);
+			unsigned long long total = 0;
+			if (chunk < 1 || chunk > (int32_t)sizeof big)
+				chunk = sizeof big;
+			while (e == 0 && (e = file_read(last, big, chunk, &n)) == 0 && n > 0)
+				total += n;
+			printf("slurp: %d %llu\n", e, total);
+			i += 3;
+		} else if (!strcmp(op, "wslurp") && i + 2 < argc) {
+			int fd = open(argv[i + 1], O_RDONLY), chunk = atoi(argv[i + 2]);
+			unsigned long long total = 0;
+			ssize_t got;
+			if (chunk < 1 || chunk > (int)sizeof big)
+				chunk = sizeof big;
+			while (fd >= 0 && (got = read(fd, big, chunk)) > 0)
+				total += got;
+			printf("wslurp: %d %llu\n", fd < 0 ? -1 : 0, total);
 			i += 2;
 		} else {
 			fprintf(stderr, "hostfile: bad operation %s\n", op);
