@@ -21,7 +21,7 @@ import (
 // the Host's own part when one of them fails.
 
 // request is a Prepare request for a fixture with its true digest.
-func request(t *testing.T, module string, memory int64) *protocol.Request {
+func request(t testing.TB, module string, memory int64) *protocol.Request {
 	t.Helper()
 	path := fixtures.Path(module)
 	b, err := os.ReadFile(path)
@@ -35,7 +35,7 @@ func request(t *testing.T, module string, memory int64) *protocol.Request {
 // newHost is a Host whose module reads an empty stdin and writes to files
 // (not Host.Output: output writers are counted by TestOutput, and a Host
 // prepared but never run keeps its own until the process exits).
-func newHost(t *testing.T) (h *Host, stdout, stderr *outputFile) {
+func newHost(t testing.TB) (h *Host, stdout, stderr *outputFile) {
 	t.Helper()
 	dir := t.TempDir()
 	paths := map[int]string{
@@ -54,7 +54,7 @@ func newHost(t *testing.T) (h *Host, stdout, stderr *outputFile) {
 
 // outputFile is a module's output file.
 type outputFile struct {
-	t    *testing.T
+	t    testing.TB
 	path string
 }
 

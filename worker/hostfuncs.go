@@ -21,6 +21,10 @@ var hostFuncs = map[string]int{
 	"net_recv":    5,
 	"net_close":   1,
 	"net_probe":   5,
+	"file_open":   6,
+	"file_read":   4,
+	"file_write":  4,
+	"file_close":  1,
 }
 
 // checkHostImport refuses an agent_ctl import that is not one of

@@ -87,6 +87,12 @@ type Host struct {
 	// network and deadline serve the agent_ctl functions during Run.
 	network  protocol.Network
 	deadline time.Time
+	// files serves the agent_ctl file functions during Run; made at the
+	// first file_open, closed when Run ends.
+	files *fileTable
+	// inRun is set while Run runs the module: file functions called
+	// outside it (never module code) are refused.
+	inRun bool
 }
 
 var _ protocol.Worker = (*Host)(nil)
@@ -211,6 +217,17 @@ func (h *Host) ready() error {
 			return h.network, h.deadline
 		}); err != nil {
 			return fmt.Errorf("defining host functions: %w", err)
+		}
+		if err := defineFileFuncs(h.linker, func() *fileTable {
+			if !h.inRun {
+				return nil
+			}
+			if h.files == nil {
+				h.files = newFileTable(h.req.Dirs)
+			}
+			return h.files
+		}); err != nil {
+			return fmt.Errorf("defining file functions: %w", err)
 		}
 	}
 	if h.wasi != nil { // prepared again without a run (in process)
@@ -451,7 +468,14 @@ func (h *Host) Run(run *protocol.RunArgs, network protocol.Network) (*protocol.R
 		network = denyAll{}
 	}
 	h.network, h.deadline = network, time.Now().Add(run.Timeout)
-	defer func() { h.network = nil }()
+	h.inRun = true
+	defer func() {
+		h.network, h.inRun = nil, false
+		if h.files != nil {
+			h.files.closeAll()
+			h.files = nil
+		}
+	}()
 
 	// The deadline covers instantiation too: a start section is module code.
 	store.SetEpochDeadline(1)

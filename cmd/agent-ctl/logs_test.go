@@ -181,6 +181,15 @@ func TestLogs(t *testing.T) {
 		}
 	})
 
+	t.Run("a link inside /logs", func(t *testing.T) {
+		// agent-ctl's file functions never follow a link: logs opens this
+		// one through WASI instead, which follows it inside the grant.
+		os.Symlink("app.log", filepath.Join(dir, "current.log"))
+		defer os.Remove(filepath.Join(dir, "current.log"))
+		code, out, errs := lg("--filter", "disk full", "--file", "current.log")
+		expect(t, "link", code, out, errs, 0, "current.log:1:"+ts(50*time.Minute)+" ERROR disk full\n", "")
+	})
+
 	t.Run("reads outside /logs refused", func(t *testing.T) {
 		// The tool refuses .. and absolute paths itself (above); links out of
 		// /logs are refused by the sandbox, whatever the tool does.

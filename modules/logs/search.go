@@ -108,7 +108,7 @@ func (s *search) searchFile(f logFile, inWindow bool) bool {
 	if !s.opts.since.IsZero() && mtime.Before(s.opts.since) {
 		return false // last written before the cutoff: every line in it is older
 	}
-	fh, err := os.Open(full)
+	fh, err := openFile(s.root, f.name)
 	if err != nil {
 		s.fileError(fmt.Errorf("%s: %v", f.name, explain(err, s.root)))
 		return inWindow

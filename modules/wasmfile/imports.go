@@ -302,6 +302,10 @@ var hostFuncs = map[string]string{
 	"net_recv":    "(i32, i32, i32, i32, i32) -> (i32)",
 	"net_close":   "(i32) -> (i32)",
 	"net_probe":   "(i32, i32, i32, i32, i32) -> (i32)",
+	"file_open":   "(i32, i32, i32, i32, i32, i32) -> (i32)",
+	"file_read":   "(i32, i32, i32, i32) -> (i32)",
+	"file_write":  "(i32, i32, i32, i32) -> (i32)",
+	"file_close":  "(i32) -> (i32)",
 }
 
 // CheckInterface lists, one a line, why the worker would refuse to run a

@@ -126,6 +126,7 @@ func TestCheckInterface_realModules(t *testing.T) {
 		{fixtures.Path("hello.wasm"), ""},
 		{fixtures.Path("fsops.wasm"), ""},
 		{fixtures.Path("net.wasm"), ""},
+		{fixtures.Path("hostfile.wasm"), ""},
 		{filepath.Join(repo, "modules/hello/hello-rust.wasm"), ""},
 		{filepath.Join(repo, "modules/hello/hello-go.wasm"), ""},
 		{filepath.Join(repo, "modules/hello/hello-as.wasm"), ""},

@@ -32,6 +32,12 @@ import (
 // agent-ctl and its worker, or grep), steadier on a loaded machine, are the
 // cpu_ fields. logs_startup is a call on an empty file, against grep's:
 // what the tool costs before it reads a byte.
+//
+// With $AGENTCTL_BENCH_LOGS_BEFORE naming a directory that holds another
+// build of the module (its manifest.json and logs.wasm: an earlier
+// commit's), that build runs too, installed in a home of its own and
+// granted the same directory, interleaved with grep and this build; the
+// logs_*_vs_before rows are this build against it.
 func BenchmarkLogs(b *testing.B) {
 	if b.N == 1 {
 		return // the framework's first, probing run: the work is done once, with -benchtime Nx, N > 1
@@ -51,6 +57,35 @@ func BenchmarkLogs(b *testing.B) {
 	if out, err := exec.Command(bin, "--home", home, "grant", "logs", "--dir", dir+":/logs:ro").CombinedOutput(); err != nil {
 		b.Fatalf("grant: %v\n%s", err, out)
 	}
+	beforeHome := ""
+	if src := os.Getenv("AGENTCTL_BENCH_LOGS_BEFORE"); src != "" {
+		beforeHome = b.TempDir()
+		if out, err := exec.Command(bin, "--home", beforeHome, "install", "--yes", src).CombinedOutput(); err != nil {
+			b.Fatalf("install %s: %v\n%s", src, err, out)
+		}
+		if out, err := exec.Command(bin, "--home", beforeHome, "grant", "logs", "--dir", dir+":/logs:ro").CombinedOutput(); err != nil {
+			b.Fatalf("grant: %v\n%s", err, out)
+		}
+	}
+	// before runs the earlier build as cmd runs this one, when there is one.
+	before := func(cmd *exec.Cmd, peak *int64, okExit int) (linesRun, bool) {
+		if beforeHome == "" {
+			return linesRun{}, false
+		}
+		args := append([]string{bin, "--home", beforeHome}, cmd.Args[3:]...)
+		return timedLines(b, exec.Command(args[0], args[1:]...), peak, okExit), true
+	}
+	// vsBefore prints a logs_*_vs_before row: medians of this build (now)
+	// against the earlier one (was), wall and CPU.
+	vsBefore := func(row string, nowT, wasT, nowC, wasC []time.Duration) {
+		if len(wasT) == 0 {
+			return
+		}
+		n, w := bench.Percentile(nowT, 50), bench.Percentile(wasT, 50)
+		nc, wc := bench.Percentile(nowC, 50), bench.Percentile(wasC, 50)
+		fmt.Printf("%s_vs_before ratio=%.2f p50_us=%.0f baseline_us=%.0f cpu_ratio=%.2f cpu_p50_us=%.0f cpu_baseline_us=%.0f n=%d\n",
+			row, float64(n)/float64(w), us(n), us(w), float64(nc)/float64(wc), us(nc), us(wc), len(nowT))
+	}
 	for _, mib := range sizes {
 		writeBenchLog(b, filepath.Join(dir, fmt.Sprintf("app-%dm.log", mib)), mib)
 	}
@@ -60,12 +95,17 @@ func BenchmarkLogs(b *testing.B) {
 	}
 	b.ResetTimer()
 	{
-		var grepT, logsT, grepC, logsC []time.Duration
+		var grepT, logsT, grepC, logsC, wasT, wasC []time.Duration
 		for range 5 {
 			g := timedLines(b, exec.Command("grep", "-F", "ERROR", empty), nil, 1)
-			l := timedLines(b, exec.Command(bin, "--home", home, "logs", "--filter", "ERROR", "--file", "empty.log"), nil, 1)
+			cmd := exec.Command(bin, "--home", home, "logs", "--filter", "ERROR", "--file", "empty.log")
+			if w, ok := before(cmd, nil, 1); ok {
+				wasT, wasC = append(wasT, w.d), append(wasC, w.cpu)
+			}
+			l := timedLines(b, cmd, nil, 1)
 			grepT, logsT, grepC, logsC = append(grepT, g.d), append(logsT, l.d), append(grepC, g.cpu), append(logsC, l.cpu)
 		}
+		vsBefore("logs_startup", logsT, wasT, logsC, wasC)
 		g, l := bench.Percentile(grepT, 50), bench.Percentile(logsT, 50)
 		gc, lc := bench.Percentile(grepC, 50), bench.Percentile(logsC, 50)
 		fmt.Printf("logs_startup_vs_grep ratio=%.2f p50_us=%.0f baseline_us=%.0f cpu_ratio=%.2f cpu_p50_us=%.0f cpu_baseline_us=%.0f n=5\n",
@@ -84,13 +124,20 @@ func BenchmarkLogs(b *testing.B) {
 		if got := timedLines(b, logsCmd(), nil, 0); got.lines != want.lines {
 			b.Fatalf("%s: logs found %d lines, grep %d", name, got.lines, want.lines)
 		}
-		var grepT, logsT, grepC, logsC []time.Duration
-		var peak int64
+		var grepT, logsT, grepC, logsC, wasT, wasC []time.Duration
+		var peak, wasPeak int64
 		for range runs {
 			g := timedLines(b, grepCmd(), nil, 0)
+			if w, ok := before(logsCmd(), &wasPeak, 0); ok {
+				if w.lines != want.lines {
+					b.Fatalf("%s: the earlier build found %d lines, grep %d", name, w.lines, want.lines)
+				}
+				wasT, wasC = append(wasT, w.d), append(wasC, w.cpu)
+			}
 			r := timedLines(b, logsCmd(), &peak, 0)
 			grepT, logsT, grepC, logsC = append(grepT, g.d), append(logsT, r.d), append(grepC, g.cpu), append(logsC, r.cpu)
 		}
+		vsBefore(fmt.Sprintf("logs_%dmib", mib), logsT, wasT, logsC, wasC)
 		g, l := bench.Percentile(grepT, 50), bench.Percentile(logsT, 50)
 		gc, lc := bench.Percentile(grepC, 50), bench.Percentile(logsC, 50)
 		fmt.Printf("logs_%dmib_vs_grep ratio=%.2f p50_us=%.0f baseline_us=%.0f mib_per_s=%.0f grep_mib_per_s=%.0f cpu_ratio=%.2f cpu_p50_us=%.0f cpu_baseline_us=%.0f worker_peak_rss_mib=%.1f n=%d\n",

@@ -6,8 +6,9 @@ package protocol
 const (
 	// OK: success.
 	OK Errno = 0
-	// Denied: the operator's grants do not allow that host and port (or no
-	// network at all).
+	// Denied: the operator's grants do not allow it: that host and port (or no
+	// network at all), a directory not granted, writing below a read-only
+	// grant.
 	Denied Errno = 1
 	// Refused: the port is closed.
 	Refused Errno = 2
@@ -18,7 +19,7 @@ const (
 	Unreachable Errno = 4
 	// Invalid: a malformed argument.
 	Invalid Errno = 5
-	// BadHandle: not an open connection.
+	// BadHandle: not an open connection or file.
 	BadHandle Errno = 6
 	// Limit: a per-call limit (open connections, probes, bytes).
 	Limit Errno = 7
@@ -26,6 +27,16 @@ const (
 	EOF Errno = 8
 	// IOError: the connection failed while sending or receiving.
 	IOError Errno = 9
+	// NoEnt: no such file or directory below the granted directory.
+	NoEnt Errno = 10
+	// Symlink: a component of the path is a symbolic link, which file_open
+	// never follows.
+	Symlink Errno = 11
+	// NotFile: the path names a directory, a device, a pipe or a socket, not a
+	// regular file.
+	NotFile Errno = 12
+	// NotSup: the host does not provide this function on this platform.
+	NotSup Errno = 13
 )
 
-var errnoNames = [...]string{"OK", "DENIED", "REFUSED", "TIMEOUT", "UNREACHABLE", "INVALID", "BADHANDLE", "LIMIT", "EOF", "IO"}
+var errnoNames = [...]string{"OK", "DENIED", "REFUSED", "TIMEOUT", "UNREACHABLE", "INVALID", "BADHANDLE", "LIMIT", "EOF", "IO", "NOENT", "SYMLINK", "NOTFILE", "NOTSUP"}

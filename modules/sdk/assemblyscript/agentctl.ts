@@ -630,7 +630,8 @@ declare function net_probe(targets: usize, targetsLen: usize, timeoutMs: i32, re
 // BEGIN GENERATED errnos: by worker/protocol/errnogen from its table; do not edit
 // success
 export const OK: i32 = 0;
-// the operator's grants do not allow that host and port (or no network at all)
+// the operator's grants do not allow it: that host and port (or no network at all), a directory not
+// granted, writing below a read-only grant
 export const DENIED: i32 = 1;
 // the port is closed
 export const REFUSED: i32 = 2;
@@ -640,7 +641,7 @@ export const TIMEOUT: i32 = 3;
 export const UNREACHABLE: i32 = 4;
 // a malformed argument
 export const INVALID: i32 = 5;
-// not an open connection
+// not an open connection or file
 export const BADHANDLE: i32 = 6;
 // a per-call limit (open connections, probes, bytes)
 export const LIMIT: i32 = 7;
@@ -648,6 +649,14 @@ export const LIMIT: i32 = 7;
 export const EOF: i32 = 8;
 // the connection failed while sending or receiving
 export const IO: i32 = 9;
+// no such file or directory below the granted directory
+export const NOENT: i32 = 10;
+// a component of the path is a symbolic link, which file_open never follows
+export const SYMLINK: i32 = 11;
+// the path names a directory, a device, a pipe or a socket, not a regular file
+export const NOTFILE: i32 = 12;
+// the host does not provide this function on this platform
+export const NOTSUP: i32 = 13;
 // END GENERATED errnos
 
 // Probe states, one per target of probe.
@@ -666,18 +675,22 @@ export const MAX_PROBE_TEXT: i32 = 1 << 20;
 export let lastError: i32 = OK;
 
 // BEGIN GENERATED errno-tables: by worker/protocol/errnogen from its table; do not edit
-const ERR_NAMES: string[] = ["OK", "DENIED", "REFUSED", "TIMEOUT", "UNREACHABLE", "INVALID", "BADHANDLE", "LIMIT", "EOF", "IO"];
+const ERR_NAMES: string[] = ["OK", "DENIED", "REFUSED", "TIMEOUT", "UNREACHABLE", "INVALID", "BADHANDLE", "LIMIT", "EOF", "IO", "NOENT", "SYMLINK", "NOTFILE", "NOTSUP"];
 const ERR_TEXTS: string[] = [
   "success",
-  "not granted by the operator's network grants",
+  "not granted by the operator's grants",
   "connection refused",
   "timed out",
   "host unreachable",
   "invalid argument",
-  "not an open connection",
+  "not an open connection or file",
   "a per-call network limit was reached",
   "connection closed by the peer",
   "connection failed while sending or receiving",
+  "no such file or directory in the grants",
+  "the path goes through a symbolic link",
+  "not a regular file",
+  "not supported on this host",
 ];
 // END GENERATED errno-tables
 const STATE_NAMES: string[] = ["open", "denied", "closed", "filtered", "unreachable", "invalid"];

@@ -458,18 +458,22 @@ static int32_t agentctl__net_probe(const char *t, size_t tl, int32_t to, unsigne
 #endif
 
 /* BEGIN GENERATED errnos: by worker/protocol/errnogen from its table; do not edit */
-static const char *const errnames[] = {"OK", "DENIED", "REFUSED", "TIMEOUT", "UNREACHABLE", "INVALID", "BADHANDLE", "LIMIT", "EOF", "IO"};
+static const char *const errnames[] = {"OK", "DENIED", "REFUSED", "TIMEOUT", "UNREACHABLE", "INVALID", "BADHANDLE", "LIMIT", "EOF", "IO", "NOENT", "SYMLINK", "NOTFILE", "NOTSUP"};
 static const char *const errtexts[] = {
     "success",
-    "not granted by the operator's network grants",
+    "not granted by the operator's grants",
     "connection refused",
     "timed out",
     "host unreachable",
     "invalid argument",
-    "not an open connection",
+    "not an open connection or file",
     "a per-call network limit was reached",
     "connection closed by the peer",
     "connection failed while sending or receiving",
+    "no such file or directory in the grants",
+    "the path goes through a symbolic link",
+    "not a regular file",
+    "not supported on this host",
 };
 /* END GENERATED errnos */
 static const char *const states[] = {"open", "denied", "closed", "filtered", "unreachable", "invalid"};

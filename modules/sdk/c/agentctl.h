@@ -129,7 +129,7 @@ void agentctl_json_quote(FILE *out, const char *s, size_t n);
 enum {
     /* success */
     AGENTCTL_OK = 0,
-    /* the operator's grants do not allow that host and port (or no network at all) */
+    /* the operator's grants do not allow it: that host and port (or no network at all), a directory not granted, writing below a read-only grant */
     AGENTCTL_DENIED = 1,
     /* the port is closed */
     AGENTCTL_REFUSED = 2,
@@ -139,7 +139,7 @@ enum {
     AGENTCTL_UNREACHABLE = 4,
     /* a malformed argument */
     AGENTCTL_INVALID = 5,
-    /* not an open connection */
+    /* not an open connection or file */
     AGENTCTL_BADHANDLE = 6,
     /* a per-call limit (open connections, probes, bytes) */
     AGENTCTL_LIMIT = 7,
@@ -147,6 +147,14 @@ enum {
     AGENTCTL_EOF = 8,
     /* the connection failed while sending or receiving */
     AGENTCTL_IO = 9,
+    /* no such file or directory below the granted directory */
+    AGENTCTL_NOENT = 10,
+    /* a component of the path is a symbolic link, which file_open never follows */
+    AGENTCTL_SYMLINK = 11,
+    /* the path names a directory, a device, a pipe or a socket, not a regular file */
+    AGENTCTL_NOTFILE = 12,
+    /* the host does not provide this function on this platform */
+    AGENTCTL_NOTSUP = 13,
 };
 /* END GENERATED errnos */
 

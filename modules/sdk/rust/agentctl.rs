@@ -653,7 +653,8 @@ impl Errno {
     // BEGIN GENERATED errnos: by worker/protocol/errnogen from its table; do not edit
     /// Success.
     pub const OK: Errno = Errno(0);
-    /// The operator's grants do not allow that host and port (or no network at all).
+    /// The operator's grants do not allow it: that host and port (or no network at all), a
+    /// directory not granted, writing below a read-only grant.
     pub const DENIED: Errno = Errno(1);
     /// The port is closed.
     pub const REFUSED: Errno = Errno(2);
@@ -663,7 +664,7 @@ impl Errno {
     pub const UNREACHABLE: Errno = Errno(4);
     /// A malformed argument.
     pub const INVALID: Errno = Errno(5);
-    /// Not an open connection.
+    /// Not an open connection or file.
     pub const BADHANDLE: Errno = Errno(6);
     /// A per-call limit (open connections, probes, bytes).
     pub const LIMIT: Errno = Errno(7);
@@ -671,18 +672,30 @@ impl Errno {
     pub const EOF: Errno = Errno(8);
     /// The connection failed while sending or receiving.
     pub const IO: Errno = Errno(9);
-    const NAMES: [&'static str; 10] = ["OK", "DENIED", "REFUSED", "TIMEOUT", "UNREACHABLE", "INVALID", "BADHANDLE", "LIMIT", "EOF", "IO"];
-    const TEXTS: [&'static str; 10] = [
+    /// No such file or directory below the granted directory.
+    pub const NOENT: Errno = Errno(10);
+    /// A component of the path is a symbolic link, which file_open never follows.
+    pub const SYMLINK: Errno = Errno(11);
+    /// The path names a directory, a device, a pipe or a socket, not a regular file.
+    pub const NOTFILE: Errno = Errno(12);
+    /// The host does not provide this function on this platform.
+    pub const NOTSUP: Errno = Errno(13);
+    const NAMES: [&'static str; 14] = ["OK", "DENIED", "REFUSED", "TIMEOUT", "UNREACHABLE", "INVALID", "BADHANDLE", "LIMIT", "EOF", "IO", "NOENT", "SYMLINK", "NOTFILE", "NOTSUP"];
+    const TEXTS: [&'static str; 14] = [
         "success",
-        "not granted by the operator's network grants",
+        "not granted by the operator's grants",
         "connection refused",
         "timed out",
         "host unreachable",
         "invalid argument",
-        "not an open connection",
+        "not an open connection or file",
         "a per-call network limit was reached",
         "connection closed by the peer",
         "connection failed while sending or receiving",
+        "no such file or directory in the grants",
+        "the path goes through a symbolic link",
+        "not a regular file",
+        "not supported on this host",
     ];
     // END GENERATED errnos
 

@@ -4,8 +4,9 @@ package agentctl
 
 // The errnos of docs/host-functions.md.
 const (
-	// ErrDenied: the operator's grants do not allow that host and port (or no
-	// network at all).
+	// ErrDenied: the operator's grants do not allow it: that host and port (or
+	// no network at all), a directory not granted, writing below a read-only
+	// grant.
 	ErrDenied Errno = 1
 	// ErrRefused: the port is closed.
 	ErrRefused Errno = 2
@@ -16,7 +17,7 @@ const (
 	ErrUnreachable Errno = 4
 	// ErrInvalid: a malformed argument.
 	ErrInvalid Errno = 5
-	// ErrBadHandle: not an open connection.
+	// ErrBadHandle: not an open connection or file.
 	ErrBadHandle Errno = 6
 	// ErrLimit: a per-call limit (open connections, probes, bytes).
 	ErrLimit Errno = 7
@@ -25,19 +26,33 @@ const (
 	ErrEOF Errno = 8
 	// ErrIO: the connection failed while sending or receiving.
 	ErrIO Errno = 9
+	// ErrNoEnt: no such file or directory below the granted directory.
+	ErrNoEnt Errno = 10
+	// ErrSymlink: a component of the path is a symbolic link, which file_open
+	// never follows.
+	ErrSymlink Errno = 11
+	// ErrNotFile: the path names a directory, a device, a pipe or a socket, not
+	// a regular file.
+	ErrNotFile Errno = 12
+	// ErrNotSup: the host does not provide this function on this platform.
+	ErrNotSup Errno = 13
 )
 
-var errNames = [...]string{"OK", "DENIED", "REFUSED", "TIMEOUT", "UNREACHABLE", "INVALID", "BADHANDLE", "LIMIT", "EOF", "IO"}
+var errNames = [...]string{"OK", "DENIED", "REFUSED", "TIMEOUT", "UNREACHABLE", "INVALID", "BADHANDLE", "LIMIT", "EOF", "IO", "NOENT", "SYMLINK", "NOTFILE", "NOTSUP"}
 
 var errTexts = [...]string{
 	"success",
-	"not granted by the operator's network grants",
+	"not granted by the operator's grants",
 	"connection refused",
 	"timed out",
 	"host unreachable",
 	"invalid argument",
-	"not an open connection",
+	"not an open connection or file",
 	"a per-call network limit was reached",
 	"connection closed by the peer",
 	"connection failed while sending or receiving",
+	"no such file or directory in the grants",
+	"the path goes through a symbolic link",
+	"not a regular file",
+	"not supported on this host",
 }
