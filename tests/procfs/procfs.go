@@ -1,7 +1,7 @@
 //go:build linux
 
 // Package procfs reads what tests check of a live process from the host:
-// its status fields and its cgroup directories.
+// its status fields, its cgroup directories and its descendants.
 package procfs
 
 import (
