@@ -278,36 +278,12 @@ func smapsKiB(b *testing.B, pid int, field string) int {
 }
 
 // children finds the worker processes below pid (for container isolation,
-// below libcontainer's init), by walking /proc.
+// below libcontainer's init).
 func children(pid int) []int {
-	parent := map[int]int{}
-	names := map[int]string{}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
-		if err != nil {
-			continue
-		}
-		s := string(st)
-		i := strings.LastIndexByte(s, ')')
-		f := strings.Fields(s[i+2:])
-		pp, _ := strconv.Atoi(f[1])
-		parent[p] = pp
-		names[p] = s[strings.IndexByte(s, '(')+1 : i]
-	}
 	var out []int
-	for p := range parent {
-		for q := parent[p]; q > 1; q = parent[q] {
-			if q == pid {
-				if strings.HasPrefix(names[p], "agent-ctl") {
-					out = append(out, p)
-				}
-				break
-			}
+	for _, p := range procfs.Descendants(pid) {
+		if strings.HasPrefix(p.Name, "agent-ctl") {
+			out = append(out, p.PID)
 		}
 	}
 	return out

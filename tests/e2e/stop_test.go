@@ -10,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,32 +34,12 @@ func installFixture(tb testing.TB, home, name, wasm, extra string) {
 
 const sleepTool = `"inputSchema": {"type": "object", "properties": {"ms": {"type": "integer"}}}, "args": {"positional": ["ms"]}, "limits": {"timeout": "5m"}`
 
-// descendants lists the processes below pid (its workers).
+// descendants lists the live processes below pid (its workers).
 func descendants(pid int) []int {
-	parent := map[int]int{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-		if len(f) > 1 && f[0] != "Z" {
-			parent[p], _ = strconv.Atoi(f[1])
-		}
-	}
 	var out []int
-	for p := range parent {
-		for q := parent[p]; q > 1; q = parent[q] {
-			if q == pid {
-				out = append(out, p)
-				break
-			}
+	for _, p := range procfs.Descendants(pid) {
+		if p.State != "Z" {
+			out = append(out, p.PID)
 		}
 	}
 	return out

@@ -1,7 +1,7 @@
 //go:build linux
 
 // Package procfs reads what tests check of a live process from the host:
-// its status fields and its cgroup directories.
+// its status fields, its cgroup directories and its descendants.
 package procfs
 
 import (
@@ -74,4 +74,52 @@ func KiB(tb testing.TB, pid int, field string) int {
 		tb.Fatalf("process %d: no %s in its status (%q)", pid, field, v)
 	}
 	return n
+}
+
+// Proc is a process as its /proc/PID/stat shows it.
+type Proc struct {
+	PID, PPID int
+	// Name is the command name (comm: at most 15 bytes of it).
+	Name string
+	// State is "R", "S", "Z" and so on.
+	State string
+}
+
+// Descendants lists the processes below pid, at any depth, as /proc shows
+// them at the call: a process that ends meanwhile is left out.
+func Descendants(pid int) []Proc {
+	procs := map[int]Proc{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			continue
+		}
+		// "PID (comm) STATE PPID ...": comm may hold spaces and parentheses.
+		s := string(b)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open || end+2 > len(s) {
+			continue
+		}
+		f := strings.Fields(s[end+2:])
+		if len(f) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		procs[p] = Proc{PID: p, PPID: ppid, Name: s[open+1 : end], State: f[0]}
+	}
+	var out []Proc
+	for _, p := range procs {
+		for q := p.PPID; q > 1; q = procs[q].PPID {
+			if q == pid {
+				out = append(out, p)
+				break
+			}
+		}
+	}
+	return out
 }

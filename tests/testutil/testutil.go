@@ -1,8 +1,8 @@
 // Package testutil holds the small helpers that agent-ctl's tests share:
 // a buffer that a worker's output and a test may use at once, a writer
 // that notes when each write arrives, polls for conditions that another
-// process makes true in its own time, and the minisign tool that
-// signature tests compare with.
+// process makes true in its own time, the minisign tool that signature
+// tests compare with, and the check of a table a test writes into docs.
 package testutil
 
 import (
