@@ -16,7 +16,9 @@ import (
 // their answers are written before it returns.
 func (s *Server) RunStdio(ctx context.Context, r io.ReadCloser, w io.WriteCloser, grace time.Duration) error {
 	eof, release := make(chan struct{}), make(chan struct{})
-	qw := &quietWriter{w: w}
+	qw := &quietWriter{w: w, written: s.answers.written}
+	s.answers.watch(true)
+	defer s.answers.watch(false)
 	runCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, 1)
@@ -79,9 +81,11 @@ func (e *eofReader) Read(p []byte) (int, error) {
 
 func (e *eofReader) Close() error { return e.r.Close() }
 
-// quietWriter tells when nothing has been written for a while.
+// quietWriter tells when nothing has been written for a while, and
+// reports each write's end to written (nil: none).
 type quietWriter struct {
 	w       io.WriteCloser
+	written func()
 	mu      sync.Mutex
 	writing int
 	last    time.Time
@@ -96,6 +100,9 @@ func (q *quietWriter) Write(p []byte) (int, error) {
 	q.writing--
 	q.last = time.Now()
 	q.mu.Unlock()
+	if q.written != nil {
+		q.written()
+	}
 	return n, err
 }
 
