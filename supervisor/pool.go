@@ -147,13 +147,7 @@ func (p *pool) prepare(t *template, release func(), answered <-chan struct{}) {
 	defer p.wg.Done()
 	defer release()
 	if answered != nil {
-		hold := time.NewTimer(RefillHold)
-		select {
-		case <-answered:
-		case <-hold.C:
-		case <-p.ctx.Done():
-		}
-		hold.Stop()
+		awaitAnswer(answered, p.ctx.Done())
 	}
 	select {
 	case p.sem <- struct{}{}:

@@ -129,3 +129,52 @@ func TestRefill_waitsForAnswer(t *testing.T) {
 		}
 	})
 }
+
+// TestRetire_afterAnswer: with Call.Answered the worker a call used is
+// torn down once the answer is out, not while it is written (its exit and
+// its namespaces' teardown take CPU); never answered, RefillHold later;
+// and at once when the supervisor closes. Without Answered it is killed
+// as Invoke returns, as before (TestInvoke_* check that through
+// assertReaped). With the teardown started at once (as before), the
+// worker was gone before the check below in every run.
+func TestRetire_afterAnswer(t *testing.T) {
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		e := newRefillEnv(t, iso)
+		call := e.call
+		invoke := func() int {
+			t.Helper()
+			res, err := e.Invoke(context.Background(), &call)
+			if err != nil || !res.Pooled {
+				t.Fatalf("%v (pooled %v)", err, res != nil && res.Pooled)
+			}
+			return res.WorkerPid
+		}
+		alive := func(pid int) bool { return !gone(pid) }
+
+		answered := make(chan struct{})
+		call.Answered = answered
+		pid := invoke()
+		returned := time.Now()
+		time.Sleep(supervisor.RefillHold / 5) // a kill takes milliseconds
+		if !alive(pid) && time.Since(returned) < supervisor.RefillHold {
+			t.Fatalf("worker %d torn down before the answer was out", pid)
+		}
+		close(answered)
+		waitGone(t, pid)
+
+		// Never answered: gone RefillHold later.
+		e.waitRefilled(t)
+		call.Answered = make(chan struct{})
+		waitGone(t, invoke())
+
+		// Never answered, and the supervisor closes: gone with Close.
+		e.waitRefilled(t)
+		pid = invoke()
+		start := time.Now()
+		e.Close()
+		if !gone(pid) {
+			t.Fatalf("worker %d still alive after Close", pid)
+		}
+		t.Logf("Close took %s", time.Since(start))
+	})
+}

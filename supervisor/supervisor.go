@@ -107,6 +107,12 @@ type Supervisor struct {
 	pool     *pool
 	cleanups sync.WaitGroup
 	digests  digestCache
+
+	// closed is closed by Close: retired workers waiting for their
+	// call's answer (retire) are torn down at once.
+	closed    chan struct{}
+	closeOnce sync.Once
+
 	// entries are the cache entries verified for handing to workers;
 	// entriesOff (tests and benchmarks only) leaves every entry for the
 	// worker to check, as before issue 18.
@@ -123,6 +129,10 @@ type Supervisor struct {
 	// runOverRPC sends calls over go-plugin's RPC instead of their call
 	// channel; set by tests and benchmarks only, to compare the two.
 	runOverRPC bool
+	// refillEarly starts the pool's refill before the call's audit line
+	// is written and retires the call's worker at once, without waiting
+	// for Call.Answered, as before issue 18; set by benchmarks only.
+	refillEarly bool
 
 	// socketDir holds go-plugin's socket directories of this supervisor's
 	// workers (see socketDirs); empty means the system's temporary
@@ -151,6 +161,7 @@ func New(o *Options) (*Supervisor, error) {
 		home: o.Home, workerPath: o.WorkerPath, workerArgs: o.WorkerArgs, log: o.Logger,
 		compileTimeout: o.CompileTimeout, grace: o.Grace,
 		process: isolation.NewProcess(),
+		closed:  make(chan struct{}),
 	}
 	n := o.MaxStarts
 	if n <= 0 {
@@ -220,6 +231,7 @@ func New(o *Options) (*Supervisor, error) {
 // waits until every finished call's worker is gone. Calls in progress are
 // not affected. A process that exits after its calls should call it.
 func (s *Supervisor) Close() {
+	s.closeOnce.Do(func() { close(s.closed) })
 	if s.pool != nil {
 		s.pool.close()
 	}
@@ -294,12 +306,13 @@ type Call struct {
 	// them, writeOnly ones redacted; nil records Args instead.
 	Params map[string]any
 	// Answered, when set, holds back the pool's replacement for the
-	// worker this call used until it is closed: a front-end closes it
-	// once its answer is written, so that the new worker's start (tens of
-	// milliseconds of CPU) does not compete with the answer for the CPUs.
-	// A replacement waits at most RefillHold for it. Nil starts the
-	// replacement as Invoke returns, once the call's audit line is
-	// written.
+	// worker this call used, and that worker's teardown, until it is
+	// closed: a front-end closes it once its answer is written, so that
+	// the new worker's start (tens of milliseconds of CPU) and the old
+	// one's exit do not compete with the answer for the CPUs. Both wait
+	// at most RefillHold for it. Nil starts the replacement as Invoke
+	// returns, once the call's audit line is written, and the teardown at
+	// once.
 	Answered <-chan struct{}
 
 	// prepareOnly stops after the module is loaded or compiled: Precompile.
@@ -350,9 +363,9 @@ func (s *Supervisor) spawner(iso policies.Isolation) (isolation.Spawner, error) 
 // its bytes.
 func CheckModule(path string) (digest string, err error) { return wasmfile.Check(path) }
 
-// RefillHold bounds how long the pool's replacement for a call's worker
-// waits for Call.Answered: a front-end that never closes it delays its
-// pool by this much, no more.
+// RefillHold bounds how long the pool's replacement for a call's worker,
+// and the teardown of that worker, wait for Call.Answered: a front-end
+// that never closes it delays its pool by this much, no more.
 const RefillHold = time.Second
 
 // invoke runs one call in a fresh worker (Invoke records it). It returns
@@ -459,7 +472,11 @@ func (s *Supervisor) invoke(ctx context.Context, c *Call) (_ *Result, refill fun
 	// The worker is killed and its call directory removed after Invoke
 	// returns: tearing down a container takes milliseconds that the caller
 	// need not wait for. Close waits for every such teardown.
-	defer s.retire(w)
+	answered := c.Answered
+	if s.refillEarly {
+		answered = nil
+	}
+	defer s.retire(w, answered)
 	res.WorkerPid, res.CacheHit = w.conn.Pid(), w.cacheHit
 	if c.prepareOnly {
 		if w.cacheErr != nil {

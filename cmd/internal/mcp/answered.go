@@ -1,31 +1,49 @@
 package mcp
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
 
 // answers tells the supervisor when a tool call's answer has been written
 // (supervisor.Call.Answered), so that the pool's replacement for the
-// call's worker starts after it, not while the answer is being encoded,
-// written and read: on two CPUs the replacement's start (tens of
-// milliseconds of CPU) would otherwise compete with both ends of it.
+// call's worker, and that worker's teardown, happen after it, not while
+// the answer is being encoded, written and read: on two CPUs the
+// replacement's start (tens of milliseconds of CPU) would otherwise
+// compete with both ends of it.
 //
 // Over stdio the answer is the SDK's first write to the client after the
 // handler returns (it writes a call's answer just after the call returns,
 // one message per write): the handler files its channel here, and the next
-// write closes it. Over HTTP, and where no stdio writer is watched (the
-// in-memory transports of the tests), a channel is closed as its handler
-// returns. A channel that is never closed holds its refill back for
-// supervisor.RefillHold at most.
+// write closes it. Over HTTP the gate closes it once it has served the
+// request that carried the call (liveReq.answerAfter). Where neither can
+// tell (the in-memory transports of the tests) a channel is closed as its
+// handler returns. A channel that is never closed holds its refill back
+// for supervisor.RefillHold at most.
 type answers struct {
 	mu      sync.Mutex
 	watched bool            // a stdio writer reports its writes (written)
 	waiting []chan struct{} // handlers returned, answers not yet written
 }
 
-// returned files the channel of a call whose handler is returning, or
-// closes it at once when no write will.
-func (a *answers) returned(ch chan struct{}, overHTTP bool) {
+// answerAfter arranges for ch to be closed once the answer to req, whose
+// handler is returning, is written.
+func (s *Server) answerAfter(ch chan struct{}, req *mcp.CallToolRequest) {
+	if req.Extra != nil && req.Extra.Header != nil {
+		if v, ok := s.reqs.Load(req.Extra.Header.Get(requestHeader)); !ok || !v.(*liveReq).answerAfter(ch) {
+			close(ch)
+		}
+		return
+	}
+	s.answers.returned(ch)
+}
+
+// returned files the channel of a stdio call whose handler is returning,
+// or closes it at once when no write will.
+func (a *answers) returned(ch chan struct{}) {
 	a.mu.Lock()
-	if a.watched && !overHTTP {
+	if a.watched {
 		a.waiting = append(a.waiting, ch)
 		a.mu.Unlock()
 		return

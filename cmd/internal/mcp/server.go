@@ -414,7 +414,7 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 		attribute(call, req)
 		answered := make(chan struct{})
 		call.Answered = answered
-		defer s.answers.returned(answered, call.Frontend == frontendHTTP)
+		defer s.answerAfter(answered, req)
 		out := &outBuf{b: &s.budget, tail: tail.Buffer{Max: tailSize}}
 		defer out.free()
 		errs := tail.Buffer{Max: tailSize}
