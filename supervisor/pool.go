@@ -105,11 +105,20 @@ func (p *pool) retireLocked(key string) {
 	delete(p.idle, key)
 }
 
-// refill prepares workers for t in the background until its share is
-// full.
-func (p *pool) refill(t *template) {
+// refill reserves workers for t until its share is full and returns
+// what starts preparing them in the background (nil when none is needed).
+// The reservation is made at once, so that calls finishing together do not
+// over-fill the pool; the start is the caller's to time (see
+// Supervisor.invoke). The workers wait for answered, or RefillHold, before
+// they start: the call's answer goes out first.
+func (p *pool) refill(t *template, answered <-chan struct{}) func() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	type reserved struct {
+		t       *template
+		release func()
+	}
+	var rs []reserved
 	for !p.closed && len(p.idle[t.key])+p.pending[t.key] < p.o.PerTool && p.count < p.o.Total &&
 		p.failures[t.key] < 3 {
 		// The call's descriptors close when it returns: the worker
@@ -117,18 +126,29 @@ func (p *pool) refill(t *template) {
 		tc, release, err := t.withFiles()
 		if err != nil {
 			p.s.log.Debug("pool: preparing a worker failed", "module", t.name, "err", err)
-			return
+			break
 		}
 		p.pending[t.key]++
 		p.count++
 		p.wg.Add(1)
-		go p.prepare(tc, release)
+		rs = append(rs, reserved{tc, release})
+	}
+	if len(rs) == 0 {
+		return nil
+	}
+	return func() {
+		for _, r := range rs {
+			go p.prepare(r.t, r.release, answered)
+		}
 	}
 }
 
-func (p *pool) prepare(t *template, release func()) {
+func (p *pool) prepare(t *template, release func(), answered <-chan struct{}) {
 	defer p.wg.Done()
 	defer release()
+	if answered != nil {
+		awaitAnswer(answered, p.ctx.Done())
+	}
 	select {
 	case p.sem <- struct{}{}:
 	case <-p.ctx.Done():

@@ -21,13 +21,31 @@ import (
 )
 
 // retire kills a worker whose call is over and removes its files, in the
-// background.
-func (s *Supervisor) retire(w *warm) {
+// background, once answered is closed (nil: at once): the worker's
+// teardown (its exit, its namespaces, its call directory) takes CPU that
+// the call's answer needs. It waits at most RefillHold, or until Close.
+// Until then the worker, its call served, waits idle behind its walls.
+func (s *Supervisor) retire(w *warm, answered <-chan struct{}) {
 	s.cleanups.Add(1)
 	go func() {
 		defer s.cleanups.Done()
+		if answered != nil {
+			awaitAnswer(answered, s.closed)
+		}
 		w.close()
 	}()
+}
+
+// awaitAnswer waits until answered or stop is closed, or RefillHold has
+// passed.
+func awaitAnswer(answered, stop <-chan struct{}) {
+	hold := time.NewTimer(RefillHold)
+	defer hold.Stop()
+	select {
+	case <-answered:
+	case <-stop:
+	case <-hold.C:
+	}
 }
 
 // errNoWorker is what obtain returns when ctx ended before the call had a

@@ -107,6 +107,12 @@ type Supervisor struct {
 	pool     *pool
 	cleanups sync.WaitGroup
 	digests  digestCache
+
+	// closed is closed by Close: retired workers waiting for their
+	// call's answer (retire) are torn down at once.
+	closed    chan struct{}
+	closeOnce sync.Once
+
 	// entries are the cache entries verified for handing to workers;
 	// entriesOff (tests and benchmarks only) leaves every entry for the
 	// worker to check, as before issue 18.
@@ -123,6 +129,10 @@ type Supervisor struct {
 	// runOverRPC sends calls over go-plugin's RPC instead of their call
 	// channel; set by tests and benchmarks only, to compare the two.
 	runOverRPC bool
+	// refillEarly starts the pool's refill before the call's audit line
+	// is written and retires the call's worker at once, without waiting
+	// for Call.Answered, as before issue 18; set by benchmarks only.
+	refillEarly bool
 
 	// socketDir holds go-plugin's socket directories of this supervisor's
 	// workers (see socketDirs); empty means the system's temporary
@@ -151,6 +161,7 @@ func New(o *Options) (*Supervisor, error) {
 		home: o.Home, workerPath: o.WorkerPath, workerArgs: o.WorkerArgs, log: o.Logger,
 		compileTimeout: o.CompileTimeout, grace: o.Grace,
 		process: isolation.NewProcess(),
+		closed:  make(chan struct{}),
 	}
 	n := o.MaxStarts
 	if n <= 0 {
@@ -220,6 +231,7 @@ func New(o *Options) (*Supervisor, error) {
 // waits until every finished call's worker is gone. Calls in progress are
 // not affected. A process that exits after its calls should call it.
 func (s *Supervisor) Close() {
+	s.closeOnce.Do(func() { close(s.closed) })
 	if s.pool != nil {
 		s.pool.close()
 	}
@@ -293,6 +305,15 @@ type Call struct {
 	// Params are the tool's arguments by name as the audit log records
 	// them, writeOnly ones redacted; nil records Args instead.
 	Params map[string]any
+	// Answered, when set, holds back the pool's replacement for the
+	// worker this call used, and that worker's teardown, until it is
+	// closed: a front-end closes it once its answer is written, so that
+	// the new worker's start (tens of milliseconds of CPU) and the old
+	// one's exit do not compete with the answer for the CPUs. Both wait
+	// at most RefillHold for it. Nil starts the replacement as Invoke
+	// returns, once the call's audit line is written, and the teardown at
+	// once.
+	Answered <-chan struct{}
 
 	// prepareOnly stops after the module is loaded or compiled: Precompile.
 	prepareOnly bool
@@ -342,11 +363,19 @@ func (s *Supervisor) spawner(iso policies.Isolation) (isolation.Spawner, error) 
 // its bytes.
 func CheckModule(path string) (digest string, err error) { return wasmfile.Check(path) }
 
+// RefillHold bounds how long the pool's replacement for a call's worker,
+// and the teardown of that worker, wait for Call.Answered: a front-end
+// that never closes it delays its pool by this much, no more.
+const RefillHold = time.Second
+
 // invoke runs one call in a fresh worker (Invoke records it). It returns
 // an error for what keeps the module from starting (not found, invalid, bad
 // policy, no isolation, a worker fault); how the module itself ended,
-// limits hit included, is in the Result.
-func (s *Supervisor) invoke(ctx context.Context, c *Call) (*Result, error) {
+// limits hit included, is in the Result. refill, when not nil, starts the
+// pool's replacement for the call's worker: the caller runs it once the
+// call's audit line is written (the replacement's start must not delay
+// the answer).
+func (s *Supervisor) invoke(ctx context.Context, c *Call) (_ *Result, refill func(), _ error) {
 	t0 := time.Now()
 	name := c.Name
 	if name == "" {
@@ -358,7 +387,7 @@ func (s *Supervisor) invoke(ctx context.Context, c *Call) (*Result, error) {
 	pol.Protected = append(slices.Clip(pol.Protected), s.home)
 	pol, err := pol.Validate()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// The granted directories stay open until the call is done: what was
 	// checked is what its worker, and the pool's workers like it, get.
@@ -367,12 +396,12 @@ func (s *Supervisor) invoke(ctx context.Context, c *Call) (*Result, error) {
 	// not, shifting the rest: refuse it instead.
 	for i, a := range c.Args {
 		if !utf8.ValidString(a) || strings.IndexByte(a, 0) >= 0 {
-			return nil, fmt.Errorf("%w: argument %d is not valid UTF-8 text (WASI passes arguments as UTF-8, without NUL bytes)", policies.ErrInvalid, i+1)
+			return nil, nil, fmt.Errorf("%w: argument %d is not valid UTF-8 text (WASI passes arguments as UTF-8, without NUL bytes)", policies.ErrInvalid, i+1)
 		}
 	}
 	for _, e := range pol.Env {
 		if !utf8.ValidString(e.Value) {
-			return nil, fmt.Errorf("%w: environment variable %s is not valid UTF-8 text", policies.ErrInvalid, e.Key)
+			return nil, nil, fmt.Errorf("%w: environment variable %s is not valid UTF-8 text", policies.ErrInvalid, e.Key)
 		}
 	}
 	args := &protocol.RunArgs{Args: append([]string{name}, c.Args...)}
@@ -380,23 +409,23 @@ func (s *Supervisor) invoke(ctx context.Context, c *Call) (*Result, error) {
 		args.Env = append(args.Env, e.Key+"="+e.Value)
 	}
 	if err := protocol.CheckRunArgs(args); err != nil {
-		return nil, fmt.Errorf("%w: %w", policies.ErrInvalid, err)
+		return nil, nil, fmt.Errorf("%w: %w", policies.ErrInvalid, err)
 	}
 	sp, err := s.spawner(pol.Isolation)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	moduleFile, digest, err := s.digests.open(c.Module)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer moduleFile.Close() // after the pool's refill has its own copy
 	if c.Digest != "" && digest != c.Digest {
-		return nil, fmt.Errorf("%w: %s hashes to sha256 %s, not the %s installed: it was changed on disk; install the tool again, or remove it", ErrModuleChanged, c.Module, short(digest), short(c.Digest))
+		return nil, nil, fmt.Errorf("%w: %s hashes to sha256 %s, not the %s installed: it was changed on disk; install the tool again, or remove it", ErrModuleChanged, c.Module, short(digest), short(c.Digest))
 	}
 	modulePath, err := filepath.Abs(c.Module)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrModuleInvalid, c.Module, err)
+		return nil, nil, fmt.Errorf("%w: %s: %w", ErrModuleInvalid, c.Module, err)
 	}
 	t := &template{
 		sp:   sp,
@@ -418,7 +447,9 @@ func (s *Supervisor) invoke(ctx context.Context, c *Call) (*Result, error) {
 	res := &Result{Module: name, Isolation: sp.Name(), Digest: digest}
 	pooled := s.pool != nil && !c.prepareOnly && !c.replay
 	if pooled {
-		defer s.pool.refill(t)
+		// Before the call's descriptors close: the replacement holds
+		// copies of its own, and starts when refill is run.
+		defer func() { refill = s.pool.refill(t, c.Answered) }()
 	}
 	octx := ctx
 	if c.TimeoutCoversLoad && !c.prepareOnly {
@@ -433,23 +464,27 @@ func (s *Supervisor) invoke(ctx context.Context, c *Call) (*Result, error) {
 			res.Outcome, res.Limit = TimedOut, pol.Timeout.String()
 		}
 		res.Timings.Total = time.Since(t0)
-		return res, nil
+		return res, nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// The worker is killed and its call directory removed after Invoke
 	// returns: tearing down a container takes milliseconds that the caller
 	// need not wait for. Close waits for every such teardown.
-	defer s.retire(w)
+	answered := c.Answered
+	if s.refillEarly {
+		answered = nil
+	}
+	defer s.retire(w, answered)
 	res.WorkerPid, res.CacheHit = w.conn.Pid(), w.cacheHit
 	if c.prepareOnly {
 		if w.cacheErr != nil {
-			return nil, fmt.Errorf("caching the compiled code of %s: %w", name, w.cacheErr)
+			return nil, nil, fmt.Errorf("caching the compiled code of %s: %w", name, w.cacheErr)
 		}
 		res.Outcome = Exited
 		res.Timings.Total = time.Since(t0)
-		return res, nil
+		return res, nil, nil
 	}
 
 	r := &run{s: s, call: c, pol: pol, res: res, conn: w.conn, werr: w.werr, stopCh: make(chan struct{}),
@@ -464,14 +499,15 @@ func (s *Supervisor) invoke(ctx context.Context, c *Call) (*Result, error) {
 	args.Timeout = r.timeout
 	res, err = r.serve(ctx, args)
 	if err != nil {
-		return s.crashedRunning(ctx, c, t, w, r, err)
+		res, err := s.crashedRunning(ctx, c, t, w, r, err)
+		return res, nil, err
 	}
 	res.Timings.Total = time.Since(t0)
 	s.log.Debug("call finished", "module", name, "outcome", res.Outcome.String(), "exit_code", res.ExitCode,
 		"worker_pid", res.WorkerPid, "pooled", res.Pooled, "cache_hit", res.CacheHit,
 		"wait_us", res.Timings.Wait.Microseconds(), "spawn_us", res.Timings.Spawn.Microseconds(), "load_us", res.Timings.Load.Microseconds(),
 		"run_us", res.Timings.Run.Microseconds(), "total_us", res.Timings.Total.Microseconds())
-	return res, nil
+	return res, nil, nil
 }
 
 // short is the start of a digest, as messages show it.

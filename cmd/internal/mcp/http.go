@@ -197,6 +197,37 @@ type liveReq struct {
 	method string
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+
+	// The Answered channels of the calls this request carries, closed
+	// once the gate has served it, that is once their answers are written
+	// (see answers).
+	answerMu sync.Mutex
+	answered []chan struct{}
+	served   bool
+}
+
+// answerAfter files ch to be closed once the request is served; false if
+// it has been already.
+func (lr *liveReq) answerAfter(ch chan struct{}) bool {
+	lr.answerMu.Lock()
+	defer lr.answerMu.Unlock()
+	if lr.served {
+		return false
+	}
+	lr.answered = append(lr.answered, ch)
+	return true
+}
+
+// answersOut closes the channels filed by answerAfter.
+func (lr *liveReq) answersOut() {
+	lr.answerMu.Lock()
+	lr.served = true
+	chs := lr.answered
+	lr.answered = nil
+	lr.answerMu.Unlock()
+	for _, ch := range chs {
+		close(ch)
+	}
 }
 
 // requestHeader carries a request's id from the gate to limitCalls (the
@@ -372,6 +403,7 @@ func (g *gate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	g.track(lr)
 	defer g.untrack(lr)
+	defer lr.answersOut()
 	g.next.ServeHTTP(w, r.WithContext(lr.ctx))
 }
 

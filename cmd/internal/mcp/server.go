@@ -76,6 +76,7 @@ type Server struct {
 	examined int // tools the last Sync looked at (for the tests)
 
 	reqs    sync.Map // HTTP request id → *liveReq
+	answers answers  // when each call's answer is out, for the pool's refill
 	budget  budget   // module output held by the calls in flight
 	closing atomic.Bool
 
@@ -411,6 +412,9 @@ func (s *Server) handler(name string) mcp.ToolHandler {
 			return failure("%s: %v", name, err), nil
 		}
 		attribute(call, req)
+		answered := make(chan struct{})
+		call.Answered = answered
+		defer s.answerAfter(answered, req)
 		out := &outBuf{b: &s.budget, tail: tail.Buffer{Max: tailSize}}
 		defer out.free()
 		errs := tail.Buffer{Max: tailSize}

@@ -19,11 +19,13 @@ import (
 func (s *Server) RunStdio(ctx context.Context, r io.ReadCloser, w io.WriteCloser, grace time.Duration) error {
 	eof, release := make(chan struct{}), make(chan struct{})
 	fl := newFlight()
+	s.answers.watch(true)
+	defer s.answers.watch(false)
 	runCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() {
-		errc <- s.srv.Run(runCtx, &mcp.IOTransport{Reader: &eofReader{r: r, eof: eof, release: release, fl: fl}, Writer: &answerWriter{w: w, fl: fl}})
+		errc <- s.srv.Run(runCtx, &mcp.IOTransport{Reader: &eofReader{r: r, eof: eof, release: release, fl: fl}, Writer: &answerWriter{w: w, fl: fl, written: s.answers.written}})
 	}()
 	var err error
 	select {
@@ -95,15 +97,17 @@ func (e *eofReader) Close() error { return e.r.Close() }
 const answerWait = 30 * time.Second
 
 // answerWriter passes the SDK's output through, telling fl which requests
-// it answers.
+// it answers and written (the server's answers) that a write ended.
 type answerWriter struct {
-	w  io.WriteCloser
-	fl *flight
+	w       io.WriteCloser
+	fl      *flight
+	written func()
 }
 
 func (a *answerWriter) Write(p []byte) (int, error) {
 	n, err := a.w.Write(p)
 	a.fl.out.feed(p[:n], a.fl.sent)
+	a.written()
 	return n, err
 }
 
