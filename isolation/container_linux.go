@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/opencontainers/runc/libcontainer"
@@ -207,10 +208,45 @@ func (*containerSpawner) Name() string { return "container" }
 
 // Start creates a container for one worker and starts the worker in it.
 func (s *containerSpawner) Start(spec *Spec) (Process, error) {
+	spec = withoutUnlinkedExec(spec)
+	p, err := s.start(spec)
+	if err != nil {
+		// An Exec mount's file unlinked while the worker started (a cache
+		// entry evicted) fails the start: the kernel mounts no unlinked
+		// file. Start again without it, once.
+		if again := withoutUnlinkedExec(spec); again != spec {
+			return s.start(again)
+		}
+	}
+	return p, err
+}
+
+func (s *containerSpawner) start(spec *Spec) (Process, error) {
 	if s.o.Engine == EngineJail {
 		return s.startJail(spec)
 	}
 	return s.startLibcontainer(spec)
+}
+
+// withoutUnlinkedExec returns spec without its Exec mounts whose file has
+// been unlinked since it was opened, or spec itself if there is none. The
+// kernel refuses to mount an unlinked file, and an Exec mount is a cache
+// entry that the worker, should the entry be gone, compiles without
+// (Mount.Exec).
+func withoutUnlinkedExec(spec *Spec) *Spec {
+	keep := func(m Mount) bool {
+		if !m.Exec || m.File == nil {
+			return true
+		}
+		var st unix.Stat_t
+		return unix.Fstat(int(m.File.Fd()), &st) != nil || st.Nlink > 0 // a failed fstat fails the start
+	}
+	if !slices.ContainsFunc(spec.Mounts, func(m Mount) bool { return !keep(m) }) {
+		return spec
+	}
+	c := *spec
+	c.Mounts = slices.DeleteFunc(slices.Clone(spec.Mounts), func(m Mount) bool { return !keep(m) })
+	return &c
 }
 
 // callDir makes a worker's directory in the state directory, and in it the

@@ -118,6 +118,8 @@ func runHelper(mode string, args []string) int {
 		}
 	case mode == "alloc":
 		allocateInSteps()
+	case mode == "mapexec":
+		return mapExecHelper(args)
 	default:
 		fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
 		return 2

@@ -56,6 +56,14 @@ type Mount struct {
 	// have swapped since it was checked. Source then only names it in
 	// messages. The caller keeps and closes it once Start has returned.
 	File *os.File
+	// Exec lets the worker map the file executable (mmap with PROT_EXEC),
+	// which every other mount forbids (noexec). Only for a regular file
+	// given as File and mounted read-only: a compiled-code cache entry the
+	// supervisor has verified, whose code the worker would run anyway
+	// (docs/why.md). Start refuses it on anything else. The kernel mounts
+	// no file unlinked since it was opened (an evicted cache entry): such
+	// a mount is left out, and the worker does not see the file.
+	Exec bool
 }
 
 // Process is a started worker.

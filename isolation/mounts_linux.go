@@ -3,6 +3,7 @@
 package isolation
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -58,7 +59,10 @@ func (s *containerSpawner) planMounts(spec *Spec) ([]plannedMount, error) {
 		if dst == "" {
 			dst = m.Source
 		}
-		ws = append(ws, plannedMount{src: m.Source, dst: dst, writable: m.Writable, idmap: true, file: m.File})
+		if m.Exec && (m.File == nil || m.Writable) {
+			return nil, fmt.Errorf("mount %s: %w", m.Source, errExecMount)
+		}
+		ws = append(ws, plannedMount{src: m.Source, dst: dst, writable: m.Writable, idmap: true, file: m.File, exec: m.Exec})
 	}
 
 	seen := map[string]plannedMount{}
@@ -82,6 +86,11 @@ func (s *containerSpawner) planMounts(spec *Spec) ([]plannedMount, error) {
 			return nil, fmt.Errorf("mount %s: %w", w.src, &os.PathError{Op: "stat", Path: w.src, Err: err})
 		}
 		w.dir = st.Mode&unix.S_IFMT == unix.S_IFDIR
+		if w.exec && w.file != nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
+			// Only a spec's mount has a file: the executable's and the
+			// libraries' are the spawner's own, by name.
+			return nil, fmt.Errorf("mount %s: %w", w.src, errExecMount)
+		}
 		w.uid, w.gid = st.Uid, st.Gid
 		w.dev, w.ino = uint64(st.Dev), st.Ino
 		if prev, ok := seen[w.dst]; ok {
@@ -102,6 +111,9 @@ func (s *containerSpawner) planMounts(spec *Spec) ([]plannedMount, error) {
 	})
 	return out, nil
 }
+
+// errExecMount is why a Spec's mount that asks for Exec is refused.
+var errExecMount = errors.New("only a read-only regular file given as a descriptor may be mapped executable")
 
 // mountAttr is what a planned mount allows, as mount_setattr(2) flags.
 func (w plannedMount) mountAttr() uint64 {

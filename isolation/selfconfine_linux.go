@@ -15,8 +15,11 @@ import (
 func (s *containerSpawner) confineEnv(plan []plannedMount) (string, error) {
 	var ms []jail.Mount
 	for _, w := range plan {
-		if w.exec && !w.dir {
-			continue // the worker executable: already running, never read again
+		if w.exec && !w.dir && w.file == nil {
+			// The worker executable (by name; an Exec mount of the Spec's,
+			// a cache entry, comes as a descriptor and is read): already
+			// running, never read again.
+			continue
 		}
 		ms = append(ms, jail.Mount{Target: w.dst, Dir: w.dir, Access: w.access()})
 	}

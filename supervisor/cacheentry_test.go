@@ -5,9 +5,15 @@ package supervisor_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/agent-ctl/agent-ctl/isolation"
 	"github.com/agent-ctl/agent-ctl/policies"
@@ -39,8 +45,10 @@ func (s *swapSpawner) Start(spec *isolation.Spec) (isolation.Process, error) {
 // leads to by the time the worker loads it. Under process isolation an
 // entry swapped under its name after the check still gives a cache hit of
 // the verified code (the descriptor), and the next call finds the garbage,
-// refuses it and compiles again; in a container the worker sees the
-// garbage, whose identity is not the verified one, and compiles.
+// refuses it and compiles again. In a container the verified entry is
+// mounted from the descriptor, but the kernel mounts no unlinked file: the
+// start leaves the mount out, and the worker, seeing no entry, compiles.
+// It never sees the garbage.
 func TestCache_verifiedEntry(t *testing.T) {
 	both(t, func(t *testing.T, iso policies.Isolation) {
 		home := t.TempDir()
@@ -90,9 +98,9 @@ func TestCache_verifiedEntry(t *testing.T) {
 			t.Fatal("the entry was not swapped")
 		}
 		// Under process isolation the worker maps the descriptor that was
-		// checked: a hit of the verified code. In a container it sees the
-		// entry by name; the swapped file's identity is not the one
-		// verified, so the worker checks it, refuses it and compiles.
+		// checked: a hit of the verified code. In a container the mount of
+		// that descriptor is left out (the file is unlinked), and the
+		// worker compiles.
 		wantHit := iso == policies.IsolationProcess
 		if err != nil || res.CacheHit != wantHit || out != "hello, world\n" {
 			t.Fatalf("entry swapped after the check: cache hit %v (want %v), out %q, err %v", res != nil && res.CacheHit, wantHit, out, err)
@@ -103,6 +111,128 @@ func TestCache_verifiedEntry(t *testing.T) {
 		res, out, _, err = invoke(t, s, supervisor.Call{Module: "hello.wasm"})
 		if err != nil || res.CacheHit || out != "hello, world\n" {
 			t.Fatalf("call after the swap: cache hit %v, out %q, err %v; want the garbage refused and a compile", res != nil && res.CacheHit, out, err)
+		}
+	})
+}
+
+// pidSpawner records the worker of each Start, the last one last.
+type pidSpawner struct {
+	isolation.Spawner
+	mu   sync.Mutex
+	pids []int
+}
+
+func (s *pidSpawner) Start(spec *isolation.Spec) (isolation.Process, error) {
+	p, err := s.Spawner.Start(spec)
+	if err == nil {
+		s.mu.Lock()
+		s.pids = append(s.pids, p.Pid())
+		s.mu.Unlock()
+	}
+	return p, err
+}
+
+func (s *pidSpawner) last() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pids[len(s.pids)-1]
+}
+
+// execMappings returns the permissions of pid's mappings of the file with
+// inode ino, from /proc/PID/maps ("addr perms offset dev inode path").
+func execMappings(t *testing.T, pid int, ino uint64) (perms []string) {
+	t.Helper()
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/maps")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) >= 5 && f[4] == strconv.FormatUint(ino, 10) {
+			perms = append(perms, f[1])
+		}
+	}
+	return perms
+}
+
+// TestCache_workerMapsEntry: a prepared worker maps its verified cache
+// entry, executable, in place (the page cache's copy, shared by every
+// worker), behind both walls; in a container from the read-only mount made
+// from the supervisor's descriptor. Before, a container worker read the
+// entry into its heap (its mount was noexec) and had no mapping of it. An
+// entry tampered with after it was verified is refused and compiled again,
+// and the tampered file is never mapped.
+func TestCache_workerMapsEntry(t *testing.T) {
+	both(t, func(t *testing.T, iso policies.Isolation) {
+		home := t.TempDir()
+		sup, err := supervisor.New(&supervisor.Options{Home: home, Pool: &supervisor.PoolOptions{PerTool: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { sup.Close() })
+		var rec *pidSpawner
+		if err := sup.WrapSpawners(func(sp isolation.Spawner) isolation.Spawner {
+			w := &pidSpawner{Spawner: sp}
+			if sp.Name() == string(iso) {
+				rec = w
+			}
+			return w
+		}); err != nil {
+			t.Fatal(err)
+		}
+		s := &testSupervisor{sup, iso}
+		// The first call compiles and caches; the worker that refills the
+		// pool is prepared from the cache entry.
+		if _, _, _, err := invoke(t, s, supervisor.Call{Module: "hello.wasm"}); err != nil {
+			t.Fatal(err)
+		}
+		entries, _ := filepath.Glob(filepath.Join(home, "cache", "*.cwasm"))
+		if len(entries) != 1 {
+			t.Fatalf("cache holds %d entries, want 1", len(entries))
+		}
+		var st unix.Stat_t
+		if err := unix.Stat(entries[0], &st); err != nil {
+			t.Fatal(err)
+		}
+		waitRefilled(t, sup)
+		perms := execMappings(t, rec.last(), st.Ino)
+		if !slices.ContainsFunc(perms, func(p string) bool { return strings.Contains(p, "x") }) {
+			t.Errorf("the prepared worker maps the entry as %v, want an executable mapping of it", perms)
+		}
+		res, out, _, err := invoke(t, s, supervisor.Call{Module: "hello.wasm"})
+		if err != nil || !res.Pooled || !res.CacheHit || out != "hello, world\n" {
+			t.Fatalf("pooled call: %v (pooled %v, cache hit %v, out %q)", err, res != nil && res.Pooled, res != nil && res.CacheHit, out)
+		}
+
+		// Tampered in place, same file: one byte of the code flipped.
+		waitRefilled(t, sup)
+		f, err := os.OpenFile(entries[0], os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, 1)
+		if _, err := f.ReadAt(b, st.Size/2); err != nil {
+			t.Fatal(err)
+		}
+		b[0] ^= 0xff
+		if _, err := f.WriteAt(b, st.Size/2); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		// A supervisor that has not verified the entry before (a one-shot
+		// run's) checks it, refuses it and leaves it to the worker, which
+		// checks it by name as any entry, refuses it and compiles.
+		one, err := supervisor.New(&supervisor.Options{Home: home})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { one.Close() })
+		res, out, _, err = invoke(t, &testSupervisor{one, iso}, supervisor.Call{Module: "hello.wasm"})
+		if err != nil || out != "hello, world\n" {
+			t.Fatalf("call after tampering: %v, out %q", err, out)
+		}
+		if res.CacheHit {
+			t.Errorf("call after tampering: a cache hit, want the tampered entry refused and the module compiled")
 		}
 	})
 }

@@ -279,15 +279,15 @@ func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
 		req.ModuleFD = protocol.FDCall + len(spec.ExtraFiles)
 	}
 	// A cache entry this supervisor has verified (once per file identity)
-	// is loaded without hashing it again: under process isolation the
-	// worker is handed the descriptor that was checked and maps it; in a
-	// container it sees the entry by name, as before, and skips the hash
-	// only if the file it opens has the identity that was checked. (Not a
-	// mount from the descriptor: a container cannot mount a file unlinked
-	// since, as an evicted entry is, and the call would fail to start.)
-	// Any other entry is left for the worker to check, as it always was.
+	// is mapped by the worker without hashing it again: under process
+	// isolation the worker is handed the descriptor that was checked; in
+	// a container that descriptor is mounted, read-only and the one
+	// mount a worker may map executable (docs/why.md), and the worker
+	// maps it if the file it opens there has the identity that was
+	// checked. Any other entry is left for the worker to check, as it
+	// always was.
 	if entry, err := s.openEntry(req.CacheFile); err == nil {
-		defer entry.Close() // the worker has its own copy by then
+		defer entry.Close() // the worker has its own copy, or its mount, by then
 		fi, err := entry.Stat()
 		if err == nil {
 			w.cacheFile = fi
@@ -298,7 +298,8 @@ func (s *Supervisor) prepare(ctx context.Context, t *template) (*warm, error) {
 			req.CacheVerified = true
 		} else if err == nil {
 			req.CacheIdentity = cache.Identity(fi)
-			spec.Mounts = append(spec.Mounts, isolation.Mount{Source: req.CacheFile})
+			req.CacheVerified = true
+			spec.Mounts = append(spec.Mounts, isolation.Mount{Source: req.CacheFile, File: entry, Exec: true})
 		}
 	} else if fi, err := os.Stat(req.CacheFile); err == nil {
 		spec.Mounts = append(spec.Mounts, isolation.Mount{Source: req.CacheFile})

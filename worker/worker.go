@@ -138,20 +138,23 @@ func (h *Host) Prepare(req *protocol.Request) (*protocol.Prepared, error) {
 }
 
 // load loads the module's precompiled code from the cache entry. An entry
-// the supervisor has verified is not hashed again: handed over as a
-// descriptor (req.CacheVerified), it is mapped from that descriptor (no
-// copy either); seen by name (container isolation, a read-only mount), it
-// is read without a hash if the file opened has the identity of the one
-// the supervisor verified (req.CacheIdentity). Container mounts are
-// noexec, so wasmtime could not make a mapping of it executable. Any other
-// entry is read and its checksum checked first.
+// the supervisor has verified is not hashed again, and is mapped rather
+// than copied: handed over as a descriptor (process isolation,
+// req.CacheFD), from that descriptor; seen by name (container isolation,
+// req.CacheIdentity), from the file opened if it has the identity of the
+// one the supervisor verified, on the one mount of the worker's root that
+// permits mapping it executable. An entry seen by name on a noexec mount
+// (a supervisor that did not verify it) is read without a hash if its
+// identity matches. Any other entry is read and its checksum checked
+// first.
 func (h *Host) load(req *protocol.Request) (*wasmtime.Module, error) {
 	if req.CacheVerified && req.CacheFD > 0 {
-		m, err := wasmtime.NewModuleDeserializeFile(h.engine, "/proc/self/fd/"+strconv.Itoa(req.CacheFD))
-		if err != nil {
-			return nil, fmt.Errorf("deserializing: %w", err)
+		return h.mapEntry("/proc/self/fd/" + strconv.Itoa(req.CacheFD))
+	}
+	if req.CacheVerified && req.CacheIdentity != "" {
+		if m, err := h.mapVerified(req.CacheFile, req.CacheIdentity); m != nil || err != nil {
+			return m, err
 		}
-		return m, nil
 	}
 	payload, err := readEntry(req.CacheFile, req.CacheIdentity)
 	if err != nil {
@@ -162,6 +165,36 @@ func (h *Host) load(req *protocol.Request) (*wasmtime.Module, error) {
 		return nil, fmt.Errorf("deserializing: %w", err)
 	}
 	return m, nil
+}
+
+// mapEntry maps the verified cache entry at path.
+func (h *Host) mapEntry(path string) (*wasmtime.Module, error) {
+	m, err := wasmtime.NewModuleDeserializeFile(h.engine, path)
+	if err != nil {
+		return nil, fmt.Errorf("deserializing: %w", err)
+	}
+	return m, nil
+}
+
+// mapVerified maps the cache entry at path if the file it opens there has
+// identity verified, through that open file (/proc/self/fd), so that what
+// is mapped is what was compared. It returns neither a module nor an error
+// when the entry is not the verified one: the caller checks it as any
+// entry.
+func (h *Host) mapVerified(path, verified string) (*wasmtime.Module, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if cache.Identity(fi) != verified {
+		return nil, nil
+	}
+	return h.mapEntry("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
 }
 
 // readEntry returns the payload of the cache entry at path: without

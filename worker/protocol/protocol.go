@@ -63,16 +63,20 @@ type Request struct {
 	Digest string
 	// CacheFile is the precompiled module to load if present and intact.
 	CacheFile string
-	// CacheVerified says that the supervisor has checked CacheFD's
-	// trailer and checksum (process isolation): the worker maps
-	// /proc/self/fd/CacheFD, the file the supervisor checked and which the
-	// worker cannot write, without hashing it again. See docs/why.md.
+	// CacheVerified says that the supervisor has checked the entry's
+	// trailer and checksum, and that the worker may map it without hashing
+	// it again: under process isolation /proc/self/fd/CacheFD, the file
+	// the supervisor checked and which the worker cannot write; in a
+	// container CacheFile, a read-only mount made from the descriptor the
+	// supervisor checked, the one mount that permits mapping it
+	// executable, if the file opened has CacheIdentity. See docs/why.md.
 	CacheVerified bool
 	// CacheIdentity, when not empty, is the identity (cache.Identity) of
 	// the entry the supervisor verified, for a worker that sees the entry
 	// by its name (container isolation, a read-only mount): the worker
-	// opens CacheFile and, if that file has this identity, reads it
-	// without hashing it again; else it checks it as any entry.
+	// opens CacheFile and, if that file has this identity, maps it
+	// (CacheVerified) or reads it without hashing it again; else it
+	// checks it as any entry.
 	CacheIdentity string
 	// CacheFD, when not zero, is the verified cache entry as the worker
 	// inherited it (process isolation).

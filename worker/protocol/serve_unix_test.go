@@ -268,3 +268,42 @@ func TestServe_noCookie(t *testing.T) {
 		t.Errorf("stdout %q, stderr %q; want nothing, and a line saying what this is", stdout.String(), stderr.String())
 	}
 }
+
+// TestListen_ownDirectory: in the worker's own socket directory the socket
+// has a fixed name and nothing else is made there (no temporary file made
+// and removed first, two disk operations at every start); anything already
+// at that name fails the listen instead of being reused. Without a
+// directory, the name is a fresh one in the temporary directory.
+func TestListen_ownDirectory(t *testing.T) {
+	dir := t.TempDir()
+	l, err := listen(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if got, want := l.Addr().String(), filepath.Join(dir, socketName); got != want {
+		t.Errorf("socket at %s, want %s", got, want)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Errorf("the socket directory holds %v, want the socket alone", ents)
+	}
+	if l2, err := listen(dir); err == nil {
+		l2.Close()
+		t.Error("a second listen in the same directory succeeded, want it refused")
+	}
+
+	t.Setenv("TMPDIR", t.TempDir())
+	a, err := listen("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := listen("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if a.Addr().String() == b.Addr().String() || filepath.Dir(a.Addr().String()) != os.Getenv("TMPDIR") {
+		t.Errorf("sockets %s and %s in the temporary directory, want two fresh names in %s", a.Addr(), b.Addr(), os.Getenv("TMPDIR"))
+	}
+}
