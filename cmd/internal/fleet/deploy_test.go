@@ -21,7 +21,6 @@ import (
 	"github.com/agent-ctl/agent-ctl/modules/manifest"
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/policies/trust"
-	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/supervisor/audit"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 )
@@ -71,14 +70,10 @@ func deployed(t *testing.T, l *fleet.Local) (version, signer, digest string) {
 func deployRecords(t *testing.T, home string) []audit.Record {
 	t.Helper()
 	var out []audit.Record
-	err := audit.Read(supervisor.AuditDir(home), nil, func(r *audit.Record, _ []byte) error {
+	for _, r := range auditRecords(t, home) {
 		if r.Frontend == "fleet-deploy" {
-			out = append(out, *r)
+			out = append(out, r)
 		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		t.Fatal(err)
 	}
 	return out
 }

@@ -3,9 +3,6 @@ package fleet_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +48,7 @@ func adminClient(t *testing.T, home string) *fleet.Client {
 
 func joinToken(t *testing.T, c *fleet.Controller, node string, ttl time.Duration) string {
 	t.Helper()
-	return fleet.JoinTokenFile(t, c, node, ttl)
+	return fleet.JoinTokenFile(t, c.Identity(), node, ttl)
 }
 
 // connectAs connects with creds and collects the asynchronous errors
@@ -203,16 +200,7 @@ func installInto(t *testing.T, cat *catalog.Catalog) {
 		{"sleep", "sleep.wasm", `"inputSchema": {"type": "object", "properties": {"ms": {"type": "integer", "minimum": 0}}}, "args": {"positional": ["ms"]}`},
 		{"exit", "exit.wasm", `"inputSchema": {"type": "object", "properties": {"code": {"type": "integer"}}}, "args": {"positional": ["code"]}`},
 	} {
-		dir := filepath.Join(t.TempDir(), tool.name)
-		os.MkdirAll(dir, 0o755)
-		b, err := os.ReadFile(fixtures.Path(tool.wasm))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(dir, tool.wasm), b, 0o644)
-		m := fmt.Sprintf(`{"name": %q, "version": "1.0.0", "description": "test tool", "module": %q, %s}`, tool.name, tool.wasm, tool.extra)
-		os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(m), 0o644)
-		if _, err := cat.Store().Install(dir); err != nil {
+		if _, err := cat.Store().Install(fixtures.ToolDir(t, tool.name, tool.wasm, tool.extra)); err != nil {
 			t.Fatal(err)
 		}
 	}
