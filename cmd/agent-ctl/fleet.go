@@ -17,7 +17,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/agent-ctl/agent-ctl/cmd/internal/fleet"
-	"github.com/agent-ctl/agent-ctl/modules/catalog"
 	"github.com/agent-ctl/agent-ctl/policies/statefile"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 )
@@ -107,11 +106,7 @@ itself. On SIGTERM, calls in flight get --shutdown-grace to finish.`,
 			if err != nil {
 				return err
 			}
-			st, err := openState(c.String("home"))
-			if err != nil {
-				return err
-			}
-			cat, err := catalog.Open(st.home)
+			st, cat, err := openCatalog(c)
 			if err != nil {
 				return err
 			}

@@ -19,7 +19,6 @@ import (
 
 	"github.com/agent-ctl/agent-ctl/cmd/internal/daemon"
 	"github.com/agent-ctl/agent-ctl/cmd/internal/mcp"
-	"github.com/agent-ctl/agent-ctl/modules/catalog"
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 )
@@ -33,7 +32,7 @@ func mcpServer(c *cli.Context) (*mcp.Server, *state, *callMetrics, error) {
 	if c.Bool("fleet") {
 		return mcpFleetServer(c)
 	}
-	st, err := openState(c.String("home"))
+	st, cat, err := openCatalog(c)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -53,10 +52,6 @@ func mcpServer(c *cli.Context) (*mcp.Server, *state, *callMetrics, error) {
 	m := newCallMetrics()
 	sup, err := supervisor.New(&supervisor.Options{Home: st.home, Logger: log, Pool: pool, MaxStarts: c.Int("max-starts"),
 		Audit: auditOptions(c), OnCall: m.ObserveCall})
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	cat, err := catalog.Open(st.home)
 	if err != nil {
 		return nil, nil, nil, err
 	}
