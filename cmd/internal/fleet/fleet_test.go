@@ -70,14 +70,16 @@ func connectAs(t *testing.T, url, creds string, opts ...nats.Option) (*nats.Conn
 	return nc, errs
 }
 
-// action is something a connection tries that the server must refuse.
+// action is something a connection tries, that the server must refuse
+// (expectDenied) or allow (expectAllowed).
 type action struct {
 	name string
 	do   func() error
 }
 
 // expectDenied runs each action on nc and wants the server's permissions
-// violation for it on errs (they arrive asynchronously) within 10 s.
+// violation for it on errs (they arrive asynchronously) within 10 s. It
+// leaves errs empty for what the test tries next.
 func expectDenied(t *testing.T, nc *nats.Conn, errs chan error, denied []action) {
 	t.Helper()
 	for _, d := range denied {
@@ -98,6 +100,28 @@ func expectDenied(t *testing.T, nc *nats.Conn, errs chan error, denied []action)
 				t.Fatal("the server allowed it: no permissions violation within 10s")
 			}
 		})
+	}
+	for len(errs) > 0 {
+		<-errs
+	}
+}
+
+// expectAllowed runs each action on nc and wants no error from any: none
+// returned, and no permissions violation on errs within 500 ms of the
+// server having them all (errs is empty before, as expectDenied leaves
+// it, so that what arrives is theirs).
+func expectAllowed(t *testing.T, nc *nats.Conn, errs chan error, allowed []action) {
+	t.Helper()
+	for _, a := range allowed {
+		if err := a.do(); err != nil {
+			t.Fatalf("%s: %v", a.name, err)
+		}
+	}
+	nc.Flush()
+	select {
+	case err := <-errs:
+		t.Fatalf("what the credentials allow was refused: %v", err)
+	case <-time.After(500 * time.Millisecond):
 	}
 }
 
@@ -124,21 +148,10 @@ func TestJoinToken_permissions(t *testing.T) {
 	}
 	expectDenied(t, nc, errs, denied)
 	// What it may do draws no error.
-	for len(errs) > 0 {
-		<-errs
-	}
-	if _, err := nc.SubscribeSync("agentctl.call.a"); err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Publish("agentctl.status.a", []byte(`{"node":"a"}`)); err != nil {
-		t.Fatal(err)
-	}
-	nc.Flush()
-	select {
-	case err := <-errs:
-		t.Fatalf("its own subjects were refused: %v", err)
-	case <-time.After(500 * time.Millisecond):
-	}
+	expectAllowed(t, nc, errs, []action{
+		{"subscribe to its calls", func() error { _, err := nc.SubscribeSync("agentctl.call.a"); return err }},
+		{"publish its status", func() error { return nc.Publish("agentctl.status.a", []byte(`{"node":"a"}`)) }},
+	})
 }
 
 // TestJoinToken_expires checks that an expired join token is refused.
