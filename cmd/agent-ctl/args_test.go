@@ -6,8 +6,8 @@ import (
 )
 
 // TestOneArg: each command that takes exactly one argument refuses none
-// and two alike (oneArg): exit 125, one line that names the command, what
-// it wants and its help, nothing on stdout.
+// and two alike (oneArg; token's subcommands their own way): exit 125, one
+// line that names the command and what it wants, nothing on stdout.
 func TestOneArg(t *testing.T) {
 	for _, tc := range []struct {
 		args []string // the command and its flags; the test adds 0 or 2 arguments
@@ -22,6 +22,8 @@ func TestOneArg(t *testing.T) {
 		{[]string{"new"}, "new: want exactly one tool name (see 'agent-ctl new --help')"},
 		{[]string{"install"}, "install: want exactly one module directory (see 'agent-ctl install --help')"},
 		{[]string{"sign", "--key", "k.key"}, "sign: want exactly one module directory (see 'agent-ctl sign --help')"},
+		{[]string{"token", "create"}, "token create: give one NAME"},
+		{[]string{"token", "revoke"}, "token revoke: give one NAME"},
 	} {
 		for _, extra := range [][]string{nil, {"a", "b"}} {
 			args := append(append([]string(nil), tc.args...), extra...)

@@ -147,11 +147,7 @@ which one is current. The last %d versions are kept unless install --keep says
 otherwise; older ones are removed a minute after they stopped being current.`, store.DefaultKeep),
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
 		Action: func(c *cli.Context) error {
-			name, err := oneArg(c, "tool name")
-			if err != nil {
-				return err
-			}
-			st, err := openState(c.String("home"))
+			st, name, err := toolNameArg(c)
 			if err != nil {
 				return err
 			}

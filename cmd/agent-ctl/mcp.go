@@ -403,6 +403,14 @@ func tokenCommand() *cli.Command {
 		}
 		return mcp.OpenTokens(mcp.TokensPath(st.home)), nil
 	}
+	// named is tokens for create and revoke, which take one NAME.
+	named := func(c *cli.Context) (*mcp.Tokens, string, error) {
+		if c.NArg() != 1 {
+			return nil, "", usageError{"token " + c.Command.Name + ": give one NAME"}
+		}
+		t, err := tokens(c)
+		return t, c.Args().First(), err
+	}
 	userErr := func(err error) error {
 		if errors.Is(err, mcp.ErrToken) {
 			return usageError{err.Error()}
@@ -416,14 +424,11 @@ func tokenCommand() *cli.Command {
 			{
 				Name: "create", Usage: "create a token and print it (once: only its hash is kept)", ArgsUsage: "NAME",
 				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return usageError{"token create: give one NAME"}
-					}
-					t, err := tokens(c)
+					t, name, err := named(c)
 					if err != nil {
 						return err
 					}
-					secret, err := t.Create(c.Args().First())
+					secret, err := t.Create(name)
 					if err != nil {
 						return userErr(err)
 					}
@@ -454,14 +459,11 @@ func tokenCommand() *cli.Command {
 			{
 				Name: "revoke", Usage: "revoke a token: requests with it are refused from now on", ArgsUsage: "NAME",
 				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return usageError{"token revoke: give one NAME"}
-					}
-					t, err := tokens(c)
+					t, name, err := named(c)
 					if err != nil {
 						return err
 					}
-					return userErr(t.Revoke(c.Args().First()))
+					return userErr(t.Revoke(name))
 				},
 			},
 		},

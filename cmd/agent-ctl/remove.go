@@ -14,11 +14,7 @@ func removeCommand() *cli.Command {
 		Usage:     "uninstall a tool and forget what it was granted",
 		ArgsUsage: "TOOL",
 		Action: func(c *cli.Context) error {
-			name, err := oneArg(c, "tool name")
-			if err != nil {
-				return err
-			}
-			st, err := openState(c.String("home"))
+			st, name, err := toolNameArg(c)
 			if err != nil {
 				return err
 			}

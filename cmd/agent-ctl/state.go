@@ -91,13 +91,23 @@ func openCatalog(c *cli.Context) (*state, *catalog.Catalog, error) {
 	return st, cat, nil
 }
 
-// toolArg opens the state and loads the tool named by the only argument.
-func toolArg(c *cli.Context) (*state, *store.Tool, error) {
+// toolNameArg opens the state for a command whose only argument is a
+// tool's name, and returns the name.
+func toolNameArg(c *cli.Context) (*state, string, error) {
 	name, err := oneArg(c, "tool name")
 	if err != nil {
-		return nil, nil, err
+		return nil, "", err
 	}
 	st, err := openState(c.String("home"))
+	if err != nil {
+		return nil, "", err
+	}
+	return st, name, nil
+}
+
+// toolArg opens the state and loads the tool named by the only argument.
+func toolArg(c *cli.Context) (*state, *store.Tool, error) {
+	st, name, err := toolNameArg(c)
 	if err != nil {
 		return nil, nil, err
 	}
