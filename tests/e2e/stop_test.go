@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,15 +88,7 @@ func TestServeStop(t *testing.T) {
 	}
 	token := strings.TrimSpace(string(tok))
 	connect := func(url string, opts *mcp.ClientOptions) *mcp.ClientSession {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		cs, err := mcp.NewClient(&mcp.Implementation{Name: "e2e"}, opts).Connect(ctx, &mcp.StreamableClientTransport{
-			Endpoint: url, HTTPClient: &http.Client{Transport: mcptest.Bearer{Token: token}}}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cs.Close() })
-		return cs
+		return mcptest.ConnectHTTP(t, url, token, opts)
 	}
 	stop := func(pid int) time.Duration {
 		start := time.Now()
@@ -130,23 +121,11 @@ func TestServeStop(t *testing.T) {
 	connect(url, nil) // idle, its event stream open
 	running := mcptest.NewRunning()
 	cs := connect(url, &mcp.ClientOptions{ProgressNotificationHandler: running.Handler})
-	type answer struct {
-		r   *mcp.CallToolResult
-		err error
-	}
-	call := func(token string, ms int, to chan<- answer) {
-		p := &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": ms}}
-		p.SetProgressToken(token)
-		r, err := cs.CallTool(context.Background(), p)
-		to <- answer{r, err}
-	}
-	long, short := make(chan answer, 1), make(chan answer, 1)
-	go call("long", 600000, long)
+	long := mcptest.Start(cs, "long", "sleep", map[string]any{"ms": 600000})
 	waitDescendants(t, pid, 1)
-	shortDone := make(chan struct{})
-	go func() { call("short", 1000, short); close(shortDone) }()
+	short := mcptest.Start(cs, "short", "sleep", map[string]any{"ms": 1000})
 	workers := waitDescendants(t, pid, 2)
-	running.Wait(t, map[string]<-chan struct{}{"long": nil, "short": shortDone})
+	running.Wait(t, map[string]<-chan struct{}{"long": nil, "short": short.Done()})
 	var cgroups []string
 	for _, w := range workers {
 		dirs, _ := procfs.CgroupDirs(w)
@@ -164,11 +143,11 @@ func TestServeStop(t *testing.T) {
 	if took > 2*time.Minute { // far under the long call's 10 minutes
 		t.Errorf("stop took %s, grace 15s", took)
 	}
-	if a := <-short; a.err != nil || a.r.IsError || mcptest.Text(a.r) != "sleeping\nawake\n" {
-		t.Errorf("the call that ends within the grace: %v %+v", a.err, a.r)
+	if res, err := short.Answer(); err != nil || res.IsError || mcptest.Text(res) != "sleeping\nawake\n" {
+		t.Errorf("the call that ends within the grace: %v %+v", err, res)
 	}
-	if a := <-long; a.err != nil || !a.r.IsError || !strings.Contains(mcptest.Text(a.r), "server shutting down") {
-		t.Errorf("the call cancelled at the grace: %v %+v", a.err, a.r)
+	if res, err := long.Answer(); err != nil || !res.IsError || !strings.Contains(mcptest.Text(res), "server shutting down") {
+		t.Errorf("the call cancelled at the grace: %v %+v", err, res)
 	}
 	for _, w := range workers {
 		if syscall.Kill(w, 0) == nil && !zombie(w) {
