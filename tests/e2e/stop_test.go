@@ -88,7 +88,7 @@ func TestServeStop(t *testing.T) {
 	}
 	token := strings.TrimSpace(string(tok))
 	connect := func(url string, opts *mcp.ClientOptions) *mcp.ClientSession {
-		return mcptest.ConnectHTTP(t, url, token, opts)
+		return mcptest.Connect(t, "e2e", url, mcptest.Bearer{Token: token}, opts)
 	}
 	stop := func(pid int) time.Duration {
 		start := time.Now()

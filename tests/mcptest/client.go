@@ -2,29 +2,9 @@ package mcptest
 
 import (
 	"context"
-	"net/http"
-	"testing"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
-
-// ConnectHTTP connects the go-sdk client over Streamable HTTP to endpoint
-// (".../mcp"), sending token as its bearer token, with opts (nil: the
-// defaults). The session is closed when the test ends; a connection not
-// made within 30 s, a bound on a loaded machine, fails the test.
-func ConnectHTTP(tb testing.TB, endpoint, token string, opts *mcp.ClientOptions) *mcp.ClientSession {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "test"}, opts).Connect(ctx, &mcp.StreamableClientTransport{
-		Endpoint: endpoint, HTTPClient: &http.Client{Transport: Bearer{Token: token}}}, nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { cs.Close() })
-	return cs
-}
 
 // Call is a tool call made in the background, as a client that does not
 // wait for one answer before its next call makes it.

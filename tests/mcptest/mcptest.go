@@ -1,10 +1,14 @@
 // Package mcptest has the small helpers the MCP tests share: reading a
-// tool result's text and sending a bearer token with every request.
+// tool result's text, sending a bearer token with every request and
+// connecting a client over Streamable HTTP.
 package mcptest
 
 import (
+	"context"
 	"net/http"
 	"strings"
+	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -38,4 +42,22 @@ func (b Bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 		base = http.DefaultTransport
 	}
 	return base.RoundTrip(r)
+}
+
+// Connect opens a session of a client called name (the name its
+// initialize request gives) to the Streamable HTTP endpoint url, its
+// requests sent through rt (a Bearer, most often), and closes it when the
+// test ends. It fails tb if the session does not open within a minute, a
+// bound for a loaded machine, not a timing.
+func Connect(tb testing.TB, name, url string, rt http.RoundTripper, opts *mcp.ClientOptions) *mcp.ClientSession {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: name}, opts).Connect(ctx,
+		&mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: rt}}, nil)
+	if err != nil {
+		tb.Fatalf("connecting to %s: %v", url, err)
+	}
+	tb.Cleanup(func() { cs.Close() })
+	return cs
 }

@@ -166,7 +166,8 @@ func TestHTTP_perToken(t *testing.T) {
 	t.Cleanup(ts.Close) // after the clients' cleanups: their event streams end first
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	a, b := mcptest.ConnectHTTP(t, ts.URL+"/mcp", busy, nil), mcptest.ConnectHTTP(t, ts.URL+"/mcp", other, nil)
+	a := mcptest.Connect(t, "t", ts.URL+"/mcp", mcptest.Bearer{Token: busy}, nil)
+	b := mcptest.Connect(t, "t", ts.URL+"/mcp", mcptest.Bearer{Token: other}, nil)
 	done := make(chan error, 1)
 	go func() {
 		_, err := a.CallTool(ctx, &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": 1500}})

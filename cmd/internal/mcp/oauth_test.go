@@ -240,7 +240,7 @@ func TestOAuth(t *testing.T) {
 	}
 
 	// A real client with a valid token calls a tool.
-	cs := mcptest.ConnectHTTP(t, ts.URL+"/mcp", mint(t, "rsa-1", rsaKey, good()), nil)
+	cs := mcptest.Connect(t, "t", ts.URL+"/mcp", mcptest.Bearer{Token: mint(t, "rsa-1", rsaKey, good())}, nil)
 	r, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "hello", Arguments: map[string]any{"name": "oauth"}})
 	if err != nil || mcptest.Text(r) != "hello, oauth\n" {
 		t.Fatalf("call with a valid token: %v %v", err, r)
@@ -266,7 +266,7 @@ func TestOAuth(t *testing.T) {
 	// accepted (the key set is fetched again for the unknown kid).
 	newKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	as.publish("ec-2", newKey)
-	cs2 := mcptest.ConnectHTTP(t, ts.URL+"/mcp", mint(t, "ec-2", newKey, good()), nil)
+	cs2 := mcptest.Connect(t, "t", ts.URL+"/mcp", mcptest.Bearer{Token: mint(t, "ec-2", newKey, good())}, nil)
 	r, err = cs2.CallTool(ctx, &mcp.CallToolParams{Name: "hello", Arguments: map[string]any{"name": "rotated"}})
 	if err != nil || mcptest.Text(r) != "hello, rotated\n" {
 		t.Fatalf("call with a token of a rotated-in key: %v %v", err, r)

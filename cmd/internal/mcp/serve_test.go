@@ -154,7 +154,7 @@ func (s *served) token(t *testing.T, name string) string {
 // client connects the go-sdk client with a token.
 func (s *served) client(t *testing.T, token string) *mcp.ClientSession {
 	t.Helper()
-	return mcptest.ConnectHTTP(t, s.url+"/mcp", token, nil)
+	return mcptest.Connect(t, "t", s.url+"/mcp", mcptest.Bearer{Token: token}, nil)
 }
 
 const initBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
@@ -425,7 +425,7 @@ func TestHTTP_shutdown(t *testing.T) {
 	idle := s.client(t, tok) // its event stream stays open
 	_ = idle
 	running := mcptest.NewRunning()
-	cs := mcptest.ConnectHTTP(t, s.url+"/mcp", tok, &mcp.ClientOptions{ProgressNotificationHandler: running.Handler})
+	cs := mcptest.Connect(t, "t", s.url+"/mcp", mcptest.Bearer{Token: tok}, &mcp.ClientOptions{ProgressNotificationHandler: running.Handler})
 	long := mcptest.Start(cs, "long", "sleep", map[string]any{"ms": 600000})
 	s.pids.waitFor(t, 1)
 	short := mcptest.Start(cs, "short", "sleep", map[string]any{"ms": 1500})
