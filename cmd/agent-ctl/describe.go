@@ -75,9 +75,7 @@ func describeCommand() *cli.Command {
 				g = &policies.ToolGrants{}
 			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				return enc.Encode(describeOut{m.Name, m.Version, m.Description, t.Digest, shownSchema(t.Tool), paramsJSON(shownParams(t.Tool)), m.Capabilities, grantsJSON(g), m.Limits, m.Stdin})
+				return writeJSON(c, describeOut{m.Name, m.Version, m.Description, t.Digest, shownSchema(t.Tool), paramsJSON(shownParams(t.Tool)), m.Capabilities, grantsJSON(g), m.Limits, m.Stdin})
 			}
 			w := c.App.Writer
 			fmt.Fprintf(w, "%s %s — %s\ndigest: %s\n\nparameters:\n", m.Name, m.Version, m.Description, t.Digest)

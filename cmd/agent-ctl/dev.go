@@ -113,7 +113,7 @@ Example:
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "cmd", Usage: "the tool's `FLAGS` for each try, as one string"},
 			&cli.BoolFlag{Name: "no-build", Usage: "do not run make: something else builds the module"},
-		}, grantFlagDefs()...),
+		}, grantFlagDefs(" for this call")...),
 		Action: devAction,
 	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -17,7 +16,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/agent-ctl/agent-ctl/cmd/internal/fleet"
-	"github.com/agent-ctl/agent-ctl/modules/catalog"
 	"github.com/agent-ctl/agent-ctl/policies/statefile"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 )
@@ -107,11 +105,7 @@ itself. On SIGTERM, calls in flight get --shutdown-grace to finish.`,
 			if err != nil {
 				return err
 			}
-			st, err := openState(c.String("home"))
-			if err != nil {
-				return err
-			}
-			cat, err := catalog.Open(st.home)
+			st, cat, err := openCatalog(c)
 			if err != nil {
 				return err
 			}
@@ -257,9 +251,7 @@ func fleetCommand() *cli.Command {
 						if nodes == nil {
 							nodes = []fleet.Node{}
 						}
-						enc := json.NewEncoder(c.App.Writer)
-						enc.SetIndent("", "  ")
-						return enc.Encode(nodes)
+						return writeJSON(c, nodes)
 					}
 					w := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
 					fmt.Fprintln(w, "NODE\tSTATE\tLAST SEEN\tLABELS\tTOOLS")
@@ -378,9 +370,7 @@ exited 0, else the first failing node's code (125 for a node that did not answer
 				}
 			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(results); err != nil {
+				if err := writeJSON(c, results); err != nil {
 					return err
 				}
 				return exitError{code}

@@ -31,17 +31,10 @@ variable, host or port it does not ask for is granted with a note on stderr
 (the network and the environment are the operator's to choose). Grants that would hand over the host (/, /proc, /sys,
 /dev, agent-ctl's own state) are refused even then. A change takes effect at
 the next call.`,
-		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "dir", Usage: "`HOST:GUEST[:ro|rw]`"},
-			&cli.StringSliceFlag{Name: "env", Usage: "`KEY` or KEY=VALUE"},
-			&cli.StringSliceFlag{Name: "net", Usage: "`HOST:PORT[,PORT...]` (HOST: a CIDR, an address or a hostname)"},
-			&cli.StringFlag{Name: "memory", Usage: "memory limit `SIZE` (only lowers)"},
-			&cli.StringFlag{Name: "timeout", Usage: "time limit `DURATION` (only lowers)"},
-			&cli.StringFlag{Name: "max-output", Usage: "output limit `SIZE` (only lowers)"},
-			&cli.BoolFlag{Name: "force", Usage: "grant a directory or a limit the manifest does not ask for"},
+		Flags: append(grantFlagDefs(""),
 			confirmFlag(),
 			&cli.BoolFlag{Name: "json", Usage: "print the resulting grants as JSON"},
-		},
+		),
 		Action: func(c *cli.Context) error {
 			if !slices.ContainsFunc([]string{"dir", "env", "net", "memory", "timeout", "max-output", "confirm"}, c.IsSet) {
 				return usageError{"grant: nothing to grant: give --dir, --env, --net, --memory, --timeout or --max-output (see 'agent-ctl grant --help')"}

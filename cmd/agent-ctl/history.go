@@ -147,14 +147,11 @@ which one is current. The last %d versions are kept unless install --keep says
 otherwise; older ones are removed a minute after they stopped being current.`, store.DefaultKeep),
 		Flags: []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usageError{"history: want exactly one tool name (see 'agent-ctl history --help')"}
-			}
-			st, err := openState(c.String("home"))
+			st, name, err := toolNameArg(c)
 			if err != nil {
 				return err
 			}
-			hist, err := st.store.History(c.Args().First())
+			hist, err := st.store.History(name)
 			if err != nil {
 				return toolErr(c, err)
 			}
@@ -212,18 +209,15 @@ another, they are held until confirmed (agent-ctl grant TOOL --confirm).
 See 'agent-ctl history TOOL' for the versions kept.`,
 		Flags: []cli.Flag{&cli.StringFlag{Name: "to", Usage: "the version to make current: `VERSION` or sha256:DIGEST"}},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usageError{"rollback: want exactly one tool name (see 'agent-ctl rollback --help')"}
-			}
-			st, err := openState(c.String("home"))
+			name, err := oneArg(c, "tool name")
 			if err != nil {
 				return err
 			}
-			cat, err := catalog.Open(st.home)
+			_, cat, err := openCatalog(c)
 			if err != nil {
 				return err
 			}
-			ch, err := cat.Rollback(c.Args().First(), c.String("to"))
+			ch, err := cat.Rollback(name, c.String("to"))
 			switch {
 			case errors.Is(err, store.ErrNotInstalled), errors.Is(err, store.ErrDamaged):
 				return toolErr(c, err)

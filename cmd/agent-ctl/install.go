@@ -33,8 +33,9 @@ grant commands that would.`,
 			plainHTTPFlag(),
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usageError{"install: want exactly one module directory (see 'agent-ctl install --help')"}
+			orig, err := oneArg(c, "module directory")
+			if err != nil {
+				return err
 			}
 			// Checked before anything is installed: a bad value must not
 			// leave a tool installed and only warn.
@@ -50,7 +51,6 @@ grant commands that would.`,
 			if err != nil {
 				return err
 			}
-			orig := c.Args().First()
 			src, cleanupSrc, err := installSource(c, st, orig)
 			if err != nil {
 				return err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -55,9 +54,7 @@ func listCommand() *cli.Command {
 				entries = append(entries, listEntry{m.Name, m.Version, m.Description, t.Digest})
 			}
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(entries); err != nil {
+				if err := writeJSON(c, entries); err != nil {
 					return err
 				}
 			} else if len(entries) == 0 && lerr == nil {

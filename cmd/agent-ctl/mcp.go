@@ -19,7 +19,6 @@ import (
 
 	"github.com/agent-ctl/agent-ctl/cmd/internal/daemon"
 	"github.com/agent-ctl/agent-ctl/cmd/internal/mcp"
-	"github.com/agent-ctl/agent-ctl/modules/catalog"
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 )
@@ -33,7 +32,7 @@ func mcpServer(c *cli.Context) (*mcp.Server, *state, *callMetrics, error) {
 	if c.Bool("fleet") {
 		return mcpFleetServer(c)
 	}
-	st, err := openState(c.String("home"))
+	st, cat, err := openCatalog(c)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -53,10 +52,6 @@ func mcpServer(c *cli.Context) (*mcp.Server, *state, *callMetrics, error) {
 	m := newCallMetrics()
 	sup, err := supervisor.New(&supervisor.Options{Home: st.home, Logger: log, Pool: pool, MaxStarts: c.Int("max-starts"),
 		Audit: auditOptions(c), OnCall: m.ObserveCall})
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	cat, err := catalog.Open(st.home)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -408,6 +403,14 @@ func tokenCommand() *cli.Command {
 		}
 		return mcp.OpenTokens(mcp.TokensPath(st.home)), nil
 	}
+	// named is tokens for create and revoke, which take one NAME.
+	named := func(c *cli.Context) (*mcp.Tokens, string, error) {
+		if c.NArg() != 1 {
+			return nil, "", usageError{"token " + c.Command.Name + ": give one NAME"}
+		}
+		t, err := tokens(c)
+		return t, c.Args().First(), err
+	}
 	userErr := func(err error) error {
 		if errors.Is(err, mcp.ErrToken) {
 			return usageError{err.Error()}
@@ -421,14 +424,11 @@ func tokenCommand() *cli.Command {
 			{
 				Name: "create", Usage: "create a token and print it (once: only its hash is kept)", ArgsUsage: "NAME",
 				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return usageError{"token create: give one NAME"}
-					}
-					t, err := tokens(c)
+					t, name, err := named(c)
 					if err != nil {
 						return err
 					}
-					secret, err := t.Create(c.Args().First())
+					secret, err := t.Create(name)
 					if err != nil {
 						return userErr(err)
 					}
@@ -459,14 +459,11 @@ func tokenCommand() *cli.Command {
 			{
 				Name: "revoke", Usage: "revoke a token: requests with it are refused from now on", ArgsUsage: "NAME",
 				Action: func(c *cli.Context) error {
-					if c.NArg() != 1 {
-						return usageError{"token revoke: give one NAME"}
-					}
-					t, err := tokens(c)
+					t, name, err := named(c)
 					if err != nil {
 						return err
 					}
-					return userErr(t.Revoke(c.Args().First()))
+					return userErr(t.Revoke(name))
 				},
 			},
 		},

@@ -27,10 +27,10 @@ one of agent-ctl's own commands (run, install, …) is refused. Then:
 			&cli.StringFlag{Name: "dir", Usage: "parent `DIR` of the new tool's directory", Value: "."},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usageError{"new: want exactly one tool name (see 'agent-ctl new --help')"}
+			name, err := oneArg(c, "tool name")
+			if err != nil {
+				return err
 			}
-			name := c.Args().First()
 			dir := filepath.Join(c.String("dir"), name)
 			if err := modules.Scaffold(dir, name, c.String("lang")); err != nil {
 				return usageError{"new: " + err.Error()}

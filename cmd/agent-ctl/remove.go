@@ -14,11 +14,7 @@ func removeCommand() *cli.Command {
 		Usage:     "uninstall a tool and forget what it was granted",
 		ArgsUsage: "TOOL",
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usageError{"remove: want exactly one tool name (see 'agent-ctl remove --help')"}
-			}
-			name := c.Args().First()
-			st, err := openState(c.String("home"))
+			st, name, err := toolNameArg(c)
 			if err != nil {
 				return err
 			}

@@ -67,16 +67,51 @@ func (s *state) updateGrants(t *store.Tool, change func(*policies.ToolGrants) er
 	})
 }
 
-// toolArg opens the state and loads the tool named by the only argument.
-func toolArg(c *cli.Context) (*state, *store.Tool, error) {
+// oneArg is the only argument of a top-level command that takes one, what
+// it is (a "tool name", a "module directory"); any other count of
+// arguments is a usage error that says what the command wants.
+func oneArg(c *cli.Context, what string) (string, error) {
 	if c.NArg() != 1 {
-		return nil, nil, usageError{fmt.Sprintf("%s: want exactly one tool name (see 'agent-ctl %s --help')", c.Command.Name, c.Command.Name)}
+		return "", usageError{fmt.Sprintf("%s: want exactly one %s (see 'agent-ctl %s --help')", c.Command.Name, what, c.Command.Name)}
 	}
+	return c.Args().First(), nil
+}
+
+// openCatalog opens the state and the catalog of --home, for the commands
+// that install, roll back or call tools through the catalog.
+func openCatalog(c *cli.Context) (*state, *catalog.Catalog, error) {
 	st, err := openState(c.String("home"))
 	if err != nil {
 		return nil, nil, err
 	}
-	t, err := st.store.Get(c.Args().First())
+	cat, err := catalog.Open(st.home)
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, cat, nil
+}
+
+// toolNameArg opens the state for a command whose only argument is a
+// tool's name, and returns the name.
+func toolNameArg(c *cli.Context) (*state, string, error) {
+	name, err := oneArg(c, "tool name")
+	if err != nil {
+		return nil, "", err
+	}
+	st, err := openState(c.String("home"))
+	if err != nil {
+		return nil, "", err
+	}
+	return st, name, nil
+}
+
+// toolArg opens the state and loads the tool named by the only argument.
+func toolArg(c *cli.Context) (*state, *store.Tool, error) {
+	st, name, err := toolNameArg(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	t, err := st.store.Get(name)
 	if err != nil {
 		return nil, nil, toolErr(c, err)
 	}

@@ -17,31 +17,18 @@ import (
 	"github.com/agent-ctl/agent-ctl/modules/catalog"
 	"github.com/agent-ctl/agent-ctl/modules/store"
 	"github.com/agent-ctl/agent-ctl/policies"
-	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 )
 
 // envModule makes a module directory for a tool named name whose manifest
 // asks for the environment variables keys (install --yes grants them).
 func envModule(t *testing.T, name string, keys ...string) string {
 	t.Helper()
-	dir := t.TempDir()
-	wasm, err := os.ReadFile(fixtures.Path("hello.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	quoted := make([]string, len(keys))
 	for i, k := range keys {
 		quoted[i] = strconv.Quote(k)
 	}
-	m := `{"name":"` + name + `","version":"1.0.0","description":"a tool of the state tests",
-	"inputSchema":{"type":"object"},"capabilities":{"env":[` + strings.Join(quoted, ",") + `]}}`
-	if err := os.WriteFile(filepath.Join(dir, "module.wasm"), wasm, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(m), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return toolDir(t, `{"name":"`+name+`","version":"1.0.0","description":"a tool of the state tests",
+	"inputSchema":{"type":"object"},"capabilities":{"env":[`+strings.Join(quoted, ",")+`]}}`, fixture(t, "hello.wasm"))
 }
 
 // change is one agent-ctl process of a race and what must hold after it,

@@ -19,18 +19,10 @@ func repoPath(p string) string { return filepath.Join(fixtures.Dir(), "..", ".."
 // asks for a read-only directory at /data.
 func catModule(t *testing.T, grantHost string) string {
 	t.Helper()
-	dir := t.TempDir()
-	wasm, err := os.ReadFile(fixtures.Path("cat.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "module.wasm"), wasm, 0o644)
-	m := `{"name":"catdata","version":"0.1.0","description":"prints a file of the granted /data",
+	return toolDir(t, `{"name":"catdata","version":"0.1.0","description":"prints a file of the granted /data",
 	"inputSchema":{"type":"object","properties":{"path":{"type":"string","description":"file to print"}},"required":["path"]},
 	"args":{"positional":["path"]},
-	"capabilities":{"files":[{"host":"` + grantHost + `","guest":"/data","mode":"ro"}]}}`
-	os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(m), 0o644)
-	return dir
+	"capabilities":{"files":[{"host":"`+grantHost+`","guest":"/data","mode":"ro"}]}}`, fixture(t, "cat.wasm"))
 }
 
 func expect(t *testing.T, what string, code int, out, errs string, wantCode int, wantOut, wantErr string) {
@@ -161,12 +153,10 @@ func TestTools_grants(t *testing.T) {
 }
 
 func TestTools_positionalArray(t *testing.T) {
-	home, dir := t.TempDir(), t.TempDir()
-	wasm, _ := os.ReadFile(fixtures.Path("hello.wasm"))
-	os.WriteFile(filepath.Join(dir, "module.wasm"), wasm, 0o644)
-	os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(`{"name":"greetall","version":"1.0.0","description":"greets the first of many",
+	home := t.TempDir()
+	dir := toolDir(t, `{"name":"greetall","version":"1.0.0","description":"greets the first of many",
 	"inputSchema":{"type":"object","properties":{"names":{"type":"array","items":{"type":"string","maxLength":8}}}},
-	"args":{"positional":["names"]}}`), 0o644)
+	"args":{"positional":["names"]}}`, fixture(t, "hello.wasm"))
 	code, out, errs := runIn(t, home, "", "install", dir)
 	expect(t, "install", code, out, errs, 0, "installed greetall", "")
 	code, out, errs = runIn(t, home, "", "greetall", "ann", "bob", "cy")

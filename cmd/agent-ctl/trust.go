@@ -39,8 +39,9 @@ of --password-file (- for stdin).`,
 			&cli.StringFlag{Name: "password-file", Usage: "read the key's password from the first line of `FILE` (- for stdin)"},
 		},
 		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return usageError{"sign: want exactly one module directory (see 'agent-ctl sign --help')"}
+			dir, err := oneArg(c, "module directory")
+			if err != nil {
+				return err
 			}
 			text, err := statefile.ReadFile(c.String("key"), maxKeyFile)
 			if err != nil {
@@ -56,10 +57,10 @@ of --password-file (- for stdin).`,
 			if err != nil {
 				return err
 			}
-			if err := trust.Sign(c.Args().First(), key); err != nil {
+			if err := trust.Sign(dir, key); err != nil {
 				return err
 			}
-			fmt.Fprintf(c.App.Writer, "signed %s with key %s\n", c.Args().First(), key.ID())
+			fmt.Fprintf(c.App.Writer, "signed %s with key %s\n", dir, key.ID())
 			return nil
 		},
 	}
@@ -201,15 +202,7 @@ base64 string 'minisign -P' takes). --name defaults to the key ID.`,
 						k.Name = k.ID
 					}
 					k.Added = time.Now().UTC()
-					home, err := trustHome(c)
-					if err != nil {
-						return err
-					}
-					if err := trust.Update(home, func(p *trust.Policy) error { return p.Add(k) }); err != nil {
-						return err
-					}
-					fmt.Fprintf(c.App.Writer, "trusted key %s (ID %s)\n", k.Name, k.ID)
-					return nil
+					return updateTrust(c, func(p *trust.Policy) error { return p.Add(k) }, fmt.Sprintf("trusted key %s (ID %s)", k.Name, k.ID))
 				},
 			},
 			{
@@ -252,23 +245,8 @@ base64 string 'minisign -P' takes). --name defaults to the key ID.`,
 					if c.NArg() != 1 {
 						return usageError{"trust remove: want exactly one key name (see 'agent-ctl trust list')"}
 					}
-					home, err := trustHome(c)
-					if err != nil {
-						return err
-					}
-					var require bool
-					var keys int
-					if err := trust.Update(home, func(p *trust.Policy) error {
-						require = p.Require
-						err := p.Remove(c.Args().First())
-						keys = len(p.Keys)
-						return err
-					}); err != nil {
-						return err
-					}
-					fmt.Fprintf(c.App.Writer, "removed key %s\n", c.Args().First())
-					warnNoKeys(c, require, keys)
-					return nil
+					name := c.Args().First()
+					return updateTrust(c, func(p *trust.Policy) error { return p.Remove(name) }, "removed key "+name)
 				},
 			},
 			{
@@ -292,29 +270,37 @@ its file is refused either way.`,
 					if c.NArg() != 1 {
 						return usageError{"trust require: want on or off"}
 					}
-					home, err := trustHome(c)
-					if err != nil {
-						return err
-					}
-					var keys int
-					if err := trust.Update(home, func(p *trust.Policy) error { p.Require, keys = on, len(p.Keys); return nil }); err != nil {
-						return err
-					}
-					fmt.Fprintf(c.App.Writer, "signatures required at install: %s\n", onOff(on))
-					warnNoKeys(c, on, keys)
-					return nil
+					return updateTrust(c, func(p *trust.Policy) error { p.Require = on; return nil }, "signatures required at install: "+onOff(on))
 				},
 			},
 		},
 	}
 }
 
-// warnNoKeys says when signatures are required and no key is trusted:
-// every install is refused until one is.
-func warnNoKeys(c *cli.Context, require bool, keys int) {
+// updateTrust changes the trust policy of --home under its lock and says
+// so (done, on stdout), with a warning when signatures are then required
+// and no key is trusted: every install is refused until one is.
+func updateTrust(c *cli.Context, change func(*trust.Policy) error, done string) error {
+	home, err := trustHome(c)
+	if err != nil {
+		return err
+	}
+	var require bool
+	var keys int
+	if err := trust.Update(home, func(p *trust.Policy) error {
+		if err := change(p); err != nil {
+			return err
+		}
+		require, keys = p.Require, len(p.Keys)
+		return nil
+	}); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.App.Writer, done)
 	if require && keys == 0 {
 		fmt.Fprintln(c.App.ErrWriter, "agent-ctl: warning: no key is trusted: every install is refused until 'agent-ctl trust add PUBKEY'")
 	}
+	return nil
 }
 
 func onOff(b bool) string {

@@ -14,16 +14,18 @@ import (
 	"github.com/agent-ctl/agent-ctl/supervisor"
 )
 
-// grantFlagDefs are try's and dev's grants, named and read as grant's are.
-func grantFlagDefs() []cli.Flag {
+// grantFlagDefs are grant's flags, and try's and dev's, which grant for
+// one call (scope " for this call") what grant grants for every call: one
+// set of flags, read and checked by grantFlags for all three.
+func grantFlagDefs(scope string) []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "dir", Usage: "grant `HOST:GUEST[:ro|rw]` for this call (repeatable)"},
-		&cli.StringSliceFlag{Name: "env", Usage: "grant `KEY` (the host's value) or KEY=VALUE (repeatable)"},
-		&cli.StringSliceFlag{Name: "net", Usage: "grant `HOST:PORT[,PORT...]` (repeatable)"},
+		&cli.StringSliceFlag{Name: "dir", Usage: "grant `HOST:GUEST[:ro|rw]`" + scope + " (repeatable)"},
+		&cli.StringSliceFlag{Name: "env", Usage: "grant `KEY` (the host's value) or KEY=VALUE" + scope + " (repeatable)"},
+		&cli.StringSliceFlag{Name: "net", Usage: "grant `HOST:PORT[,PORT...]` (HOST: a CIDR, an address or a hostname)" + scope + " (repeatable)"},
 		&cli.StringFlag{Name: "memory", Usage: "memory limit `SIZE` (only lowers the manifest's)"},
 		&cli.StringFlag{Name: "timeout", Usage: "time limit `DURATION` (only lowers the manifest's)"},
 		&cli.StringFlag{Name: "max-output", Usage: "output limit `SIZE` (only lowers the manifest's)"},
-		&cli.BoolFlag{Name: "force", Usage: "grant a directory or a limit the manifest does not ask for, as grant --force"},
+		&cli.BoolFlag{Name: "force", Usage: "grant a directory or a limit the manifest does not ask for"},
 	}
 }
 
@@ -44,7 +46,7 @@ Example:
   agent-ctl try ./greet --dir ./data:/data -- --name world`,
 		SkipFlagParsing: true,
 		HideHelpCommand: true,
-		Flags:           grantFlagDefs(),
+		Flags:           grantFlagDefs(" for this call"),
 		Action: func(c *cli.Context) error {
 			fc, dir, after, err := dirArg(c)
 			if fc == nil {

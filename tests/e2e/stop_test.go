@@ -100,23 +100,11 @@ func TestServeStop(t *testing.T) {
 	connect(url, nil) // idle, its event stream open
 	running := mcptest.NewRunning()
 	cs := connect(url, &mcp.ClientOptions{ProgressNotificationHandler: running.Handler})
-	type answer struct {
-		r   *mcp.CallToolResult
-		err error
-	}
-	call := func(token string, ms int, to chan<- answer) {
-		p := &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": ms}}
-		p.SetProgressToken(token)
-		r, err := cs.CallTool(context.Background(), p)
-		to <- answer{r, err}
-	}
-	long, short := make(chan answer, 1), make(chan answer, 1)
-	go call("long", 600000, long)
+	long := mcptest.Start(cs, "long", "sleep", map[string]any{"ms": 600000})
 	waitDescendants(t, pid, 1)
-	shortDone := make(chan struct{})
-	go func() { call("short", 1000, short); close(shortDone) }()
+	short := mcptest.Start(cs, "short", "sleep", map[string]any{"ms": 1000})
 	workers := waitDescendants(t, pid, 2)
-	running.Wait(t, map[string]<-chan struct{}{"long": nil, "short": shortDone})
+	running.Wait(t, map[string]<-chan struct{}{"long": nil, "short": short.Done()})
 	var cgroups []string
 	for _, w := range workers {
 		dirs, _ := procfs.CgroupDirs(w)
@@ -134,11 +122,11 @@ func TestServeStop(t *testing.T) {
 	if took > 2*time.Minute { // far under the long call's 10 minutes
 		t.Errorf("stop took %s, grace 15s", took)
 	}
-	if a := <-short; a.err != nil || a.r.IsError || mcptest.Text(a.r) != "sleeping\nawake\n" {
-		t.Errorf("the call that ends within the grace: %v %+v", a.err, a.r)
+	if res, err := short.Answer(); err != nil || res.IsError || mcptest.Text(res) != "sleeping\nawake\n" {
+		t.Errorf("the call that ends within the grace: %v %+v", err, res)
 	}
-	if a := <-long; a.err != nil || !a.r.IsError || !strings.Contains(mcptest.Text(a.r), "server shutting down") {
-		t.Errorf("the call cancelled at the grace: %v %+v", a.err, a.r)
+	if res, err := long.Answer(); err != nil || !res.IsError || !strings.Contains(mcptest.Text(res), "server shutting down") {
+		t.Errorf("the call cancelled at the grace: %v %+v", err, res)
 	}
 	for _, w := range workers {
 		if syscall.Kill(w, 0) == nil && !zombie(w) {

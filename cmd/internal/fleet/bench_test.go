@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -46,12 +44,7 @@ func BenchmarkFanOut(b *testing.B) {
 	var names []string
 	for i := range 10 {
 		name := fmt.Sprintf("n%d", i)
-		creds := filepath.Join(b.TempDir(), name+".creds")
-		tok, err := c.Identity().JoinToken(name, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		os.WriteFile(creds, tok, 0o600)
+		creds := fleet.JoinTokenFile(b, c.Identity(), name, 0)
 		a, err := fleet.StartAgent(local, fleet.AgentOptions{URL: c.URL(), Name: name, Creds: creds, Concurrency: 10})
 		if err != nil {
 			b.Fatal(err)

@@ -170,6 +170,30 @@ type cluster struct {
 	start func(i int) // (re)starts node i
 }
 
+// shareIdentity creates the fleet identity in home and gives each of
+// others a copy of its identity.json, the documented way to cluster
+// controllers.
+func shareIdentity(t *testing.T, home string, others ...string) *fleet.Identity {
+	t.Helper()
+	id, _, err := fleet.LoadIdentity(fleet.Dir(home))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(fleet.Dir(home), "identity.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range others {
+		if err := os.MkdirAll(fleet.Dir(h), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(fleet.Dir(h), "identity.json"), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return id
+}
+
 // startCluster starts three clustered controllers on loopback ports. Each
 // node gets the identity the documented way: a copy of the first home's
 // identity.json.
@@ -177,20 +201,7 @@ func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	ports := freePorts(t, 6)
 	c := &cluster{homes: []string{t.TempDir(), t.TempDir(), t.TempDir()}, ctls: make([]*proc, 3)}
-	var err error
-	if c.id, _, err = fleet.LoadIdentity(fleet.Dir(c.homes[0])); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(fleet.Dir(c.homes[0]), "identity.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, h := range c.homes[1:] {
-		os.MkdirAll(fleet.Dir(h), 0o700)
-		if err := os.WriteFile(filepath.Join(fleet.Dir(h), "identity.json"), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	c.id = shareIdentity(t, c.homes[0], c.homes[1:]...)
 	var routes []string
 	for i := range 3 {
 		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", ports[3+i]))
@@ -236,12 +247,7 @@ func TestCluster(t *testing.T) {
 	for _, n := range nodes {
 		home := t.TempDir()
 		installTools(t, home)
-		creds := filepath.Join(t.TempDir(), n+".creds")
-		cb, err := id.JoinToken(n, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(creds, cb, 0o600)
+		creds := fleet.JoinTokenFile(t, id, n, 0)
 		agentHomes[n] = home
 		startHelper(t, helperSpec{Role: "agent", Home: home, URL: all, Name: n, Creds: creds})
 	}

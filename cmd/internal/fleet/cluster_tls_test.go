@@ -7,14 +7,11 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/agent-ctl/agent-ctl/cmd/internal/fleet"
-	"github.com/agent-ctl/agent-ctl/modules/catalog"
-	"github.com/agent-ctl/agent-ctl/supervisor"
 )
 
 // routeInfo connects to a clear-text route port as a stranger would and
@@ -43,12 +40,7 @@ func TestCluster_routes(t *testing.T) {
 	ports := freePorts(t, 3)
 	cert, key := selfSigned(t)
 	homeA, homeB := t.TempDir(), t.TempDir()
-	if _, _, err := fleet.LoadIdentity(fleet.Dir(homeA)); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(filepath.Join(fleet.Dir(homeA), "identity.json"))
-	os.MkdirAll(fleet.Dir(homeB), 0o700)
-	os.WriteFile(filepath.Join(fleet.Dir(homeB), "identity.json"), b, 0o600)
+	shareIdentity(t, homeA, homeB)
 	routes := []string{fmt.Sprintf("nats-route://127.0.0.1:%d", ports[0]), fmt.Sprintf("nats-route://127.0.0.1:%d", ports[1])}
 	start := func(home string, port int) *fleet.Controller {
 		c, err := fleet.StartController(home, fleet.ControllerOptions{Listen: "127.0.0.1:0", TLSCert: cert, TLSKey: key,
@@ -63,28 +55,7 @@ func TestCluster_routes(t *testing.T) {
 	poll(t, "the two nodes did not route to each other", func() bool { return fleet.NumRoutes(a) > 0 && fleet.NumRoutes(bb) > 0 })
 
 	// An agent on A answers a client on B.
-	creds := filepath.Join(t.TempDir(), "alpha.creds")
-	tok, err := a.Identity().JoinToken("alpha", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(creds, tok, 0o600)
-	home := t.TempDir()
-	cat, err := catalog.Open(home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	installInto(t, cat)
-	sup, err := supervisor.New(&supervisor.Options{Home: home})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sup.Close()
-	local := &fleet.Local{Catalog: cat, Supervisor: sup}
-	ag, err := fleet.StartAgent(local, fleet.AgentOptions{URL: a.URL(), Name: "alpha", Creds: creds, TLSCA: cert, Interval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ag, _, _ := nodeWith(t, a, "alpha", fleet.AgentOptions{TLSCA: cert})
 	defer ag.Close(t.Context())
 	cl, err := fleet.Dial(bb.URL(), bb.AdminCreds(), cert)
 	if err != nil {

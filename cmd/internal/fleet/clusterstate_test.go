@@ -49,17 +49,7 @@ func TestCluster_state(t *testing.T) {
 	c := startCluster(t)
 	id, homes, urls, ctls, startCtl := c.id, c.homes, c.urls, c.ctls, c.start
 	var err error
-	token := func(node string) string {
-		cb, err := id.JoinToken(node, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(t.TempDir(), node+".creds")
-		if err := os.WriteFile(p, cb, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	token := func(node string) string { return fleet.JoinTokenFile(t, id, node, 0) }
 	// r1 joins through B only, once every node takes its token.
 	r1 := token("r1")
 	for i := range 3 {

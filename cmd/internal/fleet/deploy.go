@@ -618,21 +618,15 @@ func (a *Agent) startDeploys() error {
 		d.key = &k
 	}
 	if a.o.StateDir != "" {
-		b, err := os.ReadFile(filepath.Join(a.o.StateDir, deploysFile))
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-		case err != nil:
-			return fmt.Errorf("reading the deploy record: %w", err)
-		default:
-			if err := json.Unmarshal(b, &d.state); err != nil {
-				return fmt.Errorf("reading the deploy record %s: %w", filepath.Join(a.o.StateDir, deploysFile), err)
-			}
-			if d.state.Last == nil {
-				d.state.Last = map[string]DeployResult{}
-			}
-			if d.state.Newest == nil {
-				d.state.Newest = map[string]time.Time{}
-			}
+		if err := readJSONFile(filepath.Join(a.o.StateDir, deploysFile), "the deploy record", &d.state); err != nil {
+			return err
+		}
+		// A record may hold null for either.
+		if d.state.Last == nil {
+			d.state.Last = map[string]DeployResult{}
+		}
+		if d.state.Newest == nil {
+			d.state.Newest = map[string]time.Time{}
 		}
 	}
 	js, err := jetstream.New(a.nc)

@@ -3,9 +3,6 @@ package fleet_test
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +48,7 @@ func adminClient(t *testing.T, home string) *fleet.Client {
 
 func joinToken(t *testing.T, c *fleet.Controller, node string, ttl time.Duration) string {
 	t.Helper()
-	return fleet.JoinTokenFile(t, c, node, ttl)
+	return fleet.JoinTokenFile(t, c.Identity(), node, ttl)
 }
 
 // connectAs connects with creds and collects the asynchronous errors
@@ -73,14 +70,16 @@ func connectAs(t *testing.T, url, creds string, opts ...nats.Option) (*nats.Conn
 	return nc, errs
 }
 
-// action is something a connection tries that the server must refuse.
+// action is something a connection tries, that the server must refuse
+// (expectDenied) or allow (expectAllowed).
 type action struct {
 	name string
 	do   func() error
 }
 
 // expectDenied runs each action on nc and wants the server's permissions
-// violation for it on errs (they arrive asynchronously) within 10 s.
+// violation for it on errs (they arrive asynchronously) within 10 s. It
+// leaves errs empty for what the test tries next.
 func expectDenied(t *testing.T, nc *nats.Conn, errs chan error, denied []action) {
 	t.Helper()
 	for _, d := range denied {
@@ -101,6 +100,28 @@ func expectDenied(t *testing.T, nc *nats.Conn, errs chan error, denied []action)
 				t.Fatal("the server allowed it: no permissions violation within 10s")
 			}
 		})
+	}
+	for len(errs) > 0 {
+		<-errs
+	}
+}
+
+// expectAllowed runs each action on nc and wants no error from any: none
+// returned, and no permissions violation on errs within 500 ms of the
+// server having them all (errs is empty before, as expectDenied leaves
+// it, so that what arrives is theirs).
+func expectAllowed(t *testing.T, nc *nats.Conn, errs chan error, allowed []action) {
+	t.Helper()
+	for _, a := range allowed {
+		if err := a.do(); err != nil {
+			t.Fatalf("%s: %v", a.name, err)
+		}
+	}
+	nc.Flush()
+	select {
+	case err := <-errs:
+		t.Fatalf("what the credentials allow was refused: %v", err)
+	case <-time.After(500 * time.Millisecond):
 	}
 }
 
@@ -127,21 +148,10 @@ func TestJoinToken_permissions(t *testing.T) {
 	}
 	expectDenied(t, nc, errs, denied)
 	// What it may do draws no error.
-	for len(errs) > 0 {
-		<-errs
-	}
-	if _, err := nc.SubscribeSync("agentctl.call.a"); err != nil {
-		t.Fatal(err)
-	}
-	if err := nc.Publish("agentctl.status.a", []byte(`{"node":"a"}`)); err != nil {
-		t.Fatal(err)
-	}
-	nc.Flush()
-	select {
-	case err := <-errs:
-		t.Fatalf("its own subjects were refused: %v", err)
-	case <-time.After(500 * time.Millisecond):
-	}
+	expectAllowed(t, nc, errs, []action{
+		{"subscribe to its calls", func() error { _, err := nc.SubscribeSync("agentctl.call.a"); return err }},
+		{"publish its status", func() error { return nc.Publish("agentctl.status.a", []byte(`{"node":"a"}`)) }},
+	})
 }
 
 // TestJoinToken_expires checks that an expired join token is refused.
@@ -203,16 +213,7 @@ func installInto(t *testing.T, cat *catalog.Catalog) {
 		{"sleep", "sleep.wasm", `"inputSchema": {"type": "object", "properties": {"ms": {"type": "integer", "minimum": 0}}}, "args": {"positional": ["ms"]}`},
 		{"exit", "exit.wasm", `"inputSchema": {"type": "object", "properties": {"code": {"type": "integer"}}}, "args": {"positional": ["code"]}`},
 	} {
-		dir := filepath.Join(t.TempDir(), tool.name)
-		os.MkdirAll(dir, 0o755)
-		b, err := os.ReadFile(fixtures.Path(tool.wasm))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(dir, tool.wasm), b, 0o644)
-		m := fmt.Sprintf(`{"name": %q, "version": "1.0.0", "description": "test tool", "module": %q, %s}`, tool.name, tool.wasm, tool.extra)
-		os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(m), 0o644)
-		if _, err := cat.Store().Install(dir); err != nil {
+		if _, err := cat.Store().Install(fixtures.ToolDir(t, tool.name, tool.wasm, tool.extra)); err != nil {
 			t.Fatal(err)
 		}
 	}

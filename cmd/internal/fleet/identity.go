@@ -129,12 +129,8 @@ func newIdentity(dir string) (*Identity, error) {
 		}
 		*k.dst = string(seed)
 	}
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
+	if err := writeJSONFile(filepath.Join(dir, identityFile), "fleet identity", s); err != nil {
 		return nil, err
-	}
-	if err := statefile.WriteFile(filepath.Join(dir, identityFile), b, 0o600); err != nil {
-		return nil, fmt.Errorf("writing fleet identity: %w", err)
 	}
 	return id, nil
 }

@@ -25,11 +25,7 @@ func TestStartAgent_refusesOthersCreds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		path := filepath.Join(t.TempDir(), name+".creds")
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
+		return CredsFile(t, name, b)
 	}
 	ownB, ownErr := c.Identity().JoinToken("a", 0)
 	otherB, otherErr := c.Identity().JoinToken("b", 0)
@@ -96,18 +92,10 @@ func TestStartController_loopbackOnly(t *testing.T) {
 // says so, instead of staying up with a closed connection; one that is
 // closed is not lost. Before, nothing told its owner.
 func TestAgent_lost(t *testing.T) {
-	c, err := StartController(t.TempDir(), ControllerOptions{Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	cat, err := catalog.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, cat := controllerAndCatalog(t)
 	start := func(name string, ttl time.Duration) *Agent {
 		t.Helper()
-		path := JoinTokenFile(t, c, name, ttl)
+		path := JoinTokenFile(t, c.Identity(), name, ttl)
 		a, err := StartAgent(&Local{Catalog: cat}, AgentOptions{URL: c.URL(), Name: name, Creds: path})
 		if err != nil {
 			t.Fatal(err)
@@ -140,7 +128,7 @@ func TestAgent_lost(t *testing.T) {
 // both. Before, each call ran on every one of them.
 func TestAgent_oneTokenTwice(t *testing.T) {
 	c, cat := controllerAndCatalog(t)
-	path := JoinTokenFile(t, c, "twin", 0)
+	path := JoinTokenFile(t, c.Identity(), "twin", 0)
 	var twins []*Agent
 	for range 2 {
 		a, err := StartAgent(&Local{Catalog: cat}, AgentOptions{URL: c.URL(), Name: "twin", Creds: path})
@@ -191,7 +179,7 @@ func TestNodes_goneAtOnce(t *testing.T) {
 	c, cat := controllerAndCatalog(t)
 	agents := map[string]*Agent{}
 	for _, name := range []string{"gone", "here"} {
-		path := JoinTokenFile(t, c, name, 0)
+		path := JoinTokenFile(t, c.Identity(), name, 0)
 		// The default interval: a status stays fresh for 30 s.
 		a, err := StartAgent(&Local{Catalog: cat}, AgentOptions{URL: c.URL(), Name: name, Creds: path})
 		if err != nil {
@@ -235,18 +223,26 @@ func TestNodes_goneAtOnce(t *testing.T) {
 	}
 }
 
-// JoinTokenFile writes node's join token, valid for ttl (0: no expiry),
-// to a credentials file of the test's and returns its path; exported for
-// the package's external tests too.
-func JoinTokenFile(t *testing.T, c *Controller, node string, ttl time.Duration) string {
-	t.Helper()
-	b, err := c.Identity().JoinToken(node, ttl)
+// JoinTokenFile writes node's join token from id (a controller's
+// Identity, or a cluster's shared one), valid for ttl (0: no expiry), to
+// a credentials file of the test's and returns its path; exported for
+// the package's external tests and benchmarks too.
+func JoinTokenFile(tb testing.TB, id *Identity, node string, ttl time.Duration) string {
+	tb.Helper()
+	b, err := id.JoinToken(node, ttl)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), node+".creds")
+	return CredsFile(tb, node, b)
+}
+
+// CredsFile writes credentials b to a file name.creds of the test's, as
+// an operator hands them to an agent, and returns its path.
+func CredsFile(tb testing.TB, name string, b []byte) string {
+	tb.Helper()
+	path := filepath.Join(tb.TempDir(), name+".creds")
 	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return path
 }

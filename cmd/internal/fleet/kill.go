@@ -2,9 +2,7 @@ package fleet
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -75,29 +73,13 @@ func (l *KillList) merge(other *KillList) (added bool) {
 // readKillList reads a list; a missing file is an empty list.
 func readKillList(path string) (*KillList, error) {
 	l := &KillList{}
-	b, err := os.ReadFile(path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return l, nil
-	case err != nil:
-		return nil, fmt.Errorf("reading the kill list: %w", err)
-	}
-	if err := json.Unmarshal(b, l); err != nil {
-		return nil, fmt.Errorf("reading the kill list %s: %w", path, err)
+	if err := readJSONFile(path, "the kill list", l); err != nil {
+		return nil, err
 	}
 	return l, nil
 }
 
-func writeKillList(path string, l *KillList) error {
-	b, err := json.MarshalIndent(l, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := statefile.WriteFile(path, b, 0o600); err != nil {
-		return fmt.Errorf("writing the kill list: %w", err)
-	}
-	return nil
-}
+func writeKillList(path string, l *KillList) error { return writeJSONFile(path, "the kill list", l) }
 
 // kill records k in the controller's list, shares it with the cluster's
 // other controllers and broadcasts the list.

@@ -21,15 +21,7 @@ func TestKill_auditLog(t *testing.T) {
 	ctx := context.Background()
 	sleep := toolDigest(t, cl, "alpha", "sleep")
 
-	done := make(chan fleet.CallResult, 1)
-	go func() {
-		done <- cl.Call(ctx, []string{"alpha"}, fleet.CallRequest{Tool: "sleep", Argv: []string{"120000"}}, 5*time.Minute)[0]
-	}()
-	poll(t, "the sleep call is not running", func() bool { return a.Running() == 1 })
-	if err := cl.Kill(ctx, sleep, "bad build"); err != nil {
-		t.Fatal(err)
-	}
-	r := <-done
+	r := killRunningSleep(t, cl, a, sleep, "bad build")
 	if err := cl.Kill(ctx, sleep, "again"); err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,30 @@ func toolDigest(t *testing.T, cl *fleet.Client, node, tool string) string {
 	return digest
 }
 
+// runningSleep starts a long sleep call on node alpha (agent a) under
+// ctx and returns, once the node runs it, where its result will arrive:
+// the tests stop it (a kill, a cancel) long before it ends by itself.
+func runningSleep(t *testing.T, ctx context.Context, cl *fleet.Client, a *fleet.Agent) <-chan fleet.CallResult {
+	t.Helper()
+	done := make(chan fleet.CallResult, 1)
+	go func() {
+		done <- cl.Call(ctx, []string{"alpha"}, fleet.CallRequest{Tool: "sleep", Argv: []string{"120000"}}, 5*time.Minute)[0]
+	}()
+	poll(t, "the sleep call is not running", func() bool { return a.Running() == 1 })
+	return done
+}
+
+// killRunningSleep kills the module sleep (its digest) fleet-wide for
+// reason while a call of it runs on alpha, and returns that call's result.
+func killRunningSleep(t *testing.T, cl *fleet.Client, a *fleet.Agent, sleep, reason string) fleet.CallResult {
+	t.Helper()
+	done := runningSleep(t, context.Background(), cl, a)
+	if err := cl.Kill(context.Background(), sleep, reason); err != nil {
+		t.Fatal(err)
+	}
+	return <-done
+}
+
 // TestKill checks the kill switch: a running call of the killed module is
 // stopped, later calls are refused while other modules still run, fleet ls
 // shows it, a node that joins later learns it, and a node keeps its list
@@ -64,15 +88,7 @@ func TestKill(t *testing.T) {
 		t.Error("a malformed digest was accepted")
 	}
 
-	done := make(chan fleet.CallResult, 1)
-	go func() {
-		done <- cl.Call(ctx, []string{"alpha"}, fleet.CallRequest{Tool: "sleep", Argv: []string{"60000"}}, 60*time.Second)[0]
-	}()
-	poll(t, "the sleep call is not running", func() bool { return a.Running() == 1 })
-	if err := cl.Kill(ctx, sleep, "test"); err != nil {
-		t.Fatal(err)
-	}
-	r := <-done
+	r := killRunningSleep(t, cl, a, sleep, "test")
 	if r.ExitCode != supervisor.ExitInvalid || !strings.Contains(r.Error, "killed fleet-wide") || r.Duration > 30 {
 		t.Errorf("the running call of a killed module: %+v, want it stopped with exit 126 and a kill message", r)
 	}

@@ -3,8 +3,6 @@ package fleet_test
 import (
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -205,15 +203,7 @@ func TestMCPFleet(t *testing.T) {
 	// A tool that declares stdin: the node takes the published input
 	// argument out and gives it to the module as its stdin.
 	t.Run("stdin as input", func(t *testing.T) {
-		dir := filepath.Join(t.TempDir(), "echo")
-		os.MkdirAll(dir, 0o755)
-		wasm, err := os.ReadFile(fixtures.Path("cat.wasm"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(dir, "cat.wasm"), wasm, 0o644)
-		os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(`{"name": "echo", "version": "1.0.0", "description": "prints its stdin",
-			"module": "cat.wasm", "inputSchema": {"type": "object"}, "stdin": {"description": "the text to print"}}`), 0o644)
+		dir := fixtures.ToolDir(t, "echo", "cat.wasm", `"inputSchema": {"type": "object"}, "stdin": {"description": "the text to print"}`)
 		if _, err := alphaLocal.Catalog.Store().Install(dir); err != nil {
 			t.Fatal(err)
 		}

@@ -1,10 +1,7 @@
 package fleet
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -56,29 +53,14 @@ func (id *Identity) updateTokens(f func(r *tokenRegistry) error) error {
 	if err := f(r); err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := statefile.WriteFile(path, b, 0o600); err != nil {
-		return fmt.Errorf("writing the token registry: %w", err)
-	}
-	return nil
+	return writeJSONFile(path, "the token registry", r)
 }
 
 // tokens reads the registry; a missing one is empty.
 func (id *Identity) tokens() (*tokenRegistry, error) {
-	path := filepath.Join(id.dir, tokensFile)
-	b, err := os.ReadFile(path)
 	r := &tokenRegistry{}
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return r, nil
-	case err != nil:
-		return nil, fmt.Errorf("reading the token registry: %w", err)
-	}
-	if err := json.Unmarshal(b, r); err != nil {
-		return nil, fmt.Errorf("reading the token registry %s: %w", path, err)
+	if err := readJSONFile(filepath.Join(id.dir, tokensFile), "the token registry", r); err != nil {
+		return nil, err
 	}
 	return r, nil
 }

@@ -19,9 +19,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	agentmcp "github.com/agent-ctl/agent-ctl/cmd/internal/mcp"
-	"github.com/agent-ctl/agent-ctl/modules/catalog"
 	"github.com/agent-ctl/agent-ctl/policies"
-	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 	"github.com/agent-ctl/agent-ctl/tests/loopback"
 	"github.com/agent-ctl/agent-ctl/tests/mcptest"
@@ -32,16 +30,6 @@ import (
 // without the json parameter, and answers with structured content. Their
 // titles are published too, and a client may not set json itself.
 func TestMCPFace(t *testing.T) {
-	home := t.TempDir()
-	cat, err := catalog.Open(home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, dir := range []string{"../../../modules/scan", raisedMemory(t, "../../../modules/fetch")} {
-		if _, err := cat.Store().Install(dir); err != nil {
-			t.Fatal(err)
-		}
-	}
 	open := loopback.Listen(t, loopback.Close)
 	web := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain")
@@ -50,24 +38,12 @@ func TestMCPFace(t *testing.T) {
 	defer web.Close()
 	_, webPort, _ := net.SplitHostPort(web.Listener.Addr().String())
 	wp, _ := strconv.Atoi(webPort)
-	g, err := policies.LoadGrants(catalog.PolicyPath(home))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Tool("scan").GrantNet(policies.NetGrant{Host: "127.0.0.1/32", Ports: []int{open.Port()}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Tool("fetch").GrantNet(policies.NetGrant{Host: "127.0.0.1/32", Ports: []int{wp}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Save(catalog.PolicyPath(home)); err != nil {
-		t.Fatal(err)
-	}
-	sup, err := supervisor.New(&supervisor.Options{Home: home})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{home: home, cat: cat, srv: agentmcp.New(cat, sup, &agentmcp.Options{Version: "test", Poll: 50 * time.Millisecond})}
+	e := serveTools(t, &agentmcp.Options{Version: "test", Poll: 50 * time.Millisecond}, func(g *policies.Grants) error {
+		if err := g.Tool("scan").GrantNet(policies.NetGrant{Host: "127.0.0.1/32", Ports: []int{open.Port()}}); err != nil {
+			return err
+		}
+		return g.Tool("fetch").GrantNet(policies.NetGrant{Host: "127.0.0.1/32", Ports: []int{wp}})
+	}, "../../../modules/scan", raisedMemory(t, "../../../modules/fetch"))
 	cs := connect(t, e, nil)
 	// Generous: the Go module fetch compiles for seconds, and under load
 	// for a minute or more; the limit only bounds a failing run.

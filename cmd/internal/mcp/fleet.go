@@ -136,18 +136,7 @@ func (s *Server) syncFleet() bool {
 			changed = true
 		}
 	}
-	var gone []string
-	for name := range s.known {
-		if byName[name] == nil {
-			gone = append(gone, name)
-		}
-	}
-	if len(gone) > 0 {
-		slices.Sort(gone)
-		s.srv.RemoveTools(gone...)
-		for _, n := range gone {
-			delete(s.known, n)
-		}
+	if gone := s.unpublish(func(name string) bool { return byName[name] == nil }); len(gone) > 0 {
 		changed = true
 	}
 	s.fleetTools = byName

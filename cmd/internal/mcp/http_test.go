@@ -40,11 +40,7 @@ func (c countCalls) Enabled(context.Context, slog.Level) bool { return true }
 func TestHTTP(t *testing.T) {
 	e := setup(t)
 	var calls atomic.Int32
-	sup, err := supervisor.New(&supervisor.Options{Home: e.home})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := agentmcp.New(e.cat, sup, &agentmcp.Options{Logger: slog.New(countCalls{slog.DiscardHandler, &calls})})
+	srv := e.ownServer(t, supervisor.Options{}, &agentmcp.Options{Logger: slog.New(countCalls{slog.DiscardHandler, &calls})})
 	tokens := agentmcp.OpenTokens(agentmcp.TokensPath(e.home))
 	good, err := tokens.Create("agent-1")
 	if err != nil {
@@ -162,11 +158,7 @@ func TestHTTP(t *testing.T) {
 // gets in.
 func TestHTTP_perToken(t *testing.T) {
 	e := setup(t)
-	sup, err := supervisor.New(&supervisor.Options{Home: e.home})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := agentmcp.New(e.cat, sup, nil)
+	srv := e.ownServer(t, supervisor.Options{}, nil)
 	tokens := agentmcp.OpenTokens(agentmcp.TokensPath(e.home))
 	busy, _ := tokens.Create("busy")
 	other, _ := tokens.Create("other")
@@ -174,16 +166,8 @@ func TestHTTP_perToken(t *testing.T) {
 	t.Cleanup(ts.Close) // after the clients' cleanups: their event streams end first
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	connect := func(token string) *mcp.ClientSession {
-		cs, err := mcp.NewClient(&mcp.Implementation{Name: "t"}, nil).Connect(ctx, &mcp.StreamableClientTransport{
-			Endpoint: ts.URL + "/mcp", HTTPClient: &http.Client{Transport: mcptest.Bearer{Token: token}}}, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cs.Close() })
-		return cs
-	}
-	a, b := connect(busy), connect(other)
+	a := mcptest.Connect(t, "t", ts.URL+"/mcp", mcptest.Bearer{Token: busy}, nil)
+	b := mcptest.Connect(t, "t", ts.URL+"/mcp", mcptest.Bearer{Token: other}, nil)
 	done := make(chan error, 1)
 	go func() {
 		_, err := a.CallTool(ctx, &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": 1500}})

@@ -136,7 +136,7 @@ func TestOAuth(t *testing.T) {
 	}
 	ts.Config.Handler = srv.HTTPHandler(&agentmcp.HTTPOptions{OAuth: oa})
 	ts.Start()
-	defer ts.Close()
+	t.Cleanup(ts.Close) // after the clients' cleanups: their event streams end first
 
 	now := time.Now()
 	good := func() jwt.MapClaims {
@@ -240,17 +240,7 @@ func TestOAuth(t *testing.T) {
 	}
 
 	// A real client with a valid token calls a tool.
-	connect := func(token string) *mcp.ClientSession {
-		t.Helper()
-		tr := &mcp.StreamableClientTransport{Endpoint: ts.URL + "/mcp", HTTPClient: &http.Client{Transport: mcptest.Bearer{Token: token}}}
-		cs, err := mcp.NewClient(&mcp.Implementation{Name: "t"}, nil).Connect(ctx, tr, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cs
-	}
-	cs := connect(mint(t, "rsa-1", rsaKey, good()))
-	defer cs.Close()
+	cs := mcptest.Connect(t, "t", ts.URL+"/mcp", mcptest.Bearer{Token: mint(t, "rsa-1", rsaKey, good())}, nil)
 	r, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "hello", Arguments: map[string]any{"name": "oauth"}})
 	if err != nil || mcptest.Text(r) != "hello, oauth\n" {
 		t.Fatalf("call with a valid token: %v %v", err, r)
@@ -276,8 +266,7 @@ func TestOAuth(t *testing.T) {
 	// accepted (the key set is fetched again for the unknown kid).
 	newKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	as.publish("ec-2", newKey)
-	cs2 := connect(mint(t, "ec-2", newKey, good()))
-	defer cs2.Close()
+	cs2 := mcptest.Connect(t, "t", ts.URL+"/mcp", mcptest.Bearer{Token: mint(t, "ec-2", newKey, good())}, nil)
 	r, err = cs2.CallTool(ctx, &mcp.CallToolParams{Name: "hello", Arguments: map[string]any{"name": "rotated"}})
 	if err != nil || mcptest.Text(r) != "hello, rotated\n" {
 		t.Fatalf("call with a token of a rotated-in key: %v %v", err, r)

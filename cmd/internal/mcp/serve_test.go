@@ -109,19 +109,14 @@ type served struct {
 func serve(t *testing.T, ho *agentmcp.HTTPOptions, mo *agentmcp.Options) *served {
 	t.Helper()
 	e := setup(t)
-	e.closeSup() // this server has a supervisor of its own
 	pids := newPidLog()
-	sup, err := supervisor.New(&supervisor.Options{Home: e.home, Logger: slog.New(pids)})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if mo == nil {
 		mo = &agentmcp.Options{}
 	}
 	if mo.Poll == 0 {
 		mo.Poll = 50 * time.Millisecond
 	}
-	srv := agentmcp.New(e.cat, sup, mo)
+	srv := e.ownServer(t, supervisor.Options{Logger: slog.New(pids)}, mo)
 	tokens := agentmcp.OpenTokens(agentmcp.TokensPath(e.home))
 	o := agentmcp.HTTPOptions{}
 	if ho != nil {
@@ -159,15 +154,7 @@ func (s *served) token(t *testing.T, name string) string {
 // client connects the go-sdk client with a token.
 func (s *served) client(t *testing.T, token string) *mcp.ClientSession {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "t"}, nil).Connect(ctx, &mcp.StreamableClientTransport{
-		Endpoint: s.url + "/mcp", HTTPClient: &http.Client{Transport: mcptest.Bearer{Token: token}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cs.Close() })
-	return cs
+	return mcptest.Connect(t, "t", s.url+"/mcp", mcptest.Bearer{Token: token}, nil)
 }
 
 const initBody = `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`
@@ -438,29 +425,12 @@ func TestHTTP_shutdown(t *testing.T) {
 	idle := s.client(t, tok) // its event stream stays open
 	_ = idle
 	running := mcptest.NewRunning()
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "t"}, &mcp.ClientOptions{ProgressNotificationHandler: running.Handler}).Connect(context.Background(), &mcp.StreamableClientTransport{
-		Endpoint: s.url + "/mcp", HTTPClient: &http.Client{Transport: mcptest.Bearer{Token: tok}}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cs.Close() })
-	type answer struct {
-		res *mcp.CallToolResult
-		err error
-	}
-	call := func(token string, ms int, to chan<- answer) {
-		p := &mcp.CallToolParams{Name: "sleep", Arguments: map[string]any{"ms": ms}}
-		p.SetProgressToken(token)
-		r, err := cs.CallTool(context.Background(), p)
-		to <- answer{r, err}
-	}
-	short, long := make(chan answer, 1), make(chan answer, 1)
-	go call("long", 600000, long)
+	cs := mcptest.Connect(t, "t", s.url+"/mcp", mcptest.Bearer{Token: tok}, &mcp.ClientOptions{ProgressNotificationHandler: running.Handler})
+	long := mcptest.Start(cs, "long", "sleep", map[string]any{"ms": 600000})
 	s.pids.waitFor(t, 1)
-	shortDone := make(chan struct{})
-	go func() { call("short", 1500, short); close(shortDone) }()
+	short := mcptest.Start(cs, "short", "sleep", map[string]any{"ms": 1500})
 	pids := s.pids.waitFor(t, 2)
-	running.Wait(t, map[string]<-chan struct{}{"long": nil, "short": shortDone})
+	running.Wait(t, map[string]<-chan struct{}{"long": nil, "short": short.Done()})
 	var cgroups []string
 	for _, pid := range pids {
 		dirs, _ := procfs.CgroupDirs(pid)
@@ -478,13 +448,11 @@ func TestHTTP_shutdown(t *testing.T) {
 	if took < grace-500*time.Millisecond || took > grace+2*time.Minute {
 		t.Errorf("shutdown took %s with a call to cancel at the grace of %s", took, grace)
 	}
-	a := <-short
-	if a.err != nil || a.res.IsError || mcptest.Text(a.res) != "sleeping\nawake\n" {
-		t.Errorf("the call that finished within the grace: %v %v", a.err, a.res)
+	if res, err := short.Answer(); err != nil || res.IsError || mcptest.Text(res) != "sleeping\nawake\n" {
+		t.Errorf("the call that finished within the grace: %v %v", err, res)
 	}
-	a = <-long
-	if a.err != nil || !a.res.IsError || !strings.Contains(mcptest.Text(a.res), "server shutting down") {
-		t.Errorf("the call cancelled at the grace: %v %+v, want isError \"server shutting down\"", a.err, a.res)
+	if res, err := long.Answer(); err != nil || !res.IsError || !strings.Contains(mcptest.Text(res), "server shutting down") {
+		t.Errorf("the call cancelled at the grace: %v %+v, want isError \"server shutting down\"", err, res)
 	}
 	for _, pid := range pids {
 		if alive(pid) {

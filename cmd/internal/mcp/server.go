@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -342,23 +341,35 @@ func (s *Server) Sync() bool {
 		changed = true
 		s.log.Debug("tool published", "tool", name, "version", t.Manifest().Version)
 	}
-	var gone []string
-	for name := range maps.Keys(s.known) {
-		if !seen[name] {
-			gone = append(gone, name)
+	// Not after an error: a tool that could not be listed is not gone.
+	if err == nil {
+		if gone := s.unpublish(func(name string) bool { return !seen[name] }); len(gone) > 0 {
+			changed = true
+			s.log.Debug("tools removed", "tools", gone)
 		}
-	}
-	if len(gone) > 0 && err == nil {
-		slices.Sort(gone)
-		s.srv.RemoveTools(gone...)
-		for _, n := range gone {
-			delete(s.known, n)
-		}
-		changed = true
-		s.log.Debug("tools removed", "tools", gone)
 	}
 	s.stamps, s.clean = [2]catalog.Stamp{st, pol}, clean
 	return changed
+}
+
+// unpublish removes the published tools that gone says are gone, from
+// tools/list and from what the server knows it published, and returns
+// their names. The caller holds s.mu.
+func (s *Server) unpublish(gone func(name string) bool) []string {
+	var names []string
+	for name := range s.known {
+		if gone(name) {
+			names = append(names, name)
+		}
+	}
+	if len(names) > 0 {
+		slices.Sort(names)
+		s.srv.RemoveTools(names...)
+		for _, n := range names {
+			delete(s.known, n)
+		}
+	}
+	return names
 }
 
 func fingerprint(t *store.Tool, g *policies.ToolGrants) string {

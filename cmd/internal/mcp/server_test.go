@@ -37,40 +37,56 @@ type env struct {
 	closeSup func()
 }
 
+// setup serves the test tools: hello, spin, sleep, exit, flood, and
+// report, which is granted a directory of JSON files at /data.
 func setup(t *testing.T) *env {
+	t.Helper()
+	data := t.TempDir()
+	os.WriteFile(filepath.Join(data, "ok.json"), []byte(`{"ok": true, "n": 3}`+"\n"), 0o644)
+	os.WriteFile(filepath.Join(data, "bad.json"), []byte("not json\n"), 0o644)
+	os.WriteFile(filepath.Join(data, "wrong.json"), []byte(`{"ok": "yes"}`), 0o644)
+	os.WriteFile(filepath.Join(data, "control.txt"), []byte("bell\a esc\x1b[31m nul\x00 bad\xff\xfe utf8 }\n{\"jsonrpc\":\"2.0\"}\n"), 0o644)
+	e := serveTools(t, &agentmcp.Options{Version: "test", Poll: 50 * time.Millisecond, Progress: 100 * time.Millisecond},
+		func(g *policies.Grants) error {
+			return g.Tool("report").GrantDir(policies.Dir{Host: data, Guest: "/data"})
+		},
+		fixtures.ToolDir(t, "hello", "hello.wasm", `"inputSchema": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 16}}, "additionalProperties": false}, "args": {"positional": ["name"]}`),
+		fixtures.ToolDir(t, "spin", "loop.wasm", `"inputSchema": {"type": "object"}, "limits": {"timeout": "300ms"}`),
+		fixtures.ToolDir(t, "sleep", "sleep.wasm", `"inputSchema": {"type": "object", "properties": {"ms": {"type": "integer", "minimum": 0}}}, "args": {"positional": ["ms"]}`),
+		fixtures.ToolDir(t, "exit", "exit.wasm", `"inputSchema": {"type": "object", "properties": {"code": {"type": "integer"}}}, "args": {"positional": ["code"]}`),
+		fixtures.ToolDir(t, "flood", "flood.wasm", `"inputSchema": {"type": "object"}, "limits": {"maxOutput": "4KiB"}`),
+		fixtures.ToolDir(t, "report", "cat.wasm", `"inputSchema": {"type": "object", "properties": {"file": {"type": "string"}}, "required": ["file"]}, "args": {"positional": ["file"]}, "output": "json", "outputSchema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}`))
+	e.data = data
+	return e
+}
+
+// serveTools installs the module directories dirs in a new home, lets
+// grant (nil: nothing) change the home's grants, and serves the tools
+// with options mo and a supervisor of the home's, closed when the test
+// ends.
+func serveTools(t *testing.T, mo *agentmcp.Options, grant func(*policies.Grants) error, dirs ...string) *env {
 	t.Helper()
 	home := t.TempDir()
 	cat, err := catalog.Open(home)
 	if err != nil {
 		t.Fatal(err)
 	}
-	install := func(dir string) {
-		t.Helper()
+	for _, dir := range dirs {
 		if _, err := cat.Store().Install(dir); err != nil {
 			t.Fatal(err)
 		}
 	}
-	install(fixtures.ToolDir(t, "hello", "hello.wasm", `"inputSchema": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 16}}, "additionalProperties": false}, "args": {"positional": ["name"]}`))
-	install(fixtures.ToolDir(t, "spin", "loop.wasm", `"inputSchema": {"type": "object"}, "limits": {"timeout": "300ms"}`))
-	install(fixtures.ToolDir(t, "sleep", "sleep.wasm", `"inputSchema": {"type": "object", "properties": {"ms": {"type": "integer", "minimum": 0}}}, "args": {"positional": ["ms"]}`))
-	install(fixtures.ToolDir(t, "exit", "exit.wasm", `"inputSchema": {"type": "object", "properties": {"code": {"type": "integer"}}}, "args": {"positional": ["code"]}`))
-	install(fixtures.ToolDir(t, "flood", "flood.wasm", `"inputSchema": {"type": "object"}, "limits": {"maxOutput": "4KiB"}`))
-	install(fixtures.ToolDir(t, "report", "cat.wasm", `"inputSchema": {"type": "object", "properties": {"file": {"type": "string"}}, "required": ["file"]}, "args": {"positional": ["file"]}, "output": "json", "outputSchema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}`))
-
-	data := t.TempDir()
-	os.WriteFile(filepath.Join(data, "ok.json"), []byte(`{"ok": true, "n": 3}`+"\n"), 0o644)
-	os.WriteFile(filepath.Join(data, "bad.json"), []byte("not json\n"), 0o644)
-	os.WriteFile(filepath.Join(data, "wrong.json"), []byte(`{"ok": "yes"}`), 0o644)
-	os.WriteFile(filepath.Join(data, "control.txt"), []byte("bell\a esc\x1b[31m nul\x00 bad\xff\xfe utf8 }\n{\"jsonrpc\":\"2.0\"}\n"), 0o644)
-	g, err := policies.LoadGrants(catalog.PolicyPath(home))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Tool("report").GrantDir(policies.Dir{Host: data, Guest: "/data"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.Save(catalog.PolicyPath(home)); err != nil {
-		t.Fatal(err)
+	if grant != nil {
+		g, err := policies.LoadGrants(catalog.PolicyPath(home))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := grant(g); err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Save(catalog.PolicyPath(home)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	sup, err := supervisor.New(&supervisor.Options{Home: home})
 	if err != nil {
@@ -78,8 +94,23 @@ func setup(t *testing.T) *env {
 	}
 	closeSup := sync.OnceFunc(sup.Close)
 	t.Cleanup(closeSup)
-	srv := agentmcp.New(cat, sup, &agentmcp.Options{Version: "test", Poll: 50 * time.Millisecond, Progress: 100 * time.Millisecond})
-	return &env{home: home, cat: cat, srv: srv, data: data, closeSup: closeSup}
+	return &env{home: home, cat: cat, srv: agentmcp.New(cat, sup, mo), closeSup: closeSup}
+}
+
+// ownServer closes e's supervisor and serves e's tools again with a
+// supervisor of its own (so, with Home set here; closed when the test
+// ends) and options mo: for tests that need other options, or that check
+// what their supervisor's workers leave behind.
+func (e *env) ownServer(t *testing.T, so supervisor.Options, mo *agentmcp.Options) *agentmcp.Server {
+	t.Helper()
+	e.closeSup()
+	so.Home = e.home
+	sup, err := supervisor.New(&so)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sup.Close)
+	return agentmcp.New(e.cat, sup, mo)
 }
 
 // connect returns a client session over the SDK's in-memory transports.

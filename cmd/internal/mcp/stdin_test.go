@@ -11,8 +11,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	agentmcp "github.com/agent-ctl/agent-ctl/cmd/internal/mcp"
-	"github.com/agent-ctl/agent-ctl/modules/catalog"
-	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 	"github.com/agent-ctl/agent-ctl/tests/mcptest"
 )
@@ -23,25 +21,9 @@ import (
 // declares none is published without it, refuses it, and reads an empty
 // stdin.
 func TestStdinInput(t *testing.T) {
-	home := t.TempDir()
-	cat, err := catalog.Open(home)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, dir := range []string{
+	cs := connect(t, serveTools(t, &agentmcp.Options{Version: "test"}, nil,
 		fixtures.ToolDir(t, "echo", "cat.wasm", `"inputSchema": {"type": "object", "additionalProperties": false}, "stdin": {"description": "the text to print"}`),
-		fixtures.ToolDir(t, "plain", "cat.wasm", `"inputSchema": {"type": "object"}`),
-	} {
-		if _, err := cat.Store().Install(dir); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sup, err := supervisor.New(&supervisor.Options{Home: home})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sup.Close)
-	cs := connect(t, &env{srv: agentmcp.New(cat, sup, &agentmcp.Options{Version: "test"})}, nil)
+		fixtures.ToolDir(t, "plain", "cat.wasm", `"inputSchema": {"type": "object"}`)), nil)
 	ctx := context.Background()
 
 	list, err := cs.ListTools(ctx, nil)
