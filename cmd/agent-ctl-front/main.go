@@ -61,18 +61,21 @@ func main() {
 // errFallThrough stops the front's app: the full CLI takes the command.
 var errFallThrough = errors.New("for the full CLI")
 
-// front runs the command line args if it is `agent-ctl --version` or a
+// front runs the command line args if it asks for the version or is a
 // `run` that a daemon of this home accepts, and returns its exit code with
 // handled true. Otherwise it has read nothing of stdin and written nothing,
 // and the full CLI must run args.
 func front(ctx context.Context, args []string, stdin, stdout, stderr *os.File) (code int, handled bool) {
-	switch {
-	case len(args) == 2 && (args[1] == "--version" || args[1] == "-v"):
-		// What urfave/cli's version flag prints in the full CLI.
-		fmt.Fprintf(stdout, "agent-ctl version %s\n", cliapp.Version)
-		return 0, true
-	case len(args) < 3 || args[len(args)-1] == "--generate-bash-completion":
+	if len(args) < 2 || args[len(args)-1] == "--generate-bash-completion" {
 		return 0, false
+	}
+	// The version flag: urfave/cli answers it after the global flags
+	// parsed and before help or Before, in the full CLI as here; only
+	// what it prints goes to the real stdout.
+	var version bool
+	cli.VersionPrinter = func(c *cli.Context) {
+		fmt.Fprintf(stdout, "%s version %s\n", c.App.Name, c.App.Version)
+		version = true
 	}
 	fallThrough := func(*cli.Context, error, bool) error { return errFallThrough }
 	run := cliapp.RunCommand(func(c *cli.Context) error {
@@ -114,7 +117,11 @@ func front(ctx context.Context, args []string, stdin, stdout, stderr *os.File) (
 		Before:                    cliapp.Before,
 		Commands:                  []*cli.Command{run},
 	}
-	if err := app.RunContext(ctx, args); err != nil || !handled {
+	err := app.RunContext(ctx, args)
+	switch {
+	case version && err == nil:
+		return 0, true
+	case err != nil || !handled:
 		return 0, false
 	}
 	return code, true

@@ -195,7 +195,7 @@ func TestFront_fallsThrough(t *testing.T) {
 		{"run help", []string{"run", "--help"}, nil},
 		{"run -h", []string{"run", "-h", hello}, nil},
 		{"version and help", []string{"--version", "--help"}, nil},
-		{"version with a flag", []string{"--home", home, "--version"}, nil},
+		{"version after a command", []string{"list", "--version"}, nil},
 		{"run flag error", []string{"run", "--bogus", hello}, nil},
 		{"run bad value", []string{"run", "--memory", "lots", hello}, nil},
 		{"run bad dir", []string{"run", "--dir", "/srv:/g:rx", hello}, nil},
@@ -257,14 +257,27 @@ func TestFront_missingFull(t *testing.T) {
 	}
 }
 
-// TestFront_version: `agent-ctl --version` is answered by the front, as the
-// full CLI answers it.
+// TestFront_version: the version flag is answered by the front (the full
+// CLI beside it is the stand-in, which would answer 42) as the real full
+// CLI answers it.
 func TestFront_version(t *testing.T) {
 	front := frontWithFakeFull(t)
-	for _, flag := range []string{"--version", "-v"} {
-		got := runBin(t, front, []string{flag}, baseEnv(t.TempDir()), "")
-		if want := "agent-ctl version " + cliapp.Version + "\n"; got != (result{0, want, ""}) {
-			t.Errorf("%s: %+v, want %q", flag, got, want)
+	full := fullBinary(t)
+	for _, args := range [][]string{
+		{"--version"},
+		{"-v"},
+		{"--home", t.TempDir(), "--log-level", "debug", "--version"},
+		{"--version", "run", "x.wasm"},
+		// Before does not run: the full CLI prints the version all the same.
+		{"--log-level", "loud", "-v"},
+	} {
+		env := baseEnv(t.TempDir())
+		want := runBin(t, full, args, env, "")
+		if want != (result{0, "agent-ctl version " + cliapp.Version + "\n", ""}) {
+			t.Fatalf("%q: the full CLI answered %+v", args, want)
+		}
+		if got := runBin(t, front, args, env, ""); got != want {
+			t.Errorf("%q: the front answered %+v, the full CLI %+v", args, got, want)
 		}
 	}
 }
