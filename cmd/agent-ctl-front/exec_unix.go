@@ -5,8 +5,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"syscall"
 )
 
@@ -24,11 +22,4 @@ func execFull(args, env []string, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "agent-ctl: %s\n", err)
 	return 125
-}
-
-// raise ends this process with sig, its default action restored.
-func raise(sig os.Signal) {
-	signal.Reset(sig)
-	_ = syscall.Kill(os.Getpid(), signalNumber(sig))
-	select {} // the signal is delivered
 }

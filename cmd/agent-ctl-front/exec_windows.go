@@ -36,6 +36,3 @@ func execFull(args, env []string, stderr io.Writer) int {
 	}
 	return 0
 }
-
-// raise ends this process as the signal would.
-func raise(sig os.Signal) { os.Exit(128 + int(signalNumber(sig))) }

@@ -26,7 +26,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"syscall"
 
 	"github.com/urfave/cli/v2"
 
@@ -51,9 +50,12 @@ func main() {
 		os.Exit(code)
 	}
 	if interrupted {
-		// Interrupted before any call was handed over: die of the signal,
-		// as the full CLI would have before it caught signals.
-		raise(se.Sig)
+		// Interrupted before any call was handed over (a daemon slow to
+		// answer): the user asked to stop, so nothing runs, and the exit
+		// code is the full CLI's for a cancelled call (130, 143). Not
+		// re-raised: a signal ignored at start (a background job's
+		// SIGINT) would be ignored again.
+		os.Exit(se.ExitCode())
 	}
 	os.Exit(execFull(os.Args, env, os.Stderr))
 }
@@ -143,12 +145,4 @@ func fullPath() (string, error) {
 		return "", fmt.Errorf("finding the full CLI: no executable %s beside %s: install agent-ctl, %s and agent-ctl-worker together", p, self, FullName)
 	}
 	return p, nil
-}
-
-// signalNumber is sig as a syscall.Signal, for raise.
-func signalNumber(sig os.Signal) syscall.Signal {
-	if s, ok := sig.(syscall.Signal); ok {
-		return s
-	}
-	return syscall.SIGINT
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -408,4 +409,78 @@ func jsonOf(v any) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+// TestFront_interruptedBeforeHandOff: a signal while the front waits for a
+// daemon that does not answer ends it with the cancelled call's code once
+// the wait gives up (10 s), running nothing: not the full CLI, and not a
+// hang when the signal was ignored at start (a background job's SIGINT,
+// which the front catches and must not re-raise into the ignored
+// disposition).
+func TestFront_interruptedBeforeHandOff(t *testing.T) {
+	front := frontWithFakeFull(t)
+	for _, tc := range []struct {
+		name   string
+		ignore string // the shell's trap: the signal ignored at start
+		sig    syscall.Signal
+		code   int
+	}{
+		{"SIGINT ignored at start", "INT", syscall.SIGINT, 130},
+		{"SIGTERM", "", syscall.SIGTERM, 143},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			home := t.TempDir()
+			path := daemon.SocketPath(home)
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+				t.Fatal(err)
+			}
+			ln, err := net.Listen("unix", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			script := "exec \"$0\" run /nonexistent/hello.wasm"
+			if tc.ignore != "" {
+				script = "trap '' " + tc.ignore + "; " + script
+			}
+			cmd := exec.Command("sh", "-c", script, front)
+			cmd.Env = baseEnv(home)
+			// Files, not pipes: the descriptors the front sends with its
+			// request stay open in this test's unread socket, and a pipe's
+			// reader would wait for them.
+			out, err := os.Create(filepath.Join(t.TempDir(), "stdout"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			errb, err := os.Create(filepath.Join(t.TempDir(), "stderr"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Stdout, cmd.Stderr = out, errb
+			start := time.Now()
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Process.Kill()
+			conn, err := ln.Accept() // the front is waiting for an answer
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			cmd.Process.Signal(tc.sig)
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			read := func(f *os.File) string { b, _ := os.ReadFile(f.Name()); return string(b) }
+			select {
+			case err := <-done:
+				var ee *exec.ExitError
+				if !errors.As(err, &ee) || ee.ExitCode() != tc.code || read(out) != "" {
+					t.Errorf("%v, stdout %q, stderr %q; want exit %d and nothing run", err, read(out), read(errb), tc.code)
+				}
+				t.Logf("ended after %v", time.Since(start))
+			case <-time.After(90 * time.Second):
+				t.Fatalf("the front did not end within 90 s of the signal; stderr:\n%s", read(errb))
+			}
+		})
+	}
 }
