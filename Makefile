@@ -61,7 +61,11 @@ wine-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends wine64 >/dev/null; \
 	fi
 
-## build: bin/agent-ctl and bin/agent-ctl-worker (the worker it spawns for each call)
+## build: bin/agent-ctl (the lean front), bin/agent-ctl-full (the CLI) and bin/agent-ctl-worker (the worker it spawns for each call)
+# bin/agent-ctl is the front (cmd/agent-ctl-front): it hands `run` to a
+# running serve's daemon socket and execs bin/agent-ctl-full, beside it, for
+# everything else; it links no cgo, so it is built static (no dynamic
+# loader at each start; docs/why.md).
 # The worker is built with agentctl_worker: without the supervisor's half of
 # the wire, it links neither go-plugin nor gRPC (docs/why.md). It is linked
 # statically: no dynamic loader and no shared libraries to map at each call
@@ -72,7 +76,8 @@ COMMA := ,
 WORKER_TAGS := $(if $(TAGS),$(TAGS)$(COMMA))agentctl_worker
 WORKER_LDFLAGS := -extldflags=-static
 build:
-	$(GO) build $(if $(TAGS),-tags $(TAGS)) -o bin/ ./cmd/agent-ctl
+	$(GO) build $(if $(TAGS),-tags $(TAGS)) -o bin/agent-ctl-full ./cmd/agent-ctl
+	CGO_ENABLED=0 $(GO) build $(if $(TAGS),-tags $(TAGS)) -o bin/agent-ctl ./cmd/agent-ctl-front
 	$(GO) build -tags $(WORKER_TAGS) -ldflags '$(WORKER_LDFLAGS)' -o bin/ ./cmd/agent-ctl-worker
 
 ## fixtures: rebuild the WebAssembly test fixtures from source

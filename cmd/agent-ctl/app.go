@@ -10,21 +10,18 @@ import (
 	"os"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/agent-ctl/agent-ctl/cmd/internal/cliapp"
 	"github.com/agent-ctl/agent-ctl/cmd/internal/daemon"
-	"github.com/agent-ctl/agent-ctl/isolation"
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 )
 
-// version is agent-ctl's version, set at build time with
-// -ldflags "-X main.version=…".
-var version = "0.1.0-dev"
+// version is agent-ctl's version (cliapp.Version, which the build sets).
+var version = cliapp.Version
 
 // exitError carries an exit code out of a cli action; its message, if any,
 // has already been printed.
@@ -36,6 +33,16 @@ func (e exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
+
+// ownError is err with the shared package's usage error (cliapp.UsageError)
+// as this package's, which the CLI prints as such.
+func ownError(err error) error {
+	var ue cliapp.UsageError
+	if errors.As(err, &ue) {
+		return usageError{ue.Msg}
+	}
+	return err
+}
 
 // run is the whole CLI behind main, testable in-process: it parses args,
 // runs the command and returns the process exit code.
@@ -108,110 +115,14 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageError{err.Error()}
 		},
-		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "home", Usage: "state directory (installed tools, policy, compiled-module cache)", EnvVars: []string{"AGENTCTL_HOME"}, DefaultText: "~/.agent-ctl"},
-			&cli.StringFlag{Name: "log-level", Usage: "log level on stderr: debug, info, warn, error", Value: "warn"},
-			&cli.StringFlag{Name: "worker-id", Usage: "host user and group `ID` container workers run as; no host user, group or subordinate range (/etc/subuid, /etc/subgid) may have it",
-				EnvVars: []string{isolation.WorkerIDEnv}, DefaultText: strconv.Itoa(isolation.DefaultWorkerID)},
-			&cli.BoolFlag{Name: "allow-no-landlock", Usage: "let container workers run without Landlock where the kernel has none (without it, container isolation refuses to start there)",
-				EnvVars: []string{isolation.AllowNoLandlockEnv}},
-		}, append(auditFlags(), daemonFlags()...)...),
-		// Container isolation reads both from the environment, as doctor
-		// does: a flag given on the command line is put there.
-		Before: func(c *cli.Context) error {
-			// Checked here, for every command, not only where a
-			// supervisor is made: a bad value must never pass silently.
-			if _, err := newLogger(c); err != nil {
-				return err
-			}
-			if err := checkAuditFlags(c); err != nil {
-				return err
-			}
-			if c.IsSet("worker-id") {
-				os.Setenv(isolation.WorkerIDEnv, c.String("worker-id"))
-			}
-			if c.Bool("allow-no-landlock") {
-				os.Setenv(isolation.AllowNoLandlockEnv, "1")
-			}
-			return nil
-		},
-		Commands: []*cli.Command{runCommand(), installCommand(), listCommand(), describeCommand(),
+		Flags: cliapp.GlobalFlags(),
+		// Container isolation reads the walls' flags from the environment,
+		// as doctor does: a flag given on the command line is put there.
+		Before: func(c *cli.Context) error { return ownError(cliapp.Before(c)) },
+		Commands: []*cli.Command{cliapp.RunCommand(runAction), installCommand(), listCommand(), describeCommand(),
 			removeCommand(), grantCommand(), revokeCommand(), newCommand(), mcpCommand(), serveCommand(), tokenCommand(),
 			doctorCommand(), completionCommand(), historyCommand(), rollbackCommand(), signCommand(), keyCommand(), trustCommand(), publishCommand(), auditCommand(), controllerCommand(), agentCommand(), fleetCommand()},
 	}
-}
-
-func runCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "run",
-		Usage:     "run a WASI command module with the capabilities given on the command line",
-		ArgsUsage: "FILE.wasm [-- ARGS...]",
-		Description: `Runs FILE.wasm in a fresh worker process. Nothing is granted unless asked for:
-no directories, no environment variables, no network. Arguments after FILE.wasm
-(optionally after --) are passed to the module. stdin, stdout and stderr stream
-live; the module's exit code becomes agent-ctl's. agent-ctl's own outcomes use
-exit codes 124-143 (see docs/exit-codes.md): 124 time limit, 125 agent-ctl error,
-126 invalid module, 127 module not found, 130/143 interrupted, 132 trap,
-137 memory limit, 141 output limit.
-
-Examples:
-  agent-ctl run modules/hello/hello.wasm -- --name world
-  agent-ctl run --dir ./logs:/logs:ro --env TZ=UTC grep.wasm -- ERROR /logs/app.log
-  agent-ctl run --memory 64MiB --timeout 5s --max-output 1MiB tool.wasm`,
-		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "dir", Usage: "grant a host directory at a guest path: `HOST:GUEST[:ro|rw]` (ro when the mode is left out; repeatable)"},
-			&cli.StringSliceFlag{Name: "env", Usage: "set `KEY=VALUE`, or pass the host's value of KEY (repeatable)"},
-			&cli.StringSliceFlag{Name: "net", Usage: "allow connections through the agent_ctl host functions to `HOST:PORT[,PORT...]` (HOST: a CIDR, an address or a hostname; repeatable)"},
-			&cli.StringFlag{Name: "memory", Usage: "cap on the module's linear memory (`SIZE`, e.g. 64MiB, 1GiB)", Value: policies.FormatSize(policies.DefaultMemory)},
-			&cli.StringFlag{Name: "timeout", Usage: "wall-clock limit of the whole call: starting the worker, loading or compiling the module, and its run (`DURATION`, e.g. 500ms, 30s, 2m)", Value: policies.DefaultTimeout.String()},
-			&cli.StringFlag{Name: "max-output", Usage: "cap on stdout and stderr bytes together (`SIZE`)", Value: policies.FormatSize(policies.DefaultMaxOutput)},
-			&cli.StringFlag{Name: "isolation", Usage: "walls around the worker (`KIND`): container (namespaces, cgroups, seccomp) or process (the WASM sandbox alone)", DefaultText: "container"},
-		},
-		Action: runAction,
-	}
-}
-
-// policyFromFlags builds the call's policy; every error names the flag.
-func policyFromFlags(c *cli.Context) (policies.Policy, error) {
-	var p policies.Policy
-	for _, s := range c.StringSlice("dir") {
-		d, err := policies.ParseDir(s)
-		if err != nil {
-			return p, err
-		}
-		p.Dirs = append(p.Dirs, d)
-	}
-	for _, s := range c.StringSlice("net") {
-		n, err := policies.ParseNetGrant(s)
-		if err != nil {
-			return p, err
-		}
-		p.Net = append(p.Net, n)
-	}
-	for _, s := range c.StringSlice("env") {
-		e, err := policies.ParseEnv(s, os.LookupEnv)
-		if err != nil {
-			return p, err
-		}
-		p.Env = append(p.Env, e)
-	}
-	var err error
-	if p.Memory, err = policies.ParseSize(c.String("memory")); err != nil {
-		return p, fmt.Errorf("--memory: %w", err)
-	}
-	if p.MaxOutput, err = policies.ParseSize(c.String("max-output")); err != nil {
-		return p, fmt.Errorf("--max-output: %w", err)
-	}
-	if p.MaxOutput == 0 {
-		return p, errors.New("--max-output: must be at least 1 byte")
-	}
-	if p.Timeout, err = time.ParseDuration(c.String("timeout")); err != nil || p.Timeout <= 0 {
-		return p, fmt.Errorf("--timeout %q: want a positive duration such as 500ms, 30s or 2m", c.String("timeout"))
-	}
-	if p.Isolation, err = policies.ParseIsolation(c.String("isolation")); err != nil {
-		return p, err
-	}
-	return p, nil
 }
 
 // newSupervisor returns a supervisor for the --home and --log-level given.
@@ -224,31 +135,19 @@ func newSupervisor(c *cli.Context) (*supervisor.Supervisor, error) {
 }
 
 func newLogger(c *cli.Context) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-		return nil, usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", c.String("log-level"))}
-	}
-	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})), nil
+	log, err := cliapp.NewLogger(c, c.App.ErrWriter)
+	return log, ownError(err)
 }
 
 func runAction(c *cli.Context) error {
-	stderr := c.App.ErrWriter
-	args := c.Args().Slice()
-	if len(args) == 0 {
-		return usageError{"run: missing FILE.wasm (see 'agent-ctl run --help')"}
-	}
-	module, modArgs := args[0], args[1:]
-	if len(modArgs) > 0 && modArgs[0] == "--" {
-		modArgs = modArgs[1:]
-	}
-	pol, err := policyFromFlags(c)
+	module, modArgs, pol, err := cliapp.ParseRun(c)
 	if err != nil {
-		return usageError{plain(err)}
+		return ownError(err)
 	}
 	if pol.Isolation == policies.IsolationProcess {
-		fmt.Fprintln(stderr, "agent-ctl: note: --isolation process: no kernel confinement; the WASM sandbox is the only wall")
+		fmt.Fprintln(c.App.ErrWriter, cliapp.ProcessNote)
 	}
-	if err, ok := viaDaemon(c, runRequest(c, module, modArgs, pol)); ok {
+	if err, ok := viaDaemon(c, cliapp.RunRequest(c, module, modArgs, pol)); ok {
 		return err
 	}
 	return invoke(c, &supervisor.Call{Module: module, Args: modArgs, Policy: pol, TimeoutCoversLoad: true, Frontend: "run"})
@@ -265,7 +164,7 @@ func invoke(c *cli.Context, call *supervisor.Call) error {
 	defer sup.Close() // the worker's teardown ends before agent-ctl does
 	// The walls' set-up runs while Invoke checks the call.
 	sup.Prewarm(call.Policy.Isolation)
-	call.Stdin, call.Stdout, call.Stderr = moduleStdin(c.App.Reader), c.App.Writer, stderr
+	call.Stdin, call.Stdout, call.Stderr = cliapp.ModuleStdin(c.App.Reader), c.App.Writer, stderr
 	return exitError{runCall(c.Context, sup, call, stderr)}
 }
 
@@ -284,7 +183,7 @@ func runCall(ctx context.Context, sup *supervisor.Supervisor, call *supervisor.C
 		var di daemon.Interrupted
 		switch cause := context.Cause(ctx); {
 		case errors.As(cause, &se):
-			code = se.exitCode()
+			code = se.ExitCode()
 		case errors.As(cause, &di):
 			code = di.ExitCode()
 		}
@@ -295,11 +194,8 @@ func runCall(ctx context.Context, sup *supervisor.Supervisor, call *supervisor.C
 	return code
 }
 
-// plain renders an error for a person at a terminal: the "invalid policy"
-// classification is for code (errors.Is), not for reading.
-func plain(err error) string {
-	return strings.Replace(err.Error(), policies.ErrInvalid.Error()+": ", "", 1)
-}
+// plain renders an error for a person at a terminal (cliapp.Plain).
+func plain(err error) string { return cliapp.Plain(err) }
 
 // strict makes agent-ctl's own commands (path: their parent's names) answer
 // bad input with one line on stderr and exit 125: a flag error names the

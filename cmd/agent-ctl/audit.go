@@ -14,6 +14,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/agent-ctl/agent-ctl/cmd/internal/cliapp"
 	"github.com/agent-ctl/agent-ctl/modules/manifest"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/supervisor/audit"
@@ -21,30 +22,13 @@ import (
 
 // Environment variables behind the global audit flags.
 const (
-	noAuditEnv   = "AGENT_CTL_NO_AUDIT"
-	auditSyncEnv = "AGENT_CTL_AUDIT_SYNC"
+	noAuditEnv   = cliapp.NoAuditEnv
+	auditSyncEnv = cliapp.AuditSyncEnv
 )
-
-// auditFlags are the global flags that configure the audit log.
-func auditFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.BoolFlag{Name: "no-audit", Usage: "record no call in the audit log ($AGENTCTL_HOME/audit); doctor and serve say so", EnvVars: []string{noAuditEnv}},
-		&cli.StringFlag{Name: "audit-sync", Usage: "when the audit log is fsync'd: line (before each call's result) or batch (at most every 100ms; a host crash may lose the last lines)",
-			Value: "line", EnvVars: []string{auditSyncEnv}},
-	}
-}
 
 // auditOptions reads the global audit flags.
 func auditOptions(c *cli.Context) *supervisor.AuditOptions {
 	return &supervisor.AuditOptions{Off: c.Bool("no-audit"), Log: &audit.Options{Batch: c.String("audit-sync") == "batch"}}
-}
-
-// checkAuditFlags refuses a bad --audit-sync.
-func checkAuditFlags(c *cli.Context) error {
-	if s := c.String("audit-sync"); s != "line" && s != "batch" {
-		return usageError{fmt.Sprintf("--audit-sync %q: want line or batch", s)}
-	}
-	return nil
 }
 
 // auditNotice is what every serve and mcp start says when auditing is off.

@@ -335,7 +335,7 @@ func TestAudit_errorText(t *testing.T) {
 	// A call cancelled by a signal, through the real call path: its
 	// reason is the context's cause.
 	ctx, cancel := context.WithCancelCause(context.Background())
-	cancel(signalError{syscall.SIGTERM})
+	cancel(signalError{Sig: syscall.SIGTERM})
 	t.Setenv("AGENTCTL_HOME", home)
 	var out, errb bytes.Buffer
 	run(ctx, []string{"agent-ctl", "run", "--isolation", "process", fixtures.Path("hello.wasm")}, strings.NewReader(""), &out, &errb)

@@ -15,8 +15,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/agent-ctl/agent-ctl/cmd/internal/cliapp"
 	"github.com/agent-ctl/agent-ctl/cmd/internal/daemon"
-	"github.com/agent-ctl/agent-ctl/isolation"
 	"github.com/agent-ctl/agent-ctl/modules/catalog"
 	"github.com/agent-ctl/agent-ctl/modules/store"
 	"github.com/agent-ctl/agent-ctl/policies"
@@ -24,33 +24,13 @@ import (
 )
 
 // noDaemonEnv forces one-shot calls to spawn, as --no-daemon does.
-const noDaemonEnv = "AGENTCTL_NO_DAEMON"
-
-// daemonFlags are the global flags of the daemon socket.
-func daemonFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.BoolFlag{Name: "no-daemon", Usage: "run and tool commands start their own worker even when 'agent-ctl serve' of this home is running", EnvVars: []string{noDaemonEnv}},
-	}
-}
-
-// daemonSettings are what must be the same in a client and the daemon for
-// the daemon to run the client's call: what changes its walls or its
-// record. Flags given on the command line are in the environment by now
-// (the app's Before puts them there).
-func daemonSettings(c *cli.Context) map[string]string {
-	return map[string]string{
-		"worker_id":         os.Getenv(isolation.WorkerIDEnv),
-		"allow_no_landlock": strconv.FormatBool(os.Getenv(isolation.AllowNoLandlockEnv) == "1"),
-		"engine":            os.Getenv(isolation.EngineEnv),
-		"no_audit":          strconv.FormatBool(c.Bool("no-audit")),
-		"audit_sync":        c.String("audit-sync"),
-	}
-}
+const noDaemonEnv = cliapp.NoDaemonEnv
 
 // viaDaemon hands a call to a running `agent-ctl serve` of this home, if
-// there is one that takes it. ok is false when the call is still to be
-// run here: no daemon, refused, or --no-daemon; nothing was written and
-// nothing read then. Otherwise the returned error carries the exit code.
+// there is one that takes it (cliapp.HandOff). ok is false when the call is
+// still to be run here: no daemon, refused, or --no-daemon; nothing was
+// written and nothing read then. Otherwise the returned error carries the
+// exit code.
 func viaDaemon(c *cli.Context, req *daemon.Request) (err error, ok bool) {
 	log, lerr := newLogger(c)
 	if lerr != nil {
@@ -67,51 +47,23 @@ func viaDaemon(c *cli.Context, req *daemon.Request) (err error, ok bool) {
 	if !ok1 || !ok2 {
 		return nil, false
 	}
-	home, herr := homeDir(c)
-	if herr != nil {
+	code, handled, reason := cliapp.HandOff(c, req, cliapp.ModuleStdin(c.App.Reader), stdout, stderr, log)
+	if !handled {
+		if reason != nil {
+			log.Debug("daemon not used: spawning the worker here", "socket", daemonSocket(c), "reason", reason.Error())
+		}
 		return nil, false
 	}
-	req.Version, req.Settings = version, daemonSettings(c)
-	path := daemon.SocketPath(home)
-	code, derr := daemon.Call(c.Context, path, req, moduleStdin(c.App.Reader), stdout, stderr)
-	switch {
-	case errors.Is(derr, daemon.ErrNoDaemon), errors.Is(derr, daemon.ErrRefused):
-		log.Debug("daemon not used: spawning the worker here", "socket", path, "reason", derr.Error())
-		return nil, false
-	case derr != nil:
-		fmt.Fprintf(stderr, "agent-ctl: %s\n", derr)
-		return exitError{supervisor.ExitInternal}, true
-	}
-	log.Debug("call ran in the daemon", "socket", path, "exit_code", code)
 	return exitError{code}, true
 }
 
-// runRequest is `agent-ctl run`'s call for the daemon: paths made absolute
-// here as the supervisor would make them (against this process's working
-// directory, not cleaned), host variables already read.
-func runRequest(c *cli.Context, module string, args []string, pol policies.Policy) *daemon.Request {
-	r := &daemon.RunRequest{Module: absNotCleaned(module), Args: args, Net: c.StringSlice("net"),
-		Memory: pol.Memory, Output: pol.MaxOutput, Time: pol.Timeout, Isolation: string(pol.Isolation)}
-	for _, d := range pol.Dirs {
-		r.Dirs = append(r.Dirs, daemon.Dir{Host: absNotCleaned(d.Host), Guest: d.Guest, Writable: d.Writable})
-	}
-	for _, e := range pol.Env {
-		r.Env = append(r.Env, e.Key+"="+e.Value)
-	}
-	return &daemon.Request{Run: r}
-}
-
-// absNotCleaned is p against the working directory, with its ".." left
-// in: the kernel must resolve it as it is (see policies.Dir).
-func absNotCleaned(p string) string {
-	if filepath.IsAbs(p) {
-		return p
-	}
-	wd, err := os.Getwd()
+// daemonSocket is the daemon socket of this home, for messages.
+func daemonSocket(c *cli.Context) string {
+	home, err := homeDir(c)
 	if err != nil {
-		return p // relative: the daemon refuses it, and the call spawns
+		return ""
 	}
-	return wd + "/" + p
+	return daemon.SocketPath(home)
 }
 
 // toolRequest is an installed tool's call for the daemon: the arguments as
@@ -137,7 +89,7 @@ func toolRequest(name string, args map[string]any, g *policies.ToolGrants) *daem
 func listenDaemon(c *cli.Context, home string, sup *supervisor.Supervisor, log *slog.Logger) *daemon.Server {
 	path := daemon.SocketPath(home)
 	h := &daemonHandler{sup: sup, home: home, log: log}
-	ds, err := daemon.Listen(path, h.serve, &daemon.ServerOptions{Version: version, Settings: daemonSettings(c), Logger: log})
+	ds, err := daemon.Listen(path, h.serve, &daemon.ServerOptions{Version: version, Settings: cliapp.Settings(c), Logger: log})
 	if err != nil {
 		fmt.Fprintf(c.App.ErrWriter, "agent-ctl: note: no daemon socket: %s\n", err)
 		return nil

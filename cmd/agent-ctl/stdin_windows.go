@@ -7,8 +7,6 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-func moduleStdin(r io.Reader) io.Reader { return r }
-
 // isTerminal reports whether r is a console, to ask the user a question.
 func isTerminal(r io.Reader) bool {
 	f, ok := r.(*os.File)

@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/agent-ctl/agent-ctl/cmd/internal/cliapp"
 	"github.com/agent-ctl/agent-ctl/modules/store"
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
@@ -150,16 +150,7 @@ func tryHint(err error, name, dir string) error {
 
 // homeDir is the state directory, resolved as openState does but not
 // created: try only needs to know it, to refuse granting it.
-func homeDir(c *cli.Context) (string, error) {
-	home := c.String("home")
-	if home == "" {
-		var err error
-		if home, err = supervisor.DefaultHome(); err != nil {
-			return "", err
-		}
-	}
-	return filepath.Abs(home)
-}
+func homeDir(c *cli.Context) (string, error) { return cliapp.HomeDir(c) }
 
 // exitCodeOf is the exit code run gives err, printing its message as run
 // does: dev reports each round's outcome and carries on.

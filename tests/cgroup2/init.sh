@@ -135,7 +135,7 @@ for engine in jail libcontainer; do
 	# A worker killed by the kernel ends the call as a worker failure (125)
 	# or, where the worker's own cgroup counted the kill, the memory limit
 	# (137); either way the supervisor lived to say so.
-	check "$engine: the supervisor survived the OOM kill and reported it" sh -c "[ $st = 125 -o $st = 137 ] && grep -q . /work/bomb.out && ! dmesg | grep 'Killed process' | grep -q '(agent-ctl)'"
+	check "$engine: the supervisor survived the OOM kill and reported it" sh -c "[ $st = 125 -o $st = 137 ] && grep -q . /work/bomb.out && ! dmesg | grep 'Killed process' | grep -qE '\\(agent-ctl(-full)?\\)'"
 	check "$engine: nothing of the unit's workers is left" sh -c "[ -z \"\$(workers $unit/workers)\" ]"
 
 	# A supervisor sharing its cgroup with another process cannot split it:

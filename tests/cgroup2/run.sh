@@ -8,7 +8,7 @@
 # result line from there. No network (-nic none). KVM when /dev/kvm works,
 # else TCG (slower).
 #
-# Needs: bin/agent-ctl and bin/agent-ctl-worker (make build), qemu-system-x86
+# Needs: bin/agent-ctl, bin/agent-ctl-full and bin/agent-ctl-worker (make build), qemu-system-x86
 # and busybox-static (the Makefile installs them).
 set -euo pipefail
 
@@ -49,11 +49,11 @@ if ldd "$ird/bin/busybox" >/dev/null 2>&1; then
 	exit 1
 fi
 install -m 0755 "$root/tests/cgroup2/init.sh" "$ird/init"
-cp "$src/bin/agent-ctl" "$src/bin/agent-ctl-worker" "$ird/usr/local/agent-ctl/bin/"
+cp "$src/bin/agent-ctl" "$src/bin/agent-ctl-full" "$src/bin/agent-ctl-worker" "$ird/usr/local/agent-ctl/bin/"
 cp "$cache/isolation.test" "$ird/usr/local/agent-ctl/"
 cp "$loop" "$ird/lib/modules/loop.ko"
 for f in hello malloc sleep; do cp "$root/tests/testdata/$f.wasm" "$ird/usr/local/agent-ctl/testdata/"; done
-for lib in $(ldd "$src/bin/agent-ctl" "$src/bin/agent-ctl-worker" "$cache/isolation.test" | awk '/=> \// {print $3} /^\t\// {print $1}' | sort -u); do
+for lib in $(ldd "$src/bin/agent-ctl-full" "$src/bin/agent-ctl-worker" "$cache/isolation.test" | awk '/=> \// {print $3} /^\t\// {print $1}' | sort -u); do
 	mkdir -p "$ird$(dirname "$lib")"
 	cp -L "$lib" "$ird$lib"
 done

@@ -25,8 +25,9 @@ import (
 
 var bin string
 
-// TestMain uses $AGENTCTL_BIN (make test sets it to bin/agent-ctl) or
-// builds the binary once.
+// TestMain uses $AGENTCTL_BIN (make test sets it to bin/agent-ctl, the
+// front, with agent-ctl-full and agent-ctl-worker beside it) or builds the
+// three once, as make build does.
 func TestMain(m *testing.M) {
 	bin = os.Getenv("AGENTCTL_BIN")
 	if bin == "" {
@@ -36,12 +37,17 @@ func TestMain(m *testing.M) {
 		}
 		bin = filepath.Join(dir, "agent-ctl")
 		// The tags make test builds with: seccomp for container isolation.
-		build := exec.Command("go", "build", "-tags", "seccomp,urfave_cli_no_docs", "-o", filepath.Dir(bin)+"/",
-			"github.com/agent-ctl/agent-ctl/cmd/agent-ctl", "github.com/agent-ctl/agent-ctl/cmd/agent-ctl-worker")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "building agent-ctl:", err)
-			os.Exit(1)
+		for _, b := range [][]string{
+			{"-o", filepath.Join(dir, "agent-ctl-full"), "github.com/agent-ctl/agent-ctl/cmd/agent-ctl"},
+			{"-o", bin, "github.com/agent-ctl/agent-ctl/cmd/agent-ctl-front"},
+			{"-o", dir + "/", "github.com/agent-ctl/agent-ctl/cmd/agent-ctl-worker"},
+		} {
+			build := exec.Command("go", append([]string{"build", "-tags", "seccomp,urfave_cli_no_docs"}, b...)...)
+			build.Stdout, build.Stderr = os.Stderr, os.Stderr
+			if err := build.Run(); err != nil {
+				fmt.Fprintln(os.Stderr, "building agent-ctl:", err)
+				os.Exit(1)
+			}
 		}
 		code := m.Run()
 		os.RemoveAll(dir)
