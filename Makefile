@@ -189,7 +189,7 @@ bench-goals: fixtures modules build mcp-deps
 	  AGENTCTL_BIN=$(CURDIR)/$(BIN) $(MCP_ENV) $(GOTEST) -run '^$$' -bench 'MCPCall|ServeThroughput|CLIRun|DaemonRun|Logs|Memory' -benchtime 100x -count 1 -timeout 60m ./tests/e2e | tee -a .cache/bench-goals.txt && \
 	  AGENTCTL_BIN=$(CURDIR)/$(BIN) $(GOTEST) -run '^$$' -bench ToolsList -benchtime 20x -count 1 ./cmd/internal/mcp | tee -a .cache/bench-goals.txt || exit 1; \
 	done
-	@echo; $(GO) run ./tests/bench/goals < .cache/bench-goals.txt | tee .cache/bench-goals.md
+	@echo; $(GO) run ./tests/bench/goals < .cache/bench-goals.txt | tee .cache/bench-goals-table.txt
 
 ## demo: build, check the host's walls, run a module with a granted directory, show refused escapes and limits
 # the demo runs in a home of its own, made afresh each time, so that it
