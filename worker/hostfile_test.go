@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 	"github.com/agent-ctl/agent-ctl/worker/protocol"
 )
 
@@ -57,16 +58,6 @@ func fileGrants(t *testing.T) (root string, dirs []protocol.Dir) {
 		// (/proc/N/root, cwd, fd/N) must not lead anywhere.
 		{Host: "/proc", Guest: "/hostproc"},
 	}
-}
-
-// openFDs counts the test process's open descriptors.
-func openFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
 }
 
 // TestHostFile_hostile runs hostfile.wasm's operations, hostile ones
@@ -141,7 +132,7 @@ func TestHostFile_hostile(t *testing.T) {
 				if _, err := h.Prepare(req); err != nil {
 					t.Fatal(err)
 				}
-				before := openFDs(t)
+				before := testutil.OpenFDs(t)
 				res, err := h.Run(&protocol.RunArgs{Args: append([]string{"hostfile"}, tc.args...), Timeout: time.Minute}, nil)
 				if err != nil || res.Outcome != protocol.Exited || res.ExitCode != 0 {
 					t.Fatalf("Run = %+v, %v; stderr %q", res, err, stderr)
@@ -150,7 +141,7 @@ func TestHostFile_hostile(t *testing.T) {
 					t.Errorf("output mismatch\n got: %q\nwant: %q", got, tc.want)
 				}
 				// Every file the module left open is closed with the call.
-				if after := openFDs(t); after > before {
+				if after := testutil.OpenFDs(t); after > before {
 					t.Errorf("%d descriptors open after the call, %d before", after, before)
 				}
 				// Only the writable grant's file may change, only by its write.

@@ -182,19 +182,31 @@ func (h *Host) mapEntry(path string) (*wasmtime.Module, error) {
 // when the entry is not the verified one: the caller checks it as any
 // entry.
 func (h *Host) mapVerified(path, verified string) (*wasmtime.Module, error) {
-	f, err := os.Open(path)
+	f, fi, err := openEntry(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
 	if cache.Identity(fi) != verified {
 		return nil, nil
 	}
 	return h.mapEntry("/proc/self/fd/" + strconv.Itoa(int(f.Fd())))
+}
+
+// openEntry opens the cache entry at path and tells what file it opened:
+// its identity is compared with the verified entry's on the open file,
+// never on the path again.
+func openEntry(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, fi, nil
 }
 
 // readEntry returns the payload of the cache entry at path: without
@@ -202,15 +214,11 @@ func (h *Host) mapVerified(path, verified string) (*wasmtime.Module, error) {
 // verified, else checked (cache.Copy) as it is read. Both read the one
 // open file that was checked.
 func readEntry(path, verified string) ([]byte, error) {
-	f, err := os.Open(path)
+	f, fi, err := openEntry(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
 	if verified != "" && cache.Identity(fi) == verified {
 		n, err := cache.Payload(f, fi.Size())
 		if err != nil {

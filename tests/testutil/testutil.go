@@ -7,9 +7,11 @@ package testutil
 
 import (
 	"bytes"
+	"os"
 	"slices"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -70,4 +72,15 @@ func (w *TimedWriter) Times() []time.Time {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return slices.Clone(w.times)
+}
+
+// OpenFDs counts the test process's open descriptors (Linux: from
+// /proc/self/fd), for tests that check a call leaves none behind.
+func OpenFDs(t testing.TB) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
 }

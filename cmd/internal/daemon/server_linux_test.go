@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
 
 // echo is the handler of these tests: it copies the call's stdin to its
@@ -330,7 +332,7 @@ func TestServer_hostile(t *testing.T) {
 	// No collection: a descriptor left to a finalizer counts as leaked.
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	s := listen(t, e.serve, &ServerOptions{RequestTimeout: 500 * time.Millisecond})
-	fdsBefore := openFDs(t)
+	fdsBefore := testutil.OpenFDs(t)
 	good, _ := encodeFrame(request())
 	for _, tc := range []struct {
 		name string
@@ -382,7 +384,7 @@ func TestServer_hostile(t *testing.T) {
 	}
 	// Every descriptor a hostile client sent, and every connection, is
 	// closed again (the outputs of the good call are the test's own 2).
-	testEventually(t, func() bool { return openFDs(t) <= fdsBefore+2 })
+	testEventually(t, func() bool { return testutil.OpenFDs(t) <= fdsBefore+2 })
 }
 
 // TestServer_hugeCancelFrame: after acceptance, a cancel frame with a huge
@@ -523,13 +525,4 @@ func TestServer_otherUser(t *testing.T) {
 
 func blockRequest() *Request {
 	return &Request{Version: "test", Protocol: ProtocolVersion, Settings: testSettings, Tool: &ToolRequest{Name: "block"}}
-}
-
-func openFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
 }
