@@ -72,32 +72,28 @@ fn parse_network(s: &str) -> Result<Network, String> {
             Some(_) => Err(bad()),
         }
     };
-    let too_big = |bits: u32, p: u32, min: u32| {
-        format!(
+    // Both families are checked and masked alike, IPv4 in the low 32 bits.
+    let (bits, a) = if let Ok(a) = addr.parse::<Ipv4Addr>() {
+        (32, u128::from(u32::from(a)))
+    } else if let Ok(a) = addr.parse::<Ipv6Addr>() {
+        (128, u128::from(a))
+    } else {
+        return Err(bad());
+    };
+    let p = prefix_of(bits)?;
+    // At most MAX_ADDRESSES = 2^max_bits addresses: a /20 of IPv4, a /116 of IPv6.
+    let max_bits = MAX_ADDRESSES.trailing_zeros();
+    if bits - p > max_bits {
+        return Err(format!(
             "--ip {}: {} addresses, more than the {} one scan may cover (at most a /{})",
             s,
             if bits - p >= 64 { format!("2^{}", bits - p) } else { (1u128 << (bits - p)).to_string() },
             MAX_ADDRESSES,
-            min
-        )
-    };
-    if let Ok(a) = addr.parse::<Ipv4Addr>() {
-        let p = prefix_of(32)?;
-        if 32 - p > 12 {
-            return Err(too_big(32, p, 20));
-        }
-        let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
-        return Ok(Network::V4(u32::from(a) & mask, p));
+            bits - max_bits
+        ));
     }
-    if let Ok(a) = addr.parse::<Ipv6Addr>() {
-        let p = prefix_of(128)?;
-        if 128 - p > 12 {
-            return Err(too_big(128, p, 116));
-        }
-        let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };
-        return Ok(Network::V6(u128::from(a) & mask, p));
-    }
-    Err(bad())
+    let n = a & !((1u128 << (bits - p)) - 1);
+    Ok(if bits == 32 { Network::V4(n as u32, p) } else { Network::V6(n, p) })
 }
 
 /// Parses "22,80,443,8000-8100": ports and inclusive ranges, 1 to 65535. The result is
@@ -342,10 +338,10 @@ mod tests {
         assert_eq!(parse_network("fe80::/116").unwrap().count(), 4096);
         assert_eq!(parse_network("10.0.0.255/31").unwrap().host(1), "10.0.0.255");
         refuses(parse_network, &[
-            ("10.0.0.0/19", "8192 addresses, more than the 4096"),
+            ("10.0.0.0/19", "8192 addresses, more than the 4096 one scan may cover (at most a /20)"),
             ("0.0.0.0/0", "4294967296 addresses"),
             ("::/0", "2^128 addresses"),
-            ("::/64", "2^64 addresses"),
+            ("::/64", "2^64 addresses, more than the 4096 one scan may cover (at most a /116)"),
             ("10.0.0.0/33", "want an IPv4 or IPv6 address or CIDR"),
             ("10.0.0.0/", "want an IPv4"),
             ("10.0.0.0/+8", "want an IPv4"),
