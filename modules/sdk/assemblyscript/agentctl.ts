@@ -118,46 +118,51 @@ export class Args {
     return out;
   }
 
+  // last returns the flag's last value (the one that counts), or null
+  // when it was not given.
+  private last(name: string): string | null {
+    const all = this.all(name);
+    return all.length > 0 ? all[all.length - 1] : null;
+  }
+
   // has reports whether the flag was given (a false switch counts as not given).
   has(name: string): bool {
-    const all = this.all(name);
-    if (all.length == 0) return false;
-    return !(this.types[this.names.indexOf(name)] == T_BOOL && all[all.length - 1] == "false");
+    const v = this.last(name);
+    if (v === null) return false;
+    return !(this.types[this.names.indexOf(name)] == T_BOOL && v == "false");
   }
 
   // str returns the flag's last value, or def.
   str(name: string, def: string = ""): string {
-    const all = this.all(name);
-    return all.length > 0 ? all[all.length - 1] : def;
+    const v = this.last(name);
+    return v !== null ? v : def;
   }
 
   // require returns the flag's last value; a missing flag is a usage error.
   require(name: string): string {
-    const all = this.all(name);
-    if (all.length == 0) this.usage("--" + name + " is required");
-    return all[all.length - 1];
+    const v = this.last(name);
+    if (v === null) this.usage("--" + name + " is required");
+    return v!;
   }
 
   int(name: string, def: i64 = 0): i64 {
-    const all = this.all(name);
-    if (all.length == 0) return def;
-    const v = all[all.length - 1];
+    const v = this.last(name);
+    if (v === null) return def;
     if (!isInt(v)) this.usage("--" + name + ": want an integer, got \"" + v + "\"");
     return parseI64(v);
   }
 
   num(name: string, def: f64 = 0): f64 {
-    const all = this.all(name);
-    if (all.length == 0) return def;
-    const v = all[all.length - 1];
+    const v = this.last(name);
+    if (v === null) return def;
     if (!isNum(v)) this.usage("--" + name + ": want a number, got \"" + v + "\"");
     return parseFloat(v);
   }
 
   // bool reports whether a switch was given (and not as --name=false).
   bool(name: string): bool {
-    const all = this.all(name);
-    return all.length > 0 && all[all.length - 1] != "false";
+    const v = this.last(name);
+    return v !== null && v != "false";
   }
 
   // usage prints "TOOL: msg" to stderr and exits 2.

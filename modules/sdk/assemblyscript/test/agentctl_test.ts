@@ -21,7 +21,7 @@ if (process.argv.length > 1) {
 
 let a = Args.parseFrom("t", SPEC, ["--name", "--op", "--count=-3", "--tag", "a", "--shout", "--tag", "b", "--ratio", "1.5", "pos1", "--", "--pos2"]);
 check(a.error == "", "parse error " + a.error);
-check(a.str("name") == "--op", "name " + a.str("name"));
+check(a.str("name") == "--op" && a.require("name") == "--op", "name " + a.str("name"));
 check(a.int("count") == -3, "count");
 check(a.num("ratio") == 1.5, "ratio");
 check(a.bool("shout") && a.has("shout"), "shout");
@@ -31,7 +31,7 @@ check(a.positional.length == 2 && a.positional[0] == "pos1" && a.positional[1] =
 
 a = Args.parseFrom("t", SPEC, ["--shout=false"]);
 check(!a.bool("shout") && !a.has("shout") && !a.has("name"), "shout=false");
-check(a.str("name", "def") == "def" && a.int("count", 7) == 7 && a.all("tag").length == 0, "defaults");
+check(a.str("name", "def") == "def" && a.int("count", 7) == 7 && a.num("ratio", 2.5) == 2.5 && a.all("tag").length == 0, "defaults");
 check(Args.parseFrom("t", SPEC, ["--count", "9223372036854775807"]).int("count") == 9223372036854775807, "max int");
 check(Args.parseFrom("t", SPEC, ["--count", "-9223372036854775808"]).int("count") == -9223372036854775808, "min int");
 
