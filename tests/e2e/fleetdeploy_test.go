@@ -20,6 +20,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/supervisor/audit"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 	"github.com/agent-ctl/agent-ctl/tests/registrytest"
+	"github.com/agent-ctl/agent-ctl/tests/trusttest"
 )
 
 // deployRollout is the part of `fleet deploy --json` the test reads.
@@ -167,14 +168,7 @@ func TestFleetDeploy(t *testing.T) {
 	})
 
 	t.Run("bad signature reaches none", func(t *testing.T) {
-		_, sec, err := trust.GenerateKey("")
-		if err != nil {
-			t.Fatal(err)
-		}
-		other, err := trust.ParseSecretKey(sec, "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		other := trusttest.NewKey(t)
 		// A well-formed notice for all three, naming an object that is in
 		// the store, signed by a key that is not the fleet's.
 		payload, _ := json.Marshal(map[string]any{"id": "forged", "tool": "greet", "version": "6.6.6", "module": v1.Module,
