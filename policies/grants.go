@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"path"
@@ -86,20 +85,15 @@ const maxGrantsFile = 4 << 20
 // LoadGrants reads the policy file at path; a missing file is an empty
 // policy (everything denied).
 func LoadGrants(path string) (*Grants, error) {
-	f, err := os.Open(path)
+	b, err := statefile.ReadFile(path, maxGrantsFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return &Grants{Tools: map[string]*ToolGrants{}}, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("reading policy file: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxGrantsFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading policy file: %w", err)
-	}
-	if len(b) > maxGrantsFile {
+	if errors.Is(err, statefile.ErrTooLarge) {
 		return nil, fmt.Errorf("%w: policy file %s is larger than %d bytes", ErrInvalid, path, maxGrantsFile)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading policy file: %w", err)
 	}
 	g := &Grants{}
 	dec := json.NewDecoder(bytes.NewReader(b))

@@ -127,6 +127,7 @@ func TestGrants_badFile(t *testing.T) {
 		"bad limit":      `{"tools":{"x":{"limits":{"memory":"lots"}}}}`,
 		"bad env key":    `{"tools":{"x":{"env":[{"key":"A=B"}]}}}`,
 		"trailing guest": `{"tools":{"x":{"dirs":[{"host":"/tmp","guest":"/a/../b"}]}}}`,
+		"too large":      `{"tools":{}}` + strings.Repeat(" ", maxGrantsFile),
 	} {
 		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "-"))
 		os.WriteFile(path, []byte(content), 0o600)

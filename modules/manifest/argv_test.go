@@ -18,15 +18,7 @@ func compile(t testing.TB, file string) *manifest.Tool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := manifest.Parse(data)
-	if err != nil {
-		t.Fatalf("Parse(%s): %v", file, err)
-	}
-	tool, err := m.Compile()
-	if err != nil {
-		t.Fatalf("Compile(%s): %v", file, err)
-	}
-	return tool
+	return mustCompile(t, data)
 }
 
 // args decodes arguments as an MCP front end would: numbers as
@@ -313,14 +305,7 @@ func TestTool_Argv_errors(t *testing.T) {
 	data, _ := os.ReadFile("testdata/probe.json")
 	data = bytes.Replace(data, []byte(`,
     "required": ["target"]`), nil, 1)
-	m, err := manifest.Parse(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	optional, err := m.Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
+	optional := mustCompile(t, data)
 	for i, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
 			tool := probe

@@ -10,6 +10,8 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+
+	"github.com/agent-ctl/agent-ctl/modules/manifest"
 )
 
 // Limits on a module archive, which is as untrusted as the module in it.
@@ -104,15 +106,15 @@ func unpack(src, into string) (root, moduleDir string, err error) {
 			return "", "", fmt.Errorf("archive %s: entry %q is not a regular file or directory", filepath.Base(src), h.Name)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(root, manifestFile)); err == nil {
+	if _, err := os.Stat(filepath.Join(root, manifest.FileName)); err == nil {
 		return root, root, nil
 	}
 	if len(tops) == 1 {
 		for top := range tops {
-			if _, err := os.Stat(filepath.Join(root, top, manifestFile)); err == nil {
+			if _, err := os.Stat(filepath.Join(root, top, manifest.FileName)); err == nil {
 				return root, filepath.Join(root, top), nil
 			}
 		}
 	}
-	return "", "", fmt.Errorf("archive %s has no %s at its root or in its one top-level directory", filepath.Base(src), manifestFile)
+	return "", "", fmt.Errorf("archive %s has no %s at its root or in its one top-level directory", filepath.Base(src), manifest.FileName)
 }

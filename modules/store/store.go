@@ -33,11 +33,8 @@ var (
 )
 
 const (
-	manifestFile = "manifest.json"
-	digestFile   = "digest"
-	versionsDir  = ".versions"
-	// maxManifest bounds the manifest file read at install.
-	maxManifest = 1 << 20
+	digestFile  = "digest"
+	versionsDir = ".versions"
 )
 
 // Compiled on first use: agent-ctl starts (and each container init) need not pay for it.
@@ -136,13 +133,9 @@ func (s *Store) install(src string, o *InstallOptions) (*Tool, string, error) {
 		return nil, "", fmt.Errorf("installing %s: %w", src, err)
 	}
 	if !fi.IsDir() {
-		return nil, "", fmt.Errorf("installing %s: not a module directory or .tar.gz (want %s and the .wasm it names)", src, manifestFile)
+		return nil, "", fmt.Errorf("installing %s: not a module directory or .tar.gz (want %s and the .wasm it names)", src, manifest.FileName)
 	}
-	raw, err := statefile.ReadFile(filepath.Join(src, manifestFile), maxManifest)
-	if err != nil {
-		return nil, "", fmt.Errorf("installing %s: %w", src, err)
-	}
-	m, err := manifest.Parse(raw)
+	m, raw, err := manifest.Load(src)
 	if err != nil {
 		return nil, "", fmt.Errorf("installing %s: %w", src, err)
 	}
@@ -167,7 +160,7 @@ func (s *Store) install(src string, o *InstallOptions) (*Tool, string, error) {
 		return nil, "", fmt.Errorf("installing %s: %w", m.Name, err)
 	}
 	defer os.RemoveAll(staging) // a no-op once renamed
-	if err := writeFile(filepath.Join(staging, manifestFile), raw); err != nil {
+	if err := writeFile(filepath.Join(staging, manifest.FileName), raw); err != nil {
 		return nil, "", fmt.Errorf("installing %s: %w", m.Name, err)
 	}
 	if _, err := statefile.CopyNew(wasm, filepath.Join(staging, m.ModuleFile()), wasmfile.MaxSize+1); err != nil {
@@ -310,20 +303,16 @@ func (s *Store) load(name, target string) (*Tool, error) {
 		return nil, damaged(errors.New("its link points outside the store"))
 	}
 	dir := filepath.Join(s.dir, target)
-	raw, err := statefile.ReadFile(filepath.Join(dir, manifestFile), maxManifest)
+	m, _, err := manifest.Load(dir)
 	if err != nil {
 		return nil, damaged(err)
 	}
-	m, err := manifest.Parse(raw)
-	if err != nil {
-		return nil, damaged(fmt.Errorf("%s: %w", filepath.Join(dir, manifestFile), err))
-	}
 	if m.Name != name {
-		return nil, damaged(fmt.Errorf("%s names %q", filepath.Join(dir, manifestFile), m.Name))
+		return nil, damaged(fmt.Errorf("%s names %q", filepath.Join(dir, manifest.FileName), m.Name))
 	}
 	t, err := m.Compile()
 	if err != nil {
-		return nil, damaged(fmt.Errorf("%s: %w", filepath.Join(dir, manifestFile), err))
+		return nil, damaged(fmt.Errorf("%s: %w", filepath.Join(dir, manifest.FileName), err))
 	}
 	d, err := statefile.ReadFile(filepath.Join(dir, digestFile), 128)
 	if err != nil {

@@ -352,16 +352,12 @@ func (w *Watcher) save(name string, d *Drop) {
 // signatures: the same content is not installed twice (a restart, an
 // event that changed nothing).
 func fingerprint(dir string) (string, error) {
-	raw, err := statefile.ReadFile(filepath.Join(dir, "manifest.json"), manifest.MaxSize)
+	m, _, err := manifest.Load(dir)
 	if err != nil {
 		return "", err
 	}
-	m, err := manifest.Parse(raw)
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", filepath.Join(dir, "manifest.json"), err)
-	}
 	h := sha256.New()
-	for _, f := range []string{"manifest.json", m.ModuleFile(), "manifest.json.minisig", m.ModuleFile() + ".minisig"} {
+	for _, f := range []string{manifest.FileName, m.ModuleFile(), manifest.FileName + ".minisig", m.ModuleFile() + ".minisig"} {
 		f2, err := os.Open(filepath.Join(dir, f))
 		if errors.Is(err, os.ErrNotExist) && strings.HasSuffix(f, ".minisig") {
 			continue

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/agent-ctl/agent-ctl/modules/manifest"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 )
 
@@ -18,7 +19,7 @@ func benchModule(b *testing.B) (home, dir string) {
 	}
 	dir = b.TempDir()
 	os.WriteFile(filepath.Join(dir, "hello.wasm"), wasm, 0o644)
-	os.WriteFile(filepath.Join(dir, ManifestFile), []byte(testManifest), 0o644)
+	os.WriteFile(filepath.Join(dir, manifest.FileName), []byte(testManifest), 0o644)
 	sk, k := newKey(b, "alice")
 	if err := Sign(dir, sk); err != nil {
 		b.Fatal(err)

@@ -7,26 +7,14 @@ import (
 	"testing"
 
 	"github.com/agent-ctl/agent-ctl/policies/trust"
+	"github.com/agent-ctl/agent-ctl/tests/trusttest"
 )
-
-func newKey(t *testing.T) *trust.SecretKey {
-	t.Helper()
-	_, sec, err := trust.GenerateKey("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := trust.ParseSecretKey(sec, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 // TestVerifyMessage checks a signed message against the keys given: the
 // signer's key verifies it, and every change, another key or no signature
 // is refused with its reason.
 func TestVerifyMessage(t *testing.T) {
-	signer, other := newKey(t), newKey(t)
+	signer, other := trusttest.NewKey(t), trusttest.NewKey(t)
 	pub := signer.PublicKey()
 	pub.Name = "fleet"
 	msg := []byte(`{"tool":"hello","version":"1.0.0"}`)

@@ -173,15 +173,11 @@ func Stage(home, src string) (dir string, res *Result, cleanup func(), err error
 	if err != nil {
 		return "", nil, cleanup, fmt.Errorf("staging %s: %w", src, err)
 	}
-	raw, err := statefile.ReadFile(filepath.Join(src, ManifestFile), maxManifest)
+	m, raw, err := manifest.Load(src)
 	if err != nil {
 		return "", nil, cleanup, fmt.Errorf("staging %s: %w", src, err)
 	}
-	m, err := manifest.Parse(raw)
-	if err != nil {
-		return "", nil, cleanup, fmt.Errorf("staging %s: %w", src, err)
-	}
-	if err := os.WriteFile(filepath.Join(tmp, ManifestFile), raw, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, manifest.FileName), raw, 0o600); err != nil {
 		return "", nil, cleanup, fmt.Errorf("staging %s: %w", src, err)
 	}
 	module := m.ModuleFile()
@@ -193,7 +189,7 @@ func Stage(home, src string) (dir string, res *Result, cleanup func(), err error
 		optional bool
 	}{
 		{module, wasmfile.MaxSize + 1, false},
-		{ManifestFile + SigSuffix, maxSig + 1, true},
+		{manifest.FileName + SigSuffix, maxSig + 1, true},
 		{module + SigSuffix, maxSig + 1, true},
 	} {
 		_, err := statefile.CopyNew(filepath.Join(src, f.name), filepath.Join(tmp, f.name), f.limit)

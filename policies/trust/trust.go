@@ -51,8 +51,6 @@ var (
 )
 
 const (
-	// ManifestFile is the manifest's name in a module directory.
-	ManifestFile = "manifest.json"
 	// SigSuffix is appended to a file's name to name its signature file.
 	SigSuffix = ".minisig"
 	// Unsigned is how agent-ctl names the signer of a module no trusted key
@@ -62,8 +60,6 @@ const (
 	// maxSig bounds a signature file: four lines, of which only the two
 	// comments vary; minisign's own comments are far shorter.
 	maxSig = 8 << 10
-	// maxManifest bounds the manifest read (the store's own limit).
-	maxManifest = 1 << 20
 )
 
 // Error says why a module directory does not verify: the file (its name
@@ -183,11 +179,7 @@ func GenerateKey(password string) (public, secret []byte, err error) {
 // comment also names the module's sha256, so that Verify refuses the
 // manifest beside another module, even one the same key signed.
 func Sign(dir string, key *SecretKey) error {
-	raw, err := statefile.ReadFile(filepath.Join(dir, ManifestFile), maxManifest)
-	if err != nil {
-		return fmt.Errorf("signing %s: %w", dir, err)
-	}
-	m, err := manifest.Parse(raw)
+	m, raw, err := manifest.Load(dir)
 	if err != nil {
 		return fmt.Errorf("signing %s: %w", dir, err)
 	}
@@ -211,9 +203,9 @@ func Sign(dir string, key *SecretKey) error {
 	}
 	mr := minisign.NewReader(bytes.NewReader(raw))
 	io.Copy(io.Discard, mr)
-	sig = mr.SignWithComments(key.k, now+"\tfile:"+ManifestFile+"\thashed\t"+moduleTag+hex.EncodeToString(h.Sum(nil)), untrusted)
-	if err := statefile.WriteFile(filepath.Join(dir, ManifestFile+SigSuffix), sig, 0o644); err != nil {
-		return fmt.Errorf("writing signature of %s: %w", ManifestFile, err)
+	sig = mr.SignWithComments(key.k, now+"\tfile:"+manifest.FileName+"\thashed\t"+moduleTag+hex.EncodeToString(h.Sum(nil)), untrusted)
+	if err := statefile.WriteFile(filepath.Join(dir, manifest.FileName+SigSuffix), sig, 0o644); err != nil {
+		return fmt.Errorf("writing signature of %s: %w", manifest.FileName, err)
 	}
 	return nil
 }
@@ -229,16 +221,12 @@ const moduleTag = "module-sha256:"
 // module must be that one. It returns the key, or an *Error naming the
 // first file that does not verify and why.
 func Verify(dir string, keys []Key) (Key, error) {
-	raw, err := statefile.ReadFile(filepath.Join(dir, ManifestFile), maxManifest)
-	if err != nil {
-		return Key{}, fmt.Errorf("verifying %s: %w", dir, err)
-	}
-	m, err := manifest.Parse(raw)
+	m, raw, err := manifest.Load(dir)
 	if err != nil {
 		return Key{}, fmt.Errorf("verifying %s: %w", dir, err)
 	}
 	module := m.ModuleFile()
-	k, comment, _, err := verifyFile(dir, ManifestFile, keys, func() (io.ReadCloser, error) {
+	k, comment, _, err := verifyFile(dir, manifest.FileName, keys, func() (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(raw)), nil
 	})
 	if err != nil {
@@ -258,12 +246,12 @@ func Verify(dir string, keys []Key) (Key, error) {
 	}
 	if mk.ID != k.ID {
 		return Key{}, &Error{File: module, Reason: ErrMixedSigners,
-			Detail: fmt.Sprintf("%s by %s, %s by %s", module, mk.Name, ManifestFile, k.Name)}
+			Detail: fmt.Sprintf("%s by %s, %s by %s", module, mk.Name, manifest.FileName, k.Name)}
 	}
 	for _, field := range strings.Split(comment, "\t") {
 		if want, ok := strings.CutPrefix(field, moduleTag); ok && want != digest {
 			return Key{}, &Error{File: module, Reason: ErrBadSignature,
-				Detail: fmt.Sprintf("key %s signed %s for module sha256:%s; this one is sha256:%s", k.Name, ManifestFile, short(want), short(digest))}
+				Detail: fmt.Sprintf("key %s signed %s for module sha256:%s; this one is sha256:%s", k.Name, manifest.FileName, short(want), short(digest))}
 		}
 	}
 	return k, nil

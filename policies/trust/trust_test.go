@@ -13,6 +13,7 @@ import (
 
 	"aead.dev/minisign"
 
+	"github.com/agent-ctl/agent-ctl/modules/manifest"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
@@ -30,7 +31,7 @@ func moduleDir(t testing.TB) string {
 	if err := os.WriteFile(filepath.Join(dir, "hello.wasm"), wasm, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, ManifestFile), []byte(testManifest), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, manifest.FileName), []byte(testManifest), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -105,19 +106,19 @@ func TestVerify(t *testing.T) {
 		detail string
 	}{
 		{"signed", trusted, func(t testing.TB) string { return signed(t, alice) }, "", nil, ""},
-		{"unsigned", trusted, moduleDir, ManifestFile, ErrUnsigned, "no manifest.json.minisig"},
+		{"unsigned", trusted, moduleDir, manifest.FileName, ErrUnsigned, "no manifest.json.minisig"},
 		{"module unsigned", trusted, func(t testing.TB) string {
 			dir := signed(t, alice)
 			os.Remove(filepath.Join(dir, "hello.wasm.minisig"))
 			return dir
 		}, "hello.wasm", ErrUnsigned, "no hello.wasm.minisig"},
-		{"unknown key", []Key{bobKey}, func(t testing.TB) string { return signed(t, alice) }, ManifestFile, ErrUnknownKey, aliceKey.ID},
-		{"no keys", nil, func(t testing.TB) string { return signed(t, alice) }, ManifestFile, ErrUnknownKey, aliceKey.ID},
+		{"unknown key", []Key{bobKey}, func(t testing.TB) string { return signed(t, alice) }, manifest.FileName, ErrUnknownKey, aliceKey.ID},
+		{"no keys", nil, func(t testing.TB) string { return signed(t, alice) }, manifest.FileName, ErrUnknownKey, aliceKey.ID},
 		{"tampered manifest", trusted, func(t testing.TB) string {
 			dir := signed(t, alice)
-			appendTo(t, filepath.Join(dir, ManifestFile), " ")
+			appendTo(t, filepath.Join(dir, manifest.FileName), " ")
 			return dir
-		}, ManifestFile, ErrBadSignature, "key alice"},
+		}, manifest.FileName, ErrBadSignature, "key alice"},
 		{"tampered module", trusted, func(t testing.TB) string {
 			dir := signed(t, alice)
 			appendTo(t, filepath.Join(dir, "hello.wasm"), "\x00")
@@ -130,12 +131,12 @@ func TestVerify(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, "manifest.json.minisig"), w, 0o644)
 			os.WriteFile(filepath.Join(dir, "hello.wasm.minisig"), m, 0o644)
 			return dir
-		}, ManifestFile, ErrBadSignature, "key alice"},
+		}, manifest.FileName, ErrBadSignature, "key alice"},
 		{"trusted comment changed", trusted, func(t testing.TB) string {
 			return signedEdited(t, alice, func(sig string) string {
 				return strings.Replace(sig, "file:manifest.json", "file:other.json", 1)
 			})
-		}, ManifestFile, ErrBadSignature, "key alice"},
+		}, manifest.FileName, ErrBadSignature, "key alice"},
 		{"mixed signers", trusted, func(t testing.TB) string {
 			dir := signed(t, alice)
 			other := signed(t, bob)
@@ -161,7 +162,7 @@ func TestVerify(t *testing.T) {
 		}, "hello.wasm", ErrBadSignature, "key alice signed manifest.json for module sha256:"},
 		{"garbage", trusted, func(t testing.TB) string {
 			return signedEdited(t, alice, func(string) string { return "not a signature\n" })
-		}, ManifestFile, ErrMalformed, "manifest.json.minisig: invalid signature"},
+		}, manifest.FileName, ErrMalformed, "manifest.json.minisig: invalid signature"},
 		{"empty", trusted, func(t testing.TB) string {
 			dir := signed(t, alice)
 			os.WriteFile(filepath.Join(dir, "hello.wasm.minisig"), nil, 0o644)
@@ -173,7 +174,7 @@ func TestVerify(t *testing.T) {
 				lines[1] = "!!" + lines[1][2:]
 				return strings.Join(lines, "\n")
 			})
-		}, ManifestFile, ErrMalformed, "illegal base64"},
+		}, manifest.FileName, ErrMalformed, "illegal base64"},
 		{"oversized", trusted, func(t testing.TB) string {
 			// A valid signature whose untrusted comment makes the file
 			// one byte too large: the size is checked before anything.
@@ -181,13 +182,13 @@ func TestVerify(t *testing.T) {
 				pad := strings.Repeat("x", maxSig+1-len(sig))
 				return strings.Replace(sig, "untrusted comment: ", "untrusted comment: "+pad, 1)
 			})
-		}, ManifestFile, ErrMalformed, "larger than 8192 bytes"},
+		}, manifest.FileName, ErrMalformed, "larger than 8192 bytes"},
 		{"legacy format", trusted, func(t testing.TB) string {
 			dir := signed(t, alice)
-			raw, _ := os.ReadFile(filepath.Join(dir, ManifestFile))
+			raw, _ := os.ReadFile(filepath.Join(dir, manifest.FileName))
 			os.WriteFile(filepath.Join(dir, "manifest.json.minisig"), minisign.Sign(alice.k, raw), 0o644)
 			return dir
-		}, ManifestFile, ErrMalformed, "legacy format"},
+		}, manifest.FileName, ErrMalformed, "legacy format"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := tc.setup(t)
@@ -417,7 +418,7 @@ func TestInterop_minisignSigns(t *testing.T) {
 	pub, sec := filepath.Join(keys, "m.pub"), filepath.Join(keys, "m.key")
 	runTool(t, tool, "-G", "-W", "-p", pub, "-s", sec)
 	dir := moduleDir(t)
-	runTool(t, tool, "-S", "-s", sec, "-m", filepath.Join(dir, ManifestFile), filepath.Join(dir, "hello.wasm"))
+	runTool(t, tool, "-S", "-s", sec, "-m", filepath.Join(dir, manifest.FileName), filepath.Join(dir, "hello.wasm"))
 	text, _ := os.ReadFile(pub)
 	k, err := ParsePublicKey(string(text))
 	if err != nil {
@@ -467,7 +468,7 @@ func TestInterop_minisignVerifies(t *testing.T) {
 	if err := Sign(dir, sk); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{ManifestFile, "hello.wasm"} {
+	for _, f := range []string{manifest.FileName, "hello.wasm"} {
 		out := runTool(t, tool, "-V", "-H", "-p", pubFile, "-m", filepath.Join(dir, f))
 		if !strings.Contains(out, "file:"+f) {
 			t.Errorf("minisign -V %s: trusted comment lacks the file name:\n%s", f, out)
@@ -476,8 +477,8 @@ func TestInterop_minisignVerifies(t *testing.T) {
 	// minisign signs with the key made here, too.
 	runTool(t, tool, "-S", "-W", "-s", secFile, "-m", filepath.Join(dir, "hello.wasm"), "-x", filepath.Join(keys, "by-tool.minisig"))
 	runTool(t, tool, "-V", "-p", pubFile, "-m", filepath.Join(dir, "hello.wasm"), "-x", filepath.Join(keys, "by-tool.minisig"))
-	appendTo(t, filepath.Join(dir, ManifestFile), " ")
-	if out, err := exec.Command(tool, "-V", "-p", pubFile, "-m", filepath.Join(dir, ManifestFile)).CombinedOutput(); err == nil {
+	appendTo(t, filepath.Join(dir, manifest.FileName), " ")
+	if out, err := exec.Command(tool, "-V", "-p", pubFile, "-m", filepath.Join(dir, manifest.FileName)).CombinedOutput(); err == nil {
 		t.Errorf("minisign -V accepted a changed manifest:\n%s", out)
 	}
 }
@@ -493,7 +494,7 @@ func FuzzVerify(f *testing.F) {
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, sig []byte) {
 		d := t.TempDir()
-		for _, n := range []string{ManifestFile, "hello.wasm", "hello.wasm.minisig"} {
+		for _, n := range []string{manifest.FileName, "hello.wasm", "hello.wasm.minisig"} {
 			b, _ := os.ReadFile(filepath.Join(dir, n))
 			os.WriteFile(filepath.Join(d, n), b, 0o644)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/supervisor/audit"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 	"github.com/agent-ctl/agent-ctl/tests/registrytest"
+	"github.com/agent-ctl/agent-ctl/tests/trusttest"
 )
 
 // deployRollout is the part of `fleet deploy --json` the test reads.
@@ -95,6 +96,20 @@ func TestFleetDeploy(t *testing.T) {
 		}
 		return out
 	}
+	// waitVersions waits until each node's greet is at the version want
+	// gives that node.
+	waitVersions := func(t *testing.T, want map[string]string) {
+		t.Helper()
+		pollFleet(t, time.Minute, func() string {
+			v := greetVersions()
+			for _, n := range names {
+				if v[n] != want[n] {
+					return fmt.Sprintf("greet versions %v, want %v", v, want)
+				}
+			}
+			return ""
+		})
+	}
 	deploy := func(t *testing.T, args ...string) deployRollout {
 		t.Helper()
 		out, errs, code := fleetRun(t, ctlHome, append([]string{"fleet", "deploy", "--json"}, args...)...)
@@ -138,12 +153,7 @@ func TestFleetDeploy(t *testing.T) {
 		if strings.Join(got, ",") != "n1:installed,n2:installed" {
 			t.Errorf("deploy --label role=web: %v, want n1 and n2 installed", got)
 		}
-		pollFleet(t, time.Minute, func() string {
-			if v := greetVersions(); v["n1"] != "1.1.0" || v["n2"] != "1.1.0" || v["n3"] != "1.0.0" {
-				return fmt.Sprintf("greet versions %v, want 1.1.0 on n1 and n2, 1.0.0 on n3", v)
-			}
-			return ""
-		})
+		waitVersions(t, map[string]string{"n1": "1.1.0", "n2": "1.1.0", "n3": "1.0.0"})
 	})
 
 	// From a registry, through the OCI code install uses.
@@ -158,23 +168,11 @@ func TestFleetDeploy(t *testing.T) {
 		if len(ro.Results) != 1 || ro.Results[0].State != "installed" || ro.Version != "1.2.0" {
 			t.Errorf("deploy %s --nodes n3: %+v, want 1.2.0 installed on n3", ref, ro)
 		}
-		pollFleet(t, time.Minute, func() string {
-			if v := greetVersions(); v["n1"] != "1.1.0" || v["n2"] != "1.1.0" || v["n3"] != "1.2.0" {
-				return fmt.Sprintf("greet versions %v, want 1.1.0 on n1 and n2, 1.2.0 on n3", v)
-			}
-			return ""
-		})
+		waitVersions(t, map[string]string{"n1": "1.1.0", "n2": "1.1.0", "n3": "1.2.0"})
 	})
 
 	t.Run("bad signature reaches none", func(t *testing.T) {
-		_, sec, err := trust.GenerateKey("")
-		if err != nil {
-			t.Fatal(err)
-		}
-		other, err := trust.ParseSecretKey(sec, "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		other := trusttest.NewKey(t)
 		// A well-formed notice for all three, naming an object that is in
 		// the store, signed by a key that is not the fleet's.
 		payload, _ := json.Marshal(map[string]any{"id": "forged", "tool": "greet", "version": "6.6.6", "module": v1.Module,

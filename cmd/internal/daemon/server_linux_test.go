@@ -56,6 +56,19 @@ func (e *echo) serve(ctx context.Context, req *Request, stdio Stdio, peer Peer) 
 	return len(req.Tool.Args)
 }
 
+// cause waits for the next "block" call to be cancelled and returns its
+// cause; the test fails when none is within 30s (a loaded CI machine).
+func (e *echo) cause(t *testing.T) error {
+	t.Helper()
+	select {
+	case got := <-e.causes:
+		return got
+	case <-time.After(30 * time.Second):
+		t.Fatal("the handler was not cancelled")
+		return nil
+	}
+}
+
 var testSettings = map[string]string{"worker_id": "", "no_audit": "false"}
 
 func listen(t *testing.T, h Handler, o *ServerOptions) *Server {
@@ -227,13 +240,8 @@ func TestCall_cancel(t *testing.T) {
 			if err != nil || code != tc.want.ExitCode() {
 				t.Errorf("Call = %d, %v; want %d", code, err, tc.want.ExitCode())
 			}
-			select {
-			case got := <-e.causes:
-				if got != tc.want {
-					t.Errorf("handler's cause %v, want %v", got, tc.want)
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatal("the handler was not cancelled")
+			if got := e.cause(t); got != tc.want {
+				t.Errorf("handler's cause %v, want %v", got, tc.want)
 			}
 		})
 	}
@@ -242,13 +250,8 @@ func TestCall_cancel(t *testing.T) {
 		sendRequest(t, c, block, 2)
 		expectReply(t, c, "")
 		c.Close()
-		select {
-		case got := <-e.causes:
-			if !errors.Is(got, errClientGone) {
-				t.Errorf("handler's cause %v, want errClientGone", got)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("the handler was not cancelled")
+		if got := e.cause(t); !errors.Is(got, errClientGone) {
+			t.Errorf("handler's cause %v, want errClientGone", got)
 		}
 	})
 }
@@ -396,13 +399,8 @@ func TestServer_hugeCancelFrame(t *testing.T) {
 	sendRequest(t, c, blockRequest(), 2)
 	expectReply(t, c, "")
 	c.Write([]byte{0xff, 0xff, 0xff, 0xff})
-	select {
-	case got := <-e.causes:
-		if !errors.Is(got, errClientGone) {
-			t.Errorf("cause %v", got)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("not cancelled")
+	if got := e.cause(t); !errors.Is(got, errClientGone) {
+		t.Errorf("handler's cause %v, want errClientGone", got)
 	}
 }
 
@@ -425,11 +423,7 @@ func TestServer_maxConns(t *testing.T) {
 	}
 	for _, c := range held {
 		c.Close()
-		select {
-		case <-e.causes:
-		case <-time.After(30 * time.Second):
-			t.Fatal("a held call was not cancelled")
-		}
+		e.cause(t)
 	}
 	testEventually(t, func() bool {
 		_, err := Call(context.Background(), s.Addr(), request(), nil, o.out, o.err)

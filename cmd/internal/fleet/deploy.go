@@ -232,11 +232,7 @@ type Rollout struct {
 // minisign signatures. It returns the manifest and the module's hex
 // sha256.
 func Pack(src, dst string, key *trust.SecretKey) (*manifest.Manifest, string, error) {
-	raw, err := statefile.ReadFile(filepath.Join(src, trust.ManifestFile), 1<<20)
-	if err != nil {
-		return nil, "", fmt.Errorf("packing %s: %w", src, err)
-	}
-	m, err := manifest.Parse(raw)
+	m, raw, err := manifest.Load(src)
 	if err != nil {
 		return nil, "", fmt.Errorf("packing %s: %w", src, err)
 	}
@@ -249,7 +245,7 @@ func Pack(src, dst string, key *trust.SecretKey) (*manifest.Manifest, string, er
 		return nil, "", err
 	}
 	defer os.RemoveAll(tmp)
-	if err := os.WriteFile(filepath.Join(tmp, trust.ManifestFile), raw, 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, manifest.FileName), raw, 0o600); err != nil {
 		return nil, "", err
 	}
 	if n, err := statefile.CopyNew(filepath.Join(src, module), filepath.Join(tmp, module), wasmfile.MaxSize+1); err != nil || n > wasmfile.MaxSize {
@@ -261,7 +257,7 @@ func Pack(src, dst string, key *trust.SecretKey) (*manifest.Manifest, string, er
 	if err := trust.Sign(tmp, key); err != nil {
 		return nil, "", err
 	}
-	files := []string{trust.ManifestFile, trust.ManifestFile + trust.SigSuffix, module, module + trust.SigSuffix}
+	files := []string{manifest.FileName, manifest.FileName + trust.SigSuffix, module, module + trust.SigSuffix}
 	f, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, "", err

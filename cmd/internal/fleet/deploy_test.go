@@ -23,6 +23,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/policies/trust"
 	"github.com/agent-ctl/agent-ctl/supervisor/audit"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+	"github.com/agent-ctl/agent-ctl/tests/trusttest"
 )
 
 // toolVersion writes a module directory of tool hello at version, with
@@ -187,14 +188,7 @@ func TestDeploy(t *testing.T) {
 	}
 
 	// Forged and tampered notices, to all three nodes.
-	_, otherSec, err := trust.GenerateKey("")
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := trust.ParseSecretKey(otherSec, "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := trusttest.NewKey(t)
 	archive, m, module = pack(t, key, toolVersion(t, "6.6.6", "exit.wasm", ""))
 	good, err := cl.Deploy(ctx, archive, m, module, key, []string{"gamma"}, wait) // put in the store
 	if err != nil || good.Results[0].State != fleet.DeployInstalled {

@@ -324,11 +324,7 @@ func (d *deployer) deploy(data []byte) (DeployResult, *DeployPayload) {
 // matchesNotice checks that the module directory dir holds the tool,
 // version and module p names.
 func matchesNotice(dir string, p *DeployPayload) error {
-	raw, err := statefile.ReadFile(filepath.Join(dir, trust.ManifestFile), 1<<20)
-	if err != nil {
-		return err
-	}
-	m, err := manifest.Parse(raw)
+	m, _, err := manifest.Load(dir)
 	if err != nil {
 		return err
 	}

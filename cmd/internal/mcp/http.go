@@ -1,6 +1,7 @@
 package mcp
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -69,27 +70,13 @@ func (o *HTTPOptions) defaults() HTTPOptions {
 	if o != nil {
 		opts = *o
 	}
-	if opts.MaxBody == 0 {
-		opts.MaxBody = 4 << 20
-	}
-	if opts.PerToken == 0 {
-		opts.PerToken = 16
-	}
-	if opts.BodyTimeout == 0 {
-		opts.BodyTimeout = 30 * time.Second
-	}
-	if opts.SessionIdle == 0 {
-		opts.SessionIdle = 30 * time.Minute
-	}
-	if opts.MaxConns == 0 {
-		opts.MaxConns = 512
-	}
-	if opts.IdleTimeout == 0 {
-		opts.IdleTimeout = 60 * time.Second
-	}
-	if opts.HeaderTimeout == 0 {
-		opts.HeaderTimeout = 10 * time.Second
-	}
+	opts.MaxBody = cmp.Or(opts.MaxBody, 4<<20)
+	opts.PerToken = cmp.Or(opts.PerToken, 16)
+	opts.BodyTimeout = cmp.Or(opts.BodyTimeout, 30*time.Second)
+	opts.SessionIdle = cmp.Or(opts.SessionIdle, 30*time.Minute)
+	opts.MaxConns = cmp.Or(opts.MaxConns, 512)
+	opts.IdleTimeout = cmp.Or(opts.IdleTimeout, 60*time.Second)
+	opts.HeaderTimeout = cmp.Or(opts.HeaderTimeout, 10*time.Second)
 	return opts
 }
 
