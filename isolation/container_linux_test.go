@@ -395,32 +395,18 @@ func TestContainer_walls(t *testing.T) {
 	const memLimit = 256 << 20
 
 	roDir, rwDir := t.TempDir(), t.TempDir() // 0700, root's: the worker gets in through ID-mapped mounts
-	if err := os.WriteFile(filepath.Join(roDir, "data"), []byte("data"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, filepath.Join(roDir, "data"), []byte("data"))
 	socketDir, err := os.MkdirTemp("", "plugin-dir") // as go-plugin makes it: 0700, root's
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(socketDir)
-	tcp, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tcp.Close()
+	tcp := listen(t, "tcp", "127.0.0.1:0")
 	// A host service's socket inside a granted directory: the worker
 	// never connects anywhere (go-plugin only listens), so connect is denied.
-	hs, err := net.Listen("unix", filepath.Join(rwDir, "host.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hs.Close()
+	listen(t, "unix", filepath.Join(rwDir, "host.sock"))
 	abstract := fmt.Sprintf("agent-ctl-test-%d", os.Getpid())
-	ab, err := net.Listen("unix", "@"+abstract)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ab.Close()
+	listen(t, "unix", "@"+abstract)
 	fd3r, fd3w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -981,9 +967,7 @@ func BenchmarkSpawn(b *testing.B) {
 func realMounts(t testing.TB) Spec {
 	dir := t.TempDir()
 	for _, f := range []string{"module.wasm", "cache.cwasm"} {
-		if err := os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, filepath.Join(dir, f), []byte("x"))
 	}
 	sock, tmp := filepath.Join(dir, "plugin-dir"), filepath.Join(dir, "tmp")
 	for _, d := range []string{sock, tmp} {
@@ -1107,9 +1091,7 @@ func TestContainer_idmapOwners(t *testing.T) {
 		uid, gid int
 	}{{rw, 4242, 4343}, {filepath.Join(rw, "theirs"), 4242, 4343}, {filepath.Join(rw, "roots"), 0, 0}, {filepath.Join(ro, "data"), 0, 0}} {
 		if f.path != rw {
-			if err := os.WriteFile(f.path, []byte("x"), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			writeFile(t, f.path, []byte("x"))
 		}
 		if err := os.Chown(f.path, f.uid, f.gid); err != nil {
 			t.Fatal(err)
@@ -1171,9 +1153,7 @@ func TestContainer_sweepUnfinishedStart(t *testing.T) {
 			t.Fatal(err)
 		}
 		b, _ := json.Marshal(paths)
-		if err := os.WriteFile(filepath.Join(dir, cgroupsFile), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		writeFile(t, filepath.Join(dir, cgroupsFile), b)
 		then := time.Now().Add(-age)
 		if err := os.Chtimes(dir, then, then); err != nil {
 			t.Fatal(err)
@@ -1237,12 +1217,8 @@ func TestContainer_sweepJail(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := json.Marshal(paths)
-	if err := os.WriteFile(filepath.Join(dir, cgroupsFile), b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, jailWorkerFile), []byte("1"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, filepath.Join(dir, cgroupsFile), b)
+	writeFile(t, filepath.Join(dir, jailWorkerFile), []byte("1"))
 	sweep := func() {
 		if _, err := NewContainer(&ContainerOptions{StateDir: sp.o.StateDir, Engine: EngineJail}); err != nil {
 			t.Fatal(err)
@@ -1296,9 +1272,7 @@ func TestContainer_seccompCache(t *testing.T) {
 	// Corrupt one instruction: the next spawner must not load it.
 	bad := slices.Clone(want)
 	bad[9] ^= 0xff
-	if err := os.WriteFile(entries[0], bad, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, entries[0], bad)
 	again, err := NewContainer(&ContainerOptions{StateDir: sp.o.StateDir, Engine: EngineJail})
 	if err != nil {
 		t.Fatal(err)
@@ -1327,9 +1301,7 @@ func TestContainer_nestedMounts(t *testing.T) {
 	sp := testSpawner(t, nil)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "module.wasm")
-	if err := os.WriteFile(file, []byte("module"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, file, []byte("module"))
 	p, out := startHelper(t, sp, &Spec{Mounts: []Mount{{Source: dir}, {Source: file}}}, "hello")
 	if !out.Scan() || out.Text() != "hello" {
 		t.Fatalf("helper said %q: %v", out.Text(), p.Wait())
@@ -1348,9 +1320,7 @@ func TestContainer_confinementFails(t *testing.T) {
 	// its mount point cannot be made.
 	ghost := filepath.Join(dir, "ghost")
 	other := filepath.Join(t.TempDir(), "other")
-	if err := os.WriteFile(other, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, other, nil)
 	spec := &Spec{Path: self(t), Env: []string{helperEnv + "=hello"},
 		Mounts: []Mount{{Source: dir}, {Source: other, Target: ghost}}}
 	p, err := sp.Start(spec)
@@ -1463,9 +1433,7 @@ func TestContainer_mountFromDescriptor(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := os.WriteFile(filepath.Join(secret, "key"), []byte("secret"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, filepath.Join(secret, "key"), []byte("secret"))
 	if err := os.Chown(grant, 4242, 4343); err != nil {
 		t.Fatal(err)
 	}

@@ -64,57 +64,58 @@ func rawErr(e syscall.Errno) error {
 	return e
 }
 
-func socketErr(domain, typ int) error {
-	fd, err := unix.Socket(domain, typ, 0)
-	if err == nil {
-		unix.Close(fd)
+// unixSocket makes an attempt that opens an AF_UNIX socket of type typ and
+// then does op with it; a refused socket is the attempt's outcome.
+func unixSocket(typ int, op func(fd int, a escapeArgs) error) func(escapeArgs) error {
+	return func(a escapeArgs) error {
+		fd, err := unix.Socket(unix.AF_UNIX, typ, 0)
+		if err != nil {
+			return err
+		}
+		return op(fd, a)
 	}
-	return err
+}
+
+// socketRefused is the attempt to open a socket of domain and typ, which
+// seccomp refuses (EPERM) for the reason by.
+func socketRefused(name string, domain, typ int, by string) escapeAttempt {
+	try := func(escapeArgs) error {
+		fd, err := unix.Socket(domain, typ, 0)
+		if err == nil {
+			unix.Close(fd)
+		}
+		return err
+	}
+	return escapeAttempt{name: name, try: try, want: both("EPERM"), by: both(by)}
 }
 
 var escapeKit = []escapeAttempt{
 	{
 		name: "datagram to a host socket in a writable grant",
-		try: func(a escapeArgs) error {
-			fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM, 0)
-			if err != nil {
-				return err
-			}
+		try: unixSocket(unix.SOCK_DGRAM, func(fd int, a escapeArgs) error {
 			return unix.Sendto(fd, []byte("escaped"), 0, &unix.SockaddrUnix{Name: a.dgram})
-		},
+		}),
 		want: both("EPERM"), by: both("seccomp: unix stream sockets only"),
 	},
 	{
 		name: "sendto with a destination on a stream socket",
-		try: func(a escapeArgs) error {
-			fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
-			if err != nil {
-				return err
-			}
+		try: unixSocket(unix.SOCK_STREAM, func(fd int, a escapeArgs) error {
 			return unix.Sendto(fd, []byte("escaped"), 0, &unix.SockaddrUnix{Name: a.dgram})
-		},
+		}),
 		want: both("EPERM"), by: both("seccomp: sendto only without a destination"),
 	},
 	{
 		name: "sendmsg with a destination on a stream socket",
-		try: func(a escapeArgs) error {
-			fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
-			if err != nil {
-				return err
-			}
+		try: unixSocket(unix.SOCK_STREAM, func(fd int, a escapeArgs) error {
 			return unix.Sendmsg(fd, []byte("escaped"), nil, &unix.SockaddrUnix{Name: a.dgram}, 0)
-		},
+		}),
 		want: both("ENOTSUP"), by: both("kernel: a stream socket takes no destination"),
 	},
 	{
 		name: "connect to a host socket in a writable grant",
-		try: func(a escapeArgs) error {
-			fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
-			if err != nil {
-				return err
-			}
+		try: unixSocket(unix.SOCK_STREAM, func(fd int, a escapeArgs) error {
 			return unix.Connect(fd, &unix.SockaddrUnix{Name: a.stream})
-		},
+		}),
 		want: both("EPERM"), by: both("seccomp: no connect"),
 	},
 	{
@@ -125,31 +126,11 @@ var escapeKit = []escapeAttempt{
 		},
 		want: both("EPERM"), by: both("seccomp: unix stream sockets only"),
 	},
-	{
-		name: "socket(AF_UNIX, SOCK_SEQPACKET)",
-		try:  func(escapeArgs) error { return socketErr(unix.AF_UNIX, unix.SOCK_SEQPACKET) },
-		want: both("EPERM"), by: both("seccomp: unix stream sockets only"),
-	},
-	{
-		name: "socket(AF_INET, SOCK_STREAM)",
-		try:  func(escapeArgs) error { return socketErr(unix.AF_INET, unix.SOCK_STREAM) },
-		want: both("EPERM"), by: both("seccomp: unix sockets only"),
-	},
-	{
-		name: "socket(AF_NETLINK, SOCK_RAW)",
-		try:  func(escapeArgs) error { return socketErr(unix.AF_NETLINK, unix.SOCK_RAW) },
-		want: both("EPERM"), by: both("seccomp: unix sockets only"),
-	},
-	{
-		name: "socket(AF_VSOCK, SOCK_STREAM)",
-		try:  func(escapeArgs) error { return socketErr(unix.AF_VSOCK, unix.SOCK_STREAM) },
-		want: both("EPERM"), by: both("seccomp: unix sockets only"),
-	},
-	{
-		name: "socket(AF_ALG, SOCK_SEQPACKET)",
-		try:  func(escapeArgs) error { return socketErr(unix.AF_ALG, unix.SOCK_SEQPACKET) },
-		want: both("EPERM"), by: both("seccomp: unix sockets only"),
-	},
+	socketRefused("socket(AF_UNIX, SOCK_SEQPACKET)", unix.AF_UNIX, unix.SOCK_SEQPACKET, "seccomp: unix stream sockets only"),
+	socketRefused("socket(AF_INET, SOCK_STREAM)", unix.AF_INET, unix.SOCK_STREAM, "seccomp: unix sockets only"),
+	socketRefused("socket(AF_NETLINK, SOCK_RAW)", unix.AF_NETLINK, unix.SOCK_RAW, "seccomp: unix sockets only"),
+	socketRefused("socket(AF_VSOCK, SOCK_STREAM)", unix.AF_VSOCK, unix.SOCK_STREAM, "seccomp: unix sockets only"),
+	socketRefused("socket(AF_ALG, SOCK_SEQPACKET)", unix.AF_ALG, unix.SOCK_SEQPACKET, "seccomp: unix sockets only"),
 	{
 		name: "io_uring_setup",
 		try: func(escapeArgs) error {
@@ -271,13 +252,9 @@ var escapeKit = []escapeAttempt{
 	},
 	{
 		name: "bind a socket in a writable grant",
-		try: func(a escapeArgs) error {
-			fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
-			if err != nil {
-				return err
-			}
+		try: unixSocket(unix.SOCK_STREAM, func(fd int, a escapeArgs) error {
 			return unix.Bind(fd, &unix.SockaddrUnix{Name: filepath.Join(a.rwDir, "door.sock")})
-		},
+		}),
 		want: both("EACCES"), by: both("Landlock: sockets only in go-plugin's directory"),
 	},
 	{
@@ -352,11 +329,7 @@ func TestContainer_escapeKit(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer dg.Close()
-			st, err := net.Listen("unix", filepath.Join(rwDir, "host.sock"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
+			listen(t, "unix", filepath.Join(rwDir, "host.sock"))
 			socketDir := t.TempDir()
 			other, _ := startHelper(t, sp, &Spec{}, "sleep")
 			for _, a := range kit {

@@ -72,17 +72,9 @@ func TestContainer_execMount(t *testing.T) {
 			sp := testSpawner(t, &ContainerOptions{Engine: engine})
 			dir := t.TempDir()
 			entry, other := filepath.Join(dir, "entry.cwasm"), filepath.Join(dir, "other.cwasm")
-			for _, p := range []string{entry, other} {
-				if err := os.WriteFile(p, make([]byte, 8192), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			f, err := os.Open(entry)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			spec := &Spec{Mounts: []Mount{{Source: entry, File: f, Exec: true}, {Source: other}}}
+			writeFile(t, entry, make([]byte, 8192))
+			writeFile(t, other, make([]byte, 8192))
+			spec := &Spec{Mounts: []Mount{{Source: entry, File: openFile(t, entry), Exec: true}, {Source: other}}}
 			_, out := startHelper(t, sp, spec, "mapexec", entry, other)
 			if !out.Scan() {
 				t.Fatal("no report from the worker")
@@ -109,21 +101,11 @@ func TestContainer_execMountRefused(t *testing.T) {
 	sp := testSpawner(t, nil)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "f")
-	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	open := func(p string) *os.File {
-		f, err := os.Open(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Close() })
-		return f
-	}
+	writeFile(t, file, []byte("x"))
 	for name, m := range map[string]Mount{
 		"by name":   {Source: file, Exec: true},
-		"writable":  {Source: file, File: open(file), Exec: true, Writable: true},
-		"directory": {Source: dir, File: open(dir), Exec: true},
+		"writable":  {Source: file, File: openFile(t, file), Exec: true, Writable: true},
+		"directory": {Source: dir, File: openFile(t, dir), Exec: true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := sp.planMounts(&Spec{Path: self(t), Mounts: []Mount{m}})
@@ -140,14 +122,8 @@ func TestContainer_execMountRefused(t *testing.T) {
 func TestContainer_execMountUnlinked(t *testing.T) {
 	sp := testSpawner(t, nil)
 	entry := filepath.Join(t.TempDir(), "entry.cwasm")
-	if err := os.WriteFile(entry, make([]byte, 4096), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.Open(entry)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	writeFile(t, entry, make([]byte, 4096))
+	f := openFile(t, entry)
 	if err := os.Remove(entry); err != nil {
 		t.Fatal(err)
 	}

@@ -6,8 +6,9 @@ package isolation
 
 import (
 	"errors"
-	"io"
 	"os"
+
+	"github.com/agent-ctl/agent-ctl/worker/protocol"
 )
 
 // ErrUnavailable is returned when this host or build cannot provide the
@@ -66,20 +67,9 @@ type Mount struct {
 	Exec bool
 }
 
-// Process is a started worker.
-type Process interface {
-	// Stdout and Stderr are the worker's own output (go-plugin's handshake
-	// and the worker's diagnostics), never the module's.
-	Stdout() io.ReadCloser
-	Stderr() io.ReadCloser
-	// Wait waits for the worker to exit.
-	Wait() error
-	// Kill stops the worker at once and returns once it has exited (at
-	// most a bounded wait); calling it again is harmless.
-	Kill() error
-	// Pid is the worker's process ID on the host.
-	Pid() int
-}
+// Process is a started worker. It is the wire's own type, so that what a
+// Spawner starts is, by definition, what protocol.Dial drives.
+type Process = protocol.Process
 
 // Spawner starts workers behind one kind of wall.
 type Spawner interface {

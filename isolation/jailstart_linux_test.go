@@ -33,9 +33,7 @@ func TestJail_failedStartLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	other := filepath.Join(t.TempDir(), "other")
-	if err := os.WriteFile(other, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, other, nil)
 	ghost := []Mount{{Source: roGrant}, {Source: other, Target: filepath.Join(roGrant, "ghost")}}
 	granted := []Mount{{Source: grant, Writable: true}}
 

@@ -353,14 +353,7 @@ func (p *jobProcess) Kill() error {
 		p.closeJob()
 	}
 	// Wait cannot close the process handle meanwhile: it needs p.mu.
-	ev, err := windows.WaitForSingleObject(p.process, uint32(killTimeout/time.Millisecond))
-	switch {
-	case err != nil:
-		return fmt.Errorf("killing worker: %w", err)
-	case ev == uint32(windows.WAIT_TIMEOUT):
-		return fmt.Errorf("killing worker: still running %s after its job was terminated", killTimeout)
-	}
-	return nil
+	return waitExited(p.process, killTimeout)
 }
 
 func (p *jobProcess) closeJob() {

@@ -328,20 +328,7 @@ func TestJob_memoryLimit(t *testing.T) {
 // TestJob_supervisorDies: a worker does not outlive its supervisor, whose
 // death closes the job (KILL_ON_JOB_CLOSE).
 func TestJob_supervisorDies(t *testing.T) {
-	sup := exec.Command(os.Args[0])
-	sup.Env = []string{helperEnv + "=supervise", "SYSTEMROOT=" + os.Getenv("SYSTEMROOT")}
-	stdout, err := sup.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sup.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer sup.Process.Kill()
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		t.Fatalf("reading the supervisor: %v", err)
-	}
+	sup, line := testutil.StartSelf(t, helperEnv+"=supervise")
 	var pid int
 	var hello string
 	if _, err := fmt.Sscan(line, &pid, &hello); err != nil || hello != "hello" {

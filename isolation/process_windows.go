@@ -50,13 +50,20 @@ func (w *exitWatch) waiter() func(time.Duration) error {
 	}
 	return func(timeout time.Duration) error {
 		defer windows.CloseHandle(h)
-		ev, err := windows.WaitForSingleObject(h, uint32(timeout/time.Millisecond))
-		switch {
-		case err != nil:
-			return fmt.Errorf("waiting for the killed worker: %w", err)
-		case ev == uint32(windows.WAIT_TIMEOUT):
-			return fmt.Errorf("worker still running %s after it was terminated", timeout)
-		}
-		return nil
+		return waitExited(h, timeout)
 	}
+}
+
+// waitExited waits at most timeout until the process behind h, a worker
+// just terminated, has exited: termination is asynchronous, and a caller
+// that removes what the worker used right after Kill must find it gone.
+func waitExited(h windows.Handle, timeout time.Duration) error {
+	ev, err := windows.WaitForSingleObject(h, uint32(timeout/time.Millisecond))
+	switch {
+	case err != nil:
+		return fmt.Errorf("waiting for the killed worker: %w", err)
+	case ev == uint32(windows.WAIT_TIMEOUT):
+		return fmt.Errorf("worker still running %s after it was terminated", timeout)
+	}
+	return nil
 }

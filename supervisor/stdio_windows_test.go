@@ -7,12 +7,10 @@ package supervisor
 // runner (`go test ./supervisor/`).
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -152,22 +150,12 @@ func TestStdioPipes_notOpened(t *testing.T) {
 func TestStdioPipes_otherClient(t *testing.T) {
 	p, prefix := newTestStdio(t)
 	defer p.close()
-	squatter := exec.Command(os.Args[0])
-	squatter.Env = []string{pipeHelperEnv + "=" + protocol.PipeName(prefix, protocol.FDStdout),
-		"SYSTEMROOT=" + os.Getenv("SYSTEMROOT")}
-	stdout, err := squatter.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := squatter.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer squatter.Process.Kill()
-	if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "opened\n" {
+	squatter, line := testutil.StartSelf(t, pipeHelperEnv+"="+protocol.PipeName(prefix, protocol.FDStdout))
+	if line != "opened\n" {
 		t.Fatalf("squatter said %q", line)
 	}
 	openOutput(t, prefix, protocol.FDStderr)
-	err = p.connect(os.Getpid(), make(chan struct{}))
+	err := p.connect(os.Getpid(), make(chan struct{}))
 	if want := fmt.Sprintf("opened by process %d", squatter.Process.Pid); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("connect with a squatter on stdout: %v, want %q", err, want)
 	}

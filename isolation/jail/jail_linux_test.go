@@ -129,46 +129,51 @@ func TestParse_roundTrip(t *testing.T) {
 	}
 }
 
+// fields is a configuration as Encode frames it: the magic, then each
+// field, each ended by a NUL; "end" is the last field of a whole one.
+func fields(f ...string) []byte {
+	b := []byte(magic + "\x00")
+	for _, s := range f {
+		b = append(append(b, s...), 0)
+	}
+	return b
+}
+
 func TestParse_errors(t *testing.T) {
 	valid := (&Config{Root: "/r", Seccomp: 3, Sync: 4, Userns: 5, Status: 6}).Encode()
 	tests := map[string][]byte{ // the message → the configuration
 		"truncated":                valid[:len(valid)-1],
 		"not from this version":    []byte("agent-ctl-jail-0\x00end\x00"),
 		"bytes after the end":      append(append([]byte(nil), valid...), 'x'),
-		"bad path":                 []byte("agent-ctl-jail-1\x00root\x00r\x00end\x00"),
-		"bad number 2":             []byte("agent-ctl-jail-1\x00seccomp\x002\x00end\x00"),
-		"bad number 99999999999":   []byte("agent-ctl-jail-1\x00sync\x0099999999999\x00end\x00"),
-		"bad number 1x":            []byte("agent-ctl-jail-1\x00mount\x001x\x00"),
-		"unknown operation mknod":  []byte("agent-ctl-jail-1\x00mknod\x00end\x00"),
-		"no root":                  []byte("agent-ctl-jail-1\x00end\x00"),
-		"no seccomp filter":        []byte("agent-ctl-jail-1\x00root\x00/r\x00end\x00"),
-		"host name too long":       []byte("agent-ctl-jail-1\x00hostname\x00" + strings.Repeat("h", 65) + "\x00end\x00"),
-		"too many rlimits":         bytes.Repeat([]byte("rlimit\x000\x000\x000\x00"), 9),
+		"bad path":                 fields("root", "r", "end"),
+		"bad number 2":             fields("seccomp", "2", "end"),
+		"bad number 99999999999":   fields("sync", "99999999999", "end"),
+		"bad number 1x":            fields("mount", "1x"),
+		"unknown operation mknod":  fields("mknod", "end"),
+		"no root":                  fields("end"),
+		"no seccomp filter":        fields("root", "/r", "end"),
+		"host name too long":       fields("hostname", strings.Repeat("h", 65), "end"),
+		"too many rlimits":         fields(slices.Repeat([]string{"rlimit", "0", "0", "0"}, 9)...),
+		"too many mounts":          fields(slices.Repeat([]string{"mount", "3", "/m", "1", "0"}, 257)...),
 		"configuration: truncated": nil,
 		// Each field of a record checked against its range.
-		"bad number 2 ":                  []byte("agent-ctl-jail-1\x00mount\x002\x00/m\x001\x000\x00end\x00"),
-		"bad number 3 ":                  []byte("agent-ctl-jail-1\x00mount\x003\x00/m\x001\x003\x00end\x00"),
-		"bad number 2\x00":               []byte("agent-ctl-jail-1\x00mount\x003\x00/m\x002\x000\x00end\x00"),
-		"bad number -1":                  []byte("agent-ctl-jail-1\x00rlimit\x004\x00-1\x000\x00end\x00"),
-		"bad number 16":                  []byte("agent-ctl-jail-1\x00rlimit\x0016\x000\x000\x00end\x00"),
-		"bad number 9223372036854775808": []byte("agent-ctl-jail-1\x00rlimit\x004\x000\x009223372036854775808\x00end\x00"),
-		"bad number  3":                  []byte("agent-ctl-jail-1\x00userns\x00 3\x00end\x00"),
-		"bad number \x00":                []byte("agent-ctl-jail-1\x00status\x00\x00end\x00"),
-		"bad path m":                     []byte("agent-ctl-jail-1\x00mount\x003\x00m\x001\x000\x00end\x00"),
-		"bad path /xxxx":                 []byte("agent-ctl-jail-1\x00root\x00/" + strings.Repeat("x", 2047) + "\x00end\x00"),
-		"no sync descriptor":             []byte("agent-ctl-jail-1\x00root\x00/r\x00seccomp\x003\x00end\x00"),
-		"no user namespace":              []byte("agent-ctl-jail-1\x00root\x00/r\x00seccomp\x003\x00sync\x004\x00end\x00"),
-		"no status descriptor":           []byte("agent-ctl-jail-1\x00root\x00/r\x00seccomp\x003\x00sync\x004\x00userns\x005\x00end\x00"),
-		"truncated ":                     []byte("agent-ctl-jail-1\x00root\x00/r"),
-		"truncated  ":                    []byte("agent-ctl-jail-1"),
-		"bad number +3":                  []byte("agent-ctl-jail-1\x00sync\x00+3\x00end\x00"),
+		"bad number 2 ":                  fields("mount", "2", "/m", "1", "0", "end"),
+		"bad number 3 ":                  fields("mount", "3", "/m", "1", "3", "end"),
+		"bad number 2\x00":               fields("mount", "3", "/m", "2", "0", "end"),
+		"bad number -1":                  fields("rlimit", "4", "-1", "0", "end"),
+		"bad number 16":                  fields("rlimit", "16", "0", "0", "end"),
+		"bad number 9223372036854775808": fields("rlimit", "4", "0", "9223372036854775808", "end"),
+		"bad number  3":                  fields("userns", " 3", "end"),
+		"bad number \x00":                fields("status", "", "end"),
+		"bad path m":                     fields("mount", "3", "m", "1", "0", "end"),
+		"bad path /xxxx":                 fields("root", "/"+strings.Repeat("x", 2047), "end"),
+		"no sync descriptor":             fields("root", "/r", "seccomp", "3", "end"),
+		"no user namespace":              fields("root", "/r", "seccomp", "3", "sync", "4", "end"),
+		"no status descriptor":           fields("root", "/r", "seccomp", "3", "sync", "4", "userns", "5", "end"),
+		"truncated ":                     append(fields("root"), "/r"...), // a field without its NUL
+		"truncated  ":                    []byte(magic),                   // the magic without its NUL
+		"bad number +3":                  fields("sync", "+3", "end"),
 	}
-	tests["too many rlimits"] = append([]byte("agent-ctl-jail-1\x00"), tests["too many rlimits"]...)
-	mounts := []byte("agent-ctl-jail-1\x00")
-	for range 257 {
-		mounts = append(mounts, "mount\x003\x00/m\x001\x000\x00"...)
-	}
-	tests["too many mounts"] = mounts
 	for want, b := range tests {
 		// A trailing space or NUL only tells two cases of one message apart.
 		want := strings.TrimRight(want, " \x00")
@@ -194,7 +199,7 @@ func FuzzParse(f *testing.F) {
 		Rlimits: []Rlimit{{Resource: 4}, {Resource: 7, Soft: 64, Hard: 64}},
 		Seccomp: 7, Sync: 8, Userns: 10, Status: 9,
 	}).Encode())
-	f.Add([]byte("agent-ctl-jail-1\x00"))
+	f.Add(fields())
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := parse(b)

@@ -48,18 +48,6 @@ type rpcClient struct {
 	broker *plugin.MuxBroker
 }
 
-// Process is a started worker process as an isolation backend sees it.
-type Process interface {
-	// Stdout carries go-plugin's handshake line.
-	Stdout() io.ReadCloser
-	// Stderr carries the worker's own diagnostics.
-	Stderr() io.ReadCloser
-	Wait() error
-	// Kill stops the worker and everything it started; safe to call twice.
-	Kill() error
-	Pid() int
-}
-
 // StartFunc starts a worker process for cmd, which names the executable,
 // its arguments and the environment go-plugin needs. It must not start
 // anything that outlives Kill.
