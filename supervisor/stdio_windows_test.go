@@ -155,19 +155,12 @@ func TestStdioPipes_otherClient(t *testing.T) {
 	squatter := exec.Command(os.Args[0])
 	squatter.Env = []string{pipeHelperEnv + "=" + protocol.PipeName(prefix, protocol.FDStdout),
 		"SYSTEMROOT=" + os.Getenv("SYSTEMROOT")}
-	stdout, err := squatter.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := squatter.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer squatter.Process.Kill()
+	stdout := testutil.StartPiped(t, squatter, testutil.Pipes{Stdout: true}).Stdout
 	if line, _ := bufio.NewReader(stdout).ReadString('\n'); line != "opened\n" {
 		t.Fatalf("squatter said %q", line)
 	}
 	openOutput(t, prefix, protocol.FDStderr)
-	err = p.connect(os.Getpid(), make(chan struct{}))
+	err := p.connect(os.Getpid(), make(chan struct{}))
 	if want := fmt.Sprintf("opened by process %d", squatter.Process.Pid); err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("connect with a squatter on stdout: %v, want %q", err, want)
 	}
