@@ -319,21 +319,29 @@ func checkParseErrors[T comparable](t *testing.T, name string, parse func(string
 	}
 }
 
-func FuzzParseSize(f *testing.F) {
-	for _, s := range []string{
-		"64MiB", "1.5GiB", "100MB", "1048576", "512 KiB", "12XB", "", "-5",
-		"99999999999TiB", "NaN", "8388607TiB", "9223372036854775807", "1e18",
-	} {
+// fuzzParse fuzzes parse, called name, from seeds: every error it returns
+// must wrap ErrInvalid, and every value it accepts must pass check.
+func fuzzParse[T any](f *testing.F, name string, parse func(string) (T, error), seeds []string, check func(t *testing.T, s string, v T)) {
+	for _, s := range seeds {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		n, err := ParseSize(s)
+		v, err := parse(s)
 		if err != nil {
 			if !errors.Is(err, ErrInvalid) {
-				t.Errorf("ParseSize(%q) error %v does not wrap ErrInvalid", s, err)
+				t.Errorf("%s(%q) error %v does not wrap ErrInvalid", name, s, err)
 			}
 			return
 		}
+		check(t, s, v)
+	})
+}
+
+func FuzzParseSize(f *testing.F) {
+	fuzzParse(f, "ParseSize", ParseSize, []string{
+		"64MiB", "1.5GiB", "100MB", "1048576", "512 KiB", "12XB", "", "-5",
+		"99999999999TiB", "NaN", "8388607TiB", "9223372036854775807", "1e18",
+	}, func(t *testing.T, s string, n int64) {
 		if n < 0 {
 			t.Fatalf("ParseSize(%q) = %d, want >= 0", s, n)
 		}
@@ -347,20 +355,10 @@ func FuzzParseSize(f *testing.F) {
 }
 
 func FuzzParseDir(f *testing.F) {
-	for _, s := range []string{
+	fuzzParse(f, "ParseDir", ParseDir, []string{
 		"/data", "/srv/data:/data", "/srv/data:/data:ro", "/srv/data:/data:rw",
 		":/data", "/data:", "/a:/b:/c", "::rw", "",
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		d, err := ParseDir(s)
-		if err != nil {
-			if !errors.Is(err, ErrInvalid) {
-				t.Errorf("ParseDir(%q) error %v does not wrap ErrInvalid", s, err)
-			}
-			return
-		}
+	}, func(t *testing.T, s string, d Dir) {
 		if d.Host == "" || d.Guest == "" {
 			t.Fatalf("ParseDir(%q) = %+v: host and guest must be non-empty", s, d)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/tests/bench"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
 
 // echoClient stands for an MCP client in another process: the answer is
@@ -25,20 +26,8 @@ type echoClient struct {
 }
 
 func newEchoClient(b *testing.B) *echoClient {
-	cmd := exec.Command("cat")
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { in.Close(); cmd.Wait() })
-	return &echoClient{in: in, out: out, buf: make([]byte, 256)}
+	p := testutil.StartPiped(b, exec.Command("cat"), testutil.Pipes{Stdin: true, Stdout: true})
+	return &echoClient{in: p.Stdin, out: p.Stdout, buf: make([]byte, 256)}
 }
 
 // answer sends an answer's worth of bytes and waits for them back.
@@ -69,21 +58,8 @@ func BenchmarkPooledAnswer(b *testing.B) {
 	home := b.TempDir()
 	call := supervisor.Call{Module: fixtures.Path("hello.wasm"), Name: "hello", Stdout: io.Discard,
 		Policy: policies.Policy{Isolation: policies.IsolationContainer}}
-	newPooled := func(early bool) *supervisor.Supervisor {
-		s, err := supervisor.New(&supervisor.Options{Home: home, Pool: &supervisor.PoolOptions{PerTool: 1}})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if early {
-			s.RefillEarly()
-		}
-		b.Cleanup(s.Close)
-		if _, err := s.Invoke(context.Background(), &call); err != nil { // fills the cache, then the pool
-			b.Fatal(err)
-		}
-		return s
-	}
-	after, before := newPooled(false), newPooled(true)
+	after := pooledSupervisor(b, home, &call, nil)
+	before := pooledSupervisor(b, home, &call, (*supervisor.Supervisor).RefillEarly)
 	client := newEchoClient(b)
 	type sample struct {
 		whole, audit, answer time.Duration

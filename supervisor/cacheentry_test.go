@@ -58,37 +58,25 @@ func TestCache_verifiedEntry(t *testing.T) {
 		}
 		t.Cleanup(func() { sup.Close() })
 		s := &testSupervisor{sup, iso}
-		var swap *swapSpawner
-		if err := sup.WrapSpawners(func(sp isolation.Spawner) isolation.Spawner {
-			w := &swapSpawner{Spawner: sp}
-			if sp.Name() == string(iso) {
-				swap = w
-			}
-			return w
-		}); err != nil {
-			t.Fatal(err)
-		}
+		swap := wrapSpawners(t, sup, iso, func(sp isolation.Spawner) *swapSpawner { return &swapSpawner{Spawner: sp} })
 		if _, _, _, err := invoke(t, s, supervisor.Call{Module: "hello.wasm"}); err != nil {
 			t.Fatal(err)
 		}
-		entries, _ := filepath.Glob(filepath.Join(home, "cache", "*.cwasm"))
-		if len(entries) != 1 {
-			t.Fatalf("cache holds %d entries, want 1", len(entries))
-		}
+		entry := cacheEntry(t, home)
 		// What makes the entry unwritable by workers: the supervisor's
 		// own file, 0600, in its 0700 directory.
-		fi, err := os.Stat(entries[0])
+		fi, err := os.Stat(entry)
 		if err != nil {
 			t.Fatal(err)
 		}
-		dir, err := os.Stat(filepath.Dir(entries[0]))
+		dir, err := os.Stat(filepath.Dir(entry))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if st := fi.Sys().(*syscall.Stat_t); fi.Mode().Perm() != 0o600 || int(st.Uid) != os.Geteuid() || dir.Mode().Perm() != 0o700 {
 			t.Fatalf("entry mode %v owner %d, directory mode %v; want 0600, %d, 0700", fi.Mode().Perm(), st.Uid, dir.Mode().Perm(), os.Geteuid())
 		}
-		swap.entry = entries[0]
+		swap.entry = entry
 		swap.armed.Store(true)
 		res, out, _, err := invoke(t, s, supervisor.Call{Module: "hello.wasm"})
 		if swap.err != nil {
@@ -170,28 +158,16 @@ func TestCache_workerMapsEntry(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { sup.Close() })
-		var rec *pidSpawner
-		if err := sup.WrapSpawners(func(sp isolation.Spawner) isolation.Spawner {
-			w := &pidSpawner{Spawner: sp}
-			if sp.Name() == string(iso) {
-				rec = w
-			}
-			return w
-		}); err != nil {
-			t.Fatal(err)
-		}
+		rec := wrapSpawners(t, sup, iso, func(sp isolation.Spawner) *pidSpawner { return &pidSpawner{Spawner: sp} })
 		s := &testSupervisor{sup, iso}
 		// The first call compiles and caches; the worker that refills the
 		// pool is prepared from the cache entry.
 		if _, _, _, err := invoke(t, s, supervisor.Call{Module: "hello.wasm"}); err != nil {
 			t.Fatal(err)
 		}
-		entries, _ := filepath.Glob(filepath.Join(home, "cache", "*.cwasm"))
-		if len(entries) != 1 {
-			t.Fatalf("cache holds %d entries, want 1", len(entries))
-		}
+		entry := cacheEntry(t, home)
 		var st unix.Stat_t
-		if err := unix.Stat(entries[0], &st); err != nil {
+		if err := unix.Stat(entry, &st); err != nil {
 			t.Fatal(err)
 		}
 		waitRefilled(t, sup)
@@ -206,7 +182,7 @@ func TestCache_workerMapsEntry(t *testing.T) {
 
 		// Tampered in place, same file: one byte of the code flipped.
 		waitRefilled(t, sup)
-		f, err := os.OpenFile(entries[0], os.O_RDWR, 0)
+		f, err := os.OpenFile(entry, os.O_RDWR, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,7 +3,6 @@
 package supervisor_test
 
 import (
-	"context"
 	"io"
 	"testing"
 	"time"
@@ -31,22 +30,8 @@ func BenchmarkInvokeChannel(b *testing.B) {
 		b.Run(string(iso), func(b *testing.B) {
 			home := b.TempDir()
 			call := &supervisor.Call{Module: fixtures.Path("hello.wasm"), Name: "hello", Stdout: io.Discard, Policy: policies.Policy{Isolation: iso}}
-			newPooled := func(rpc bool) *supervisor.Supervisor {
-				s, err := supervisor.New(&supervisor.Options{Home: home, Pool: &supervisor.PoolOptions{PerTool: 1}})
-				if err != nil {
-					b.Fatal(err)
-				}
-				if rpc {
-					s.RunOverRPC()
-				}
-				if _, err := s.Invoke(context.Background(), call); err != nil { // fills the cache, then the pool
-					b.Fatal(err)
-				}
-				return s
-			}
-			ch, rpc := newPooled(false), newPooled(true)
-			defer ch.Close()
-			defer rpc.Close()
+			ch := pooledSupervisor(b, home, call, nil)
+			rpc := pooledSupervisor(b, home, call, (*supervisor.Supervisor).RunOverRPC)
 			ready := func() {
 				waitRefilled(b, ch)
 				waitRefilled(b, rpc)

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -67,11 +66,7 @@ func crashSupervisor(t *testing.T, iso policies.Isolation, module string) (*test
 	if _, _, _, err := invoke(t, s, supervisor.Call{Module: module}); err != nil {
 		t.Fatal(err)
 	}
-	entries, _ := filepath.Glob(filepath.Join(home, "cache", "*.cwasm"))
-	if len(entries) != 1 {
-		t.Fatalf("cache holds %d entries, want 1", len(entries))
-	}
-	return s, logs, entries[0]
+	return s, logs, cacheEntry(t, home)
 }
 
 // checkCrashMessage: a crashed worker's error names the crash, not its

@@ -35,6 +35,39 @@ func secretDir(t *testing.T, parent, content string) string {
 	return d
 }
 
+// grantCall grants host at /data and runs cat.wasm on /data/flag, or
+// fsops.wasm (which creates, writes and removes entries there) when the
+// grant is writable.
+func grantCall(t *testing.T, s *testSupervisor, host string, writable bool) (*supervisor.Result, string, error) {
+	t.Helper()
+	module, args := "cat.wasm", []string{"/data/flag"}
+	if writable {
+		module, args = "fsops.wasm", nil
+	}
+	res, out, _, err := invoke(t, s, supervisor.Call{Module: module, Args: args,
+		Policy: policies.Policy{Dirs: []policies.Dir{{Host: host, Guest: "/data", Writable: writable}}}})
+	return res, out, err
+}
+
+// plantLink has plant.wasm, granted a fresh writable directory beside a
+// root-only one, plant in it a relative symbolic link "door" to the
+// root-only one, and returns the link's host path.
+func plantLink(t *testing.T, s *testSupervisor) (string, error) {
+	t.Helper()
+	base := t.TempDir()
+	secretDir(t, base, "SECRET")
+	shared := filepath.Join(base, "shared")
+	if err := os.Mkdir(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res, out, _, err := invoke(t, s, supervisor.Call{Module: "plant.wasm", Args: []string{"../private", "/data/door"},
+		Policy: policies.Policy{Dirs: []policies.Dir{{Host: shared, Guest: "/data", Writable: true}}}})
+	if err != nil || res.ExitCode != 0 || out != "planted\n" {
+		return "", fmt.Errorf("planting the link: %v, exit %v, %q", err, res, out)
+	}
+	return filepath.Join(shared, "door"), nil
+}
+
 // TestGrant_symlinkRefused: a grant whose path has a symbolic link in any
 // component is refused before a worker starts, with a message that names
 // the link; the root-only directory behind it is never read, and a
@@ -67,12 +100,7 @@ func TestGrant_symlinkRefused(t *testing.T) {
 			{"/proc/self/root" + secret, "/proc/self"},
 		} {
 			for _, rw := range []bool{false, true} {
-				module, args := "cat.wasm", []string{"/data/flag"}
-				if rw {
-					module, args = "fsops.wasm", nil
-				}
-				res, out, _, err := invoke(t, s, supervisor.Call{Module: module, Args: args,
-					Policy: policies.Policy{Dirs: []policies.Dir{{Host: tc.host, Guest: "/data", Writable: rw}}}})
+				res, out, err := grantCall(t, s, tc.host, rw)
 				if err == nil {
 					t.Errorf("%s (rw %v): the call ran (exit %d, output %q), want it refused", tc.host, rw, res.ExitCode, out)
 					continue
@@ -95,24 +123,15 @@ func TestGrant_symlinkRefused(t *testing.T) {
 func TestGrant_plantedLink(t *testing.T) {
 	both(t, func(t *testing.T, iso policies.Isolation) {
 		s := newSupervisor(t, iso)
-		base := t.TempDir()
-		secretDir(t, base, "SECRET")
-		shared := filepath.Join(base, "shared")
-		if err := os.Mkdir(shared, 0o755); err != nil {
+		door, err := plantLink(t, s)
+		if err != nil {
 			t.Fatal(err)
 		}
-		res, out, _, err := invoke(t, s, supervisor.Call{Module: "plant.wasm", Args: []string{"../private", "/data/door"},
-			Policy: policies.Policy{Dirs: []policies.Dir{{Host: shared, Guest: "/data", Writable: true}}}})
-		if err != nil || res.ExitCode != 0 || out != "planted\n" {
-			t.Fatalf("planting the link: %v, exit %v, %q", err, res, out)
-		}
-		door := filepath.Join(shared, "door")
 		if target, err := os.Readlink(door); err != nil || target != "../private" {
 			t.Fatalf("the planted link: %q, %v", target, err)
 		}
 		for _, host := range []string{door, filepath.Join(door, ".")} {
-			res, out, _, err := invoke(t, s, supervisor.Call{Module: "cat.wasm", Args: []string{"/data/flag"},
-				Policy: policies.Policy{Dirs: []policies.Dir{{Host: host, Guest: "/data"}}}})
+			res, out, err := grantCall(t, s, host, false)
 			if err == nil {
 				t.Errorf("grant %s: the call ran (exit %d, output %q), want it refused", host, res.ExitCode, out)
 			} else if !strings.Contains(err.Error(), door+" is a symbolic link") {
@@ -149,13 +168,7 @@ func TestGrant_renameExchange(t *testing.T) {
 		// microseconds and proves nothing.
 		var ran, refused, lost int
 		for i := 0; ran < flipRounds && i < 300*flipRounds; i++ {
-			rw := ran%2 == 1
-			module, args := "cat.wasm", []string{"/data/flag"}
-			if rw {
-				module, args = "fsops.wasm", nil
-			}
-			_, out, _, err := invoke(t, s, supervisor.Call{Module: module, Args: args,
-				Policy: policies.Policy{Dirs: []policies.Dir{{Host: name, Guest: "/data", Writable: rw}}}})
+			_, out, err := grantCall(t, s, name, ran%2 == 1)
 			switch {
 			case errors.Is(err, policies.ErrInvalid):
 				refused++
@@ -191,11 +204,7 @@ func TestGrant_renameExchange(t *testing.T) {
 // 15 calls all pass by luck with a chance below 5e-4.
 func TestModule_openedOnce(t *testing.T) {
 	both(t, func(t *testing.T, iso policies.Isolation) {
-		dir := t.TempDir()
-		name, other := filepath.Join(dir, "tool.wasm"), filepath.Join(dir, "other.wasm")
-		copyFile(t, fixtures.Path("hello.wasm"), name)
-		copyFile(t, fixtures.Path("stdout_stderr.wasm"), other)
-		stopFlipper := exchangeLoop(t, name, other)
+		name, stopFlipper := exchangedModules(t)
 		defer stopFlipper()
 		for i := range 15 {
 			// A fresh home each time: the worker compiles, so it reads
@@ -210,7 +219,7 @@ func TestModule_openedOnce(t *testing.T) {
 				t.Errorf("call %d: %v", i, err)
 				continue
 			}
-			if out != "hello, world\n" && out != "out 1\nout 2\n" {
+			if !ranWhole(out) {
 				t.Errorf("call %d: output %q", i, out)
 			}
 		}
@@ -275,6 +284,22 @@ func exchangeLoop(t *testing.T, a, b string) (stop func() int64) {
 		return flips.Load()
 	})
 }
+
+// exchangedModules copies hello.wasm to name, in a new directory, and
+// stdout_stderr.wasm beside it, and exchanges the two in a loop
+// (exchangeLoop) until stop is called.
+func exchangedModules(t *testing.T) (name string, stop func() int64) {
+	t.Helper()
+	dir := t.TempDir()
+	name, other := filepath.Join(dir, "tool.wasm"), filepath.Join(dir, "other.wasm")
+	copyFile(t, fixtures.Path("hello.wasm"), name)
+	copyFile(t, fixtures.Path("stdout_stderr.wasm"), other)
+	return name, exchangeLoop(t, name, other)
+}
+
+// ranWhole says whether out is the whole output of one of the two modules
+// that exchangedModules exchanges.
+func ranWhole(out string) bool { return out == "hello, world\n" || out == "out 1\nout 2\n" }
 
 // homeSwap sets up the RENAME_EXCHANGE race against $AGENTCTL_HOME (home):
 // a flag file "HOME" in home, a directory name holding a flag "GRANT", and

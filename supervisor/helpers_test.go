@@ -5,10 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/agent-ctl/agent-ctl/isolation"
+	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
@@ -42,4 +45,52 @@ func invokePooled(tb testing.TB, s *supervisor.Supervisor, call *supervisor.Call
 		tb.Fatalf("invoke: %v (pooled %v)", err, res != nil && res.Pooled)
 	}
 	return res.Timings
+}
+
+// pooledSupervisor opens a supervisor on home with a pool of one worker
+// per tool, lets set change it before its first call (nil: none), and
+// makes call once: that compiles the module into the cache, and the pool
+// fills from it. The supervisor is closed when the benchmark ends.
+func pooledSupervisor(b *testing.B, home string, call *supervisor.Call, set func(*supervisor.Supervisor)) *supervisor.Supervisor {
+	b.Helper()
+	s, err := supervisor.New(&supervisor.Options{Home: home, Pool: &supervisor.PoolOptions{PerTool: 1}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Close)
+	if set != nil {
+		set(s)
+	}
+	if _, err := s.Invoke(context.Background(), call); err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// wrapSpawners wraps every spawner of s with wrap and returns the wrapper
+// of iso's spawner: the one that starts the workers of the test's calls.
+func wrapSpawners[W isolation.Spawner](t testing.TB, s *supervisor.Supervisor, iso policies.Isolation, wrap func(isolation.Spawner) W) W {
+	t.Helper()
+	var mine W
+	if err := s.WrapSpawners(func(sp isolation.Spawner) isolation.Spawner {
+		w := wrap(sp)
+		if sp.Name() == string(iso) {
+			mine = w
+		}
+		return w
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return mine
+}
+
+// cacheEntry returns the compiled module in home's cache, which must hold
+// exactly one.
+func cacheEntry(t testing.TB, home string) string {
+	t.Helper()
+	entries, _ := filepath.Glob(filepath.Join(home, "cache", "*.cwasm"))
+	if len(entries) != 1 {
+		t.Fatalf("cache holds %d entries, want 1", len(entries))
+	}
+	return entries[0]
 }

@@ -90,12 +90,7 @@ func grantOutcome(t *testing.T, s *testSupervisor, host string) string {
 	t.Helper()
 	var outs []string
 	for _, rw := range []bool{false, true} {
-		module, args := "cat.wasm", []string{"/data/flag"}
-		if rw {
-			module, args = "fsops.wasm", nil
-		}
-		_, out, _, err := invoke(t, s, supervisor.Call{Module: module, Args: args,
-			Policy: policies.Policy{Dirs: []policies.Dir{{Host: host, Guest: "/data", Writable: rw}}}})
+		_, out, err := grantCall(t, s, host, rw)
 		outs = append(outs, refusal(err, out))
 	}
 	if outs[0] == outs[1] {
@@ -147,18 +142,11 @@ var rootKit = []rootAttempt{
 		name: "link a module planted in a writable grant, granted by a later call",
 		try: func(t *testing.T, c rootColumn) string {
 			s := c.supervisor(t)
-			base := t.TempDir()
-			secretDir(t, base, "SECRET")
-			shared := filepath.Join(base, "shared")
-			if err := os.Mkdir(shared, 0o755); err != nil {
-				t.Fatal(err)
+			door, err := plantLink(t, s)
+			if err != nil {
+				return err.Error()
 			}
-			_, out, _, err := invoke(t, s, supervisor.Call{Module: "plant.wasm", Args: []string{"../private", "/data/door"},
-				Policy: policies.Policy{Dirs: []policies.Dir{{Host: shared, Guest: "/data", Writable: true}}}})
-			if err != nil || out != "planted\n" {
-				return fmt.Sprintf("planting failed: %v, %q", err, out)
-			}
-			return grantOutcome(t, s, filepath.Join(shared, "door"))
+			return grantOutcome(t, s, door)
 		},
 		want: allColumns("refused: the link is named"),
 		by:   allColumns("openat2 RESOLVE_NO_SYMLINKS at the check"),
@@ -356,11 +344,7 @@ func tryExchangedGrant(t *testing.T, c rootColumn) string {
 }
 
 func tryExchangedModule(t *testing.T, c rootColumn) string {
-	dir := t.TempDir()
-	name, other := filepath.Join(dir, "tool.wasm"), filepath.Join(dir, "other.wasm")
-	copyFile(t, fixtures.Path("hello.wasm"), name)
-	copyFile(t, fixtures.Path("stdout_stderr.wasm"), other)
-	stop := exchangeLoop(t, name, other)
+	name, stop := exchangedModules(t)
 	defer stop()
 	var closed, bad []string
 	for range 6 {
@@ -373,7 +357,7 @@ func tryExchangedModule(t *testing.T, c rootColumn) string {
 			closed = append(closed, err.Error())
 		case err != nil:
 			bad = append(bad, err.Error())
-		case out != "hello, world\n" && out != "out 1\nout 2\n":
+		case !ranWhole(out):
 			bad = append(bad, fmt.Sprintf("output %q", out))
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
 
 // holdWorkerEnv, in a re-executed test binary's environment, makes it a
@@ -102,14 +103,7 @@ func TestSupervisor_killedLeavesNoSocketDirs(t *testing.T) {
 				cmd := exec.Command(os.Args[0], "-test.run=^$")
 				cmd.Env = append(os.Environ(), holdWorkerEnv+"="+home, holdIsolationEnv+"="+string(iso))
 				cmd.Stderr = os.Stderr
-				stdout, err := cmd.StdoutPipe()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+				stdout := testutil.StartPiped(t, cmd, testutil.Pipes{Stdout: true}).Stdout
 				ready := make(chan string, 1)
 				go func() {
 					line, _ := bufio.NewReader(stdout).ReadString('\n')

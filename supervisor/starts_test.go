@@ -57,15 +57,9 @@ func TestMaxStarts(t *testing.T) {
 	both(t, func(t *testing.T, iso policies.Isolation) {
 		const limit, calls = 2, 12
 		s := newMaxStarts(t, iso, limit)
-		counters := map[string]*startCounter{}
-		if err := s.WrapSpawners(func(sp isolation.Spawner) isolation.Spawner {
-			c := &startCounter{Spawner: sp, hold: 20 * time.Millisecond}
-			counters[sp.Name()] = c
-			return c
-		}); err != nil {
-			t.Fatal(err)
-		}
-		counter := counters[string(iso)]
+		counter := wrapSpawners(t, s.Supervisor, iso, func(sp isolation.Spawner) *startCounter {
+			return &startCounter{Spawner: sp, hold: 20 * time.Millisecond}
+		})
 		var peakWaiting atomic.Int32
 		stop := make(chan struct{})
 		sampled := make(chan struct{})

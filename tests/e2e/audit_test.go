@@ -313,11 +313,7 @@ func TestMetrics_serve(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(bin, append([]string{"--home", home, "serve", "--listen", "127.0.0.1:0"}, tc.args...)...)
-			errp, _ := cmd.StderrPipe()
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+			errp := testutil.StartPiped(t, cmd, testutil.Pipes{Stderr: true}).Stderr
 			var mcpURL, metricsURL string
 			r := bufio.NewReader(errp)
 			for mcpURL == "" || metricsURL == "" {
@@ -419,11 +415,7 @@ func TestAudit_offSaid(t *testing.T) {
 	home := installHello(t)
 	const notice = "auditing is off (--no-audit or AGENT_CTL_NO_AUDIT): calls are not recorded"
 	cmd := exec.Command(bin, "--home", home, "--no-audit", "serve", "--listen", "127.0.0.1:0")
-	errp, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	errp := testutil.StartPiped(t, cmd, testutil.Pipes{Stderr: true}).Stderr
 	var said bool
 	r := bufio.NewReader(errp)
 	for {

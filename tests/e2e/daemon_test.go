@@ -33,11 +33,7 @@ func (l *daemonLog) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l
 func startDaemon(tb testing.TB, home string, args ...string) (*daemonLog, int) {
 	tb.Helper()
 	cmd := exec.Command(bin, append([]string{"--home", home, "--log-level", "debug", "serve", "--listen", "127.0.0.1:0", "--no-auth"}, args...)...)
-	errp, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	errp := testutil.StartPiped(tb, cmd, testutil.Pipes{Stderr: true}).Stderr
 	log := &daemonLog{}
 	r := bufio.NewReader(errp)
 	for {

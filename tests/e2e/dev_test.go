@@ -74,8 +74,10 @@ func TestDev_loop(t *testing.T) {
 		t.Fatalf("clang not found (make deps installs it): %v", err)
 	}
 	dir := t.TempDir()
-	writeAtomic(t, filepath.Join(dir, "main.c"), strings.ReplaceAll(devSource, "VERSION", "v1"))
-	writeAtomic(t, filepath.Join(dir, "manifest.json"), strings.ReplaceAll(devManifest, "VERSION", "0.1.0"))
+	source := func(v string) string { return strings.ReplaceAll(devSource, "VERSION", v) }
+	manifest := func(v string) string { return strings.ReplaceAll(devManifest, "VERSION", v) }
+	writeAtomic(t, filepath.Join(dir, "main.c"), source("v1"))
+	writeAtomic(t, filepath.Join(dir, "manifest.json"), manifest("0.1.0"))
 	writeAtomic(t, filepath.Join(dir, "Makefile"), "devtool.wasm: main.c\n\tclang --target=wasm32-wasi --sysroot=/usr -O2 $< -o $@\n")
 
 	cmd := exec.Command(bin, "dev", dir, "--cmd", "--name 'dev loop'")
@@ -108,31 +110,34 @@ func TestDev_loop(t *testing.T) {
 		}
 	}
 	var outLog []string
-	expect(stdout, "v1: hello, dev loop", &outLog)
-	expect(stderr, "exit 0 in", &errLog)
+	// edit saves file as an editor would and waits for the round it starts.
+	edit := func(file, content string) {
+		t.Helper()
+		writeAtomic(t, filepath.Join(dir, file), content)
+		expect(stderr, "changed: "+file, &errLog)
+	}
+	// ran waits for a round to run the build of version v, and succeed.
+	ran := func(v string) {
+		t.Helper()
+		expect(stdout, v+": hello, dev loop", &outLog)
+		expect(stderr, "exit 0 in", &errLog)
+	}
+	ran("v1")
 
-	writeAtomic(t, filepath.Join(dir, "main.c"), strings.ReplaceAll(devSource, "VERSION", "v2"))
-	expect(stderr, "changed: main.c", &errLog)
-	expect(stdout, "v2: hello, dev loop", &outLog)
-	expect(stderr, "exit 0 in", &errLog)
+	edit("main.c", source("v2"))
+	ran("v2")
 
-	writeAtomic(t, filepath.Join(dir, "manifest.json"), strings.ReplaceAll(devManifest, "VERSION", "0.2"))
-	expect(stderr, "changed: manifest.json", &errLog)
+	edit("manifest.json", manifest("0.2"))
 	expect(stderr, `manifest: version "0.2"`, &errLog)
 	expect(stderr, "not valid in", &errLog)
 
-	writeAtomic(t, filepath.Join(dir, "manifest.json"), strings.ReplaceAll(devManifest, "VERSION", "0.2.0"))
-	expect(stderr, "changed: manifest.json", &errLog)
-	expect(stdout, "v2: hello, dev loop", &outLog)
-	expect(stderr, "exit 0 in", &errLog)
+	edit("manifest.json", manifest("0.2.0"))
+	ran("v2")
 
-	writeAtomic(t, filepath.Join(dir, "main.c"), "int main(void) { return syntax error; }\n")
-	expect(stderr, "changed: main.c", &errLog)
+	edit("main.c", "int main(void) { return syntax error; }\n")
 	expect(stderr, "build failed in", &errLog)
-	writeAtomic(t, filepath.Join(dir, "main.c"), strings.ReplaceAll(devSource, "VERSION", "v3"))
-	expect(stderr, "changed: main.c", &errLog)
-	expect(stdout, "v3: hello, dev loop", &outLog)
-	expect(stderr, "exit 0 in", &errLog)
+	edit("main.c", source("v3"))
+	ran("v3")
 
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)

@@ -77,19 +77,8 @@ func start(t *testing.T, args ...string) *started {
 // the test.
 func startCmd(t *testing.T, cmd *exec.Cmd) *started {
 	t.Helper()
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	errp, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	return &started{cmd: cmd, stdout: bufio.NewReader(out), stderr: bufio.NewReader(errp)}
+	p := testutil.StartPiped(t, cmd, testutil.Pipes{Stdout: true, Stderr: true})
+	return &started{cmd: cmd, stdout: bufio.NewReader(p.Stdout), stderr: bufio.NewReader(p.Stderr)}
 }
 
 var (

@@ -27,6 +27,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/agent-ctl/agent-ctl/tests/mcptest"
+	"github.com/agent-ctl/agent-ctl/tests/testutil"
 )
 
 // installHello installs modules/hello into a new home.
@@ -110,12 +111,7 @@ func startServe(tb testing.TB, home string, args ...string) string {
 func startServePid(tb testing.TB, home string, args ...string) (string, int) {
 	tb.Helper()
 	cmd := exec.Command(bin, append([]string{"--home", home, "serve", "--listen", "127.0.0.1:0"}, args...)...)
-	errp, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	r := bufio.NewReader(errp)
+	r := bufio.NewReader(testutil.StartPiped(tb, cmd, testutil.Pipes{Stderr: true}).Stderr)
 	for {
 		line, err := r.ReadString('\n')
 		if m := servingRE.FindStringSubmatch(line); m != nil {

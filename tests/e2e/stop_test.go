@@ -157,13 +157,8 @@ func TestMCPStop(t *testing.T) {
 	for _, how := range []string{"eof", "sigterm"} {
 		t.Run(how, func(t *testing.T) {
 			cmd := exec.Command(bin, "--home", home, "mcp", "--shutdown-grace", "2s")
-			in, _ := cmd.StdinPipe()
-			outp, _ := cmd.StdoutPipe()
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-			out := bufio.NewReader(outp)
+			p := testutil.StartPiped(t, cmd, testutil.Pipes{Stdin: true, Stdout: true})
+			in, out := p.Stdin, bufio.NewReader(p.Stdout)
 			fmt.Fprintln(in, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}}`)
 			if _, err := out.ReadString('\n'); err != nil {
 				t.Fatal(err)

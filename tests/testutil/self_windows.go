@@ -16,17 +16,7 @@ func StartSelf(t testing.TB, env ...string) (*exec.Cmd, string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(env, "SYSTEMROOT="+os.Getenv("SYSTEMROOT"))
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
+	stdout := StartPiped(t, cmd, Pipes{Stdout: true}).Stdout
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
 		t.Fatalf("reading the helper's first line: %v (read %q)", err, line)

@@ -2,7 +2,8 @@
 // a buffer that a worker's output and a test may use at once, a writer
 // that notes when each write arrives, polls for conditions that another
 // process makes true in its own time, the minisign tool that signature
-// tests compare with, and the check of a table a test writes into docs.
+// tests compare with, a command started with pipes and killed when the
+// test ends, and the check of a table a test writes into docs.
 package testutil
 
 import (
