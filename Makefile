@@ -109,9 +109,14 @@ cross: deps
 	CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc GOOS=windows $(GO) vet $(if $(TAGS),-tags $(TAGS)) ./...
 	CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc GOOS=windows $(GO) build $(if $(TAGS),-tags $(TAGS)) -o .cache/windows/ ./cmd/...
 
-## lint: go vet, gofmt and staticcheck
-lint: vet
-	GOFLAGS=-tags=$(TAGS) $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
+## lint: go vet, gofmt and staticcheck, for Linux and for the Windows build
+## (staticcheck is built for this host once, then told the target by GOOS)
+STATICCHECK := .cache/bin/staticcheck
+$(STATICCHECK):
+	GOBIN=$(CURDIR)/.cache/bin $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+lint: vet cross $(STATICCHECK)
+	GOFLAGS=-tags=$(TAGS) $(STATICCHECK) ./...
+	CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc GOOS=windows GOFLAGS=-tags=$(TAGS) $(STATICCHECK) ./...
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

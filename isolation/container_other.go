@@ -19,8 +19,6 @@ func NewContainer(*ContainerOptions) (Spawner, error) {
 
 func initContainer() {}
 
-func defaultStateDirs() []string { return []string{defaultStateDir} }
-
 func checkContainer(*ContainerOptions) error {
 	_, err := NewContainer(nil)
 	return err

@@ -46,7 +46,3 @@ func checkContainer(o *ContainerOptions) error {
 	windows.CloseHandle(job)
 	return nil
 }
-
-// defaultStateDirs: a job object keeps no state on disk; the path is only
-// reported.
-func defaultStateDirs() []string { return []string{defaultStateDir} }

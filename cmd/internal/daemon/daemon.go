@@ -29,11 +29,8 @@ package daemon
 
 import (
 	"context"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -49,10 +46,6 @@ const ProtocolVersion = 1
 // environment (a worker's limit is 1 MiB of them together); anything
 // longer is refused before it is read.
 const MaxFrame = 2 << 20
-
-// maxFDs is the most descriptors a request may carry: stdin, stdout,
-// stderr.
-const maxFDs = 3
 
 var (
 	// ErrNoDaemon means there is no server to hand the call to (no
@@ -137,11 +130,6 @@ type Reply struct {
 	Exit     *int   `json:"exit,omitempty"`
 }
 
-// cancelFrame asks the server to cancel the call as the signal would.
-type cancelFrame struct {
-	Signal int `json:"signal"`
-}
-
 // Interrupted is the cause of a call's context that the client cancelled:
 // the signal it received.
 type Interrupted struct{ Signal syscall.Signal }
@@ -150,9 +138,6 @@ func (e Interrupted) Error() string { return fmt.Sprintf("client received %s", e
 
 // ExitCode is 128 plus the signal number, as shells report it.
 func (e Interrupted) ExitCode() int { return 128 + int(e.Signal) }
-
-// errClientGone is the cause of a call whose client closed the connection.
-var errClientGone = errors.New("client went away")
 
 // Peer is the process at the other end of a connection, from SO_PEERCRED.
 type Peer struct{ PID, UID, GID int }
@@ -168,61 +153,6 @@ type Stdio struct {
 // cancelled when the client asks (the cause is an Interrupted) or goes
 // away.
 type Handler func(ctx context.Context, req *Request, stdio Stdio, peer Peer) int
-
-// writeFrame writes v as one frame.
-func writeFrame(w io.Writer, v any) error {
-	b, err := encodeFrame(v)
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
-}
-
-func encodeFrame(v any) ([]byte, error) {
-	body, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	if len(body) > MaxFrame {
-		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrFrame, len(body), MaxFrame)
-	}
-	b := make([]byte, 4, 4+len(body))
-	binary.BigEndian.PutUint32(b, uint32(len(body)))
-	return append(b, body...), nil
-}
-
-// readFrame reads one frame of at most limit bytes into v. The length is
-// checked before the body is read: a peer cannot make the reader allocate
-// more than limit.
-func readFrame(r io.Reader, limit uint32, v any) error {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return err
-	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if n > limit {
-		return fmt.Errorf("%w: length %d, more than %d", ErrFrame, n, limit)
-	}
-	return readBody(r, n, v)
-}
-
-func readBody(r io.Reader, n uint32, v any) error {
-	if n > MaxFrame {
-		return fmt.Errorf("%w: length %d, more than %d", ErrFrame, n, MaxFrame)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return fmt.Errorf("%w: %w", ErrFrame, err)
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return fmt.Errorf("%w: %w", ErrFrame, err)
-	}
-	return nil
-}
-
-// smallFrame bounds the frames that carry no call (replies, cancels).
-const smallFrame = 4 << 10
 
 // ServerOptions configures a Server. The zero value of each field is a
 // default.
