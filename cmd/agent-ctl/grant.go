@@ -36,8 +36,8 @@ the next call.`,
 			&cli.BoolFlag{Name: "json", Usage: "print the resulting grants as JSON"},
 		),
 		Action: func(c *cli.Context) error {
-			if !slices.ContainsFunc([]string{"dir", "env", "net", "memory", "timeout", "max-output", "confirm"}, c.IsSet) {
-				return usageError{"grant: nothing to grant: give --dir, --env, --net, --memory, --timeout or --max-output (see 'agent-ctl grant --help')"}
+			if err := needOneOf(c, "grant", "dir", "env", "net", "memory", "timeout", "max-output", "confirm"); err != nil {
+				return err
 			}
 			st, t, err := toolArg(c)
 			if err != nil {
@@ -64,6 +64,19 @@ the next call.`,
 			return printGrants(c, t.Name(), &now)
 		},
 	}
+}
+
+// needOneOf refuses a call of grant or revoke (cmd) that sets none of the
+// flags that change something, naming them all.
+func needOneOf(c *cli.Context, cmd string, flags ...string) error {
+	if slices.ContainsFunc(flags, c.IsSet) {
+		return nil
+	}
+	give := "--" + strings.Join(flags, ", --")
+	if i := strings.LastIndex(give, ", "); i >= 0 {
+		give = give[:i] + " or" + give[i+1:]
+	}
+	return usageError{fmt.Sprintf("%s: nothing to %s: give %s (see 'agent-ctl %s --help')", cmd, cmd, give, cmd)}
 }
 
 // grantFlags applies grant's flags to a tool's grants. What its manifest m

@@ -38,8 +38,8 @@ tool's grants as they now are.`,
 			&cli.BoolFlag{Name: "json", Usage: "print the resulting grants as JSON"},
 		},
 		Action: func(c *cli.Context) error {
-			if !slices.ContainsFunc([]string{"dir", "env", "net", "memory", "timeout", "max-output", "all"}, c.IsSet) {
-				return usageError{"revoke: nothing to revoke: give --dir, --env, --net, --memory, --timeout, --max-output or --all (see 'agent-ctl revoke --help')"}
+			if err := needOneOf(c, "revoke", "dir", "env", "net", "memory", "timeout", "max-output", "all"); err != nil {
+				return err
 			}
 			st, t, err := toolArg(c)
 			if err != nil {
