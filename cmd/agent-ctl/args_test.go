@@ -32,17 +32,6 @@ func TestOneArg(t *testing.T) {
 	}
 }
 
-// wantUsageError runs agent-ctl with args and a fresh home, and fails t
-// unless it exits 125 with nothing on stdout and one line of stderr that
-// contains want.
-func wantUsageError(t *testing.T, args []string, want string) {
-	t.Helper()
-	code, out, errs := runIn(t, t.TempDir(), "", args...)
-	if code != 125 || out != "" || !strings.Contains(errs, want) || strings.Count(errs, "\n") != 1 {
-		t.Fatalf("agent-ctl %q: exit %d\nstdout %q\nstderr %q\nwant exit 125, no stdout, one line containing %q", args, code, out, errs, want)
-	}
-}
-
 // TestNeedOneOf: grant and revoke with nothing to change are refused
 // before the tool is looked up, and the message names every flag that
 // would change something (grant's left out --confirm, which it takes).

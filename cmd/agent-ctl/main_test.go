@@ -50,13 +50,7 @@ func runIn(t *testing.T, home, stdin string, args ...string) (code int, stdout, 
 func TestRun(t *testing.T) {
 	hello, exit := fixtures.Path("hello.wasm"), fixtures.Path("exit.wasm")
 	dir := t.TempDir()
-	for _, tc := range []struct {
-		name   string
-		args   []string
-		code   int
-		stdout string
-		stderr string // substring
-	}{
+	for _, tc := range []cliCase{
 		{"hello", []string{"run", "--isolation", "process", hello}, 0, "hello, world\n", ""},
 		{"args after --", []string{"run", "--isolation", "process", hello, "--", "--flag-like"}, 0, "hello, --flag-like\n", ""},
 		{"args without --", []string{"run", "--isolation", "process", hello, "you"}, 0, "hello, you\n", ""},
@@ -88,10 +82,7 @@ func TestRun(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errs := runCLI(t, "", tc.args...)
-			if code != tc.code || out != tc.stdout || !strings.Contains(errs, tc.stderr) {
-				t.Fatalf("agent-ctl %q\n got exit %d stdout %q stderr %q\nwant exit %d stdout %q stderr containing %q",
-					tc.args, code, out, errs, tc.code, tc.stdout, tc.stderr)
-			}
+			tc.check(t, "agent-ctl", code, out, errs)
 			if code >= 124 && strings.Count(strings.TrimSpace(errs), "\n") > 4 {
 				t.Errorf("error message is %d lines long:\n%s", strings.Count(errs, "\n"), errs)
 			}
