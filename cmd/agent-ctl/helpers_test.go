@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -43,4 +44,15 @@ func wantUsageError(t *testing.T, args []string, want string) {
 	if code != 125 || out != "" || !strings.Contains(errs, want) || strings.Count(errs, "\n") != 1 {
 		t.Fatalf("agent-ctl %q: exit %d\nstdout %q\nstderr %q\nwant exit 125, no stdout, one line containing %q", args, code, out, errs, want)
 	}
+}
+
+// readRepoFile reads the repository's file p (relative to its root),
+// failing t if it cannot.
+func readRepoFile(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(repoPath(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
