@@ -31,20 +31,3 @@ func TestOneArg(t *testing.T) {
 		}
 	}
 }
-
-// TestNeedOneOf: grant and revoke with nothing to change are refused
-// before the tool is looked up, and the message names every flag that
-// would change something (grant's left out --confirm, which it takes).
-func TestNeedOneOf(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"grant", "hello"}, "grant: nothing to grant: give --dir, --env, --net, --memory, --timeout, --max-output or --confirm (see 'agent-ctl grant --help')"},
-		{[]string{"grant", "hello", "--json", "--force"}, "grant: nothing to grant: give --dir"},
-		{[]string{"revoke", "hello"}, "revoke: nothing to revoke: give --dir, --env, --net, --memory, --timeout, --max-output or --all (see 'agent-ctl revoke --help')"},
-		{[]string{"revoke", "hello", "--json"}, "revoke: nothing to revoke: give --dir"},
-	} {
-		t.Run(strings.Join(tc.args, " "), func(t *testing.T) { wantUsageError(t, tc.args, tc.want) })
-	}
-}

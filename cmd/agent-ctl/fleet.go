@@ -337,15 +337,11 @@ exited 0, else the first failing node's code (125 for a node that did not answer
 			if c.Duration("timeout") <= 0 {
 				return usageError{"--timeout: want a positive duration"}
 			}
-			cl, err := dialFleet(c)
+			cl, nodes, err := choice.dial(c)
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
-			nodes, err := choice.resolve(c.Context, cl)
-			if err != nil {
-				return err
-			}
 			results := cl.Call(c.Context, nodes, fleet.CallRequest{Tool: tool, Argv: argv}, c.Duration("timeout"))
 			code := 0
 			for _, r := range results {

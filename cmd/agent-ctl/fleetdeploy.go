@@ -74,15 +74,11 @@ any did not answer (and none refused).`,
 					return usageError{"fleet deploy: " + err.Error()}
 				}
 			}
-			cl, err := dialFleet(c)
+			cl, nodes, err := choice.dial(c)
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
-			nodes, err := choice.resolve(c.Context, cl)
-			if err != nil {
-				return err
-			}
 			dir, cleanup, err := installSource(c, st, src)
 			if err != nil {
 				return err
@@ -180,12 +176,27 @@ func chooseNodes(c *cli.Context, cmd string) (nodeChoice, error) {
 	return ch, nil
 }
 
-// resolve returns the nodes chosen: the --nodes names as given, or the
-// online nodes whose labels match (every online node for --all).
-func (ch nodeChoice) resolve(ctx context.Context, cl *fleet.Client) ([]string, error) {
-	if ch.nodes != nil {
-		return ch.nodes, nil
+// dial dials the fleet and returns the client, which the caller closes,
+// and the nodes chosen: the --nodes names as given, or the online nodes
+// whose labels match (every online node for --all).
+func (ch nodeChoice) dial(c *cli.Context) (*fleet.Client, []string, error) {
+	cl, err := dialFleet(c)
+	if err != nil {
+		return nil, nil, err
 	}
+	if ch.nodes != nil {
+		return cl, ch.nodes, nil
+	}
+	nodes, err := ch.online(c.Context, cl)
+	if err != nil {
+		cl.Close()
+		return nil, nil, err
+	}
+	return cl, nodes, nil
+}
+
+// online returns the online nodes whose labels match.
+func (ch nodeChoice) online(ctx context.Context, cl *fleet.Client) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, fleetRequestTimeout)
 	defer cancel()
 	all, err := cl.Nodes(ctx)
