@@ -10,6 +10,7 @@ import (
 
 	"github.com/agent-ctl/agent-ctl/modules/catalog"
 	"github.com/agent-ctl/agent-ctl/modules/manifest"
+	"github.com/agent-ctl/agent-ctl/modules/store"
 	"github.com/agent-ctl/agent-ctl/policies"
 )
 
@@ -43,19 +44,15 @@ the next call.`,
 			if err != nil {
 				return err
 			}
-			var now policies.ToolGrants
 			var notes []string
-			if err := st.updateGrants(t, func(tg *policies.ToolGrants) error {
+			now, err := changeGrants(st, t, func(tg *policies.ToolGrants) error {
 				notes = nil
 				if err := confirmGrants(c, st, t, tg, &notes); err != nil {
 					return err
 				}
-				if err := grantFlags(c, st, t.Manifest(), tg, &notes); err != nil {
-					return err
-				}
-				now = cloneGrants(tg)
-				return nil
-			}); err != nil {
+				return grantFlags(c, st, t.Manifest(), tg, &notes)
+			})
+			if err != nil {
 				return err
 			}
 			for _, n := range notes {
@@ -185,6 +182,20 @@ func limitFlags(m *manifest.Manifest) []limitFlag {
 
 // cloneGrants copies a tool's grants out of the policy file's lock.
 func cloneGrants(g *policies.ToolGrants) policies.ToolGrants { return catalog.Clone(g) }
+
+// changeGrants changes t's grants as st.updateGrants does, and returns a
+// copy of them as changed, for grant and revoke to print.
+func changeGrants(st *state, t *store.Tool, change func(*policies.ToolGrants) error) (policies.ToolGrants, error) {
+	var now policies.ToolGrants
+	err := st.updateGrants(t, func(tg *policies.ToolGrants) error {
+		if err := change(tg); err != nil {
+			return err
+		}
+		now = cloneGrants(tg)
+		return nil
+	})
+	return now, err
+}
 
 // masked is a tool's grants as agent-ctl shows them: a fixed environment
 // value may be a secret, so only its presence is shown.

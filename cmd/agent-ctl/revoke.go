@@ -54,14 +54,8 @@ tool's grants as they now are.`,
 				}
 				return printGrants(c, t.Name(), &policies.ToolGrants{})
 			}
-			var now policies.ToolGrants
-			if err := st.updateGrants(t, func(tg *policies.ToolGrants) error {
-				if err := revokeFlags(c, t, tg); err != nil {
-					return err
-				}
-				now = cloneGrants(tg)
-				return nil
-			}); err != nil {
+			now, err := changeGrants(st, t, func(tg *policies.ToolGrants) error { return revokeFlags(c, t, tg) })
+			if err != nil {
 				return err
 			}
 			return printGrants(c, t.Name(), &now)
