@@ -27,12 +27,7 @@ func TestOneArg(t *testing.T) {
 	} {
 		for _, extra := range [][]string{nil, {"a", "b"}} {
 			args := append(append([]string(nil), tc.args...), extra...)
-			t.Run(strings.Join(args, " "), func(t *testing.T) {
-				code, out, errs := runIn(t, t.TempDir(), "", args...)
-				if code != 125 || out != "" || !strings.Contains(errs, tc.want) || strings.Count(errs, "\n") != 1 {
-					t.Fatalf("agent-ctl %q: exit %d\nstdout %q\nstderr %q\nwant exit 125, no stdout, one line containing %q", args, code, out, errs, tc.want)
-				}
-			})
+			t.Run(strings.Join(args, " "), func(t *testing.T) { wantUsageError(t, args, tc.want) })
 		}
 	}
 }

@@ -305,10 +305,7 @@ func TestAudit_off(t *testing.T) {
 // default, in text or JSON.
 func TestDescribe_writeOnly(t *testing.T) {
 	home, mod := t.TempDir(), t.TempDir()
-	wasm, err := os.ReadFile(repoPath("modules/hello/hello.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	wasm := readRepoFile(t, "modules/hello/hello.wasm")
 	os.WriteFile(filepath.Join(mod, "hello.wasm"), wasm, 0o644)
 	os.WriteFile(filepath.Join(mod, "manifest.json"), []byte(`{"name":"greet","version":"1.0.0","description":"greets in secret","module":"hello.wasm",
 	"inputSchema":{"type":"object","properties":{

@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 )
@@ -30,25 +29,31 @@ func tmpfsHome(t *testing.T, size string) string {
 // TestInstall_diskFull: a home on a full disk is said to be full, with
 // agent-ctl's own exit code, never as an invalid module (126).
 func TestInstall_diskFull(t *testing.T) {
-	t.Run("module copy", func(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		size   string // the home's tmpfs, in mount's syntax
+		module string // under modules/
+		code   int
+		stdout string   // substring
+		stderr []string // substrings, each
+		call   bool     // the tool is installed: call it
+	}{
 		// update-config's module is 4.9 MB: it cannot be copied in.
-		home := tmpfsHome(t, "2m")
-		code, out, errs := runIn(t, home, "", "install", "--yes", repoPath("modules/update-config"))
-		expect(t, "install on a full disk", code, out, errs, 125, "", "no space left on device")
-		if !strings.Contains(errs, "is full") {
-			t.Errorf("stderr %q does not say the disk is full", errs)
-		}
-	})
-	t.Run("compiled code", func(t *testing.T) {
+		{"module copy", "2m", "update-config", 125, "", []string{"no space left on device", "is full"}, false},
 		// hello's 25 KB module fits; its 120 KB of compiled code does not.
-		home := tmpfsHome(t, "100k")
-		code, out, errs := runIn(t, home, "", "install", "--yes", repoPath("modules/hello"))
-		expect(t, "install with no room for compiled code", code, out, errs, 0, "installed hello", "not precompiled")
-		if !strings.Contains(errs, "no space left on device") {
-			t.Errorf("stderr %q does not say why the module was not precompiled", errs)
-		}
-		// The tool still runs: it compiles, and says it could not cache.
-		code, out, errs = runIn(t, home, "", "--no-audit", "hello", "--name", "disk") // no room for the audit log either
-		expect(t, "call", code, out, errs, 0, "hello, disk\n", "")
-	})
+		{"compiled code", "100k", "hello", 0, "installed hello", []string{"not precompiled", "no space left on device"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			home := tmpfsHome(t, tc.size)
+			code, out, errs := runIn(t, home, "", "install", "--yes", repoPath("modules/"+tc.module))
+			for _, want := range tc.stderr {
+				expect(t, "install on a full disk", code, out, errs, tc.code, tc.stdout, want)
+			}
+			if tc.call {
+				// The tool still runs: it compiles, and says it could not cache.
+				code, out, errs = runIn(t, home, "", "--no-audit", tc.module, "--name", "disk") // no room for the audit log either
+				expect(t, "call", code, out, errs, 0, "hello, disk\n", "")
+			}
+		})
+	}
 }

@@ -13,14 +13,8 @@ import (
 // logs tool's is modules/logs/manifest.json byte for byte (it showed
 // another one, named logs, with other parameters and limits).
 func TestDocs_logsManifest(t *testing.T) {
-	doc, err := os.ReadFile(repoPath("docs/modules.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	shipped, err := os.ReadFile(repoPath("modules/logs/manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	doc := readRepoFile(t, "docs/modules.md")
+	shipped := readRepoFile(t, "modules/logs/manifest.json")
 	_, rest, ok := strings.Cut(string(doc), "\n## The manifest\n")
 	if !ok {
 		t.Fatal(`docs/modules.md has no "## The manifest" section`)

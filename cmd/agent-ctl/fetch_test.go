@@ -122,13 +122,7 @@ func TestFetch(t *testing.T) {
 		return runIn(t, home, "", append([]string{"fetch"}, args...)...)
 	}
 	t.Run("calls", func(t *testing.T) {
-		for _, tc := range []struct {
-			name   string
-			args   []string
-			code   int
-			stdout string // exact
-			stderr string // substring
-		}{
+		for _, tc := range []cliCase{
 			{"a page", []string{"--url", srv.URL + "/page"}, 0, "hello from the page\n", ""},
 			{"404", []string{"--url", srv.URL + "/missing"}, 1, "404 page not found\n", fmt.Sprintf("fetch: %s/missing: 404 Not Found\n", srv.URL)},
 			{"a header sent and echoed", []string{"--url", srv.URL + "/echo?a=1", "--header", "X-Probe: hello there", "--header", "User-Agent: e2e"}, 0,
@@ -153,9 +147,9 @@ func TestFetch(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				code, out, errs := fetch(tc.args...)
-				if code != tc.code || out != tc.stdout || !strings.Contains(errs, tc.stderr) || strings.Contains(errs, "not granted") {
-					t.Fatalf("agent-ctl fetch %q\n got exit %d stdout (%d bytes) %.300q stderr %q\nwant exit %d stdout %.300q stderr containing %q",
-						tc.args, code, len(out), out, errs, tc.code, tc.stdout, tc.stderr)
+				tc.check(t, "agent-ctl fetch", code, out, errs)
+				if strings.Contains(errs, "not granted") {
+					t.Fatalf("agent-ctl fetch %q: stderr says the grant is missing: %q", tc.args, errs)
 				}
 			})
 		}

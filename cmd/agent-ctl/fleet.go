@@ -171,6 +171,21 @@ func fleetFlags() []cli.Flag {
 	}
 }
 
+// fleetRequestTimeout bounds one request to the fleet (a listing, a kill):
+// a controller that does not answer must not hang the command.
+const fleetRequestTimeout = 30 * time.Second
+
+// fleetRequest dials the fleet for one request: the client and a context
+// bounded by fleetRequestTimeout; done closes both.
+func fleetRequest(c *cli.Context) (cl *fleet.Client, ctx context.Context, done func(), err error) {
+	cl, err = dialFleet(c)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(c.Context, fleetRequestTimeout)
+	return cl, ctx, func() { cancel(); cl.Close() }, nil
+}
+
 func dialFleet(c *cli.Context) (*fleet.Client, error) {
 	url, creds := c.String("nats"), c.String("creds")
 	if url == "" || creds == "" {
@@ -231,13 +246,11 @@ func fleetCommand() *cli.Command {
 				Usage: "list the fleet's nodes: labels, tools with versions and digests, last seen",
 				Flags: append(fleetFlags(), &cli.BoolFlag{Name: "json", Usage: "print JSON"}),
 				Action: func(c *cli.Context) error {
-					cl, err := dialFleet(c)
+					cl, ctx, done, err := fleetRequest(c)
 					if err != nil {
 						return err
 					}
-					defer cl.Close()
-					ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
-					defer cancel()
+					defer done()
 					nodes, err := cl.Nodes(ctx)
 					if err != nil {
 						return err
@@ -317,51 +330,18 @@ exited 0, else the first failing node's code (125 for a node that did not answer
 			if len(argv) > 0 && argv[0] == "--" {
 				argv = argv[1:]
 			}
-			labels, err := parseLabels(c.StringSlice("label"))
+			choice, err := chooseNodes(c, "fleet call")
 			if err != nil {
 				return err
-			}
-			picked := 0
-			for _, on := range []bool{c.String("nodes") != "", c.Bool("all"), len(labels) > 0} {
-				if on {
-					picked++
-				}
-			}
-			if picked != 1 {
-				return usageError{"fleet call: give exactly one of --nodes, --all or --label"}
 			}
 			if c.Duration("timeout") <= 0 {
 				return usageError{"--timeout: want a positive duration"}
 			}
-			cl, err := dialFleet(c)
+			cl, nodes, err := choice.dial(c)
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
-			var nodes []string
-			if s := c.String("nodes"); s != "" {
-				for _, n := range strings.Split(s, ",") {
-					if err := fleet.CheckNode(n); err != nil {
-						return usageError{"--nodes: " + err.Error()}
-					}
-					nodes = append(nodes, n)
-				}
-			} else {
-				ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
-				all, err := cl.Nodes(ctx)
-				cancel()
-				if err != nil {
-					return err
-				}
-				for _, n := range all {
-					if n.Online && matches(n.Labels, labels) {
-						nodes = append(nodes, n.Node)
-					}
-				}
-				if len(nodes) == 0 {
-					return errors.New("no online node matches")
-				}
-			}
 			results := cl.Call(c.Context, nodes, fleet.CallRequest{Tool: tool, Argv: argv}, c.Duration("timeout"))
 			code := 0
 			for _, r := range results {
@@ -487,13 +467,11 @@ module.`,
 			if err := fleet.CheckDigest(digest); err != nil {
 				return usageError{err.Error()}
 			}
-			cl, err := dialFleet(c)
+			cl, ctx, done, err := fleetRequest(c)
 			if err != nil {
 				return err
 			}
-			defer cl.Close()
-			ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
-			defer cancel()
+			defer done()
 			if err := cl.Kill(ctx, digest, c.String("reason")); err != nil {
 				return err
 			}

@@ -56,7 +56,7 @@ any did not answer (and none refused).`,
 			if c.Duration("timeout") <= 0 {
 				return usageError{"--timeout: want a positive duration"}
 			}
-			labels, err := parseLabels(c.StringSlice("label"))
+			choice, err := chooseNodes(c, "fleet deploy")
 			if err != nil {
 				return err
 			}
@@ -74,15 +74,11 @@ any did not answer (and none refused).`,
 					return usageError{"fleet deploy: " + err.Error()}
 				}
 			}
-			cl, err := dialFleet(c)
+			cl, nodes, err := choice.dial(c)
 			if err != nil {
 				return err
 			}
 			defer cl.Close()
-			nodes, err := chooseNodes(c, cl, "fleet deploy", labels)
-			if err != nil {
-				return err
-			}
 			dir, cleanup, err := installSource(c, st, src)
 			if err != nil {
 				return err
@@ -144,9 +140,21 @@ any did not answer (and none refused).`,
 	}
 }
 
-// chooseNodes applies the --nodes, --all and --label selectors, as fleet
-// call does.
-func chooseNodes(c *cli.Context, cl *fleet.Client, cmd string, labels map[string]string) ([]string, error) {
+// nodeChoice is what --nodes, --all or --label chose for fleet call and
+// fleet deploy.
+type nodeChoice struct {
+	nodes  []string          // --nodes, each name checked; nil otherwise
+	labels map[string]string // --label; empty with --all
+}
+
+// chooseNodes reads the --nodes, --all and --label selectors (exactly one
+// of them) for the command cmd. It runs before the fleet is dialled: a
+// usage error needs no fleet.
+func chooseNodes(c *cli.Context, cmd string) (nodeChoice, error) {
+	labels, err := parseLabels(c.StringSlice("label"))
+	if err != nil {
+		return nodeChoice{}, err
+	}
 	picked := 0
 	for _, on := range []bool{c.String("nodes") != "", c.Bool("all"), len(labels) > 0} {
 		if on {
@@ -154,26 +162,50 @@ func chooseNodes(c *cli.Context, cl *fleet.Client, cmd string, labels map[string
 		}
 	}
 	if picked != 1 {
-		return nil, usageError{cmd + ": give exactly one of --nodes, --all or --label"}
+		return nodeChoice{}, usageError{cmd + ": give exactly one of --nodes, --all or --label"}
 	}
-	var nodes []string
+	ch := nodeChoice{labels: labels}
 	if s := c.String("nodes"); s != "" {
 		for _, n := range strings.Split(s, ",") {
 			if err := fleet.CheckNode(n); err != nil {
-				return nil, usageError{"--nodes: " + err.Error()}
+				return nodeChoice{}, usageError{"--nodes: " + err.Error()}
 			}
-			nodes = append(nodes, n)
+			ch.nodes = append(ch.nodes, n)
 		}
-		return nodes, nil
 	}
-	ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
+	return ch, nil
+}
+
+// dial dials the fleet and returns the client, which the caller closes,
+// and the nodes chosen: the --nodes names as given, or the online nodes
+// whose labels match (every online node for --all).
+func (ch nodeChoice) dial(c *cli.Context) (*fleet.Client, []string, error) {
+	cl, err := dialFleet(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ch.nodes != nil {
+		return cl, ch.nodes, nil
+	}
+	nodes, err := ch.online(c.Context, cl)
+	if err != nil {
+		cl.Close()
+		return nil, nil, err
+	}
+	return cl, nodes, nil
+}
+
+// online returns the online nodes whose labels match.
+func (ch nodeChoice) online(ctx context.Context, cl *fleet.Client) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, fleetRequestTimeout)
 	defer cancel()
 	all, err := cl.Nodes(ctx)
 	if err != nil {
 		return nil, err
 	}
+	var nodes []string
 	for _, n := range all {
-		if n.Online && matches(n.Labels, labels) {
+		if n.Online && matches(n.Labels, ch.labels) {
 			nodes = append(nodes, n.Node)
 		}
 	}

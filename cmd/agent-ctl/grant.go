@@ -10,6 +10,7 @@ import (
 
 	"github.com/agent-ctl/agent-ctl/modules/catalog"
 	"github.com/agent-ctl/agent-ctl/modules/manifest"
+	"github.com/agent-ctl/agent-ctl/modules/store"
 	"github.com/agent-ctl/agent-ctl/policies"
 )
 
@@ -36,26 +37,22 @@ the next call.`,
 			&cli.BoolFlag{Name: "json", Usage: "print the resulting grants as JSON"},
 		),
 		Action: func(c *cli.Context) error {
-			if !slices.ContainsFunc([]string{"dir", "env", "net", "memory", "timeout", "max-output", "confirm"}, c.IsSet) {
-				return usageError{"grant: nothing to grant: give --dir, --env, --net, --memory, --timeout or --max-output (see 'agent-ctl grant --help')"}
+			if err := needOneOf(c, "grant", "dir", "env", "net", "memory", "timeout", "max-output", "confirm"); err != nil {
+				return err
 			}
 			st, t, err := toolArg(c)
 			if err != nil {
 				return err
 			}
-			var now policies.ToolGrants
 			var notes []string
-			if err := st.updateGrants(t, func(tg *policies.ToolGrants) error {
+			now, err := changeGrants(st, t, func(tg *policies.ToolGrants) error {
 				notes = nil
 				if err := confirmGrants(c, st, t, tg, &notes); err != nil {
 					return err
 				}
-				if err := grantFlags(c, st, t.Manifest(), tg, &notes); err != nil {
-					return err
-				}
-				now = cloneGrants(tg)
-				return nil
-			}); err != nil {
+				return grantFlags(c, st, t.Manifest(), tg, &notes)
+			})
+			if err != nil {
 				return err
 			}
 			for _, n := range notes {
@@ -64,6 +61,19 @@ the next call.`,
 			return printGrants(c, t.Name(), &now)
 		},
 	}
+}
+
+// needOneOf refuses a call of grant or revoke (cmd) that sets none of the
+// flags that change something, naming them all.
+func needOneOf(c *cli.Context, cmd string, flags ...string) error {
+	if slices.ContainsFunc(flags, c.IsSet) {
+		return nil
+	}
+	give := "--" + strings.Join(flags, ", --")
+	if i := strings.LastIndex(give, ", "); i >= 0 {
+		give = give[:i] + " or" + give[i+1:]
+	}
+	return usageError{fmt.Sprintf("%s: nothing to %s: give %s (see 'agent-ctl %s --help')", cmd, cmd, give, cmd)}
 }
 
 // grantFlags applies grant's flags to a tool's grants. What its manifest m
@@ -172,6 +182,20 @@ func limitFlags(m *manifest.Manifest) []limitFlag {
 
 // cloneGrants copies a tool's grants out of the policy file's lock.
 func cloneGrants(g *policies.ToolGrants) policies.ToolGrants { return catalog.Clone(g) }
+
+// changeGrants changes t's grants as st.updateGrants does, and returns a
+// copy of them as changed, for grant and revoke to print.
+func changeGrants(st *state, t *store.Tool, change func(*policies.ToolGrants) error) (policies.ToolGrants, error) {
+	var now policies.ToolGrants
+	err := st.updateGrants(t, func(tg *policies.ToolGrants) error {
+		if err := change(tg); err != nil {
+			return err
+		}
+		now = cloneGrants(tg)
+		return nil
+	})
+	return now, err
+}
 
 // masked is a tool's grants as agent-ctl shows them: a fixed environment
 // value may be a secret, so only its presence is shown.

@@ -9,13 +9,7 @@ import (
 // TestHello_everyLanguage runs each build of modules/hello (C, Rust, Go,
 // AssemblyScript) through `agent-ctl run` and checks that they behave alike.
 func TestHello_everyLanguage(t *testing.T) {
-	cases := []struct {
-		name   string
-		args   []string
-		code   int
-		stdout string
-		stderr string // substring
-	}{
+	cases := []cliCase{
 		{"default", nil, 0, "hello, world\n", ""},
 		{"name", []string{"--name", "op"}, 0, "hello, op\n", ""},
 		{"shout", []string{"--shout", "--name", "op"}, 0, "HELLO, OP\n", ""},
@@ -26,18 +20,17 @@ func TestHello_everyLanguage(t *testing.T) {
 			path := repoPath("modules/hello/" + module)
 			home := t.TempDir() // shared by the cases, so all but the first use the compiled-module cache
 			for i, tc := range cases {
-				start := time.Now()
-				code, out, errs := runIn(t, home, "", append([]string{"run", "--isolation", "container", path, "--"}, tc.args...)...)
-				switch i {
-				case 0:
-					t.Logf("%s: first call (compiles the module) %v", module, time.Since(start))
-				case 1:
-					t.Logf("%s: second call (compiled-module cache) %v", module, time.Since(start))
-				}
-				if code != tc.code || out != tc.stdout || !strings.Contains(errs, tc.stderr) {
-					t.Errorf("%s %s %q: exit %d stdout %q stderr %q; want exit %d stdout %q stderr containing %q",
-						module, tc.name, tc.args, code, out, errs, tc.code, tc.stdout, tc.stderr)
-				}
+				t.Run(tc.name, func(t *testing.T) {
+					start := time.Now()
+					code, out, errs := runIn(t, home, "", append([]string{"run", "--isolation", "container", path, "--"}, tc.args...)...)
+					switch i {
+					case 0:
+						t.Logf("%s: first call (compiles the module) %v", module, time.Since(start))
+					case 1:
+						t.Logf("%s: second call (compiled-module cache) %v", module, time.Since(start))
+					}
+					tc.check(t, "agent-ctl run "+module+" --", code, out, errs)
+				})
 			}
 		})
 	}

@@ -40,14 +40,8 @@ func TestInstall_flagsCheckedFirst(t *testing.T) {
 // its first call compiles it under the supervisor's own limit.
 func TestInstall_compileTimeout(t *testing.T) {
 	home, dir := t.TempDir(), t.TempDir()
-	m, err := os.ReadFile(repoPath("modules/hello/manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	wasm, err := os.ReadFile(repoPath("modules/hello/hello-go.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := readRepoFile(t, "modules/hello/manifest.json")
+	wasm := readRepoFile(t, "modules/hello/hello-go.wasm")
 	if err := os.WriteFile(filepath.Join(dir, "manifest.json"), []byte(strings.Replace(string(m), `"hello.wasm"`, `"hello-go.wasm"`, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}

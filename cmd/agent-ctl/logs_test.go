@@ -63,13 +63,7 @@ func TestLogs(t *testing.T) {
 	code, out, errs = runIn(t, home, "", "grant", "logs", "--dir", dir+":/logs:ro")
 	expect(t, "grant", code, out, errs, 0, "", "")
 
-	for _, tc := range []struct {
-		name   string
-		args   []string
-		code   int
-		stdout string // exact
-		stderr string // substring
-	}{
+	for _, tc := range []cliCase{
 		{"rotations oldest first, gzipped ones too", []string{"--filter", "ERROR", "--file", "app.log"}, 0,
 			"app.log.3.gz:1:" + ts(72*time.Hour) + " ERROR oldest\n" +
 				"app.log.2.gz:1:" + ts(26*time.Hour) + " ERROR yesterday\n" +
@@ -110,10 +104,7 @@ func TestLogs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errs := lg(tc.args...)
-			if code != tc.code || out != tc.stdout || !strings.Contains(errs, tc.stderr) {
-				t.Fatalf("agent-ctl logs %q\n got exit %d stdout\n%s stderr %q\nwant exit %d stdout\n%s stderr containing %q",
-					tc.args, code, out, errs, tc.code, tc.stdout, tc.stderr)
-			}
+			tc.check(t, "agent-ctl logs", code, out, errs)
 		})
 	}
 

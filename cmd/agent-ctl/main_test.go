@@ -50,13 +50,7 @@ func runIn(t *testing.T, home, stdin string, args ...string) (code int, stdout, 
 func TestRun(t *testing.T) {
 	hello, exit := fixtures.Path("hello.wasm"), fixtures.Path("exit.wasm")
 	dir := t.TempDir()
-	for _, tc := range []struct {
-		name   string
-		args   []string
-		code   int
-		stdout string
-		stderr string // substring
-	}{
+	for _, tc := range []cliCase{
 		{"hello", []string{"run", "--isolation", "process", hello}, 0, "hello, world\n", ""},
 		{"args after --", []string{"run", "--isolation", "process", hello, "--", "--flag-like"}, 0, "hello, --flag-like\n", ""},
 		{"args without --", []string{"run", "--isolation", "process", hello, "you"}, 0, "hello, you\n", ""},
@@ -88,10 +82,7 @@ func TestRun(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errs := runCLI(t, "", tc.args...)
-			if code != tc.code || out != tc.stdout || !strings.Contains(errs, tc.stderr) {
-				t.Fatalf("agent-ctl %q\n got exit %d stdout %q stderr %q\nwant exit %d stdout %q stderr containing %q",
-					tc.args, code, out, errs, tc.code, tc.stdout, tc.stderr)
-			}
+			tc.check(t, "agent-ctl", code, out, errs)
 			if code >= 124 && strings.Count(strings.TrimSpace(errs), "\n") > 4 {
 				t.Errorf("error message is %d lines long:\n%s", strings.Count(errs, "\n"), errs)
 			}
@@ -176,8 +167,14 @@ func TestHelp(t *testing.T) {
 }
 
 // TestUsageErrors: bad input on any command is one line on stderr that
-// names the command and its help, nothing on stdout, and exit 125.
+// names the command and its help, nothing on stdout, and exit 125. grant
+// and revoke with nothing to change name every flag that would change
+// something (grant's message left out --confirm, which it takes); fleet
+// call and fleet deploy read --nodes, --all and --label the same way
+// (chooseNodes) before they dial the fleet, so a home with no controller
+// gets the usage error (fleet deploy used to dial first).
 func TestUsageErrors(t *testing.T) {
+	hello := repoPath("modules/hello")
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -201,12 +198,21 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"--log-level", "loud", "describe", "hello"}, `--log-level "loud"`},
 		{[]string{"sign", "dir"}, "agent-ctl: sign: missing --key (see 'agent-ctl sign --help')"},
 		{[]string{"agent", "--name", "n"}, "agent-ctl: agent: missing --nats, --creds (see 'agent-ctl agent --help')"},
+		{[]string{"grant", "hello"}, "grant: nothing to grant: give --dir, --env, --net, --memory, --timeout, --max-output or --confirm (see 'agent-ctl grant --help')"},
+		{[]string{"grant", "hello", "--json", "--force"}, "grant: nothing to grant: give --dir"},
+		{[]string{"revoke", "hello"}, "revoke: nothing to revoke: give --dir, --env, --net, --memory, --timeout, --max-output or --all (see 'agent-ctl revoke --help')"},
+		{[]string{"revoke", "hello", "--json"}, "revoke: nothing to revoke: give --dir"},
+		{[]string{"fleet", "call", "hello"}, "fleet call: give exactly one of --nodes, --all or --label"},
+		{[]string{"fleet", "call", "--all", "--nodes", "n1", "hello"}, "fleet call: give exactly one of --nodes, --all or --label"},
+		{[]string{"fleet", "call", "--nodes", "n1,N/2", "hello"}, `--nodes: invalid node name "N/2"`},
+		{[]string{"fleet", "call", "--label", "role", "hello"}, `--label "role": want KEY=VALUE`},
+		{[]string{"fleet", "deploy", hello}, "fleet deploy: give exactly one of --nodes, --all or --label"},
+		{[]string{"fleet", "deploy", "--all", "--nodes", "n1", "--label", "a=b", hello}, "fleet deploy: give exactly one of --nodes, --all or --label"},
+		{[]string{"fleet", "deploy", "--nodes", "-n1", hello}, `--nodes: invalid node name "-n1"`},
+		{[]string{"fleet", "deploy", "--label", "=x", hello}, `--label "=x": want KEY=VALUE`},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			code, out, errs := runCLI(t, "", tc.args...)
-			if code != 125 || out != "" || !strings.Contains(errs, tc.want) || strings.Count(errs, "\n") != 1 {
-				t.Fatalf("agent-ctl %q: exit %d\nstdout %q\nstderr %q\nwant exit 125, no stdout, one line containing %q", tc.args, code, out, errs, tc.want)
-			}
+			wantUsageError(t, tc.args, tc.want)
 		})
 	}
 }

@@ -53,10 +53,7 @@ func TestOCI_refused(t *testing.T) {
 	if code, out, errs := runIn(t, t.TempDir(), "", "publish", "--plain-http", repoPath("modules/hello"), ref); code != 0 {
 		t.Fatalf("publish: exit %d %s %s", code, out, errs)
 	}
-	wasm, err := os.ReadFile(repoPath("modules/hello/hello.wasm"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	wasm := readRepoFile(t, "modules/hello/hello.wasm")
 	blob := reg.BlobPath(sha256Hex(wasm))
 	b, err := os.ReadFile(blob)
 	if err != nil {

@@ -38,8 +38,8 @@ tool's grants as they now are.`,
 			&cli.BoolFlag{Name: "json", Usage: "print the resulting grants as JSON"},
 		},
 		Action: func(c *cli.Context) error {
-			if !slices.ContainsFunc([]string{"dir", "env", "net", "memory", "timeout", "max-output", "all"}, c.IsSet) {
-				return usageError{"revoke: nothing to revoke: give --dir, --env, --net, --memory, --timeout, --max-output or --all (see 'agent-ctl revoke --help')"}
+			if err := needOneOf(c, "revoke", "dir", "env", "net", "memory", "timeout", "max-output", "all"); err != nil {
+				return err
 			}
 			st, t, err := toolArg(c)
 			if err != nil {
@@ -54,14 +54,8 @@ tool's grants as they now are.`,
 				}
 				return printGrants(c, t.Name(), &policies.ToolGrants{})
 			}
-			var now policies.ToolGrants
-			if err := st.updateGrants(t, func(tg *policies.ToolGrants) error {
-				if err := revokeFlags(c, t, tg); err != nil {
-					return err
-				}
-				now = cloneGrants(tg)
-				return nil
-			}); err != nil {
+			now, err := changeGrants(st, t, func(tg *policies.ToolGrants) error { return revokeFlags(c, t, tg) })
+			if err != nil {
 				return err
 			}
 			return printGrants(c, t.Name(), &now)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -21,10 +20,7 @@ var sdkExamples = []struct{ lang, dir string }{
 
 func checkOutputSchema(t *testing.T, dir, out string) {
 	t.Helper()
-	b, err := os.ReadFile(repoPath(dir + "/manifest.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := readRepoFile(t, dir+"/manifest.json")
 	m, err := manifest.Parse(b)
 	if err != nil {
 		t.Fatal(err)

@@ -69,7 +69,7 @@ func TestTools_hello(t *testing.T) {
 	// A bad new version leaves the installed one untouched.
 	bad := t.TempDir()
 	os.WriteFile(filepath.Join(bad, "manifest.json"), []byte(`{"name":"hello","version":"2.0","description":"x","inputSchema":{"type":"object"},"module":"hello.wasm"}`), 0o644)
-	wasm, _ := os.ReadFile(repoPath("modules/hello/hello.wasm"))
+	wasm := readRepoFile(t, "modules/hello/hello.wasm")
 	os.WriteFile(filepath.Join(bad, "hello.wasm"), wasm, 0o644)
 	code, out, errs = runIn(t, home, "", "install", bad)
 	expect(t, "bad version", code, out, errs, 126, "", "version")

@@ -155,6 +155,18 @@ func TestTrust_install(t *testing.T) {
 		code, out, errs := runIn(t, home, "", "sign", dir, "--key", key)
 		expect(t, "sign", code, out, errs, 0, "signed "+dir, "")
 	}
+	// signed makes greet 2.0.0 signed with key, then changes the signed
+	// directory with edit (nil: no change).
+	signed := func(key string, edit func(d string)) func(t *testing.T) string {
+		return func(t *testing.T) string {
+			d := greetDir(t, "2.0.0")
+			sign(t, d, key)
+			if edit != nil {
+				edit(d)
+			}
+			return d
+		}
+	}
 	cases := []struct {
 		name  string
 		make  func(t *testing.T) string
@@ -163,48 +175,33 @@ func TestTrust_install(t *testing.T) {
 		warn  string // stderr warning under off
 		on    string // stderr under on, where it is refused; "" where it is let in
 	}{
-		{"signed", func(t *testing.T) string { d := greetDir(t, "2.0.0"); sign(t, d, sec); return d },
+		{"signed", signed(sec, nil),
 			"signed by alice", true, "", ""},
-		{"signed archive", func(t *testing.T) string { d := greetDir(t, "2.0.0"); sign(t, d, sec); return tarGz(t, d) },
+		{"signed archive", func(t *testing.T) string { return tarGz(t, signed(sec, nil)(t)) },
 			"signed by alice", true, "", ""},
 		{"unsigned", func(t *testing.T) string { return greetDir(t, "2.0.0") },
 			"unsigned", true, "", "manifest.json: unsigned (no manifest.json.minisig)"},
 		{"unsigned archive", func(t *testing.T) string { return tarGz(t, greetDir(t, "2.0.0")) },
 			"unsigned", true, "", "manifest.json: unsigned"},
-		{"wrong key", func(t *testing.T) string { d := greetDir(t, "2.0.0"); sign(t, d, otherSec); return d },
+		{"wrong key", signed(otherSec, nil),
 			"unsigned", true, "signed by a key that is not trusted", "manifest.json: signed by a key that is not trusted"},
-		{"module unsigned", func(t *testing.T) string {
-			d := greetDir(t, "2.0.0")
-			sign(t, d, sec)
+		{"module unsigned", signed(sec, func(d string) {
 			os.Remove(filepath.Join(d, "hello.wasm.minisig"))
-			return d
-		}, "unsigned", true, "hello.wasm: unsigned", "hello.wasm: unsigned (no hello.wasm.minisig)"},
-		{"tampered module", func(t *testing.T) string {
-			d := greetDir(t, "2.0.0")
-			sign(t, d, sec)
+		}), "unsigned", true, "hello.wasm: unsigned", "hello.wasm: unsigned (no hello.wasm.minisig)"},
+		{"tampered module", signed(sec, func(d string) {
 			b, _ := os.ReadFile(filepath.Join(d, "hello.wasm"))
 			os.WriteFile(filepath.Join(d, "hello.wasm"), append(b, 0), 0o644)
-			return d
-		}, "hello.wasm: signature does not match", false, "", "hello.wasm: signature does not match"},
-		{"tampered manifest", func(t *testing.T) string {
-			d := greetDir(t, "2.0.0")
-			sign(t, d, sec)
+		}), "hello.wasm: signature does not match", false, "", "hello.wasm: signature does not match"},
+		{"tampered manifest", signed(sec, func(d string) {
 			b, _ := os.ReadFile(filepath.Join(d, "manifest.json"))
 			os.WriteFile(filepath.Join(d, "manifest.json"), []byte(strings.Replace(string(b), "says hello", "says hi", 1)), 0o644)
-			return d
-		}, "manifest.json: signature does not match", false, "", "manifest.json: signature does not match"},
-		{"malformed", func(t *testing.T) string {
-			d := greetDir(t, "2.0.0")
-			sign(t, d, sec)
+		}), "manifest.json: signature does not match", false, "", "manifest.json: signature does not match"},
+		{"malformed", signed(sec, func(d string) {
 			os.WriteFile(filepath.Join(d, "hello.wasm.minisig"), []byte("untrusted comment: x\nAAAA\ntrusted comment: y\nAAAA\n"), 0o644)
-			return d
-		}, "unsigned", true, "hello.wasm: malformed signature file", "hello.wasm: malformed signature file"},
-		{"oversized", func(t *testing.T) string {
-			d := greetDir(t, "2.0.0")
-			sign(t, d, sec)
+		}), "unsigned", true, "hello.wasm: malformed signature file", "hello.wasm: malformed signature file"},
+		{"oversized", signed(sec, func(d string) {
 			os.WriteFile(filepath.Join(d, "manifest.json.minisig"), []byte(strings.Repeat("A", 1<<20)), 0o644)
-			return d
-		}, "unsigned", true, "larger than 8192 bytes", "manifest.json: malformed signature file (manifest.json.minisig is larger than 8192 bytes)"},
+		}), "unsigned", true, "larger than 8192 bytes", "manifest.json: malformed signature file (manifest.json.minisig is larger than 8192 bytes)"},
 	}
 	for _, require := range []string{"off", "on"} {
 		if code, out, errs := runIn(t, home, "", "trust", "require", require); code != 0 {
