@@ -322,12 +322,14 @@ func (t *ToolGrants) RevokeDir(guest string) bool {
 	return len(t.Dirs) != n
 }
 
+// RevokeEnv removes the grant of the variable key.
 func (t *ToolGrants) RevokeEnv(key string) bool {
 	n := len(t.Env)
 	t.Env = slices.DeleteFunc(t.Env, func(x EnvGrant) bool { return x.Key == key })
 	return len(t.Env) != n
 }
 
+// RevokeNet removes the grant of host (a CIDR or a host name) and its ports.
 func (t *ToolGrants) RevokeNet(host string) bool {
 	n := len(t.Net)
 	t.Net = slices.DeleteFunc(t.Net, func(x NetGrant) bool { return x.Host == host })

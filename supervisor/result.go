@@ -35,16 +35,29 @@ var errLoadTimeout = errors.New("time limit reached before the module was loaded
 type Outcome int
 
 const (
+	// Exited: the module returned from _start or called proc_exit;
+	// Result.ExitCode is its code.
 	Exited Outcome = iota
+	// Trapped: the module trapped (unreachable, a bad memory access, a
+	// stack overflow, a Go or Rust panic that aborts).
 	Trapped
+	// TimedOut: the call's time limit ran out; the worker was stopped.
 	TimedOut
+	// MemoryLimit: the module needed more linear memory than its limit (a
+	// grow refused at the limit, or more than the limit at start).
 	MemoryLimit
+	// OutputLimit: stdout and stderr together passed the output limit; the
+	// worker was stopped and the output cut there.
 	OutputLimit
+	// Cancelled: the caller's context ended (a signal, a client that went
+	// away, an MCP cancellation) before the module did, or the caller's
+	// stdout or stderr refused a write.
 	Cancelled
 )
 
 var outcomeNames = [...]string{"exited", "trapped", "timed out", "memory limit", "output limit", "cancelled"}
 
+// String names the outcome in the audit log, metrics, fleet results and logs.
 func (o Outcome) String() string {
 	if int(o) < len(outcomeNames) {
 		return outcomeNames[o]

@@ -34,6 +34,8 @@ type Bearer struct {
 	Base  http.RoundTripper
 }
 
+// RoundTrip sends a copy of r with the token set, through Base (or
+// http.DefaultTransport when nil).
 func (b Bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("Authorization", "Bearer "+b.Token)

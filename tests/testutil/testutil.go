@@ -24,6 +24,7 @@ type SyncBuffer struct {
 	b  bytes.Buffer
 }
 
+// Write appends p; it is safe to call while another goroutine reads.
 func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -53,6 +54,7 @@ type TimedWriter struct {
 	times  []time.Time
 }
 
+// Write records p and the time it arrived.
 func (w *TimedWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

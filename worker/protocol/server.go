@@ -33,6 +33,7 @@ type PrepareReply struct {
 	Err      *Error
 }
 
+// RunReply carries a Run answer and its typed error, as PrepareReply does.
 type RunReply struct {
 	Result Result
 	Err    *Error
