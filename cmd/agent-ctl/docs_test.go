@@ -1,6 +1,10 @@
 package main
 
 import (
+	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -75,4 +79,92 @@ func TestDocs_namedFilesExist(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDocs_exportedNamesDocumented: every exported name outside package
+// main and tests has a doc comment (issue 13), the Go SDK's included.
+// Error and String methods are exempt: their interface says what they do.
+// A const or var group's comment covers the names in it, as godoc shows it.
+func TestDocs_exportedNamesDocumented(t *testing.T) {
+	root := repoPath(".")
+	var missing []string
+	checked := 0
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (strings.HasPrefix(d.Name(), ".") && path != root || d.Name() == "node_modules" || d.Name() == "testdata") {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		fset := token.NewFileSet()
+		f, err := parser.ParseFile(fset, path, nil, parser.ParseComments)
+		if err != nil {
+			return err
+		}
+		if f.Name.Name == "main" || ast.IsGenerated(f) {
+			return nil
+		}
+		checked++
+		undocumented := func(pos token.Pos, what string) {
+			rel, _ := filepath.Rel(root, fset.Position(pos).Filename)
+			missing = append(missing, fmt.Sprintf("%s:%d: %s", rel, fset.Position(pos).Line, what))
+		}
+		for _, decl := range f.Decls {
+			switch decl := decl.(type) {
+			case *ast.FuncDecl:
+				if !decl.Name.IsExported() || decl.Doc != nil || !exportedReceiver(decl) {
+					continue
+				}
+				if decl.Recv != nil && (decl.Name.Name == "Error" || decl.Name.Name == "String") {
+					continue
+				}
+				undocumented(decl.Pos(), "func "+decl.Name.Name)
+			case *ast.GenDecl:
+				for _, spec := range decl.Specs {
+					switch spec := spec.(type) {
+					case *ast.TypeSpec:
+						if spec.Name.IsExported() && spec.Doc == nil && decl.Doc == nil {
+							undocumented(spec.Pos(), "type "+spec.Name.Name)
+						}
+					case *ast.ValueSpec:
+						for _, name := range spec.Names {
+							if name.IsExported() && spec.Doc == nil && spec.Comment == nil && decl.Doc == nil {
+								undocumented(name.Pos(), name.Name)
+							}
+						}
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 200 {
+		t.Fatalf("checked only %d Go files under %s", checked, root)
+	}
+	if len(missing) > 0 {
+		t.Errorf("%d exported names have no doc comment:\n%s", len(missing), strings.Join(missing, "\n"))
+	}
+}
+
+// exportedReceiver reports whether decl is a function or a method of an
+// exported type: a method of an unexported type is not part of any API.
+func exportedReceiver(decl *ast.FuncDecl) bool {
+	if decl.Recv == nil {
+		return true
+	}
+	typ := decl.Recv.List[0].Type
+	if star, ok := typ.(*ast.StarExpr); ok {
+		typ = star.X
+	}
+	if index, ok := typ.(*ast.IndexExpr); ok {
+		typ = index.X
+	}
+	id, ok := typ.(*ast.Ident)
+	return !ok || id.IsExported()
 }
