@@ -127,6 +127,7 @@ test: fixtures modules build vet cross mcp-deps
 	$(MAKE) -s -C modules/scan test
 	$(MAKE) -s -C modules/logs test
 	$(MAKE) -s -C modules/fetch test
+	$(MAKE) -s -C modules/update-config test
 	AGENTCTL_BIN=$(CURDIR)/$(BIN) AGENTCTL_TEST_LARGE=1 $(MCP_ENV) $(GOTEST) -race -count=1 -timeout 30m -skip '^TestNew$$' ./...
 	# agent-ctl new to a passing make test in each language, alone and with -v so that
 	# the CI log shows each time (the target: under 30 s for C, Rust and Go)

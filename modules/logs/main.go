@@ -12,10 +12,11 @@ import (
 	"os"
 	"regexp"
 	"regexp/syntax"
-	"strconv"
 	"strings"
 	"time"
 	_ "time/tzdata" // wasip1 has no zone database: TZ=Europe/Paris needs this one
+
+	"github.com/agent-ctl/agent-ctl/modules/sdk/go/agentctl"
 )
 
 const (
@@ -34,6 +35,10 @@ const (
 func usageErr(format string, a ...any) error { return fmt.Errorf(format, a...) }
 
 const usage = "usage: logs [--filter TEXT | --regex RE] [--since DURATION|TIME] [--file NAME] [--max N] [--json]"
+
+// flags is logs' command line for agentctl.ParseArgs: every flag is a
+// scalar ("?"), so one given twice is a usage error, not a silent override.
+const flags = "filter? regex? since? file? max:int? json:bool?"
 
 // options are the parsed arguments.
 type options struct {
@@ -98,65 +103,34 @@ func parseArgs(args []string, now time.Time, tz string) (*options, error) {
 		}
 		o.loc = loc
 	}
-	var since, filter, regex string
-	set := map[string]bool{}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, val, hasVal := strings.Cut(a, "=")
-		switch name {
-		case "--json":
-			if hasVal {
-				b, err := strconv.ParseBool(val)
-				if err != nil {
-					return nil, usageErr("bad --json value %q", val)
-				}
-				o.json = b
-			} else {
-				o.json = true
-			}
-			continue
-		case "--filter", "--regex", "--since", "--file", "--max":
-		default:
-			return nil, usageErr("unknown argument %q (%s)", a, usage)
-		}
-		if set[name] {
-			return nil, usageErr("%s given twice", name)
-		}
-		set[name] = true
-		if !hasVal {
-			if i+1 >= len(args) {
-				return nil, usageErr("%s needs a value", name)
-			}
-			i++
-			val = args[i]
-		}
-		switch name {
-		case "--filter":
-			filter = val
-		case "--regex":
-			regex = val
-		case "--since":
-			since = val
-		case "--file":
-			o.file = val
-		case "--max":
-			n, err := strconv.Atoi(val)
-			if err != nil || n < 0 {
-				return nil, usageErr("bad --max %q: want a whole number, 0 for no limit", val)
-			}
-			o.max = n
-		}
+	a, err := agentctl.ParseArgs("logs", flags, args)
+	if err != nil {
+		return nil, usageErr("%v (%s)", err, usage)
 	}
-	if set["--filter"] && set["--regex"] {
+	if p := a.Positional(); len(p) > 0 {
+		return nil, usageErr("unknown argument %q (%s)", p[0], usage)
+	}
+	o.json = a.Bool("json")
+	o.file = a.String("file", "")
+	if a.Has("max") {
+		// a.Int cannot fail: ParseArgs checked the integer.
+		n := a.Int("max", defaultMax)
+		if n < 0 {
+			return nil, usageErr("bad --max %q: want a whole number, 0 for no limit", a.String("max", ""))
+		}
+		o.max = int(n)
+	}
+	if a.Has("filter") && a.Has("regex") {
 		return nil, usageErr("--filter and --regex exclude each other: give one (or neither, for every line)")
 	}
-	if set["--filter"] {
-		o.filter = []byte(filter)
-		if filter != "" {
+	if a.Has("filter") {
+		o.filter = []byte(a.String("filter", ""))
+		if len(o.filter) > 0 {
 			o.literals = []literal{{s: o.filter}}
 		}
 	}
-	if set["--regex"] {
+	if a.Has("regex") {
+		regex := a.String("regex", "")
 		re, err := regexp.Compile(regex)
 		if err != nil {
 			var se *syntax.Error // "error parsing regexp: missing closing ): `(a`": keep the part after the prefix
@@ -170,14 +144,14 @@ func parseArgs(args []string, now time.Time, tz string) (*options, error) {
 			o.literals = requiredLiterals(tree.Simplify())
 		}
 	}
-	if set["--since"] {
-		t, err := parseSince(since, now, o.loc)
+	if a.Has("since") {
+		t, err := parseSince(a.String("since", ""), now, o.loc)
 		if err != nil {
 			return nil, err
 		}
 		o.since = t
 	}
-	if set["--file"] {
+	if a.Has("file") {
 		if _, err := cleanFile(o.file, root); err != nil {
 			return nil, err
 		}

@@ -107,9 +107,15 @@ func TestRun(t *testing.T) {
 		{"traversal", []string{"--file", "../../etc/passwd"}, 2, "", `--file "../../etc/passwd": outside /logs`},
 		{"absolute", []string{"--file", "/etc/passwd"}, 2, "", "not an absolute one"},
 		{"missing file", []string{"--file", "nope.log"}, 2, "", "--file nope.log: no such file"},
-		{"unknown flag", []string{"--follow"}, 2, "", `unknown argument "--follow"`},
+		{"unknown flag", []string{"--follow"}, 2, "", "unknown flag --follow (usage: logs "},
+		{"positional", []string{"--filter", "a", "ERROR"}, 2, "", `unknown argument "ERROR" (usage: logs `},
+		{"positional after --", []string{"--", "--filter"}, 2, "", `unknown argument "--filter"`},
 		{"twice", []string{"--filter", "a", "--filter", "b"}, 2, "", "--filter given twice"},
+		{"twice, same value", []string{"--max=3", "--max", "3"}, 2, "", "--max given twice"},
+		{"switch twice", []string{"--json", "--json=false"}, 2, "", "--json given twice"},
 		{"missing value", []string{"--filter"}, 2, "", "--filter needs a value"},
+		{"max not a number", []string{"--max", "ten"}, 2, "", `--max: want an integer, got "ten"`},
+		{"bad switch value", []string{"--json=yes"}, 2, "", `--json: want true or false, got "yes"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out, errs := runLogs(t, dir, tc.args...)

@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/agent-ctl/agent-ctl/modules/sdk/go/agentctl"
 )
 
 const (
@@ -59,51 +61,29 @@ func main() {
 	fmt.Println(out)
 }
 
+// flags is update-config's command line for agentctl.ParseArgs: every flag
+// is a scalar ("?"), so one given twice is a usage error, not a silent
+// override (a second --value would otherwise win unseen).
+const flags = "file? key? value? type? create:bool?"
+
 func parseArgs(args []string) (*request, error) {
-	r := &request{}
-	set := map[string]bool{}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		name, val, hasVal := strings.Cut(a, "=")
-		switch name {
-		case "--create":
-			if hasVal {
-				b, err := strconv.ParseBool(val)
-				if err != nil {
-					return nil, fail(2, "bad --create value %q", val)
-				}
-				r.create = b
-			} else {
-				r.create = true
-			}
-			continue
-		case "--file", "--key", "--value", "--type":
-		default:
-			return nil, fail(2, "unknown argument %s", a)
-		}
-		if !hasVal {
-			if i+1 >= len(args) {
-				return nil, fail(2, "%s needs a value", name)
-			}
-			i++
-			val = args[i]
-		}
-		set[name] = true
-		switch name {
-		case "--file":
-			r.file = val
-		case "--key":
-			r.key = val
-		case "--value":
-			r.value = val
-		case "--type":
-			r.typ = val
+	a, err := agentctl.ParseArgs("update-config", flags, args)
+	if err != nil {
+		return nil, fail(2, "%v", err)
+	}
+	if p := a.Positional(); len(p) > 0 {
+		return nil, fail(2, "unknown argument %s", p[0])
+	}
+	for _, f := range []string{"file", "key", "value"} {
+		if !a.Has(f) {
+			return nil, fail(2, "--%s is required (usage: update-config --file F --key a.b.c --value V [--type string|int|bool] [--create])", f)
 		}
 	}
-	for _, f := range []string{"--file", "--key", "--value"} {
-		if !set[f] {
-			return nil, fail(2, "%s is required (usage: update-config --file F --key a.b.c --value V [--type string|int|bool] [--create])", f)
-		}
+	r := &request{
+		file:   a.String("file", ""),
+		key:    a.String("key", ""),
+		value:  a.String("value", ""),
+		create: a.Bool("create"),
 	}
 	r.parts = strings.Split(r.key, ".")
 	for _, p := range r.parts {
@@ -111,7 +91,8 @@ func parseArgs(args []string) (*request, error) {
 			return nil, fail(2, "bad --key %q: empty part", r.key)
 		}
 	}
-	if set["--type"] {
+	if a.Has("type") {
+		r.typ = a.String("type", "")
 		switch r.typ {
 		case "string", "int", "bool":
 		default:

@@ -3,6 +3,7 @@ package wasmfile_test
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -118,6 +119,16 @@ func TestCheckInterface(t *testing.T) {
 // signatures in the table are those real modules import; each fixture the
 // worker refuses at link must fail here too.
 func TestCheckInterface_realModules(t *testing.T) {
+	// The modules built on the Go SDK import only the agent_ctl functions
+	// their own code calls (sorted): linking the SDK for its flag parser must
+	// not pull in the network or file functions, and update-config, which
+	// calls none, must still run on a plain WASI host.
+	goSDKHost := map[string][]string{
+		"update-config.wasm": nil,
+		"logs.wasm":          {"file_close", "file_open", "file_read"},
+		"fetch.wasm":         {"net_close", "net_connect", "net_recv", "net_send"},
+		"example.wasm":       {"net_close", "net_connect", "net_probe", "net_recv", "net_send"},
+	}
 	repo := filepath.Join(fixtures.Dir(), "..", "..")
 	for _, tc := range []struct {
 		path string
@@ -133,6 +144,8 @@ func TestCheckInterface_realModules(t *testing.T) {
 		{filepath.Join(repo, "modules/fetch/fetch.wasm"), ""},
 		{filepath.Join(repo, "modules/scan/scan.wasm"), ""},
 		{filepath.Join(repo, "modules/logs/logs.wasm"), ""},
+		{filepath.Join(repo, "modules/update-config/update-config.wasm"), ""},
+		{filepath.Join(repo, "modules/sdk/go/example/example.wasm"), ""},
 		{fixtures.Path("imports.wasm"), "env::evil_host_call"},
 		{fixtures.Path("hostsig.wasm"), "agent_ctl::net_connect with type (i32) -> (i32)"},
 		{fixtures.Path("hostimports.wasm"), "agent_ctl::exec"},
@@ -149,6 +162,18 @@ func TestCheckInterface_realModules(t *testing.T) {
 			got := strings.Join(wasmfile.CheckInterface(in), "\n")
 			if (tc.want == "") != (got == "") || !strings.Contains(got, tc.want) {
 				t.Fatalf("problems %q, want %q", got, tc.want)
+			}
+			if want, ok := goSDKHost[filepath.Base(tc.path)]; ok {
+				var host []string
+				for _, imp := range in.Imports {
+					if imp.Module == "agent_ctl" {
+						host = append(host, imp.Name)
+					}
+				}
+				slices.Sort(host)
+				if !slices.Equal(host, want) {
+					t.Errorf("agent_ctl imports %q, want %q", host, want)
+				}
 			}
 		})
 	}

@@ -62,6 +62,67 @@ func TestParseArgs_usageErrors(t *testing.T) {
 	}
 }
 
+// TestParseArgs_repeats pins the rule for a flag given twice: a word ending
+// in "?" is a scalar and refuses a second value (whatever its type, inline or
+// not, also after a false switch); a word without it keeps every value, the
+// getters the last, as specs written before "?" expect.
+func TestParseArgs_repeats(t *testing.T) {
+	const spec = "since? max:int? json:bool? ratio:num? tag count:int shout:bool"
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		err     string   // "" for none
+		tags    []string // All("tag"), when err is ""
+		count   int64    // Int("count", 0)
+		shout   bool
+		since   string
+		posArgs []string
+	}{
+		{name: "each scalar once", args: []string{"--since", "1h", "--max=3", "--json", "--ratio", "0.5"}, tags: []string{}, since: "1h"},
+		{name: "str twice", args: []string{"--since", "1h", "--since", "2h"}, err: "--since given twice"},
+		{name: "str twice, inline", args: []string{"--since=1h", "--since=1h"}, err: "--since given twice"},
+		{name: "int twice", args: []string{"--max", "1", "--max=2"}, err: "--max given twice"},
+		{name: "num twice", args: []string{"--ratio", "1", "--ratio", "1"}, err: "--ratio given twice"},
+		{name: "bool twice", args: []string{"--json", "--json"}, err: "--json given twice"},
+		{name: "bool false then true", args: []string{"--json=false", "--json"}, err: "--json given twice"},
+		{name: "twice after another flag", args: []string{"--since", "1h", "--tag", "a", "--since", "2h"}, err: "--since given twice"},
+		{name: "after --: positional", args: []string{"--since", "1h", "--", "--since", "2h"}, tags: []string{}, since: "1h", posArgs: []string{"--since", "2h"}},
+		{name: "as a value: not a flag", args: []string{"--tag", "--since", "--since", "1h"}, tags: []string{"--since"}, since: "1h"},
+		{name: "unmarked str repeats", args: []string{"--tag", "a", "--tag=b", "--tag", "a"}, tags: []string{"a", "b", "a"}},
+		{name: "unmarked int: last", args: []string{"--count", "1", "--count", "2"}, tags: []string{}, count: 2},
+		{name: "unmarked bool: last", args: []string{"--shout", "--shout=false", "--shout"}, tags: []string{}, shout: true},
+		{name: "unmarked bool: last false", args: []string{"--shout", "--shout=false"}, tags: []string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := ParseArgs("t", spec, tc.args)
+			if tc.err != "" {
+				if err == nil || err.Error() != tc.err {
+					t.Fatalf("%q: error %v, want %q", tc.args, err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%q: %v", tc.args, err)
+			}
+			if got := a.All("tag"); !reflect.DeepEqual(got, tc.tags) {
+				t.Errorf("tags %q, want %q", got, tc.tags)
+			}
+			if got := a.Int("count", 0); got != tc.count {
+				t.Errorf("count %d, want %d", got, tc.count)
+			}
+			if got := a.Bool("shout"); got != tc.shout {
+				t.Errorf("shout %v, want %v", got, tc.shout)
+			}
+			if got := a.String("since", ""); got != tc.since {
+				t.Errorf("since %q, want %q", got, tc.since)
+			}
+			if got := a.Positional(); len(got)+len(tc.posArgs) > 0 && !reflect.DeepEqual(got, tc.posArgs) {
+				t.Errorf("positional %q, want %q", got, tc.posArgs)
+			}
+		})
+	}
+}
+
 func TestRequire_exits2(t *testing.T) {
 	code := -1
 	exit = func(c int) { code = c }
@@ -171,7 +232,8 @@ func TestSpecFromManifest(t *testing.T) {
 		t.Fatalf("SpecFromManifest = %q, %q, %v", tool, spec, err)
 	}
 	for _, bad := range []string{"", "{", `{"name": "x",}`, `{"version": "1"}`, `{"name": "x"} x`,
-		`{"name": "x", "inputSchema": {"properties": {"a b": {}}}}`, "[1, 2"} {
+		`{"name": "x", "inputSchema": {"properties": {"a b": {}}}}`, "[1, 2",
+		`{"name": "x", "inputSchema": {"properties": {"a?": {}}}}`} {
 		if _, _, err := SpecFromManifest([]byte(bad)); err == nil {
 			t.Errorf("SpecFromManifest(%q): no error", bad)
 		}

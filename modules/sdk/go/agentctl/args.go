@@ -19,7 +19,11 @@ type Args struct {
 	positional []string
 }
 
-type spec struct{ name, typ string }
+// spec is one flag of the spec; once is set by a "?" after the word.
+type spec struct {
+	name, typ string
+	once      bool
+}
 
 type value struct {
 	spec int
@@ -30,6 +34,12 @@ type value struct {
 // spaces, each "name" or "name:TYPE" with TYPE str (the default), int, num or
 // bool (a switch). An unknown flag, a missing value or a bad number prints
 // "TOOL: why" to stderr and exits 2. tool names the program in messages.
+//
+// A word may end in "?" ("since?", "max:int?"): the flag is a scalar, given
+// at most once, and a second one is a usage error ("--since given twice")
+// rather than a silent override, since agent-ctl writes a scalar parameter
+// once and only an array repeats. A word without it may repeat (All reads
+// every value, the other getters the last), as before "?" existed.
 func Parse(tool, spec string) *Args {
 	a, err := ParseArgs(tool, spec, os.Args[1:])
 	if err != nil {
@@ -43,7 +53,8 @@ func Parse(tool, spec string) *Args {
 func ParseArgs(tool, specText string, args []string) (*Args, error) {
 	a := &Args{tool: tool}
 	for _, w := range strings.Fields(specText) {
-		name, typ, ok := strings.Cut(w, ":")
+		word, once := strings.CutSuffix(w, "?")
+		name, typ, ok := strings.Cut(word, ":")
 		if !ok {
 			typ = "str"
 		}
@@ -52,7 +63,7 @@ func ParseArgs(tool, specText string, args []string) (*Args, error) {
 		default:
 			panic(fmt.Sprintf("agentctl: spec %q: type is not str, int, num or bool", w))
 		}
-		a.specs = append(a.specs, spec{name, typ})
+		a.specs = append(a.specs, spec{name, typ, once})
 	}
 	flags := true
 	for i := 0; i < len(args); i++ {
@@ -69,6 +80,9 @@ func ParseArgs(tool, specText string, args []string) (*Args, error) {
 		si := a.specOf(name)
 		if si < 0 {
 			return nil, fmt.Errorf("unknown flag --%s", name)
+		}
+		if a.specs[si].once && a.given(si) {
+			return nil, fmt.Errorf("--%s given twice", name)
 		}
 		var v string
 		switch typ := a.specs[si].typ; {
@@ -93,6 +107,17 @@ func ParseArgs(tool, specText string, args []string) (*Args, error) {
 		a.values = append(a.values, value{si, v})
 	}
 	return a, nil
+}
+
+// given reports whether flag si has a value already. It scans the values,
+// which is cheap: only "?" flags ask, and a second one ends the parse.
+func (a *Args) given(si int) bool {
+	for _, v := range a.values {
+		if v.spec == si {
+			return true
+		}
+	}
+	return false
 }
 
 func check(name, typ, v string) error {

@@ -34,7 +34,7 @@ func SpecFromManifest(manifest []byte) (tool, spec string, err error) {
 	}
 	names := make([]string, 0, len(m.InputSchema.Properties))
 	for n := range m.InputSchema.Properties {
-		if n == "" || strings.ContainsAny(n, " :") {
+		if n == "" || strings.ContainsAny(n, " :?") { // "?" would mark it once
 			return "", "", fmt.Errorf("reading the manifest: parameter %q: not a flag name", n)
 		}
 		names = append(names, n)
