@@ -5,8 +5,8 @@ import (
 	"os"
 )
 
-// ErrNotRegular is the error (through errors.Is) of Open and ReadFile for
-// a path that names anything but a regular file: a named pipe, a socket,
+// ErrNotRegular is the error (through errors.Is) of Open, ReadFile and
+// CopyNew for a path that names anything but a regular file: a named pipe, a socket,
 // a device, a directory (or, where links are not followed, a link).
 var ErrNotRegular = errors.New("not a regular file")
 
