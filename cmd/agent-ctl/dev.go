@@ -18,6 +18,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/agent-ctl/agent-ctl/policies"
+	"github.com/agent-ctl/agent-ctl/policies/statefile"
 )
 
 // The tool author's loop: validate a tool directory, try it through its
@@ -288,7 +289,7 @@ func (d *devLoop) snapshot(prev map[string]fileState) map[string]fileState {
 		if old, ok := prev[p]; ok && old.size == st.size && old.mtime.Equal(st.mtime) && old.mode == st.mode {
 			st.sum = old.sum
 		} else if fi.Mode().IsRegular() && fi.Size() <= devHashLimit {
-			if b, err := os.ReadFile(p); err == nil {
+			if b, err := statefile.ReadFile(p, devHashLimit); err == nil {
 				st.sum = sha256.Sum256(b)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/agent-ctl/agent-ctl/cmd/internal/cliapp"
 	"github.com/agent-ctl/agent-ctl/cmd/internal/fleet"
 	"github.com/agent-ctl/agent-ctl/policies/statefile"
 	"github.com/agent-ctl/agent-ctl/supervisor"
@@ -112,6 +113,7 @@ itself. On SIGTERM, calls in flight get --shutdown-grace to finish.`,
 			if c.Int("pool") < 0 {
 				return usageError{"--pool: want 0 (no pool) or more"}
 			}
+			cliapp.ExtendStopGrace(c.Duration("shutdown-grace"))
 			var pool *supervisor.PoolOptions
 			if n := c.Int("pool"); n > 0 {
 				pool = &supervisor.PoolOptions{PerTool: n}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/agent-ctl/agent-ctl/cmd/internal/cliapp"
 	"github.com/agent-ctl/agent-ctl/cmd/internal/daemon"
 	"github.com/agent-ctl/agent-ctl/cmd/internal/mcp"
 	"github.com/agent-ctl/agent-ctl/policies"
@@ -62,6 +63,7 @@ func mcpServer(c *cli.Context) (*mcp.Server, *state, *callMetrics, error) {
 	if c.Duration("shutdown-grace") < 0 {
 		return nil, nil, nil, usageError{"--shutdown-grace: want 0 or more"}
 	}
+	cliapp.ExtendStopGrace(c.Duration("shutdown-grace"))
 	srv := mcp.New(cat, sup, &mcp.Options{Version: version, Logger: log, MaxBufferedOutput: buffered})
 	m.bind(sup, srv)
 	auditStartNote(c, c.App.ErrWriter)

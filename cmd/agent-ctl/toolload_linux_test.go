@@ -2,22 +2,22 @@ package main
 
 import (
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/agent-ctl/agent-ctl/modules/store"
 	"github.com/agent-ctl/agent-ctl/tests/fixtures"
+	"golang.org/x/sys/unix"
 )
 
 // TestOwnCommandsLoadNoTool checks that agent-ctl's own commands do not
 // load every installed tool (with 1,000 tools that made each invocation
-// take 8 to 18 times one with none): the one tool installed has a FIFO
-// for a manifest, which blocks whoever loads it, and `history` of
-// another name must still answer at once.
+// take 8 to 18 times one with none): an inotify watch on the one
+// installed tool's manifest reports whoever opens it, and `history` of
+// another name must not. (A named pipe for the manifest used to block
+// whoever loaded it; it is now refused at once, which tells nothing.)
 func TestOwnCommandsLoadNoTool(t *testing.T) {
 	home := t.TempDir()
 	st, err := store.Open(filepath.Join(home, "modules"))
@@ -28,19 +28,14 @@ func TestOwnCommandsLoadNoTool(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	manifest := filepath.Join(tool.Dir, "manifest.json")
-	if err := os.Remove(manifest); err != nil {
+	in, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Mkfifo(manifest, 0o600); err != nil {
+	defer unix.Close(in)
+	if _, err := unix.InotifyAddWatch(in, filepath.Join(tool.Dir, "manifest.json"), unix.IN_OPEN); err != nil {
 		t.Fatal(err)
 	}
-	// Whatever happens, unblock a reader before the test ends.
-	t.Cleanup(func() {
-		if f, err := os.OpenFile(manifest, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
-			f.Close()
-		}
-	})
 	for _, tc := range []struct {
 		args []string
 		ok   func(code int, out, errs string) bool
@@ -57,6 +52,10 @@ func TestOwnCommandsLoadNoTool(t *testing.T) {
 		case ok := <-done:
 			if !ok {
 				t.Errorf("agent-ctl %v: wrong answer", tc.args)
+			}
+			// The call has returned: any open of the manifest is queued.
+			if n, _ := unix.Read(in, make([]byte, 4096)); n > 0 {
+				t.Errorf("agent-ctl %v loaded the installed tools, which it does not need", tc.args)
 			}
 		case <-time.After(60 * time.Second):
 			t.Fatalf("agent-ctl %v blocked loading the installed tools, which it does not need", tc.args)

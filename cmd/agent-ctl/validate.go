@@ -17,6 +17,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/modules/store"
 	"github.com/agent-ctl/agent-ctl/modules/wasmfile"
 	"github.com/agent-ctl/agent-ctl/policies"
+	"github.com/agent-ctl/agent-ctl/policies/statefile"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 )
 
@@ -136,7 +137,10 @@ func checkDir(dir string) *checked {
 
 // readAtMost reads a file of at most limit bytes.
 func readAtMost(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := statefile.Open(path)
+	if nr := (*statefile.NotRegularError)(nil); errors.As(err, &nr) {
+		return nil, &statefile.NotRegularError{Path: filepath.Base(path), Kind: nr.Kind}
+	}
 	if err != nil {
 		return nil, errors.New(plainPathErr(err))
 	}

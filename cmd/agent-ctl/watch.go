@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -58,11 +57,7 @@ func startWatch(ctx context.Context, c *cli.Context, st *state, srv *mcp.Server)
 		Status: watch.StatusPath(st.home),
 		Logger: log,
 		Install: func(ctx context.Context, dir string) (string, error) {
-			raw, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
-			if err != nil {
-				return "", err
-			}
-			m, err := manifest.Parse(raw)
+			m, _, err := manifest.Load(dir)
 			if err != nil {
 				return "", err
 			}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/agent-ctl/agent-ctl/modules/manifest"
+	"github.com/agent-ctl/agent-ctl/policies/statefile"
 )
 
 // Limits on a module archive, which is as untrusted as the module in it.
@@ -32,7 +33,7 @@ func isArchive(src string) bool {
 // relative names are accepted; anything else (links, devices, "..",
 // absolute names) refuses the whole archive.
 func unpack(src, into string) (root, moduleDir string, err error) {
-	f, err := os.Open(src)
+	f, err := statefile.Open(src)
 	if err != nil {
 		return "", "", err
 	}

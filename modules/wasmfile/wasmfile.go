@@ -2,7 +2,8 @@
 // runs them: a regular file within MaxSize that is a core module (not a
 // component). Both the supervisor (before it spawns a worker) and the store
 // (before it installs a tool) check modules the same way, and neither links
-// a WebAssembly engine for it: this package is a leaf without cgo.
+// a WebAssembly engine for it: this package has no cgo, and imports only
+// policies/statefile (to open a file as every host-side read does).
 package wasmfile
 
 import (
@@ -13,6 +14,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/agent-ctl/agent-ctl/policies/statefile"
 )
 
 // MaxSize bounds the module files agent-ctl reads.
@@ -46,13 +49,17 @@ func Check(path string) (digest string, err error) {
 // Open opens a module file for reading. Its name is followed, links and
 // all: the caller names the module (an installed tool's name is a link in
 // the store, which only root writes), and nothing reads it by name after
-// this.
+// this. Anything but a regular file (a named pipe, which would block the
+// open until a writer came; a device) is refused at once, as
+// statefile.Open refuses it.
 func Open(path string) (*os.File, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s", ErrNotFound, path)
-		}
+	f, err := statefile.Open(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, path)
+	case errors.Is(err, statefile.ErrNotRegular):
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	case err != nil:
 		return nil, fmt.Errorf("%w: %s: %w", ErrInvalid, path, err)
 	}
 	return f, nil

@@ -85,12 +85,15 @@ type Drop struct {
 	Failed time.Time `json:"failed,omitzero"`
 }
 
+// maxStatus bounds the status file, read whole: thousands of drops.
+const maxStatus = 4 << 20
+
 // StatusPath is the status file under an agent-ctl home.
 func StatusPath(home string) string { return filepath.Join(home, "watch.json") }
 
 // ReadStatus reads a status file; a missing one is an empty Status.
 func ReadStatus(path string) (*Status, error) {
-	b, err := os.ReadFile(path)
+	b, err := statefile.ReadFile(path, maxStatus)
 	if errors.Is(err, os.ErrNotExist) {
 		return &Status{Drops: map[string]*Drop{}}, nil
 	}
@@ -358,7 +361,7 @@ func fingerprint(dir string) (string, error) {
 	}
 	h := sha256.New()
 	for _, f := range []string{manifest.FileName, m.ModuleFile(), manifest.FileName + ".minisig", m.ModuleFile() + ".minisig"} {
-		f2, err := os.Open(filepath.Join(dir, f))
+		f2, err := statefile.Open(filepath.Join(dir, f))
 		if errors.Is(err, os.ErrNotExist) && strings.HasSuffix(f, ".minisig") {
 			continue
 		}

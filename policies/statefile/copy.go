@@ -1,27 +1,21 @@
 package statefile
 
 import (
-	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 )
 
 // CopyNew copies at most limit bytes of src to dst, a file it creates
 // (0600; it must not exist), and syncs it. src must be a regular file, not
 // a link: a copy must not turn a linked file, which the store and the
-// signature checks refuse, into one they accept. It returns the bytes
+// signature checks refuse, into one they accept. It opens src as Open
+// does, without following a final link: a named pipe does not block it,
+// and a file swapped for a link or a pipe after a check is refused all
+// the same. It returns the bytes
 // copied; a caller that must see a file too large as too large passes one
 // byte more than it accepts and checks n.
 func CopyNew(src, dst string, limit int64) (n int64, err error) {
-	fi, err := os.Lstat(src)
-	if err != nil {
-		return 0, err
-	}
-	if !fi.Mode().IsRegular() {
-		return 0, fmt.Errorf("%s is not a regular file", filepath.Base(src))
-	}
-	in, err := os.Open(src)
+	in, err := open(src, false)
 	if err != nil {
 		return 0, err
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 )
 
@@ -28,9 +27,10 @@ func (e *tooLarge) Is(target error) bool { return target == ErrTooLarge }
 // reads (a manifest, a policy, a key) is written by hand or by another
 // process, and may be anything: it never reads more than limit+1 bytes,
 // whatever the file's size says, so a file that grows while it is read
-// costs no more memory.
+// costs no more memory; and it reads only a regular file, opened as Open
+// does (a named pipe does not block it, a device is not read).
 func ReadFile(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := Open(path)
 	if err != nil {
 		return nil, err
 	}

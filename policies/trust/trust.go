@@ -184,7 +184,7 @@ func Sign(dir string, key *SecretKey) error {
 		return fmt.Errorf("signing %s: %w", dir, err)
 	}
 	module := m.ModuleFile()
-	f, err := os.Open(filepath.Join(dir, module))
+	f, err := statefile.Open(filepath.Join(dir, module))
 	if err != nil {
 		return fmt.Errorf("signing %s: %w", module, err)
 	}
@@ -239,7 +239,7 @@ func Verify(dir string, keys []Key) (Key, error) {
 		return Key{}, err
 	}
 	mk, _, digest, err := verifyFile(dir, module, keys, func() (io.ReadCloser, error) {
-		return os.Open(filepath.Join(dir, module))
+		return statefile.Open(filepath.Join(dir, module))
 	})
 	if err != nil {
 		return Key{}, err

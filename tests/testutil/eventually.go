@@ -35,3 +35,21 @@ func Poll(timeout time.Duration, cond func() bool) bool {
 	}
 	return true
 }
+
+// Within runs f on a goroutine of its own and returns what it returns,
+// or fails the test if it has not returned within timeout: a call that
+// blocks forever (an open(2) of a named pipe waiting for a writer) fails
+// its test instead of hanging the run. The goroutine is left behind.
+func Within[T any](t testing.TB, timeout time.Duration, what string, f func() T) T {
+	t.Helper()
+	done := make(chan T, 1)
+	go func() { done <- f() }()
+	select {
+	case v := <-done:
+		return v
+	case <-time.After(timeout):
+		t.Fatalf("%s: still blocked after %s", what, timeout)
+		var zero T
+		return zero
+	}
+}

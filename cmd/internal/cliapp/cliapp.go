@@ -25,6 +25,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -310,22 +312,52 @@ func (e SignalError) ExitCode() int {
 // Signal is the signal received: a daemon call is cancelled as it would be.
 func (e SignalError) Signal() os.Signal { return e.Sig }
 
+// StopGrace is how long a command has to end after the first SIGINT or
+// SIGTERM before agent-ctl exits anyway (with 128 plus the signal, as a
+// second signal does): a command stuck where the cancelled context does
+// not reach (a lock another process holds, a read of a file that never
+// ends) must not leave `timeout` or a service manager with only SIGKILL.
+// It is longer than the 10 s the front and the daemon give a hand-off, so
+// no wait they were designed for is cut short. A worker left running is
+// killed all the same: by its parent-death signal.
+const StopGrace = 15 * time.Second
+
+// extraGrace is what ExtendStopGrace added to StopGrace.
+var extraGrace atomic.Int64
+
+// ExtendStopGrace gives the command d more than StopGrace to end after
+// the first signal: a server's --shutdown-grace, for which calls in
+// flight are let finish.
+func ExtendStopGrace(d time.Duration) { extraGrace.Store(int64(max(d, 0))) }
+
 // SignalContext returns a context cancelled, with a SignalError as its
 // cause, on the first SIGINT or SIGTERM. A second signal of either kind
-// exits at once.
+// exits at once, and so does the first once StopGrace (and what
+// ExtendStopGrace added) has passed.
 func SignalContext() (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	ch := make(chan os.Signal, 2)
+	stopped := make(chan struct{})
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
 	go func() {
-		sig, ok := <-ch
-		if !ok {
+		var sig os.Signal
+		select {
+		case sig = <-ch:
+		case <-stopped:
 			return
 		}
 		cancel(SignalError{sig})
-		if sig, ok := <-ch; ok {
-			os.Exit(SignalError{sig}.ExitCode())
+		grace := StopGrace + time.Duration(extraGrace.Load())
+		stuck := time.NewTimer(grace)
+		select {
+		case sig = <-ch:
+		case <-stuck.C:
+			fmt.Fprintf(os.Stderr, "agent-ctl: still running %s after %s: exiting\n", grace, sig)
+		case <-stopped:
+			return
 		}
+		os.Exit(SignalError{sig}.ExitCode())
 	}()
-	return ctx, func() { signal.Stop(ch); cancel(nil) }
+	var once sync.Once
+	return ctx, func() { once.Do(func() { signal.Stop(ch); close(stopped); cancel(nil) }) }
 }

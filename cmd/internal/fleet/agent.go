@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
+	"github.com/agent-ctl/agent-ctl/policies/statefile"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 	"github.com/agent-ctl/agent-ctl/supervisor/audit"
 )
@@ -197,7 +198,7 @@ func StartAgent(local *Local, o AgentOptions) (*Agent, error) {
 // subject permissions are what keep an impostor out (see StartAgent);
 // this only makes the usual mistake, a wrong --creds, plain.
 func checkCredsNode(path, name string) error {
-	b, err := os.ReadFile(path)
+	b, err := statefile.ReadFile(path, maxCredsFile)
 	if err != nil {
 		return fmt.Errorf("reading credentials: %w", err)
 	}

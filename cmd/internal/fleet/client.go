@@ -14,6 +14,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agent-ctl/agent-ctl/policies/statefile"
 )
 
 // urlFile, in the controller's fleet directory, holds the URL it serves
@@ -34,7 +36,7 @@ type Client struct {
 // Endpoint returns the URL and credentials file the fleet commands use for
 // the controller whose home is home (written when it starts).
 func Endpoint(home string) (url, creds string, err error) {
-	b, err := os.ReadFile(filepath.Join(Dir(home), urlFile))
+	b, err := statefile.ReadFile(filepath.Join(Dir(home), urlFile), maxCredsFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return "", "", fmt.Errorf("no fleet controller has run with home %s: start one with 'agent-ctl controller', or give --nats and --creds", home)
 	}

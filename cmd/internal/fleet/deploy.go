@@ -147,7 +147,7 @@ func (id *Identity) withFleetKey(creds []byte) ([]byte, error) {
 // token. An agent takes it from there, at join, and from nowhere else:
 // it never trusts a key it learns later over the bus.
 func FleetKeyFromCreds(path string) (trust.Key, error) {
-	b, err := os.ReadFile(path)
+	b, err := statefile.ReadFile(path, maxCredsFile)
 	if err != nil {
 		return trust.Key{}, fmt.Errorf("reading credentials: %w", err)
 	}

@@ -331,7 +331,7 @@ func matchesNotice(dir string, p *DeployPayload) error {
 	if m.Name != p.Tool || m.Version != p.Version {
 		return fmt.Errorf("the archive holds %s %s, the notice names %s %s", m.Name, m.Version, p.Tool, p.Version)
 	}
-	f, err := os.Open(filepath.Join(dir, m.ModuleFile()))
+	f, err := statefile.Open(filepath.Join(dir, m.ModuleFile()))
 	if err != nil {
 		return err
 	}

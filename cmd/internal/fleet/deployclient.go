@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agent-ctl/agent-ctl/modules/manifest"
+	"github.com/agent-ctl/agent-ctl/policies/statefile"
 	"github.com/agent-ctl/agent-ctl/policies/trust"
 )
 
@@ -40,7 +40,7 @@ func (c *Client) Deploy(ctx context.Context, archive string, m *manifest.Manifes
 			return nil, err
 		}
 	}
-	f, err := os.Open(archive)
+	f, err := statefile.Open(archive)
 	if err != nil {
 		return nil, err
 	}

@@ -49,7 +49,7 @@ func LoadIdentity(dir string) (id *Identity, created bool, err error) {
 		return nil, false, fmt.Errorf("creating fleet directory: %w", err)
 	}
 	path := filepath.Join(dir, identityFile)
-	b, err := os.ReadFile(path)
+	b, err := statefile.ReadFile(path, maxCredsFile)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		id, err = newIdentity(dir)

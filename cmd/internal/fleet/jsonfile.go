@@ -9,12 +9,21 @@ import (
 	"github.com/agent-ctl/agent-ctl/policies/statefile"
 )
 
+// maxStateFile bounds the fleet's JSON state files (the kill list, the
+// token registry, the deploy record): hundreds of times what a large
+// fleet writes, and no more memory than that for a damaged file.
+const maxStateFile = 16 << 20
+
+// maxCredsFile bounds the small files the fleet reads whole: credentials
+// (a JWT, a seed and the fleet key), the identity, the controller's URL.
+const maxCredsFile = 64 << 10
+
 // readJSONFile reads the JSON state file path into v. A missing file
 // leaves v as it is: nothing was written yet, which is empty state (no
 // kills, no tokens, no deploys). what names the file in errors ("the kill
 // list").
 func readJSONFile(path, what string, v any) error {
-	b, err := os.ReadFile(path)
+	b, err := statefile.ReadFile(path, maxStateFile)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return nil

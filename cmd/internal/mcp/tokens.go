@@ -69,9 +69,13 @@ func (t *Tokens) load() ([]Token, error) {
 	return list, nil
 }
 
+// maxTokensFile bounds the token file: tens of thousands of tokens, and
+// no more memory than that for a damaged one.
+const maxTokensFile = 4 << 20
+
 // read reads the token file as it is now (missing means none).
 func (t *Tokens) read() ([]Token, error) {
-	b, err := os.ReadFile(t.path)
+	b, err := statefile.ReadFile(t.path, maxTokensFile)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
