@@ -4,6 +4,8 @@ package supervisor
 
 import (
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"syscall"
 )
@@ -23,4 +25,17 @@ func privateDir(dir string) bool {
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	return ok && int(st.Uid) == os.Getuid() && fi.Mode().Perm()&0o077 == 0
+}
+
+// otherWriters says who besides this user may write in the directory fi
+// describes ("" for no one): its group or everyone by its mode, or its
+// owner, when that is neither this user nor root (who may anyway).
+func otherWriters(fi fs.FileInfo) string {
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Sprintf("mode %v", fi.Mode())
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() && st.Uid != 0 {
+		return fmt.Sprintf("owned by uid %d", st.Uid)
+	}
+	return ""
 }

@@ -1,6 +1,7 @@
 package supervisor
 
 import (
+	"io/fs"
 	"os"
 
 	"golang.org/x/sys/windows"
@@ -22,3 +23,7 @@ func privateDir(dir string) bool {
 	fi, err := os.Lstat(dir)
 	return err == nil && fi.IsDir()
 }
+
+// otherWriters is "": Windows reports no such bits, its directories' ACLs
+// decide who may write.
+func otherWriters(fs.FileInfo) string { return "" }

@@ -202,11 +202,15 @@ func New(o *Options) (*Supervisor, error) {
 	if s.home, err = filepath.Abs(s.home); err != nil {
 		return nil, fmt.Errorf("resolving state directory: %w", err)
 	}
+	// Checked before anything in it is swept or written.
+	if err := EnsureHome(s.home); err != nil {
+		return nil, err
+	}
 	sweepCallDirs(filepath.Join(s.home, "tmp"))
 	s.cacheDir = filepath.Join(s.home, "cache")
 	sweepPromoteTemps(s.cacheDir)
 	s.tmpDir = filepath.Join(s.home, "tmp")
-	for _, d := range []string{s.home, s.cacheDir, s.tmpDir} {
+	for _, d := range []string{s.cacheDir, s.tmpDir} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("creating state directory: %w", err)
 		}

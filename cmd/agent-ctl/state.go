@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/urfave/cli/v2"
@@ -37,8 +36,8 @@ func openState(home string) (*state, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(home, 0o700); err != nil {
-		return nil, fmt.Errorf("creating state directory: %w", err)
+	if err := supervisor.EnsureHome(home); err != nil {
+		return nil, err
 	}
 	st, err := store.Open(filepath.Join(home, "modules"))
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/modules/catalog"
 	"github.com/agent-ctl/agent-ctl/modules/store"
 	"github.com/agent-ctl/agent-ctl/policies"
+	"github.com/agent-ctl/agent-ctl/tests/fixtures"
 )
 
 // envModule makes a module directory for a tool named name whose manifest
@@ -351,5 +352,36 @@ func TestState_grantFollowsVersion(t *testing.T) {
 	}
 	if g.Tools["tool"] != nil {
 		t.Errorf("grants written: %+v", g.Tools["tool"])
+	}
+}
+
+// TestSharedHome: --home naming a directory others may write in (here
+// shaped like /tmp) is refused by run and by the commands that open the state,
+// with what to do, and the directory keeps its mode: an earlier version
+// chmodded it to 0700, which would have broken the system's /tmp.
+func TestSharedHome(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "shared")
+	if err := os.Mkdir(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(home, 0o777|os.ModeSticky); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"run", "--isolation", "process", fixtures.Path("hello.wasm")},
+		{"install", repoPath("modules/hello")},
+		{"list"},
+	} {
+		code, out, errs := runIn(t, home, "", args...)
+		if code == 0 || !strings.Contains(errs, "state directory is writable by others") || !strings.Contains(errs, "chmod 700") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want a refusal that says what to do", args, code, out, errs)
+		}
+		fi, err := os.Stat(home)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode() != os.ModeDir|os.ModeSticky|0o777 {
+			t.Fatalf("%v: the directory's mode is now %v", args, fi.Mode())
+		}
 	}
 }
