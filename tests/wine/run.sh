@@ -43,10 +43,18 @@ done
 trap '/usr/lib/wine/wineserver -k 2>/dev/null || true' EXIT
 if [ ! -f "$WINEPREFIX/system.reg" ]; then
 	echo "== making the Wine prefix $WINEPREFIX"
-	rm -rf "$WINEPREFIX"
 	# wineboot reports a missing 32-bit rundll32 (no wine32): harmless.
-	"$wine" wineboot -i >/dev/null 2>&1 || true
-	/usr/lib/wine/wineserver -w
+	# Twice at most: on a loaded machine (load 8, session 10's CI) one
+	# wineboot once ended without writing the prefix; the next made it.
+	mkdir -p "$root/.cache"
+	for attempt in 1 2; do
+		rm -rf "$WINEPREFIX"
+		"$wine" wineboot -i >"$root/.cache/wineboot.log" 2>&1 || true
+		/usr/lib/wine/wineserver -w
+		[ -f "$WINEPREFIX/system.reg" ] && break
+		echo "test-windows: wineboot made no prefix (attempt $attempt):" >&2
+		tail -5 "$root/.cache/wineboot.log" >&2
+	done
 	[ -f "$WINEPREFIX/system.reg" ] || { echo "test-windows: wineboot made no prefix in $WINEPREFIX" >&2; exit 1; }
 fi
 # Go programs need bcryptprimitives.dll, which Wine 8.0 lacks: a stand-in
