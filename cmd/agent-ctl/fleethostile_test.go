@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,13 +18,12 @@ import (
 // them escaped: the escape sequences in them never reach the operator's
 // terminal raw. The tool's own stderr passes through as it is.
 func TestFleet_hostileNode(t *testing.T) {
-	home := t.TempDir()
+	home, creds := t.TempDir(), filepath.Join(t.TempDir(), "a.creds")
 	ctl, err := fleet.StartController(home, fleet.ControllerOptions{Listen: "127.0.0.1:0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ctl.Close()
-	creds := t.TempDir() + "/a.creds"
+	t.Cleanup(ctl.Close)
 	code, out, errs := runIn(t, home, "", "fleet", "join-token", "a", "--out", creds)
 	expect(t, "fleet join-token", code, out, errs, 0, "", "")
 	nc, err := nats.Connect(ctl.URL(), nats.UserCredentials(creds), nats.MaxReconnects(0))
