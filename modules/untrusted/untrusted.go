@@ -79,3 +79,18 @@ func needsEscape(r rune, n int) bool {
 	}
 	return false
 }
+
+// Error returns err with its text as Show writes it, for an error whose
+// text another party wrote (a registry's error message, a remote node's
+// words); it still wraps err, for errors.Is and errors.As. Nil stays nil.
+func Error(err error) error {
+	if err == nil {
+		return nil
+	}
+	return shownError{err}
+}
+
+type shownError struct{ err error }
+
+func (e shownError) Error() string { return Show(e.err.Error()) }
+func (e shownError) Unwrap() error { return e.err }

@@ -1,6 +1,7 @@
 package untrusted
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -55,6 +56,20 @@ func TestShow_noAllocation(t *testing.T) {
 	s := strings.Repeat("wasm `unreachable` instruction executed ü ", 8)
 	if n := testing.AllocsPerRun(100, func() { _ = Show(s) }); n != 0 {
 		t.Errorf("Show of plain text allocated %v times, want 0", n)
+	}
+}
+
+func TestError(t *testing.T) {
+	if Error(nil) != nil {
+		t.Error("Error(nil) != nil")
+	}
+	base := errors.New("not found")
+	err := Error(fmt.Errorf("fetching x: %w: %s", base, "name unknown: \x1b]0;t\x07"))
+	if got, want := err.Error(), `fetching x: not found: name unknown: \x1b]0;t\a`; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	if !errors.Is(err, base) {
+		t.Errorf("errors.Is(%v, base) = false: the wrapped error is lost", err)
 	}
 }
 
