@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sync/atomic"
 
+	"github.com/agent-ctl/agent-ctl/modules/untrusted"
 	"github.com/agent-ctl/agent-ctl/supervisor/tail"
 )
 
@@ -62,7 +63,7 @@ func (s *panicScan) apply(res *Result) {
 		}
 	}
 	if msg, rust := findPanic(b); msg != "" && rust == rustEnd {
-		res.Panic = msg
+		res.Panic = untrusted.Show(msg) // the module's own bytes
 	}
 }
 

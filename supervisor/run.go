@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/agent-ctl/agent-ctl/modules/untrusted"
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/supervisor/hostnet"
 	"github.com/agent-ctl/agent-ctl/worker/protocol"
@@ -169,7 +170,10 @@ func (r *run) serve(ctx context.Context, args *protocol.RunArgs) (*Result, error
 	}
 	res.Timings.Instantiate, res.Timings.Run = wres.InstantiateTime, wres.RunTime
 	res.ExitCode = int(wres.ExitCode)
-	res.Trap, res.Message, res.Frames = wres.Trap, wres.Message, wres.Frames
+	// The worker's words come from the module (a function's name in its
+	// name section, a trap message quoting it): shown escaped from here on,
+	// for the CLI, MCP, fleet results and the audit log alike.
+	res.Trap, res.Message, res.Frames = untrusted.Show(wres.Trap), untrusted.Show(wres.Message), showAll(wres.Frames)
 	switch wres.Outcome {
 	case protocol.Exited:
 		res.Outcome = Exited
@@ -191,6 +195,18 @@ func (r *run) serve(ctx context.Context, args *protocol.RunArgs) (*Result, error
 	// Done: the worker is killed by Invoke's retire, off the call's path.
 	r.finish()
 	return res, nil
+}
+
+// showAll is untrusted.Show over each of ss, in a new slice.
+func showAll(ss []string) []string {
+	if ss == nil {
+		return nil
+	}
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = untrusted.Show(s)
+	}
+	return out
 }
 
 func (r *run) stoppedResult(o Outcome) *Result {

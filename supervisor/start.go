@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/agent-ctl/agent-ctl/isolation"
+	"github.com/agent-ctl/agent-ctl/modules/untrusted"
 	"github.com/agent-ctl/agent-ctl/policies"
 	"github.com/agent-ctl/agent-ctl/worker/cache"
 	"github.com/agent-ctl/agent-ctl/worker/protocol"
@@ -431,6 +432,9 @@ func (s *Supervisor) spawn(ctx context.Context, t *template, spec *isolation.Spe
 func prepareErr(module string, memory int64, err error, werr *tailBuffer) error {
 	var perr *protocol.Error
 	if errors.As(err, &perr) {
+		// The worker's message can quote the module (an import's name in a
+		// link error): escaped in place, as err wraps perr.
+		perr.Msg = untrusted.Show(perr.Msg)
 		switch perr.Kind {
 		case protocol.KindModuleInvalid:
 			return fmt.Errorf("%w: %s: %s", ErrModuleInvalid, module, perr.Msg)

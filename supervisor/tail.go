@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/agent-ctl/agent-ctl/modules/untrusted"
 	"github.com/agent-ctl/agent-ctl/supervisor/tail"
 )
 
@@ -105,11 +106,11 @@ func (t *tailBuffer) suffix() string {
 			t.logged = true
 			t.log.Debug("worker crashed", "crash", crash, "stderr_tail", string(t.tail.Bytes()))
 		}
-		return "; the worker crashed (" + crash + "; its stack trace is in the debug log: --log-level debug)"
+		return "; the worker crashed (" + untrusted.Show(crash) + "; its stack trace is in the debug log: --log-level debug)"
 	}
 	s := string(bytes.TrimSpace(t.tail.Bytes()))
 	if s == "" {
 		return ""
 	}
-	return "; worker said: " + s
+	return "; worker said: " + untrusted.Show(s)
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/agent-ctl/agent-ctl/cmd/internal/cliapp"
 	"github.com/agent-ctl/agent-ctl/cmd/internal/fleet"
+	"github.com/agent-ctl/agent-ctl/modules/untrusted"
 	"github.com/agent-ctl/agent-ctl/policies/statefile"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 )
@@ -277,20 +278,20 @@ func fleetCommand() *cli.Command {
 						}
 						var labels, tools []string
 						for k, v := range n.Labels {
-							labels = append(labels, k+"="+v)
+							labels = append(labels, untrusted.Show(k+"="+v)) // the node's words
 						}
 						slices.Sort(labels)
 						for _, t := range n.Tools {
-							s := t.Name + "@" + t.Version
+							s := untrusted.Show(t.Name + "@" + t.Version)
 							switch {
 							case t.Error != "":
-								s = t.Name + "(broken)"
+								s = untrusted.Show(t.Name) + "(broken)"
 							case slices.Contains(n.Killed, t.Digest):
 								s += "(killed)"
 							}
 							tools = append(tools, s)
 						}
-						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", n.Node, state, n.Time.Local().Format(time.DateTime), strings.Join(labels, ","), strings.Join(tools, " "))
+						fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", untrusted.Show(n.Node), state, n.Time.Local().Format(time.DateTime), strings.Join(labels, ","), strings.Join(tools, " "))
 					}
 					if err := w.Flush(); err != nil {
 						return err
@@ -358,6 +359,9 @@ exited 0, else the first failing node's code (125 for a node that did not answer
 				return exitError{code}
 			}
 			for _, r := range results {
+				// The node's name and its error are a remote host's words,
+				// shown escaped; the tool's stdout and stderr pass through.
+				r.Node, r.Error = untrusted.Show(r.Node), untrusted.Show(r.Error)
 				fmt.Fprintf(c.App.Writer, "== %s: exit %d in %.2fs\n", r.Node, r.ExitCode, r.Duration)
 				c.App.Writer.Write([]byte(r.Stdout))
 				if r.Stdout != "" && !strings.HasSuffix(r.Stdout, "\n") {

@@ -17,6 +17,7 @@ import (
 	"github.com/agent-ctl/agent-ctl/cmd/internal/fleet"
 	"github.com/agent-ctl/agent-ctl/modules/oci"
 	"github.com/agent-ctl/agent-ctl/modules/store"
+	"github.com/agent-ctl/agent-ctl/modules/untrusted"
 	"github.com/agent-ctl/agent-ctl/supervisor"
 )
 
@@ -125,6 +126,8 @@ any did not answer (and none refused).`,
 			}
 			fmt.Fprintf(c.App.Writer, "deploying %s %s (module %s), signed by the fleet key %s\n", m.Name, m.Version, short(module), key.ID())
 			for _, r := range ro.Results {
+				// A node's answer, shown escaped.
+				r.Node, r.Reason, r.Grants = untrusted.Show(r.Node), untrusted.Show(r.Reason), untrusted.Show(r.Grants)
 				switch r.State {
 				case fleet.DeployInstalled:
 					fmt.Fprintf(c.App.Writer, "== %s: installed\n", r.Node)
@@ -132,7 +135,7 @@ any did not answer (and none refused).`,
 						fmt.Fprintf(c.App.Writer, "   %s\n", r.Grants)
 					}
 				default:
-					fmt.Fprintf(c.App.Writer, "== %s: %s: %s\n", r.Node, r.State, r.Reason)
+					fmt.Fprintf(c.App.Writer, "== %s: %s: %s\n", r.Node, untrusted.Show(r.State), r.Reason)
 				}
 			}
 			return exitError{code}
@@ -230,8 +233,8 @@ func printRollouts(w io.Writer, ro []fleet.Rollout) error {
 			if x.Reason != "" {
 				state += ": " + x.Reason
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Tool, r.Version, short(strings.TrimPrefix(r.Module, "sha256:")),
-				r.Time.Local().Format(time.DateTime), x.Node, state)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", untrusted.Show(r.Tool), untrusted.Show(r.Version), untrusted.Show(short(strings.TrimPrefix(r.Module, "sha256:"))),
+				r.Time.Local().Format(time.DateTime), untrusted.Show(x.Node), untrusted.Show(state))
 		}
 	}
 	return tw.Flush()

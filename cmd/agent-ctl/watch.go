@@ -13,6 +13,7 @@ import (
 
 	"github.com/agent-ctl/agent-ctl/cmd/internal/mcp"
 	"github.com/agent-ctl/agent-ctl/modules/manifest"
+	"github.com/agent-ctl/agent-ctl/modules/untrusted"
 	"github.com/agent-ctl/agent-ctl/modules/watch"
 )
 
@@ -92,6 +93,8 @@ func printWatchErrors(c *cli.Context, st *state) {
 		return
 	}
 	for _, l := range s.Errors() {
-		fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", l)
+		// A drop's name is whatever whoever writes the directory chose,
+		// and its error may quote the drop's files: shown escaped.
+		fmt.Fprintf(c.App.ErrWriter, "agent-ctl: %s\n", untrusted.Show(l))
 	}
 }

@@ -34,6 +34,7 @@ import (
 	"oras.land/oras-go/v2/registry/remote/retry"
 
 	"github.com/agent-ctl/agent-ctl/modules/manifest"
+	"github.com/agent-ctl/agent-ctl/modules/untrusted"
 	"github.com/agent-ctl/agent-ctl/modules/wasmfile"
 	"github.com/agent-ctl/agent-ctl/policies/statefile"
 )
@@ -143,7 +144,8 @@ func logger(opts *Options) *slog.Logger {
 // ref, which must name a tag, and returns the artifact's digest
 // (sha256:…). The manifest and the module are checked as install checks
 // them: nothing is published that would not install.
-func Push(ctx context.Context, dir, ref string, opts *Options) (string, error) {
+func Push(ctx context.Context, dir, ref string, opts *Options) (_ string, err error) {
+	defer func() { err = untrusted.Error(err) }() // as Pull's
 	if opts == nil {
 		opts = &Options{}
 	}
@@ -235,7 +237,10 @@ type Pulled struct {
 // each layer's media type, title (manifest.json, the module the manifest
 // names, or a .minisig of either; each at most once), size and digest. An
 // artifact that breaks a rule is an error wrapping ErrRefused.
-func Pull(ctx context.Context, ref, dst string, opts *Options) (*Pulled, error) {
+func Pull(ctx context.Context, ref, dst string, opts *Options) (_ *Pulled, err error) {
+	// The registry writes part of an error's text (the message of its
+	// error answer, which oras quotes): shown escaped, still wrapped.
+	defer func() { err = untrusted.Error(err) }()
 	if opts == nil {
 		opts = &Options{}
 	}

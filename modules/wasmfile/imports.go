@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/agent-ctl/agent-ctl/modules/untrusted"
 )
 
 // Import is one import of a module: the namespace and name it is imported
@@ -13,6 +15,12 @@ import (
 // and for a function whose type ReadInterface could not read (GC types).
 type Import struct {
 	Module, Name, Kind, Type string
+}
+
+// shown is the import as messages name it, module::name, each escaped
+// (untrusted.Show): both are the module's bytes.
+func (imp Import) shown() string {
+	return untrusted.Show(imp.Module) + "::" + untrusted.Show(imp.Name)
 }
 
 // Export is one export of a module: its name and kind, as Import's.
@@ -223,7 +231,7 @@ func (r *reader) imports(types []string, typesKnown bool, in *Interface) []Impor
 			i := r.u32()
 			if r.err == nil && typesKnown {
 				if int(i) >= len(types) {
-					r.fail(fmt.Errorf("import %s::%s names type %d of %d", imp.Module, imp.Name, i, len(types)))
+					r.fail(fmt.Errorf("import %s names type %d of %d", imp.shown(), i, len(types)))
 				} else {
 					imp.Type = types[i]
 				}
@@ -242,7 +250,7 @@ func (r *reader) imports(types []string, typesKnown bool, in *Interface) []Impor
 			r.byte()
 			r.u32()
 		default:
-			r.fail(fmt.Errorf("import %s::%s of unknown kind 0x%02x", imp.Module, imp.Name, k))
+			r.fail(fmt.Errorf("import %s of unknown kind 0x%02x", imp.shown(), k))
 		}
 		out = append(out, imp)
 	}
@@ -322,19 +330,19 @@ func CheckInterface(in *Interface) []string {
 		case Host:
 			table = hostFuncs
 		default:
-			out = append(out, fmt.Sprintf("imports %s::%s (%s), which agent-ctl does not provide (only %s and %s)", imp.Module, imp.Name, imp.Kind, WASI, Host))
+			out = append(out, fmt.Sprintf("imports %s (%s), which agent-ctl does not provide (only %s and %s)", imp.shown(), imp.Kind, WASI, Host))
 			continue
 		}
 		want, ok := table[imp.Name]
 		switch {
 		case !ok && imp.Module == WASI:
-			out = append(out, fmt.Sprintf("imports %s::%s, which is not a WASI preview-1 function", imp.Module, imp.Name))
+			out = append(out, fmt.Sprintf("imports %s, which is not a WASI preview-1 function", imp.shown()))
 		case !ok:
-			out = append(out, fmt.Sprintf("imports %s::%s, which agent-ctl does not provide (see docs/host-functions.md)", imp.Module, imp.Name))
+			out = append(out, fmt.Sprintf("imports %s, which agent-ctl does not provide (see docs/host-functions.md)", imp.shown()))
 		case imp.Kind != "func":
-			out = append(out, fmt.Sprintf("imports %s::%s as a %s: it is a function %s", imp.Module, imp.Name, imp.Kind, want))
+			out = append(out, fmt.Sprintf("imports %s as a %s: it is a function %s", imp.shown(), imp.Kind, want))
 		case imp.Type != want && imp.Type != "":
-			out = append(out, fmt.Sprintf("imports %s::%s with type %s: want %s", imp.Module, imp.Name, imp.Type, want))
+			out = append(out, fmt.Sprintf("imports %s with type %s: want %s", imp.shown(), imp.Type, want))
 		}
 	}
 	if in.Memory64 {

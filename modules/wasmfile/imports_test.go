@@ -95,6 +95,10 @@ func TestCheckInterface(t *testing.T) {
 			[]string{"fd_wrote, which is not a WASI preview-1 function"}},
 		{"two problems", module(typeSec, importSec(funcImport("env", "a", 1), funcImport("env", "b", 1)), startFunc, memSec, exportSec),
 			[]string{"env::a", "env::b"}},
+		// The module's names, escaped: a terminal never sees their ESC, BEL or CR.
+		{"escape sequences in names", module(typeSec, importSec(funcImport("env\x1b]0;t\x07", "\x1b[2J", 1), funcImport("agent_ctl", "\x1b]52;c;aGk=\x07\r", 0),
+			funcImport("wasi_snapshot_preview1", "fd_write\u202e", 0)), startFunc, memSec, exportSec),
+			[]string{`imports env\x1b]0;t\a::\x1b[2J (func)`, `agent_ctl::\x1b]52;c;aGk=\a\r, which`, `fd_write\u202e, which is not`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in, err := wasmfile.ReadInterface(tc.wasm)
@@ -106,6 +110,9 @@ func TestCheckInterface(t *testing.T) {
 				t.Fatalf("problems %q, want %d matching %q", got, len(tc.want), tc.want)
 			}
 			for i := range got {
+				if strings.ContainsFunc(got[i], func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\u202e' }) {
+					t.Errorf("problem %d: %q holds a control character", i, got[i])
+				}
 				if !strings.Contains(got[i], tc.want[i]) {
 					t.Errorf("problem %d: %q, want it to contain %q", i, got[i], tc.want[i])
 				}

@@ -29,6 +29,7 @@ import (
 	"aead.dev/minisign"
 
 	"github.com/agent-ctl/agent-ctl/modules/manifest"
+	"github.com/agent-ctl/agent-ctl/modules/untrusted"
 	"github.com/agent-ctl/agent-ctl/modules/wasmfile"
 	"github.com/agent-ctl/agent-ctl/policies/statefile"
 )
@@ -251,11 +252,16 @@ func Verify(dir string, keys []Key) (Key, error) {
 	for _, field := range strings.Split(comment, "\t") {
 		if want, ok := strings.CutPrefix(field, moduleTag); ok && want != digest {
 			return Key{}, &Error{File: module, Reason: ErrBadSignature,
-				Detail: fmt.Sprintf("key %s signed %s for module sha256:%s; this one is sha256:%s", k.Name, manifest.FileName, short(want), short(digest))}
+				// want is the signer's text, not necessarily hex: shown escaped.
+				Detail: fmt.Sprintf("key %s signed %s for module sha256:%s; this one is sha256:%s", k.Name, manifest.FileName, showText(short(want)), short(digest))}
 		}
 	}
 	return k, nil
 }
+
+// showText is untrusted.Show, under a name that Sign's local variable
+// "untrusted" (minisign's untrusted comment) does not hide.
+var showText = untrusted.Show
 
 func short(digest string) string { return digest[:min(12, len(digest))] }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/agent-ctl/agent-ctl/modules/manifest"
+	"github.com/agent-ctl/agent-ctl/modules/untrusted"
 )
 
 // Fleet is what the controller's MCP face (`agent-ctl mcp --fleet`) needs
@@ -326,6 +327,9 @@ func fleetResult(name string, res []FleetResult) *mcp.CallToolResult {
 	for i := range res {
 		nr := &res[i]
 		nr.Stdout, nr.Stderr = sanitize([]byte(nr.Stdout)), sanitize([]byte(nr.Stderr))
+		// A node's own words (its error, its outcome) are escaped as the
+		// local supervisor's are; the tool's output passes through.
+		nr.Node, nr.Error, nr.Outcome = untrusted.Show(nr.Node), untrusted.Show(nr.Error), untrusted.Show(nr.Outcome)
 		var b strings.Builder
 		if nr.Failed() {
 			failed++
